@@ -1,0 +1,30 @@
+//===- Passes.h - tok conversion passes -------------------------*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_CONVERSION_PASSES_H
+#define TOK_CONVERSION_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+class TypeConverter;
+
+namespace tok {
+
+#define GEN_PASS_DECL
+#include "tok/Conversion/Passes.h.inc"
+
+/// Adds the patterns that lower tok compute ops to linalg on tensors.
+void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "tok/Conversion/Passes.h.inc"
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_CONVERSION_PASSES_H

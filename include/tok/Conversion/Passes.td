@@ -1,0 +1,41 @@
+//===- Passes.td - tok conversion passes -------------------*- tablegen -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_CONVERSION_PASSES_TD
+#define TOK_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
+  let summary = "Lower tok compute ops to linalg, tensor, arith and math";
+  let description = [{
+    Rewrites `tok` ops that compute on tensors into structured `linalg` ops
+    on tensors, so that the upstream bufferization, vectorization and LLVM
+    pipelines apply. Ops with no lowering yet are left alone and reported by
+    the final legality check of the pipeline that follows.
+
+    `tok.rms_norm` becomes two `linalg.generic`s: a reduction of the squares
+    along the last dimension, then a parallel normalize-and-scale.
+
+    Example:
+
+    ```mlir
+    %y = tok.rms_norm %x, %w : tensor<?x8xf32>, tensor<8xf32>
+    ```
+
+    becomes a `linalg.fill` + reduction `linalg.generic` into a
+    `tensor<?xf32>`, followed by an elementwise `linalg.generic` that
+    computes `x * rsqrt(sum / 8 + eps) * w`.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // TOK_CONVERSION_PASSES_TD

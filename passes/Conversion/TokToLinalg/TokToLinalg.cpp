@@ -1,0 +1,152 @@
+//===- TokToLinalg.cpp - lower tok compute ops to linalg ------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+namespace mlir {
+namespace tok {
+#define GEN_PASS_DEF_CONVERTTOKTOLINALGPASS
+#include "tok/Conversion/Passes.h.inc"
+} // namespace tok
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::tok;
+
+/// Accumulation type for reductions over `type`: narrow floats accumulate in
+/// f32 so that a long row of f16/bf16 squares does not lose its low bits.
+static FloatType getAccumulatorType(FloatType type) {
+  if (type.getWidth() < 32)
+    return Float32Type::get(type.getContext());
+  return type;
+}
+
+static Value castFloat(OpBuilder &b, Location loc, Value v, Type to) {
+  Type from = v.getType();
+  if (from == to)
+    return v;
+  if (cast<FloatType>(from).getWidth() < cast<FloatType>(to).getWidth())
+    return arith::ExtFOp::create(b, loc, to, v);
+  return arith::TruncFOp::create(b, loc, to, v);
+}
+
+namespace {
+
+/// tok.rms_norm -> reduction linalg.generic (sum of squares per row) followed
+/// by an elementwise linalg.generic (scale by rsqrt(mean + eps) and weight).
+struct RMSNormOpLowering : OpConversionPattern<RMSNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RMSNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    Value weight = adaptor.getWeight();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    auto elemType = cast<FloatType>(inputType.getElementType());
+    FloatType accType = getAccumulatorType(elemType);
+    int64_t rank = inputType.getRank();
+    int64_t features = inputType.getShape().back();
+    MLIRContext *ctx = rewriter.getContext();
+
+    SmallVector<OpFoldResult> sizes =
+        tensor::getMixedSizes(rewriter, loc, input);
+    SmallVector<OpFoldResult> rowSizes(sizes.begin(), sizes.end() - 1);
+
+    // Sum of squares of every row, accumulated in `accType`.
+    Value zero = arith::ConstantOp::create(rewriter, loc, accType,
+                                           rewriter.getFloatAttr(accType, 0.0));
+    Value rowInit = tensor::EmptyOp::create(rewriter, loc, rowSizes, accType);
+    Value rowZero =
+        linalg::FillOp::create(rewriter, loc, zero, rowInit).getResult(0);
+
+    AffineMap full = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap rows = full.dropResult(rank - 1);
+    AffineMap lastDim = AffineMap::get(
+        rank, 0, getAffineDimExpr(rank - 1, ctx), ctx);
+
+    SmallVector<utils::IteratorType> reduceIters(rank - 1,
+                                                 utils::IteratorType::parallel);
+    reduceIters.push_back(utils::IteratorType::reduction);
+    Value sumSquares =
+        linalg::GenericOp::create(
+            rewriter, loc, rowZero.getType(), ValueRange{input},
+            ValueRange{rowZero}, ArrayRef<AffineMap>{full, rows}, reduceIters,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = castFloat(b, l, args[0], accType);
+              Value sq = arith::MulFOp::create(b, l, x, x);
+              Value acc = arith::AddFOp::create(b, l, args[1], sq);
+              linalg::YieldOp::create(b, l, acc);
+            })
+            .getResult(0);
+
+    // result = x * rsqrt(sum / D + eps) * w.
+    Value invFeatures = arith::ConstantOp::create(
+        rewriter, loc, accType,
+        rewriter.getFloatAttr(accType, 1.0 / static_cast<double>(features)));
+    Value eps = arith::ConstantOp::create(
+        rewriter, loc, accType,
+        rewriter.getFloatAttr(accType, op.getEpsilon().convertToDouble()));
+    Value outInit = tensor::EmptyOp::create(rewriter, loc, sizes, elemType);
+    SmallVector<utils::IteratorType> parallelIters(
+        rank, utils::IteratorType::parallel);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, inputType, ValueRange{input, sumSquares, weight},
+            ValueRange{outInit},
+            ArrayRef<AffineMap>{full, rows, lastDim, full}, parallelIters,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = castFloat(b, l, args[0], accType);
+              Value w = castFloat(b, l, args[2], accType);
+              Value mean = arith::MulFOp::create(b, l, args[1], invFeatures);
+              Value scale = math::RsqrtOp::create(
+                  b, l, arith::AddFOp::create(b, l, mean, eps));
+              Value y = arith::MulFOp::create(
+                  b, l, arith::MulFOp::create(b, l, x, scale), w);
+              linalg::YieldOp::create(b, l, castFloat(b, l, y, elemType));
+            })
+            .getResult(0);
+
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct ConvertTokToLinalgPass
+    : tok::impl::ConvertTokToLinalgPassBase<ConvertTokToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect>();
+    target.addIllegalOp<RMSNormOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+
+    RewritePatternSet patterns(ctx);
+    populateTokToLinalgConversionPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::tok::populateTokToLinalgConversionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<RMSNormOpLowering>(patterns.getContext());
+}

@@ -1,0 +1,59 @@
+# -*- Python -*-
+# lit configuration of the tok test suite (everything under test/ except the
+# GoogleTest unit tests, which have their own suite in test/unit).
+
+import os
+import sys
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "tok"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["unit", "Inputs", "CMakeLists.txt", "lit.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.tok_obj_root, "test")
+
+# Strict FileCheck: a variable captured under one CHECK-LABEL is not visible
+# under the next, and a --check-prefixes entry that no line uses is an error.
+config.environment["FILECHECK_OPTS"] = (
+    "-enable-var-scope --allow-unused-prefixes=false"
+)
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%tok_src_root", config.tok_src_root))
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(
+    (
+        "%mlir_runner_utils",
+        os.path.join(config.mlir_lib_dir, "libmlir_runner_utils.so"),
+    )
+)
+config.substitutions.append(
+    (
+        "%mlir_c_runner_utils",
+        os.path.join(config.mlir_lib_dir, "libmlir_c_runner_utils.so"),
+    )
+)
+
+tool_dirs = [config.tok_tools_dir, config.llvm_tools_dir]
+tools = [
+    "tok-opt",
+    "tok-run",
+    "tok-translate",
+    ToolSubst("mlir-runner", unresolved="ignore"),
+    ToolSubst("lli", unresolved="ignore"),
+]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The out-of-tree consumer in examples/ is built against the installed
+# package by scripts/test.sh, which passes its path here.
+consumer = lit_config.params.get("tok_consumer")
+if consumer and os.path.isfile(consumer):
+    config.available_features.add("tok-consumer")
+    config.substitutions.append(("%tok_consumer", consumer))

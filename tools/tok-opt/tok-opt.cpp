@@ -1,0 +1,31 @@
+//===- tok-opt.cpp - the tok optimizer driver -----------------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// mlir-opt with every upstream dialect, extension and pass plus tok's. Used by
+// the lit suite and by anyone who wants to run one tok pass on a file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "tok/InitAllTok.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllPasses();
+  mlir::tok::registerAllTokDialects(registry);
+  mlir::tok::registerAllTokPasses();
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv,
+      "tok optimizer driver: every upstream MLIR dialect and pass, plus the "
+      "tok dialect, its passes and its pipelines (see 'tok-to-llvm')\n",
+      registry));
+}
