@@ -3,6 +3,7 @@
 # GoogleTest unit tests, which have their own suite in test/unit).
 
 import os
+import shutil
 import sys
 
 import lit.formats
@@ -50,6 +51,12 @@ tools = [
     ToolSubst("lli", unresolved="ignore"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# scripts/format.sh --check needs clang-format-22 and a git checkout.
+if shutil.which("clang-format-22") and os.path.isdir(
+    os.path.join(config.tok_src_root, ".git")
+):
+    config.available_features.add("clang-format")
 
 # The out-of-tree consumer in examples/ is built against the installed
 # package by scripts/test.sh, which passes its path here.

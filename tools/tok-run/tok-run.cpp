@@ -93,13 +93,12 @@ LogicalResult verifyEntry(ModuleOp module) {
            << "entry function '@" << entryName << "' not found";
   }
   if (entry.isExternal())
-    return entry.emitError() << "entry function '@" << entryName
-                             << "' has no body";
+    return entry.emitError()
+           << "entry function '@" << entryName << "' has no body";
   FunctionType type = entry.getFunctionType();
   if (type.getNumInputs() != 0 || type.getNumResults() != 0)
-    return entry.emitError()
-           << "entry function '@" << entryName
-           << "' must have type () -> (), got " << type;
+    return entry.emitError() << "entry function '@" << entryName
+                             << "' must have type () -> (), got " << type;
   return success();
 }
 

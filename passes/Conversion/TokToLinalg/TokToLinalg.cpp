@@ -74,8 +74,8 @@ struct RMSNormOpLowering : OpConversionPattern<RMSNormOp> {
 
     AffineMap full = AffineMap::getMultiDimIdentityMap(rank, ctx);
     AffineMap rows = full.dropResult(rank - 1);
-    AffineMap lastDim = AffineMap::get(
-        rank, 0, getAffineDimExpr(rank - 1, ctx), ctx);
+    AffineMap lastDim =
+        AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx), ctx);
 
     SmallVector<utils::IteratorType> reduceIters(rank - 1,
                                                  utils::IteratorType::parallel);
@@ -105,8 +105,8 @@ struct RMSNormOpLowering : OpConversionPattern<RMSNormOp> {
     Value result =
         linalg::GenericOp::create(
             rewriter, loc, inputType, ValueRange{input, sumSquares, weight},
-            ValueRange{outInit},
-            ArrayRef<AffineMap>{full, rows, lastDim, full}, parallelIters,
+            ValueRange{outInit}, ArrayRef<AffineMap>{full, rows, lastDim, full},
+            parallelIters,
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value x = castFloat(b, l, args[0], accType);
               Value w = castFloat(b, l, args[2], accType);

@@ -4,10 +4,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tok-c/Dialects.h"
 #include "mlir-c/IR.h"
 #include "mlir-c/Pass.h"
 #include "mlir-c/RegisterEverything.h"
-#include "tok-c/Dialects.h"
 
 #include "gtest/gtest.h"
 
@@ -55,8 +55,7 @@ TEST(TokCAPITest, LoadDialectParseAndLower) {
   EXPECT_TRUE(mlirLogicalResultIsSuccess(ran));
 
   std::string printed;
-  mlirOperationPrint(mlirModuleGetOperation(module), appendToString,
-                     &printed);
+  mlirOperationPrint(mlirModuleGetOperation(module), appendToString, &printed);
   EXPECT_EQ(printed.find("tok."), std::string::npos) << printed;
   EXPECT_NE(printed.find("llvm.func @f"), std::string::npos) << printed;
 

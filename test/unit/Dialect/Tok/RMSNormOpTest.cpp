@@ -37,7 +37,8 @@ TEST_F(RMSNormOpTest, BuilderInfersResultTypeAndDefaultEpsilon) {
   Location loc = b.getUnknownLoc();
   auto module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module.getBody());
-  auto xType = RankedTensorType::get({ShapedType::kDynamic, 16}, b.getF32Type());
+  auto xType =
+      RankedTensorType::get({ShapedType::kDynamic, 16}, b.getF32Type());
   auto wType = RankedTensorType::get({16}, b.getF32Type());
   auto fn = func::FuncOp::create(b, loc, "f",
                                  b.getFunctionType({xType, wType}, {xType}));

@@ -1,0 +1,72 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing,
+# configure and build. Idempotent: a second run installs nothing and rebuilds
+# only what changed. Source it; do not run it.
+#
+# Environment:
+#   TOK_BUILD_DIR   build directory (default: <repo>/build)
+#   TOK_JOBS        parallel build jobs (default: number of cores)
+
+set -euo pipefail
+
+TOK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOK_BUILD_DIR=${TOK_BUILD_DIR:-$TOK_ROOT/build}
+TOK_JOBS=${TOK_JOBS:-$(nproc)}
+
+# Debian 12 packages the build and the tests need.
+TOK_PACKAGES=(
+  build-essential cmake ninja-build ccache
+  clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+  clang-format-22 libgtest-dev python3 python3-numpy
+)
+
+tok_log() {
+  if [ -t 2 ]; then
+    printf '\033[1m==> %s\033[0m\n' "$*" >&2
+  else
+    printf '==> %s\n' "$*" >&2
+  fi
+}
+
+tok_install_deps() {
+  local missing=()
+  local pkg
+  for pkg in "${TOK_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+        grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+      echo "error: missing packages (${missing[*]}) and not root; run as root" >&2
+      exit 1
+    }
+    sudo=(sudo)
+  fi
+  tok_log "installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+}
+
+tok_configure() {
+  if [ -f "$TOK_BUILD_DIR/build.ninja" ]; then
+    return 0
+  fi
+  tok_log "configuring in $TOK_BUILD_DIR"
+  cmake -G Ninja -S "$TOK_ROOT" -B "$TOK_BUILD_DIR" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-22 \
+    -DCMAKE_CXX_COMPILER=clang++-22
+}
+
+# tok_build [targets...]
+tok_build() {
+  tok_configure
+  tok_log "building ${*:-all}"
+  cmake --build "$TOK_BUILD_DIR" --parallel "$TOK_JOBS" ${1:+--target "$@"}
+}
