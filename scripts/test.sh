@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 tok_install_deps
-tok_build all TokUnitTests
+tok_build all TokUnitTests tok-doc
 
 prefix="$TOK_BUILD_DIR/install"
 tok_log "installing the package into $prefix"
