@@ -24,6 +24,13 @@ def Tok_Dialect : Dialect {
     All `tok` ops have value semantics on builtin tensors (and, for caches,
     on `tok` types); bufferization turns them into in-place updates.
   }];
+  let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
+  let hasConstantMaterializer = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+    void registerTypes();
+  }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::tensor::TensorDialect"

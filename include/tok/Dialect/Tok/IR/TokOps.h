@@ -10,9 +10,12 @@
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "tok/Dialect/Tok/IR/TokTypes.h"
 
 #define GET_OP_CLASSES
 #include "tok/Dialect/Tok/IR/TokOps.h.inc"

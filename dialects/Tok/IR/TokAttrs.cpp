@@ -1,0 +1,172 @@
+//===- TokAttrs.cpp - tok dialect enums and attributes --------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+#include "tok/Dialect/Tok/IR/TokEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "tok/Dialect/Tok/IR/TokAttrs.cpp.inc"
+
+void TokDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "tok/Dialect/Tok/IR/TokAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               MaskKind kind, int64_t window, int64_t sinks,
+                               bool blockDiagonal) {
+  if (window < 0)
+    return emitError() << "mask window must be >= 0, got " << window;
+  if (sinks < 0)
+    return emitError() << "mask sinks must be >= 0, got " << sinks;
+  if (kind != MaskKind::causal && (window || sinks))
+    return emitError() << "a sliding window or sinks need a causal mask";
+  if (sinks && !window)
+    return emitError() << "mask sinks (" << sinks
+                       << ") need a sliding window; without one every key "
+                          "is visible already";
+  return success();
+}
+
+LogicalResult ScoresAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t rows, APFloat decayValue) {
+  double decay = decayValue.convertToDouble();
+  if (rows < 0)
+    return emitError() << "scores rows must be >= 0 (0 = every row), got "
+                       << rows;
+  if (!(decay > 0.0 && decay <= 1.0))
+    return emitError() << "scores decay must be in (0, 1], got " << decay;
+  return success();
+}
+
+LogicalResult KVQuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t bits, int64_t group,
+                                  int64_t residual) {
+  if (bits != 4 && bits != 8)
+    return emitError() << "kv_quant bits must be 4 or 8, got " << bits;
+  if (group <= 0)
+    return emitError() << "kv_quant group must be positive, got " << group;
+  if (residual < 0 || residual % group != 0)
+    return emitError() << "kv_quant residual must be a non-negative multiple "
+                          "of the group size "
+                       << group << ", got " << residual;
+  return success();
+}
+
+LogicalResult EvictAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                EvictPolicy policy, int64_t budget,
+                                int64_t sinks, int64_t recent, APFloat decayValue,
+                                int64_t observe, int64_t pool) {
+  double decay = decayValue.convertToDouble();
+  StringRef name = stringifyEvictPolicy(policy);
+  if (budget <= 0)
+    return emitError() << "eviction budget must be positive, got " << budget;
+  if (sinks < 0 || recent < 0 || observe < 0)
+    return emitError() << "eviction sinks, recent and observe must be >= 0";
+  if (policy == EvictPolicy::window && sinks + recent != budget)
+    return emitError() << "window eviction keeps sinks + recent slots: "
+                          "expected budget "
+                       << sinks + recent << ", got " << budget;
+  if (policy != EvictPolicy::window && sinks)
+    return emitError() << "sinks only apply to window eviction, not '" << name
+                       << "'";
+  if ((policy == EvictPolicy::h2o || policy == EvictPolicy::a2sf) &&
+      recent >= budget)
+    return emitError() << "'" << name << "' keeps recent (" << recent
+                       << ") plus heavy hitters: recent must be below the "
+                          "budget "
+                       << budget;
+  if (policy == EvictPolicy::a2sf) {
+    if (!(decay > 0.0 && decay < 1.0))
+      return emitError() << "a2sf needs a forgetting factor decay in (0, 1), "
+                            "got "
+                         << decay;
+  } else if (decay != 1.0) {
+    return emitError() << "decay only applies to a2sf eviction, not '" << name
+                       << "'";
+  }
+  if (policy == EvictPolicy::snapkv) {
+    if (observe <= 0 || observe > budget)
+      return emitError() << "snapkv needs an observation window in [1, "
+                         << budget << "], got " << observe;
+    if (pool < 1 || pool % 2 == 0)
+      return emitError() << "snapkv pooling width must be odd and positive, "
+                            "got "
+                         << pool;
+  } else if (observe || pool != 1) {
+    return emitError() << "observe and pool only apply to snapkv eviction, "
+                          "not '"
+                       << name << "'";
+  }
+  return success();
+}
+
+LogicalResult SamplerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  APFloat temperatureValue, int64_t topK,
+                                  APFloat topPValue, int64_t seed) {
+  double temperature = temperatureValue.convertToDouble();
+  double topP = topPValue.convertToDouble();
+  if (!(temperature >= 0.0))
+    return emitError() << "sampler temperature must be >= 0, got "
+                       << temperature;
+  if (topK < 0)
+    return emitError() << "sampler top_k must be >= 0 (0 = off), got " << topK;
+  if (!(topP > 0.0 && topP <= 1.0))
+    return emitError() << "sampler top_p must be in (0, 1], got " << topP;
+  return success();
+}
+
+LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  DrafterKind kind, int64_t k, int64_t branch,
+                                  int64_t nMax, int64_t nMin,
+                                  FlatSymbolRefAttr step, ArrayRef<int64_t> skip,
+                                  APFloat confidenceValue) {
+  double confidence = confidenceValue.convertToDouble();
+  if (k < 1)
+    return emitError() << "drafter k (draft length) must be >= 1, got " << k;
+  if (branch < 1)
+    return emitError() << "drafter branch must be >= 1, got " << branch;
+  if (!(confidence >= 0.0 && confidence < 1.0))
+    return emitError() << "drafter confidence must be in [0, 1), got "
+                       << confidence;
+  if (kind == DrafterKind::model && !step)
+    return emitError() << "a model drafter needs 'step', the draft model's "
+                          "step function";
+  if (kind != DrafterKind::model && step)
+    return emitError() << "'step' only applies to a model drafter";
+  if (kind == DrafterKind::layer_skip) {
+    if (skip.empty())
+      return emitError() << "a layer_skip drafter needs a non-empty 'skip' "
+                            "list of layers";
+    for (size_t i = 0; i < skip.size(); ++i)
+      if (skip[i] < 0 || (i && skip[i] <= skip[i - 1]))
+        return emitError() << "drafter skip layers must be non-negative and "
+                              "strictly increasing";
+  } else if (!skip.empty()) {
+    return emitError() << "'skip' only applies to a layer_skip drafter";
+  }
+  if (kind == DrafterKind::ngram) {
+    if (nMin < 1 || nMin > nMax)
+      return emitError() << "ngram drafter needs 1 <= n_min <= n_max, got "
+                            "n_min = "
+                         << nMin << ", n_max = " << nMax;
+  } else if (nMax != 3 || nMin != 1) {
+    return emitError() << "n_max and n_min only apply to an ngram drafter";
+  }
+  return success();
+}

@@ -1,0 +1,116 @@
+//===- TokTypes.cpp - tok dialect types -----------------------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Dialect/Tok/IR/TokTypes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+#define GET_TYPEDEF_CLASSES
+#include "tok/Dialect/Tok/IR/TokTypes.cpp.inc"
+
+void TokDialect::registerTypes() {
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "tok/Dialect/Tok/IR/TokTypes.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// KVCacheType
+//===----------------------------------------------------------------------===//
+
+// !tok.kv_cache<H x C x D x T [, scores] [, quant = #tok.kv_quant<...>]>
+Type KVCacheType::parse(AsmParser &parser) {
+  SMLoc loc = parser.getCurrentLocation();
+  SmallVector<int64_t> dims;
+  Type elementType;
+  if (parser.parseLess() ||
+      parser.parseDimensionList(dims, /*allowDynamic=*/false,
+                                /*withTrailingX=*/true) ||
+      parser.parseType(elementType))
+    return {};
+  if (dims.size() != 3) {
+    parser.emitError(loc, "expected kv_heads x capacity x head_dim x "
+                          "element type, got ")
+        << dims.size() << " dimensions";
+    return {};
+  }
+  bool scores = false;
+  KVQuantAttr quant;
+  while (succeeded(parser.parseOptionalComma())) {
+    SMLoc keyLoc = parser.getCurrentLocation();
+    if (succeeded(parser.parseOptionalKeyword("scores"))) {
+      if (scores) {
+        parser.emitError(keyLoc, "'scores' given twice");
+        return {};
+      }
+      scores = true;
+      continue;
+    }
+    if (succeeded(parser.parseOptionalKeyword("quant"))) {
+      if (quant) {
+        parser.emitError(keyLoc, "'quant' given twice");
+        return {};
+      }
+      if (parser.parseEqual() || parser.parseAttribute(quant))
+        return {};
+      continue;
+    }
+    parser.emitError(keyLoc, "expected 'scores' or 'quant'");
+    return {};
+  }
+  if (parser.parseGreater())
+    return {};
+  return getChecked([&] { return parser.emitError(loc); },
+                    parser.getContext(), dims[0], dims[1], dims[2],
+                    elementType, scores, quant);
+}
+
+void KVCacheType::print(AsmPrinter &printer) const {
+  printer << '<' << getKvHeads() << 'x' << getCapacity() << 'x'
+          << getHeadDim() << 'x' << getElementType();
+  if (getScores())
+    printer << ", scores";
+  if (getQuant())
+    printer << ", quant = " << getQuant();
+  printer << '>';
+}
+
+LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t kvHeads, int64_t capacity,
+                                  int64_t headDim, Type elementType,
+                                  bool scores, KVQuantAttr quant) {
+  if (kvHeads <= 0 || capacity <= 0 || headDim <= 0)
+    return emitError() << "kv_cache dimensions must be positive, got "
+                       << kvHeads << "x" << capacity << "x" << headDim;
+  if (!elementType.isF32() && !elementType.isF16() && !elementType.isBF16())
+    return emitError() << "kv_cache element type must be f32, f16 or bf16, "
+                          "got "
+                       << elementType;
+  if (quant) {
+    if (headDim % quant.getGroup() != 0)
+      return emitError() << "kv_cache head_dim " << headDim
+                         << " is not a multiple of the quantization group "
+                         << quant.getGroup();
+    if (quant.getResidual() > capacity)
+      return emitError() << "kv_cache quantization residual "
+                         << quant.getResidual() << " exceeds the capacity "
+                         << capacity;
+  }
+  return success();
+}
+
+RankedTensorType KVCacheType::getScoresType() const {
+  return RankedTensorType::get({getKvHeads(), getCapacity()},
+                               Float32Type::get(getContext()));
+}

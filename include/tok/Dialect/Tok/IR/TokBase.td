@@ -1,0 +1,34 @@
+//===- TokBase.td - shared ODS pieces of the tok dialect ---*- tablegen -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_DIALECT_TOK_IR_TOKBASE_TD
+#define TOK_DIALECT_TOK_IR_TOKBASE_TD
+
+include "tok/Dialect/Tok/IR/TokTypes.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/IR/CommonTypeConstraints.td"
+include "mlir/IR/OpBase.td"
+
+def Tok_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def Tok_HeadsTensor : TensorRankOf<[AnyFloat], [3]>;
+def Tok_TokensTensor : TensorRankOf<[AnyFloat], [2]>;
+def Tok_F32Vector : TensorRankOf<[F32], [1]>;
+def Tok_FloatVector : TensorRankOf<[AnyFloat], [1]>;
+def Tok_I32Vector : TensorRankOf<[I32], [1]>;
+def Tok_I32Scalar : TensorRankOf<[I32], [0]>;
+def Tok_ScoresTensor : TensorRankOf<[F32], [2]>;
+def Tok_KVCache : Type<CPred<"::llvm::isa<::mlir::tok::KVCacheType>($_self)">,
+                       "tok KV cache", "::mlir::tok::KVCacheType">;
+
+def Tok_RopeStyleAttr : EnumAttr<Tok_Dialect, Tok_RopeStyle, "rope_style"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+def Tok_MergeMethodAttr : EnumAttr<Tok_Dialect, Tok_MergeMethod,
+                                   "merge_method"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+#endif // TOK_DIALECT_TOK_IR_TOKBASE_TD

@@ -1,0 +1,74 @@
+//===- TokTypes.td - tok dialect types ---------------------*- tablegen -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_DIALECT_TOK_IR_TOKTYPES_TD
+#define TOK_DIALECT_TOK_IR_TOKTYPES_TD
+
+include "tok/Dialect/Tok/IR/TokAttrs.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
+  let mnemonic = "kv_cache";
+  let summary = "One layer's key/value cache";
+  let description = [{
+    The keys and values of one attention layer for `kv_heads` KV heads,
+    `capacity` slots of `head_dim` elements each, of a float element type.
+    A value of this type also holds what the cache policies need: the
+    position each slot was written with (RoPE positions survive eviction),
+    the number of live slots (always a prefix `[0, length)`), with `scores`
+    the received attention mass accumulated per KV head and slot, and with
+    `quant` the quantized storage and its scales.
+
+    Caches have value semantics: every op that changes one returns a new
+    value. Bufferization turns the chain into in-place updates of one
+    buffer, so an op must never read a cache value after it was updated.
+
+    Example:
+
+    ```mlir
+    !tok.kv_cache<4x1024x32xf32>
+    !tok.kv_cache<4x256x32xf32, scores>
+    !tok.kv_cache<8x4096x128xbf16, quant = #tok.kv_quant<bits = 4>>
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$kv_heads,
+    "int64_t":$capacity,
+    "int64_t":$head_dim,
+    "::mlir::Type":$element_type,
+    DefaultValuedParameter<"bool", "false">:$scores,
+    OptionalParameter<"::mlir::tok::KVQuantAttr">:$quant);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let builders = [
+    TypeBuilderWithInferredContext<(ins
+        "int64_t":$kvHeads, "int64_t":$capacity, "int64_t":$headDim,
+        "::mlir::Type":$elementType,
+        CArg<"bool", "false">:$scores,
+        CArg<"::mlir::tok::KVQuantAttr", "{}">:$quant), [{
+      return $_get(elementType.getContext(), kvHeads, capacity, headDim,
+                   elementType, scores, quant);
+    }]>
+  ];
+  let skipDefaultBuilders = 0;
+  let extraClassDeclaration = [{
+    /// The tensor type of the keys or values of `tokens` new tokens for this
+    /// cache: kv_heads x tokens x head_dim.
+    ::mlir::RankedTensorType getSliceType(int64_t tokens) const {
+      return ::mlir::RankedTensorType::get(
+          {getKvHeads(), tokens, getHeadDim()}, getElementType());
+    }
+    /// The type of the per-slot scores: kv_heads x capacity x f32.
+    ::mlir::RankedTensorType getScoresType() const;
+    /// The same cache with another capacity (eviction shrinks it).
+    KVCacheType withCapacity(int64_t capacity) const {
+      return get(getContext(), getKvHeads(), capacity, getHeadDim(),
+                 getElementType(), getScores(), getQuant());
+    }
+  }];
+}
+
+#endif // TOK_DIALECT_TOK_IR_TOKTYPES_TD
