@@ -24,10 +24,11 @@ struct AttentionShapes {
 };
 } // namespace
 
-static LogicalResult
-verifyAttentionCommon(Operation *op, const AttentionShapes &s, MaskAttr mask,
-                      FloatAttr scale, ScoresAttr scores, Value received,
-                      Value treeParents) {
+static LogicalResult verifyAttentionCommon(Operation *op,
+                                           const AttentionShapes &s,
+                                           MaskAttr mask, FloatAttr scale,
+                                           ScoresAttr scores, Value received,
+                                           Value treeParents) {
   int64_t qHeads = s.query.getDimSize(0);
   int64_t tokens = s.query.getDimSize(1);
   if (s.query.getElementType() != s.kvElementType)
@@ -60,8 +61,8 @@ verifyAttentionCommon(Operation *op, const AttentionShapes &s, MaskAttr mask,
     return op->emitOpError("a 'received' result needs the 'scores' "
                            "attribute to say which rows count");
   if (received) {
-    auto expected = RankedTensorType::get(
-        {s.kvHeads, s.keys}, Float32Type::get(op->getContext()));
+    auto expected = RankedTensorType::get({s.kvHeads, s.keys},
+                                          Float32Type::get(op->getContext()));
     auto actual = cast<RankedTensorType>(received.getType());
     if (failed(verifyCompatibleShape(actual, expected)))
       return op->emitOpError("expects 'received' of type ")
@@ -82,8 +83,7 @@ verifyAttentionCommon(Operation *op, const AttentionShapes &s, MaskAttr mask,
     if (!ShapedType::isDynamic(tokens) && !ShapedType::isDynamic(s.keys) &&
         tokens > s.keys)
       return op->emitOpError("the ")
-             << tokens << " tree nodes must be among the " << s.keys
-             << " keys";
+             << tokens << " tree nodes must be among the " << s.keys << " keys";
   }
   return success();
 }
@@ -136,13 +136,12 @@ LogicalResult AttentionOp::verify() {
 
   bool blockDiagonal = getMask().getBlockDiagonal();
   if (blockDiagonal != static_cast<bool>(getQuerySegments()))
-    return emitOpError(blockDiagonal
-                           ? "a block-diagonal mask needs 'segments'"
-                           : "'segments' need a mask with "
-                             "block_diagonal = true");
+    return emitOpError(blockDiagonal ? "a block-diagonal mask needs 'segments'"
+                                     : "'segments' need a mask with "
+                                       "block_diagonal = true");
   if (blockDiagonal &&
-      (failed(verifyLength(*this, "query_segments", getQuerySegments(),
-                           tokens, "one per query token")) ||
+      (failed(verifyLength(*this, "query_segments", getQuerySegments(), tokens,
+                           "one per query token")) ||
        failed(verifyLength(*this, "key_segments", getKeySegments(), keys,
                            "one per key"))))
     return failure();
@@ -159,12 +158,9 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult CachedAttentionOp::verify() {
   KVCacheType cache = getCache().getType();
-  AttentionShapes shapes{getQuery().getType(),
-                         cache.getKvHeads(),
-                         cache.getCapacity(),
-                         cache.getHeadDim(),
-                         cache.getHeadDim(),
-                         cache.getElementType(),
+  AttentionShapes shapes{getQuery().getType(), cache.getKvHeads(),
+                         cache.getCapacity(),  cache.getHeadDim(),
+                         cache.getHeadDim(),   cache.getElementType(),
                          getOutput().getType()};
   if (failed(verifyAttentionCommon(*this, shapes, getMask(), getScaleAttr(),
                                    getScoresAttr(), getReceived(),

@@ -18,9 +18,8 @@ using namespace mlir::tok;
 //===----------------------------------------------------------------------===//
 
 LogicalResult SampleOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.empty())
     return failure();
@@ -51,8 +50,7 @@ LogicalResult SampleOp::verify() {
   int64_t vocab = getLogits().getType().getDimSize(1);
   if (!ShapedType::isDynamic(vocab) && getSampler().getTopK() > vocab)
     return emitOpError("sampler top_k (")
-           << getSampler().getTopK() << ") exceeds the vocabulary of "
-           << vocab;
+           << getSampler().getTopK() << ") exceeds the vocabulary of " << vocab;
   return success();
 }
 
@@ -70,8 +68,7 @@ LogicalResult GenerateOp::verify() {
   return success();
 }
 
-LogicalResult
-GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   int64_t vocab;
   if (failed(verifyStepFunction(*this, getStepAttr(), getCaches().getTypes(),
                                 symbolTable, vocab)))
@@ -82,8 +79,7 @@ GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
            << *getEos() << " is outside the vocabulary of " << vocab;
   if (!ShapedType::isDynamic(vocab) && getSampler().getTopK() > vocab)
     return emitOpError("sampler top_k (")
-           << getSampler().getTopK() << ") exceeds the vocabulary of "
-           << vocab;
+           << getSampler().getTopK() << ") exceeds the vocabulary of " << vocab;
   return success();
 }
 
@@ -109,9 +105,8 @@ LogicalResult DraftOp::verify() {
   if (!usesModel && !getCaches().empty())
     return emitOpError("an ngram drafter runs no model and takes no caches");
   if (usesModel && getCaches().empty())
-    return emitOpError("a ")
-           << stringifyDrafterKind(drafter.getKind())
-           << " drafter runs a model and needs its caches";
+    return emitOpError("a ") << stringifyDrafterKind(drafter.getKind())
+                             << " drafter runs a model and needs its caches";
   if (getCaches().getTypes() != getNewCaches().getTypes())
     return emitOpError("expects 'new_caches' of the types of 'caches'");
   int64_t nodes = getTokens().getType().getDimSize(0);
@@ -122,9 +117,8 @@ LogicalResult DraftOp::verify() {
     return failure();
   if (!ShapedType::isDynamic(nodes) && nodes > maxDraftNodes(drafter))
     return emitOpError("drafts ")
-           << nodes << " tokens, more than the drafter's k = "
-           << drafter.getK() << ", branch = " << drafter.getBranch()
-           << " allow";
+           << nodes << " tokens, more than the drafter's k = " << drafter.getK()
+           << ", branch = " << drafter.getBranch() << " allow";
   return success();
 }
 
@@ -174,9 +168,8 @@ LogicalResult VerifyOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult AcceptOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.size() != 4)
     return failure();

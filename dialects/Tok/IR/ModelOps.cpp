@@ -18,9 +18,8 @@ using namespace mlir::tok;
 //===----------------------------------------------------------------------===//
 
 LogicalResult EmbedOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.size() != 2)
     return failure();
@@ -28,9 +27,8 @@ LogicalResult EmbedOp::inferReturnTypes(
   auto ids = dyn_cast<RankedTensorType>(operands[1].getType());
   if (!table || !ids || table.getRank() != 2 || ids.getRank() != 1)
     return emitOptionalError(location, "expects a rank-2 table and rank-1 ids");
-  inferredReturnTypes.push_back(
-      RankedTensorType::get({ids.getDimSize(0), table.getDimSize(1)},
-                            table.getElementType()));
+  inferredReturnTypes.push_back(RankedTensorType::get(
+      {ids.getDimSize(0), table.getDimSize(1)}, table.getElementType()));
   return success();
 }
 
@@ -39,9 +37,8 @@ LogicalResult EmbedOp::inferReturnTypes(
 //===----------------------------------------------------------------------===//
 
 LogicalResult RMSNormOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.empty())
     return failure();
@@ -76,11 +73,11 @@ LogicalResult RMSNormOp::verify() {
 // RopeOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult RopeOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+LogicalResult
+RopeOp::inferReturnTypes(MLIRContext *context, std::optional<Location> location,
+                         ValueRange operands, DictionaryAttr attributes,
+                         OpaqueProperties properties, RegionRange regions,
+                         SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.empty())
     return failure();
   inferredReturnTypes.push_back(operands.front().getType());
@@ -111,9 +108,8 @@ LogicalResult RopeOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult LinearOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.size() < 2)
     return failure();

@@ -7,8 +7,8 @@
 #include "tok/Dialect/Tok/IR/TokAttrs.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -70,8 +70,9 @@ LogicalResult KVQuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 LogicalResult EvictAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                 EvictPolicy policy, int64_t budget,
-                                int64_t sinks, int64_t recent, APFloat decayValue,
-                                int64_t observe, int64_t pool) {
+                                int64_t sinks, int64_t recent,
+                                APFloat decayValue, int64_t observe,
+                                int64_t pool) {
   double decay = decayValue.convertToDouble();
   StringRef name = stringifyEvictPolicy(policy);
   if (budget <= 0)
@@ -134,9 +135,13 @@ LogicalResult SamplerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   DrafterKind kind, int64_t k, int64_t branch,
                                   int64_t nMax, int64_t nMin,
-                                  FlatSymbolRefAttr step, ArrayRef<int64_t> skip,
+                                  FlatSymbolRefAttr step,
+                                  DenseI64ArrayAttr skipAttr,
                                   APFloat confidenceValue) {
   double confidence = confidenceValue.convertToDouble();
+  ArrayRef<int64_t> skip;
+  if (skipAttr)
+    skip = skipAttr.asArrayRef();
   if (k < 1)
     return emitError() << "drafter k (draft length) must be >= 1, got " << k;
   if (branch < 1)
@@ -144,11 +149,13 @@ LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!(confidence >= 0.0 && confidence < 1.0))
     return emitError() << "drafter confidence must be in [0, 1), got "
                        << confidence;
-  if (kind == DrafterKind::model && !step)
-    return emitError() << "a model drafter needs 'step', the draft model's "
-                          "step function";
-  if (kind != DrafterKind::model && step)
-    return emitError() << "'step' only applies to a model drafter";
+  if (kind != DrafterKind::ngram && !step)
+    return emitError() << "a " << stringifyDrafterKind(kind)
+                       << " drafter needs 'step', the step function of the "
+                          "model it runs";
+  if (kind == DrafterKind::ngram && step)
+    return emitError() << "an ngram drafter runs no model and takes no "
+                          "'step'";
   if (kind == DrafterKind::layer_skip) {
     if (skip.empty())
       return emitError() << "a layer_skip drafter needs a non-empty 'skip' "

@@ -7,8 +7,8 @@
 #include "tok/Dialect/Tok/IR/TokTypes.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -71,14 +71,13 @@ Type KVCacheType::parse(AsmParser &parser) {
   }
   if (parser.parseGreater())
     return {};
-  return getChecked([&] { return parser.emitError(loc); },
-                    parser.getContext(), dims[0], dims[1], dims[2],
-                    elementType, scores, quant);
+  return getChecked([&] { return parser.emitError(loc); }, parser.getContext(),
+                    dims[0], dims[1], dims[2], elementType, scores, quant);
 }
 
 void KVCacheType::print(AsmPrinter &printer) const {
-  printer << '<' << getKvHeads() << 'x' << getCapacity() << 'x'
-          << getHeadDim() << 'x' << getElementType();
+  printer << '<' << getKvHeads() << 'x' << getCapacity() << 'x' << getHeadDim()
+          << 'x' << getElementType();
   if (getScores())
     printer << ", scores";
   if (getQuant())

@@ -10,8 +10,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
 
@@ -37,8 +37,8 @@ static Value buildIota(OpBuilder &b, Location loc, Value like, int64_t dim,
       values[i] = static_cast<int32_t>(i);
     auto staticType = RankedTensorType::get({n}, b.getI32Type());
     Value iota = arith::ConstantOp::create(
-        b, loc, staticType, DenseElementsAttr::get(staticType,
-                                                   ArrayRef<int32_t>(values)));
+        b, loc, staticType,
+        DenseElementsAttr::get(staticType, ArrayRef<int32_t>(values)));
     return castTo(b, loc, iota, type);
   }
   Value size = tensor::DimOp::create(b, loc, like, dim);
@@ -46,8 +46,8 @@ static Value buildIota(OpBuilder &b, Location loc, Value like, int64_t dim,
   Value iota = tensor::GenerateOp::create(
       b, loc, dynType, ValueRange{size},
       [](OpBuilder &nb, Location nloc, ValueRange indices) {
-        Value i = arith::IndexCastOp::create(nb, nloc, nb.getI32Type(),
-                                             indices[0]);
+        Value i =
+            arith::IndexCastOp::create(nb, nloc, nb.getI32Type(), indices[0]);
         tensor::YieldOp::create(nb, nloc, i);
       });
   return castTo(b, loc, iota, type);
@@ -61,8 +61,8 @@ static Value buildIota(OpBuilder &b, Location loc, Value like, int64_t dim,
 /// of the unprotected tokens.
 static int64_t effectiveMergeCount(int64_t r, int64_t protectedCount,
                                    int64_t tokens) {
-  return std::min<int64_t>(r, std::max<int64_t>(0, (tokens - protectedCount) /
-                                                       2));
+  return std::min<int64_t>(r,
+                           std::max<int64_t>(0, (tokens - protectedCount) / 2));
 }
 
 LogicalResult MergeOp::verify() {
@@ -122,7 +122,8 @@ struct FoldEmptyMerge : OpRewritePattern<MergeOp> {
     if (!mergesNothing)
       return failure();
     Location loc = op.getLoc();
-    Value output = castTo(rewriter, loc, op.getInput(), op.getOutput().getType());
+    Value output =
+        castTo(rewriter, loc, op.getInput(), op.getOutput().getType());
     Value sizes = op.getSizes();
     if (!sizes) {
       Value one = arith::ConstantOp::create(rewriter, loc,
@@ -132,12 +133,12 @@ struct FoldEmptyMerge : OpRewritePattern<MergeOp> {
         dynamicSizes.push_back(
             tensor::DimOp::create(rewriter, loc, op.getInput(), 0));
       sizes = tensor::SplatOp::create(
-          rewriter, loc,
-          RankedTensorType::get({tokens}, rewriter.getF32Type()), one,
-          dynamicSizes);
+          rewriter, loc, RankedTensorType::get({tokens}, rewriter.getF32Type()),
+          one, dynamicSizes);
     }
     sizes = castTo(rewriter, loc, sizes, op.getOutputSizes().getType());
-    Value map = buildIota(rewriter, loc, op.getInput(), 0, op.getMap().getType());
+    Value map =
+        buildIota(rewriter, loc, op.getInput(), 0, op.getMap().getType());
     rewriter.replaceOp(op, {output, sizes, map});
     return success();
   }
@@ -154,16 +155,16 @@ void MergeOp::getCanonicalizationPatterns(RewritePatternSet &results,
 //===----------------------------------------------------------------------===//
 
 LogicalResult UnmergeOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   if (operands.size() != 2)
     return failure();
   auto input = dyn_cast<RankedTensorType>(operands[0].getType());
   auto map = dyn_cast<RankedTensorType>(operands[1].getType());
   if (!input || !map || input.getRank() != 2 || map.getRank() != 1)
-    return emitOptionalError(location, "expects rank-2 tokens and a rank-1 map");
+    return emitOptionalError(location,
+                             "expects rank-2 tokens and a rank-1 map");
   inferredReturnTypes.push_back(RankedTensorType::get(
       {map.getDimSize(0), input.getDimSize(1)}, input.getElementType()));
   return success();
@@ -223,13 +224,14 @@ struct FoldKeepAll : OpRewritePattern<PruneOp> {
   LogicalResult matchAndRewrite(PruneOp op,
                                 PatternRewriter &rewriter) const override {
     int64_t tokens = op.getInput().getType().getDimSize(0);
-    bool keepsAll = op.getKeep().convertToDouble() == 1.0 ||
-                    (!ShapedType::isDynamic(tokens) &&
-                     op.getKeptCount(tokens) == tokens);
+    bool keepsAll =
+        op.getKeep().convertToDouble() == 1.0 ||
+        (!ShapedType::isDynamic(tokens) && op.getKeptCount(tokens) == tokens);
     if (!keepsAll)
       return failure();
     Location loc = op.getLoc();
-    Value output = castTo(rewriter, loc, op.getInput(), op.getOutput().getType());
+    Value output =
+        castTo(rewriter, loc, op.getInput(), op.getOutput().getType());
     Value indices =
         buildIota(rewriter, loc, op.getInput(), 0, op.getIndices().getType());
     rewriter.replaceOp(op, {output, indices});
@@ -248,14 +250,18 @@ void PruneOp::getCanonicalizationPatterns(RewritePatternSet &results,
 //===----------------------------------------------------------------------===//
 
 LogicalResult GatherOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location,
-    ValueRange operands, DictionaryAttr attributes,
-    OpaqueProperties properties, RegionRange regions,
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
     SmallVectorImpl<Type> &inferredReturnTypes) {
   Adaptor adaptor(operands, attributes, properties, regions);
   auto input = dyn_cast<RankedTensorType>(adaptor.getInput().getType());
   auto indices = dyn_cast<RankedTensorType>(adaptor.getIndices().getType());
-  int64_t dim = adaptor.getDim();
+  // While parsing, the attribute is still in the attribute dictionary and
+  // default-valued properties are not populated yet.
+  IntegerAttr dimAttr = adaptor.getDimAttr();
+  if (!dimAttr && attributes)
+    dimAttr = dyn_cast_or_null<IntegerAttr>(attributes.get("dim"));
+  int64_t dim = dimAttr ? dimAttr.getInt() : 0;
   if (!input || !indices || indices.getRank() != 1 || dim < 0 ||
       dim >= input.getRank())
     return emitOptionalError(location, "expects 'dim' (", dim,

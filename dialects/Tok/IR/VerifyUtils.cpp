@@ -65,9 +65,8 @@ LogicalResult tok::verifyStepFunction(Operation *op, FlatSymbolRefAttr step,
   for (auto [i, cache] : llvm::enumerate(caches)) {
     if (type.getInput(2 + i) != cache)
       return op->emitOpError("step function ")
-             << step << " argument #" << 2 + i << " is "
-             << type.getInput(2 + i) << ", but cache #" << i << " is "
-             << cache;
+             << step << " argument #" << 2 + i << " is " << type.getInput(2 + i)
+             << ", but cache #" << i << " is " << cache;
     if (type.getResult(1 + i) != cache)
       return op->emitOpError("step function ")
              << step << " result #" << 1 + i << " is " << type.getResult(1 + i)

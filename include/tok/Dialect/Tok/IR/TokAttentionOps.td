@@ -119,7 +119,7 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
   let assemblyFormat = [{
     $query `,` $cache `,` $positions
     (`tree` `(` $tree_parents^ `:` type($tree_parents) `)`)?
-    attr-dict `:` type($query) `,` type($cache) `,` type($positions) `->`
+    attr-dict `:` type($query) `,` qualified(type($cache)) `,` type($positions) `->`
     type($output) (`,` type($received)^)?
   }];
   let hasVerifier = 1;

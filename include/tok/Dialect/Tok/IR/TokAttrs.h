@@ -16,8 +16,7 @@
 namespace mlir {
 /// Parses a floating-point attribute parameter (`decay = 0.9`) of the
 /// declarative attribute formats of tok, in double precision.
-template <>
-struct FieldParser<llvm::APFloat> {
+template <> struct FieldParser<llvm::APFloat> {
   static FailureOr<llvm::APFloat> parse(AsmParser &parser) {
     double value;
     if (parser.parseFloat(value))

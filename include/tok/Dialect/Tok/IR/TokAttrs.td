@@ -181,7 +181,8 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
   let description = [{
     - `model`: a separate draft model whose step function is `step` (same
       tokenizer as the target);
-    - `layer_skip`: the target itself with the layers in `skip` skipped;
+    - `layer_skip`: the target model (`step`) with the layers in `skip`
+      skipped;
     - `ngram`: prompt lookup: the longest suffix of `n_max` down to `n_min`
       tokens found earlier in the history, continued for up to `k` tokens.
 
@@ -195,7 +196,7 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
     ```mlir
     #tok.drafter<ngram, k = 4, n_max = 3>
     #tok.drafter<model, k = 4, step = @draft_step, confidence = 4.0e-01>
-    #tok.drafter<layer_skip, k = 3, skip = [2, 3, 4]>
+    #tok.drafter<layer_skip, k = 3, step = @step, skip = [2, 3, 4]>
     ```
   }];
   let parameters = (ins
@@ -205,7 +206,7 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
     DefaultValuedParameter<"int64_t", "3">:$n_max,
     DefaultValuedParameter<"int64_t", "1">:$n_min,
     OptionalParameter<"::mlir::FlatSymbolRefAttr">:$step,
-    OptionalArrayRefParameter<"int64_t">:$skip,
+    OptionalParameter<"::mlir::DenseI64ArrayAttr">:$skip,
     DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(0.0)">:$confidence);
   let assemblyFormat = [{
     `<` $kind `,` struct($k, $branch, $n_max, $n_min, $step, $skip,

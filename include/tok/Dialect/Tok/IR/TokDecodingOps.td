@@ -80,7 +80,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     OptionalAttr<I64Attr>:$eos);
   let results = (outs Tok_I32Vector:$tokens);
   let assemblyFormat = [{
-    $step `(` $prompt `)` (`caches` `(` $caches^ `:` type($caches) `)`)?
+    $step `(` $prompt `)` (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)?
     attr-dict `:` type($prompt) `->` type($tokens)
   }];
   let hasVerifier = 1;
@@ -115,9 +115,9 @@ def Tok_DraftOp : Tok_Op<"draft", [
     Tok_F32Vector:$probs,
     Variadic<Tok_KVCache>:$new_caches);
   let assemblyFormat = [{
-    $history (`caches` `(` $caches^ `:` type($caches) `)`)? attr-dict `:`
+    $history (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)? attr-dict `:`
     type($history) `->` type($tokens) `,` type($parents) `,` type($probs)
-    (`,` type($new_caches)^)?
+    (`,` qualified(type($new_caches))^)?
   }];
   let hasVerifier = 1;
 }

@@ -39,7 +39,7 @@ def Tok_KVEmptyOp : Tok_KVOp<"empty", [Pure]> {
     ```
   }];
   let results = (outs Tok_KVCache:$result);
-  let assemblyFormat = "attr-dict `:` type($result)";
+  let assemblyFormat = "attr-dict `:` qualified(type($result))";
 }
 
 def Tok_KVLengthOp : Tok_KVOp<"length", [Pure]> {
@@ -53,7 +53,7 @@ def Tok_KVLengthOp : Tok_KVOp<"length", [Pure]> {
   }];
   let arguments = (ins Tok_KVCache:$cache);
   let results = (outs Index:$result);
-  let assemblyFormat = "$cache attr-dict `:` type($cache)";
+  let assemblyFormat = "$cache attr-dict `:` qualified(type($cache))";
   let hasFolder = 1;
 }
 
@@ -79,7 +79,7 @@ def Tok_KVAppendOp : Tok_KVUpdateOp<"append"> {
     Tok_HeadsTensor:$values,
     Tok_I32Vector:$positions);
   let assemblyFormat = [{
-    $cache `,` $keys `,` $values `,` $positions attr-dict `:` type($cache)
+    $cache `,` $keys `,` $values `,` $positions attr-dict `:` qualified(type($cache))
     `,` type($keys) `,` type($values) `,` type($positions)
   }];
   let hasVerifier = 1;
@@ -99,10 +99,12 @@ def Tok_KVEvictOp : Tok_KVUpdateOp<"evict"> {
     Example:
 
     ```mlir
-    %c2 = tok.kv.evict %c1, #tok.evict<h2o, budget = 256, recent = 128>
-        scores(%s : tensor<4x256xf32>) : !tok.kv_cache<4x256x32xf32, scores>
-    %c3 = tok.kv.evict %c2, #tok.evict<window, budget = 256, sinks = 4,
-        recent = 252> : !tok.kv_cache<4x256x32xf32, scores>
+    %c2 = tok.kv.evict %c1 scores(%s : tensor<4x256xf32>)
+        {policy = #tok.evict<h2o, budget = 256, recent = 128>}
+        : !tok.kv_cache<4x256x32xf32, scores>
+    %c3 = tok.kv.evict %c2
+        {policy = #tok.evict<window, budget = 256, sinks = 4, recent = 252>}
+        : !tok.kv_cache<4x256x32xf32, scores>
     ```
   }];
   let arguments = (ins
@@ -110,8 +112,8 @@ def Tok_KVEvictOp : Tok_KVUpdateOp<"evict"> {
     Tok_EvictAttr:$policy,
     Optional<Tok_ScoresTensor>:$scores);
   let assemblyFormat = [{
-    $cache `,` $policy (`scores` `(` $scores^ `:` type($scores) `)`)?
-    attr-dict `:` type($cache)
+    $cache (`scores` `(` $scores^ `:` type($scores) `)`)? attr-dict `:`
+    qualified(type($cache))
   }];
   let hasVerifier = 1;
   let hasFolder = 1;
@@ -131,7 +133,7 @@ def Tok_KVTruncateOp : Tok_KVUpdateOp<"truncate"> {
     ```
   }];
   let arguments = (ins Tok_KVCache:$cache, Index:$count);
-  let assemblyFormat = "$cache `,` $count attr-dict `:` type($cache)";
+  let assemblyFormat = "$cache `,` $count attr-dict `:` qualified(type($cache))";
   let hasFolder = 1;
   let hasCanonicalizer = 1;
 }
@@ -153,7 +155,7 @@ def Tok_KVCommitOp : Tok_KVUpdateOp<"commit"> {
   }];
   let arguments = (ins Tok_KVCache:$cache, Index:$base, Tok_I32Vector:$path);
   let assemblyFormat = [{
-    $cache `,` $base `,` $path attr-dict `:` type($cache) `,` type($path)
+    $cache `,` $base `,` $path attr-dict `:` qualified(type($cache)) `,` type($path)
   }];
   let hasVerifier = 1;
 }
@@ -175,7 +177,7 @@ def Tok_KVQuantizeOp : Tok_KVOp<"quantize", [NoMemoryEffect]> {
   }];
   let arguments = (ins Tok_KVCache:$cache);
   let results = (outs Tok_KVCache:$result);
-  let assemblyFormat = "$cache attr-dict `:` type($cache) `->` type($result)";
+  let assemblyFormat = "$cache attr-dict `:` qualified(type($cache)) `->` qualified(type($result))";
   let hasVerifier = 1;
 }
 
