@@ -26,7 +26,11 @@ LogicalResult EmbedOp::inferReturnTypes(
   auto table = dyn_cast<RankedTensorType>(operands[0].getType());
   auto ids = dyn_cast<RankedTensorType>(operands[1].getType());
   if (!table || !ids || table.getRank() != 2 || ids.getRank() != 1)
-    return emitOptionalError(location, "expects a rank-2 table and rank-1 ids");
+    return emitOptionalError(location,
+                             "expects a rank-2 'table' (vocabulary x model "
+                             "dim) and rank-1 'ids', got ",
+                             operands[0].getType(), " and ",
+                             operands[1].getType());
   inferredReturnTypes.push_back(RankedTensorType::get(
       {ids.getDimSize(0), table.getDimSize(1)}, table.getElementType()));
   return success();
