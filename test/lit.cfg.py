@@ -28,6 +28,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%tok_src_root", config.tok_src_root))
+config.substitutions.append(("%tok_obj_root", config.tok_obj_root))
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(
     (

@@ -24,10 +24,37 @@ def Tok_KVCache : Type<CPred<"::llvm::isa<::mlir::tok::KVCacheType>($_self)">,
                        "tok KV cache", "::mlir::tok::KVCacheType">;
 
 def Tok_RopeStyleAttr : EnumAttr<Tok_Dialect, Tok_RopeStyle, "rope_style"> {
+  let summary = "Which dimensions tok.rope rotates together";
+  let description = [{
+    `half` pairs dimension `i` with `i + D/2` (Hugging Face checkpoints);
+    `interleaved` pairs `2i` with `2i + 1` (llama2.c, GPT-J). Both compute
+    the same function on weights laid out for them.
+
+    Example:
+
+    ```mlir
+    #tok.rope_style<half>
+    #tok.rope_style<interleaved>
+    ```
+  }];
   let assemblyFormat = "`<` $value `>`";
 }
+
 def Tok_MergeMethodAttr : EnumAttr<Tok_Dialect, Tok_MergeMethod,
                                    "merge_method"> {
+  let summary = "How tok.merge chooses the tokens to merge";
+  let description = [{
+    `tome`: ToMe's bipartite soft matching (alternating candidate sets, the
+    `r` most similar edges); `pitome`: PiToMe's energy score picks the
+    mergeable tokens, protecting isolated ones.
+
+    Example:
+
+    ```mlir
+    #tok.merge_method<tome>
+    #tok.merge_method<pitome>
+    ```
+  }];
   let assemblyFormat = "`<` $value `>`";
 }
 
