@@ -57,13 +57,13 @@ TEST_F(KVCacheTypeTest, GetCheckedReportsBadParameters) {
                                        false, KVQuantAttr()));
   EXPECT_EQ(message, "kv_cache dimensions must be positive, got 4x0x32");
 
-  EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c64, d, f32,
-                                       false, quant));
+  EXPECT_FALSE(
+      KVCacheType::getChecked(emit, &context, four, c64, d, f32, false, quant));
   EXPECT_EQ(message,
             "kv_cache quantization residual 128 exceeds the capacity 64");
 
-  EXPECT_TRUE(KVCacheType::getChecked(emit, &context, four, c256, d, f16,
-                                      false, quant));
+  EXPECT_TRUE(KVCacheType::getChecked(emit, &context, four, c256, d, f16, false,
+                                      quant));
 }
 
 } // namespace
