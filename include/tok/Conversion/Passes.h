@@ -19,7 +19,14 @@ namespace tok {
 #include "tok/Conversion/Passes.h.inc"
 
 /// Adds the patterns that lower tok compute ops to linalg on tensors.
-void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns);
+/// `queryTile` and `keyTile` are the attention tile sizes.
+void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
+                                           int64_t queryTile = 32,
+                                           int64_t keyTile = 64);
+
+/// Adds the tok.attention lowering: tiled online softmax.
+void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
+                                       int64_t queryTile, int64_t keyTile);
 
 #define GEN_PASS_REGISTRATION
 #include "tok/Conversion/Passes.h.inc"

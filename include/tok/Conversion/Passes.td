@@ -20,6 +20,15 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     `tok.rms_norm` becomes two `linalg.generic`s: a reduction of the squares
     along the last dimension, then a parallel normalize-and-scale.
 
+    `tok.attention` becomes FlashAttention-2's tiled online softmax: loops
+    over query heads, query tiles of `query-tile` rows and key tiles of
+    `key-tile` keys carry the running max, running sum and unnormalized
+    output (f32); each tile step is a handful of `linalg.generic`s, so only
+    one query-tile x key-tile block of logits exists at a time. Masks are
+    evaluated on positions (tree masks by walking parent pointers), and the
+    `received` scores take a second pass over the key tiles with each row's
+    final log-sum-exp.
+
     Example:
 
     ```mlir
@@ -34,7 +43,14 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"32",
+           "Query rows per attention tile (> 0)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+           "Keys per attention tile (> 0)">
   ];
 }
 

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -130,14 +131,21 @@ struct ConvertTokToLinalgPass
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
+    if (queryTile <= 0 || keyTile <= 0) {
+      getOperation()->emitError("convert-tok-to-linalg: query-tile and "
+                                "key-tile must be positive, got ")
+          << queryTile << " and " << keyTile;
+      return signalPassFailure();
+    }
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           math::MathDialect, tensor::TensorDialect>();
-    target.addIllegalOp<RMSNormOp>();
+                           math::MathDialect, scf::SCFDialect,
+                           tensor::TensorDialect>();
+    target.addIllegalOp<AttentionOp, RMSNormOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
 
     RewritePatternSet patterns(ctx);
-    populateTokToLinalgConversionPatterns(patterns);
+    populateTokToLinalgConversionPatterns(patterns, queryTile, keyTile);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();
@@ -147,6 +155,7 @@ struct ConvertTokToLinalgPass
 } // namespace
 
 void mlir::tok::populateTokToLinalgConversionPatterns(
-    RewritePatternSet &patterns) {
+    RewritePatternSet &patterns, int64_t queryTile, int64_t keyTile) {
   patterns.add<RMSNormOpLowering>(patterns.getContext());
+  populateAttentionToLinalgPatterns(patterns, queryTile, keyTile);
 }

@@ -1,0 +1,670 @@
+//===- AttentionToLinalg.cpp - tok.attention as tiled online softmax ------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers tok.attention to loops over (query head, query tile, key tile) that
+// carry FlashAttention-2's running max, running sum and unnormalized output
+// (ALGORITHMS.md §1), with every tile computation a linalg op on tensors.
+// Only a query-tile x key-tile block of logits exists at any time; the full
+// T x S score matrix is never built. All statistics are f32 whatever the
+// element type. The `received` scores take a second pass over the key tiles
+// of each query tile with the rows' final log-sum-exp (method (A) of §1).
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+using utils::IteratorType;
+
+/// Emits the loop nest of one tok.attention. Values named like the op's
+/// documentation: q [Hq, T, D], k [Hk, S, D], v [Hk, S, Dv].
+class AttentionEmitter {
+public:
+  AttentionEmitter(OpBuilder &b, Location loc, AttentionOp op,
+                   AttentionOp::Adaptor adaptor, int64_t queryTile,
+                   int64_t keyTile)
+      : b(b), loc(loc), op(op), mask(op.getMask()), f32(b.getF32Type()),
+        queryTile(queryTile), keyTile(keyTile) {
+    q = adaptor.getQuery();
+    k = adaptor.getKey();
+    v = adaptor.getValue();
+    queryPositions = adaptor.getQueryPositions();
+    keyPositions = adaptor.getKeyPositions();
+    parents = adaptor.getTreeParents();
+    querySegments = adaptor.getQuerySegments();
+    keySegments = adaptor.getKeySegments();
+    keySizes = adaptor.getKeySizes();
+    elemType = cast<RankedTensorType>(q.getType()).getElementType();
+  }
+
+  /// Returns the output and, when requested, the received scores.
+  SmallVector<Value> emit();
+
+private:
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  }
+  Value f32Const(OpBuilder &ob, double value) {
+    return arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(value));
+  }
+  Value dim(Value tensor, int64_t d) {
+    return tensor::DimOp::create(b, loc, tensor, d);
+  }
+  Value toF32(OpBuilder &ob, Value value) {
+    if (value.getType() == f32)
+      return value;
+    return arith::ExtFOp::create(ob, loc, f32, value);
+  }
+  /// A tensor of `sizes` filled with `value`.
+  Value filled(ArrayRef<Value> sizes, double value) {
+    SmallVector<int64_t> shape(sizes.size(), ShapedType::kDynamic);
+    Value empty = tensor::EmptyOp::create(
+        b, loc, RankedTensorType::get(shape, f32), ValueRange(sizes));
+    return linalg::FillOp::create(b, loc, f32Const(b, value), empty)
+        .getResult(0);
+  }
+  /// The 2-D slice [row, col0 : col0 + cols] x [0 : width] of a rank-3
+  /// tensor `src` (one head's rows).
+  Value headRows(Value src, Value head, Value row0, Value rows, Value width) {
+    auto type = RankedTensorType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, elemType);
+    OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+    return tensor::ExtractSliceOp::create(
+        b, loc, type, src, ArrayRef<OpFoldResult>{head, row0, zero},
+        ArrayRef<OpFoldResult>{one, rows, width},
+        ArrayRef<OpFoldResult>{one, one, one});
+  }
+  Value slice1D(Value src, Value offset, Value size) {
+    if (!src)
+      return {};
+    return tensor::ExtractSliceOp::create(
+        b, loc, src, ArrayRef<OpFoldResult>{offset},
+        ArrayRef<OpFoldResult>{size},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+  }
+
+  /// Scaled, masked and biased logits of one tile, [bq, bk] f32, -inf where
+  /// the key is not visible.
+  Value logits(Value qTile, Value kTile, Value i0, Value bq, Value j0,
+               Value bk);
+  /// Whether query row `qi` (absolute) may see key `kj` (absolute).
+  Value visible(OpBuilder &ob, Value qi, Value kj, Value qPos, Value kPos,
+                Value qSeg, Value kSeg);
+  /// Whether tree node `j` is node `i` or one of its ancestors.
+  Value isAncestor(OpBuilder &ob, Value i, Value j);
+
+  OpBuilder &b;
+  Location loc;
+  AttentionOp op;
+  MaskAttr mask;
+  Type f32, elemType;
+  int64_t queryTile, keyTile;
+  Value q, k, v, queryPositions, keyPositions, parents, querySegments,
+      keySegments, keySizes;
+  Value tokens, keys, scale;
+};
+
+} // namespace
+
+Value AttentionEmitter::isAncestor(OpBuilder &ob, Value i, Value j) {
+  // Walk up from i while above j. A parent pointer that does not point
+  // strictly backwards ends the walk, so malformed trees cannot loop.
+  Type idx = ob.getIndexType();
+  auto walk = scf::WhileOp::create(
+      ob, loc, TypeRange{idx}, ValueRange{i},
+      [&](OpBuilder &wb, Location l, ValueRange args) {
+        Value above =
+            arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sgt, args[0], j);
+        scf::ConditionOp::create(wb, l, above, args);
+      },
+      [&](OpBuilder &wb, Location l, ValueRange args) {
+        Value raw = tensor::ExtractOp::create(wb, l, parents, args[0]);
+        Value parent = arith::IndexCastOp::create(wb, l, idx, raw);
+        Value backwards = arith::CmpIOp::create(
+            wb, l, arith::CmpIPredicate::slt, parent, args[0]);
+        Value minusOne = arith::ConstantIndexOp::create(wb, l, -1);
+        Value next =
+            arith::SelectOp::create(wb, l, backwards, parent, minusOne);
+        scf::YieldOp::create(wb, l, next);
+      });
+  return arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::eq,
+                               walk.getResult(0), j);
+}
+
+Value AttentionEmitter::visible(OpBuilder &ob, Value qi, Value kj, Value qPos,
+                                Value kPos, Value qSeg, Value kSeg) {
+  Value yes = arith::ConstantIntOp::create(ob, loc, 1, 1);
+  Value vis = yes;
+  if (mask.isCausal()) {
+    Value causal =
+        arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sle, kPos, qPos);
+    if (mask.getWindow() > 0) {
+      Value distance = arith::SubIOp::create(ob, loc, qPos, kPos);
+      Value window = arith::ConstantIndexOp::create(ob, loc, mask.getWindow());
+      Value inWindow = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt,
+                                             distance, window);
+      if (mask.getSinks() > 0) {
+        Value sinks = arith::ConstantIndexOp::create(ob, loc, mask.getSinks());
+        Value isSink = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt,
+                                             kPos, sinks);
+        inWindow = arith::OrIOp::create(ob, loc, inWindow, isSink);
+      }
+      causal = arith::AndIOp::create(ob, loc, causal, inWindow);
+    }
+    if (parents) {
+      // Keys from S - T on are the tree nodes: ancestry decides there,
+      // positions before.
+      Value firstNode = arith::SubIOp::create(ob, loc, keys, tokens);
+      Value isNode = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sge,
+                                           kj, firstNode);
+      Value node = arith::SubIOp::create(ob, loc, kj, firstNode);
+      auto ifOp = scf::IfOp::create(
+          ob, loc, isNode,
+          [&](OpBuilder &tb, Location l) {
+            scf::YieldOp::create(tb, l, isAncestor(tb, qi, node));
+          },
+          [&](OpBuilder &eb, Location l) {
+            scf::YieldOp::create(eb, l, causal);
+          });
+      causal = ifOp.getResult(0);
+    }
+    vis = causal;
+  }
+  if (qSeg) {
+    Value same =
+        arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::eq, qSeg, kSeg);
+    vis = arith::AndIOp::create(ob, loc, vis, same);
+  }
+  return vis;
+}
+
+Value AttentionEmitter::logits(Value qTile, Value kTile, Value i0, Value bq,
+                               Value j0, Value bk) {
+  MLIRContext *ctx = b.getContext();
+  AffineExpr m, n, d;
+  bindDims(ctx, m, n, d);
+  Value init = filled({bq, bk}, 0.0);
+  Value dots =
+      linalg::GenericOp::create(
+          b, loc, init.getType(), ValueRange{qTile, kTile}, ValueRange{init},
+          ArrayRef<AffineMap>{AffineMap::get(3, 0, {m, d}, ctx),
+                              AffineMap::get(3, 0, {n, d}, ctx),
+                              AffineMap::get(3, 0, {m, n}, ctx)},
+          ArrayRef<IteratorType>{IteratorType::parallel, IteratorType::parallel,
+                                 IteratorType::reduction},
+          [&](OpBuilder &gb, Location l, ValueRange args) {
+            Value prod = arith::MulFOp::create(gb, l, toF32(gb, args[0]),
+                                               toF32(gb, args[1]));
+            linalg::YieldOp::create(
+                gb, l, arith::AddFOp::create(gb, l, args[2], prod).getResult());
+          })
+          .getResult(0);
+
+  // Mask and bias. Optional per-row / per-column inputs come in as slices.
+  SmallVector<Value> inputs{dots};
+  SmallVector<AffineMap> maps{AffineMap::get(2, 0, {m, n}, ctx)};
+  AffineMap row = AffineMap::get(2, 0, {m}, ctx);
+  AffineMap col = AffineMap::get(2, 0, {n}, ctx);
+  auto addInput = [&](Value value, AffineMap map) -> int {
+    if (!value)
+      return -1;
+    inputs.push_back(value);
+    maps.push_back(map);
+    return static_cast<int>(inputs.size()) - 1;
+  };
+  int qPosArg = addInput(slice1D(queryPositions, i0, bq), row);
+  int kPosArg = addInput(slice1D(keyPositions, j0, bk), col);
+  int qSegArg = addInput(slice1D(querySegments, i0, bq), row);
+  int kSegArg = addInput(slice1D(keySegments, j0, bk), col);
+  int sizeArg = addInput(slice1D(keySizes, j0, bk), col);
+  maps.push_back(AffineMap::get(2, 0, {m, n}, ctx));
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), inputs, ValueRange{init}, maps,
+             ArrayRef<IteratorType>{IteratorType::parallel,
+                                    IteratorType::parallel},
+             [&](OpBuilder &gb, Location l, ValueRange args) {
+               Type idx = gb.getIndexType();
+               Value qi = arith::AddIOp::create(
+                   gb, l, i0, linalg::IndexOp::create(gb, l, 0));
+               Value kj = arith::AddIOp::create(
+                   gb, l, j0, linalg::IndexOp::create(gb, l, 1));
+               // Default positions: the queries are the last T of S keys.
+               Value qPos =
+                   qPosArg >= 0
+                       ? arith::IndexCastOp::create(gb, l, idx, args[qPosArg])
+                             .getResult()
+                       : arith::AddIOp::create(
+                             gb, l, arith::SubIOp::create(gb, l, keys, tokens),
+                             qi)
+                             .getResult();
+               Value kPos =
+                   kPosArg >= 0
+                       ? arith::IndexCastOp::create(gb, l, idx, args[kPosArg])
+                             .getResult()
+                       : kj;
+               Value qSeg = qSegArg >= 0 ? args[qSegArg] : Value();
+               Value kSeg = kSegArg >= 0 ? args[kSegArg] : Value();
+               Value vis = visible(gb, qi, kj, qPos, kPos, qSeg, kSeg);
+               Value logit = arith::MulFOp::create(gb, l, args[0], scale);
+               if (sizeArg >= 0)
+                 logit = arith::AddFOp::create(
+                     gb, l, logit, math::LogOp::create(gb, l, args[sizeArg]));
+               linalg::YieldOp::create(
+                   gb, l,
+                   arith::SelectOp::create(gb, l, vis, logit, negInf)
+                       .getResult());
+             })
+      .getResult(0);
+}
+
+SmallVector<Value> AttentionEmitter::emit() {
+  MLIRContext *ctx = b.getContext();
+  auto qType = cast<RankedTensorType>(q.getType());
+  Value queryHeads = dim(q, 0);
+  tokens = dim(q, 1);
+  Value depth = dim(q, 2);
+  Value kvHeads = dim(k, 0);
+  keys = dim(k, 1);
+  Value valueDepth = dim(v, 2);
+  Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
+
+  if (FloatAttr attr = op.getScaleAttr()) {
+    scale = f32Const(b, attr.getValueAsDouble());
+  } else if (!qType.isDynamicDim(2)) {
+    scale =
+        f32Const(b, 1.0 / std::sqrt(static_cast<double>(qType.getDimSize(2))));
+  } else {
+    Value d = arith::IndexCastOp::create(b, loc, b.getI64Type(), depth);
+    Value df = arith::SIToFPOp::create(b, loc, f32, d);
+    scale = math::RsqrtOp::create(b, loc, df);
+  }
+
+  Value c0 = index(0), c1 = index(1);
+  Value bqStep = index(queryTile), bkStep = index(keyTile);
+  Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  Value zeroF = f32Const(b, 0.0);
+
+  // Dynamic result dims come from the operands.
+  SmallVector<Value> outSizes;
+  RankedTensorType outType = op.getOutput().getType();
+  Value sizes[3] = {queryHeads, tokens, valueDepth};
+  for (int64_t i = 0; i < 3; ++i)
+    if (outType.isDynamicDim(i))
+      outSizes.push_back(sizes[i]);
+  Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
+  Value received;
+  if (op.getReceived()) {
+    auto recvType = cast<RankedTensorType>(op.getReceived().getType());
+    SmallVector<Value> dynSizes;
+    if (recvType.isDynamicDim(0))
+      dynSizes.push_back(kvHeads);
+    if (recvType.isDynamicDim(1))
+      dynSizes.push_back(keys);
+    Value empty = tensor::EmptyOp::create(b, loc, recvType, dynSizes);
+    received = linalg::FillOp::create(b, loc, zeroF, empty).getResult(0);
+  }
+
+  SmallVector<Value> headInits{output};
+  if (received)
+    headInits.push_back(received);
+
+  AffineExpr m, n, d;
+  bindDims(ctx, m, n, d);
+  AffineMap id2 = AffineMap::get(2, 0, {m, n}, ctx);
+  AffineMap row2 = AffineMap::get(2, 0, {m}, ctx);
+  AffineMap id1 = AffineMap::get(1, 0, {m}, ctx);
+  SmallVector<IteratorType, 2> par2{IteratorType::parallel,
+                                    IteratorType::parallel};
+  SmallVector<IteratorType, 2> rowReduce{IteratorType::parallel,
+                                         IteratorType::reduction};
+
+  auto headLoop = scf::ForOp::create(
+      b, loc, c0, queryHeads, c1, headInits,
+      [&](OpBuilder &hb, Location, Value h, ValueRange headArgs) {
+        OpBuilder::InsertionGuard g1(b);
+        b.setInsertionPointToEnd(hb.getBlock());
+        Value kvHead = arith::DivUIOp::create(b, loc, h, group);
+        auto tileLoop = scf::ForOp::create(
+            b, loc, c0, tokens, bqStep, headArgs,
+            [&](OpBuilder &tb, Location, Value i0, ValueRange tileArgs) {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToEnd(tb.getBlock());
+              Value rest = arith::SubIOp::create(b, loc, tokens, i0);
+              Value bq = arith::MinSIOp::create(b, loc, bqStep, rest);
+              Value qTile = headRows(q, h, i0, bq, depth);
+
+              Value m0 = filled({bq}, -std::numeric_limits<double>::infinity());
+              Value l0 = filled({bq}, 0.0);
+              Value acc0 = filled({bq, valueDepth}, 0.0);
+
+              auto keyLoop = scf::ForOp::create(
+                  b, loc, c0, keys, bkStep, ValueRange{m0, l0, acc0},
+                  [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
+                    OpBuilder::InsertionGuard g3(b);
+                    b.setInsertionPointToEnd(kb.getBlock());
+                    Value krest = arith::SubIOp::create(b, loc, keys, j0);
+                    Value bk = arith::MinSIOp::create(b, loc, bkStep, krest);
+                    Value kTile = headRows(k, kvHead, j0, bk, depth);
+                    Value vTile = headRows(v, kvHead, j0, bk, valueDepth);
+                    Value s = logits(qTile, kTile, i0, bq, j0, bk);
+
+                    // m' = max(m, rowmax s); alpha = exp(m - m') (0 if m =
+                    // -inf).
+                    Value rowMaxInit =
+                        filled({bq}, -std::numeric_limits<double>::infinity());
+                    Value rowMax =
+                        linalg::GenericOp::create(
+                            b, loc, rowMaxInit.getType(), ValueRange{s},
+                            ValueRange{rowMaxInit},
+                            ArrayRef<AffineMap>{id2, row2}, rowReduce,
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::MaxNumFOp::create(gb, l, a[0], a[1])
+                                      .getResult());
+                            })
+                            .getResult(0);
+                    Value statInit = filled({bq}, 0.0);
+                    auto stats = linalg::GenericOp::create(
+                        b, loc,
+                        TypeRange{statInit.getType(), statInit.getType()},
+                        ValueRange{st[0], rowMax},
+                        ValueRange{statInit, statInit},
+                        ArrayRef<AffineMap>{id1, id1, id1, id1},
+                        ArrayRef<IteratorType>{IteratorType::parallel},
+                        [&](OpBuilder &gb, Location l, ValueRange a) {
+                          Value mNew =
+                              arith::MaxNumFOp::create(gb, l, a[0], a[1]);
+                          Value wasEmpty = arith::CmpFOp::create(
+                              gb, l, arith::CmpFPredicate::OEQ, a[0], negInf);
+                          Value alpha = math::ExpOp::create(
+                              gb, l, arith::SubFOp::create(gb, l, a[0], mNew));
+                          alpha = arith::SelectOp::create(gb, l, wasEmpty,
+                                                          zeroF, alpha);
+                          linalg::YieldOp::create(gb, l,
+                                                  ValueRange{mNew, alpha});
+                        });
+                    Value mNew = stats.getResult(0);
+                    Value alpha = stats.getResult(1);
+
+                    // p = exp(s - m') (0 while the row has seen no key).
+                    Value pInit = filled({bq, bk}, 0.0);
+                    Value p =
+                        linalg::GenericOp::create(
+                            b, loc, pInit.getType(), ValueRange{s, mNew},
+                            ValueRange{pInit},
+                            ArrayRef<AffineMap>{id2, row2, id2}, par2,
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              Value empty = arith::CmpFOp::create(
+                                  gb, l, arith::CmpFPredicate::OEQ, a[1],
+                                  negInf);
+                              Value e = math::ExpOp::create(
+                                  gb, l,
+                                  arith::SubFOp::create(gb, l, a[0], a[1]));
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::SelectOp::create(gb, l, empty, zeroF,
+                                                          e)
+                                      .getResult());
+                            })
+                            .getResult(0);
+
+                    // l' = alpha * l + rowsum p.
+                    Value lScaled =
+                        linalg::GenericOp::create(
+                            b, loc, st[1].getType(), ValueRange{alpha},
+                            ValueRange{st[1]}, ArrayRef<AffineMap>{id1, id1},
+                            ArrayRef<IteratorType>{IteratorType::parallel},
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::MulFOp::create(gb, l, a[1], a[0])
+                                      .getResult());
+                            })
+                            .getResult(0);
+                    Value lNew =
+                        linalg::GenericOp::create(
+                            b, loc, st[1].getType(), ValueRange{p},
+                            ValueRange{lScaled}, ArrayRef<AffineMap>{id2, row2},
+                            rowReduce,
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::AddFOp::create(gb, l, a[1], a[0])
+                                      .getResult());
+                            })
+                            .getResult(0);
+
+                    // acc' = alpha * acc + p v.
+                    Value rescaled =
+                        linalg::GenericOp::create(
+                            b, loc, st[2].getType(), ValueRange{alpha},
+                            ValueRange{st[2]}, ArrayRef<AffineMap>{row2, id2},
+                            par2,
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::MulFOp::create(gb, l, a[1], a[0])
+                                      .getResult());
+                            })
+                            .getResult(0);
+                    Value accNew =
+                        linalg::GenericOp::create(
+                            b, loc, st[2].getType(), ValueRange{p, vTile},
+                            ValueRange{rescaled},
+                            ArrayRef<AffineMap>{
+                                AffineMap::get(3, 0, {m, d}, ctx),
+                                AffineMap::get(3, 0, {d, n}, ctx),
+                                AffineMap::get(3, 0, {m, n}, ctx)},
+                            ArrayRef<IteratorType>{IteratorType::parallel,
+                                                   IteratorType::parallel,
+                                                   IteratorType::reduction},
+                            [&](OpBuilder &gb, Location l, ValueRange a) {
+                              Value prod = arith::MulFOp::create(
+                                  gb, l, a[0], toF32(gb, a[1]));
+                              linalg::YieldOp::create(
+                                  gb, l,
+                                  arith::AddFOp::create(gb, l, a[2], prod)
+                                      .getResult());
+                            })
+                            .getResult(0);
+                    scf::YieldOp::create(b, loc,
+                                         ValueRange{mNew, lNew, accNew});
+                  });
+              Value mFinal = keyLoop.getResult(0);
+              Value lFinal = keyLoop.getResult(1);
+              Value accFinal = keyLoop.getResult(2);
+
+              // O = acc / l, 0 for a row that saw no key.
+              auto outTileType = RankedTensorType::get(
+                  {ShapedType::kDynamic, ShapedType::kDynamic}, elemType);
+              Value outTileInit = tensor::EmptyOp::create(
+                  b, loc, outTileType, ValueRange{bq, valueDepth});
+              Value outTile =
+                  linalg::GenericOp::create(
+                      b, loc, outTileType, ValueRange{accFinal, lFinal},
+                      ValueRange{outTileInit},
+                      ArrayRef<AffineMap>{id2, row2, id2}, par2,
+                      [&](OpBuilder &gb, Location l, ValueRange a) {
+                        Value empty = arith::CmpFOp::create(
+                            gb, l, arith::CmpFPredicate::OEQ, a[1], zeroF);
+                        Value o = arith::DivFOp::create(gb, l, a[0], a[1]);
+                        o = arith::SelectOp::create(gb, l, empty, zeroF, o);
+                        if (elemType != f32)
+                          o = arith::TruncFOp::create(gb, l, elemType, o);
+                        linalg::YieldOp::create(gb, l, o);
+                      })
+                      .getResult(0);
+              OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+              Value newOutput = tensor::InsertSliceOp::create(
+                  b, loc, outTile, tileArgs[0],
+                  ArrayRef<OpFoldResult>{h, i0, zero},
+                  ArrayRef<OpFoldResult>{one, bq, valueDepth},
+                  ArrayRef<OpFoldResult>{one, one, one});
+              SmallVector<Value> results{newOutput};
+
+              if (received) {
+                ScoresAttr rows = *op.getScores();
+                // lse = m + log l (-inf for an empty row) and the row weight.
+                Value lseInit = filled({bq}, 0.0);
+                Value lse =
+                    linalg::GenericOp::create(
+                        b, loc, lseInit.getType(), ValueRange{mFinal, lFinal},
+                        ValueRange{lseInit}, ArrayRef<AffineMap>{id1, id1, id1},
+                        ArrayRef<IteratorType>{IteratorType::parallel},
+                        [&](OpBuilder &gb, Location l, ValueRange a) {
+                          Value empty = arith::CmpFOp::create(
+                              gb, l, arith::CmpFPredicate::OEQ, a[1], zeroF);
+                          Value lse = arith::AddFOp::create(
+                              gb, l, a[0], math::LogOp::create(gb, l, a[1]));
+                          linalg::YieldOp::create(
+                              gb, l,
+                              arith::SelectOp::create(gb, l, empty, negInf, lse)
+                                  .getResult());
+                        })
+                        .getResult(0);
+                Value weightInit = filled({bq}, 0.0);
+                int64_t rowCount = rows.getRows();
+                double decay = rows.getDecay().convertToDouble();
+                Value weights =
+                    linalg::GenericOp::create(
+                        b, loc, weightInit.getType(), ValueRange{},
+                        ValueRange{weightInit}, ArrayRef<AffineMap>{id1},
+                        ArrayRef<IteratorType>{IteratorType::parallel},
+                        [&](OpBuilder &gb, Location l, ValueRange) {
+                          Value qi = arith::AddIOp::create(
+                              gb, l, i0, linalg::IndexOp::create(gb, l, 0));
+                          Value fromEnd = arith::SubIOp::create(
+                              gb, l, arith::SubIOp::create(gb, l, tokens, qi),
+                              arith::ConstantIndexOp::create(gb, l, 1));
+                          Value w = arith::ConstantOp::create(
+                              gb, l, gb.getF32FloatAttr(1.0f));
+                          if (decay != 1.0) {
+                            Value e = arith::SIToFPOp::create(
+                                gb, l, f32,
+                                arith::IndexCastOp::create(
+                                    gb, l, gb.getI64Type(), fromEnd));
+                            Value logDecay = arith::ConstantOp::create(
+                                gb, l, gb.getF32FloatAttr(std::log(decay)));
+                            w = math::ExpOp::create(
+                                gb, l,
+                                arith::MulFOp::create(gb, l, e, logDecay));
+                          }
+                          if (rowCount > 0) {
+                            Value counts = arith::CmpIOp::create(
+                                gb, l, arith::CmpIPredicate::slt, fromEnd,
+                                arith::ConstantIndexOp::create(gb, l,
+                                                               rowCount));
+                            w = arith::SelectOp::create(gb, l, counts, w,
+                                                        zeroF);
+                          }
+                          linalg::YieldOp::create(gb, l, w);
+                        })
+                        .getResult(0);
+
+                auto scoreLoop = scf::ForOp::create(
+                    b, loc, c0, keys, bkStep, ValueRange{tileArgs[1]},
+                    [&](OpBuilder &sb, Location, Value j0, ValueRange sArgs) {
+                      OpBuilder::InsertionGuard g4(b);
+                      b.setInsertionPointToEnd(sb.getBlock());
+                      Value krest = arith::SubIOp::create(b, loc, keys, j0);
+                      Value bk = arith::MinSIOp::create(b, loc, bkStep, krest);
+                      Value kTile = headRows(k, kvHead, j0, bk, depth);
+                      Value s = logits(qTile, kTile, i0, bq, j0, bk);
+                      OpFoldResult one1 = b.getIndexAttr(1);
+                      auto colType =
+                          RankedTensorType::get({ShapedType::kDynamic}, f32);
+                      Value cur = tensor::ExtractSliceOp::create(
+                          b, loc, colType, sArgs[0],
+                          ArrayRef<OpFoldResult>{kvHead, j0},
+                          ArrayRef<OpFoldResult>{one1, bk},
+                          ArrayRef<OpFoldResult>{one1, one1});
+                      // cur[n] += sum_m w[m] * exp(s[m, n] - lse[m]).
+                      Value updated =
+                          linalg::GenericOp::create(
+                              b, loc, colType, ValueRange{s, lse, weights},
+                              ValueRange{cur},
+                              ArrayRef<AffineMap>{
+                                  AffineMap::get(2, 0, {n, m}, ctx),
+                                  AffineMap::get(2, 0, {n}, ctx),
+                                  AffineMap::get(2, 0, {n}, ctx),
+                                  AffineMap::get(2, 0, {m}, ctx)},
+                              ArrayRef<IteratorType>{IteratorType::parallel,
+                                                     IteratorType::reduction},
+                              [&](OpBuilder &gb, Location l, ValueRange a) {
+                                Value empty = arith::CmpFOp::create(
+                                    gb, l, arith::CmpFPredicate::OEQ, a[1],
+                                    negInf);
+                                Value pr = math::ExpOp::create(
+                                    gb, l,
+                                    arith::SubFOp::create(gb, l, a[0], a[1]));
+                                pr = arith::SelectOp::create(gb, l, empty,
+                                                             zeroF, pr);
+                                Value wp =
+                                    arith::MulFOp::create(gb, l, pr, a[2]);
+                                linalg::YieldOp::create(
+                                    gb, l,
+                                    arith::AddFOp::create(gb, l, a[3], wp)
+                                        .getResult());
+                              })
+                              .getResult(0);
+                      Value next = tensor::InsertSliceOp::create(
+                          b, loc, updated, sArgs[0],
+                          ArrayRef<OpFoldResult>{kvHead, j0},
+                          ArrayRef<OpFoldResult>{one1, bk},
+                          ArrayRef<OpFoldResult>{one1, one1});
+                      scf::YieldOp::create(b, loc, next);
+                    });
+                results.push_back(scoreLoop.getResult(0));
+              }
+              scf::YieldOp::create(b, loc, results);
+            });
+        scf::YieldOp::create(b, loc, tileLoop.getResults());
+      });
+  return SmallVector<Value>(headLoop.getResults());
+}
+
+namespace {
+struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
+  AttentionOpLowering(MLIRContext *ctx, int64_t queryTile, int64_t keyTile)
+      : OpConversionPattern(ctx), queryTile(queryTile), keyTile(keyTile) {}
+
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    AttentionEmitter emitter(rewriter, op.getLoc(), op, adaptor, queryTile,
+                             keyTile);
+    rewriter.replaceOp(op, emitter.emit());
+    return success();
+  }
+
+  int64_t queryTile, keyTile;
+};
+} // namespace
+
+void mlir::tok::populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
+                                                  int64_t queryTile,
+                                                  int64_t keyTile) {
+  patterns.add<AttentionOpLowering>(patterns.getContext(), queryTile, keyTile);
+}
