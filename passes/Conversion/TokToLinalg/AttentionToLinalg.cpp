@@ -385,21 +385,22 @@ SmallVector<Value> AttentionEmitter::emit() {
                                       .getResult());
                             })
                             .getResult(0);
-                    Value statInit = filled({bq}, 0.0);
+                    // Updated in place in the running max (the loop's
+                    // iter_arg), so that bufferization reuses its buffer.
+                    Value alphaInit = filled({bq}, 0.0);
                     auto stats = linalg::GenericOp::create(
-                        b, loc,
-                        TypeRange{statInit.getType(), statInit.getType()},
-                        ValueRange{st[0], rowMax},
-                        ValueRange{statInit, statInit},
-                        ArrayRef<AffineMap>{id1, id1, id1, id1},
+                        b, loc, TypeRange{st[0].getType(), alphaInit.getType()},
+                        ValueRange{rowMax}, ValueRange{st[0], alphaInit},
+                        ArrayRef<AffineMap>{id1, id1, id1},
                         ArrayRef<IteratorType>{IteratorType::parallel},
                         [&](OpBuilder &gb, Location l, ValueRange a) {
+                          Value mOld = a[1];
                           Value mNew =
-                              arith::MaxNumFOp::create(gb, l, a[0], a[1]);
+                              arith::MaxNumFOp::create(gb, l, mOld, a[0]);
                           Value wasEmpty = arith::CmpFOp::create(
-                              gb, l, arith::CmpFPredicate::OEQ, a[0], negInf);
+                              gb, l, arith::CmpFPredicate::OEQ, mOld, negInf);
                           Value alpha = math::ExpOp::create(
-                              gb, l, arith::SubFOp::create(gb, l, a[0], mNew));
+                              gb, l, arith::SubFOp::create(gb, l, mOld, mNew));
                           alpha = arith::SelectOp::create(gb, l, wasEmpty,
                                                           zeroF, alpha);
                           linalg::YieldOp::create(gb, l,

@@ -1,0 +1,78 @@
+// RUN: tok-opt %s --convert-tok-to-linalg="query-tile=16 key-tile=32" --split-input-file | FileCheck %s --implicit-check-not='tensor<128x128xf32>'
+// RUN: not tok-opt %s --convert-tok-to-linalg="key-tile=0" 2>&1 | FileCheck %s --check-prefix=BAD-TILE
+
+// BAD-TILE: error: convert-tok-to-linalg: query-tile and key-tile must be positive, got 32 and 0
+
+// Loops over query heads, query tiles and key tiles carry the running max,
+// running sum and unnormalized output; only tile-sized logits exist (the
+// implicit check rejects any 128 x 128 tensor).
+// CHECK-LABEL: func.func @causal
+// CHECK-DAG:   %[[C16:.*]] = arith.constant 16 : index
+// CHECK-DAG:   %[[C32:.*]] = arith.constant 32 : index
+// CHECK:       scf.for %[[H:.*]] = {{.*}} iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<8x128x32xf32>)
+// CHECK:         %[[G:.*]] = arith.divui %[[H]]
+// CHECK:         scf.for %[[I0:.*]] = {{.*}} step %[[C16]] iter_args
+// CHECK:           %[[BQ:.*]] = arith.minsi %[[C16]]
+// CHECK:           tensor.extract_slice %{{.*}}[%[[H]], %[[I0]], 0] [1, %[[BQ]], {{.*}}] [1, 1, 1] : tensor<8x128x32xf32> to tensor<?x?xf32>
+// CHECK:           %[[LOOP:.*]]:3 = scf.for %[[J0:.*]] = {{.*}} step %[[C32]] iter_args(%[[M:.*]] = %{{.*}}, %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x?xf32>)
+// CHECK:             tensor.extract_slice %{{.*}}[%[[G]], %[[J0]], 0]
+// QK^T, contracting the head dimension:
+// CHECK:             linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// Causal mask on positions, scale, -inf where hidden:
+// CHECK:             linalg.generic
+// CHECK:               arith.cmpi sle
+// CHECK:               arith.select
+// Running max, updated in place in the loop-carried tensor:
+// CHECK:             arith.maxnumf
+// CHECK:             linalg.generic {{.*}} outs(%[[M]], %{{.*}} : tensor<?xf32>, tensor<?xf32>)
+// CHECK:               math.exp
+// CHECK:             linalg.generic {{.*}} outs(%[[L]] : tensor<?xf32>)
+// CHECK:             linalg.generic {{.*}} outs(%[[ACC]] : tensor<?x?xf32>)
+// CHECK:             scf.yield
+// The final normalization guards empty rows (l = 0).
+// CHECK:           linalg.generic
+// CHECK:             arith.divf
+// CHECK:             arith.select
+// CHECK:           tensor.insert_slice {{.*}} into %{{.*}}[%[[H]], %[[I0]], 0]
+func.func @causal(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tensor<2x128x32xf32>) -> tensor<8x128x32xf32> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
+      : tensor<8x128x32xf32>, tensor<2x128x32xf32>, tensor<2x128x32xf32> -> tensor<8x128x32xf32>
+  return %o : tensor<8x128x32xf32>
+}
+
+// -----
+
+// Received scores: a second loop over the key tiles with the rows' final
+// log-sum-exp accumulates into the KV head's row of the scores.
+// CHECK-LABEL: func.func @scores
+// CHECK:       linalg.fill {{.*}} -> tensor<2x128xf32>
+// CHECK:       scf.for
+// CHECK:         scf.for
+// CHECK:           scf.for
+// CHECK:           math.log
+// CHECK:           scf.for
+// CHECK:             tensor.extract_slice %{{.*}} : tensor<2x128xf32> to tensor<?xf32>
+// CHECK:             linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK:             tensor.insert_slice %{{.*}} : tensor<?xf32> into tensor<2x128xf32>
+func.func @scores(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tensor<2x128x32xf32>) -> tensor<2x128xf32> {
+  %o, %s = tok.attention %q, %k, %v {mask = #tok.mask<causal>, scores = #tok.scores<rows = 4>}
+      : tensor<8x128x32xf32>, tensor<2x128x32xf32>, tensor<2x128x32xf32> -> tensor<8x128x32xf32>, tensor<2x128xf32>
+  return %s : tensor<2x128xf32>
+}
+
+// -----
+
+// Tree masks walk parent pointers; a pointer that does not point backwards
+// ends the walk (no infinite loop on malformed trees).
+// CHECK-LABEL: func.func @tree
+// CHECK:       scf.if
+// CHECK:         scf.while
+// CHECK:           arith.cmpi sgt
+// CHECK:           tensor.extract
+// CHECK:           arith.cmpi slt
+// CHECK:           arith.select
+func.func @tree(%q: tensor<4x6x8xf32>, %k: tensor<2x14x8xf32>, %v: tensor<2x14x8xf32>, %p: tensor<6xi32>) -> tensor<4x6x8xf32> {
+  %o = tok.attention %q, %k, %v tree(%p : tensor<6xi32>) {mask = #tok.mask<causal>}
+      : tensor<4x6x8xf32>, tensor<2x14x8xf32>, tensor<2x14x8xf32> -> tensor<4x6x8xf32>
+  return %o : tensor<4x6x8xf32>
+}

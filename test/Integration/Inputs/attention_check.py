@@ -1,0 +1,242 @@
+"""Checks JIT-compiled tok.attention against an independent NumPy reference.
+
+Usage: attention_check.py <tok-run> <work-dir>
+
+The reference is the textbook definition, in float64: it expands the KV
+heads for GQA (repeat_kv), builds the full T x S logit matrix, applies the
+mask by brute force on positions (tree masks by an explicit ancestor set),
+adds log(size), and takes a plain softmax; a row with no visible key gives
+zeros. Received scores are column sums of the softmax over the counted rows,
+weighted and summed over the query heads of each KV head.
+
+Cases cover every mask kind, GQA group sizes 1, 2 and 8, prefill and
+decode, length-1 inputs, sizes that are no multiple of the tile sizes (also
+run with small tiles: 5 query rows, 7 keys), permuted cache slots, a fully
+masked row, scores with all rows, the last rows and a decay, and f16.
+Tolerance: |got - want| <= 1e-5 + 1e-4 |want| for f32 (the printout has 6
+significant digits), 2e-3 + 1e-2 |want| for f16.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+SMALL_TILES = "convert-tok-to-linalg{query-tile=5 key-tile=7},tok-to-llvm"
+
+
+def reference(c):
+    q, k, v = c["q"].astype(np.float64), c["k"].astype(np.float64), c["v"].astype(np.float64)
+    hq, t, d = q.shape
+    hk, s, _ = k.shape
+    g = hq // hk
+    kk = np.repeat(k, g, axis=0)
+    vv = np.repeat(v, g, axis=0)
+    scale = c.get("scale", 1.0 / np.sqrt(d))
+    z = np.einsum("htd,hsd->hts", q, kk) * scale
+    qpos = c.get("qpos", np.arange(s - t, s))
+    kpos = c.get("kpos", np.arange(s))
+    vis = np.ones((t, s), bool)
+    mask = c["mask"]
+    if mask["kind"] == "causal":
+        vis = kpos[None, :] <= qpos[:, None]
+        if mask.get("window"):
+            inwin = (qpos[:, None] - kpos[None, :]) < mask["window"]
+            if mask.get("sinks"):
+                inwin |= kpos[None, :] < mask["sinks"]
+            vis &= inwin
+        if "parents" in c:
+            par = c["parents"]
+            for i in range(t):
+                anc, x = set(), i
+                while x >= 0:
+                    anc.add(x)
+                    x = par[x]
+                for j in range(t):
+                    vis[i, s - t + j] = j in anc
+    if "qseg" in c:
+        vis &= c["qseg"][:, None] == c["kseg"][None, :]
+    if "sizes" in c:
+        z = z + np.log(c["sizes"].astype(np.float64))[None, None, :]
+    z = np.where(vis[None], z, -np.inf)
+    out = np.zeros((hq, t, v.shape[2]))
+    p = np.zeros_like(z)
+    for h in range(hq):
+        for i in range(t):
+            if vis[i].any():
+                e = np.exp(z[h, i] - z[h, i].max())
+                p[h, i] = e / e.sum()
+                out[h, i] = p[h, i] @ vv[h]
+    scores = None
+    if "scores" in c:
+        rows, decay = c["scores"]
+        w = decay ** (t - 1 - np.arange(t))
+        if rows:
+            w = np.where(np.arange(t) >= t - rows, w, 0.0)
+        per_q = np.einsum("hts,t->hs", p, w)
+        scores = per_q.reshape(hk, g, s).sum(axis=1)
+    return out, scores
+
+
+def dense(a):
+    return "dense<%s>" % np.array2string(
+        a, separator=", ", threshold=sys.maxsize, floatmode="unique"
+    ).replace("\n", "")
+
+
+def ttype(shape, elem):
+    return "tensor<%sx%s>" % ("x".join(str(x) for x in shape), elem)
+
+
+def module(c):
+    et = c.get("dtype", "f32")
+    qt, kt, vt = (ttype(c[n].shape, et) for n in "qkv")
+    hq, t, _ = c["q"].shape
+    hk, s, _ = c["k"].shape
+    ot = ttype((hq, t, c["v"].shape[2]), et)
+    lines = ["func.func private @printMemrefF32(tensor<*xf32>)", "func.func @main() {"]
+    for n in "qkv":
+        lines.append("  %%%s = arith.constant %s : %s" % (n, dense(c[n]), ttype(c[n].shape, et)))
+    extra = ""
+    if "qpos" in c:
+        lines.append("  %%qp = arith.constant %s : tensor<%dxi32>" % (dense(c["qpos"].astype(np.int32)), t))
+        lines.append("  %%kp = arith.constant %s : tensor<%dxi32>" % (dense(c["kpos"].astype(np.int32)), s))
+        extra += " positions(%%qp, %%kp : tensor<%dxi32>, tensor<%dxi32>)" % (t, s)
+    if "parents" in c:
+        lines.append("  %%par = arith.constant %s : tensor<%dxi32>" % (dense(np.array(c["parents"], np.int32)), t))
+        extra += " tree(%%par : tensor<%dxi32>)" % t
+    if "qseg" in c:
+        lines.append("  %%qs = arith.constant %s : tensor<%dxi32>" % (dense(c["qseg"].astype(np.int32)), t))
+        lines.append("  %%ks = arith.constant %s : tensor<%dxi32>" % (dense(c["kseg"].astype(np.int32)), s))
+        extra += " segments(%%qs, %%ks : tensor<%dxi32>, tensor<%dxi32>)" % (t, s)
+    if "sizes" in c:
+        lines.append("  %%sz = arith.constant %s : tensor<%dxf32>" % (dense(c["sizes"]), s))
+        extra += " sizes(%%sz : tensor<%dxf32>)" % s
+    m = c["mask"]
+    mask = "#tok.mask<%s" % m["kind"]
+    for key in ("window", "sinks"):
+        if m.get(key):
+            mask += ", %s = %d" % (key, m[key])
+    if "qseg" in c:
+        mask += ", block_diagonal = true"
+    mask += ">"
+    attrs = "mask = %s" % mask
+    if "scale" in c:
+        attrs += ", scale = %.8e : f32" % c["scale"]
+    results, rtypes = "%o", ot
+    if "scores" in c:
+        rows, decay = c["scores"]
+        attrs += ", scores = #tok.scores<rows = %d, decay = %.8e>" % (rows, decay)
+        results, rtypes = "%o, %s", "%s, tensor<%dx%dxf32>" % (ot, hk, s)
+    lines.append("  %s = tok.attention %%q, %%k, %%v%s {%s} : %s, %s, %s -> %s"
+                 % (results, extra, attrs, qt, kt, vt, rtypes))
+    if et == "f32":
+        lines.append("  %%of = tensor.cast %%o : %s to tensor<*xf32>" % ot)
+    else:
+        ft = ttype((hq, t, c["v"].shape[2]), "f32")
+        lines.append("  %%e = tensor.empty() : %s" % ft)
+        lines.append(
+            "  %%w = linalg.generic {indexing_maps = [affine_map<(a, b, c) -> (a, b, c)>, "
+            "affine_map<(a, b, c) -> (a, b, c)>], iterator_types = [\"parallel\", \"parallel\", "
+            "\"parallel\"]} ins(%%o : %s) outs(%%e : %s) {\n  ^bb0(%%x: %s, %%y: f32):\n"
+            "    %%z = arith.extf %%x : %s to f32\n    linalg.yield %%z : f32\n  } -> %s"
+            % (ot, ft, et, et, ft))
+        lines.append("  %%of = tensor.cast %%w : %s to tensor<*xf32>" % ft)
+    lines.append("  call @printMemrefF32(%of) : (tensor<*xf32>) -> ()")
+    if "scores" in c:
+        lines.append("  %%sf = tensor.cast %%s : tensor<%dx%dxf32> to tensor<*xf32>" % (hk, s))
+        lines.append("  call @printMemrefF32(%sf) : (tensor<*xf32>) -> ()")
+    lines += ["  return", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def parse(text):
+    blocks = text.split("Unranked Memref")[1:]
+    num = r"-?(?:nan|inf|\d+\.?\d*(?:e[-+]?\d+)?)"
+    return [np.array([float(x) for x in re.findall(num, blk.split("data =", 1)[1])]) for blk in blocks]
+
+
+def cases(rng):
+    def qkv(hq, hk, t, s, d, dv=None):
+        dv = dv or d
+        return dict(q=rng.standard_normal((hq, t, d)).astype(np.float32),
+                    k=rng.standard_normal((hk, s, d)).astype(np.float32),
+                    v=rng.standard_normal((hk, s, dv)).astype(np.float32))
+    out = []
+    out.append(("causal prefill GQA 2", dict(qkv(4, 2, 37, 37, 16), mask=dict(kind="causal"))))
+    out.append(("causal prefill small tiles", dict(qkv(4, 2, 37, 37, 16), mask=dict(kind="causal"), pipeline=SMALL_TILES)))
+    out.append(("full, sizes, G=1", dict(qkv(3, 3, 20, 20, 8), mask=dict(kind="full"),
+                                         sizes=rng.integers(1, 5, 20).astype(np.float32))))
+    out.append(("decode MQA G=8", dict(qkv(8, 1, 1, 70, 16), mask=dict(kind="causal"))))
+    out.append(("length 1", dict(qkv(2, 1, 1, 1, 4), mask=dict(kind="causal"))))
+    out.append(("window + sinks", dict(qkv(4, 2, 50, 50, 8), mask=dict(kind="causal", window=8, sinks=3), pipeline=SMALL_TILES)))
+    # A non-contiguous cache: slots permuted together with their positions.
+    c = dict(qkv(4, 2, 6, 30, 8), mask=dict(kind="causal"))
+    perm = rng.permutation(30)
+    c["kpos"] = perm.astype(np.int32)
+    c["qpos"] = np.arange(24, 30, dtype=np.int32)
+    out.append(("permuted cache slots", c))
+    c = dict(qkv(2, 2, 4, 10, 8), mask=dict(kind="causal"))
+    c["qpos"] = np.array([0, 5, 9, 3], np.int32)
+    c["kpos"] = np.arange(1, 11, dtype=np.int32)
+    out.append(("fully masked row", c))
+    c = dict(qkv(4, 2, 30, 30, 8), mask=dict(kind="causal"), pipeline=SMALL_TILES)
+    c["qseg"] = c["kseg"] = np.array([0] * 10 + [1] * 12 + [2] * 8, np.int32)
+    out.append(("block diagonal", c))
+    c = dict(qkv(4, 2, 6, 14, 8), mask=dict(kind="causal"), pipeline=SMALL_TILES)
+    c["parents"] = [-1, 0, 0, 1, 2, 1]
+    out.append(("tree", c))
+    c = dict(qkv(4, 2, 21, 21, 8), mask=dict(kind="causal"), scores=(0, 1.0), pipeline=SMALL_TILES)
+    out.append(("scores, all rows", c))
+    c = dict(qkv(8, 2, 9, 40, 8), mask=dict(kind="causal"), scores=(3, 1.0))
+    out.append(("scores, last 3 rows", c))
+    c = dict(qkv(2, 1, 12, 12, 8), mask=dict(kind="full"), scores=(0, 0.5), scale=0.3)
+    out.append(("scores, decay, explicit scale", c))
+    c = dict(qkv(4, 2, 19, 19, 16), mask=dict(kind="causal"), dtype="f16")
+    for n in "qkv":
+        c[n] = c[n].astype(np.float16).astype(np.float32)
+    out.append(("f16", c))
+    return out
+
+
+def main():
+    tok_run, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    rng = np.random.default_rng(1)
+    failures = 0
+    all_cases = cases(rng)
+    for i, (name, c) in enumerate(all_cases):
+        path = os.path.join(work, "case%d.mlir" % i)
+        with open(path, "w") as f:
+            f.write(module(c))
+        cmd = [tok_run, path]
+        if "pipeline" in c:
+            cmd.append("--pipeline=" + c["pipeline"])
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        if run.returncode != 0:
+            print("%s: tok-run failed: %s" % (name, run.stderr[-2000:]))
+            failures += 1
+            continue
+        got = parse(run.stdout)
+        want_o, want_s = reference(c)
+        wants = [want_o.reshape(-1)] + ([want_s.reshape(-1)] if want_s is not None else [])
+        rtol, atol = (1e-2, 2e-3) if c.get("dtype") == "f16" else (1e-4, 1e-5)
+        ok = len(got) == len(wants)
+        worst = 0.0
+        for g, w in zip(got, wants):
+            if g.shape != w.shape or not np.all(np.isfinite(g)):
+                ok = False
+                continue
+            err = np.abs(g - w)
+            worst = max(worst, float(err.max()))
+            ok &= bool(np.all(err <= atol + rtol * np.abs(w)))
+        print("%s: %s (max abs err %.3g)" % (name, "ok" if ok else "MISMATCH", worst))
+        failures += 0 if ok else 1
+    print("%d of %d cases within tolerance" % (len(all_cases) - failures, len(all_cases)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
