@@ -134,7 +134,8 @@ struct ConvertTokToLinalgPass
     if (queryTile <= 0 || keyTile <= 0) {
       getOperation()->emitError("convert-tok-to-linalg: query-tile and "
                                 "key-tile must be positive, got ")
-          << queryTile << " and " << keyTile;
+          << static_cast<int64_t>(queryTile) << " and "
+          << static_cast<int64_t>(keyTile);
       return signalPassFailure();
     }
     ConversionTarget target(*ctx);
