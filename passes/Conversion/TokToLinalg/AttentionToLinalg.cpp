@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AttentionEmitter.h"
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -35,24 +36,23 @@ namespace {
 
 using utils::IteratorType;
 
-/// Emits the loop nest of one tok.attention. Values named like the op's
+/// Emits the loop nest of one attention. Values named like tok.attention's
 /// documentation: q [Hq, T, D], k [Hk, S, D], v [Hk, S, Dv].
 class AttentionEmitter {
 public:
-  AttentionEmitter(OpBuilder &b, Location loc, AttentionOp op,
-                   AttentionOp::Adaptor adaptor, int64_t queryTile,
-                   int64_t keyTile)
-      : b(b), loc(loc), op(op), mask(op.getMask()), f32(b.getF32Type()),
+  AttentionEmitter(OpBuilder &b, Location loc, const AttentionInputs &in,
+                   int64_t queryTile, int64_t keyTile)
+      : b(b), loc(loc), in(in), mask(in.mask), f32(b.getF32Type()),
         queryTile(queryTile), keyTile(keyTile) {
-    q = adaptor.getQuery();
-    k = adaptor.getKey();
-    v = adaptor.getValue();
-    queryPositions = adaptor.getQueryPositions();
-    keyPositions = adaptor.getKeyPositions();
-    parents = adaptor.getTreeParents();
-    querySegments = adaptor.getQuerySegments();
-    keySegments = adaptor.getKeySegments();
-    keySizes = adaptor.getKeySizes();
+    q = in.query;
+    k = in.key;
+    v = in.value;
+    queryPositions = in.queryPositions;
+    keyPositions = in.keyPositions;
+    parents = in.treeParents;
+    querySegments = in.querySegments;
+    keySegments = in.keySegments;
+    keySizes = in.keySizes;
     elemType = cast<RankedTensorType>(q.getType()).getElementType();
   }
 
@@ -102,10 +102,24 @@ private:
         ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
   }
 
+  /// Key positions of tile [j0, j0 + bk) for KV head `kvHead`: positions are
+  /// shared by all heads ([S]) or per head ([Hk, S], a cache after eviction).
+  Value keyPositionTile(Value kvHead, Value j0, Value bk) {
+    if (!keyPositions)
+      return {};
+    if (cast<RankedTensorType>(keyPositions.getType()).getRank() == 1)
+      return slice1D(keyPositions, j0, bk);
+    OpFoldResult one = b.getIndexAttr(1);
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()),
+        keyPositions, ArrayRef<OpFoldResult>{kvHead, j0},
+        ArrayRef<OpFoldResult>{one, bk}, ArrayRef<OpFoldResult>{one, one});
+  }
+
   /// Scaled, masked and biased logits of one tile, [bq, bk] f32, -inf where
   /// the key is not visible.
-  Value logits(Value qTile, Value kTile, Value i0, Value bq, Value j0,
-               Value bk);
+  Value logits(Value qTile, Value kTile, Value kvHead, Value i0, Value bq,
+               Value j0, Value bk);
   /// Whether query row `qi` (absolute) may see key `kj` (absolute).
   Value visible(OpBuilder &ob, Value qi, Value kj, Value qPos, Value kPos,
                 Value qSeg, Value kSeg);
@@ -114,7 +128,7 @@ private:
 
   OpBuilder &b;
   Location loc;
-  AttentionOp op;
+  const AttentionInputs &in;
   MaskAttr mask;
   Type f32, elemType;
   int64_t queryTile, keyTile;
@@ -197,8 +211,8 @@ Value AttentionEmitter::visible(OpBuilder &ob, Value qi, Value kj, Value qPos,
   return vis;
 }
 
-Value AttentionEmitter::logits(Value qTile, Value kTile, Value i0, Value bq,
-                               Value j0, Value bk) {
+Value AttentionEmitter::logits(Value qTile, Value kTile, Value kvHead, Value i0,
+                               Value bq, Value j0, Value bk) {
   MLIRContext *ctx = b.getContext();
   AffineExpr m, n, d;
   bindDims(ctx, m, n, d);
@@ -232,7 +246,7 @@ Value AttentionEmitter::logits(Value qTile, Value kTile, Value i0, Value bq,
     return static_cast<int>(inputs.size()) - 1;
   };
   int qPosArg = addInput(slice1D(queryPositions, i0, bq), row);
-  int kPosArg = addInput(slice1D(keyPositions, j0, bk), col);
+  int kPosArg = addInput(keyPositionTile(kvHead, j0, bk), col);
   int qSegArg = addInput(slice1D(querySegments, i0, bq), row);
   int kSegArg = addInput(slice1D(keySegments, j0, bk), col);
   int sizeArg = addInput(slice1D(keySizes, j0, bk), col);
@@ -289,7 +303,7 @@ SmallVector<Value> AttentionEmitter::emit() {
   Value valueDepth = dim(v, 2);
   Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
 
-  if (FloatAttr attr = op.getScaleAttr()) {
+  if (FloatAttr attr = in.scale) {
     scale = f32Const(b, attr.getValueAsDouble());
   } else if (!qType.isDynamicDim(2)) {
     scale =
@@ -307,23 +321,13 @@ SmallVector<Value> AttentionEmitter::emit() {
 
   // Dynamic result dims come from the operands.
   SmallVector<Value> outSizes;
-  RankedTensorType outType = op.getOutput().getType();
+  RankedTensorType outType = in.outputType;
   Value sizes[3] = {queryHeads, tokens, valueDepth};
   for (int64_t i = 0; i < 3; ++i)
     if (outType.isDynamicDim(i))
       outSizes.push_back(sizes[i]);
   Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
-  Value received;
-  if (op.getReceived()) {
-    auto recvType = cast<RankedTensorType>(op.getReceived().getType());
-    SmallVector<Value> dynSizes;
-    if (recvType.isDynamicDim(0))
-      dynSizes.push_back(kvHeads);
-    if (recvType.isDynamicDim(1))
-      dynSizes.push_back(keys);
-    Value empty = tensor::EmptyOp::create(b, loc, recvType, dynSizes);
-    received = linalg::FillOp::create(b, loc, zeroF, empty).getResult(0);
-  }
+  Value received = in.receivedInit;
 
   SmallVector<Value> headInits{output};
   if (received)
@@ -367,7 +371,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                     Value bk = arith::MinSIOp::create(b, loc, bkStep, krest);
                     Value kTile = headRows(k, kvHead, j0, bk, depth);
                     Value vTile = headRows(v, kvHead, j0, bk, valueDepth);
-                    Value s = logits(qTile, kTile, i0, bq, j0, bk);
+                    Value s = logits(qTile, kTile, kvHead, i0, bq, j0, bk);
 
                     // m' = max(m, rowmax s); alpha = exp(m - m') (0 if m =
                     // -inf).
@@ -526,7 +530,7 @@ SmallVector<Value> AttentionEmitter::emit() {
               SmallVector<Value> results{newOutput};
 
               if (received) {
-                ScoresAttr rows = *op.getScores();
+                ScoresAttr rows = in.scores;
                 // lse = m + log l (-inf for an empty row) and the row weight.
                 Value lseInit = filled({bq}, 0.0);
                 Value lse =
@@ -592,7 +596,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                       Value krest = arith::SubIOp::create(b, loc, keys, j0);
                       Value bk = arith::MinSIOp::create(b, loc, bkStep, krest);
                       Value kTile = headRows(k, kvHead, j0, bk, depth);
-                      Value s = logits(qTile, kTile, i0, bq, j0, bk);
+                      Value s = logits(qTile, kTile, kvHead, i0, bq, j0, bk);
                       OpFoldResult one1 = b.getIndexAttr(1);
                       auto colType =
                           RankedTensorType::get({ShapedType::kDynamic}, f32);
@@ -654,15 +658,48 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
   LogicalResult
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    AttentionEmitter emitter(rewriter, op.getLoc(), op, adaptor, queryTile,
-                             keyTile);
-    rewriter.replaceOp(op, emitter.emit());
+    Location loc = op.getLoc();
+    AttentionInputs in;
+    in.query = adaptor.getQuery();
+    in.key = adaptor.getKey();
+    in.value = adaptor.getValue();
+    in.queryPositions = adaptor.getQueryPositions();
+    in.keyPositions = adaptor.getKeyPositions();
+    in.treeParents = adaptor.getTreeParents();
+    in.querySegments = adaptor.getQuerySegments();
+    in.keySegments = adaptor.getKeySegments();
+    in.keySizes = adaptor.getKeySizes();
+    in.mask = op.getMask();
+    in.scale = op.getScaleAttr();
+    in.scores = op.getScoresAttr();
+    in.outputType = op.getOutput().getType();
+    if (Value received = op.getReceived()) {
+      auto type = cast<RankedTensorType>(received.getType());
+      SmallVector<Value> dynSizes;
+      for (int64_t d = 0; d < 2; ++d)
+        if (type.isDynamicDim(d))
+          dynSizes.push_back(tensor::DimOp::create(rewriter, loc, in.key, d));
+      Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getF32FloatAttr(0.0f));
+      in.receivedInit =
+          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+    }
+    rewriter.replaceOp(op,
+                       emitAttention(rewriter, loc, in, queryTile, keyTile));
     return success();
   }
 
   int64_t queryTile, keyTile;
 };
 } // namespace
+
+SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
+                                            const AttentionInputs &in,
+                                            int64_t queryTile,
+                                            int64_t keyTile) {
+  return AttentionEmitter(b, loc, in, queryTile, keyTile).emit();
+}
 
 void mlir::tok::populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
                                                   int64_t queryTile,
