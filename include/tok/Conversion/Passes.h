@@ -28,6 +28,17 @@ void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
                                        int64_t queryTile, int64_t keyTile);
 
+/// Adds the 1:N conversion of !tok.kv_cache into its tensors (keys, values,
+/// per-head positions, length as an index, optional scores). Quantized
+/// caches are not converted yet.
+void populateKVCacheTypeConversion(TypeConverter &converter);
+
+/// Adds the lowerings of the cache ops and tok.cached_attention onto the
+/// converted tensors.
+void populateKVCacheToTensorsPatterns(const TypeConverter &converter,
+                                      RewritePatternSet &patterns,
+                                      int64_t queryTile, int64_t keyTile);
+
 #define GEN_PASS_REGISTRATION
 #include "tok/Conversion/Passes.h.inc"
 

@@ -29,6 +29,19 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     `received` scores take a second pass over the key tiles with each row's
     final log-sum-exp.
 
+    Every `!tok.kv_cache` becomes the tensors it is made of: keys and values
+    (`H x C x D`), the position of every slot per KV head (`H x C x i32`),
+    the live length (`index`) and, when tracked, the scores (`H x C x f32`);
+    function signatures, calls and `scf` loops are converted with it. The
+    cache ops update those tensors in destination-passing style and touch
+    only the slots they change, so that bufferization updates the caches in
+    place: `tok.kv.append` writes its `T` slots (a run-time assertion guards
+    the capacity), `tok.kv.truncate` changes only the length,
+    `tok.kv.commit` and window eviction move the slots they keep.
+    `tok.cached_attention` is the attention above over the live prefix.
+    Score-based eviction policies and quantized caches are not lowered yet
+    and are reported as errors.
+
     Example:
 
     ```mlir
@@ -41,6 +54,7 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",

@@ -1,0 +1,408 @@
+//===- KVCacheToTensors.cpp - !tok.kv_cache as a bundle of tensors --------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A cache value becomes the tensors it is made of (a 1:N type conversion):
+//
+//   !tok.kv_cache<H x C x D x T [, scores]>
+//     -> keys      tensor<H x C x D x T>
+//        values    tensor<H x C x D x T>
+//        positions tensor<H x C x i32>   (per KV head: eviction is per head)
+//        length    index                 (live slots are [0, length))
+//        [scores   tensor<H x C x f32>]
+//
+// Every cache op then updates these in destination-passing style, writing
+// only the slots it changes (tensor.insert_slice into the operand tensors),
+// so that one-shot bufferization updates the cache buffers in place: append
+// writes T slots, truncate changes only the length, commit and window
+// eviction move the slots they keep.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionEmitter.h"
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/Patterns.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+/// The converted values of one cache.
+struct CacheParts {
+  Value keys, values, positions, length, scores;
+
+  static CacheParts unpack(ValueRange parts) {
+    CacheParts c;
+    c.keys = parts[0];
+    c.values = parts[1];
+    c.positions = parts[2];
+    c.length = parts[3];
+    if (parts.size() > 4)
+      c.scores = parts[4];
+    return c;
+  }
+  SmallVector<Value> pack() const {
+    SmallVector<Value> parts{keys, values, positions, length};
+    if (scores)
+      parts.push_back(scores);
+    return parts;
+  }
+};
+
+OpFoldResult idxAttr(OpBuilder &b, int64_t v) { return b.getIndexAttr(v); }
+
+/// The [H, count, D] (or [H, count] for rank 2) slots starting at `slot`.
+Value extractSlots(OpBuilder &b, Location loc, Value source, OpFoldResult slot,
+                   OpFoldResult count) {
+  auto type = cast<RankedTensorType>(source.getType());
+  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
+  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0)), count};
+  if (type.getRank() == 3) {
+    offsets.push_back(idxAttr(b, 0));
+    sizes.push_back(idxAttr(b, type.getDimSize(2)));
+  }
+  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
+  return tensor::ExtractSliceOp::create(b, loc, source, offsets, sizes,
+                                        strides);
+}
+
+/// Writes `slots` ([H, n, D] or [H, n]) into `dest` from slot `slot` on.
+Value insertSlots(OpBuilder &b, Location loc, Value slots, Value dest,
+                  OpFoldResult slot) {
+  auto type = cast<RankedTensorType>(dest.getType());
+  auto slotsType = cast<RankedTensorType>(slots.getType());
+  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
+  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0))};
+  if (slotsType.isDynamicDim(1))
+    sizes.push_back(OpFoldResult(tensor::DimOp::create(b, loc, slots, 1)));
+  else
+    sizes.push_back(idxAttr(b, slotsType.getDimSize(1)));
+  if (type.getRank() == 3) {
+    offsets.push_back(idxAttr(b, 0));
+    sizes.push_back(idxAttr(b, type.getDimSize(2)));
+  }
+  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
+  return tensor::InsertSliceOp::create(b, loc, slots, dest, offsets, sizes,
+                                       strides);
+}
+
+/// Copies the slots [from, from + count) of every cache tensor to
+/// [to, to + count). Values stay correct for overlapping ranges (the slice
+/// is read before it is written).
+CacheParts moveSlots(OpBuilder &b, Location loc, CacheParts c,
+                     OpFoldResult from, OpFoldResult to, OpFoldResult count) {
+  auto move = [&](Value t) {
+    return insertSlots(b, loc, extractSlots(b, loc, t, from, count), t, to);
+  };
+  c.keys = move(c.keys);
+  c.values = move(c.values);
+  c.positions = move(c.positions);
+  if (c.scores)
+    c.scores = move(c.scores);
+  return c;
+}
+
+Value constIndex(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+struct KVEmptyLowering : OpConversionPattern<KVEmptyOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVEmptyOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    KVCacheType type = op.getType();
+    SmallVector<Type> parts;
+    if (failed(getTypeConverter()->convertType(type, parts)))
+      return failure();
+    CacheParts c;
+    c.keys = tensor::EmptyOp::create(rewriter, loc, parts[0], ValueRange{});
+    c.values = tensor::EmptyOp::create(rewriter, loc, parts[1], ValueRange{});
+    c.positions =
+        tensor::EmptyOp::create(rewriter, loc, parts[2], ValueRange{});
+    c.length = constIndex(rewriter, loc, 0);
+    if (type.getScores()) {
+      Value empty =
+          tensor::EmptyOp::create(rewriter, loc, parts[4], ValueRange{});
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getF32FloatAttr(0.0f));
+      c.scores =
+          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+    }
+    rewriter.replaceOpWithMultiple(op, {c.pack()});
+    return success();
+  }
+};
+
+struct KVLengthLowering : OpConversionPattern<KVLengthOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVLengthOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, CacheParts::unpack(adaptor.getCache()).length);
+    return success();
+  }
+};
+
+struct KVAppendLowering : OpConversionPattern<KVAppendOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVAppendOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    KVCacheType type = op.getCache().getType();
+    CacheParts c = CacheParts::unpack(adaptor.getCache());
+    Value keys = adaptor.getKeys().front();
+    Value values = adaptor.getValues().front();
+    Value positions = adaptor.getPositions().front();
+    Value tokens = tensor::DimOp::create(rewriter, loc, keys, 1);
+
+    // Appending past the capacity is a run-time error, never a write out of
+    // bounds.
+    Value newLength = arith::AddIOp::create(rewriter, loc, c.length, tokens);
+    Value fits = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::ule, newLength,
+        constIndex(rewriter, loc, type.getCapacity()));
+    cf::AssertOp::create(rewriter, loc, fits,
+                         "tok.kv.append: the cache capacity of " +
+                             std::to_string(type.getCapacity()) +
+                             " slots is exceeded");
+
+    c.keys = insertSlots(rewriter, loc, keys, c.keys, c.length);
+    c.values = insertSlots(rewriter, loc, values, c.values, c.length);
+    // Every KV head records the same positions for new slots.
+    int64_t staticTokens = cast<RankedTensorType>(keys.getType()).getDimSize(1);
+    SmallVector<Value> dynTokens;
+    if (ShapedType::isDynamic(staticTokens))
+      dynTokens.push_back(tokens);
+    auto posVecType =
+        RankedTensorType::get({staticTokens}, rewriter.getI32Type());
+    if (positions.getType() != posVecType)
+      positions = tensor::CastOp::create(rewriter, loc, posVecType, positions);
+    auto posType = RankedTensorType::get({type.getKvHeads(), staticTokens},
+                                         rewriter.getI32Type());
+    Value posInit = tensor::EmptyOp::create(rewriter, loc, posType, dynTokens);
+    Value broadcast = linalg::BroadcastOp::create(rewriter, loc, positions,
+                                                  posInit, ArrayRef<int64_t>{0})
+                          .getResult()[0];
+    c.positions = insertSlots(rewriter, loc, broadcast, c.positions, c.length);
+    if (c.scores) {
+      auto scoresType = RankedTensorType::get({type.getKvHeads(), staticTokens},
+                                              rewriter.getF32Type());
+      Value empty =
+          tensor::EmptyOp::create(rewriter, loc, scoresType, dynTokens);
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getF32FloatAttr(0.0f));
+      Value zeros =
+          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+      c.scores = insertSlots(rewriter, loc, zeros, c.scores, c.length);
+    }
+    c.length = newLength;
+    rewriter.replaceOpWithMultiple(op, {c.pack()});
+    return success();
+  }
+};
+
+struct KVTruncateLowering : OpConversionPattern<KVTruncateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVTruncateOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    CacheParts c = CacheParts::unpack(adaptor.getCache());
+    Value count = adaptor.getCount().front();
+    Value dropped = arith::MinUIOp::create(rewriter, loc, count, c.length);
+    c.length = arith::SubIOp::create(rewriter, loc, c.length, dropped);
+    rewriter.replaceOpWithMultiple(op, {c.pack()});
+    return success();
+  }
+};
+
+struct KVCommitLowering : OpConversionPattern<KVCommitOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVCommitOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    CacheParts c = CacheParts::unpack(adaptor.getCache());
+    Value base = adaptor.getBase().front();
+    Value path = adaptor.getPath().front();
+    Value count = tensor::DimOp::create(rewriter, loc, path, 0);
+    Value baseOk = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::ule, base, c.length);
+    cf::AssertOp::create(rewriter, loc, baseOk,
+                         "tok.kv.commit: the tree base is past the live "
+                         "slots");
+
+    // Path nodes increase along the path (parents precede children), so
+    // each target slot base + j is at or before its source base + path[j]
+    // and no source is overwritten before it is read.
+    SmallVector<Value> init = c.pack();
+    Value oldLength = c.length;
+    auto loop = scf::ForOp::create(
+        rewriter, loc, constIndex(rewriter, loc, 0), count,
+        constIndex(rewriter, loc, 1), init,
+        [&](OpBuilder &b, Location l, Value j, ValueRange args) {
+          CacheParts cur = CacheParts::unpack(args);
+          Value node = arith::IndexCastOp::create(
+              b, l, b.getIndexType(),
+              tensor::ExtractOp::create(b, l, path, ValueRange{j}));
+          Value src = arith::AddIOp::create(b, l, base, node);
+          Value dst = arith::AddIOp::create(b, l, base, j);
+          Value inTree = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, src, dst),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, src,
+                                    oldLength));
+          cf::AssertOp::create(b, l, inTree,
+                               "tok.kv.commit: a path node is not a live "
+                               "tree slot or the path is not increasing");
+          cur = moveSlots(b, l, cur, src, dst, b.getIndexAttr(1));
+          scf::YieldOp::create(b, l, cur.pack());
+        });
+    CacheParts out = CacheParts::unpack(loop.getResults());
+    out.length = arith::AddIOp::create(rewriter, loc, base, count);
+    rewriter.replaceOpWithMultiple(op, {out.pack()});
+    return success();
+  }
+};
+
+struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVEvictOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    EvictAttr policy = op.getPolicy();
+    if (policy.getPolicy() != EvictPolicy::window)
+      return op.emitOpError("lowering of eviction policy '")
+             << stringifyEvictPolicy(policy.getPolicy())
+             << "' is not implemented yet (only 'window' is)";
+    Location loc = op.getLoc();
+    CacheParts c = CacheParts::unpack(adaptor.getCache());
+    // StreamingLLM: keep [0, sinks) and the last `recent` slots, moved down
+    // behind the sinks. Slots are touched only when the cache is over
+    // budget, and then only the `recent` kept ones move.
+    Value budget = constIndex(rewriter, loc, policy.getBudget());
+    Value over = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ugt,
+                                       c.length, budget);
+    SmallVector<Value> init = c.pack();
+    auto ifOp = scf::IfOp::create(
+        rewriter, loc, over,
+        [&](OpBuilder &b, Location l) {
+          Value from = arith::SubIOp::create(
+              b, l, c.length, constIndex(b, l, policy.getRecent()));
+          CacheParts moved =
+              moveSlots(b, l, c, from, b.getIndexAttr(policy.getSinks()),
+                        b.getIndexAttr(policy.getRecent()));
+          moved.length = constIndex(b, l, policy.getBudget());
+          scf::YieldOp::create(b, l, moved.pack());
+        },
+        [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, init); });
+    rewriter.replaceOpWithMultiple(op, {SmallVector<Value>(ifOp.getResults())});
+    return success();
+  }
+};
+
+struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
+  CachedAttentionLowering(const TypeConverter &converter, MLIRContext *ctx,
+                          int64_t queryTile, int64_t keyTile)
+      : OpConversionPattern(converter, ctx), queryTile(queryTile),
+        keyTile(keyTile) {}
+
+  LogicalResult
+  matchAndRewrite(CachedAttentionOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    CacheParts c = CacheParts::unpack(adaptor.getCache());
+    AttentionInputs in;
+    in.query = adaptor.getQuery().front();
+    // The live prefix of the cache is the key sequence.
+    in.key =
+        extractSlots(rewriter, loc, c.keys, rewriter.getIndexAttr(0), c.length);
+    in.value = extractSlots(rewriter, loc, c.values, rewriter.getIndexAttr(0),
+                            c.length);
+    in.keyPositions = extractSlots(rewriter, loc, c.positions,
+                                   rewriter.getIndexAttr(0), c.length);
+    in.queryPositions = adaptor.getPositions().front();
+    if (!adaptor.getTreeParents().empty())
+      in.treeParents = adaptor.getTreeParents().front();
+    in.mask = op.getMask();
+    in.scale = op.getScaleAttr();
+    in.scores = op.getScoresAttr();
+    in.outputType = op.getOutput().getType();
+    if (Value received = op.getReceived()) {
+      auto type = cast<RankedTensorType>(received.getType());
+      Value empty = tensor::EmptyOp::create(rewriter, loc, type, ValueRange{});
+      Value zero = arith::ConstantOp::create(rewriter, loc,
+                                             rewriter.getF32FloatAttr(0.0f));
+      in.receivedInit =
+          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+    }
+    SmallVector<Value> results =
+        emitAttention(rewriter, loc, in, queryTile, keyTile);
+    SmallVector<SmallVector<Value>> replacements;
+    for (Value r : results)
+      replacements.push_back({r});
+    rewriter.replaceOpWithMultiple(op, std::move(replacements));
+    return success();
+  }
+
+  int64_t queryTile, keyTile;
+};
+
+} // namespace
+
+void mlir::tok::populateKVCacheTypeConversion(TypeConverter &converter) {
+  converter.addConversion([](KVCacheType type, SmallVectorImpl<Type> &results)
+                              -> std::optional<LogicalResult> {
+    if (type.getQuant())
+      return failure();
+    MLIRContext *ctx = type.getContext();
+    auto kv = RankedTensorType::get(
+        {type.getKvHeads(), type.getCapacity(), type.getHeadDim()},
+        type.getElementType());
+    results.push_back(kv);
+    results.push_back(kv);
+    results.push_back(RankedTensorType::get(
+        {type.getKvHeads(), type.getCapacity()}, IntegerType::get(ctx, 32)));
+    results.push_back(IndexType::get(ctx));
+    if (type.getScores())
+      results.push_back(type.getScoresType());
+    return success();
+  });
+}
+
+void mlir::tok::populateKVCacheToTensorsPatterns(const TypeConverter &converter,
+                                                 RewritePatternSet &patterns,
+                                                 int64_t queryTile,
+                                                 int64_t keyTile) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<KVAppendLowering, KVCommitLowering, KVEmptyLowering,
+               KVEvictLowering, KVLengthLowering, KVTruncateLowering>(converter,
+                                                                      ctx);
+  patterns.add<CachedAttentionLowering>(converter, ctx, queryTile, keyTile);
+}
