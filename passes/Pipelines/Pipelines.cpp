@@ -19,7 +19,7 @@
 
 using namespace mlir;
 
-void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
+void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   pm.addPass(tok::createConvertTokToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   // CSE before canonicalize so that self-copies are recognized as such after
@@ -32,7 +32,17 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   bufferizeOptions.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  // A cache updated in place comes back as the argument buffer; returning it
+  // as well would make buffer deallocation clone the whole cache.
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  // Fold the self-copies of in-place cache updates.
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
   bufferization::buildBufferDeallocationPipeline(pm);
+}
+
+void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
+  buildTokBufferizePipeline(pm);
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -44,6 +54,12 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
 }
 
 void tok::registerTokPipelines() {
+  PassPipelineRegistration<>(
+      "tok-bufferize",
+      "Lower tok on tensors to bufferized linalg/scf on memrefs: tok -> "
+      "linalg, one-shot bufferization with caches updated in place, buffer "
+      "deallocation (the first half of tok-to-llvm)",
+      [](OpPassManager &pm) { buildTokBufferizePipeline(pm); });
   PassPipelineRegistration<>(
       "tok-to-llvm",
       "Lower tok on tensors to the LLVM dialect: tok -> linalg, one-shot "

@@ -12,9 +12,14 @@ class OpPassManager;
 
 namespace tok {
 
-/// Builds `tok-to-llvm`: tok on tensors -> linalg -> one-shot bufferization
-/// -> loops -> LLVM dialect, ready for the ExecutionEngine or
-/// `tok-translate --mlir-to-llvmir`. Runs on a builtin.module.
+/// Builds `tok-bufferize`: tok on tensors -> linalg -> one-shot
+/// bufferization (function boundaries, identity layouts, caches in place) ->
+/// buffer deallocation. Runs on a builtin.module.
+void buildTokBufferizePipeline(OpPassManager &pm);
+
+/// Builds `tok-to-llvm`: `tok-bufferize`, then loops -> LLVM dialect, ready for
+/// the ExecutionEngine or `tok-translate --mlir-to-llvmir`. Runs on a
+/// builtin.module.
 void buildTokToLLVMPipeline(OpPassManager &pm);
 
 /// Registers every named tok pipeline with the global pass registry so that

@@ -1,0 +1,88 @@
+// RUN: tok-opt %s --convert-tok-to-linalg --canonicalize --split-input-file --verify-diagnostics | FileCheck %s
+
+// A cache becomes keys, values, per-head positions, the length and the
+// scores; each op writes only the slots it changes.
+// CHECK-LABEL: func.func @ops
+// CHECK-SAME: (%[[K:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[V:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[P:[a-z0-9]+]]: tensor<2x64xi32>, %[[LEN:[a-z0-9]+]]: index, %[[S:[a-z0-9]+]]: tensor<2x64xf32>,
+// CHECK-SAME: %[[NK:[a-z0-9]+]]: tensor<2x?x8xf32>, %[[NV:[a-z0-9]+]]: tensor<2x?x8xf32>, %[[NP:[a-z0-9]+]]: tensor<?xi32>, %[[DROP:[a-z0-9]+]]: index, %[[BASE:[a-z0-9]+]]: index, %[[PATH:[a-z0-9]+]]: tensor<?xi32>)
+// CHECK-SAME: -> (tensor<2x64x8xf32>, tensor<2x64x8xf32>, tensor<2x64xi32>, index, tensor<2x64xf32>, index)
+//
+// append: capacity check, then the T new slots at [length, length + T).
+// CHECK:       %[[T:.*]] = tensor.dim %[[NK]]
+// CHECK:       %[[END:.*]] = arith.addi %[[LEN]], %[[T]]
+// CHECK:       %[[FITS:.*]] = arith.cmpi ule, %[[END]], %c64
+// CHECK:       cf.assert %[[FITS]], "tok.kv.append: the cache capacity of 64 slots is exceeded"
+// CHECK:       %[[K1:.*]] = tensor.insert_slice %[[NK]] into %[[K]][0, %[[LEN]], 0]
+// CHECK:       %[[V1:.*]] = tensor.insert_slice %[[NV]] into %[[V]][0, %[[LEN]], 0]
+// CHECK:       %[[B:.*]] = linalg.broadcast ins(%[[NP]] : tensor<?xi32>) {{.*}} dimensions = [0]
+// CHECK:       %[[P1:.*]] = tensor.insert_slice %[[B]] into %[[P]][0, %[[LEN]]]
+// CHECK:       %[[S1:.*]] = tensor.insert_slice %{{.*}} into %[[S]][0, %[[LEN]]]
+//
+// truncate: only the length changes.
+// CHECK:       %[[D:.*]] = arith.minui %[[DROP]], %[[END]]
+// CHECK:       %[[LEN2:.*]] = arith.subi %[[END]], %[[D]]
+//
+// commit: one slot moved per path node, each move checked.
+// CHECK:       cf.assert %{{.*}}, "tok.kv.commit: the tree base is past the live slots"
+// CHECK:       %[[C:.*]]:4 = scf.for %[[J:.*]] = %c0 to %{{.*}} step %c1 iter_args(%[[AK:.*]] = %[[K1]], %[[AV:.*]] = %[[V1]], %[[AP:.*]] = %[[P1]], %[[AS:.*]] = %[[S1]])
+// CHECK:         cf.assert %{{.*}}, "tok.kv.commit: a path node is not a live tree slot or the path is not increasing"
+// CHECK:         tensor.extract_slice %[[AK]][0, %{{.*}}, 0] [2, 1, 8]
+// CHECK:         tensor.insert_slice %{{.*}} into %[[AK]][0, %{{.*}}, 0] [2, 1, 8]
+// CHECK:       %[[LEN3:.*]] = arith.addi %[[BASE]], %{{.*}}
+//
+// window eviction: when over budget, the 12 recent slots move behind the
+// 4 sinks; the length becomes the budget.
+// CHECK:       %[[OVER:.*]] = arith.cmpi ugt, %[[LEN3]], %c16
+// CHECK:       %[[LEN4:.*]] = arith.select %[[OVER]], %c16, %[[LEN3]]
+// CHECK:       %[[E:.*]]:4 = scf.if %[[OVER]]
+// CHECK:         %[[FROM:.*]] = arith.subi %[[LEN3]], %c12
+// CHECK:         tensor.extract_slice %[[C]]#0[0, %[[FROM]], 0] [2, 12, 8]
+// CHECK:         tensor.insert_slice %{{.*}} into %[[C]]#0[0, 4, 0] [2, 12, 8]
+// CHECK:       } else {
+// CHECK:         scf.yield %[[C]]#0, %[[C]]#1, %[[C]]#2, %[[C]]#3
+// CHECK:       return %[[E]]#0, %[[E]]#1, %[[E]]#2, %[[LEN4]], %[[E]]#3, %[[LEN4]]
+func.func @ops(%c: !tok.kv_cache<2x64x8xf32, scores>, %k: tensor<2x?x8xf32>, %v: tensor<2x?x8xf32>, %pos: tensor<?xi32>, %n: index, %base: index, %path: tensor<?xi32>) -> (!tok.kv_cache<2x64x8xf32, scores>, index) {
+  %c1 = tok.kv.append %c, %k, %v, %pos : !tok.kv_cache<2x64x8xf32, scores>, tensor<2x?x8xf32>, tensor<2x?x8xf32>, tensor<?xi32>
+  %c2 = tok.kv.truncate %c1, %n : !tok.kv_cache<2x64x8xf32, scores>
+  %c3 = tok.kv.commit %c2, %base, %path : !tok.kv_cache<2x64x8xf32, scores>, tensor<?xi32>
+  %c4 = tok.kv.evict %c3 {policy = #tok.evict<window, budget = 16, sinks = 4, recent = 12>} : !tok.kv_cache<2x64x8xf32, scores>
+  %len = tok.kv.length %c4 : !tok.kv_cache<2x64x8xf32, scores>
+  return %c4, %len : !tok.kv_cache<2x64x8xf32, scores>, index
+}
+
+// -----
+
+// An empty cache: buffers of its capacity, length 0, zero scores.
+// CHECK-LABEL: func.func @empty
+// CHECK-DAG:   %[[K:.*]] = tensor.empty() : tensor<4x32x16xf32>
+// CHECK-DAG:   %[[V:.*]] = tensor.empty() : tensor<4x32x16xf32>
+// CHECK-DAG:   %[[P:.*]] = tensor.empty() : tensor<4x32xi32>
+// CHECK-DAG:   %[[S:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<4x32xf32>)
+// CHECK:       return %{{.*}}, %{{.*}}, %[[P]], %c0, %[[S]]
+func.func @empty() -> !tok.kv_cache<4x32x16xf32, scores> {
+  %c = tok.kv.empty : !tok.kv_cache<4x32x16xf32, scores>
+  return %c : !tok.kv_cache<4x32x16xf32, scores>
+}
+
+// -----
+
+// Cached attention reads the live prefix of keys, values and positions.
+// CHECK-LABEL: func.func @cached_attention
+// CHECK-SAME: (%[[K:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[V:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[P:[a-z0-9]+]]: tensor<2x64xi32>, %[[LEN:[a-z0-9]+]]: index
+// CHECK-DAG:   tensor.extract_slice %[[K]][0, 0, 0] [2, %[[LEN]], 8]
+// CHECK-DAG:   tensor.extract_slice %[[V]][0, 0, 0] [2, %[[LEN]], 8]
+// CHECK-DAG:   tensor.extract_slice %[[P]][0, 0] [2, %[[LEN]]]
+// CHECK:       scf.for
+func.func @cached_attention(%c: !tok.kv_cache<2x64x8xf32>, %q: tensor<4x1x8xf32>, %pos: tensor<1xi32>) -> tensor<4x1x8xf32> {
+  %o = tok.cached_attention %q, %c, %pos {mask = #tok.mask<causal>} : tensor<4x1x8xf32>, !tok.kv_cache<2x64x8xf32>, tensor<1xi32> -> tensor<4x1x8xf32>
+  return %o : tensor<4x1x8xf32>
+}
+
+// -----
+
+func.func @score_policy_not_lowered(%c: !tok.kv_cache<2x64x8xf32, scores>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32, scores> {
+  // expected-error @+2 {{'tok.kv.evict' op lowering of eviction policy 'h2o' is not implemented yet (only 'window' is)}}
+  // expected-error @+1 {{failed to legalize operation 'tok.kv.evict' that was explicitly marked illegal}}
+  %c1 = tok.kv.evict %c scores(%s : tensor<2x64xf32>) {policy = #tok.evict<h2o, budget = 32, recent = 16>} : !tok.kv_cache<2x64x8xf32, scores>
+  return %c1 : !tok.kv_cache<2x64x8xf32, scores>
+}
