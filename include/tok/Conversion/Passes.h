@@ -28,6 +28,10 @@ void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
                                        int64_t queryTile, int64_t keyTile);
 
+/// Adds the tok.sample lowering: an arg-max reduction for greedy samplers,
+/// loops with a counter-based generator for stochastic ones.
+void populateSampleToLoopsPatterns(RewritePatternSet &patterns);
+
 /// Adds the 1:N conversion of !tok.kv_cache into its tensors (keys, values,
 /// per-head positions, length as an index, optional scores). Quantized
 /// caches are not converted yet.

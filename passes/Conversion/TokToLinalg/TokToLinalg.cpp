@@ -153,7 +153,7 @@ struct ConvertTokToLinalgPass
                            scf::SCFDialect, tensor::TensorDialect>();
     target.addIllegalOp<AttentionOp, CachedAttentionOp, KVAppendOp, KVCommitOp,
                         KVEmptyOp, KVEvictOp, KVLengthOp, KVTruncateOp,
-                        RMSNormOp>();
+                        RMSNormOp, SampleOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
@@ -183,4 +183,5 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
     RewritePatternSet &patterns, int64_t queryTile, int64_t keyTile) {
   patterns.add<RMSNormOpLowering>(patterns.getContext());
   populateAttentionToLinalgPatterns(patterns, queryTile, keyTile);
+  populateSampleToLoopsPatterns(patterns);
 }
