@@ -21,8 +21,8 @@ func.func @greedy(%l: tensor<?x256xf32>) -> tensor<?xi32> {
 // CHECK-LABEL: func.func @stochastic
 // CHECK-SAME: (%[[L:.*]]: tensor<2x16xf32>, %[[N:.*]]: i64)
 // CHECK:       scf.for %[[ROW:.*]] =
-// CHECK:         arith.constant -7046029254386353131 : i64
 // CHECK:         arith.xori %{{.*}}, %[[N]] : i64
+// CHECK:         arith.constant -7046029254386353131 : i64
 // CHECK:         arith.shrui
 // CHECK:         arith.uitofp
 // CHECK:         tensor.insert %{{.*}} into %{{.*}}[%[[ROW]]]
