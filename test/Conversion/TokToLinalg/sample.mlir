@@ -20,7 +20,7 @@ func.func @greedy(%l: tensor<?x256xf32>) -> tensor<?xi32> {
 // row) with SplitMix64, so the op stays a pure function of its operands.
 // CHECK-LABEL: func.func @stochastic
 // CHECK-SAME: (%[[L:.*]]: tensor<2x16xf32>, %[[N:.*]]: i64)
-// CHECK:       scf.for %[[ROW:.*]] =
+// CHECK:       scf.for %[[ROW:[a-z0-9]+]] =
 // CHECK:         arith.xori %{{.*}}, %[[N]] : i64
 // CHECK:         arith.constant -7046029254386353131 : i64
 // CHECK:         arith.shrui
