@@ -21,6 +21,8 @@ using namespace mlir;
 
 void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   pm.addPass(tok::createConvertTokToLinalgPass());
+  // Elementwise arith/math on tensors (e.g. in model glue code) as linalg.
+  pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   // CSE before canonicalize so that self-copies are recognized as such after
   // bufferization (CPU_CODEGEN.md, pitfall 8).
@@ -43,6 +45,9 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
 
 void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   buildTokBufferizePipeline(pm);
+  // bufferization.clone (ownership transfer of returned buffers) -> alloc +
+  // copy.
+  pm.addPass(createConvertBufferizationToMemRefPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());

@@ -5,10 +5,12 @@
 //===----------------------------------------------------------------------===//
 //
 // Parses a module, lowers it with a named pipeline (tok-to-llvm by default),
-// JIT-compiles it with MLIR's ExecutionEngine and calls an entry function
-// that takes no arguments and returns nothing. The module prints its own
-// results (e.g. with printMemrefF32 from the MLIR runner utilities, which
-// are loaded by default). Timings go to stderr with --timing.
+// JIT-compiles it with MLIR's ExecutionEngine and calls an entry function.
+// Tensor and scalar arguments come from .npy files (--input) or are drawn
+// from a seeded generator; tensor results are printed and/or written as
+// .npy files (--output). A module may also print its own results with the
+// MLIR runner utilities, which are loaded. Timings go to stderr with
+// --timing; --repeat runs the entry several times and reports the fastest.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,10 +30,15 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "tok/Execution/JitCall.h"
+#include "tok/Execution/NpyFile.h"
 #include "tok/InitAllTok.h"
 #include "tok/Pipelines/Pipelines.h"
 
+#include "llvm/ADT/APFloat.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
@@ -40,6 +47,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <random>
 
 using namespace mlir;
 
@@ -51,9 +59,37 @@ cl::OptionCategory runCategory("tok-run options");
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input .mlir file>"),
                                cl::init("-"), cl::cat(runCategory));
 
-cl::opt<std::string> entryName("e", cl::desc("Entry function (type () -> ())"),
+cl::opt<std::string> entryName("e", cl::desc("Entry function"),
                                cl::value_desc("name"), cl::init("main"),
                                cl::cat(runCategory));
+
+cl::list<std::string> inputs(
+    "input",
+    cl::desc("Argument of the entry, in order: a .npy file, or a number for "
+             "a scalar argument. Arguments without one are drawn from "
+             "--seed (static shapes only)"),
+    cl::value_desc("file.npy|number"), cl::cat(runCategory));
+
+cl::opt<uint64_t> seed("seed",
+                       cl::desc("Seed of generated arguments: floats are "
+                                "N(0, 1), integers uniform in [0, 16)"),
+                       cl::init(0), cl::cat(runCategory));
+
+cl::opt<std::string>
+    outputPrefix("output",
+                 cl::desc("Write result #i to <prefix><i>.npy (existing "
+                          "files are not overwritten)"),
+                 cl::value_desc("prefix"), cl::init(""), cl::cat(runCategory));
+
+cl::opt<bool> printResults("print-results",
+                           cl::desc("Print the entry's results (default "
+                                    "on unless --output is given)"),
+                           cl::init(true), cl::cat(runCategory));
+
+cl::opt<unsigned> repeat("repeat",
+                         cl::desc("Run the entry this many times; --timing "
+                                  "reports the fastest and the median"),
+                         cl::init(1), cl::cat(runCategory));
 
 cl::opt<std::string> pipeline(
     "pipeline",
@@ -83,12 +119,14 @@ double millisSince(Clock::time_point start) {
       .count();
 }
 
-/// Checks that the entry exists and has the only signature tok-run can call.
-LogicalResult verifyEntry(ModuleOp module) {
+/// Finds the entry and checks that tok-run can call it. Returns its type
+/// (before lowering), or null for an already lowered llvm.func, which must
+/// take no arguments.
+FailureOr<FunctionType> verifyEntry(ModuleOp module) {
   auto entry = module.lookupSymbol<func::FuncOp>(entryName);
   if (!entry) {
     if (module.lookupSymbol<LLVM::LLVMFuncOp>(entryName))
-      return success();
+      return FunctionType();
     return emitError(FileLineColLoc::get(module.getContext(), inputFile, 1, 1))
            << "entry function '@" << entryName << "' not found";
   }
@@ -96,10 +134,168 @@ LogicalResult verifyEntry(ModuleOp module) {
     return entry.emitError()
            << "entry function '@" << entryName << "' has no body";
   FunctionType type = entry.getFunctionType();
-  if (type.getNumInputs() != 0 || type.getNumResults() != 0)
-    return entry.emitError() << "entry function '@" << entryName
-                             << "' must have type () -> (), got " << type;
-  return success();
+  if (llvm::Error err = tok::verifyCallableSignature(type))
+    return entry.emitError()
+           << "entry function '@" << entryName
+           << "' cannot be called: " << llvm::toString(std::move(err));
+  if (inputs.size() > type.getNumInputs())
+    return entry.emitError() << "entry function '@" << entryName << "' takes "
+                             << type.getNumInputs() << " argument(s), but "
+                             << inputs.size() << " --input were given";
+  // Ask func-to-llvm for the C interface that JitCall marshals into.
+  entry->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                 UnitAttr::get(module.getContext()));
+  return type;
+}
+
+/// The arguments of the entry: from --input, or drawn from --seed.
+FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
+  SmallVector<tok::NpyArray> args;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int64_t> small(0, 15);
+  for (auto [i, argType] : llvm::enumerate(type.getInputs())) {
+    auto tensor = dyn_cast<RankedTensorType>(argType);
+    Type elem = tensor ? tensor.getElementType() : argType;
+    tok::NpyArray array;
+    array.type = *tok::getNpyDType(elem);
+    if (i < inputs.size()) {
+      StringRef text = inputs[i];
+      if (!tensor) {
+        // A scalar given on the command line.
+        double value;
+        if (text.getAsDouble(value)) {
+          llvm::errs() << "tok-run: argument #" << i
+                       << " is a scalar; --input '" << text
+                       << "' is not a number\n";
+          return failure();
+        }
+        array.allocate();
+        switch (array.type) {
+        case tok::NpyDType::F32:
+          *static_cast<float *>(array.data()) = static_cast<float>(value);
+          break;
+        case tok::NpyDType::F64:
+          *static_cast<double *>(array.data()) = value;
+          break;
+        case tok::NpyDType::I32:
+          *static_cast<int32_t *>(array.data()) = static_cast<int32_t>(value);
+          break;
+        case tok::NpyDType::I64:
+          *static_cast<int64_t *>(array.data()) = static_cast<int64_t>(value);
+          break;
+        case tok::NpyDType::F16:
+          llvm::errs() << "tok-run: f16 scalar arguments are not supported\n";
+          return failure();
+        }
+        args.push_back(std::move(array));
+        continue;
+      }
+      llvm::Expected<tok::NpyArray> loaded = tok::readNpyFile(text);
+      if (!loaded) {
+        llvm::errs() << "tok-run: " << llvm::toString(loaded.takeError())
+                     << "\n";
+        return failure();
+      }
+      if (llvm::Error err = tok::checkArgument(*loaded, argType, i)) {
+        llvm::errs() << "tok-run: " << text << ": "
+                     << llvm::toString(std::move(err)) << "\n";
+        return failure();
+      }
+      args.push_back(std::move(*loaded));
+      continue;
+    }
+    if (tensor && !tensor.hasStaticShape()) {
+      llvm::errs() << "tok-run: argument #" << i << " has type " << argType
+                   << "; a dynamic shape needs an --input\n";
+      return failure();
+    }
+    if (tensor)
+      array.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+    array.allocate();
+    int64_t n = array.getNumElements();
+    for (int64_t e = 0; e < n; ++e) {
+      switch (array.type) {
+      case tok::NpyDType::F32:
+        static_cast<float *>(array.data())[e] = normal(rng);
+        break;
+      case tok::NpyDType::F64:
+        static_cast<double *>(array.data())[e] = normal(rng);
+        break;
+      case tok::NpyDType::F16: {
+        bool lost;
+        llvm::APFloat h(normal(rng));
+        h.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven,
+                  &lost);
+        static_cast<uint16_t *>(array.data())[e] =
+            static_cast<uint16_t>(h.bitcastToAPInt().getZExtValue());
+        break;
+      }
+      case tok::NpyDType::I32:
+        static_cast<int32_t *>(array.data())[e] =
+            static_cast<int32_t>(small(rng));
+        break;
+      case tok::NpyDType::I64:
+        static_cast<int64_t *>(array.data())[e] = small(rng);
+        break;
+      }
+    }
+    args.push_back(std::move(array));
+  }
+  return args;
+}
+
+double elementAsDouble(const tok::NpyArray &array, int64_t e) {
+  switch (array.type) {
+  case tok::NpyDType::F16: {
+    uint16_t bits = static_cast<const uint16_t *>(array.data())[e];
+    llvm::APFloat h(llvm::APFloat::IEEEhalf(), llvm::APInt(16, bits));
+    return h.convertToFloat();
+  }
+  case tok::NpyDType::F32:
+    return static_cast<const float *>(array.data())[e];
+  case tok::NpyDType::F64:
+    return static_cast<const double *>(array.data())[e];
+  case tok::NpyDType::I32:
+    return static_cast<const int32_t *>(array.data())[e];
+  case tok::NpyDType::I64:
+    return static_cast<double>(static_cast<const int64_t *>(array.data())[e]);
+  }
+  return 0;
+}
+
+/// Prints `array` in NumPy's nested-list style, 6 significant digits.
+void printArray(llvm::raw_ostream &os, const tok::NpyArray &array) {
+  int64_t rank = array.shape.size();
+  int64_t n = array.getNumElements();
+  if (rank == 0) {
+    os << llvm::format("%g", elementAsDouble(array, 0)) << "\n";
+    return;
+  }
+  SmallVector<int64_t> index(rank, 0);
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t opened = 0;
+    for (int64_t d = rank - 1; d >= 0 && index[d] == 0; --d)
+      ++opened;
+    if (e)
+      os << (opened ? ",\n" : ", ");
+    os.indent(e && opened ? rank - opened : 0);
+    for (int64_t k = 0; k < opened; ++k)
+      os << '[';
+    os << llvm::format("%g", elementAsDouble(array, e));
+    int64_t closed = 0;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (++index[d] < array.shape[d])
+        break;
+      index[d] = 0;
+      ++closed;
+    }
+    for (int64_t k = 0; k < closed; ++k)
+      os << ']';
+  }
+  if (n == 0)
+    os << "[]";
+  os << "\n";
 }
 
 int run(MLIRContext &context) {
@@ -108,6 +304,10 @@ int run(MLIRContext &context) {
       llvm::CodeGenOpt::getLevel(optLevel);
   if (!codeGenLevel) {
     llvm::errs() << "tok-run: -O" << optLevel << " is not in 0-3\n";
+    return 1;
+  }
+  if (repeat == 0) {
+    llvm::errs() << "tok-run: --repeat must be at least 1\n";
     return 1;
   }
   if (StringRef(pipeline).starts_with("builtin.module(")) {
@@ -135,8 +335,27 @@ int run(MLIRContext &context) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
-  if (failed(verifyEntry(*module)))
+  FailureOr<FunctionType> entryType = verifyEntry(*module);
+  if (failed(entryType))
     return 1;
+  SmallVector<tok::NpyArray> args;
+  if (*entryType) {
+    FailureOr<SmallVector<tok::NpyArray>> made = makeArguments(*entryType);
+    if (failed(made))
+      return 1;
+    args = std::move(*made);
+  }
+  // Refuse to overwrite results of an earlier run before doing any work.
+  if (!outputPrefix.empty() && *entryType) {
+    for (unsigned i = 0; i < entryType->getNumResults(); ++i) {
+      std::string path = outputPrefix + std::to_string(i) + ".npy";
+      if (llvm::sys::fs::exists(path)) {
+        llvm::errs() << "tok-run: " << path
+                     << " exists; remove it or choose another --output\n";
+        return 1;
+      }
+    }
+  }
   double parseMs = millisSince(start);
 
   start = Clock::now();
@@ -166,18 +385,58 @@ int run(MLIRContext &context) {
   (*engine)->initialize();
   double compileMs = millisSince(start);
 
-  start = Clock::now();
-  if (llvm::Error err = (*engine)->invokePacked(entryName)) {
-    llvm::errs() << "tok-run: cannot run '@" << entryName
-                 << "': " << llvm::toString(std::move(err)) << "\n";
-    return 1;
+  SmallVector<double> runMs;
+  SmallVector<tok::NpyArray> results;
+  for (unsigned r = 0; r < repeat; ++r) {
+    start = Clock::now();
+    if (*entryType) {
+      tok::JitCall call(*entryType, args);
+      if (llvm::Error err = (*engine)->invokePacked(
+              "_mlir_ciface_" + entryName, call.getPackedArguments())) {
+        llvm::errs() << "tok-run: cannot run '@" << entryName
+                     << "': " << llvm::toString(std::move(err)) << "\n";
+        return 1;
+      }
+      runMs.push_back(millisSince(start));
+      results = call.takeResults();
+    } else {
+      if (llvm::Error err = (*engine)->invokePacked(entryName)) {
+        llvm::errs() << "tok-run: cannot run '@" << entryName
+                     << "': " << llvm::toString(std::move(err)) << "\n";
+        return 1;
+      }
+      runMs.push_back(millisSince(start));
+    }
   }
-  double runMs = millisSince(start);
 
-  if (printTiming)
+  bool print = printResults &&
+               (outputPrefix.empty() || printResults.getNumOccurrences() > 0);
+  for (auto [i, result] : llvm::enumerate(results)) {
+    if (print) {
+      llvm::outs() << "result #" << i << ": " << entryType->getResult(i)
+                   << " = ";
+      printArray(llvm::outs(), result);
+    }
+    if (!outputPrefix.empty()) {
+      std::string path = outputPrefix + std::to_string(i) + ".npy";
+      if (llvm::Error err = tok::writeNpyFile(path, result)) {
+        llvm::errs() << "tok-run: " << llvm::toString(std::move(err)) << "\n";
+        return 1;
+      }
+    }
+  }
+
+  if (printTiming) {
+    llvm::sort(runMs);
     llvm::errs() << llvm::format("tok-run: parse %.1f ms, lower %.1f ms, "
-                                 "jit %.1f ms, run %.3f ms\n",
-                                 parseMs, lowerMs, compileMs, runMs);
+                                 "jit %.1f ms, run %.3f ms",
+                                 parseMs, lowerMs, compileMs, runMs.front());
+    if (runMs.size() > 1)
+      llvm::errs() << llvm::format(" (fastest of %u; median %.3f ms)",
+                                   static_cast<unsigned>(runMs.size()),
+                                   runMs[runMs.size() / 2]);
+    llvm::errs() << "\n";
+  }
   return 0;
 }
 
