@@ -36,6 +36,8 @@
 #include "tok/Pipelines/Pipelines.h"
 
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ExecutionEngine/Orc/Core.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -45,6 +47,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <random>
@@ -53,6 +57,23 @@ using namespace mlir;
 
 namespace {
 namespace cl = llvm::cl;
+
+/// Failed run-time checks (cf.assert: a token id outside the vocabulary, a
+/// full cache, ...) call puts and abort. tok-run routes them here: the
+/// message goes to stderr and tok-run exits with status 1, with no stack
+/// dump and nothing lost from stdout.
+extern "C" int tokRunCheckMessage(const char *message) {
+  llvm::outs().flush();
+  std::fflush(stdout);
+  llvm::errs() << "tok-run: run-time check failed: " << message << "\n";
+  return 0;
+}
+
+extern "C" void tokRunCheckAbort() {
+  llvm::errs().flush();
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
 
 cl::OptionCategory runCategory("tok-run options");
 
@@ -382,6 +403,16 @@ int run(MLIRContext &context) {
                  << llvm::toString(engine.takeError()) << "\n";
     return 1;
   }
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("puts")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&tokRunCheckMessage),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("abort")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&tokRunCheckAbort),
+        llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   (*engine)->initialize();
   double compileMs = millisSince(start);
 

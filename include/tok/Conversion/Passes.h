@@ -28,6 +28,9 @@ void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
                                        int64_t queryTile, int64_t keyTile);
 
+/// Adds the lowerings of tok.embed, tok.rope and tok.linear.
+void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
+
 /// Adds the tok.sample lowering: an arg-max reduction for greedy samplers,
 /// loops with a counter-based generator for stochastic ones.
 void populateSampleToLoopsPatterns(RewritePatternSet &patterns);

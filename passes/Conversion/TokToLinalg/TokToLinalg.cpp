@@ -151,9 +151,9 @@ struct ConvertTokToLinalgPass
     target.addLegalDialect<arith::ArithDialect, cf::ControlFlowDialect,
                            linalg::LinalgDialect, math::MathDialect,
                            scf::SCFDialect, tensor::TensorDialect>();
-    target.addIllegalOp<AttentionOp, CachedAttentionOp, KVAppendOp, KVCommitOp,
-                        KVEmptyOp, KVEvictOp, KVLengthOp, KVTruncateOp,
-                        RMSNormOp, SampleOp>();
+    target.addIllegalOp<AttentionOp, CachedAttentionOp, EmbedOp, LinearOp,
+                        RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp, KVEvictOp,
+                        KVLengthOp, KVTruncateOp, RMSNormOp, SampleOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
@@ -184,4 +184,5 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   patterns.add<RMSNormOpLowering>(patterns.getContext());
   populateAttentionToLinalgPatterns(patterns, queryTile, keyTile);
   populateSampleToLoopsPatterns(patterns);
+  populateModelOpsToLinalgPatterns(patterns);
 }
