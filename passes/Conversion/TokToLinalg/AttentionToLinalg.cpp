@@ -217,6 +217,9 @@ Value AttentionEmitter::logits(Value qTile, Value kTile, Value kvHead, Value i0,
   AffineExpr m, n, d;
   bindDims(ctx, m, n, d);
   Value init = filled({bq, bk}, 0.0);
+  // A dot product over the head dimension per (row, key).
+  auto contract =
+      arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::contract);
   Value dots =
       linalg::GenericOp::create(
           b, loc, init.getType(), ValueRange{qTile, kTile}, ValueRange{init},
@@ -227,9 +230,11 @@ Value AttentionEmitter::logits(Value qTile, Value kTile, Value kvHead, Value i0,
                                  IteratorType::reduction},
           [&](OpBuilder &gb, Location l, ValueRange args) {
             Value prod = arith::MulFOp::create(gb, l, toF32(gb, args[0]),
-                                               toF32(gb, args[1]));
+                                               toF32(gb, args[1]), contract);
             linalg::YieldOp::create(
-                gb, l, arith::AddFOp::create(gb, l, args[2], prod).getResult());
+                gb, l,
+                arith::AddFOp::create(gb, l, args[2], prod, contract)
+                    .getResult());
           })
           .getResult(0);
 
@@ -474,23 +479,28 @@ SmallVector<Value> AttentionEmitter::emit() {
                                       .getResult());
                             })
                             .getResult(0);
+                    // Loop order (row, key, value dim): the innermost loop
+                    // is an axpy over the contiguous value row.
+                    auto contract = arith::FastMathFlagsAttr::get(
+                        ctx, arith::FastMathFlags::contract);
                     Value accNew =
                         linalg::GenericOp::create(
                             b, loc, st[2].getType(), ValueRange{p, vTile},
                             ValueRange{rescaled},
                             ArrayRef<AffineMap>{
-                                AffineMap::get(3, 0, {m, d}, ctx),
-                                AffineMap::get(3, 0, {d, n}, ctx),
-                                AffineMap::get(3, 0, {m, n}, ctx)},
+                                AffineMap::get(3, 0, {m, n}, ctx),
+                                AffineMap::get(3, 0, {n, d}, ctx),
+                                AffineMap::get(3, 0, {m, d}, ctx)},
                             ArrayRef<IteratorType>{IteratorType::parallel,
-                                                   IteratorType::parallel,
-                                                   IteratorType::reduction},
+                                                   IteratorType::reduction,
+                                                   IteratorType::parallel},
                             [&](OpBuilder &gb, Location l, ValueRange a) {
                               Value prod = arith::MulFOp::create(
-                                  gb, l, a[0], toF32(gb, a[1]));
+                                  gb, l, a[0], toF32(gb, a[1]), contract);
                               linalg::YieldOp::create(
                                   gb, l,
-                                  arith::AddFOp::create(gb, l, a[2], prod)
+                                  arith::AddFOp::create(gb, l, a[2], prod,
+                                                        contract)
                                       .getResult());
                             })
                             .getResult(0);
