@@ -4,17 +4,21 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Prints two measurements the benchmarks report ratios against:
-//   fma_gflops <value>   fp32 FMA throughput of one core: 16 independent
-//                        accumulator chains the compiler vectorizes
-//   read_gbs <value>     single-thread streaming read bandwidth over 256 MiB
-// Build: clang++ -O3 -march=native -ffp-contract=fast peak.cpp -o peak
+// Prints the measurements the benchmarks report ratios against:
+//   fma_gflops_1 / fma_gflops_all   fp32 FMA throughput of one core / of all
+//                                   cores: 16 independent accumulator
+//                                   chains per thread, vectorized
+//   read_gbs_1 / read_gbs_all       streaming read bandwidth of one thread /
+//                                   of one thread per core, 256 MiB each
+// Build: clang++ -O3 -march=native -ffp-contract=fast -pthread peak.cpp
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
 using Clock = std::chrono::steady_clock;
@@ -53,36 +57,54 @@ __attribute__((noinline)) static float fmaKernel(long iterations, float x) {
   return sum;
 }
 
+/// Runs `work` on `threads` threads at once and returns the wall time.
+template <typename Fn> static double timeOnThreads(int threads, Fn work) {
+  std::vector<std::thread> pool;
+  auto t0 = Clock::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back(work);
+  for (std::thread &t : pool)
+    t.join();
+  return seconds(t0, Clock::now());
+}
+
 int main() {
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
   const long iterations = 20'000'000;
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    auto t0 = Clock::now();
-    volatile float sink = fmaKernel(iterations, 1.0f);
-    (void)sink;
-    auto t1 = Clock::now();
-    double flops = 2.0 * iterations * 16 * 16;
-    best = std::max(best, flops / seconds(t0, t1) / 1e9);
+  for (int threads : {1, cores}) {
+    double best = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+      double t = timeOnThreads(threads, [&] {
+        volatile float sink = fmaKernel(iterations, 1.0f);
+        (void)sink;
+      });
+      best = std::max(best, threads * 2.0 * iterations * 16 * 16 / t / 1e9);
+    }
+    std::printf("fma_gflops_%s %.1f\n", threads == 1 ? "1" : "all", best);
   }
-  std::printf("fma_gflops %.1f\n", best);
 
   const size_t n = (256u << 20) / sizeof(float);
-  std::vector<float> data(n, 1.0f);
-  double bestBw = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    auto t0 = Clock::now();
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i < n; i += 4) {
-      s0 += data[i];
-      s1 += data[i + 1];
-      s2 += data[i + 2];
-      s3 += data[i + 3];
+  std::vector<std::vector<float>> data(cores, std::vector<float>(n, 1.0f));
+  for (int threads : {1, cores}) {
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      int next = 0;
+      double t = timeOnThreads(threads, [&] {
+        const std::vector<float> &mine =
+            data[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)];
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = 0; i < n; i += 4) {
+          s0 += mine[i];
+          s1 += mine[i + 1];
+          s2 += mine[i + 2];
+          s3 += mine[i + 3];
+        }
+        volatile float sink = s0 + s1 + s2 + s3;
+        (void)sink;
+      });
+      best = std::max(best, threads * n * sizeof(float) / t / 1e9);
     }
-    auto t1 = Clock::now();
-    volatile float sink = s0 + s1 + s2 + s3;
-    (void)sink;
-    bestBw = std::max(bestBw, n * sizeof(float) / seconds(t0, t1) / 1e9);
+    std::printf("read_gbs_%s %.1f\n", threads == 1 ? "1" : "all", best);
   }
-  std::printf("read_gbs %.1f\n", bestBw);
   return 0;
 }

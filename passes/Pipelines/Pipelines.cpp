@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -48,12 +49,18 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   // bufferization.clone (ownership transfer of returned buffers) -> alloc +
   // copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+  // scf.forall (attention over KV heads) -> scf.parallel -> OpenMP. A
+  // forall left for scf-to-cf would silently run serially.
+  pm.addPass(createForallToParallelLoopPass());
+  pm.addPass(createConvertSCFToOpenMPPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
+  // memref before scf: the OpenMP loop bodies sit in memref.alloca_scope,
+  // which must be lowered while its region is still a single block.
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 }

@@ -30,6 +30,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "tok/Execution/JitCall.h"
 #include "tok/Execution/NpyFile.h"
 #include "tok/InitAllTok.h"
@@ -388,6 +389,8 @@ int run(MLIRContext &context) {
   SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
+  // The OpenMP runtime the parallel loops of tok-to-llvm call.
+  libs.push_back(TOK_LIBOMP);
   SmallVector<StringRef> libRefs(libs.begin(), libs.end());
 
   std::function<llvm::Error(llvm::Module *)> optimize =
@@ -483,6 +486,7 @@ int main(int argc, char **argv) {
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   tok::registerAllTokDialects(registry);
   registerAllPasses();
   tok::registerAllTokPasses();

@@ -348,12 +348,35 @@ SmallVector<Value> AttentionEmitter::emit() {
   SmallVector<IteratorType, 2> rowReduce{IteratorType::parallel,
                                          IteratorType::reduction};
 
+  // Parallel over KV heads: one task handles the `group` query heads that
+  // share a KV head, so tasks write disjoint output slices and score rows
+  // (and K/V of a head stay in that core's cache).
+  auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{kvHeads},
+                                      headInits, std::nullopt);
+  OpBuilder::InsertionGuard g0(b);
+  b.setInsertionPoint(forall.getBody()->getTerminator());
+  Value kvHead = forall.getInductionVars()[0];
+  ValueRange shared = forall.getRegionIterArgs();
+  Value firstHead = arith::MulIOp::create(b, loc, kvHead, group);
+  OpFoldResult one0 = b.getIndexAttr(1), zero0 = b.getIndexAttr(0);
+  SmallVector<OpFoldResult> groupOffsets{firstHead, zero0, zero0};
+  SmallVector<OpFoldResult> groupSizes{group, tokens, valueDepth};
+  SmallVector<OpFoldResult> ones3(3, one0);
+  SmallVector<Value> groupInits{tensor::ExtractSliceOp::create(
+      b, loc, shared[0], groupOffsets, groupSizes, ones3)};
+  SmallVector<OpFoldResult> recvOffsets{kvHead, zero0};
+  SmallVector<OpFoldResult> recvSizes{one0, keys};
+  SmallVector<OpFoldResult> ones2(2, one0);
+  if (received)
+    groupInits.push_back(tensor::ExtractSliceOp::create(
+        b, loc, shared[1], recvOffsets, recvSizes, ones2));
+
   auto headLoop = scf::ForOp::create(
-      b, loc, c0, queryHeads, c1, headInits,
-      [&](OpBuilder &hb, Location, Value h, ValueRange headArgs) {
+      b, loc, c0, group, c1, groupInits,
+      [&](OpBuilder &hb, Location, Value hh, ValueRange headArgs) {
         OpBuilder::InsertionGuard g1(b);
         b.setInsertionPointToEnd(hb.getBlock());
-        Value kvHead = arith::DivUIOp::create(b, loc, h, group);
+        Value h = arith::AddIOp::create(b, loc, firstHead, hh);
         auto tileLoop = scf::ForOp::create(
             b, loc, c0, tokens, bqStep, headArgs,
             [&](OpBuilder &tb, Location, Value i0, ValueRange tileArgs) {
@@ -534,7 +557,7 @@ SmallVector<Value> AttentionEmitter::emit() {
               OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
               Value newOutput = tensor::InsertSliceOp::create(
                   b, loc, outTile, tileArgs[0],
-                  ArrayRef<OpFoldResult>{h, i0, zero},
+                  ArrayRef<OpFoldResult>{hh, i0, zero},
                   ArrayRef<OpFoldResult>{one, bq, valueDepth},
                   ArrayRef<OpFoldResult>{one, one, one});
               SmallVector<Value> results{newOutput};
@@ -612,7 +635,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                           RankedTensorType::get({ShapedType::kDynamic}, f32);
                       Value cur = tensor::ExtractSliceOp::create(
                           b, loc, colType, sArgs[0],
-                          ArrayRef<OpFoldResult>{kvHead, j0},
+                          ArrayRef<OpFoldResult>{c0, j0},
                           ArrayRef<OpFoldResult>{one1, bk},
                           ArrayRef<OpFoldResult>{one1, one1});
                       // cur[n] += sum_m w[m] * exp(s[m, n] - lse[m]).
@@ -646,7 +669,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                               .getResult(0);
                       Value next = tensor::InsertSliceOp::create(
                           b, loc, updated, sArgs[0],
-                          ArrayRef<OpFoldResult>{kvHead, j0},
+                          ArrayRef<OpFoldResult>{c0, j0},
                           ArrayRef<OpFoldResult>{one1, bk},
                           ArrayRef<OpFoldResult>{one1, one1});
                       scf::YieldOp::create(b, loc, next);
@@ -657,7 +680,16 @@ SmallVector<Value> AttentionEmitter::emit() {
             });
         scf::YieldOp::create(b, loc, tileLoop.getResults());
       });
-  return SmallVector<Value>(headLoop.getResults());
+
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, headLoop.getResult(0),
+                                        shared[0], groupOffsets, groupSizes,
+                                        ones3);
+  if (received)
+    tensor::ParallelInsertSliceOp::create(b, loc, headLoop.getResult(1),
+                                          shared[1], recvOffsets, recvSizes,
+                                          ones2);
+  return SmallVector<Value>(forall.getResults());
 }
 
 namespace {

@@ -3,37 +3,45 @@
 
 // BAD-TILE: error: convert-tok-to-linalg: query-tile and key-tile must be positive, got 32 and 0
 
-// Loops over query heads, query tiles and key tiles carry the running max,
-// running sum and unnormalized output; only tile-sized logits exist (the
-// implicit check rejects any 128 x 128 tensor).
+// A parallel loop over KV heads (one task per group of query heads that
+// share it), then loops over those query heads, query tiles and key tiles
+// carry the running max, running sum and unnormalized output; only
+// tile-sized logits exist (the implicit check rejects any 128 x 128
+// tensor).
 // CHECK-LABEL: func.func @causal
-// CHECK-DAG:   %[[C16:.*]] = arith.constant 16 : index
-// CHECK-DAG:   %[[C32:.*]] = arith.constant 32 : index
-// CHECK:       scf.for %[[H:.*]] = {{.*}} iter_args(%[[OUT:.*]] = %{{.*}}) -> (tensor<8x128x32xf32>)
-// CHECK:         %[[G:.*]] = arith.divui %[[H]]
-// CHECK:         scf.for %[[I0:.*]] = {{.*}} step %[[C16]] iter_args
-// CHECK:           %[[BQ:.*]] = arith.minsi %[[C16]]
-// CHECK:           tensor.extract_slice %{{.*}}[%[[H]], %[[I0]], 0] [1, %[[BQ]], {{.*}}] [1, 1, 1] : tensor<8x128x32xf32> to tensor<?x?xf32>
-// CHECK:           %[[LOOP:.*]]:3 = scf.for %[[J0:.*]] = {{.*}} step %[[C32]] iter_args(%[[M:.*]] = %{{.*}}, %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x?xf32>)
-// CHECK:             tensor.extract_slice %{{.*}}[%[[G]], %[[J0]], 0]
+// CHECK:       %[[GROUP:.*]] = arith.divui
+// CHECK:       scf.forall (%[[G:.*]]) in (%{{.*}}) shared_outs(%[[SHARED:.*]] = %{{.*}}) -> (tensor<8x128x32xf32>)
+// CHECK:         %[[FIRST:.*]] = arith.muli %[[G]], %[[GROUP]]
+// CHECK:         %[[MINE:.*]] = tensor.extract_slice %[[SHARED]][%[[FIRST]], 0, 0] [%[[GROUP]], {{.*}}] [1, 1, 1]
+// CHECK:         %[[HEADS:.*]] = scf.for %[[HH:.*]] = {{.*}} to %[[GROUP]] {{.*}} iter_args(%{{.*}} = %[[MINE]])
+// CHECK:           %[[H:.*]] = arith.addi %[[FIRST]], %[[HH]]
+// CHECK:           scf.for %[[I0:.*]] = {{.*}} step %c16 iter_args
+// CHECK:             %[[BQ:.*]] = arith.minsi %c16
+// CHECK:             tensor.extract_slice %{{.*}}[%[[H]], %[[I0]], 0] [1, %[[BQ]], {{.*}}] [1, 1, 1] : tensor<8x128x32xf32> to tensor<?x?xf32>
+// CHECK:             %[[LOOP:.*]]:3 = scf.for %[[J0:.*]] = {{.*}} step %c32 iter_args(%[[M:.*]] = %{{.*}}, %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (tensor<?xf32>, tensor<?xf32>, tensor<?x?xf32>)
+// CHECK:               tensor.extract_slice %{{.*}}[%[[G]], %[[J0]], 0]
 // QK^T, contracting the head dimension:
-// CHECK:             linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:               linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK:                 arith.mulf {{.*}} fastmath<contract>
 // Causal mask on positions, scale, -inf where hidden:
-// CHECK:             linalg.generic
-// CHECK:               arith.cmpi sle
-// CHECK:               arith.select
+// CHECK:               linalg.generic
+// CHECK:                 arith.cmpi sle
+// CHECK:                 arith.select
 // Running max, updated in place in the loop-carried tensor:
-// CHECK:             arith.maxnumf
-// CHECK:             linalg.generic {{.*}} outs(%[[M]], %{{.*}} : tensor<?xf32>, tensor<?xf32>)
-// CHECK:               math.exp
-// CHECK:             linalg.generic {{.*}} outs(%[[L]] : tensor<?xf32>)
-// CHECK:             linalg.generic {{.*}} outs(%[[ACC]] : tensor<?x?xf32>)
-// CHECK:             scf.yield
+// CHECK:               arith.maxnumf
+// CHECK:               linalg.generic {{.*}} outs(%[[M]], %{{.*}} : tensor<?xf32>, tensor<?xf32>)
+// CHECK:                 math.exp
+// CHECK:               linalg.generic {{.*}} outs(%[[L]] : tensor<?xf32>)
+// P V with the value dimension innermost:
+// CHECK:               linalg.generic {{.*}} iterator_types = ["parallel", "reduction", "parallel"]{{.*}} outs(%{{.*}} : tensor<?x?xf32>)
+// CHECK:               scf.yield
 // The final normalization guards empty rows (l = 0).
-// CHECK:           linalg.generic
-// CHECK:             arith.divf
-// CHECK:             arith.select
-// CHECK:           tensor.insert_slice {{.*}} into %{{.*}}[%[[H]], %[[I0]], 0]
+// CHECK:             linalg.generic
+// CHECK:               arith.divf
+// CHECK:               arith.select
+// CHECK:             tensor.insert_slice {{.*}} into %{{.*}}[%[[HH]], %[[I0]], 0]
+// CHECK:         scf.forall.in_parallel
+// CHECK:           tensor.parallel_insert_slice %[[HEADS]] into %[[SHARED]][%[[FIRST]], 0, 0]
 func.func @causal(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tensor<2x128x32xf32>) -> tensor<8x128x32xf32> {
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
       : tensor<8x128x32xf32>, tensor<2x128x32xf32>, tensor<2x128x32xf32> -> tensor<8x128x32xf32>
@@ -44,16 +52,21 @@ func.func @causal(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tensor
 
 // Received scores: a second loop over the key tiles with the rows' final
 // log-sum-exp accumulates into the KV head's row of the scores.
+// The task of KV head g owns row g of the scores.
 // CHECK-LABEL: func.func @scores
 // CHECK:       linalg.fill {{.*}} -> tensor<2x128xf32>
-// CHECK:       scf.for
+// CHECK:       scf.forall (%[[G:.*]]) in {{.*}} shared_outs(%{{.*}} = %{{.*}}, %[[RECV:.*]] = %{{.*}})
+// CHECK:         tensor.extract_slice %[[RECV]][%[[G]], 0] [1, {{.*}}] [1, 1] : tensor<2x128xf32> to tensor<1x?xf32>
 // CHECK:         scf.for
 // CHECK:           scf.for
-// CHECK:           math.log
-// CHECK:           scf.for
-// CHECK:             tensor.extract_slice %{{.*}} : tensor<2x128xf32> to tensor<?xf32>
-// CHECK:             linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
-// CHECK:             tensor.insert_slice %{{.*}} : tensor<?xf32> into tensor<2x128xf32>
+// CHECK:             scf.for
+// CHECK:             math.log
+// CHECK:             scf.for
+// CHECK:               tensor.extract_slice %{{.*}} : tensor<1x?xf32> to tensor<?xf32>
+// CHECK:               linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK:               tensor.insert_slice %{{.*}} : tensor<?xf32> into tensor<1x?xf32>
+// CHECK:         scf.forall.in_parallel
+// CHECK:           tensor.parallel_insert_slice %{{.*}} into %[[RECV]][%[[G]], 0]
 func.func @scores(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tensor<2x128x32xf32>) -> tensor<2x128xf32> {
   %o, %s = tok.attention %q, %k, %v {mask = #tok.mask<causal>, scores = #tok.scores<rows = 4>}
       : tensor<8x128x32xf32>, tensor<2x128x32xf32>, tensor<2x128x32xf32> -> tensor<8x128x32xf32>, tensor<2x128xf32>
