@@ -38,6 +38,10 @@ struct AttentionInputs {
   Value receivedInit;
 };
 
+/// A zero-filled f32 tensor of `type` to accumulate received scores into.
+Value createZeroScores(OpBuilder &b, Location loc, RankedTensorType type,
+                       ValueRange dynamicSizes);
+
 /// Emits FlashAttention-2's tiled online softmax for `in`; returns the
 /// output and, with scores, the updated `receivedInit`.
 SmallVector<Value> emitAttention(OpBuilder &b, Location loc,

@@ -721,11 +721,7 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
       for (int64_t d = 0; d < 2; ++d)
         if (type.isDynamicDim(d))
           dynSizes.push_back(tensor::DimOp::create(rewriter, loc, in.key, d));
-      Value empty = tensor::EmptyOp::create(rewriter, loc, type, dynSizes);
-      Value zero = arith::ConstantOp::create(rewriter, loc,
-                                             rewriter.getF32FloatAttr(0.0f));
-      in.receivedInit =
-          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
+      in.receivedInit = createZeroScores(rewriter, loc, type, dynSizes);
     }
     rewriter.replaceOp(op,
                        emitAttention(rewriter, loc, in, queryTile, keyTile));
@@ -735,6 +731,14 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
   int64_t queryTile, keyTile;
 };
 } // namespace
+
+Value mlir::tok::createZeroScores(OpBuilder &b, Location loc,
+                                  RankedTensorType type,
+                                  ValueRange dynamicSizes) {
+  Value empty = tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+  Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+}
 
 SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
                                             const AttentionInputs &in,

@@ -354,14 +354,9 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
     in.scale = op.getScaleAttr();
     in.scores = op.getScoresAttr();
     in.outputType = op.getOutput().getType();
-    if (Value received = op.getReceived()) {
-      auto type = cast<RankedTensorType>(received.getType());
-      Value empty = tensor::EmptyOp::create(rewriter, loc, type, ValueRange{});
-      Value zero = arith::ConstantOp::create(rewriter, loc,
-                                             rewriter.getF32FloatAttr(0.0f));
-      in.receivedInit =
-          linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
-    }
+    if (Value received = op.getReceived())
+      in.receivedInit = createZeroScores(
+          rewriter, loc, cast<RankedTensorType>(received.getType()), {});
     SmallVector<Value> results =
         emitAttention(rewriter, loc, in, queryTile, keyTile);
     SmallVector<SmallVector<Value>> replacements;
