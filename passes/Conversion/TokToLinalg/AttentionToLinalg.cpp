@@ -116,6 +116,27 @@ private:
         ArrayRef<OpFoldResult>{one, bk}, ArrayRef<OpFoldResult>{one, one});
   }
 
+  /// The keys [lo, hi) that rows [i0, i0 + bq) can see at all. With implicit
+  /// positions (query i at S - T + i, key s at s) a causal mask hides every
+  /// key after the tile's last row, and a window without sinks every key
+  /// before its first row's window: those key tiles are never visited.
+  /// Otherwise (explicit positions, e.g. a non-contiguous cache) all keys.
+  std::pair<Value, Value> keyRange(Value i0, Value bq) {
+    Value lo = index(0), hi = keys;
+    if (!mask.isCausal() || queryPositions || keyPositions)
+      return {lo, hi};
+    Value offset = arith::SubIOp::create(b, loc, keys, tokens);
+    Value firstRow = arith::AddIOp::create(b, loc, offset, i0);
+    hi = arith::MinSIOp::create(b, loc, keys,
+                                arith::AddIOp::create(b, loc, firstRow, bq));
+    if (mask.getWindow() > 0 && mask.getSinks() == 0) {
+      Value first =
+          arith::SubIOp::create(b, loc, firstRow, index(mask.getWindow() - 1));
+      lo = arith::MaxSIOp::create(b, loc, lo, first);
+    }
+    return {lo, hi};
+  }
+
   /// Scaled, masked and biased logits of one tile, [bq, bk] f32, -inf where
   /// the key is not visible.
   Value logits(Value qTile, Value kTile, Value kvHead, Value i0, Value bq,
@@ -390,8 +411,9 @@ SmallVector<Value> AttentionEmitter::emit() {
               Value l0 = filled({bq}, 0.0);
               Value acc0 = filled({bq, valueDepth}, 0.0);
 
+              auto [keyLo, keyHi] = keyRange(i0, bq);
               auto keyLoop = scf::ForOp::create(
-                  b, loc, c0, keys, bkStep, ValueRange{m0, l0, acc0},
+                  b, loc, keyLo, keyHi, bkStep, ValueRange{m0, l0, acc0},
                   [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
                     OpBuilder::InsertionGuard g3(b);
                     b.setInsertionPointToEnd(kb.getBlock());
@@ -622,7 +644,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                         .getResult(0);
 
                 auto scoreLoop = scf::ForOp::create(
-                    b, loc, c0, keys, bkStep, ValueRange{tileArgs[1]},
+                    b, loc, keyLo, keyHi, bkStep, ValueRange{tileArgs[1]},
                     [&](OpBuilder &sb, Location, Value j0, ValueRange sArgs) {
                       OpBuilder::InsertionGuard g4(b);
                       b.setInsertionPointToEnd(sb.getBlock());

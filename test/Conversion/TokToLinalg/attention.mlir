@@ -89,3 +89,24 @@ func.func @tree(%q: tensor<4x6x8xf32>, %k: tensor<2x14x8xf32>, %v: tensor<2x14x8
       : tensor<4x6x8xf32>, tensor<2x14x8xf32>, tensor<2x14x8xf32> -> tensor<4x6x8xf32>
   return %o : tensor<4x6x8xf32>
 }
+
+// -----
+
+// With implicit positions, a causal mask ends the key loop after the tile's
+// last row and a window without sinks starts it at the first row's window
+// (W - 1 = 7 keys back): hidden key tiles are never visited.
+// CHECK-LABEL: func.func @window_bounds
+// CHECK:       scf.for %[[I0:[a-z0-9]+]] = {{.*}} step %c16
+// CHECK:         %[[BQ:.*]] = arith.minsi %c16
+// CHECK:         %[[OFF:.*]] = arith.subi %[[S:.*]], %[[T:.*]] : index
+// CHECK:         %[[FIRST:.*]] = arith.addi %[[OFF]], %[[I0]]
+// CHECK:         %[[END:.*]] = arith.addi %[[FIRST]], %[[BQ]]
+// CHECK:         %[[HI:.*]] = arith.minsi %[[S]], %[[END]]
+// CHECK:         %[[START:.*]] = arith.subi %[[FIRST]], %c7
+// CHECK:         %[[LO:.*]] = arith.maxsi %{{.*}}, %[[START]]
+// CHECK:         scf.for %{{.*}} = %[[LO]] to %[[HI]] step %c32
+func.func @window_bounds(%q: tensor<2x128x32xf32>, %k: tensor<1x128x32xf32>, %v: tensor<1x128x32xf32>) -> tensor<2x128x32xf32> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal, window = 8>}
+      : tensor<2x128x32xf32>, tensor<1x128x32xf32>, tensor<1x128x32xf32> -> tensor<2x128x32xf32>
+  return %o : tensor<2x128x32xf32>
+}

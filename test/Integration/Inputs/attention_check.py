@@ -172,6 +172,8 @@ def cases(rng):
     out.append(("decode MQA G=8", dict(qkv(8, 1, 1, 70, 16), mask=dict(kind="causal"))))
     out.append(("length 1", dict(qkv(2, 1, 1, 1, 4), mask=dict(kind="causal"))))
     out.append(("window + sinks", dict(qkv(4, 2, 50, 50, 8), mask=dict(kind="causal", window=8, sinks=3), pipeline=SMALL_TILES)))
+    # Without sinks the key loop starts at the first row's window.
+    out.append(("window, no sinks", dict(qkv(2, 1, 43, 60, 8), mask=dict(kind="causal", window=9), pipeline=SMALL_TILES)))
     # A non-contiguous cache: slots permuted together with their positions.
     c = dict(qkv(4, 2, 6, 30, 8), mask=dict(kind="causal"))
     perm = rng.permutation(30)
