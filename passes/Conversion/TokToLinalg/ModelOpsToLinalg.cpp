@@ -173,7 +173,6 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
                                 AffineMap::get(3, 0, {h, t, i}, ctx)},
             SmallVector<IteratorType>(3, IteratorType::parallel),
             [&](OpBuilder &b, Location l, ValueRange a) {
-              Type idx = b.getIndexType();
               Value hi = linalg::IndexOp::create(b, l, 0);
               Value ti = linalg::IndexOp::create(b, l, 1);
               Value ii = linalg::IndexOp::create(b, l, 2);
@@ -239,7 +238,6 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
               Value out = arith::AddFOp::create(
                   b, l, arith::MulFOp::create(b, l, x, cos),
                   arith::MulFOp::create(b, l, other, signedSin));
-              (void)idx;
               linalg::YieldOp::create(b, l, fromF32(b, l, out, elem));
             })
             .getResult(0);
