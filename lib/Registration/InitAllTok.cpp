@@ -29,6 +29,7 @@
 #include "tok/Conversion/Passes.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
 #include "tok/Pipelines/Pipelines.h"
+#include "tok/Transforms/Passes.h"
 
 void mlir::tok::registerAllTokDialects(DialectRegistry &registry) {
   registry.insert<TokDialect, func::FuncDialect, linalg::LinalgDialect,
@@ -61,6 +62,7 @@ void mlir::tok::registerAllTokDialects(DialectRegistry &registry) {
 void mlir::tok::registerAllTokPasses() {
   static bool once = [] {
     registerTokConversionPasses();
+    registerTokTransformsPasses();
     registerTokPipelines();
     return true;
   }();
