@@ -46,6 +46,11 @@ void populateKVCacheToTensorsPatterns(const TypeConverter &converter,
                                       RewritePatternSet &patterns,
                                       int64_t queryTile, int64_t keyTile);
 
+/// Adds the lowering of tok.kv.evict (window, h2o, a2sf, tova) onto the
+/// converted cache tensors.
+void populateKVEvictToTensorsPatterns(const TypeConverter &converter,
+                                      RewritePatternSet &patterns);
+
 #define GEN_PASS_REGISTRATION
 #include "tok/Conversion/Passes.h.inc"
 

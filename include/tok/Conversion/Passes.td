@@ -37,10 +37,14 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     only the slots they change, so that bufferization updates the caches in
     place: `tok.kv.append` writes its `T` slots (a run-time assertion guards
     the capacity), `tok.kv.truncate` changes only the length,
-    `tok.kv.commit` and window eviction move the slots they keep.
+    `tok.kv.commit` and eviction move the slots they keep. Window eviction
+    moves the recent slots behind the sinks; h2o and a2sf accumulate the
+    scores in the cache and evict, per KV head, the lowest-scored slots
+    outside the recent window; tova evicts by the scores summed over heads,
+    keeping the newest slot (ties keep the older slot everywhere).
     `tok.cached_attention` is the attention above over the live prefix.
-    Score-based eviction policies and quantized caches are not lowered yet
-    and are reported as errors.
+    SnapKV eviction and quantized caches are not lowered yet and are
+    reported as errors.
 
     Example:
 

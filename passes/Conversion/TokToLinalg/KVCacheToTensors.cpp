@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionEmitter.h"
+#include "KVCacheParts.h"
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -39,85 +40,6 @@ using namespace mlir;
 using namespace mlir::tok;
 
 namespace {
-
-/// The converted values of one cache.
-struct CacheParts {
-  Value keys, values, positions, length, scores;
-
-  static CacheParts unpack(ValueRange parts) {
-    CacheParts c;
-    c.keys = parts[0];
-    c.values = parts[1];
-    c.positions = parts[2];
-    c.length = parts[3];
-    if (parts.size() > 4)
-      c.scores = parts[4];
-    return c;
-  }
-  SmallVector<Value> pack() const {
-    SmallVector<Value> parts{keys, values, positions, length};
-    if (scores)
-      parts.push_back(scores);
-    return parts;
-  }
-};
-
-OpFoldResult idxAttr(OpBuilder &b, int64_t v) { return b.getIndexAttr(v); }
-
-/// The [H, count, D] (or [H, count] for rank 2) slots starting at `slot`.
-Value extractSlots(OpBuilder &b, Location loc, Value source, OpFoldResult slot,
-                   OpFoldResult count) {
-  auto type = cast<RankedTensorType>(source.getType());
-  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
-  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0)), count};
-  if (type.getRank() == 3) {
-    offsets.push_back(idxAttr(b, 0));
-    sizes.push_back(idxAttr(b, type.getDimSize(2)));
-  }
-  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
-  return tensor::ExtractSliceOp::create(b, loc, source, offsets, sizes,
-                                        strides);
-}
-
-/// Writes `slots` ([H, n, D] or [H, n]) into `dest` from slot `slot` on.
-Value insertSlots(OpBuilder &b, Location loc, Value slots, Value dest,
-                  OpFoldResult slot) {
-  auto type = cast<RankedTensorType>(dest.getType());
-  auto slotsType = cast<RankedTensorType>(slots.getType());
-  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
-  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0))};
-  if (slotsType.isDynamicDim(1))
-    sizes.push_back(OpFoldResult(tensor::DimOp::create(b, loc, slots, 1)));
-  else
-    sizes.push_back(idxAttr(b, slotsType.getDimSize(1)));
-  if (type.getRank() == 3) {
-    offsets.push_back(idxAttr(b, 0));
-    sizes.push_back(idxAttr(b, type.getDimSize(2)));
-  }
-  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
-  return tensor::InsertSliceOp::create(b, loc, slots, dest, offsets, sizes,
-                                       strides);
-}
-
-/// Copies the slots [from, from + count) of every cache tensor to
-/// [to, to + count). Values stay correct for overlapping ranges (the slice
-/// is read before it is written).
-CacheParts moveSlots(OpBuilder &b, Location loc, CacheParts c,
-                     OpFoldResult from, OpFoldResult to, OpFoldResult count) {
-  auto move = [&](Value t) {
-    return insertSlots(b, loc, extractSlots(b, loc, t, from, count), t, to);
-  };
-  c.keys = move(c.keys);
-  c.values = move(c.values);
-  c.positions = move(c.positions);
-  if (c.scores)
-    c.scores = move(c.scores);
-  return c;
-}
-
-Value constIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 //===----------------------------------------------------------------------===//
 // Patterns
@@ -290,43 +212,6 @@ struct KVCommitLowering : OpConversionPattern<KVCommitOp> {
   }
 };
 
-struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
-  using OpConversionPattern::OpConversionPattern;
-
-  LogicalResult
-  matchAndRewrite(KVEvictOp op, OneToNOpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    EvictAttr policy = op.getPolicy();
-    if (policy.getPolicy() != EvictPolicy::window)
-      return op.emitOpError("lowering of eviction policy '")
-             << stringifyEvictPolicy(policy.getPolicy())
-             << "' is not implemented yet (only 'window' is)";
-    Location loc = op.getLoc();
-    CacheParts c = CacheParts::unpack(adaptor.getCache());
-    // StreamingLLM: keep [0, sinks) and the last `recent` slots, moved down
-    // behind the sinks. Slots are touched only when the cache is over
-    // budget, and then only the `recent` kept ones move.
-    Value budget = constIndex(rewriter, loc, policy.getBudget());
-    Value over = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ugt,
-                                       c.length, budget);
-    SmallVector<Value> init = c.pack();
-    auto ifOp = scf::IfOp::create(
-        rewriter, loc, over,
-        [&](OpBuilder &b, Location l) {
-          Value from = arith::SubIOp::create(
-              b, l, c.length, constIndex(b, l, policy.getRecent()));
-          CacheParts moved =
-              moveSlots(b, l, c, from, b.getIndexAttr(policy.getSinks()),
-                        b.getIndexAttr(policy.getRecent()));
-          moved.length = constIndex(b, l, policy.getBudget());
-          scf::YieldOp::create(b, l, moved.pack());
-        },
-        [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, init); });
-    rewriter.replaceOpWithMultiple(op, {SmallVector<Value>(ifOp.getResults())});
-    return success();
-  }
-};
-
 struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
   CachedAttentionLowering(const TypeConverter &converter, MLIRContext *ctx,
                           int64_t queryTile, int64_t keyTile)
@@ -397,7 +282,7 @@ void mlir::tok::populateKVCacheToTensorsPatterns(const TypeConverter &converter,
                                                  int64_t keyTile) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<KVAppendLowering, KVCommitLowering, KVEmptyLowering,
-               KVEvictLowering, KVLengthLowering, KVTruncateLowering>(converter,
-                                                                      ctx);
+               KVLengthLowering, KVTruncateLowering>(converter, ctx);
+  populateKVEvictToTensorsPatterns(converter, patterns);
   patterns.add<CachedAttentionLowering>(converter, ctx, queryTile, keyTile);
 }

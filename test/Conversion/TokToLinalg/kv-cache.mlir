@@ -80,9 +80,36 @@ func.func @cached_attention(%c: !tok.kv_cache<2x64x8xf32>, %q: tensor<4x1x8xf32>
 
 // -----
 
-func.func @score_policy_not_lowered(%c: !tok.kv_cache<2x64x8xf32, scores>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32, scores> {
-  // expected-error @+2 {{'tok.kv.evict' op lowering of eviction policy 'h2o' is not implemented yet (only 'window' is)}}
-  // expected-error @+1 {{failed to legalize operation 'tok.kv.evict' that was explicitly marked illegal}}
+// H2O: accumulate this step's scores into the cache; over budget, per KV
+// head, argmin passes mark the evicted slots, then the kept ones are
+// compacted in slot order (keys, values, positions and scores together).
+// CHECK-LABEL: func.func @h2o
+// CHECK-SAME: (%[[K:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[V:[a-z0-9]+]]: tensor<2x64x8xf32>, %[[P:[a-z0-9]+]]: tensor<2x64xi32>, %[[LEN:[a-z0-9]+]]: index, %[[ACC:[a-z0-9]+]]: tensor<2x64xf32>, %[[S:[a-z0-9]+]]: tensor<2x64xf32>)
+// CHECK:       %[[OVER:.*]] = arith.cmpi ugt, %[[LEN]], %c32
+// CHECK:       %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[S]] : tensor<2x64xf32>) outs(%[[ACC]] : tensor<2x64xf32>)
+// CHECK:         arith.addf
+// CHECK:       scf.if %[[OVER]]
+// CHECK:         scf.for %[[H:.*]] = %c0 to %c2
+// CHECK:           scf.for {{.*}} iter_args(%[[MASK:.*]] = %{{.*}}) -> (tensor<64xi1>)
+// CHECK:             scf.for
+// CHECK:               tensor.extract %[[SUM]][%[[H]], %{{.*}}]
+// CHECK:               arith.cmpf ole
+// CHECK:             tensor.insert %true into
+// CHECK:           scf.for
+// CHECK:             scf.if
+// CHECK:               tensor.extract_slice %{{.*}}[%[[H]], %{{.*}}, 0] [1, 1, 8]
+// CHECK:       } else {
+// CHECK:         scf.yield %[[K]], %[[V]], %[[P]], %[[SUM]]
+func.func @h2o(%c: !tok.kv_cache<2x64x8xf32, scores>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32, scores> {
   %c1 = tok.kv.evict %c scores(%s : tensor<2x64xf32>) {policy = #tok.evict<h2o, budget = 32, recent = 16>} : !tok.kv_cache<2x64x8xf32, scores>
   return %c1 : !tok.kv_cache<2x64x8xf32, scores>
+}
+
+// -----
+
+func.func @snapkv_not_lowered(%c: !tok.kv_cache<2x64x8xf32>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32> {
+  // expected-error @+2 {{'tok.kv.evict' op lowering of eviction policy 'snapkv' is not implemented yet}}
+  // expected-error @+1 {{failed to legalize operation 'tok.kv.evict' that was explicitly marked illegal}}
+  %c1 = tok.kv.evict %c scores(%s : tensor<2x64xf32>) {policy = #tok.evict<snapkv, budget = 32, observe = 8, pool = 3>} : !tok.kv_cache<2x64x8xf32>
+  return %c1 : !tok.kv_cache<2x64x8xf32>
 }

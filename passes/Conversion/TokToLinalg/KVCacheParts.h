@@ -1,0 +1,108 @@
+//===- KVCacheParts.h - the tensors a KV cache lowers to --------*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Private to the tok-to-linalg conversion: the bundle of tensors a
+// !tok.kv_cache becomes (see KVCacheToTensors.cpp) and slot-level helpers
+// shared by the cache op lowerings.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_PASSES_CONVERSION_TOKTOLINALG_KVCACHEPARTS_H
+#define TOK_PASSES_CONVERSION_TOKTOLINALG_KVCACHEPARTS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir {
+namespace tok {
+
+/// The converted values of one cache.
+struct CacheParts {
+  Value keys, values, positions, length, scores;
+
+  static CacheParts unpack(ValueRange parts) {
+    CacheParts c;
+    c.keys = parts[0];
+    c.values = parts[1];
+    c.positions = parts[2];
+    c.length = parts[3];
+    if (parts.size() > 4)
+      c.scores = parts[4];
+    return c;
+  }
+  SmallVector<Value> pack() const {
+    SmallVector<Value> parts{keys, values, positions, length};
+    if (scores)
+      parts.push_back(scores);
+    return parts;
+  }
+};
+
+inline OpFoldResult idxAttr(OpBuilder &b, int64_t v) {
+  return b.getIndexAttr(v);
+}
+
+/// The [H, count, D] (or [H, count] for rank 2) slots starting at `slot`.
+inline Value extractSlots(OpBuilder &b, Location loc, Value source,
+                          OpFoldResult slot, OpFoldResult count) {
+  auto type = cast<RankedTensorType>(source.getType());
+  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
+  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0)), count};
+  if (type.getRank() == 3) {
+    offsets.push_back(idxAttr(b, 0));
+    sizes.push_back(idxAttr(b, type.getDimSize(2)));
+  }
+  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
+  return tensor::ExtractSliceOp::create(b, loc, source, offsets, sizes,
+                                        strides);
+}
+
+/// Writes `slots` ([H, n, D] or [H, n]) into `dest` from slot `slot` on.
+inline Value insertSlots(OpBuilder &b, Location loc, Value slots, Value dest,
+                         OpFoldResult slot) {
+  auto type = cast<RankedTensorType>(dest.getType());
+  auto slotsType = cast<RankedTensorType>(slots.getType());
+  SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
+  SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0))};
+  if (slotsType.isDynamicDim(1))
+    sizes.push_back(OpFoldResult(tensor::DimOp::create(b, loc, slots, 1)));
+  else
+    sizes.push_back(idxAttr(b, slotsType.getDimSize(1)));
+  if (type.getRank() == 3) {
+    offsets.push_back(idxAttr(b, 0));
+    sizes.push_back(idxAttr(b, type.getDimSize(2)));
+  }
+  SmallVector<OpFoldResult> strides(type.getRank(), idxAttr(b, 1));
+  return tensor::InsertSliceOp::create(b, loc, slots, dest, offsets, sizes,
+                                       strides);
+}
+
+/// Copies the slots [from, from + count) of every cache tensor to
+/// [to, to + count). Values stay correct for overlapping ranges (the slice
+/// is read before it is written).
+inline CacheParts moveSlots(OpBuilder &b, Location loc, CacheParts c,
+                            OpFoldResult from, OpFoldResult to,
+                            OpFoldResult count) {
+  auto move = [&](Value t) {
+    return insertSlots(b, loc, extractSlots(b, loc, t, from, count), t, to);
+  };
+  c.keys = move(c.keys);
+  c.values = move(c.values);
+  c.positions = move(c.positions);
+  if (c.scores)
+    c.scores = move(c.scores);
+  return c;
+}
+
+inline Value constIndex(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_PASSES_CONVERSION_TOKTOLINALG_KVCACHEPARTS_H
