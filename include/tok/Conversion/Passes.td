@@ -41,10 +41,10 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     moves the recent slots behind the sinks; h2o and a2sf accumulate the
     scores in the cache and evict, per KV head, the lowest-scored slots
     outside the recent window; tova evicts by the scores summed over heads,
-    keeping the newest slot (ties keep the older slot everywhere).
-    `tok.cached_attention` is the attention above over the live prefix.
-    SnapKV eviction and quantized caches are not lowered yet and are
-    reported as errors.
+    keeping the newest slot; snapkv keeps the observation window and the
+    best others by scores max-pooled over neighbouring slots (ties keep the
+    older slot everywhere). `tok.cached_attention` is the attention above
+    over the live prefix. Quantized caches are not lowered yet.
 
     Example:
 

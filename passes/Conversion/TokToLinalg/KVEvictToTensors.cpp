@@ -13,6 +13,9 @@
 //   a2sf    as h2o with acc <- decay * acc + scores.
 //   tova    over budget, evict by this step's scores summed over the KV
 //           heads (the same slots for every head), always keeping the newest.
+//   snapkv  over budget, keep the last `observe` slots and, per KV head, the
+//           best of the others by their scores max-pooled over `pool`
+//           neighbours (SnapKV's rule at the end of prefill).
 //
 // Eviction removes the len - budget lowest-ranked candidates one argmin at a
 // time (ties: the larger slot index goes first, so older tokens stay), then
@@ -90,6 +93,52 @@ Value sharedAcrossHeads(OpBuilder &b, Location loc, Value scores) {
       .getResult()[0];
 }
 
+/// SnapKV's ranking: the scores max-pooled over `pool` neighbouring slots,
+/// only among the candidates [0, length - observe) (others pad with -inf).
+Value maxPooled(OpBuilder &b, Location loc, Value scores, Value length,
+                int64_t observe, int64_t pool) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(scores.getType());
+  Value end =
+      arith::SubIOp::create(b, loc, length, constIndex(b, loc, observe));
+  Value init = tensor::EmptyOp::create(b, loc, type, ValueRange{});
+  AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+  return linalg::GenericOp::create(
+             b, loc, type, ValueRange{}, ValueRange{init},
+             ArrayRef<AffineMap>{id},
+             ArrayRef<IteratorType>{IteratorType::parallel,
+                                    IteratorType::parallel},
+             [&](OpBuilder &gb, Location l, ValueRange) {
+               Value h = linalg::IndexOp::create(gb, l, 0);
+               Value i = linalg::IndexOp::create(gb, l, 1);
+               Value best = arith::ConstantOp::create(
+                   gb, l,
+                   gb.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+               for (int64_t d = -(pool / 2); d <= pool / 2; ++d) {
+                 Value j = arith::AddIOp::create(
+                     gb, l, i, arith::ConstantIndexOp::create(gb, l, d));
+                 Value inRange = arith::AndIOp::create(
+                     gb, l,
+                     arith::CmpIOp::create(
+                         gb, l, arith::CmpIPredicate::sge, j,
+                         arith::ConstantIndexOp::create(gb, l, 0)),
+                     arith::CmpIOp::create(gb, l, arith::CmpIPredicate::slt, j,
+                                           end));
+                 // Read a valid slot (clamped) and discard it when out of
+                 // range, so that no read is out of bounds.
+                 Value safe = arith::SelectOp::create(
+                     gb, l, inRange, j,
+                     arith::ConstantIndexOp::create(gb, l, 0));
+                 Value v = tensor::ExtractOp::create(gb, l, scores,
+                                                     ValueRange{h, safe});
+                 Value bigger = arith::MaxNumFOp::create(gb, l, best, v);
+                 best = arith::SelectOp::create(gb, l, inRange, bigger, best);
+               }
+               linalg::YieldOp::create(gb, l, best);
+             })
+      .getResult(0);
+}
+
 struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -123,10 +172,6 @@ struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
                                      {SmallVector<Value>(ifOp.getResults())});
       return success();
     }
-    if (policy.getPolicy() == EvictPolicy::snapkv)
-      return op.emitOpError("lowering of eviction policy 'snapkv' is not "
-                            "implemented yet");
-
     Value scores = adaptor.getScores().front();
     Value ranking;
     int64_t recent = policy.getRecent();
@@ -143,6 +188,12 @@ struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
     case EvictPolicy::tova:
       ranking = sharedAcrossHeads(rewriter, loc, scores);
       recent = 1; // the newest slot always stays
+      break;
+    case EvictPolicy::snapkv:
+      // The observation window (the last `observe` slots) always stays.
+      ranking = maxPooled(rewriter, loc, scores, c.length, policy.getObserve(),
+                          policy.getPool());
+      recent = policy.getObserve();
       break;
     default:
       llvm_unreachable("handled above");

@@ -107,9 +107,16 @@ func.func @h2o(%c: !tok.kv_cache<2x64x8xf32, scores>, %s: tensor<2x64xf32>) -> !
 
 // -----
 
-func.func @snapkv_not_lowered(%c: !tok.kv_cache<2x64x8xf32>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32> {
-  // expected-error @+2 {{'tok.kv.evict' op lowering of eviction policy 'snapkv' is not implemented yet}}
-  // expected-error @+1 {{failed to legalize operation 'tok.kv.evict' that was explicitly marked illegal}}
+// SnapKV ranks by scores max-pooled over 3 neighbours among the candidates
+// before the observation window, which always stays.
+// CHECK-LABEL: func.func @snapkv
+// CHECK-SAME: %[[LEN:[a-z0-9]+]]: index, %[[S:[a-z0-9]+]]: tensor<2x64xf32>
+// CHECK:       %[[END:.*]] = arith.subi %[[LEN]], %c8
+// CHECK:       %[[POOLED:.*]] = linalg.generic
+// CHECK-COUNT-3: arith.maxnumf
+// CHECK:       scf.if
+// CHECK:           tensor.extract %[[POOLED]]
+func.func @snapkv(%c: !tok.kv_cache<2x64x8xf32>, %s: tensor<2x64xf32>) -> !tok.kv_cache<2x64x8xf32> {
   %c1 = tok.kv.evict %c scores(%s : tensor<2x64xf32>) {policy = #tok.evict<snapkv, budget = 32, observe = 8, pool = 3>} : !tok.kv_cache<2x64x8xf32>
   return %c1 : !tok.kv_cache<2x64x8xf32>
 }

@@ -1,4 +1,4 @@
-"""Checks the lowered score-based eviction policies (h2o, a2sf, tova)
+"""Checks the lowered score-based eviction policies (h2o, a2sf, tova, snapkv)
 against a separately written NumPy model of each policy's rule.
 
 Usage: kv_evict_check.py <tok-run> <work-dir>
@@ -12,7 +12,8 @@ accumulated score) slots and applies ALGORITHMS.md §3: h2o/a2sf keep the
 `recent` newest slots plus the best-scored others per head (a2sf decays the
 old scores by the factor), tova keeps the newest slot plus the best by the
 scores summed over heads (the same slots in every head); ties keep the
-older slot. The probes' outputs (4 query heads, GQA 2) depend on exactly
+older slot; snapkv keeps the last `observe` slots plus the best others by
+scores max-pooled over neighbouring candidates. The probes' outputs (4 query heads, GQA 2) depend on exactly
 which slots, with which positions, survived. Tolerance 1e-5 + 1e-4 |want|.
 """
 
@@ -52,6 +53,15 @@ class Ref:
             key = scores[:, :n].sum(0)
             keys = [key] * HK
             recent = 1
+        elif policy == "snapkv":
+            observe, pool = 3, 3
+            recent = observe
+            keys = []
+            for h in range(HK):
+                cand = scores[h, : n - observe].astype(np.float64)
+                pooled = np.array([cand[max(0, i - pool // 2): i + pool // 2 + 1].max()
+                                   for i in range(n - observe)])
+                keys.append(pooled)
         else:
             keys = [np.array([slot[3] for slot in self.heads[h]]) for h in range(HK)]
         for h in range(HK):
@@ -81,7 +91,8 @@ def run_policy(tok_run, work, policy, rng):
     ct = "!tok.kv_cache<2x16x4xf32%s>" % scores_attr
     attr = {"h2o": "#tok.evict<h2o, budget = 8, recent = 3>",
             "a2sf": "#tok.evict<a2sf, budget = 8, recent = 3, decay = 5.000000e-01>",
-            "tova": "#tok.evict<tova, budget = 8>"}[policy]
+            "tova": "#tok.evict<tova, budget = 8>",
+            "snapkv": "#tok.evict<snapkv, budget = 8, observe = 3, pool = 3>"}[policy]
     ref = Ref()
     lines = ["func.func private @printMemrefF32(tensor<*xf32>)", "func.func @main() {",
              "  %%c0 = tok.kv.empty : %s" % ct]
@@ -153,7 +164,7 @@ def main():
     tok_run, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     rng = np.random.default_rng(17)
-    results = [run_policy(tok_run, work, p, rng) for p in ("h2o", "a2sf", "tova")]
+    results = [run_policy(tok_run, work, p, rng) for p in ("h2o", "a2sf", "tova", "snapkv")]
     print("%d of %d policies match" % (sum(results), len(results)))
     return 0 if all(results) else 1
 
