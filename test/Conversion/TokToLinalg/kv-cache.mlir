@@ -120,3 +120,11 @@ func.func @snapkv(%c: !tok.kv_cache<2x64x8xf32>, %s: tensor<2x64xf32>) -> !tok.k
   %c1 = tok.kv.evict %c scores(%s : tensor<2x64xf32>) {policy = #tok.evict<snapkv, budget = 32, observe = 8, pool = 3>} : !tok.kv_cache<2x64x8xf32>
   return %c1 : !tok.kv_cache<2x64x8xf32>
 }
+
+// -----
+
+// expected-error @+1 {{quantized KV caches are not lowered yet; keep unquantized caches for code generation}}
+func.func @quantized(%c: !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>) -> index {
+  %n = tok.kv.length %c : !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>
+  return %n : index
+}
