@@ -145,21 +145,22 @@ struct ConvertTokToLinalgPass
     }
     // Quantized caches have no lowering yet: say so instead of failing to
     // legalize whatever happens to use one.
-    WalkResult quantized = getOperation()->walk([](Operation *op) {
-      auto isQuantized = [](Type t) {
-        auto cache = dyn_cast<KVCacheType>(t);
-        return cache && cache.getQuant();
-      };
-      bool uses = llvm::any_of(op->getOperandTypes(), isQuantized) ||
-                  llvm::any_of(op->getResultTypes(), isQuantized);
-      if (auto fn = dyn_cast<FunctionOpInterface>(op))
-        uses |= llvm::any_of(fn.getArgumentTypes(), isQuantized);
-      if (!uses)
-        return WalkResult::advance();
-      op->emitError("quantized KV caches are not lowered yet; keep "
-                    "unquantized caches for code generation");
-      return WalkResult::interrupt();
-    });
+    WalkResult quantized =
+        getOperation()->walk<WalkOrder::PreOrder>([](Operation *op) {
+          auto isQuantized = [](Type t) {
+            auto cache = dyn_cast<KVCacheType>(t);
+            return cache && cache.getQuant();
+          };
+          bool uses = llvm::any_of(op->getOperandTypes(), isQuantized) ||
+                      llvm::any_of(op->getResultTypes(), isQuantized);
+          if (auto fn = dyn_cast<FunctionOpInterface>(op))
+            uses |= llvm::any_of(fn.getArgumentTypes(), isQuantized);
+          if (!uses)
+            return WalkResult::advance();
+          op->emitError("quantized KV caches are not lowered yet; keep "
+                        "unquantized caches for code generation");
+          return WalkResult::interrupt();
+        });
     if (quantized.wasInterrupted())
       return signalPassFailure();
 
