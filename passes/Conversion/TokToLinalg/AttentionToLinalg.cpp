@@ -137,6 +137,25 @@ private:
     return {lo, hi};
   }
 
+  /// `t` (rank 1 or 2, rows first) with row r multiplied by `factors[r]`,
+  /// written in place into `t`.
+  Value scaleRows(Value factors, Value t) {
+    MLIRContext *ctx = b.getContext();
+    int64_t rank = cast<RankedTensorType>(t.getType()).getRank();
+    AffineMap row = AffineMap::get(rank, 0, {getAffineDimExpr(0, ctx)}, ctx);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    return linalg::GenericOp::create(
+               b, loc, t.getType(), ValueRange{factors}, ValueRange{t},
+               ArrayRef<AffineMap>{row, id},
+               SmallVector<IteratorType>(rank, IteratorType::parallel),
+               [&](OpBuilder &gb, Location l, ValueRange a) {
+                 linalg::YieldOp::create(
+                     gb, l,
+                     arith::MulFOp::create(gb, l, a[1], a[0]).getResult());
+               })
+        .getResult(0);
+  }
+
   /// Scaled, masked and biased logits of one tile, [bq, bk] f32, -inf where
   /// the key is not visible.
   Value logits(Value qTile, Value kTile, Value kvHead, Value i0, Value bq,
@@ -486,18 +505,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                             .getResult(0);
 
                     // l' = alpha * l + rowsum p.
-                    Value lScaled =
-                        linalg::GenericOp::create(
-                            b, loc, st[1].getType(), ValueRange{alpha},
-                            ValueRange{st[1]}, ArrayRef<AffineMap>{id1, id1},
-                            ArrayRef<IteratorType>{IteratorType::parallel},
-                            [&](OpBuilder &gb, Location l, ValueRange a) {
-                              linalg::YieldOp::create(
-                                  gb, l,
-                                  arith::MulFOp::create(gb, l, a[1], a[0])
-                                      .getResult());
-                            })
-                            .getResult(0);
+                    Value lScaled = scaleRows(alpha, st[1]);
                     Value lNew =
                         linalg::GenericOp::create(
                             b, loc, st[1].getType(), ValueRange{p},
@@ -512,18 +520,7 @@ SmallVector<Value> AttentionEmitter::emit() {
                             .getResult(0);
 
                     // acc' = alpha * acc + p v.
-                    Value rescaled =
-                        linalg::GenericOp::create(
-                            b, loc, st[2].getType(), ValueRange{alpha},
-                            ValueRange{st[2]}, ArrayRef<AffineMap>{row2, id2},
-                            par2,
-                            [&](OpBuilder &gb, Location l, ValueRange a) {
-                              linalg::YieldOp::create(
-                                  gb, l,
-                                  arith::MulFOp::create(gb, l, a[1], a[0])
-                                      .getResult());
-                            })
-                            .getResult(0);
+                    Value rescaled = scaleRows(alpha, st[2]);
                     // Loop order (row, key, value dim): the innermost loop
                     // is an axpy over the contiguous value row.
                     auto contract = arith::FastMathFlagsAttr::get(
