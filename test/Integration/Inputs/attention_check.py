@@ -50,10 +50,12 @@ def reference(c):
         if "parents" in c:
             par = c["parents"]
             for i in range(t):
+                # A pointer that does not point backwards ends the walk
+                # (tok.attention's rule for malformed trees: never a hang).
                 anc, x = set(), i
                 while x >= 0:
                     anc.add(x)
-                    x = par[x]
+                    x = par[x] if par[x] < x else -1
                 for j in range(t):
                     vis[i, s - t + j] = j in anc
     if "qseg" in c:
@@ -190,6 +192,10 @@ def cases(rng):
     c = dict(qkv(4, 2, 6, 14, 8), mask=dict(kind="causal"), pipeline=SMALL_TILES)
     c["parents"] = [-1, 0, 0, 1, 2, 1]
     out.append(("tree", c))
+    # Malformed: node 1 points forward, node 4 at itself.
+    c = dict(qkv(2, 1, 5, 9, 8), mask=dict(kind="causal"))
+    c["parents"] = [-1, 3, 0, 2, 4]
+    out.append(("malformed tree terminates", c))
     c = dict(qkv(4, 2, 21, 21, 8), mask=dict(kind="causal"), scores=(0, 1.0), pipeline=SMALL_TILES)
     out.append(("scores, all rows", c))
     c = dict(qkv(8, 2, 9, 40, 8), mask=dict(kind="causal"), scores=(3, 1.0))

@@ -28,7 +28,9 @@ def Tok_AttentionOp : Tok_Op<"attention", [
     - `tree(%parents)`: the `T` queries are the nodes of a token tree that
       are also the last `T` keys; `parents[i] < i` is the parent node of
       node `i` (`-1` for the root). Among those keys, node `i` sees exactly
-      its ancestors and itself; the first `S - T` keys follow `mask`.
+      its ancestors and itself; the first `S - T` keys follow `mask`. A
+      pointer that does not point backwards ends the ancestor chain there
+      (as if it were `-1`), so a malformed tree never makes a kernel loop.
     - `segments(%query_seg, %key_seg)` (with `block_diagonal = true` in the
       mask): query and key must carry the same segment id.
     - `sizes(%key_sizes)`: ToMe proportional attention, `log(size[s])` is
