@@ -56,7 +56,9 @@ Llama2cCheckpoint::parse(std::unique_ptr<llvm::MemoryBuffer> buffer,
     std::memcpy(&v, bytes.data() + offset, 4);
     return static_cast<int64_t>(v);
   };
-  auto ckpt = std::unique_ptr<Llama2cCheckpoint>(new Llama2cCheckpoint());
+  // The constructor is private, so no make_unique.
+  auto ckpt = std::unique_ptr<Llama2cCheckpoint>(
+      new Llama2cCheckpoint()); // NOLINT(modernize-make-unique)
   Llama2cConfig &c = ckpt->config;
   size_t headerSize;
   uint32_t magic = 0;
