@@ -57,8 +57,8 @@ Llama2cCheckpoint::parse(std::unique_ptr<llvm::MemoryBuffer> buffer,
     return static_cast<int64_t>(v);
   };
   // The constructor is private, so no make_unique.
-  auto ckpt = std::unique_ptr<Llama2cCheckpoint>(
-      new Llama2cCheckpoint()); // NOLINT(modernize-make-unique)
+  // NOLINTNEXTLINE(modernize-make-unique)
+  auto ckpt = std::unique_ptr<Llama2cCheckpoint>(new Llama2cCheckpoint());
   Llama2cConfig &c = ckpt->config;
   size_t headerSize;
   uint32_t magic = 0;
