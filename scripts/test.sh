@@ -23,11 +23,12 @@ cmake --build "$consumer_build"
 results="$TOK_BUILD_DIR/test-results.json"
 rm -f "$results"
 tok_log "running lit and unit tests"
+log="$TOK_BUILD_DIR/test-output.txt"
 status=0
 "$(llvm-config-22 --bindir)/lit" -sv \
   --param tok_consumer="$consumer_build/tok-consumer" \
   -o "$results" \
-  "$TOK_BUILD_DIR/test" "$TOK_BUILD_DIR/test/unit" || status=$?
+  "$TOK_BUILD_DIR/test" "$TOK_BUILD_DIR/test/unit" 2>&1 | tee "$log" || status=$?
 
-python3 "$TOK_ROOT/scripts/summarize_lit.py" "$results" || status=1
+python3 "$TOK_ROOT/scripts/summarize_lit.py" "$results" "$log" || status=1
 exit $status
