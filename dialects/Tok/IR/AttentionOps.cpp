@@ -34,6 +34,8 @@ static LogicalResult verifyAttentionCommon(Operation *op,
   if (s.query.getElementType() != s.kvElementType)
     return op->emitOpError("expects 'query' of element type ")
            << s.kvElementType << " (that of the keys), got " << s.query;
+  if (s.kvHeads == 0)
+    return op->emitOpError("expects at least one KV head");
   if (!ShapedType::isDynamic(qHeads) && !ShapedType::isDynamic(s.kvHeads) &&
       qHeads % s.kvHeads != 0)
     return op->emitOpError("expects the query heads (")
@@ -135,6 +137,9 @@ LogicalResult AttentionOp::verify() {
   }
 
   bool blockDiagonal = getMask().getBlockDiagonal();
+  if (static_cast<bool>(getQuerySegments()) !=
+      static_cast<bool>(getKeySegments()))
+    return emitOpError("expects both query and key segments or neither");
   if (blockDiagonal != static_cast<bool>(getQuerySegments()))
     return emitOpError(blockDiagonal ? "a block-diagonal mask needs 'segments'"
                                      : "'segments' need a mask with "

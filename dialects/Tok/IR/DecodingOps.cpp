@@ -44,14 +44,19 @@ static LogicalResult verifyCounter(Operation *op, SamplerAttr sampler,
   return success();
 }
 
+/// A top-k filter cannot keep more tokens than the vocabulary has.
+static LogicalResult verifyTopK(Operation *op, SamplerAttr sampler,
+                                int64_t vocab) {
+  if (!ShapedType::isDynamic(vocab) && sampler.getTopK() > vocab)
+    return op->emitOpError("sampler top_k (")
+           << sampler.getTopK() << ") exceeds the vocabulary of " << vocab;
+  return success();
+}
+
 LogicalResult SampleOp::verify() {
   if (failed(verifyCounter(*this, getSampler(), getCounter())))
     return failure();
-  int64_t vocab = getLogits().getType().getDimSize(1);
-  if (!ShapedType::isDynamic(vocab) && getSampler().getTopK() > vocab)
-    return emitOpError("sampler top_k (")
-           << getSampler().getTopK() << ") exceeds the vocabulary of " << vocab;
-  return success();
+  return verifyTopK(*this, getSampler(), getLogits().getType().getDimSize(1));
 }
 
 //===----------------------------------------------------------------------===//
@@ -77,10 +82,7 @@ LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
       static_cast<int64_t>(*getEos()) >= vocab)
     return emitOpError("'eos' token id ")
            << *getEos() << " is outside the vocabulary of " << vocab;
-  if (!ShapedType::isDynamic(vocab) && getSampler().getTopK() > vocab)
-    return emitOpError("sampler top_k (")
-           << getSampler().getTopK() << ") exceeds the vocabulary of " << vocab;
-  return success();
+  return verifyTopK(*this, getSampler(), vocab);
 }
 
 //===----------------------------------------------------------------------===//
@@ -89,12 +91,17 @@ LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 
 /// The most nodes a drafter can propose: k levels of `branch` children each.
 static int64_t maxDraftNodes(DrafterAttr drafter) {
+  // Saturate at 2^40 nodes: far beyond any real tree, and small enough that
+  // neither the product nor the sum below can overflow (branch < 2^63).
+  constexpr int64_t kCap = int64_t{1} << 40;
   int64_t total = 0, level = 1;
   for (int64_t i = 0; i < drafter.getK(); ++i) {
+    if (drafter.getBranch() > kCap / level)
+      return kCap;
     level *= drafter.getBranch();
     total += level;
-    if (total > (int64_t{1} << 40))
-      break;
+    if (total >= kCap)
+      return kCap;
   }
   return total;
 }
@@ -147,7 +154,8 @@ LogicalResult VerifyOp::verify() {
     return emitOpError("expects ")
            << drafts + 1 << " rows of 'logits' (the pending token and "
            << drafts << " drafts), got " << logits;
-  if (failed(verifyCounter(*this, getSampler(), getCounter())))
+  if (failed(verifyCounter(*this, getSampler(), getCounter())) ||
+      failed(verifyTopK(*this, getSampler(), logits.getDimSize(1))))
     return failure();
   if (Value probs = getDraftProbs()) {
     if (getSampler().isGreedy())

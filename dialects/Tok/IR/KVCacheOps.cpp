@@ -13,6 +13,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace mlir::tok;
 
@@ -126,9 +128,12 @@ struct CombineTruncations : OpRewritePattern<KVTruncateOp> {
     if (!matchPattern(op.getCount(), m_ConstantInt(&outer)) ||
         !matchPattern(inner.getCount(), m_ConstantInt(&first)))
       return failure();
-    Value total = arith::ConstantIndexOp::create(
-        rewriter, op.getLoc(),
-        static_cast<int64_t>(outer.getZExtValue() + first.getZExtValue()));
+    // Negative counts are a run-time error the lowering reports; leave
+    // them, and sums that would overflow, for it to see.
+    int64_t a = outer.getSExtValue(), c = first.getSExtValue();
+    if (a < 0 || c < 0 || a > std::numeric_limits<int64_t>::max() - c)
+      return failure();
+    Value total = arith::ConstantIndexOp::create(rewriter, op.getLoc(), a + c);
     rewriter.replaceOpWithNewOp<KVTruncateOp>(op, inner.getCache(), total);
     return success();
   }

@@ -86,6 +86,11 @@ LogicalResult EvictAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (policy != EvictPolicy::window && sinks)
     return emitError() << "sinks only apply to window eviction, not '" << name
                        << "'";
+  if ((policy == EvictPolicy::tova || policy == EvictPolicy::snapkv) && recent)
+    return emitError() << "'" << name
+                       << "' keeps no recent window of its own; recent "
+                          "must be 0, got "
+                       << recent;
   if ((policy == EvictPolicy::h2o || policy == EvictPolicy::a2sf) &&
       recent >= budget)
     return emitError() << "'" << name << "' keeps recent (" << recent

@@ -86,19 +86,16 @@ LogicalResult MergeOp::verify() {
       !dimsCompatible(output.getDimSize(1), input.getDimSize(1)))
     return emitOpError("expects 'output' rows like the input rows ")
            << input << ", got " << output;
-  int64_t outTokens = ShapedType::kDynamic;
   if (!ShapedType::isDynamic(tokens)) {
     if (protect > tokens)
       return emitOpError("protects ")
              << protect << " of only " << tokens << " tokens";
     int64_t merged = effectiveMergeCount(r, protect, tokens);
-    outTokens = tokens - merged;
+    int64_t outTokens = tokens - merged;
     if (!dimsCompatible(output.getDimSize(0), outTokens))
       return emitOpError("expects 'output' of ")
              << outTokens << " tokens (" << tokens << " minus " << merged
              << " merged), got " << output;
-  } else {
-    outTokens = output.getDimSize(0);
   }
   if (failed(verifyLength(*this, "output_sizes", getOutputSizes(),
                           output.getDimSize(0), "one per output token")))
@@ -175,8 +172,13 @@ LogicalResult UnmergeOp::inferReturnTypes(
 //===----------------------------------------------------------------------===//
 
 int64_t PruneOp::getKeptCount(int64_t tokens) {
+  // `keep` is stored as f32, so 0.1 reads back as 0.100000001...; forgive
+  // that representation error (relative, f32 epsilon-sized) before rounding
+  // up, or keep = 0.1 of 10 tokens would keep 2.
   double keep = getKeep().convertToDouble();
-  int64_t byRatio = static_cast<int64_t>(std::ceil(keep * tokens - 1e-9));
+  double exact = keep * static_cast<double>(tokens);
+  int64_t byRatio =
+      static_cast<int64_t>(std::ceil(exact - std::max(1e-9, exact * 1e-6)));
   int64_t protect = static_cast<int64_t>(getProtectFirst()) +
                     static_cast<int64_t>(getProtectLast());
   int64_t kept = std::max(byRatio, protect);

@@ -18,6 +18,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -129,7 +130,9 @@ private:
     Value firstRow = arith::AddIOp::create(b, loc, offset, i0);
     hi = arith::MinSIOp::create(b, loc, keys,
                                 arith::AddIOp::create(b, loc, firstRow, bq));
-    if (mask.getWindow() > 0 && mask.getSinks() == 0) {
+    // A tree row judges committed keys from the root's position, not its
+    // own slot, so the window cannot trim the loop start there.
+    if (mask.getWindow() > 0 && mask.getSinks() == 0 && !parents) {
       Value first =
           arith::SubIOp::create(b, loc, firstRow, index(mask.getWindow() - 1));
       lo = arith::MaxSIOp::create(b, loc, lo, first);
@@ -346,6 +349,19 @@ SmallVector<Value> AttentionEmitter::emit() {
   Value kvHeads = dim(k, 0);
   keys = dim(k, 1);
   Value valueDepth = dim(v, 2);
+  // The verifier checks Hq % Hk statically; dynamic head counts are
+  // checked here, before the division decides which heads share a KV head.
+  if (qType.isDynamicDim(0) ||
+      cast<RankedTensorType>(k.getType()).isDynamicDim(0)) {
+    Value rest = arith::RemUIOp::create(b, loc, queryHeads, kvHeads);
+    Value divides =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rest, index(0));
+    Value positive = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                           kvHeads, index(0));
+    cf::AssertOp::create(
+        b, loc, arith::AndIOp::create(b, loc, divides, positive),
+        "tok.attention: the query heads must be a multiple of the KV heads");
+  }
   Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
 
   if (FloatAttr attr = in.scale) {

@@ -66,6 +66,15 @@ inline Value insertSlots(OpBuilder &b, Location loc, Value slots, Value dest,
                          OpFoldResult slot) {
   auto type = cast<RankedTensorType>(dest.getType());
   auto slotsType = cast<RankedTensorType>(slots.getType());
+  // The verifier lets the new slots leave heads and head dim dynamic; the
+  // cache fixes them, so give the slice the cache's static sizes.
+  SmallVector<int64_t> shape(type.getShape());
+  shape[1] = slotsType.getDimSize(1);
+  auto castType = RankedTensorType::get(shape, slotsType.getElementType());
+  if (castType != slotsType) {
+    slots = tensor::CastOp::create(b, loc, castType, slots);
+    slotsType = castType;
+  }
   SmallVector<OpFoldResult> offsets{idxAttr(b, 0), slot};
   SmallVector<OpFoldResult> sizes{idxAttr(b, type.getDimSize(0))};
   if (slotsType.isDynamicDim(1))

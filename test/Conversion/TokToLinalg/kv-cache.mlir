@@ -128,3 +128,18 @@ func.func @quantized(%c: !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits 
   %n = tok.kv.length %c : !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>
   return %n : index
 }
+
+// -----
+
+// New slots with dynamic heads and head dim take the cache's static sizes
+// before they are written.
+// CHECK-LABEL: func.func @append_dynamic_heads
+// CHECK-SAME: %[[NK:[a-z0-9]+]]: tensor<?x?x?xf32>, %[[NV:[a-z0-9]+]]: tensor<?x?x?xf32>
+// CHECK:       %[[CK:.*]] = tensor.cast %[[NK]] : tensor<?x?x?xf32> to tensor<2x?x8xf32>
+// CHECK:       tensor.insert_slice %[[CK]] into %{{.*}}[0, %{{.*}}, 0] [2, %{{.*}}, 8]
+// CHECK:       %[[CV:.*]] = tensor.cast %[[NV]] : tensor<?x?x?xf32> to tensor<2x?x8xf32>
+// CHECK:       tensor.insert_slice %[[CV]] into %{{.*}}[0, %{{.*}}, 0] [2, %{{.*}}, 8]
+func.func @append_dynamic_heads(%c: !tok.kv_cache<2x64x8xf32>, %k: tensor<?x?x?xf32>, %v: tensor<?x?x?xf32>, %pos: tensor<?xi32>) -> !tok.kv_cache<2x64x8xf32> {
+  %c1 = tok.kv.append %c, %k, %v, %pos : !tok.kv_cache<2x64x8xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?xi32>
+  return %c1 : !tok.kv_cache<2x64x8xf32>
+}

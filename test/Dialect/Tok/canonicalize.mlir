@@ -43,6 +43,19 @@ func.func @combine_truncations(%c: !tok.kv_cache<4x64x8xf32>) -> !tok.kv_cache<4
 
 // -----
 
+// Counts whose sum would overflow stay apart (the lowering clamps each).
+// CHECK-LABEL: func.func @keep_huge_truncations
+// CHECK-COUNT-2: tok.kv.truncate
+func.func @keep_huge_truncations(%c: !tok.kv_cache<4x64x8xf32>) -> !tok.kv_cache<4x64x8xf32> {
+  %big = arith.constant 9223372036854775807 : index
+  %two = arith.constant 2 : index
+  %t1 = tok.kv.truncate %c, %big : !tok.kv_cache<4x64x8xf32>
+  %t2 = tok.kv.truncate %t1, %two : !tok.kv_cache<4x64x8xf32>
+  return %t2 : !tok.kv_cache<4x64x8xf32>
+}
+
+// -----
+
 // A count only known at run time stays.
 // CHECK-LABEL: func.func @truncate_dynamic
 // CHECK: tok.kv.truncate

@@ -205,3 +205,13 @@ func.func private @f() attributes {a = #tok.drafter<ngram, k = 4, n_max = 2, n_m
 
 // expected-error @+1 {{n_max and n_min only apply to an ngram drafter}}
 func.func private @f() attributes {a = #tok.drafter<model, k = 4, step = @s, n_max = 5>}
+
+// -----
+
+// expected-error @+1 {{'tova' keeps no recent window of its own; recent must be 0, got 8}}
+func.func private @f() attributes {a = #tok.evict<tova, budget = 128, recent = 8>}
+
+// -----
+
+// expected-error @+1 {{'snapkv' keeps no recent window of its own; recent must be 0, got 8}}
+func.func private @f() attributes {a = #tok.evict<snapkv, budget = 128, recent = 8, observe = 16>}

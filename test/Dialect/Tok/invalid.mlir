@@ -52,7 +52,7 @@ func.func @case5(%x: tensor<4x8xf32>, %w: tensor<8xf16>) {
 // -----
 
 func.func @case6(%x: tensor<4x8xi32>, %w: tensor<8xi32>) {
-  // expected-error @+1 {{'tok.rms_norm' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<4x8xi32>'}}
+  // expected-error @+1 {{'tok.rms_norm' op operand #0 must be ranked tensor of f16, bf16 or f32 values, but got 'tensor<4x8xi32>'}}
   %y = tok.rms_norm %x, %w : tensor<4x8xi32>, tensor<8xi32>
   return
 }
@@ -317,7 +317,7 @@ func.func @case38(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6
 
 func.func @case39(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6x32xf32>) {
   %x = arith.constant dense<0.0> : tensor<8x32xf32>
-  // expected-error @+1 {{'tok.attention' op operand #0 must be 3D tensor of floating-point values, but got 'tensor<8x32xf32>'}}
+  // expected-error @+1 {{'tok.attention' op operand #0 must be 3D tensor of f16, bf16 or f32 values, but got 'tensor<8x32xf32>'}}
   %o = tok.attention %x, %k, %v {mask = #tok.mask<causal>} : tensor<8x32xf32>, tensor<4x6x32xf32>, tensor<4x6x32xf32> -> tensor<8x4x32xf32>
   return
 }
@@ -863,5 +863,39 @@ func.func @case104(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %
 func.func @case105(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>) {
   // expected-error @+1 {{'tok.verify' op a stochastic sampler (temperature 1}}
   %path, %next = tok.verify %l, %d, %p {sampler = #tok.sampler<temperature = 1.0>} : tensor<5x16xf32>, tensor<4xi32>, tensor<4xi32> -> tensor<?xi32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @case106(%q: tensor<8x4x32xf32>, %k: tensor<0x6x32xf32>, %v: tensor<0x6x32xf32>) {
+  // expected-error @+1 {{'tok.attention' op expects at least one KV head}}
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>} : tensor<8x4x32xf32>, tensor<0x6x32xf32>, tensor<0x6x32xf32> -> tensor<8x4x32xf32>
+  return
+}
+
+// -----
+
+// The custom syntax always names both segment operands; the generic form
+// can leave one out.
+func.func @case107(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6x32xf32>, %qs: tensor<4xi32>) {
+  // expected-error @+1 {{'tok.attention' op expects both query and key segments or neither}}
+  %o = "tok.attention"(%q, %k, %v, %qs) <{mask = #tok.mask<causal, block_diagonal = true>, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1, 0, 0>}> : (tensor<8x4x32xf32>, tensor<4x6x32xf32>, tensor<4x6x32xf32>, tensor<4xi32>) -> tensor<8x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @case108(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %n: i64) {
+  // expected-error @+1 {{'tok.verify' op sampler top_k (32) exceeds the vocabulary of 16}}
+  %path, %next = tok.verify %l, %d, %p counter(%n : i64) {sampler = #tok.sampler<temperature = 1.0, top_k = 32>} : tensor<5x16xf32>, tensor<4xi32>, tensor<4xi32> -> tensor<?xi32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @case109(%x: tensor<4x8xf64>, %w: tensor<8xf64>) {
+  // expected-error @+1 {{'tok.rms_norm' op operand #0 must be}}
+  %y = tok.rms_norm %x, %w : tensor<4x8xf64>, tensor<8xf64>
   return
 }

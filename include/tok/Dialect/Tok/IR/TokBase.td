@@ -12,11 +12,15 @@ include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/IR/OpBase.td"
 
-def Tok_FloatTensor : RankedTensorOf<[AnyFloat]>;
-def Tok_HeadsTensor : TensorRankOf<[AnyFloat], [3]>;
-def Tok_TokensTensor : TensorRankOf<[AnyFloat], [2]>;
+// The activation element types tok computes in: the same set a
+// !tok.kv_cache may hold. Narrower types accumulate in f32; f64 and the fp8
+// formats are rejected up front rather than miscompiled.
+def Tok_Float : AnyTypeOf<[F16, BF16, F32], "f16, bf16 or f32">;
+def Tok_FloatTensor : RankedTensorOf<[Tok_Float]>;
+def Tok_HeadsTensor : TensorRankOf<[Tok_Float], [3]>;
+def Tok_TokensTensor : TensorRankOf<[Tok_Float], [2]>;
 def Tok_F32Vector : TensorRankOf<[F32], [1]>;
-def Tok_FloatVector : TensorRankOf<[AnyFloat], [1]>;
+def Tok_FloatVector : TensorRankOf<[Tok_Float], [1]>;
 def Tok_I32Vector : TensorRankOf<[I32], [1]>;
 def Tok_I32Scalar : TensorRankOf<[I32], [0]>;
 def Tok_ScoresTensor : TensorRankOf<[F32], [2]>;
