@@ -115,7 +115,9 @@ def Tok_EvictAttr : Tok_Attr<"Evict", "evict"> {
     - `tova`: the slots the last query attends to most.
 
     Kept slots stay in ascending order and keep the positions they were
-    written with. Ties go to the smaller slot index.
+    written with. On equal scores the smaller (older) slot is kept.
+    `tova` and `snapkv` keep no recent window of their own: `recent` must
+    be 0 for them.
 
     Example:
 

@@ -63,7 +63,8 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
     }
     /// The type of the per-slot scores: kv_heads x capacity x f32.
     ::mlir::RankedTensorType getScoresType() const;
-    /// The same cache with another capacity (eviction shrinks it).
+    /// The same cache with another capacity (e.g. one sized to an
+    /// eviction budget).
     KVCacheType withCapacity(int64_t capacity) const {
       return get(getContext(), getKvHeads(), capacity, getHeadDim(),
                  getElementType(), getScores(), getQuant());
