@@ -6,8 +6,11 @@
 
 #include "tok/Execution/JitCall.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -104,6 +107,7 @@ JitCall::JitCall(FunctionType fnType, SmallVectorImpl<NpyArray> &arguments)
   }
   for (auto [i, type] : llvm::enumerate(fnType.getInputs())) {
     NpyArray &array = arguments[i];
+    argumentBuffers.push_back(array.data());
     if (!isa<RankedTensorType>(type)) {
       // Scalars are passed by pointer to their value.
       descriptorPointers.push_back(array.data());
@@ -141,6 +145,7 @@ JitCall::JitCall(FunctionType fnType, SmallVectorImpl<NpyArray> &arguments)
 JitCall::~JitCall() = default;
 
 SmallVector<NpyArray> JitCall::takeResults() {
+  llvm::SmallPtrSet<void *, 4> freed;
   SmallVector<NpyArray> results;
   int64_t *desc = resultStruct;
   for (Type type : fnType.getResults()) {
@@ -169,7 +174,15 @@ SmallVector<NpyArray> JitCall::takeResults() {
         index[d] = 0;
       }
     }
-    std::free(reinterpret_cast<void *>(desc[0]));
+    // The results the callee allocated are ours to free, once each. A
+    // result may also alias an argument (returned unchanged), a global
+    // constant (MLIR marks those with the allocated pointer 0xdeadbeef) or
+    // another result: none of those is freed here.
+    void *allocated = reinterpret_cast<void *>(desc[0]);
+    if (allocated && reinterpret_cast<intptr_t>(allocated) != 0xdeadbeef &&
+        !llvm::is_contained(argumentBuffers, allocated) &&
+        freed.insert(allocated).second)
+      std::free(allocated);
     results.push_back(std::move(out));
     desc += descriptorWords(rank);
   }

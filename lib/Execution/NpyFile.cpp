@@ -206,5 +206,11 @@ llvm::Error mlir::tok::writeNpyFile(StringRef path, const NpyArray &array) {
      << static_cast<char>((header.size() >> 8) & 0xff);
   os << header;
   os.write(static_cast<const char *>(array.data()), array.getNumBytes());
+  os.close();
+  if (os.has_error()) {
+    std::string message = os.error().message();
+    os.clear_error();
+    return npyError(path, "cannot write: " + message);
+  }
   return llvm::Error::success();
 }

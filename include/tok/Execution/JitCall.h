@@ -46,8 +46,9 @@ public:
   /// The packed argument array (pointers to each ABI argument).
   MutableArrayRef<void *> getPackedArguments() { return packed; }
 
-  /// Copies the results out of the callee's buffers and frees them. Call
-  /// once after each invocation.
+  /// Copies the results out of the callee's buffers and frees those the
+  /// callee allocated (not argument buffers or constants it returned, and
+  /// each buffer once). Call once after each invocation.
   SmallVector<NpyArray> takeResults();
 
 private:
@@ -56,6 +57,8 @@ private:
   std::vector<std::unique_ptr<int64_t[]>> descriptors;
   SmallVector<void *> descriptorPointers;
   SmallVector<void *> packed;
+  /// The arguments' buffers: a result that aliases one is not freed.
+  SmallVector<void *> argumentBuffers;
   int64_t *resultStruct = nullptr;
 };
 
