@@ -45,8 +45,8 @@ Value fromF32(OpBuilder &b, Location loc, Value v, Type to) {
   return arith::TruncFOp::create(b, loc, to, v);
 }
 
-/// A tensor.empty shaped like `type`, dynamic sizes taken from `like`'s
-/// dimensions `likeDims` in order.
+/// A tensor.empty of `type`; its dynamic sizes, in order, are the
+/// dimensions (value, dim) of `dynamicFrom`.
 Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type,
                 ArrayRef<std::pair<Value, int64_t>> dynamicFrom) {
   SmallVector<Value> sizes;
