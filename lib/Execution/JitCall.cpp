@@ -145,7 +145,7 @@ JitCall::JitCall(FunctionType fnType, SmallVectorImpl<NpyArray> &arguments)
 JitCall::~JitCall() = default;
 
 SmallVector<NpyArray> JitCall::takeResults() {
-  llvm::SmallPtrSet<void *, 4> freed;
+  llvm::SmallPtrSet<void *, 4> toFree;
   SmallVector<NpyArray> results;
   int64_t *desc = resultStruct;
   for (Type type : fnType.getResults()) {
@@ -178,13 +178,15 @@ SmallVector<NpyArray> JitCall::takeResults() {
     // result may also alias an argument (returned unchanged), a global
     // constant (MLIR marks those with the allocated pointer 0xdeadbeef) or
     // another result: none of those is freed here.
+    // Freed only after every result is copied: two results may share it.
     void *allocated = reinterpret_cast<void *>(desc[0]);
     if (allocated && reinterpret_cast<intptr_t>(allocated) != 0xdeadbeef &&
-        !llvm::is_contained(argumentBuffers, allocated) &&
-        freed.insert(allocated).second)
-      std::free(allocated);
+        !llvm::is_contained(argumentBuffers, allocated))
+      toFree.insert(allocated);
     results.push_back(std::move(out));
     desc += descriptorWords(rank);
   }
+  for (void *allocated : toFree)
+    std::free(allocated);
   return results;
 }
