@@ -1,0 +1,60 @@
+//===- Tokenizer.h - text <-> token ids -------------------------*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Tokenizers turn text into token ids and back:
+//  - the built-in byte tokenizer (256 ids, id i = byte i), which the shared
+//    pyllama-4m model and the built-in model use;
+//  - Hugging Face `tokenizer.json` BPE models in their two common shapes:
+//    byte-level BPE (GPT-2 style: bytes mapped to printable code points;
+//    the regex pre-split is not implemented and is rejected with an error),
+//    and SentencePiece-style BPE (spaces as U+2581, byte fallback to
+//    `<0xXX>` tokens). Added tokens are matched verbatim before BPE.
+// Merges apply lowest rank first, every occurrence of the winning pair left
+// to right, as the reference BPE does.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_FRONTEND_TOKENIZER_H
+#define TOK_FRONTEND_TOKENIZER_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+namespace tok {
+
+class Tokenizer {
+public:
+  virtual ~Tokenizer();
+
+  /// The built-in byte tokenizer.
+  static std::unique_ptr<Tokenizer> createByteTokenizer();
+  /// Reads a Hugging Face `tokenizer.json`.
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  openHuggingFace(llvm::StringRef path);
+  /// Parses the text of a `tokenizer.json`; `name` names it in errors.
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  parseHuggingFace(llvm::StringRef json, llvm::StringRef name);
+
+  virtual int64_t getVocabSize() const = 0;
+  /// The ids of `text`.
+  virtual llvm::Expected<std::vector<int32_t>>
+  encode(llvm::StringRef text) const = 0;
+  /// The text of `ids`; an id outside the vocabulary is an error.
+  virtual llvm::Expected<std::string>
+  decode(llvm::ArrayRef<int32_t> ids) const = 0;
+};
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_FRONTEND_TOKENIZER_H

@@ -1,0 +1,455 @@
+//===- Tokenizer.cpp - text <-> token ids ---------------------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Frontend/Tokenizer.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/Twine.h"
+#include "llvm/Support/ConvertUTF.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <cstdio>
+#include <limits>
+
+using namespace mlir::tok;
+using llvm::StringRef;
+using llvm::Twine;
+
+Tokenizer::~Tokenizer() = default;
+
+static llvm::Error tokError(StringRef name, const Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 name + ": " + message);
+}
+
+static llvm::Error idError(int32_t id, int64_t vocab) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "token id " + Twine(id) +
+                                     " is outside the vocabulary of " +
+                                     Twine(vocab));
+}
+
+//===----------------------------------------------------------------------===//
+// Byte tokenizer
+//===----------------------------------------------------------------------===//
+
+namespace {
+class ByteTokenizer : public Tokenizer {
+public:
+  int64_t getVocabSize() const override { return 256; }
+  llvm::Expected<std::vector<int32_t>> encode(StringRef text) const override {
+    std::vector<int32_t> ids;
+    ids.reserve(text.size());
+    for (char c : text)
+      ids.push_back(static_cast<uint8_t>(c));
+    return ids;
+  }
+  llvm::Expected<std::string>
+  decode(llvm::ArrayRef<int32_t> ids) const override {
+    std::string text;
+    for (int32_t id : ids) {
+      if (id < 0 || id > 255)
+        return idError(id, 256);
+      text.push_back(static_cast<char>(id));
+    }
+    return text;
+  }
+};
+} // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::createByteTokenizer() {
+  return std::make_unique<ByteTokenizer>();
+}
+
+//===----------------------------------------------------------------------===//
+// BPE (tokenizer.json)
+//===----------------------------------------------------------------------===//
+
+/// The UTF-8 encoding of code point `cp`.
+static std::string utf8(uint32_t cp) {
+  char buf[UNI_MAX_UTF8_BYTES_PER_CODE_POINT];
+  char *end = buf;
+  llvm::ConvertCodePointToUTF8(cp, end);
+  return std::string(buf, end);
+}
+
+/// GPT-2's byte-level alphabet: printable bytes stand for themselves, the
+/// others for the code points 256, 257, ... in byte order.
+static std::vector<std::string> byteLevelAlphabet() {
+  std::vector<std::string> alphabet(256);
+  uint32_t next = 256;
+  for (uint32_t b = 0; b < 256; ++b) {
+    bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) ||
+                     (b >= 174 && b <= 255);
+    alphabet[b] = utf8(printable ? b : next++);
+  }
+  return alphabet;
+}
+
+/// Length of the UTF-8 sequence that starts with `lead` (1 for stray
+/// continuation bytes, so that every byte is covered exactly once).
+static size_t utf8Length(unsigned char lead) {
+  if (lead >= 0xf0 && lead < 0xf8)
+    return 4;
+  if (lead >= 0xe0)
+    return lead < 0xf0 ? 3 : 1;
+  if (lead >= 0xc0)
+    return 2;
+  return 1;
+}
+
+namespace {
+enum class BPEMode { ByteLevel, SentencePiece };
+
+class BPETokenizer : public Tokenizer {
+public:
+  BPEMode mode = BPEMode::ByteLevel;
+  bool prefixSpace = false;
+  std::vector<std::string> tokens; // id -> token text
+  llvm::StringMap<int32_t> vocab;
+  /// (left, right) -> (rank, merged id).
+  llvm::DenseMap<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>>
+      merges;
+  std::vector<std::pair<std::string, int32_t>> added; // longest first
+  int32_t byteTokens[256];                            // <0xXX> ids, or -1
+  std::vector<std::string> alphabet;                  // byte-level only
+  llvm::StringMap<uint8_t> alphabetInverse;
+
+  int64_t getVocabSize() const override {
+    return static_cast<int64_t>(tokens.size());
+  }
+
+  llvm::Expected<std::vector<int32_t>> encode(StringRef text) const override {
+    std::vector<int32_t> ids;
+    // Added tokens split the text; the pieces between them go through BPE.
+    size_t start = 0, i = 0;
+    bool first = true;
+    while (i <= text.size()) {
+      const std::pair<std::string, int32_t> *match = nullptr;
+      if (i < text.size())
+        for (const auto &a : added)
+          if (text.substr(i).starts_with(a.first)) {
+            match = &a;
+            break;
+          }
+      if (!match && i < text.size()) {
+        ++i;
+        continue;
+      }
+      if (i > start) {
+        if (llvm::Error err = encodePiece(text.slice(start, i), first, ids))
+          return std::move(err);
+        first = false;
+      }
+      if (!match)
+        break;
+      ids.push_back(match->second);
+      i += match->first.size();
+      start = i;
+    }
+    return ids;
+  }
+
+  llvm::Expected<std::string>
+  decode(llvm::ArrayRef<int32_t> ids) const override {
+    std::string text;
+    for (int32_t id : ids) {
+      if (id < 0 || static_cast<size_t>(id) >= tokens.size())
+        return idError(id, getVocabSize());
+      StringRef token = tokens[id];
+      if (mode == BPEMode::SentencePiece) {
+        unsigned byte;
+        if (token.size() == 6 && token.starts_with("<0x") &&
+            token.ends_with(">") && !token.substr(3, 2).getAsInteger(16, byte))
+          text.push_back(static_cast<char>(byte));
+        else
+          text += token;
+        continue;
+      }
+      if (isAdded(id)) {
+        text += token;
+        continue;
+      }
+      for (size_t p = 0; p < token.size();) {
+        size_t n = std::min(utf8Length(token[p]), token.size() - p);
+        auto it = alphabetInverse.find(token.substr(p, n));
+        if (it == alphabetInverse.end())
+          text += token.substr(p, n); // not from the alphabet: keep as is
+        else
+          text.push_back(static_cast<char>(it->second));
+        p += n;
+      }
+    }
+    if (mode == BPEMode::SentencePiece) {
+      std::string spaced;
+      StringRef rest(text);
+      const StringRef meta = "\xe2\x96\x81"; // U+2581
+      while (!rest.empty()) {
+        if (rest.starts_with(meta)) {
+          spaced.push_back(' ');
+          rest = rest.drop_front(meta.size());
+        } else {
+          spaced.push_back(rest.front());
+          rest = rest.drop_front();
+        }
+      }
+      if (prefixSpace && !spaced.empty() && spaced.front() == ' ')
+        spaced.erase(0, 1);
+      return spaced;
+    }
+    return text;
+  }
+
+private:
+  bool isAdded(int32_t id) const {
+    for (const auto &a : added)
+      if (a.second == id)
+        return true;
+    return false;
+  }
+
+  /// BPE over one piece of text (no added tokens inside).
+  llvm::Error encodePiece(StringRef piece, bool first,
+                          std::vector<int32_t> &ids) const {
+    // Initial symbols: one per byte (byte-level) or per code point
+    // (SentencePiece, falling back to byte tokens).
+    std::vector<int32_t> symbols;
+    if (mode == BPEMode::ByteLevel) {
+      std::string text = (prefixSpace && first ? " " : "") + piece.str();
+      for (char c : text) {
+        auto it = vocab.find(alphabet[static_cast<uint8_t>(c)]);
+        if (it == vocab.end())
+          return tokError("tokenizer",
+                          "byte " +
+                              Twine(static_cast<int>(static_cast<uint8_t>(c))) +
+                              " has no token in the vocabulary");
+        symbols.push_back(it->second);
+      }
+    } else {
+      std::string text;
+      if (prefixSpace && first)
+        text += "\xe2\x96\x81";
+      for (char c : piece)
+        text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+      for (size_t p = 0; p < text.size();) {
+        size_t n = std::min(utf8Length(text[p]), text.size() - p);
+        auto it = vocab.find(StringRef(text).substr(p, n));
+        if (it != vocab.end()) {
+          symbols.push_back(it->second);
+        } else {
+          for (size_t b = p; b < p + n; ++b) {
+            int32_t id = byteTokens[static_cast<uint8_t>(text[b])];
+            if (id < 0)
+              return tokError(
+                  "tokenizer",
+                  "no token for byte " +
+                      Twine(static_cast<int>(static_cast<uint8_t>(text[b]))) +
+                      " and no byte fallback");
+            // Byte tokens never merge: mark them so.
+            symbols.push_back(-2 - id);
+          }
+        }
+        p += n;
+      }
+    }
+
+    // Merge the lowest-ranked adjacent pair, every occurrence left to
+    // right, until no pair merges.
+    while (symbols.size() > 1) {
+      int32_t bestRank = std::numeric_limits<int32_t>::max();
+      std::pair<int32_t, int32_t> best{-1, -1};
+      int32_t merged = -1;
+      for (size_t s = 0; s + 1 < symbols.size(); ++s) {
+        auto it = merges.find({symbols[s], symbols[s + 1]});
+        if (it != merges.end() && it->second.first < bestRank) {
+          bestRank = it->second.first;
+          best = {symbols[s], symbols[s + 1]};
+          merged = it->second.second;
+        }
+      }
+      if (merged < 0)
+        break;
+      std::vector<int32_t> next;
+      next.reserve(symbols.size());
+      for (size_t s = 0; s < symbols.size(); ++s) {
+        if (s + 1 < symbols.size() && symbols[s] == best.first &&
+            symbols[s + 1] == best.second) {
+          next.push_back(merged);
+          ++s;
+        } else {
+          next.push_back(symbols[s]);
+        }
+      }
+      symbols = std::move(next);
+    }
+    for (int32_t s : symbols)
+      ids.push_back(s <= -2 ? -2 - s : s);
+    return llvm::Error::success();
+  }
+};
+} // namespace
+
+/// Whether `value` (a normalizer, pre-tokenizer or decoder) or one of its
+/// `Sequence` members has type `type`; returns that member.
+static const llvm::json::Object *findComponent(const llvm::json::Value *value,
+                                               StringRef type) {
+  const llvm::json::Object *obj = value ? value->getAsObject() : nullptr;
+  if (!obj)
+    return nullptr;
+  std::optional<StringRef> t = obj->getString("type");
+  if (t && *t == type)
+    return obj;
+  for (StringRef key : {"normalizers", "pretokenizers", "decoders"})
+    if (const llvm::json::Array *members = obj->getArray(key))
+      for (const llvm::json::Value &m : *members)
+        if (const llvm::json::Object *found = findComponent(&m, type))
+          return found;
+  return nullptr;
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::openHuggingFace(StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return tokError(path, "cannot read: " + buffer.getError().message());
+  return parseHuggingFace((*buffer)->getBuffer(), path);
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  if (!parsed)
+    return tokError(name,
+                    "malformed JSON: " + llvm::toString(parsed.takeError()));
+  const llvm::json::Object *root = parsed->getAsObject();
+  const llvm::json::Object *model = root ? root->getObject("model") : nullptr;
+  if (!model)
+    return tokError(name, "missing the 'model' object");
+  std::optional<StringRef> type = model->getString("type");
+  if (!type || *type != "BPE")
+    return tokError(name, "model type '" + (type ? *type : StringRef("?")) +
+                              "' is not supported (only BPE is)");
+  const llvm::json::Object *vocab = model->getObject("vocab");
+  if (!vocab)
+    return tokError(name, "missing 'model.vocab'");
+
+  auto tok = std::make_unique<BPETokenizer>();
+  // Mode: a ByteLevel pre-tokenizer or decoder means byte-level BPE;
+  // otherwise spaces become U+2581 (SentencePiece style).
+  const llvm::json::Object *byteLevel =
+      findComponent(root->get("pre_tokenizer"), "ByteLevel");
+  if (!byteLevel)
+    byteLevel = findComponent(root->get("decoder"), "ByteLevel");
+  if (byteLevel) {
+    tok->mode = BPEMode::ByteLevel;
+    if (byteLevel->getBoolean("use_regex").value_or(true) &&
+        findComponent(root->get("pre_tokenizer"), "ByteLevel"))
+      return tokError(name, "the ByteLevel pre-tokenizer's regex split is "
+                            "not supported yet (use_regex = true)");
+    if (findComponent(root->get("pre_tokenizer"), "Split"))
+      return tokError(name, "Split pre-tokenizers are not supported yet");
+    tok->prefixSpace =
+        byteLevel->getBoolean("add_prefix_space").value_or(false);
+    tok->alphabet = byteLevelAlphabet();
+    for (unsigned b = 0; b < 256; ++b)
+      tok->alphabetInverse[tok->alphabet[b]] = static_cast<uint8_t>(b);
+  } else {
+    tok->mode = BPEMode::SentencePiece;
+    const llvm::json::Object *metaspace =
+        findComponent(root->get("pre_tokenizer"), "Metaspace");
+    if (metaspace) {
+      std::optional<StringRef> scheme = metaspace->getString("prepend_scheme");
+      tok->prefixSpace =
+          scheme ? *scheme != "never"
+                 : metaspace->getBoolean("add_prefix_space").value_or(true);
+    } else {
+      tok->prefixSpace =
+          findComponent(root->get("normalizer"), "Prepend") != nullptr;
+    }
+  }
+
+  // Vocabulary: ids must be dense, 0 .. n-1.
+  tok->tokens.resize(vocab->size());
+  std::vector<bool> seen(vocab->size(), false);
+  for (const auto &[key, value] : *vocab) {
+    std::optional<int64_t> id = value.getAsInteger();
+    if (!id || *id < 0 || *id >= static_cast<int64_t>(vocab->size()))
+      return tokError(name, "vocabulary entry '" + StringRef(key) +
+                                "' has id outside [0, " + Twine(vocab->size()) +
+                                ")");
+    if (seen[*id])
+      return tokError(name, "vocabulary id " + Twine(*id) + " is used twice");
+    seen[*id] = true;
+    tok->tokens[*id] = StringRef(key).str();
+    tok->vocab[StringRef(key)] = static_cast<int32_t>(*id);
+  }
+
+  // Added tokens (their ids may extend the vocabulary).
+  if (const llvm::json::Array *added = root->getArray("added_tokens")) {
+    for (const llvm::json::Value &a : *added) {
+      const llvm::json::Object *obj = a.getAsObject();
+      std::optional<int64_t> id = obj ? obj->getInteger("id") : std::nullopt;
+      std::optional<StringRef> content =
+          obj ? obj->getString("content") : std::nullopt;
+      if (!id || !content || *id < 0 || content->empty())
+        return tokError(name, "an added token needs an id >= 0 and "
+                              "non-empty content");
+      if (*id >= static_cast<int64_t>(tok->tokens.size()))
+        tok->tokens.resize(*id + 1);
+      tok->tokens[*id] = content->str();
+      tok->vocab[*content] = static_cast<int32_t>(*id);
+      tok->added.push_back({content->str(), static_cast<int32_t>(*id)});
+    }
+    // Longest first, so that one added token never hides a longer one.
+    llvm::sort(tok->added, [](const auto &a, const auto &b) {
+      if (a.first.size() != b.first.size())
+        return a.first.size() > b.first.size();
+      return a.first < b.first;
+    });
+  }
+
+  for (int &b : tok->byteTokens)
+    b = -1;
+  if (tok->mode == BPEMode::SentencePiece)
+    for (unsigned b = 0; b < 256; ++b) {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+      auto it = tok->vocab.find(hex);
+      if (it != tok->vocab.end())
+        tok->byteTokens[b] = it->second;
+    }
+
+  // Merges: "left right" strings or [left, right] pairs, in rank order.
+  if (const llvm::json::Array *merges = model->getArray("merges")) {
+    int32_t rank = 0;
+    for (const llvm::json::Value &m : *merges) {
+      StringRef left, right;
+      if (std::optional<StringRef> s = m.getAsString()) {
+        std::tie(left, right) = s->split(' ');
+      } else if (const llvm::json::Array *pair = m.getAsArray();
+                 pair && pair->size() == 2 && (*pair)[0].getAsString() &&
+                 (*pair)[1].getAsString()) {
+        left = *(*pair)[0].getAsString();
+        right = *(*pair)[1].getAsString();
+      }
+      auto l = tok->vocab.find(left), r = tok->vocab.find(right);
+      auto merged = tok->vocab.find((left + right).str());
+      if (left.empty() || right.empty() || l == tok->vocab.end() ||
+          r == tok->vocab.end() || merged == tok->vocab.end())
+        return tokError(name, "merge #" + Twine(rank) + " ('" + left + "' + '" +
+                                  right +
+                                  "') does not join two vocabulary tokens "
+                                  "into a third");
+      tok->merges.try_emplace({l->second, r->second},
+                              std::make_pair(rank, merged->second));
+      ++rank;
+    }
+  }
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
