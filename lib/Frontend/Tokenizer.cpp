@@ -15,6 +15,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 using namespace mlir::tok;
@@ -451,5 +452,148 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
       ++rank;
     }
   }
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+//===----------------------------------------------------------------------===//
+// llama2.c tokenizer.bin
+//===----------------------------------------------------------------------===//
+
+namespace {
+class Llama2cTokenizer : public Tokenizer {
+public:
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  llvm::StringMap<int32_t> vocab;
+
+  int64_t getVocabSize() const override {
+    return static_cast<int64_t>(tokens.size());
+  }
+
+  llvm::Expected<std::vector<int32_t>> encode(StringRef text) const override {
+    std::vector<int32_t> ids;
+    if (text.empty())
+      return ids;
+    // The dummy prefix: SentencePiece's add_dummy_prefix.
+    if (auto it = vocab.find(" "); it != vocab.end())
+      ids.push_back(it->second);
+    for (size_t p = 0; p < text.size();) {
+      size_t n = std::min(utf8Length(text[p]), text.size() - p);
+      auto it = vocab.find(text.substr(p, n));
+      if (it != vocab.end()) {
+        ids.push_back(it->second);
+      } else {
+        // Byte fallback: ids 3 .. 258 are <0x00> .. <0xFF>.
+        for (size_t b = p; b < p + n; ++b) {
+          int64_t id = 3 + static_cast<uint8_t>(text[b]);
+          if (id >= getVocabSize())
+            return tokError("tokenizer.bin", "byte fallback for byte " +
+                                                 Twine(id - 3) +
+                                                 " is outside the vocabulary");
+          ids.push_back(static_cast<int32_t>(id));
+        }
+      }
+      p += n;
+    }
+    // Merge the adjacent pair whose merged token scores highest, one at a
+    // time (ties to the leftmost), until none is in the vocabulary.
+    while (true) {
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t bestAt = -1;
+      int32_t bestId = -1;
+      for (size_t i = 0; i + 1 < ids.size(); ++i) {
+        auto it = vocab.find(tokens[ids[i]] + tokens[ids[i + 1]]);
+        if (it != vocab.end() && scores[it->second] > best) {
+          best = scores[it->second];
+          bestAt = static_cast<int64_t>(i);
+          bestId = it->second;
+        }
+      }
+      if (bestAt < 0)
+        break;
+      ids[bestAt] = bestId;
+      ids.erase(ids.begin() + bestAt + 1);
+    }
+    return ids;
+  }
+
+  llvm::Expected<std::string>
+  decode(llvm::ArrayRef<int32_t> ids) const override {
+    std::string text;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      int32_t id = ids[i];
+      if (id < 0 || id >= getVocabSize())
+        return idError(id, getVocabSize());
+      StringRef piece = tokens[id];
+      // The dummy prefix space of the first piece (or of the one after
+      // BOS, id 1) is not text.
+      if ((i == 0 || ids[i - 1] == 1) && piece.starts_with(" "))
+        piece = piece.drop_front();
+      unsigned byte;
+      if (piece.size() == 6 && piece.starts_with("<0x") &&
+          piece.ends_with(">") && !piece.substr(3, 2).getAsInteger(16, byte))
+        text.push_back(static_cast<char>(byte));
+      else
+        text += piece;
+    }
+    return text;
+  }
+};
+} // namespace
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::openLlama2c(StringRef path, int64_t vocabSize) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return tokError(path, "cannot read: " + buffer.getError().message());
+  return parseLlama2c((*buffer)->getBuffer(), vocabSize, path);
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
+  if (vocabSize <= 0)
+    return tokError(name, "the vocabulary size must be positive, got " +
+                              Twine(vocabSize));
+  auto tok = std::make_unique<Llama2cTokenizer>();
+  size_t offset = 0;
+  auto read = [&](void *dst, size_t n, const Twine &what) -> llvm::Error {
+    if (bytes.size() - offset < n)
+      return tokError(name, "truncated at byte " + Twine(offset) +
+                                " while reading " + what);
+    std::memcpy(dst, bytes.data() + offset, n);
+    offset += n;
+    return llvm::Error::success();
+  };
+  int32_t maxLength;
+  if (llvm::Error err = read(&maxLength, 4, "the maximum token length"))
+    return std::move(err);
+  if (maxLength <= 0)
+    return tokError(name, "maximum token length " + Twine(maxLength) +
+                              " is not positive");
+  for (int64_t i = 0; i < vocabSize; ++i) {
+    float score;
+    int32_t length;
+    if (llvm::Error err = read(&score, 4, "the score of token " + Twine(i)))
+      return std::move(err);
+    if (llvm::Error err = read(&length, 4, "the length of token " + Twine(i)))
+      return std::move(err);
+    if (length < 0 || length > maxLength)
+      return tokError(name, "token " + Twine(i) + " has length " +
+                                Twine(length) + ", outside [0, " +
+                                Twine(maxLength) + "]");
+    std::string text(static_cast<size_t>(length), '\0');
+    if (llvm::Error err =
+            read(text.data(), text.size(), "the text of token " + Twine(i)))
+      return std::move(err);
+    // The first of equal pieces keeps its id, as run.c's lookup finds it.
+    tok->vocab.try_emplace(text, static_cast<int32_t>(i));
+    tok->tokens.push_back(std::move(text));
+    tok->scores.push_back(score);
+  }
+  if (offset != bytes.size())
+    return tokError(name, Twine(bytes.size() - offset) +
+                              " bytes follow the last of " + Twine(vocabSize) +
+                              " tokens (wrong vocabulary size?)");
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }

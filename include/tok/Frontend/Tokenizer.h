@@ -11,7 +11,10 @@
 //    byte-level BPE (GPT-2 style: bytes mapped to printable code points;
 //    the regex pre-split is not implemented and is rejected with an error),
 //    and SentencePiece-style BPE (spaces as U+2581, byte fallback to
-//    `<0xXX>` tokens). Added tokens are matched verbatim before BPE.
+//    `<0xXX>` tokens). Added tokens are matched verbatim before BPE;
+//  - llama2.c `tokenizer.bin` (scored vocabulary: a dummy prefix space,
+//    code points with byte fallback to ids 3 + byte, then the highest-scored
+//    adjacent merge first, as run.c encodes).
 // Merges apply lowest rank first, every occurrence of the winning pair left
 // to right, as the reference BPE does.
 //
@@ -44,6 +47,14 @@ public:
   /// Parses the text of a `tokenizer.json`; `name` names it in errors.
   static llvm::Expected<std::unique_ptr<Tokenizer>>
   parseHuggingFace(llvm::StringRef json, llvm::StringRef name);
+
+  /// Reads a llama2.c `tokenizer.bin` of `vocabSize` entries (the
+  /// checkpoint's vocabulary size).
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  openLlama2c(llvm::StringRef path, int64_t vocabSize);
+  /// Parses the bytes of a `tokenizer.bin`; `name` names it in errors.
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  parseLlama2c(llvm::StringRef bytes, int64_t vocabSize, llvm::StringRef name);
 
   virtual int64_t getVocabSize() const = 0;
   /// The ids of `text`.

@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,80 @@ TEST(TokenizerTest, SharedPyllamaTokenizerMatchesBytes) {
   Ids ids = encode(**t, text);
   EXPECT_EQ(ids, encode(*bytes, text));
   EXPECT_EQ(decode(**t, ids), text);
+}
+
+/// A llama2.c tokenizer.bin: <unk>, <s>, </s>, the 256 byte tokens, then
+/// `extra` (text, score) pieces.
+std::string
+llama2cTokenizer(const std::vector<std::pair<std::string, float>> &extra) {
+  std::vector<std::pair<std::string, float>> pieces = {
+      {"<unk>", 0}, {"\n<s>\n", 0}, {"\n</s>\n", 0}};
+  for (int b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    pieces.push_back({hex, 0});
+  }
+  pieces.insert(pieces.end(), extra.begin(), extra.end());
+  std::string bytes;
+  auto put = [&](const void *p, size_t n) {
+    bytes.append(static_cast<const char *>(p), n);
+  };
+  int32_t maxLength = 16;
+  put(&maxLength, 4);
+  for (const auto &[text, score] : pieces) {
+    int32_t length = static_cast<int32_t>(text.size());
+    put(&score, 4);
+    put(&length, 4);
+    put(text.data(), text.size());
+  }
+  return bytes;
+}
+
+TEST(TokenizerTest, Llama2cMergesTheBestScoredPairFirst) {
+  // Ids 259 .. 263: " ", "a", "b", " a", "ab". " a" outscores "ab", so
+  // " ab" encodes as " a" + "b", never " " + "ab".
+  std::string bin = llama2cTokenizer(
+      {{" ", -5}, {"a", -5}, {"b", -5}, {" a", -1}, {"ab", -2}});
+  auto t = Tokenizer::parseLlama2c(bin, 264, "tokenizer.bin");
+  ASSERT_TRUE(static_cast<bool>(t)) << llvm::toString(t.takeError());
+  EXPECT_EQ(encode(**t, "ab"), (Ids{262, 261}));
+  EXPECT_EQ(decode(**t, {262, 261}), "ab");
+  // Unknown code points fall back to their UTF-8 bytes (id 3 + byte).
+  EXPECT_EQ(encode(**t, "\xc3\xa9"), (Ids{259, 3 + 0xc3, 3 + 0xa9}));
+  EXPECT_EQ(decode(**t, {259, 3 + 0xc3, 3 + 0xa9}), "\xc3\xa9");
+  EXPECT_EQ(decode(**t, {1, 262}), "\n<s>\na");
+  EXPECT_TRUE(encode(**t, "").empty());
+
+  // With the scores swapped, "ab" merges first.
+  std::string swapped = llama2cTokenizer(
+      {{" ", -5}, {"a", -5}, {"b", -5}, {" a", -2}, {"ab", -1}});
+  auto s = Tokenizer::parseLlama2c(swapped, 264, "tokenizer.bin");
+  ASSERT_TRUE(static_cast<bool>(s)) << llvm::toString(s.takeError());
+  EXPECT_EQ(encode(**s, "ab"), (Ids{259, 263}));
+}
+
+TEST(TokenizerTest, Llama2cRejectsBadFiles) {
+  std::string bin = llama2cTokenizer({{"a", 0}});
+  auto errorOf = [](const std::string &bytes, int64_t vocab) {
+    auto t = Tokenizer::parseLlama2c(bytes, vocab, "tokenizer.bin");
+    return t ? std::string() : llvm::toString(t.takeError());
+  };
+  EXPECT_NE(errorOf(bin.substr(0, 2), 260)
+                .find("tokenizer.bin: truncated at byte 0 while reading the "
+                      "maximum token length"),
+            std::string::npos);
+  EXPECT_NE(errorOf(bin.substr(0, bin.size() - 1), 260)
+                .find("while reading the text of token 259"),
+            std::string::npos);
+  EXPECT_NE(errorOf(bin, 259).find("9 bytes follow the last of 259 tokens "
+                                   "(wrong vocabulary size?)"),
+            std::string::npos);
+  EXPECT_NE(errorOf(bin, 0).find("the vocabulary size must be positive"),
+            std::string::npos);
+  std::string longPiece = llama2cTokenizer({{std::string(17, 'x'), 0}});
+  EXPECT_NE(
+      errorOf(longPiece, 260).find("token 259 has length 17, outside [0, 16]"),
+      std::string::npos);
 }
 
 TEST(TokenizerTest, MissingFileNamesIt) {
