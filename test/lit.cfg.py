@@ -45,6 +45,7 @@ config.substitutions.append(
 
 tool_dirs = [config.tok_tools_dir, config.llvm_tools_dir]
 tools = [
+    "tok-import",
     "tok-opt",
     "tok-run",
     "tok-translate",
@@ -65,3 +66,9 @@ consumer = lit_config.params.get("tok_consumer")
 if consumer and os.path.isfile(consumer):
     config.available_features.add("tok-consumer")
     config.substitutions.append(("%tok_consumer", consumer))
+
+# The trained model of ../shared/models (a checkout beside shared/).
+shared_models = os.path.join(os.path.dirname(config.tok_src_root), "shared", "models")
+if os.path.isdir(os.path.join(shared_models, "pyllama-4m")):
+    config.available_features.add("shared-models")
+    config.substitutions.append(("%shared_models", shared_models))

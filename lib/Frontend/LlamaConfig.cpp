@@ -170,7 +170,7 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
       if (!factor || !(*factor > 0.0))
         return configError(name, "linear rope_scaling needs a positive "
                                  "'factor'");
-      c.ropeScale = 1.0 / *factor;
+      c.ropeScale = *factor;
     }
   }
   if (const llvm::json::Value *act = root->get("hidden_act"))

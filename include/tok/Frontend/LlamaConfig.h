@@ -33,7 +33,8 @@ struct LlamaConfig {
   /// Per-head dimension (dim / heads unless config.json says otherwise).
   int64_t headDim = 0;
   double normEps = 1e-5, ropeTheta = 10000.0;
-  /// Linear RoPE position scaling (`rope_scaling.type = linear`), 1 if none.
+  /// Linear RoPE position scaling (`rope_scaling.type = linear`): positions
+  /// are divided by this factor (tok.rope's `scale`); 1 if none.
   double ropeScale = 1.0;
   bool tiedEmbeddings = false;
   /// Qwen2: q/k/v projections carry a bias.

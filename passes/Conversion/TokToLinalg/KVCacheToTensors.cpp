@@ -26,6 +26,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
@@ -56,15 +57,20 @@ struct KVEmptyLowering : OpConversionPattern<KVEmptyOp> {
     SmallVector<Type> parts;
     if (failed(getTypeConverter()->convertType(type, parts)))
       return failure();
+    // Each buffer is its own allocation: tensor.empty ops of one type are
+    // CSE'd into one, and One-Shot Bufferize then lets the keys and values
+    // (or two layers' caches) share a buffer.
+    auto alloc = [&](Type t) -> Value {
+      return bufferization::AllocTensorOp::create(
+          rewriter, loc, cast<RankedTensorType>(t), ValueRange{});
+    };
     CacheParts c;
-    c.keys = tensor::EmptyOp::create(rewriter, loc, parts[0], ValueRange{});
-    c.values = tensor::EmptyOp::create(rewriter, loc, parts[1], ValueRange{});
-    c.positions =
-        tensor::EmptyOp::create(rewriter, loc, parts[2], ValueRange{});
+    c.keys = alloc(parts[0]);
+    c.values = alloc(parts[1]);
+    c.positions = alloc(parts[2]);
     c.length = constIndex(rewriter, loc, 0);
     if (type.getScores()) {
-      Value empty =
-          tensor::EmptyOp::create(rewriter, loc, parts[4], ValueRange{});
+      Value empty = alloc(parts[4]);
       Value zero = arith::ConstantOp::create(rewriter, loc,
                                              rewriter.getF32FloatAttr(0.0f));
       c.scores =

@@ -7,6 +7,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
@@ -170,9 +171,10 @@ struct ConvertTokToLinalgPass
     populateKVCacheTypeConversion(converter);
 
     ConversionTarget target(*ctx);
-    target.addLegalDialect<arith::ArithDialect, cf::ControlFlowDialect,
-                           linalg::LinalgDialect, math::MathDialect,
-                           scf::SCFDialect, tensor::TensorDialect>();
+    target.addLegalDialect<
+        arith::ArithDialect, bufferization::BufferizationDialect,
+        cf::ControlFlowDialect, linalg::LinalgDialect, math::MathDialect,
+        scf::SCFDialect, tensor::TensorDialect>();
     target.addIllegalOp<AttentionOp, CachedAttentionOp, EmbedOp, LinearOp,
                         RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp, KVEvictOp,
                         KVLengthOp, KVTruncateOp, RMSNormOp, SampleOp>();
@@ -209,7 +211,14 @@ struct ConvertTokToLinalgPass
       return WalkResult::interrupt();
     });
     if (leftover.wasInterrupted())
-      signalPassFailure();
+      return signalPassFailure();
+
+    // `tok.weight` names an argument's checkpoint tensor for whoever binds
+    // it; below tok it means nothing (and LLVM translation warns on it).
+    getOperation()->walk([](func::FuncOp fn) {
+      for (unsigned i = 0, e = fn.getNumArguments(); i < e; ++i)
+        fn.removeArgAttr(i, "tok.weight");
+    });
   }
 };
 

@@ -54,11 +54,11 @@ func.func @ops(%c: !tok.kv_cache<2x64x8xf32, scores>, %k: tensor<2x?x8xf32>, %v:
 
 // An empty cache: buffers of its capacity, length 0, zero scores.
 // CHECK-LABEL: func.func @empty
-// CHECK-DAG:   %[[K:.*]] = tensor.empty() : tensor<4x32x16xf32>
-// CHECK-DAG:   %[[V:.*]] = tensor.empty() : tensor<4x32x16xf32>
-// CHECK-DAG:   %[[P:.*]] = tensor.empty() : tensor<4x32xi32>
+// CHECK-DAG:   %[[K:.*]] = bufferization.alloc_tensor() : tensor<4x32x16xf32>
+// CHECK-DAG:   %[[V:.*]] = bufferization.alloc_tensor() : tensor<4x32x16xf32>
+// CHECK-DAG:   %[[P:.*]] = bufferization.alloc_tensor() : tensor<4x32xi32>
 // CHECK-DAG:   %[[S:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<4x32xf32>)
-// CHECK:       return %{{.*}}, %{{.*}}, %[[P]], %c0, %[[S]]
+// CHECK:       return %[[K]], %[[V]], %[[P]], %c0, %[[S]]
 func.func @empty() -> !tok.kv_cache<4x32x16xf32, scores> {
   %c = tok.kv.empty : !tok.kv_cache<4x32x16xf32, scores>
   return %c : !tok.kv_cache<4x32x16xf32, scores>

@@ -44,7 +44,7 @@ TEST(LlamaConfigTest, ReadsLlamaMistralAndQwen2) {
   EXPECT_EQ(llama->kvHeads, 2);
   EXPECT_EQ(llama->headDim, 16);
   EXPECT_EQ(llama->ropeTheta, 500000.0);
-  EXPECT_EQ(llama->ropeScale, 0.25);
+  EXPECT_EQ(llama->ropeScale, 4.0);
   EXPECT_TRUE(llama->tiedEmbeddings);
   EXPECT_FALSE(llama->attentionBias);
   EXPECT_EQ(llama->eosToken, 7);

@@ -1,0 +1,58 @@
+//===- LlamaModule.h - tok IR for a Llama-family decoder --------*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Emits the tok module of a Llama-family decoder for a LlamaConfig. Weights
+// are never in the IR: they are arguments of the step function, in the
+// order of getLlamaWeights, each annotated with its checkpoint name
+// (`tok.weight`), to be bound at run time from the mapped weight files.
+//
+//   func.func private @step(%ids: tensor<?xi32>, %pos: tensor<?xi32>,
+//                           <weights>..., <one cache per layer>...)
+//       -> (tensor<?xVxf32>, <caches>...)
+//   func.func @forward(%ids, %pos, <weights>...) -> tensor<?xVxf32>
+//
+// `forward` runs one step from empty caches (prefill) and returns the
+// logits of every position.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_FRONTEND_LLAMAMODULE_H
+#define TOK_FRONTEND_LLAMAMODULE_H
+
+#include "tok/Frontend/LlamaConfig.h"
+
+#include "llvm/ADT/SmallVector.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir {
+namespace tok {
+
+struct LlamaWeight {
+  std::string name;
+  llvm::SmallVector<int64_t> shape;
+};
+
+struct LlamaModuleOptions {
+  /// Slots of each layer's KV cache.
+  int64_t cacheCapacity = 512;
+  /// llama2.c pairs rotary dimensions 2i, 2i+1; Hugging Face i, i + D/2.
+  bool interleavedRope = false;
+};
+
+/// The weights the step function takes, in argument order.
+std::vector<LlamaWeight> getLlamaWeights(const LlamaConfig &config);
+
+/// The module's text (tok, func, tensor, linalg and arith ops). `config`
+/// must have passed LlamaConfig::validate.
+std::string emitLlamaModule(const LlamaConfig &config,
+                            const LlamaModuleOptions &options);
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_FRONTEND_LLAMAMODULE_H

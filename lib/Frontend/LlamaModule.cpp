@@ -1,0 +1,223 @@
+//===- LlamaModule.cpp - tok IR for a Llama-family decoder ----------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The module is emitted as text and parsed by the caller: every op it uses
+// has a stable custom syntax, and the text is what users read and diff.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Frontend/LlamaModule.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir::tok;
+
+std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
+  int64_t e = c.dim, f = c.hiddenDim, q = c.heads * c.headDim,
+          kv = c.kvHeads * c.headDim;
+  std::vector<LlamaWeight> w;
+  w.push_back({"model.embed_tokens.weight", {c.vocab, e}});
+  for (int64_t l = 0; l < c.layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    w.push_back({p + "input_layernorm.weight", {e}});
+    w.push_back({p + "self_attn.q_proj.weight", {q, e}});
+    w.push_back({p + "self_attn.k_proj.weight", {kv, e}});
+    w.push_back({p + "self_attn.v_proj.weight", {kv, e}});
+    if (c.attentionBias) {
+      w.push_back({p + "self_attn.q_proj.bias", {q}});
+      w.push_back({p + "self_attn.k_proj.bias", {kv}});
+      w.push_back({p + "self_attn.v_proj.bias", {kv}});
+    }
+    w.push_back({p + "self_attn.o_proj.weight", {e, q}});
+    w.push_back({p + "post_attention_layernorm.weight", {e}});
+    w.push_back({p + "mlp.gate_proj.weight", {f, e}});
+    w.push_back({p + "mlp.up_proj.weight", {f, e}});
+    w.push_back({p + "mlp.down_proj.weight", {e, f}});
+  }
+  w.push_back({"model.norm.weight", {e}});
+  if (!c.tiedEmbeddings)
+    w.push_back({"lm_head.weight", {c.vocab, e}});
+  return w;
+}
+
+static std::string tensorType(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "tensor<";
+  for (int64_t d : shape)
+    s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
+  return s + "f32>";
+}
+
+std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
+                                       const LlamaModuleOptions &o) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  std::vector<LlamaWeight> weights = getLlamaWeights(c);
+  int64_t e = c.dim, hq = c.heads, hk = c.kvHeads, d = c.headDim,
+          f = c.hiddenDim, v = c.vocab;
+  std::string cache =
+      llvm::formatv("!tok.kv_cache<{0}x{1}x{2}xf32>", hk, o.cacheCapacity, d);
+  std::string rows = tensorType({-1, e});
+  std::string mask =
+      c.slidingWindow
+          ? llvm::formatv("#tok.mask<causal, window = {0}>", *c.slidingWindow)
+                .str()
+          : std::string("#tok.mask<causal>");
+  std::string ropeAttrs = llvm::formatv(
+      "{{theta = {0:e} : f32, scale = {1:e} : f32{2}}", c.ropeTheta,
+      c.ropeScale,
+      o.interleavedRope ? ", style = #tok.rope_style<interleaved>" : "");
+
+  // Signature pieces.
+  std::string weightArgs, weightTypes, weightNames;
+  for (auto [i, w] : llvm::enumerate(weights)) {
+    weightArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
+                                tensorType(w.shape), w.name);
+    weightNames += llvm::formatv(", %w{0}", i);
+    weightTypes += ", " + tensorType(w.shape);
+  }
+  std::string cacheArgs, cacheTypes, cacheNames;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    cacheArgs += llvm::formatv(", %c{0}: {1}", l, cache);
+    cacheTypes += ", " + cache;
+  }
+
+  os << "// " << c.modelType << ": " << c.layers << " layers, dim " << e << ", "
+     << hq << " query / " << hk << " KV heads of " << d << ", hidden " << f
+     << ", vocabulary " << v << ".\n";
+  os << "func.func private @step(%ids: tensor<?xi32>, %pos: tensor<?xi32>"
+     << weightArgs << cacheArgs << ")\n    -> (" << tensorType({-1, v})
+     << cacheTypes << ") {\n";
+  os << "  %zero = arith.constant 0 : index\n";
+  os << "  %t = tensor.dim %ids, %zero : tensor<?xi32>\n";
+  os << "  %h0 = tok.embed %w0[%ids] : " << tensorType(weights[0].shape)
+     << ", tensor<?xi32>\n";
+
+  // Weight index of each layer's first weight.
+  size_t wi = 1;
+  auto next = [&]() { return wi++; };
+  std::string newCaches;
+  for (int64_t l = 0; l < c.layers; ++l) {
+    auto lin = [&](const std::string &dst, const std::string &src,
+                   int64_t inDim, int64_t outDim, size_t wIdx,
+                   std::optional<size_t> bIdx) {
+      os << llvm::formatv("  %{0} = tok.linear %{1}, %w{2}", dst, src, wIdx);
+      if (bIdx)
+        os << llvm::formatv(", %w{0}", *bIdx);
+      os << " : " << tensorType({-1, inDim}) << ", "
+         << tensorType({outDim, inDim});
+      if (bIdx)
+        os << ", " << tensorType({outDim});
+      os << "\n";
+    };
+    // [T, H*D] -> [H, T, D].
+    auto heads = [&](const std::string &dst, const std::string &src,
+                     int64_t h) {
+      os << llvm::formatv("  %{0}_e = tensor.expand_shape %{1} [[0], [1, 2]] "
+                          "output_shape [%t, {2}, {3}] : {4} into {5}\n",
+                          dst, src, h, d, tensorType({-1, h * d}),
+                          tensorType({-1, h, d}));
+      os << llvm::formatv("  %{0}_i = tensor.empty(%t) : {1}\n", dst,
+                          tensorType({h, -1, d}));
+      os << llvm::formatv("  %{0} = linalg.transpose ins(%{0}_e : {1}) "
+                          "outs(%{0}_i : {2}) permutation = [1, 0, 2]\n",
+                          dst, tensorType({-1, h, d}), tensorType({h, -1, d}));
+    };
+    std::string L = "l" + std::to_string(l) + "_";
+    std::string h = l == 0 ? "h0" : "l" + std::to_string(l - 1) + "_out";
+    size_t attnNorm = next(), wq = next(), wk = next(), wv = next();
+    std::optional<size_t> bq, bk, bv;
+    if (c.attentionBias)
+      bq = next(), bk = next(), bv = next();
+    size_t wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
+    os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %w{2} {{epsilon = "
+                        "{3:e} : f32} : {4}, {5}\n",
+                        L, h, attnNorm, c.normEps, rows, tensorType({e}));
+    lin(L + "q0", L + "x", e, hq * d, wq, bq);
+    lin(L + "k0", L + "x", e, hk * d, wk, bk);
+    lin(L + "v0", L + "x", e, hk * d, wv, bv);
+    heads(L + "q1", L + "q0", hq);
+    heads(L + "k1", L + "k0", hk);
+    heads(L + "v", L + "v0", hk);
+    os << llvm::formatv("  %{0}q = tok.rope %{0}q1, %pos {1} : {2}, "
+                        "tensor<?xi32>\n",
+                        L, ropeAttrs, tensorType({hq, -1, d}));
+    os << llvm::formatv("  %{0}k = tok.rope %{0}k1, %pos {1} : {2}, "
+                        "tensor<?xi32>\n",
+                        L, ropeAttrs, tensorType({hk, -1, d}));
+    os << llvm::formatv("  %{0}cache = tok.kv.append %c{1}, %{0}k, %{0}v, "
+                        "%pos : {2}, {3}, {3}, tensor<?xi32>\n",
+                        L, l, cache, tensorType({hk, -1, d}));
+    newCaches += ", %" + L + "cache";
+    os << llvm::formatv("  %{0}a = tok.cached_attention %{0}q, %{0}cache, "
+                        "%pos {{mask = {1}} : {2}, {3}, tensor<?xi32> -> {2}\n",
+                        L, mask, tensorType({hq, -1, d}), cache);
+    os << llvm::formatv("  %{0}a_i = tensor.empty(%t) : {1}\n", L,
+                        tensorType({-1, hq, d}));
+    os << llvm::formatv("  %{0}a_t = linalg.transpose ins(%{0}a : {1}) "
+                        "outs(%{0}a_i : {2}) permutation = [1, 0, 2]\n",
+                        L, tensorType({hq, -1, d}), tensorType({-1, hq, d}));
+    os << llvm::formatv("  %{0}a_r = tensor.collapse_shape %{0}a_t [[0], [1, "
+                        "2]] : {1} into {2}\n",
+                        L, tensorType({-1, hq, d}), tensorType({-1, hq * d}));
+    lin(L + "o", L + "a_r", hq * d, e, wo, std::nullopt);
+    os << llvm::formatv("  %{0}h = arith.addf %{1}, %{0}o : {2}\n", L, h, rows);
+    os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %w{1} {{epsilon = "
+                        "{2:e} : f32} : {3}, {4}\n",
+                        L, ffnNorm, c.normEps, rows, tensorType({e}));
+    lin(L + "g", L + "y", e, f, wg, std::nullopt);
+    lin(L + "u", L + "y", e, f, wu, std::nullopt);
+    // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
+    os << llvm::formatv(
+        "  %{0}m_i = tensor.empty(%t) : {1}\n"
+        "  %{0}m = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, "
+        "j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], "
+        "iterator_types = [\"parallel\", \"parallel\"]} ins(%{0}g, %{0}u : "
+        "{1}, {1}) outs(%{0}m_i : {1}) {{\n"
+        "  ^bb0(%g: f32, %u: f32, %unused: f32):\n"
+        "    %one = arith.constant 1.0 : f32\n"
+        "    %ng = arith.negf %g : f32\n"
+        "    %en = math.exp %ng : f32\n"
+        "    %den = arith.addf %one, %en : f32\n"
+        "    %s = arith.divf %g, %den : f32\n"
+        "    %r = arith.mulf %s, %u : f32\n"
+        "    linalg.yield %r : f32\n"
+        "  } -> {1}\n",
+        L, tensorType({-1, f}));
+    lin(L + "dn", L + "m", f, e, wd, std::nullopt);
+    os << llvm::formatv("  %{0}out = arith.addf %{0}h, %{0}dn : {1}\n", L,
+                        rows);
+  }
+  std::string last =
+      c.layers ? "l" + std::to_string(c.layers - 1) + "_out" : "h0";
+  size_t finalNorm = next();
+  size_t head = c.tiedEmbeddings ? 0 : next();
+  os << llvm::formatv("  %fin = tok.rms_norm %{0}, %w{1} {{epsilon = {2:e} : "
+                      "f32} : {3}, {4}\n",
+                      last, finalNorm, c.normEps, rows, tensorType({e}));
+  os << llvm::formatv("  %logits = tok.linear %fin, %w{0} : {1}, {2}\n", head,
+                      rows, tensorType({v, e}));
+  os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
+     << cacheTypes << "\n}\n\n";
+
+  // forward: one step from empty caches.
+  std::string forwardArgs;
+  for (auto [i, w] : llvm::enumerate(weights))
+    forwardArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
+                                 tensorType(w.shape), w.name);
+  os << "func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>"
+     << forwardArgs << ") -> " << tensorType({-1, v}) << " {\n";
+  for (int64_t l = 0; l < c.layers; ++l) {
+    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
+    cacheNames += ", %c" + std::to_string(l);
+  }
+  os << "  %r:" << c.layers + 1 << " = func.call @step(%ids, %pos"
+     << weightNames << cacheNames << ") : (tensor<?xi32>, tensor<?xi32>"
+     << weightTypes << cacheTypes << ") -> (" << tensorType({-1, v})
+     << cacheTypes << ")\n";
+  os << "  return %r#0 : " << tensorType({-1, v}) << "\n}\n";
+  return out;
+}

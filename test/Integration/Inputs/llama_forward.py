@@ -1,0 +1,165 @@
+"""Imports a Llama-family model with tok-import, runs its @forward with
+tok-run, and checks the logits against an independent NumPy forward pass
+(float64; relative tolerance 1e-4 of the largest logit).
+
+usage: llama_forward.py TOK_IMPORT TOK_RUN WORKDIR MODEL_DIR|random-qwen2
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+DTYPES = {"F32": np.float32, "F16": np.float16}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        out[name] = np.frombuffer(data[b:end], DTYPES[e["dtype"]]).reshape(e["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        raw = np.ascontiguousarray(t, np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def random_qwen2(work):
+    """A small Qwen2-shaped model: GQA 4/2, q/k/v biases, untied head."""
+    cfg = {"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 40,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "vocab_size": 50, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+           "rope_theta": 1000.0, "tie_word_embeddings": False, "hidden_act": "silu"}
+    rng = np.random.default_rng(7)
+    E, F, V, D = 32, 40, 50, 8
+    f = lambda *s: rng.standard_normal(s) / np.sqrt(s[-1])
+    w = {"model.embed_tokens.weight": f(V, E), "model.norm.weight": 1 + 0.1 * rng.standard_normal(E),
+         "lm_head.weight": f(V, E) * 3}
+    for l in range(2):
+        p = "model.layers.%d." % l
+        w[p + "input_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(E)
+        w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * rng.standard_normal(E)
+        w[p + "self_attn.q_proj.weight"] = f(4 * D, E)
+        w[p + "self_attn.k_proj.weight"] = f(2 * D, E)
+        w[p + "self_attn.v_proj.weight"] = f(2 * D, E)
+        w[p + "self_attn.q_proj.bias"] = 0.1 * rng.standard_normal(4 * D)
+        w[p + "self_attn.k_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
+        w[p + "self_attn.v_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
+        w[p + "self_attn.o_proj.weight"] = f(E, 4 * D)
+        w[p + "mlp.gate_proj.weight"] = f(F, E)
+        w[p + "mlp.up_proj.weight"] = f(F, E)
+        w[p + "mlp.down_proj.weight"] = f(E, F)
+    d = os.path.join(work, "qwen2")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as fh:
+        json.dump(cfg, fh)
+    write_safetensors(os.path.join(d, "model.safetensors"), w)
+    return d
+
+
+def reference(cfg, W, ids, pos):
+    W = {k: v.astype(np.float64) for k, v in W.items()}
+    E, Hq = cfg["hidden_size"], cfg["num_attention_heads"]
+    Hk = cfg.get("num_key_value_heads", Hq)
+    D = E // Hq
+    eps, theta = cfg.get("rms_norm_eps", 1e-6), cfg.get("rope_theta", 10000.0)
+    T = len(ids)
+
+    def rms(x, g):
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
+
+    def rope(x):  # [H, T, D], Hugging Face rotate-half pairing
+        inv = theta ** (-np.arange(0, D, 2) / D)
+        ang = pos[:, None] * inv[None, :]
+        c, s = np.cos(ang)[None], np.sin(ang)[None]
+        a, b = x[..., : D // 2], x[..., D // 2:]
+        return np.concatenate([a * c - b * s, b * c + a * s], -1)
+
+    def proj(x, p, name):
+        y = x @ W[p + name + ".weight"].T
+        return y + W[p + name + ".bias"] if p + name + ".bias" in W else y
+
+    x = W["model.embed_tokens.weight"][ids]
+    for l in range(cfg["num_hidden_layers"]):
+        p = "model.layers.%d." % l
+        h = rms(x, W[p + "input_layernorm.weight"])
+        q = proj(h, p, "self_attn.q_proj").reshape(T, Hq, D).transpose(1, 0, 2)
+        k = proj(h, p, "self_attn.k_proj").reshape(T, Hk, D).transpose(1, 0, 2)
+        v = proj(h, p, "self_attn.v_proj").reshape(T, Hk, D).transpose(1, 0, 2)
+        q, k = rope(q), rope(k)
+        out = np.zeros((Hq, T, D))
+        for hq in range(Hq):
+            kv = hq // (Hq // Hk)
+            z = q[hq] @ k[kv].T / np.sqrt(D)
+            z = np.where(pos[None, :] <= pos[:, None], z, -np.inf)
+            pr = np.exp(z - z.max(-1, keepdims=True))
+            out[hq] = (pr / pr.sum(-1, keepdims=True)) @ v[kv]
+        x = x + out.transpose(1, 0, 2).reshape(T, Hq * D) @ W[p + "self_attn.o_proj.weight"].T
+        h = rms(x, W[p + "post_attention_layernorm.weight"])
+        g = h @ W[p + "mlp.gate_proj.weight"].T
+        u = h @ W[p + "mlp.up_proj.weight"].T
+        x = x + (g / (1 + np.exp(-g)) * u) @ W[p + "mlp.down_proj.weight"].T
+    x = rms(x, W["model.norm.weight"])
+    head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+    return x @ head.T
+
+
+def main():
+    tok_import, tok_run, work, model = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    if model == "random-qwen2":
+        model = random_qwen2(work)
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    W = read_safetensors(os.path.join(model, "model.safetensors"))
+    mlir = os.path.join(work, "model.mlir")
+    subprocess.run([tok_import, model, "-o", mlir, "--cache-capacity=64"], check=True)
+    # The argument order is the module's: read it off the tok.weight names.
+    names = []
+    for line in open(mlir):
+        if line.lstrip().startswith("func.func @forward"):
+            names = [s.split('"')[0] for s in line.split('tok.weight = "')[1:]]
+    ids = np.frombuffer(b"def fib(n):\n    return", np.uint8).astype(np.int32) % cfg["vocab_size"]
+    pos = np.arange(len(ids), dtype=np.int32)
+    inputs = []
+    for i, (name, arr) in enumerate([("ids", ids), ("pos", pos)] + [(n, W[n]) for n in names]):
+        path = os.path.join(work, "arg%d.npy" % i)
+        np.save(path, np.ascontiguousarray(arr, np.int32 if i < 2 else np.float32))
+        inputs.append("--input=" + path)
+    out = os.path.join(work, "logits")
+    if os.path.exists(out + "0.npy"):
+        os.remove(out + "0.npy")
+    r = subprocess.run([tok_run, mlir, "-e", "forward", "--output=" + out, "--print-results=false"]
+                       + inputs, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("tok-run failed:", r.stderr[-3000:])
+        return 1
+    got = np.load(out + "0.npy")
+    want = reference(cfg, W, ids, pos)
+    err = np.abs(got - want).max() / np.abs(want).max()
+    ok = got.shape == want.shape and err <= 1e-4
+    print("%s: %d weights, logits %s, max relative error %.2e: %s"
+          % (cfg["model_type"], len(names), got.shape, err, "ok" if ok else "MISMATCH"))
+    print("greedy next token: tok %d, numpy %d" % (got[-1].argmax(), want[-1].argmax()))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
