@@ -3,6 +3,12 @@ tok-run, and checks the logits against an independent NumPy forward pass
 (float64; relative tolerance 1e-4 of the largest logit).
 
 usage: llama_forward.py TOK_IMPORT TOK_RUN WORKDIR MODEL_DIR|random-qwen2
+                         [--llama2c]
+
+With --llama2c the module is imported from MODEL_DIR/model.bin (llama2.c
+layout, interleaved RoPE) and run on that file's weights, while the
+reference still reads the Hugging Face copy: the two layouts must compute
+the same function.
 """
 import json
 import os
@@ -75,6 +81,39 @@ def random_qwen2(work):
     return d
 
 
+def read_llama2c(path, cfg):
+    """The weights of a legacy llama2.c checkpoint, by Hugging Face name."""
+    with open(path, "rb") as f:
+        dim, hidden, layers, heads, kv, vocab, seq = struct.unpack("<7i", f.read(28))
+        data = np.frombuffer(f.read(), np.float32)
+    D = dim // heads
+    off = 0
+
+    def take(*shape):
+        nonlocal off
+        n = int(np.prod(shape))
+        a = data[off:off + n].reshape(shape)
+        off += n
+        return a
+
+    w = {"model.embed_tokens.weight": take(abs(vocab), dim)}
+    groups = [("input_layernorm.weight", (dim,)), ("self_attn.q_proj.weight", (heads * D, dim)),
+              ("self_attn.k_proj.weight", (kv * D, dim)), ("self_attn.v_proj.weight", (kv * D, dim)),
+              ("self_attn.o_proj.weight", (dim, heads * D)), ("post_attention_layernorm.weight", (dim,)),
+              ("mlp.gate_proj.weight", (hidden, dim)), ("mlp.down_proj.weight", (dim, hidden)),
+              ("mlp.up_proj.weight", (hidden, dim))]
+    for name, shape in groups:
+        for l in range(layers):
+            w["model.layers.%d.%s" % (l, name)] = take(*shape)
+    w["model.norm.weight"] = take(dim)
+    take(seq, D // 2)
+    take(seq, D // 2)
+    if vocab < 0:
+        w["lm_head.weight"] = take(-vocab, dim)
+    assert off == len(data), "model.bin size"
+    return w
+
+
 def reference(cfg, W, ids, pos):
     W = {k: v.astype(np.float64) for k, v in W.items()}
     E, Hq = cfg["hidden_size"], cfg["num_attention_heads"]
@@ -124,13 +163,16 @@ def reference(cfg, W, ids, pos):
 
 def main():
     tok_import, tok_run, work, model = sys.argv[1:5]
+    llama2c = "--llama2c" in sys.argv[5:]
     os.makedirs(work, exist_ok=True)
     if model == "random-qwen2":
         model = random_qwen2(work)
     cfg = json.load(open(os.path.join(model, "config.json")))
     W = read_safetensors(os.path.join(model, "model.safetensors"))
     mlir = os.path.join(work, "model.mlir")
-    subprocess.run([tok_import, model, "-o", mlir, "--cache-capacity=64"], check=True)
+    source = os.path.join(model, "model.bin") if llama2c else model
+    subprocess.run([tok_import, source, "-o", mlir, "--cache-capacity=64"], check=True)
+    run_weights = read_llama2c(source, cfg) if llama2c else W
     # The argument order is the module's: read it off the tok.weight names.
     names = []
     for line in open(mlir):
@@ -139,7 +181,7 @@ def main():
     ids = np.frombuffer(b"def fib(n):\n    return", np.uint8).astype(np.int32) % cfg["vocab_size"]
     pos = np.arange(len(ids), dtype=np.int32)
     inputs = []
-    for i, (name, arr) in enumerate([("ids", ids), ("pos", pos)] + [(n, W[n]) for n in names]):
+    for i, (name, arr) in enumerate([("ids", ids), ("pos", pos)] + [(n, run_weights[n]) for n in names]):
         path = os.path.join(work, "arg%d.npy" % i)
         np.save(path, np.ascontiguousarray(arr, np.int32 if i < 2 else np.float32))
         inputs.append("--input=" + path)
@@ -155,8 +197,8 @@ def main():
     want = reference(cfg, W, ids, pos)
     err = np.abs(got - want).max() / np.abs(want).max()
     ok = got.shape == want.shape and err <= 1e-4
-    print("%s: %d weights, logits %s, max relative error %.2e: %s"
-          % (cfg["model_type"], len(names), got.shape, err, "ok" if ok else "MISMATCH"))
+    print("%s%s: %d weights, logits %s, max relative error %.2e: %s"
+          % (cfg["model_type"], " (llama2.c)" if llama2c else "", len(names), got.shape, err, "ok" if ok else "MISMATCH"))
     print("greedy next token: tok %d, numpy %d" % (got[-1].argmax(), want[-1].argmax()))
     return 0 if ok else 1
 
