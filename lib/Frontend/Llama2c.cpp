@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/Llama2c.h"
+#include "FileError.h"
 
 #include "llvm/ADT/Twine.h"
 
@@ -14,11 +15,6 @@
 using namespace mlir::tok;
 using llvm::StringRef;
 using llvm::Twine;
-
-static llvm::Error fileError(StringRef name, const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 name + ": " + message);
-}
 
 namespace {
 /// One weight group of the file layout: `count` tensors of `shape`.
@@ -40,10 +36,9 @@ static int64_t mul(int64_t a, int64_t b) {
 
 llvm::Expected<std::unique_ptr<Llama2cCheckpoint>>
 Llama2cCheckpoint::open(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = mapFile(path);
   if (!buffer)
-    return fileError(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parse(std::move(*buffer), path);
 }
 

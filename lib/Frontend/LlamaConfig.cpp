@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/LlamaConfig.h"
+#include "FileError.h"
 #include "tok/Frontend/Llama2c.h"
 
 #include "llvm/ADT/Twine.h"
@@ -15,16 +16,11 @@ using namespace mlir::tok;
 using llvm::StringRef;
 using llvm::Twine;
 
-static llvm::Error configError(StringRef name, const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 name + ": " + message);
-}
-
 llvm::Error LlamaConfig::validate(StringRef name) const {
   auto positive = [&](StringRef field, int64_t value) -> llvm::Error {
     if (value <= 0)
-      return configError(name, "'" + field + "' must be positive, got " +
-                                   Twine(value));
+      return fileError(name,
+                       "'" + field + "' must be positive, got " + Twine(value));
     return llvm::Error::success();
   };
   for (auto [field, value] : {std::pair<StringRef, int64_t>{"hidden_size", dim},
@@ -38,29 +34,29 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
     if (llvm::Error err = positive(field, value))
       return err;
   if (heads % kvHeads != 0)
-    return configError(name, "num_attention_heads (" + Twine(heads) +
-                                 ") must be a multiple of "
-                                 "num_key_value_heads (" +
-                                 Twine(kvHeads) + ")");
+    return fileError(name, "num_attention_heads (" + Twine(heads) +
+                               ") must be a multiple of "
+                               "num_key_value_heads (" +
+                               Twine(kvHeads) + ")");
   if (headDim % 2 != 0)
-    return configError(name, "the head dimension (" + Twine(headDim) +
-                                 ") must be even for RoPE");
+    return fileError(name, "the head dimension (" + Twine(headDim) +
+                               ") must be even for RoPE");
   if (!(normEps > 0.0))
-    return configError(name, "'rms_norm_eps' must be positive");
+    return fileError(name, "'rms_norm_eps' must be positive");
   if (!(ropeTheta > 0.0))
-    return configError(name, "'rope_theta' must be positive");
+    return fileError(name, "'rope_theta' must be positive");
   if (!(ropeScale > 0.0))
-    return configError(name, "the RoPE scaling factor must be positive");
+    return fileError(name, "the RoPE scaling factor must be positive");
   if (slidingWindow && *slidingWindow <= 0)
-    return configError(name, "'sliding_window' must be positive, got " +
-                                 Twine(*slidingWindow));
+    return fileError(name, "'sliding_window' must be positive, got " +
+                               Twine(*slidingWindow));
   for (auto [field, token] :
        {std::pair<StringRef, std::optional<int64_t>>{"bos_token_id", bosToken},
         {"eos_token_id", eosToken}})
     if (token && (*token < 0 || *token >= vocab))
-      return configError(name, "'" + field + "' " + Twine(*token) +
-                                   " is outside the vocabulary of " +
-                                   Twine(vocab));
+      return fileError(name, "'" + field + "' " + Twine(*token) +
+                                 " is outside the vocabulary of " +
+                                 Twine(vocab));
   return llvm::Error::success();
 }
 
@@ -68,19 +64,19 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                                                         StringRef name) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
   if (!parsed)
-    return configError(name,
-                       "malformed JSON: " + llvm::toString(parsed.takeError()));
+    return fileError(name,
+                     "malformed JSON: " + llvm::toString(parsed.takeError()));
   const llvm::json::Object *root = parsed->getAsObject();
   if (!root)
-    return configError(name, "not a JSON object");
+    return fileError(name, "not a JSON object");
 
   LlamaConfig c;
   std::optional<StringRef> type = root->getString("model_type");
   if (!type)
-    return configError(name, "missing 'model_type'");
+    return fileError(name, "missing 'model_type'");
   if (*type != "llama" && *type != "mistral" && *type != "qwen2")
-    return configError(name, "unknown architecture '" + *type +
-                                 "' (supported: llama, mistral, qwen2)");
+    return fileError(name, "unknown architecture '" + *type +
+                               "' (supported: llama, mistral, qwen2)");
   c.modelType = type->str();
 
   auto integer =
@@ -90,11 +86,11 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
     if (!v || v->kind() == llvm::json::Value::Null) {
       if (fallback)
         return *fallback;
-      return configError(name, "missing '" + field + "'");
+      return fileError(name, "missing '" + field + "'");
     }
     std::optional<int64_t> i = v->getAsInteger();
     if (!i)
-      return configError(name, "'" + field + "' must be an integer");
+      return fileError(name, "'" + field + "' must be an integer");
     return *i;
   };
   auto number = [&](StringRef field,
@@ -104,7 +100,7 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
       return fallback;
     std::optional<double> d = v->getAsNumber();
     if (!d)
-      return configError(name, "'" + field + "' must be a number");
+      return fileError(name, "'" + field + "' must be a number");
     return *d;
   };
   auto optionalInteger =
@@ -118,7 +114,7 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
     if (const llvm::json::Array *a = v->getAsArray())
       if (!a->empty() && (*a)[0].getAsInteger())
         return std::optional<int64_t>(*(*a)[0].getAsInteger());
-    return configError(name, "'" + field + "' must be an integer");
+    return fileError(name, "'" + field + "' must be an integer");
   };
 
 #define READ(dst, expr)                                                        \
@@ -136,8 +132,8 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   READ(c.vocab, integer("vocab_size", std::nullopt));
   READ(c.maxPositions, integer("max_position_embeddings", std::nullopt));
   if (c.heads <= 0)
-    return configError(name, "'num_attention_heads' must be positive, got " +
-                                 Twine(c.heads));
+    return fileError(name, "'num_attention_heads' must be positive, got " +
+                               Twine(c.heads));
   READ(c.headDim, integer("head_dim", c.dim / c.heads));
   READ(c.normEps, number("rms_norm_eps", 1e-6));
   READ(c.ropeTheta, number("rope_theta", 10000.0));
@@ -152,39 +148,39 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
       !root->getBoolean("use_sliding_window").value_or(false))
     c.slidingWindow.reset();
   if (c.dim % c.heads != 0 && !root->get("head_dim"))
-    return configError(name, "hidden_size (" + Twine(c.dim) +
-                                 ") is not a multiple of "
-                                 "num_attention_heads (" +
-                                 Twine(c.heads) + ") and no head_dim is given");
+    return fileError(name, "hidden_size (" + Twine(c.dim) +
+                               ") is not a multiple of "
+                               "num_attention_heads (" +
+                               Twine(c.heads) + ") and no head_dim is given");
 
   if (const llvm::json::Object *scaling = root->getObject("rope_scaling")) {
     std::optional<StringRef> kind = scaling->getString("rope_type");
     if (!kind)
       kind = scaling->getString("type");
     if (!kind || (*kind != "linear" && *kind != "default"))
-      return configError(name, "rope_scaling type '" +
-                                   (kind ? *kind : StringRef("?")) +
-                                   "' is not supported (only linear is)");
+      return fileError(name, "rope_scaling type '" +
+                                 (kind ? *kind : StringRef("?")) +
+                                 "' is not supported (only linear is)");
     if (*kind == "linear") {
       std::optional<double> factor = scaling->getNumber("factor");
       if (!factor || !(*factor > 0.0))
-        return configError(name, "linear rope_scaling needs a positive "
-                                 "'factor'");
+        return fileError(name, "linear rope_scaling needs a positive "
+                               "'factor'");
       c.ropeScale = *factor;
     }
   }
   if (const llvm::json::Value *act = root->get("hidden_act"))
     if (act->getAsString() != StringRef("silu"))
-      return configError(name, "hidden_act must be \"silu\" (SwiGLU)");
+      return fileError(name, "hidden_act must be \"silu\" (SwiGLU)");
   if (llvm::Error err = c.validate(name))
     return std::move(err);
   return c;
 }
 
 llvm::Expected<LlamaConfig> mlir::tok::readLlamaConfig(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = mapFile(path);
   if (!buffer)
-    return configError(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parseLlamaConfig((*buffer)->getBuffer(), path);
 }
 

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/Safetensors.h"
+#include "FileError.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -19,11 +20,6 @@
 using namespace mlir::tok;
 using llvm::StringRef;
 using llvm::Twine;
-
-static llvm::Error fileError(StringRef name, const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 name + ": " + message);
-}
 
 std::optional<SafetensorsDType>
 mlir::tok::parseSafetensorsDType(StringRef name) {
@@ -99,10 +95,9 @@ static constexpr uint64_t kMaxHeaderBytes = 100 * 1024 * 1024;
 
 llvm::Expected<std::unique_ptr<SafetensorsModel>>
 SafetensorsModel::open(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = mapFile(path);
   if (!buffer)
-    return fileError(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parse(std::move(*buffer), path);
 }
 
@@ -247,9 +242,9 @@ llvm::Error SafetensorsModel::addFile(std::unique_ptr<llvm::MemoryBuffer> buf,
 
 llvm::Expected<std::unique_ptr<SafetensorsModel>>
 SafetensorsModel::openIndex(StringRef indexPath) {
-  auto text = llvm::MemoryBuffer::getFile(indexPath, /*IsText=*/true);
+  auto text = mapFile(indexPath);
   if (!text)
-    return fileError(indexPath, "cannot read: " + text.getError().message());
+    return text.takeError();
   llvm::Expected<llvm::json::Value> json =
       llvm::json::parse((*text)->getBuffer());
   if (!json)

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/Tokenizer.h"
+#include "FileError.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
@@ -23,11 +24,6 @@ using llvm::StringRef;
 using llvm::Twine;
 
 Tokenizer::~Tokenizer() = default;
-
-static llvm::Error tokError(StringRef name, const Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 name + ": " + message);
-}
 
 static llvm::Error idError(int32_t id, int64_t vocab) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -226,10 +222,10 @@ private:
       for (char c : text) {
         auto it = vocab.find(alphabet[static_cast<uint8_t>(c)]);
         if (it == vocab.end())
-          return tokError("tokenizer",
-                          "byte " +
-                              Twine(static_cast<int>(static_cast<uint8_t>(c))) +
-                              " has no token in the vocabulary");
+          return fileError(
+              "tokenizer",
+              "byte " + Twine(static_cast<int>(static_cast<uint8_t>(c))) +
+                  " has no token in the vocabulary");
         symbols.push_back(it->second);
       }
     } else {
@@ -247,7 +243,7 @@ private:
           for (size_t b = p; b < p + n; ++b) {
             int32_t id = byteTokens[static_cast<uint8_t>(text[b])];
             if (id < 0)
-              return tokError(
+              return fileError(
                   "tokenizer",
                   "no token for byte " +
                       Twine(static_cast<int>(static_cast<uint8_t>(text[b]))) +
@@ -316,9 +312,9 @@ static const llvm::json::Object *findComponent(const llvm::json::Value *value,
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::openHuggingFace(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = mapFile(path);
   if (!buffer)
-    return tokError(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parseHuggingFace((*buffer)->getBuffer(), path);
 }
 
@@ -326,19 +322,19 @@ llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
   if (!parsed)
-    return tokError(name,
-                    "malformed JSON: " + llvm::toString(parsed.takeError()));
+    return fileError(name,
+                     "malformed JSON: " + llvm::toString(parsed.takeError()));
   const llvm::json::Object *root = parsed->getAsObject();
   const llvm::json::Object *model = root ? root->getObject("model") : nullptr;
   if (!model)
-    return tokError(name, "missing the 'model' object");
+    return fileError(name, "missing the 'model' object");
   std::optional<StringRef> type = model->getString("type");
   if (!type || *type != "BPE")
-    return tokError(name, "model type '" + (type ? *type : StringRef("?")) +
-                              "' is not supported (only BPE is)");
+    return fileError(name, "model type '" + (type ? *type : StringRef("?")) +
+                               "' is not supported (only BPE is)");
   const llvm::json::Object *vocab = model->getObject("vocab");
   if (!vocab)
-    return tokError(name, "missing 'model.vocab'");
+    return fileError(name, "missing 'model.vocab'");
 
   auto tok = std::make_unique<BPETokenizer>();
   // Mode: a ByteLevel pre-tokenizer or decoder means byte-level BPE;
@@ -351,10 +347,10 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
     tok->mode = BPEMode::ByteLevel;
     if (byteLevel->getBoolean("use_regex").value_or(true) &&
         findComponent(root->get("pre_tokenizer"), "ByteLevel"))
-      return tokError(name, "the ByteLevel pre-tokenizer's regex split is "
-                            "not supported yet (use_regex = true)");
+      return fileError(name, "the ByteLevel pre-tokenizer's regex split is "
+                             "not supported yet (use_regex = true)");
     if (findComponent(root->get("pre_tokenizer"), "Split"))
-      return tokError(name, "Split pre-tokenizers are not supported yet");
+      return fileError(name, "Split pre-tokenizers are not supported yet");
     tok->prefixSpace =
         byteLevel->getBoolean("add_prefix_space").value_or(false);
     tok->alphabet = byteLevelAlphabet();
@@ -381,11 +377,11 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   for (const auto &[key, value] : *vocab) {
     std::optional<int64_t> id = value.getAsInteger();
     if (!id || *id < 0 || *id >= static_cast<int64_t>(vocab->size()))
-      return tokError(name, "vocabulary entry '" + StringRef(key) +
-                                "' has id outside [0, " + Twine(vocab->size()) +
-                                ")");
+      return fileError(name, "vocabulary entry '" + StringRef(key) +
+                                 "' has id outside [0, " +
+                                 Twine(vocab->size()) + ")");
     if (seen[*id])
-      return tokError(name, "vocabulary id " + Twine(*id) + " is used twice");
+      return fileError(name, "vocabulary id " + Twine(*id) + " is used twice");
     seen[*id] = true;
     tok->tokens[*id] = StringRef(key).str();
     tok->vocab[StringRef(key)] = static_cast<int32_t>(*id);
@@ -399,8 +395,8 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
       std::optional<StringRef> content =
           obj ? obj->getString("content") : std::nullopt;
       if (!id || !content || *id < 0 || content->empty())
-        return tokError(name, "an added token needs an id >= 0 and "
-                              "non-empty content");
+        return fileError(name, "an added token needs an id >= 0 and "
+                               "non-empty content");
       if (*id >= static_cast<int64_t>(tok->tokens.size()))
         tok->tokens.resize(*id + 1);
       tok->tokens[*id] = content->str();
@@ -443,10 +439,10 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
       auto merged = tok->vocab.find((left + right).str());
       if (left.empty() || right.empty() || l == tok->vocab.end() ||
           r == tok->vocab.end() || merged == tok->vocab.end())
-        return tokError(name, "merge #" + Twine(rank) + " ('" + left + "' + '" +
-                                  right +
-                                  "') does not join two vocabulary tokens "
-                                  "into a third");
+        return fileError(name, "merge #" + Twine(rank) + " ('" + left +
+                                   "' + '" + right +
+                                   "') does not join two vocabulary tokens "
+                                   "into a third");
       tok->merges.try_emplace({l->second, r->second},
                               std::make_pair(rank, merged->second));
       ++rank;
@@ -487,9 +483,9 @@ public:
         for (size_t b = p; b < p + n; ++b) {
           int64_t id = 3 + static_cast<uint8_t>(text[b]);
           if (id >= getVocabSize())
-            return tokError("tokenizer.bin", "byte fallback for byte " +
-                                                 Twine(id - 3) +
-                                                 " is outside the vocabulary");
+            return fileError("tokenizer.bin", "byte fallback for byte " +
+                                                  Twine(id - 3) +
+                                                  " is outside the vocabulary");
           ids.push_back(static_cast<int32_t>(id));
         }
       }
@@ -543,24 +539,23 @@ public:
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::openLlama2c(StringRef path, int64_t vocabSize) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
+  auto buffer = mapFile(path);
   if (!buffer)
-    return tokError(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parseLlama2c((*buffer)->getBuffer(), vocabSize, path);
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
   if (vocabSize <= 0)
-    return tokError(name, "the vocabulary size must be positive, got " +
-                              Twine(vocabSize));
+    return fileError(name, "the vocabulary size must be positive, got " +
+                               Twine(vocabSize));
   auto tok = std::make_unique<Llama2cTokenizer>();
   size_t offset = 0;
   auto read = [&](void *dst, size_t n, const Twine &what) -> llvm::Error {
     if (bytes.size() - offset < n)
-      return tokError(name, "truncated at byte " + Twine(offset) +
-                                " while reading " + what);
+      return fileError(name, "truncated at byte " + Twine(offset) +
+                                 " while reading " + what);
     std::memcpy(dst, bytes.data() + offset, n);
     offset += n;
     return llvm::Error::success();
@@ -569,8 +564,8 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
   if (llvm::Error err = read(&maxLength, 4, "the maximum token length"))
     return std::move(err);
   if (maxLength <= 0)
-    return tokError(name, "maximum token length " + Twine(maxLength) +
-                              " is not positive");
+    return fileError(name, "maximum token length " + Twine(maxLength) +
+                               " is not positive");
   for (int64_t i = 0; i < vocabSize; ++i) {
     float score;
     int32_t length;
@@ -579,9 +574,9 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
     if (llvm::Error err = read(&length, 4, "the length of token " + Twine(i)))
       return std::move(err);
     if (length < 0 || length > maxLength)
-      return tokError(name, "token " + Twine(i) + " has length " +
-                                Twine(length) + ", outside [0, " +
-                                Twine(maxLength) + "]");
+      return fileError(name, "token " + Twine(i) + " has length " +
+                                 Twine(length) + ", outside [0, " +
+                                 Twine(maxLength) + "]");
     std::string text(static_cast<size_t>(length), '\0');
     if (llvm::Error err =
             read(text.data(), text.size(), "the text of token " + Twine(i)))
@@ -592,8 +587,8 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
     tok->scores.push_back(score);
   }
   if (offset != bytes.size())
-    return tokError(name, Twine(bytes.size() - offset) +
-                              " bytes follow the last of " + Twine(vocabSize) +
-                              " tokens (wrong vocabulary size?)");
+    return fileError(name, Twine(bytes.size() - offset) +
+                               " bytes follow the last of " + Twine(vocabSize) +
+                               " tokens (wrong vocabulary size?)");
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }
