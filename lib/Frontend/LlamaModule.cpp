@@ -218,6 +218,25 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
      << weightNames << cacheNames << ") : (tensor<?xi32>, tensor<?xi32>"
      << weightTypes << cacheTypes << ") -> (" << tensorType({-1, v})
      << cacheTypes << ")\n";
-  os << "  return %r#0 : " << tensorType({-1, v}) << "\n}\n";
+  os << "  return %r#0 : " << tensorType({-1, v}) << "\n}\n\n";
+
+  // continue: a prefill, then a second step on the caches it filled (a
+  // decode step when %ids2 holds one token); returns the second logits.
+  os << "func.func @continue(%ids: tensor<?xi32>, %pos: tensor<?xi32>, "
+        "%ids2: tensor<?xi32>, %pos2: tensor<?xi32>"
+     << forwardArgs << ") -> " << tensorType({-1, v}) << " {\n";
+  for (int64_t l = 0; l < c.layers; ++l)
+    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
+  std::string stepType = "(tensor<?xi32>, tensor<?xi32>" + weightTypes +
+                         cacheTypes + ") -> (" + tensorType({-1, v}) +
+                         cacheTypes + ")";
+  os << "  %r:" << c.layers + 1 << " = func.call @step(%ids, %pos"
+     << weightNames << cacheNames << ") : " << stepType << "\n";
+  std::string filled;
+  for (int64_t l = 0; l < c.layers; ++l)
+    filled += ", %r#" + std::to_string(l + 1);
+  os << "  %s:" << c.layers + 1 << " = func.call @step(%ids2, %pos2"
+     << weightNames << filled << ") : " << stepType << "\n";
+  os << "  return %s#0 : " << tensorType({-1, v}) << "\n}\n";
   return out;
 }

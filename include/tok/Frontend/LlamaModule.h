@@ -15,7 +15,9 @@
 //   func.func @forward(%ids, %pos, <weights>...) -> tensor<?xVxf32>
 //
 // `forward` runs one step from empty caches (prefill) and returns the
-// logits of every position.
+// logits of every position; `continue(%ids, %pos, %ids2, %pos2, weights...)`
+// runs a second step on the caches the first filled (a decode step when
+// %ids2 is one token) and returns the second step's logits.
 //
 //===----------------------------------------------------------------------===//
 

@@ -197,6 +197,24 @@ def main():
     want = reference(cfg, W, ids, pos)
     err = np.abs(got - want).max() / np.abs(want).max()
     ok = got.shape == want.shape and err <= 1e-4
+
+    # The same prompt as a prefill of all but the last token, then one
+    # decode step through the caches: the last row of logits again.
+    cont = out + "_decode"
+    if os.path.exists(cont + "0.npy"):
+        os.remove(cont + "0.npy")
+    split = [os.path.join(work, "split%d.npy" % i) for i in range(4)]
+    for path, arr in zip(split, (ids[:-1], pos[:-1], ids[-1:], pos[-1:])):
+        np.save(path, arr)
+    r = subprocess.run([tok_run, mlir, "-e", "continue", "--output=" + cont, "--print-results=false"]
+                       + ["--input=" + p for p in split] + inputs[2:], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("tok-run failed:", r.stderr[-3000:])
+        return 1
+    dec = np.load(cont + "0.npy")
+    derr = np.abs(dec[-1] - want[-1]).max() / np.abs(want).max()
+    ok = ok and dec.shape == (1, want.shape[1]) and derr <= 1e-4
+    print("decode step after a %d-token prefill: max relative error %.2e" % (len(ids) - 1, derr))
     print("%s%s: %d weights, logits %s, max relative error %.2e: %s"
           % (cfg["model_type"], " (llama2.c)" if llama2c else "", len(names), got.shape, err, "ok" if ok else "MISMATCH"))
     print("greedy next token: tok %d, numpy %d" % (got[-1].argmax(), want[-1].argmax()))
