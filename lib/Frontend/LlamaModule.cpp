@@ -204,12 +204,8 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
      << cacheTypes << "\n}\n\n";
 
   // forward: one step from empty caches.
-  std::string forwardArgs;
-  for (auto [i, w] : llvm::enumerate(weights))
-    forwardArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
-                                 tensorType(w.shape), w.name);
   os << "func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>"
-     << forwardArgs << ") -> " << tensorType({-1, v}) << " {\n";
+     << weightArgs << ") -> " << tensorType({-1, v}) << " {\n";
   for (int64_t l = 0; l < c.layers; ++l) {
     os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
     cacheNames += ", %c" + std::to_string(l);
@@ -224,7 +220,7 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
   // decode step when %ids2 holds one token); returns the second logits.
   os << "func.func @continue(%ids: tensor<?xi32>, %pos: tensor<?xi32>, "
         "%ids2: tensor<?xi32>, %pos2: tensor<?xi32>"
-     << forwardArgs << ") -> " << tensorType({-1, v}) << " {\n";
+     << weightArgs << ") -> " << tensorType({-1, v}) << " {\n";
   for (int64_t l = 0; l < c.layers; ++l)
     os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
   std::string stepType = "(tensor<?xi32>, tensor<?xi32>" + weightTypes +
