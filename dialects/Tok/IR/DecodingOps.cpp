@@ -7,6 +7,7 @@
 #include "VerifyUtils.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -75,9 +76,22 @@ LogicalResult GenerateOp::verify() {
 
 LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   int64_t vocab;
-  if (failed(verifyStepFunction(*this, getStepAttr(), getCaches().getTypes(),
-                                symbolTable, vocab)))
+  if (failed(verifyStepFunction(*this, getStepAttr(), getParams().getTypes(),
+                                getCaches().getTypes(), symbolTable, vocab)))
     return failure();
+  if (FlatSymbolRefAttr onToken = getOnTokenAttr()) {
+    auto fn = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(*this, onToken);
+    if (!fn)
+      return emitOpError("'on_token' ")
+             << onToken << " does not name a func.func";
+    Builder b(getContext());
+    FunctionType expected =
+        b.getFunctionType({b.getI32Type(), b.getI64Type()}, {});
+    if (fn.getFunctionType() != expected)
+      return emitOpError("'on_token' function ")
+             << onToken << " must have type " << expected << ", but has "
+             << fn.getFunctionType();
+  }
   if (getEos() && !ShapedType::isDynamic(vocab) &&
       static_cast<int64_t>(*getEos()) >= vocab)
     return emitOpError("'eos' token id ")
@@ -134,8 +148,8 @@ LogicalResult DraftOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   if (!step)
     return success();
   int64_t vocab;
-  return verifyStepFunction(*this, step, getCaches().getTypes(), symbolTable,
-                            vocab);
+  return verifyStepFunction(*this, step, /*params=*/{}, getCaches().getTypes(),
+                            symbolTable, vocab);
 }
 
 //===----------------------------------------------------------------------===//

@@ -34,7 +34,7 @@ static bool isTokenVector(Type type) {
 }
 
 LogicalResult tok::verifyStepFunction(Operation *op, FlatSymbolRefAttr step,
-                                      TypeRange caches,
+                                      TypeRange params, TypeRange caches,
                                       SymbolTableCollection &symbolTable,
                                       int64_t &vocab) {
   auto fn = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(op, step);
@@ -42,11 +42,12 @@ LogicalResult tok::verifyStepFunction(Operation *op, FlatSymbolRefAttr step,
     return op->emitOpError("step function ")
            << step << " does not name a func.func";
   FunctionType type = fn.getFunctionType();
-  size_t numCaches = caches.size();
-  if (type.getNumInputs() != 2 + numCaches)
+  size_t numCaches = caches.size(), numParams = params.size();
+  if (type.getNumInputs() != 2 + numParams + numCaches)
     return op->emitOpError("step function ")
-           << step << " must take tokens, positions and " << numCaches
-           << " cache(s), i.e. " << 2 + numCaches << " arguments, but takes "
+           << step << " must take tokens, positions, " << numParams
+           << " parameter(s) and " << numCaches << " cache(s), i.e. "
+           << 2 + numParams + numCaches << " arguments, but takes "
            << type.getNumInputs();
   if (!isTokenVector(type.getInput(0)) || !isTokenVector(type.getInput(1)))
     return op->emitOpError("step function ")
@@ -62,10 +63,17 @@ LogicalResult tok::verifyStepFunction(Operation *op, FlatSymbolRefAttr step,
     return op->emitOpError("step function ")
            << step << " must return tokens x vocabulary f32 logits first, got "
            << type.getResult(0);
-  for (auto [i, cache] : llvm::enumerate(caches)) {
-    if (type.getInput(2 + i) != cache)
+  for (auto [i, param] : llvm::enumerate(params)) {
+    if (type.getInput(2 + i) != param)
       return op->emitOpError("step function ")
              << step << " argument #" << 2 + i << " is " << type.getInput(2 + i)
+             << ", but parameter #" << i << " is " << param;
+  }
+  for (auto [i, cache] : llvm::enumerate(caches)) {
+    size_t arg = 2 + numParams + i;
+    if (type.getInput(arg) != cache)
+      return op->emitOpError("step function ")
+             << step << " argument #" << arg << " is " << type.getInput(arg)
              << ", but cache #" << i << " is " << cache;
     if (type.getResult(1 + i) != cache)
       return op->emitOpError("step function ")

@@ -31,11 +31,11 @@ LogicalResult verifyLength(Operation *op, StringRef name, Value operand,
                            int64_t expected, StringRef what);
 
 /// Checks that `step` names a func.func usable as a model step function for
-/// `caches`: (tensor<?xi32> tokens, tensor<?xi32> positions, caches...) ->
-/// (tensor<? x V x f32> logits, caches...). Returns the vocabulary size V
-/// (possibly dynamic) through `vocab`.
+/// `params` and `caches`: (tensor<?xi32> tokens, tensor<?xi32> positions,
+/// params..., caches...) -> (tensor<? x V x f32> logits, caches...). Returns
+/// the vocabulary size V (possibly dynamic) through `vocab`.
 LogicalResult verifyStepFunction(Operation *op, FlatSymbolRefAttr step,
-                                 TypeRange caches,
+                                 TypeRange params, TypeRange caches,
                                  SymbolTableCollection &symbolTable,
                                  int64_t &vocab);
 

@@ -29,6 +29,11 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     `received` scores take a second pass over the key tiles with each row's
     final log-sum-exp.
 
+    `tok.generate` is expanded first into a prefill call of its step
+    function and an `scf.while` decode loop that samples, stores and reports
+    (`on_token`) one token per iteration and threads the caches as loop
+    values, so that they are updated in place for the whole generation.
+
     Every `!tok.kv_cache` becomes the tensors it is made of: keys and values
     (`H x C x D`), the position of every slot per KV head (`H x C x i32`),
     the live length (`index`) and, when tracked, the scores (`H x C x f32`);

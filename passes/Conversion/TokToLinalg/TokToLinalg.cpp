@@ -165,6 +165,10 @@ struct ConvertTokToLinalgPass
     if (quantized.wasInterrupted())
       return signalPassFailure();
 
+    // Generation loops first: their bodies are ordinary tok code.
+    if (failed(expandGenerateOps(getOperation())))
+      return signalPassFailure();
+
     // Caches become bundles of tensors; every other type stays.
     TypeConverter converter;
     converter.addConversion([](Type type) { return type; });

@@ -699,7 +699,7 @@ func.func @case85(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
 
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
 func.func @case86(%p: tensor<?xi32>) {
-  // expected-error @+1 {{'tok.generate' op step function @step must take tokens, positions and 0 cache(s), i.e. 2 arguments, but takes 3}}
+  // expected-error @+1 {{'tok.generate' op step function @step must take tokens, positions, 0 parameter(s) and 0 cache(s), i.e. 2 arguments, but takes 3}}
   %o = tok.generate @step(%p) {max_new_tokens = 8, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   return
 }
@@ -897,5 +897,33 @@ func.func @case108(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %
 func.func @case109(%x: tensor<4x8xf64>, %w: tensor<8xf64>) {
   // expected-error @+1 {{'tok.rms_norm' op operand #0 must be}}
   %y = tok.rms_norm %x, %w : tensor<4x8xf64>, tensor<8xf64>
+  return
+}
+
+// -----
+
+func.func private @wstep(tensor<?xi32>, tensor<?xi32>, tensor<16x4xf32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func @case_generate_param(%p: tensor<?xi32>, %w: tensor<16x8xf32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op step function @wstep argument #2 is 'tensor<16x4xf32>', but parameter #0 is 'tensor<16x8xf32>'}}
+  %o = tok.generate @wstep(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func @case_on_token_missing(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op 'on_token' @emit does not name a func.func}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, on_token = @emit} : tensor<?xi32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func private @emit(i32) -> ()
+func.func @case_on_token_type(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op 'on_token' function @emit must have type '(i32, i64) -> ()', but has '(i32) -> ()'}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, on_token = @emit} : tensor<?xi32> -> tensor<?xi32>
   return
 }

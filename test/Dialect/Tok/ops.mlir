@@ -197,6 +197,18 @@ func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x512x32xf32
     -> (tensor<?x256xf32>, !tok.kv_cache<4x512x32xf32>, !tok.kv_cache<4x512x32xf32>)
 func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x512x32xf32>)
     -> (tensor<?x256xf32>, !tok.kv_cache<2x512x32xf32>)
+func.func private @weighted_step(tensor<?xi32>, tensor<?xi32>, tensor<256x64xf32>, !tok.kv_cache<2x512x32xf32>)
+    -> (tensor<?x256xf32>, !tok.kv_cache<2x512x32xf32>)
+func.func private @print_token(i32, i64)
+
+// CHECK-LABEL: func.func @generate_with_params
+func.func @generate_with_params(%prompt: tensor<?xi32>, %w: tensor<256x64xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x512x32xf32>
+  // CHECK: tok.generate @weighted_step(%{{.*}}) params(%{{.*}} : tensor<256x64xf32>) caches(%{{.*}} : !tok.kv_cache<2x512x32xf32>) {max_new_tokens = 4 : i64, on_token = @print_token, sampler = #tok.sampler<temperature = 1.000000e+00, seed = 3>} : tensor<?xi32> -> tensor<?xi32>
+  %out = tok.generate @weighted_step(%prompt) params(%w : tensor<256x64xf32>) caches(%c : !tok.kv_cache<2x512x32xf32>)
+      {max_new_tokens = 4, sampler = #tok.sampler<temperature = 1.0, seed = 3>, on_token = @print_token} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
 
 // CHECK-LABEL: func.func @decoding_ops
 func.func @decoding_ops(%prompt: tensor<?xi32>, %logits: tensor<1x256xf32>, %n: i64,

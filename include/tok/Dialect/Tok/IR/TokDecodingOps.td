@@ -46,41 +46,53 @@ def Tok_SampleOp : Tok_Op<"sample", [
 }
 
 def Tok_GenerateOp : Tok_Op<"generate", [
+    AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "Autoregressive generation with a model step function";
   let description = [{
-    Runs the model on `prompt`, then repeatedly samples a token from the
-    last row of logits and feeds it back, until `max_new_tokens` tokens are
-    generated or `eos` is sampled (it is included). Returns the generated
-    tokens.
+    Runs the model on `prompt` (at positions 0 .. P-1), then repeatedly
+    samples a token from the last row of logits and feeds it back at the
+    next position, until `max_new_tokens` tokens are generated or `eos` is
+    sampled (it is included). Returns the generated tokens. Sampling step
+    `i` (0 for the token after the prompt) uses `i` as the sampler's
+    counter.
 
     `step` names a `func.func` of type
-    `(tensor<?xi32> tokens, tensor<?xi32> positions, caches...) ->
-    (tensor<?xVxf32> logits, caches...)`: one forward pass over new tokens
-    at the given positions, threading one `!tok.kv_cache` per layer. The
+    `(tensor<?xi32> tokens, tensor<?xi32> positions, params..., caches...)
+    -> (tensor<?xVxf32> logits, caches...)`: one forward pass over new
+    tokens at the given positions, threading one `!tok.kv_cache` per layer.
+    `params` (usually the weights) are passed to every step unchanged; the
     `caches` operands are the initial caches (usually `tok.kv.empty`).
+    `on_token`, if given, names a `func.func (i32 token, i64 index) -> ()`
+    called with each token as soon as it is chosen (streaming output).
     `tok-speculative-decoding` rewrites this op into draft / verify /
     accept form; `@step` itself is left unchanged.
 
     Example:
 
     ```mlir
-    %out = tok.generate @step(%prompt) caches(%c0, %c1 :
-        !tok.kv_cache<4x512x32xf32>, !tok.kv_cache<4x512x32xf32>)
-        {max_new_tokens = 128 : i64, sampler = #tok.sampler<>}
+    %out = tok.generate @step(%prompt) params(%w : tensor<256x64xf32>)
+        caches(%c0, %c1 : !tok.kv_cache<4x512x32xf32>,
+                          !tok.kv_cache<4x512x32xf32>)
+        {max_new_tokens = 128 : i64, sampler = #tok.sampler<>,
+         on_token = @print_token}
         : tensor<?xi32> -> tensor<?xi32>
     ```
   }];
   let arguments = (ins
     FlatSymbolRefAttr:$step,
     Tok_I32Vector:$prompt,
+    Variadic<AnyType>:$params,
     Variadic<Tok_KVCache>:$caches,
     I64Attr:$max_new_tokens,
     Tok_SamplerAttr:$sampler,
-    OptionalAttr<I64Attr>:$eos);
+    OptionalAttr<I64Attr>:$eos,
+    OptionalAttr<FlatSymbolRefAttr>:$on_token);
   let results = (outs Tok_I32Vector:$tokens);
   let assemblyFormat = [{
-    $step `(` $prompt `)` (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)?
+    $step `(` $prompt `)`
+    (`params` `(` $params^ `:` type($params) `)`)?
+    (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)?
     attr-dict `:` type($prompt) `->` type($tokens)
   }];
   let hasVerifier = 1;

@@ -1,0 +1,194 @@
+//===- GenerateToLoops.cpp - tok.generate as a decoding loop --------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// tok.generate becomes a prefill call of the step function followed by an
+// scf.while decode loop, still on tok types (caches, tok.sample), so that
+// the conversion that follows lowers the loop body like any other code:
+//
+//   logits, caches = step(prompt, [0 .. P-1], params, caches)
+//   t = sample(logits[P-1], counter 0); i = 0
+//   loop:
+//     out[i] = t; on_token(t, i); i += 1
+//     if i == max_new_tokens or t == eos: stop
+//     logits, caches = step([t], [P + i - 1], params, caches)
+//     t = sample(logits[0], counter i)
+//   return out[0 .. i)
+//
+// The caches are loop-carried values updated in place by the step's
+// appends, so bufferization keeps one buffer per cache for the whole loop.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+/// Builds the loop that replaces one tok.generate.
+struct GenerateExpander {
+  GenerateOp op;
+  OpBuilder &b;
+  Location loc;
+  func::FuncOp step;
+  RankedTensorType dynTokens;
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  Value toI32(Value v) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), v);
+  }
+
+  /// A one-element tensor<?xi32> holding `v` (an i32).
+  Value singleton(Value v) {
+    Value t = tensor::FromElementsOp::create(b, loc, ValueRange{v});
+    return tensor::CastOp::create(b, loc, dynTokens, t);
+  }
+
+  /// Calls the step function; returns the logits and the new caches.
+  func::CallOp callStep(Value tokens, Value positions, ValueRange caches) {
+    SmallVector<Value> args{tokens, positions};
+    llvm::append_range(args, op.getParams());
+    llvm::append_range(args, caches);
+    return func::CallOp::create(b, loc, step, args);
+  }
+
+  /// The token sampled from row `row` of `logits` with `counter` (an
+  /// index) as the sampler's counter.
+  Value sampleRow(Value logits, Value row, Value counter) {
+    OpFoldResult vocab = tensor::getMixedSize(b, loc, logits, 1);
+    SmallVector<OpFoldResult> offsets{row, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), vocab};
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    Value slice =
+        tensor::ExtractSliceOp::create(b, loc, logits, offsets, sizes, strides);
+    Value counterArg;
+    if (!op.getSampler().isGreedy())
+      counterArg = arith::IndexCastOp::create(b, loc, b.getI64Type(), counter);
+    Value tokens =
+        SampleOp::create(b, loc, slice, counterArg, op.getSamplerAttr());
+    return tensor::ExtractOp::create(b, loc, tokens, ValueRange{index(0)});
+  }
+
+  Value expand() {
+    MLIRContext *ctx = b.getContext();
+    int64_t maxNew = op.getMaxNewTokens();
+    Value prompt = op.getPrompt();
+    if (prompt.getType() != dynTokens)
+      prompt = tensor::CastOp::create(b, loc, dynTokens, prompt);
+    Value promptLen = tensor::DimOp::create(b, loc, prompt, 0);
+
+    // Positions 0 .. P-1 of the prompt.
+    Value posInit = tensor::EmptyOp::create(
+        b, loc, ArrayRef<OpFoldResult>{promptLen}, b.getI32Type());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+    Value positions =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{dynTokens}, ValueRange{}, ValueRange{posInit},
+            ArrayRef<AffineMap>{id}, {utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange) {
+              Value i = linalg::IndexOp::create(nb, l, 0);
+              Value i32 = arith::IndexCastOp::create(nb, l, nb.getI32Type(), i);
+              linalg::YieldOp::create(nb, l, i32);
+            })
+            .getResult(0);
+
+    // Prefill and the first token.
+    func::CallOp prefill = callStep(prompt, positions, op.getCaches());
+    Value zero = index(0), one = index(1);
+    Value lastRow = arith::SubIOp::create(b, loc, promptLen, one);
+    Value first = sampleRow(prefill.getResult(0), lastRow, zero);
+
+    Value out = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{maxNew},
+                                        b.getI32Type());
+    SmallVector<Value> inits{zero, first, out};
+    llvm::append_range(inits, prefill.getResults().drop_front());
+    SmallVector<Type> types =
+        llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
+    SmallVector<Location> locs(inits.size(), loc);
+
+    auto loop = scf::WhileOp::create(b, loc, types, inits);
+    {
+      // Before: store and report the token; go on unless done.
+      Block *before = b.createBlock(&loop.getBefore(), {}, types, locs);
+      Value i = before->getArgument(0), t = before->getArgument(1);
+      Value stored =
+          tensor::InsertOp::create(b, loc, t, before->getArgument(2), i);
+      if (FlatSymbolRefAttr onToken = op.getOnTokenAttr()) {
+        Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+        func::CallOp::create(b, loc, onToken, TypeRange{}, ValueRange{t, i64});
+      }
+      Value next = arith::AddIOp::create(b, loc, i, one);
+      Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                         next, index(maxNew));
+      if (std::optional<uint64_t> eos = op.getEos()) {
+        Value eosValue = arith::ConstantOp::create(
+            b, loc, b.getI32IntegerAttr(static_cast<int32_t>(*eos)));
+        Value notEos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                             t, eosValue);
+        more = arith::AndIOp::create(b, loc, more, notEos);
+      }
+      SmallVector<Value> carried{next, t, stored};
+      llvm::append_range(carried, before->getArguments().drop_front(3));
+      scf::ConditionOp::create(b, loc, more, carried);
+    }
+    {
+      // After: one decode step on the last token.
+      Block *after = b.createBlock(&loop.getAfter(), {}, types, locs);
+      Value i = after->getArgument(0), t = after->getArgument(1);
+      Value pos = arith::SubIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, promptLen, i), one);
+      func::CallOp decode = callStep(singleton(t), singleton(toI32(pos)),
+                                     after->getArguments().drop_front(3));
+      Value nextToken = sampleRow(decode.getResult(0), zero, i);
+      SmallVector<Value> carried{i, nextToken, after->getArgument(2)};
+      llvm::append_range(carried, decode.getResults().drop_front());
+      scf::YieldOp::create(b, loc, carried);
+    }
+    b.setInsertionPointAfter(loop);
+    Value count = loop.getResult(0);
+    Value tokens = tensor::ExtractSliceOp::create(
+        b, loc, dynTokens, loop.getResult(2),
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{count},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    if (tokens.getType() != op.getType())
+      tokens = tensor::CastOp::create(b, loc, op.getType(), tokens);
+    return tokens;
+  }
+};
+
+} // namespace
+
+LogicalResult mlir::tok::expandGenerateOps(Operation *root) {
+  SmallVector<GenerateOp> ops;
+  root->walk([&](GenerateOp op) { ops.push_back(op); });
+  SymbolTableCollection symbols;
+  for (GenerateOp op : ops) {
+    auto step =
+        symbols.lookupNearestSymbolFrom<func::FuncOp>(op, op.getStepAttr());
+    if (!step)
+      return op.emitOpError("step function ")
+             << op.getStepAttr() << " does not name a func.func";
+    OpBuilder b(op);
+    GenerateExpander expander{
+        op, b, op.getLoc(), step,
+        RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};
+    Value tokens = expander.expand();
+    op.getResult().replaceAllUsesWith(tokens);
+    op.erase();
+  }
+  return success();
+}
