@@ -15,6 +15,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir::tok;
+using llvm::StringRef;
 
 std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
   int64_t e = c.dim, f = c.hiddenDim, q = c.heads * c.headDim,
@@ -234,5 +235,30 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
   os << "  %s:" << c.layers + 1 << " = func.call @step(%ids2, %pos2"
      << weightNames << filled << ") : " << stepType << "\n";
   os << "  return %s#0 : " << tensorType({-1, v}) << "\n}\n";
+
+  if (!o.generate)
+    return out;
+  const LlamaGenerateOptions &g = *o.generate;
+  if (g.stream)
+    os << "\nfunc.func private @tok_on_token(i32, i64)\n";
+  os << "\nfunc.func @generate(%prompt: tensor<?xi32>" << weightArgs
+     << ") -> tensor<?xi32> {\n";
+  for (int64_t l = 0; l < c.layers; ++l)
+    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
+  os << "  %out = tok.generate @step(%prompt)";
+  if (!weights.empty())
+    os << " params(" << StringRef(weightNames).drop_front(2) << " : "
+       << StringRef(weightTypes).drop_front(2) << ")";
+  if (c.layers)
+    os << " caches(" << StringRef(cacheNames).drop_front(2) << " : "
+       << StringRef(cacheTypes).drop_front(2) << ")";
+  os << " {max_new_tokens = " << g.maxNewTokens
+     << " : i64, sampler = " << g.sampler;
+  if (g.eos)
+    os << ", eos = " << *g.eos << " : i64";
+  if (g.stream)
+    os << ", on_token = @tok_on_token";
+  os << "} : tensor<?xi32> -> tensor<?xi32>\n";
+  os << "  return %out : tensor<?xi32>\n}\n";
   return out;
 }

@@ -11,6 +11,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 
@@ -18,6 +19,7 @@
 #include <cstring>
 
 using namespace mlir::tok;
+using llvm::ArrayRef;
 using llvm::StringRef;
 using llvm::Twine;
 
@@ -300,4 +302,48 @@ SafetensorsModel::openIndex(StringRef indexPath) {
 const SafetensorsTensor *SafetensorsModel::lookup(StringRef name) const {
   auto it = index.find(name);
   return it == index.end() ? nullptr : &tensors[it->second];
+}
+
+llvm::Error mlir::tok::writeSafetensors(StringRef path,
+                                        ArrayRef<SafetensorsOutput> tensors) {
+  if (llvm::sys::fs::exists(path))
+    return fileError(path, "exists; not overwritten");
+  llvm::json::Object header;
+  uint64_t offset = 0;
+  for (const SafetensorsOutput &t : tensors) {
+    uint64_t bytes = sizeof(float);
+    for (int64_t d : t.shape)
+      bytes *= static_cast<uint64_t>(d);
+    llvm::json::Array shape;
+    for (int64_t d : t.shape)
+      shape.push_back(d);
+    header[t.name] = llvm::json::Object{
+        {"dtype", "F32"},
+        {"shape", std::move(shape)},
+        {"data_offsets", llvm::json::Array{offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::json::Value(std::move(header));
+  // Pad with spaces so that the data (and every f32 in it) is 8-aligned.
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return fileError(path, "cannot write: " + ec.message());
+  uint64_t length = text.size();
+  for (int i = 0; i < 8; ++i)
+    os << static_cast<char>((length >> (8 * i)) & 0xff);
+  os << text;
+  for (const SafetensorsOutput &t : tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape)
+      n *= d;
+    os.write(reinterpret_cast<const char *>(t.data), n * sizeof(float));
+  }
+  os.close();
+  if (os.has_error())
+    return fileError(path, "cannot write: " + os.error().message());
+  return llvm::Error::success();
 }

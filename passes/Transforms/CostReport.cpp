@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tok/Transforms/CostModel.h"
 #include "tok/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,83 +22,8 @@ using namespace mlir::tok;
 
 namespace {
 
-struct Cost {
-  int64_t flops = 0, attentionFlops = 0, bytes = 0, kvBytes = 0;
-};
-
 struct TokCostReportPass : tok::impl::TokCostReportPassBase<TokCostReportPass> {
   using Base::Base;
-
-  int64_t dimSize(int64_t d) const {
-    return ShapedType::isDynamic(d) ? static_cast<int64_t>(dynamicSize) : d;
-  }
-  int64_t elements(ShapedType type) const {
-    int64_t n = 1;
-    for (int64_t d : type.getShape())
-      n *= dimSize(d);
-    return n;
-  }
-  static int64_t elementBytes(Type type) {
-    return std::max<int64_t>(1, type.getIntOrFloatBitWidth() / 8);
-  }
-  int64_t tensorBytes(Type type) const {
-    if (auto tensor = dyn_cast<RankedTensorType>(type))
-      return elements(tensor) * elementBytes(tensor.getElementType());
-    if (auto cache = dyn_cast<KVCacheType>(type))
-      return cacheBytes(cache);
-    return 0;
-  }
-  static int64_t cacheBytes(KVCacheType type) {
-    int64_t slots = type.getKvHeads() * type.getCapacity();
-    int64_t bytes =
-        2 * slots * type.getHeadDim() * elementBytes(type.getElementType());
-    bytes += 4 * slots; // positions
-    if (type.getScores())
-      bytes += 4 * slots;
-    return bytes;
-  }
-
-  /// FLOPs of one attention: 2 Hq T S (D + Dv).
-  int64_t attentionFlops(RankedTensorType query, int64_t keys,
-                         int64_t valueDim) const {
-    return 2 * dimSize(query.getDimSize(0)) * dimSize(query.getDimSize(1)) *
-           keys * (dimSize(query.getDimSize(2)) + valueDim);
-  }
-
-  void add(Operation *op, Cost &cost) const {
-    if (!isa<TokDialect>(op->getDialect()))
-      return;
-    for (Type t : op->getOperandTypes())
-      cost.bytes += tensorBytes(t);
-    for (Type t : op->getResultTypes())
-      cost.bytes += tensorBytes(t);
-    if (auto linear = dyn_cast<LinearOp>(op)) {
-      RankedTensorType out = linear.getResult().getType();
-      cost.flops += 2 * elements(out) *
-                    dimSize(linear.getWeight().getType().getDimSize(1));
-    } else if (auto att = dyn_cast<AttentionOp>(op)) {
-      int64_t f =
-          attentionFlops(att.getQuery().getType(),
-                         dimSize(att.getKey().getType().getDimSize(1)),
-                         dimSize(att.getValue().getType().getDimSize(2)));
-      cost.flops += f;
-      cost.attentionFlops += f;
-    } else if (auto cached = dyn_cast<CachedAttentionOp>(op)) {
-      KVCacheType cache = cached.getCache().getType();
-      int64_t f = attentionFlops(cached.getQuery().getType(),
-                                 cache.getCapacity(), cache.getHeadDim());
-      cost.flops += f;
-      cost.attentionFlops += f;
-    } else if (auto norm = dyn_cast<RMSNormOp>(op)) {
-      cost.flops += 4 * elements(norm.getInput().getType());
-    } else if (auto rope = dyn_cast<RopeOp>(op)) {
-      cost.flops += 6 * elements(rope.getInput().getType());
-    } else if (auto sample = dyn_cast<SampleOp>(op)) {
-      cost.flops += 2 * elements(sample.getLogits().getType());
-    } else if (auto empty = dyn_cast<KVEmptyOp>(op)) {
-      cost.kvBytes += cacheBytes(empty.getType());
-    }
-  }
 
   void runOnOperation() override {
     if (dynamicSize <= 0) {
@@ -109,11 +35,7 @@ struct TokCostReportPass : tok::impl::TokCostReportPassBase<TokCostReportPass> {
     getOperation().walk([&](func::FuncOp fn) {
       if (fn.isExternal())
         return;
-      Cost cost;
-      for (Type arg : fn.getArgumentTypes())
-        if (auto cache = dyn_cast<KVCacheType>(arg))
-          cost.kvBytes += cacheBytes(cache);
-      fn.walk([&](Operation *op) { add(op, cost); });
+      FunctionCost cost = computeFunctionCost(fn, dynamicSize);
       fn.emitRemark() << "tok-cost: flops " << cost.flops << ", bytes "
                       << cost.bytes << ", kv-bytes " << cost.kvBytes
                       << ", attention-flops " << cost.attentionFlops;

@@ -14,10 +14,11 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Generate.h"
+#include "Jit.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -37,8 +38,6 @@
 #include "tok/Pipelines/Pipelines.h"
 
 #include "llvm/ADT/APFloat.h"
-#include "llvm/ExecutionEngine/Orc/Core.h"
-#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -58,23 +57,6 @@ using namespace mlir;
 
 namespace {
 namespace cl = llvm::cl;
-
-/// Failed run-time checks (cf.assert: a token id outside the vocabulary, a
-/// full cache, ...) call puts and abort. tok-run routes them here: the
-/// message goes to stderr and tok-run exits with status 1, with no stack
-/// dump and nothing lost from stdout.
-extern "C" int tokRunCheckMessage(const char *message) {
-  llvm::outs().flush();
-  std::fflush(stdout);
-  llvm::errs() << "tok-run: run-time check failed: " << message << "\n";
-  return 0;
-}
-
-extern "C" void tokRunCheckAbort() {
-  llvm::errs().flush();
-  std::fflush(nullptr);
-  std::_Exit(1);
-}
 
 cl::OptionCategory runCategory("tok-run options");
 
@@ -387,36 +369,12 @@ int run(MLIRContext &context) {
 
   start = Clock::now();
   SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
-  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
-  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
-  // The OpenMP runtime the parallel loops of tok-to-llvm call.
-  libs.push_back(TOK_LIBOMP);
-  SmallVector<StringRef> libRefs(libs.begin(), libs.end());
-
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
-                                /*targetMachine=*/nullptr);
-  ExecutionEngineOptions options;
-  options.transformer = optimize;
-  options.jitCodeGenOptLevel = codeGenLevel;
-  options.sharedLibPaths = libRefs;
-  auto engine = ExecutionEngine::create(*module, options);
+  auto engine = tokrun::createJit(*module, optLevel, libs);
   if (!engine) {
     llvm::errs() << "tok-run: failed to JIT-compile the module: "
                  << llvm::toString(engine.takeError()) << "\n";
     return 1;
   }
-  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap symbols;
-    symbols[interner("puts")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&tokRunCheckMessage),
-        llvm::JITSymbolFlags::Exported};
-    symbols[interner("abort")] = {
-        llvm::orc::ExecutorAddr::fromPtr(&tokRunCheckAbort),
-        llvm::JITSymbolFlags::Exported};
-    return symbols;
-  });
-  (*engine)->initialize();
   double compileMs = millisSince(start);
 
   SmallVector<double> runMs;
@@ -498,12 +456,19 @@ int main(int argc, char **argv) {
   tok::registerAllTokPasses();
 
   cl::HideUnrelatedOptions(runCategory);
+  cl::HideUnrelatedOptions(tokrun::getGenerateCategory(),
+                           tokrun::getGenerateCommand());
   cl::ParseCommandLineOptions(
       argc, argv,
       "tok-run: lower a tok module, JIT-compile it and run an entry "
-      "function\n");
+      "function\n\n"
+      "  tok-run [options] <file.mlir>    run an entry function\n"
+      "  tok-run generate [options]       generate text with a model "
+      "(tok-run generate --help)\n");
 
   MLIRContext context(registry);
   context.printOpOnDiagnostic(false);
+  if (tokrun::getGenerateCommand())
+    return tokrun::runGenerate(context);
   return run(context);
 }

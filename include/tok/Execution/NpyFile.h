@@ -36,13 +36,26 @@ struct NpyArray {
   llvm::SmallVector<int64_t> shape;
   /// Row-major element data, 16-byte aligned by the allocator.
   std::vector<uint64_t> storage;
+  /// When set, the array is a view of this memory (not owned, not copied;
+  /// e.g. a weight in a memory-mapped model file) and `storage` is unused.
+  /// A callee must not write into a view of read-only memory.
+  void *external = nullptr;
 
   int64_t getNumElements() const;
   int64_t getNumBytes() const {
     return getNumElements() * getNpyElementSize(type);
   }
-  void *data() { return storage.data(); }
-  const void *data() const { return storage.data(); }
+  void *data() { return external ? external : storage.data(); }
+  const void *data() const { return external ? external : storage.data(); }
+  /// A view of `shape` elements of `type` at `data`.
+  static NpyArray view(NpyDType type, llvm::ArrayRef<int64_t> shape,
+                       const void *data) {
+    NpyArray array;
+    array.type = type;
+    array.shape.assign(shape.begin(), shape.end());
+    array.external = const_cast<void *>(data);
+    return array;
+  }
   /// Allocates zeroed storage for `shape`.
   void allocate();
 };

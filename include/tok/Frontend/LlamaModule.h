@@ -17,7 +17,9 @@
 // `forward` runs one step from empty caches (prefill) and returns the
 // logits of every position; `continue(%ids, %pos, %ids2, %pos2, weights...)`
 // runs a second step on the caches the first filled (a decode step when
-// %ids2 is one token) and returns the second step's logits.
+// %ids2 is one token) and returns the second step's logits. With generate
+// options, `generate(%prompt, weights...)` returns the generated tokens
+// (tok.generate).
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +30,7 @@
 
 #include "llvm/ADT/SmallVector.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,11 +42,25 @@ struct LlamaWeight {
   llvm::SmallVector<int64_t> shape;
 };
 
+/// What `@generate` does (see emitLlamaModule).
+struct LlamaGenerateOptions {
+  int64_t maxNewTokens = 64;
+  /// A #tok.sampler attribute, as text.
+  std::string sampler = "#tok.sampler<>";
+  std::optional<int64_t> eos;
+  /// Call `@tok_on_token(i32 token, i64 index)` (external, bound by the
+  /// runner) with every token as it is chosen.
+  bool stream = false;
+};
+
 struct LlamaModuleOptions {
   /// Slots of each layer's KV cache.
   int64_t cacheCapacity = 512;
   /// llama2.c pairs rotary dimensions 2i, 2i+1; Hugging Face i, i + D/2.
   bool interleavedRope = false;
+  /// Also emit `@generate(%prompt, weights...) -> tensor<?xi32>`: a
+  /// tok.generate over @step from empty caches.
+  std::optional<LlamaGenerateOptions> generate;
 };
 
 /// The weights the step function takes, in argument order.

@@ -96,6 +96,18 @@ private:
   llvm::StringMap<std::string> metadata;
 };
 
+/// A float32 tensor to write.
+struct SafetensorsOutput {
+  std::string name;
+  llvm::SmallVector<int64_t> shape;
+  const float *data = nullptr;
+};
+
+/// Writes `tensors` as one float32 `.safetensors` file (header padded to 8
+/// bytes, tensors in order). An existing file is not overwritten.
+llvm::Error writeSafetensors(llvm::StringRef path,
+                             llvm::ArrayRef<SafetensorsOutput> tensors);
+
 } // namespace tok
 } // namespace mlir
 

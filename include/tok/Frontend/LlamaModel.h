@@ -1,0 +1,94 @@
+//===- LlamaModel.h - a Llama-family model ready to run ---------*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// A decoder model as the drivers (tok-run generate, tok-compile) need it:
+// its shape, its weights as float32 arrays in getLlamaWeights order, and its
+// tokenizer. Weights stay in the memory-mapped files when they are float32
+// and 4-byte aligned there (the usual case); f16 / bf16 weights are widened
+// into owned float32 copies, and the model says how many bytes it copied.
+//
+// Sources: a llama2.c checkpoint (`.bin`), a Hugging Face directory (or its
+// config.json) with model.safetensors or a sharded index, or "builtin": a
+// small seeded Llama (6 layers, dim 288, 6 heads, byte vocabulary) that
+// needs no files.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_FRONTEND_LLAMAMODEL_H
+#define TOK_FRONTEND_LLAMAMODEL_H
+
+#include "tok/Frontend/LlamaConfig.h"
+#include "tok/Frontend/Tokenizer.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+namespace tok {
+
+class Llama2cCheckpoint;
+class SafetensorsModel;
+
+class LlamaModel {
+public:
+  ~LlamaModel();
+
+  /// Opens `path`: "builtin", a llama2.c `.bin`, or a Hugging Face
+  /// directory / config.json. `tokenizerPath` overrides the tokenizer
+  /// (tokenizer.json or llama2.c tokenizer.bin); by default a Hugging Face
+  /// directory's tokenizer.json is used, a tokenizer.bin beside a llama2.c
+  /// checkpoint, and the byte tokenizer for 256-token vocabularies.
+  static llvm::Expected<std::unique_ptr<LlamaModel>>
+  open(llvm::StringRef path, llvm::StringRef tokenizerPath = "");
+
+  /// The built-in model: weights uniform in +-sqrt(3 / fan_in) (norm
+  /// weights 1) from a SplitMix64 stream keyed by `seed`.
+  static std::unique_ptr<LlamaModel> createBuiltin(uint64_t seed = 0);
+  static LlamaConfig getBuiltinConfig();
+
+  const LlamaConfig &getConfig() const { return config; }
+  /// llama2.c checkpoints rotate pairs (2i, 2i+1); the others (i, i + D/2).
+  bool hasInterleavedRope() const { return interleavedRope; }
+  /// The data of every weight, in getLlamaWeights(getConfig()) order.
+  llvm::ArrayRef<const float *> getWeights() const { return weights; }
+  const Tokenizer &getTokenizer() const { return *tokenizer; }
+  /// Where the model came from ("builtin" or the path).
+  llvm::StringRef getName() const { return name; }
+  /// Bytes of weights used in place in mapped files, and bytes copied
+  /// (widened, realigned or generated).
+  int64_t getMappedBytes() const { return mappedBytes; }
+  int64_t getOwnedBytes() const { return ownedBytes; }
+
+  /// Writes the model in Hugging Face layout (config.json and a float32
+  /// model.safetensors) into `dir`, which is created; existing files are
+  /// not overwritten.
+  llvm::Error exportHuggingFace(llvm::StringRef dir) const;
+
+private:
+  LlamaModel() = default;
+  /// Takes ownership of `data` (float32) as weight `index`.
+  void own(size_t index, std::vector<float> data);
+
+  std::string name;
+  LlamaConfig config;
+  bool interleavedRope = false;
+  std::vector<const float *> weights;
+  std::vector<std::vector<float>> owned;
+  std::unique_ptr<Llama2cCheckpoint> llama2c;
+  std::unique_ptr<SafetensorsModel> safetensors;
+  std::unique_ptr<Tokenizer> tokenizer;
+  int64_t mappedBytes = 0, ownedBytes = 0;
+};
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_FRONTEND_LLAMAMODEL_H

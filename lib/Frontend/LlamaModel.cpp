@@ -1,0 +1,291 @@
+//===- LlamaModel.cpp - a Llama-family model ready to run -----------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Frontend/LlamaModel.h"
+
+#include "FileError.h"
+#include "tok/Frontend/Llama2c.h"
+#include "tok/Frontend/LlamaModule.h"
+#include "tok/Frontend/Safetensors.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace mlir::tok;
+using llvm::StringRef;
+using llvm::Twine;
+
+LlamaModel::~LlamaModel() = default;
+
+void LlamaModel::own(size_t index, std::vector<float> data) {
+  ownedBytes += static_cast<int64_t>(data.size() * sizeof(float));
+  owned.push_back(std::move(data));
+  weights[index] = owned.back().data();
+}
+
+LlamaConfig LlamaModel::getBuiltinConfig() {
+  LlamaConfig c;
+  c.modelType = "llama";
+  c.dim = 288;
+  c.hiddenDim = 768;
+  c.layers = 6;
+  c.heads = 6;
+  c.kvHeads = 6;
+  c.headDim = 48;
+  c.vocab = 256;
+  c.maxPositions = 512;
+  c.tiedEmbeddings = true;
+  return c;
+}
+
+/// SplitMix64: a counter-based stream, the same on every platform.
+static uint64_t splitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::unique_ptr<LlamaModel> LlamaModel::createBuiltin(uint64_t seed) {
+  std::unique_ptr<LlamaModel> m(new LlamaModel);
+  m->name = "builtin";
+  m->config = getBuiltinConfig();
+  m->tokenizer = Tokenizer::createByteTokenizer();
+  std::vector<LlamaWeight> shapes = getLlamaWeights(m->config);
+  m->weights.resize(shapes.size());
+  m->owned.reserve(shapes.size());
+  uint64_t counter = splitMix64(seed);
+  for (auto [i, w] : llvm::enumerate(shapes)) {
+    int64_t n = 1;
+    for (int64_t d : w.shape)
+      n *= d;
+    std::vector<float> data(n, 1.0f);
+    // Norm weights are vectors and stay 1; matrices are uniform with the
+    // variance 1 / fan_in that keeps activations at unit scale.
+    if (w.shape.size() == 2) {
+      double bound = std::sqrt(3.0 / static_cast<double>(w.shape[1]));
+      for (float &v : data) {
+        double u = static_cast<double>(splitMix64(counter++) >> 11) *
+                   (1.0 / 9007199254740992.0);
+        v = static_cast<float>((2.0 * u - 1.0) * bound);
+      }
+    }
+    m->own(i, std::move(data));
+  }
+  return m;
+}
+
+/// IEEE half to float.
+static float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp == 0) {
+    float f = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -f : f;
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+static float bf16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+/// The tokenizer at `path`: tokenizer.json or a llama2.c tokenizer.bin.
+static llvm::Expected<std::unique_ptr<Tokenizer>> openTokenizer(StringRef path,
+                                                                int64_t vocab) {
+  if (path.ends_with(".json"))
+    return Tokenizer::openHuggingFace(path);
+  return Tokenizer::openLlama2c(path, vocab);
+}
+
+llvm::Expected<std::unique_ptr<LlamaModel>>
+LlamaModel::open(StringRef path, StringRef tokenizerPath) {
+  if (path == "builtin") {
+    std::unique_ptr<LlamaModel> m = createBuiltin();
+    if (!tokenizerPath.empty()) {
+      auto tok = openTokenizer(tokenizerPath, m->config.vocab);
+      if (!tok)
+        return tok.takeError();
+      m->tokenizer = std::move(*tok);
+    }
+    return m;
+  }
+  if (!llvm::sys::fs::exists(path))
+    return fileError(path, "no such file or directory");
+
+  std::unique_ptr<LlamaModel> m(new LlamaModel);
+  m->name = path.str();
+  llvm::SmallString<256> defaultTokenizer;
+  bool isHuggingFace =
+      llvm::sys::fs::is_directory(path) || path.ends_with(".json");
+  if (isHuggingFace) {
+    llvm::SmallString<256> configPath(path);
+    if (llvm::sys::fs::is_directory(path))
+      llvm::sys::path::append(configPath, "config.json");
+    auto config = readLlamaConfig(configPath);
+    if (!config)
+      return config.takeError();
+    m->config = *config;
+    llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
+    llvm::SmallString<256> single(dir), index(dir);
+    llvm::sys::path::append(single, "model.safetensors");
+    llvm::sys::path::append(index, "model.safetensors.index.json");
+    auto opened = llvm::sys::fs::exists(index)
+                      ? SafetensorsModel::openIndex(index)
+                  : llvm::sys::fs::exists(single)
+                      ? SafetensorsModel::open(single)
+                      : llvm::Expected<std::unique_ptr<SafetensorsModel>>(
+                            fileError(dir, "no model.safetensors or "
+                                           "model.safetensors.index.json"));
+    if (!opened)
+      return opened.takeError();
+    m->safetensors = std::move(*opened);
+    defaultTokenizer = dir;
+    llvm::sys::path::append(defaultTokenizer, "tokenizer.json");
+  } else {
+    auto ckpt = Llama2cCheckpoint::open(path);
+    if (!ckpt)
+      return ckpt.takeError();
+    m->llama2c = std::move(*ckpt);
+    m->config = getLlamaConfig(m->llama2c->getConfig());
+    m->interleavedRope = true;
+    if (llvm::Error err = m->config.validate(path))
+      return std::move(err);
+    defaultTokenizer = llvm::sys::path::parent_path(path);
+    llvm::sys::path::append(defaultTokenizer, "tokenizer.bin");
+  }
+
+  // Bind every weight the module takes.
+  std::vector<LlamaWeight> shapes = getLlamaWeights(m->config);
+  m->weights.resize(shapes.size());
+  for (auto [i, w] : llvm::enumerate(shapes)) {
+    int64_t n = 1;
+    for (int64_t d : w.shape)
+      n *= d;
+    if (m->llama2c) {
+      const Llama2cWeight *t = m->llama2c->lookup(w.name);
+      if (!t)
+        return fileError(path, "no weight '" + w.name + "'");
+      m->weights[i] = t->data.data();
+      m->mappedBytes += n * 4;
+      continue;
+    }
+    const SafetensorsTensor *t = m->safetensors->lookup(w.name);
+    if (!t)
+      return fileError(path, "no tensor '" + w.name + "'");
+    if (t->shape != w.shape ||
+        (t->type != SafetensorsDType::F32 && t->type != SafetensorsDType::F16 &&
+         t->type != SafetensorsDType::BF16)) {
+      std::string want, got;
+      for (int64_t d : w.shape)
+        want += std::to_string(d) + " ";
+      for (int64_t d : t->shape)
+        got += std::to_string(d) + " ";
+      return fileError(t->file, "tensor '" + w.name + "' is " +
+                                    stringifySafetensorsDType(t->type) + " [ " +
+                                    got + "], config.json needs a float [ " +
+                                    want + "]");
+    }
+    const char *bytes = t->bytes.data();
+    if (t->type == SafetensorsDType::F32 &&
+        reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0) {
+      m->weights[i] = reinterpret_cast<const float *>(bytes);
+      m->mappedBytes += n * 4;
+      continue;
+    }
+    std::vector<float> data(n);
+    if (t->type == SafetensorsDType::F32) {
+      std::memcpy(data.data(), bytes, n * sizeof(float));
+    } else {
+      for (int64_t e = 0; e < n; ++e) {
+        uint16_t h;
+        std::memcpy(&h, bytes + 2 * e, 2);
+        data[e] =
+            t->type == SafetensorsDType::F16 ? halfToFloat(h) : bf16ToFloat(h);
+      }
+    }
+    m->own(i, std::move(data));
+  }
+
+  // The tokenizer.
+  if (!tokenizerPath.empty() || llvm::sys::fs::exists(defaultTokenizer)) {
+    StringRef tp =
+        tokenizerPath.empty() ? StringRef(defaultTokenizer) : tokenizerPath;
+    auto tok = openTokenizer(tp, m->config.vocab);
+    if (!tok)
+      return tok.takeError();
+    m->tokenizer = std::move(*tok);
+  } else if (m->config.vocab == 256) {
+    m->tokenizer = Tokenizer::createByteTokenizer();
+  } else {
+    return fileError(path, "no tokenizer found (looked for " +
+                               defaultTokenizer +
+                               "); give one with --tokenizer");
+  }
+  if (m->tokenizer->getVocabSize() > m->config.vocab)
+    return fileError(path, "the tokenizer has " +
+                               Twine(m->tokenizer->getVocabSize()) +
+                               " tokens, more than the model's vocabulary of " +
+                               Twine(m->config.vocab));
+  return m;
+}
+
+llvm::Error LlamaModel::exportHuggingFace(StringRef dir) const {
+  llvm::SmallString<256> configPath(dir), weightsPath(dir);
+  llvm::sys::path::append(configPath, "config.json");
+  llvm::sys::path::append(weightsPath, "model.safetensors");
+  for (StringRef p : {StringRef(configPath), StringRef(weightsPath)})
+    if (llvm::sys::fs::exists(p))
+      return fileError(p, "exists; not overwritten");
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return fileError(dir, "cannot create: " + ec.message());
+
+  const LlamaConfig &c = config;
+  llvm::json::Object json{
+      {"architectures", llvm::json::Array{"LlamaForCausalLM"}},
+      {"model_type", c.modelType},
+      {"hidden_size", c.dim},
+      {"intermediate_size", c.hiddenDim},
+      {"num_hidden_layers", c.layers},
+      {"num_attention_heads", c.heads},
+      {"num_key_value_heads", c.kvHeads},
+      {"head_dim", c.headDim},
+      {"vocab_size", c.vocab},
+      {"max_position_embeddings", c.maxPositions},
+      {"rms_norm_eps", c.normEps},
+      {"rope_theta", c.ropeTheta},
+      {"tie_word_embeddings", c.tiedEmbeddings},
+      {"torch_dtype", "float32"}};
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(configPath, ec);
+    if (ec)
+      return fileError(configPath, "cannot write: " + ec.message());
+    os << llvm::formatv("{0:2}", llvm::json::Value(std::move(json))) << "\n";
+  }
+
+  std::vector<LlamaWeight> shapes = getLlamaWeights(c);
+  std::vector<SafetensorsOutput> tensors;
+  for (auto [i, w] : llvm::enumerate(shapes))
+    tensors.push_back({w.name, w.shape, weights[i]});
+  return writeSafetensors(weightsPath, tensors);
+}

@@ -1,0 +1,491 @@
+//===- Generate.cpp - tok-run generate: text from a model -----------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Opens a model (the built-in one, a llama2.c checkpoint or a Hugging Face
+// directory), emits its tok module with a @generate function (tok.generate
+// over the model's step, streaming each token through @tok_on_token),
+// applies the user's --pipeline of tok passes, lowers it with tok-to-llvm,
+// JIT-compiles it and calls @generate with the weights bound in place from
+// the mapped files. Text streams to stdout as tokens are chosen; timings,
+// KV-cache bytes and what the pipeline changed go to stderr.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Generate.h"
+#include "Jit.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Execution/JitCall.h"
+#include "tok/Frontend/LlamaModel.h"
+#include "tok/Frontend/LlamaModule.h"
+#include "tok/Transforms/CostModel.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cstdio>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+cl::SubCommand &tokrun::getGenerateCommand() {
+  static cl::SubCommand command(
+      "generate", "Generate text with a model: the built-in one, a llama2.c "
+                  "checkpoint or a Hugging Face Llama/Mistral/Qwen2 directory");
+  return command;
+}
+
+cl::OptionCategory &tokrun::getGenerateCategory() {
+  static cl::OptionCategory category("tok-run generate options");
+  return category;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+cl::opt<std::string>
+    modelPath("model",
+              cl::desc("'builtin' (a seeded 6-layer Llama, byte vocabulary), a "
+                       "llama2.c .bin, or a Hugging Face directory"),
+              cl::value_desc("path|builtin"), cl::init("builtin"),
+              cl::sub(tokrun::getGenerateCommand()),
+              cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<std::string> tokenizerPath(
+    "tokenizer",
+    cl::desc("tokenizer.json or llama2.c tokenizer.bin (default: the "
+             "model's own, or bytes for a 256-token vocabulary)"),
+    cl::value_desc("path"), cl::init(""), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<std::string> promptText("prompt", cl::desc("Text to continue"),
+                                cl::value_desc("text"),
+                                cl::init("def fibonacci(n):"),
+                                cl::sub(tokrun::getGenerateCommand()),
+                                cl::cat(tokrun::getGenerateCategory()));
+
+cl::list<int64_t>
+    promptIds("ids", cl::desc("Token ids to continue instead of --prompt"),
+              cl::value_desc("id,id,..."), cl::CommaSeparated,
+              cl::sub(tokrun::getGenerateCommand()),
+              cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<int64_t> maxNewTokens("max-new-tokens",
+                              cl::desc("Tokens to generate (fewer if the "
+                                       "end-of-sequence token comes first)"),
+                              cl::init(64),
+                              cl::sub(tokrun::getGenerateCommand()),
+                              cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<double> temperature("temperature",
+                            cl::desc("Sampling temperature; 0 is greedy "
+                                     "(the default)"),
+                            cl::init(0.0),
+                            cl::sub(tokrun::getGenerateCommand()),
+                            cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<int64_t> topK("top-k",
+                      cl::desc("Sample among the k most likely tokens (0: "
+                               "all)"),
+                      cl::init(0), cl::sub(tokrun::getGenerateCommand()),
+                      cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<double> topP("top-p",
+                     cl::desc("Sample from the smallest set of tokens with "
+                              "this much probability (1: all)"),
+                     cl::init(1.0), cl::sub(tokrun::getGenerateCommand()),
+                     cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<int64_t> sampleSeed("seed", cl::desc("Seed of stochastic sampling"),
+                            cl::init(0), cl::sub(tokrun::getGenerateCommand()),
+                            cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<int64_t> eosToken(
+    "eos",
+    cl::desc("End-of-sequence token id (default: the model's, if any; -1: "
+             "none)"),
+    cl::init(-2), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<std::string>
+    passPipeline("pipeline",
+                 cl::desc("tok passes applied to the model before lowering, in "
+                          "--pass-pipeline syntax without the anchor (e.g. "
+                          "'canonicalize,cse')"),
+                 cl::value_desc("passes"), cl::init(""),
+                 cl::sub(tokrun::getGenerateCommand()),
+                 cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<int64_t>
+    cacheCapacity("cache-capacity",
+                  cl::desc("KV-cache slots per layer (default: prompt + "
+                           "--max-new-tokens)"),
+                  cl::init(0), cl::sub(tokrun::getGenerateCommand()),
+                  cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<bool> printIds("print-ids",
+                       cl::desc("After the text, print the generated token "
+                                "ids on one line"),
+                       cl::init(false), cl::sub(tokrun::getGenerateCommand()),
+                       cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<bool> quiet("quiet",
+                    cl::desc("Print only the text: no progress or "
+                             "statistics on stderr"),
+                    cl::init(false), cl::sub(tokrun::getGenerateCommand()),
+                    cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<unsigned> genOptLevel("O", cl::desc("LLVM optimization level (0-3)"),
+                              cl::init(3), cl::Prefix,
+                              cl::sub(tokrun::getGenerateCommand()),
+                              cl::cat(tokrun::getGenerateCategory()));
+
+/// Writes decoded bytes to stdout as they come: whole UTF-8 characters
+/// only, control and invalid bytes escaped as \xNN.
+class TextStream {
+public:
+  void write(llvm::StringRef bytes, bool final = false) {
+    pending += bytes;
+    std::string out;
+    size_t i = 0;
+    auto escape = [&](unsigned char c) {
+      out += llvm::formatv("\\x{0:x-2}", static_cast<unsigned>(c)).str();
+    };
+    while (i < pending.size()) {
+      auto c = static_cast<unsigned char>(pending[i]);
+      if (c < 0x80) {
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+          escape(c);
+        else
+          out += static_cast<char>(c);
+        ++i;
+        continue;
+      }
+      size_t len = c >= 0xf5   ? 0
+                   : c >= 0xf0 ? 4
+                   : c >= 0xe0 ? 3
+                   : c >= 0xc2 ? 2
+                               : 0;
+      size_t have = std::min(len, pending.size() - i);
+      bool continuations = len != 0;
+      for (size_t k = 1; k < have; ++k)
+        continuations &=
+            (static_cast<unsigned char>(pending[i + k]) & 0xc0) == 0x80;
+      if (continuations && have < len && !final)
+        break; // wait for the rest of the character
+      if (!continuations || have < len) {
+        escape(c);
+        ++i;
+        continue;
+      }
+      out.append(pending, i, len);
+      i += len;
+    }
+    pending.erase(0, i);
+    llvm::outs() << out;
+    llvm::outs().flush();
+  }
+
+private:
+  std::string pending;
+};
+
+/// What the streaming callback needs; one generation runs at a time.
+struct StreamState {
+  const tok::Tokenizer *tokenizer = nullptr;
+  TextStream text;
+  std::vector<int32_t> tokens;
+  Clock::time_point start, first, last;
+  std::string error;
+};
+StreamState *activeStream = nullptr;
+
+extern "C" void tokRunOnToken(int32_t token, int64_t index) {
+  StreamState &s = *activeStream;
+  Clock::time_point now = Clock::now();
+  if (index == 0)
+    s.first = now;
+  s.last = now;
+  s.tokens.push_back(token);
+  llvm::Expected<std::string> piece = s.tokenizer->decode({token});
+  if (!piece) {
+    // A model vocabulary larger than the tokenizer's: show the id.
+    llvm::consumeError(piece.takeError());
+    s.text.write(("<" + llvm::Twine(token) + ">").str());
+    return;
+  }
+  s.text.write(*piece);
+}
+
+int fail(const llvm::Twine &message) {
+  llvm::outs().flush();
+  llvm::errs() << "tok-run: " << message << "\n";
+  return 1;
+}
+
+std::string formatBytes(int64_t bytes) {
+  if (bytes >= 1 << 20)
+    return llvm::formatv("{0:f2} MiB", bytes / 1048576.0).str();
+  if (bytes >= 1 << 10)
+    return llvm::formatv("{0:f1} KiB", bytes / 1024.0).str();
+  return llvm::formatv("{0} B", bytes).str();
+}
+
+std::string formatCount(int64_t n) {
+  if (n >= 1000000000)
+    return llvm::formatv("{0:f2} G", n / 1e9).str();
+  if (n >= 1000000)
+    return llvm::formatv("{0:f2} M", n / 1e6).str();
+  if (n >= 1000)
+    return llvm::formatv("{0:f1} k", n / 1e3).str();
+  return std::to_string(n);
+}
+
+/// The bytes of every cache @generate creates (the peak: caches are
+/// allocated once at their capacity).
+int64_t cacheBytes(ModuleOp module, int64_t &slots) {
+  int64_t bytes = 0;
+  slots = 0;
+  auto generate = module.lookupSymbol<func::FuncOp>("generate");
+  generate.walk([&](tok::KVEmptyOp empty) {
+    tok::KVCacheType t = empty.getType();
+    int64_t n = t.getKvHeads() * t.getCapacity();
+    bytes += 2 * n * t.getHeadDim() *
+                 std::max(1u, t.getElementType().getIntOrFloatBitWidth() / 8) +
+             4 * n * (t.getScores() ? 2 : 1);
+    slots = t.getCapacity();
+  });
+  return bytes;
+}
+
+} // namespace
+
+int tokrun::runGenerate(MLIRContext &context) {
+  Clock::time_point t0 = Clock::now();
+  if (maxNewTokens <= 0)
+    return fail("--max-new-tokens must be positive, got " +
+                llvm::Twine(maxNewTokens));
+  if (!(temperature >= 0.0))
+    return fail("--temperature must be non-negative");
+  if (topK < 0)
+    return fail("--top-k must be non-negative");
+  if (!(topP > 0.0 && topP <= 1.0))
+    return fail("--top-p must be in (0, 1]");
+  if (cacheCapacity < 0)
+    return fail("--cache-capacity must be positive");
+  if (!promptIds.empty() && promptText.getNumOccurrences())
+    return fail("give --prompt or --ids, not both");
+
+  auto opened = tok::LlamaModel::open(modelPath, tokenizerPath);
+  if (!opened)
+    return fail(llvm::toString(opened.takeError()));
+  tok::LlamaModel &model = **opened;
+  const tok::LlamaConfig &config = model.getConfig();
+
+  // The prompt.
+  std::vector<int32_t> prompt;
+  if (!promptIds.empty()) {
+    for (int64_t id : promptIds) {
+      if (id < 0 || id >= config.vocab)
+        return fail("token id " + llvm::Twine(id) +
+                    " is outside the vocabulary of " +
+                    llvm::Twine(config.vocab));
+      prompt.push_back(static_cast<int32_t>(id));
+    }
+  } else {
+    auto encoded = model.getTokenizer().encode(promptText);
+    if (!encoded)
+      return fail(llvm::toString(encoded.takeError()));
+    prompt = std::move(*encoded);
+  }
+  if (prompt.empty())
+    return fail("the prompt is empty; give --prompt text or --ids");
+  int64_t promptLen = static_cast<int64_t>(prompt.size());
+  if (promptLen >= config.maxPositions)
+    return fail("the prompt has " + llvm::Twine(promptLen) +
+                " tokens; the model has " + llvm::Twine(config.maxPositions) +
+                " positions, so at most " +
+                llvm::Twine(config.maxPositions - 1) + " fit before a new one");
+  int64_t maxNew = maxNewTokens;
+  if (promptLen + maxNew > config.maxPositions) {
+    maxNew = config.maxPositions - promptLen;
+    if (!quiet)
+      llvm::errs() << "tok-run: generating at most " << maxNew
+                   << " tokens: the model has " << config.maxPositions
+                   << " positions\n";
+  }
+
+  // The module.
+  tok::LlamaModuleOptions options;
+  options.interleavedRope = model.hasInterleavedRope();
+  options.cacheCapacity = cacheCapacity ? cacheCapacity : promptLen + maxNew;
+  tok::LlamaGenerateOptions gen;
+  gen.maxNewTokens = maxNew;
+  gen.stream = true;
+  if (temperature > 0.0)
+    gen.sampler =
+        llvm::formatv("#tok.sampler<temperature = {0:e}, top_k = "
+                      "{1}, top_p = {2:e}, seed = {3}>",
+                      static_cast<double>(temperature),
+                      static_cast<int64_t>(topK), static_cast<double>(topP),
+                      static_cast<int64_t>(sampleSeed))
+            .str();
+  if (eosToken >= 0)
+    gen.eos = eosToken;
+  else if (eosToken == -2 && config.eosToken)
+    gen.eos = *config.eosToken;
+  if (gen.eos && *gen.eos >= config.vocab)
+    return fail("--eos " + llvm::Twine(*gen.eos) +
+                " is outside the vocabulary of " + llvm::Twine(config.vocab));
+  options.generate = gen;
+  std::string text = tok::emitLlamaModule(config, options);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(text, &context, "tok-run generate");
+  if (!module)
+    return fail("internal error: the model's module does not parse");
+  auto generateFn = module->lookupSymbol<func::FuncOp>("generate");
+  FunctionType fnType = generateFn.getFunctionType();
+  auto stepFn = module->lookupSymbol<func::FuncOp>("step");
+  tok::FunctionCost before = tok::computeFunctionCost(stepFn, 1);
+  Clock::time_point t1 = Clock::now();
+
+  // The user's passes, then the lowering.
+  if (!passPipeline.empty()) {
+    if (StringRef(passPipeline).starts_with("builtin.module("))
+      return fail("give --pipeline without the builtin.module(...) anchor");
+    PassManager pm(&context);
+    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
+      return 1;
+    if (failed(pm.run(*module)))
+      return fail("--pipeline '" + passPipeline + "' failed");
+  }
+  stepFn = module->lookupSymbol<func::FuncOp>("step");
+  generateFn = module->lookupSymbol<func::FuncOp>("generate");
+  if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
+    return fail("--pipeline must keep @step and the signature of @generate");
+  tok::FunctionCost after = tok::computeFunctionCost(stepFn, 1);
+  int64_t cacheSlots = 0;
+  int64_t kvBytes = cacheBytes(*module, cacheSlots);
+  Clock::time_point t2 = Clock::now();
+
+  if (!quiet)
+    llvm::errs() << "tok-run: compiling " << model.getName() << " ("
+                 << config.layers << " layers, dim " << config.dim
+                 << ", vocabulary " << config.vocab << ") ...\n";
+  generateFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      UnitAttr::get(&context));
+  PassManager lower(&context);
+  if (failed(parsePassPipeline("tok-to-llvm", lower, llvm::errs())) ||
+      failed(lower.run(*module)))
+    return fail("internal error: lowering the model failed");
+  Clock::time_point t3 = Clock::now();
+  auto engine =
+      createJit(*module, genOptLevel, {},
+                {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)}});
+  if (!engine)
+    return fail("failed to JIT-compile the model: " +
+                llvm::toString(engine.takeError()));
+  // Code generation happens on the first lookup: do it before the clock.
+  auto entry = (*engine)->lookupPacked("_mlir_ciface_generate");
+  if (!entry)
+    return fail("failed to JIT-compile the model: " +
+                llvm::toString(entry.takeError()));
+  Clock::time_point t4 = Clock::now();
+
+  // Arguments: the prompt, then every weight in place.
+  SmallVector<tok::NpyArray> args;
+  args.push_back(
+      tok::NpyArray::view(tok::NpyDType::I32, {promptLen}, prompt.data()));
+  std::vector<tok::LlamaWeight> shapes = tok::getLlamaWeights(config);
+  for (auto [i, w] : llvm::enumerate(shapes))
+    args.push_back(tok::NpyArray::view(tok::NpyDType::F32, w.shape,
+                                       model.getWeights()[i]));
+
+  StreamState stream;
+  stream.tokenizer = &model.getTokenizer();
+  activeStream = &stream;
+  llvm::Expected<std::string> shownPrompt = model.getTokenizer().decode(prompt);
+  if (shownPrompt)
+    stream.text.write(*shownPrompt);
+  else
+    llvm::consumeError(shownPrompt.takeError());
+
+  SmallVector<tok::NpyArray> results;
+  {
+    tok::JitCall call(fnType, args);
+    stream.start = Clock::now();
+    (*entry)(call.getPackedArguments().data());
+    results = call.takeResults();
+  }
+  Clock::time_point end = Clock::now();
+  stream.text.write("", /*final=*/true);
+  llvm::outs() << "\n";
+  activeStream = nullptr;
+
+  // The returned tokens must be the streamed ones.
+  const tok::NpyArray &out = results.front();
+  auto *ids = static_cast<const int32_t *>(out.data());
+  std::vector<int32_t> returned(ids, ids + out.getNumElements());
+  if (returned != stream.tokens)
+    return fail("internal error: the returned tokens differ from the "
+                "streamed ones");
+  if (printIds) {
+    llvm::outs() << "ids:";
+    for (int32_t id : returned)
+      llvm::outs() << " " << id;
+    llvm::outs() << "\n";
+  }
+  llvm::outs().flush();
+  if (quiet)
+    return 0;
+
+  int64_t n = static_cast<int64_t>(returned.size());
+  double prefill = secondsBetween(stream.start, stream.first);
+  double decode = secondsBetween(stream.first, stream.last);
+  llvm::errs() << llvm::formatv(
+      "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, lower "
+      "{3:f2}, jit {4:f2})\n",
+      secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
+      secondsBetween(t2, t3), secondsBetween(t3, t4));
+  llvm::errs() << llvm::formatv(
+      "tok-run: prefill {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", promptLen,
+      prefill * 1e3, promptLen / prefill);
+  if (n > 1)
+    llvm::errs() << llvm::formatv(
+        "tok-run: decode {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", n - 1,
+        decode * 1e3, (n - 1) / decode);
+  llvm::errs() << llvm::formatv(
+      "tok-run: total {0:f1} ms; KV cache {1} at peak ({2} layers x {3} "
+      "slots); weights {4} mapped in place, {5} in memory\n",
+      secondsBetween(stream.start, end) * 1e3, formatBytes(kvBytes),
+      config.layers, cacheSlots, formatBytes(model.getMappedBytes()),
+      formatBytes(model.getOwnedBytes()));
+  auto costLine = [](const char *what, const tok::FunctionCost &c) {
+    llvm::errs() << llvm::formatv(
+        "tok-run:   {0,-16} {1,10}FLOP {2,10}B moved {3,10}B KV "
+        "{4,10}FLOP in attention\n",
+        what, formatCount(c.flops), formatCount(c.bytes),
+        formatCount(c.kvBytes), formatCount(c.attentionFlops));
+  };
+  llvm::errs() << "tok-run: cost of one decode step (@step on 1 token, "
+                  "tok-cost-report):\n";
+  costLine("as imported", before);
+  if (!passPipeline.empty())
+    costLine("after --pipeline", after);
+  return 0;
+}

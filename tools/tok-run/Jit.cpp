@@ -1,0 +1,73 @@
+//===- Jit.cpp - the ExecutionEngine set-up shared by tok-run modes -------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Jit.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace mlir;
+
+/// Failed run-time checks (cf.assert: a token id outside the vocabulary, a
+/// full cache, ...) call puts and abort. tok-run routes them here: the
+/// message goes to stderr and tok-run exits with status 1, with no stack
+/// dump and nothing lost from stdout.
+extern "C" int tokRunCheckMessage(const char *message) {
+  llvm::outs().flush();
+  std::fflush(stdout);
+  llvm::errs() << "tok-run: run-time check failed: " << message << "\n";
+  return 0;
+}
+
+extern "C" void tokRunCheckAbort() {
+  llvm::errs().flush();
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
+
+llvm::Expected<std::unique_ptr<ExecutionEngine>>
+tokrun::createJit(ModuleOp module, unsigned optLevel,
+                  llvm::ArrayRef<std::string> sharedLibs,
+                  llvm::ArrayRef<std::pair<std::string, void *>> symbols) {
+  std::optional<llvm::CodeGenOptLevel> codeGenLevel =
+      llvm::CodeGenOpt::getLevel(optLevel);
+  if (!codeGenLevel)
+    return llvm::createStringError("-O" + std::to_string(optLevel) +
+                                   " is not in 0-3");
+  SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
+  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
+  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
+  // The OpenMP runtime the parallel loops of tok-to-llvm call.
+  libs.push_back(TOK_LIBOMP);
+  SmallVector<StringRef> libRefs(libs.begin(), libs.end());
+
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
+                                                  /*targetMachine=*/nullptr);
+  options.jitCodeGenOptLevel = codeGenLevel;
+  options.sharedLibPaths = libRefs;
+  auto engine = ExecutionEngine::create(module, options);
+  if (!engine)
+    return engine.takeError();
+  std::vector<std::pair<std::string, void *>> all(symbols.begin(),
+                                                  symbols.end());
+  all.emplace_back("puts", reinterpret_cast<void *>(&tokRunCheckMessage));
+  all.emplace_back("abort", reinterpret_cast<void *>(&tokRunCheckAbort));
+  (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap map;
+    for (auto &[name, address] : all)
+      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                             llvm::JITSymbolFlags::Exported};
+    return map;
+  });
+  (*engine)->initialize();
+  return engine;
+}

@@ -1,0 +1,33 @@
+//===- Jit.h - the ExecutionEngine set-up shared by tok-run modes -*- C++
+//-*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_TOOLS_TOKRUN_JIT_H
+#define TOK_TOOLS_TOKRUN_JIT_H
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include "llvm/ExecutionEngine/Orc/Core.h"
+
+#include <memory>
+#include <string>
+
+namespace tokrun {
+
+/// JIT-compiles `module` (in the LLVM dialect) at `optLevel` (0-3) with the
+/// MLIR runner utilities, the OpenMP runtime and `sharedLibs` loaded. Failed
+/// run-time checks (puts + abort in the generated code) print
+/// "tok-run: run-time check failed: <message>" and exit with status 1.
+/// `symbols` adds host functions the module calls, by name.
+llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
+createJit(mlir::ModuleOp module, unsigned optLevel,
+          llvm::ArrayRef<std::string> sharedLibs = {},
+          llvm::ArrayRef<std::pair<std::string, void *>> symbols = {});
+
+} // namespace tokrun
+
+#endif // TOK_TOOLS_TOKRUN_JIT_H
