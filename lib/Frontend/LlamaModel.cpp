@@ -118,7 +118,7 @@ static llvm::Expected<std::unique_ptr<Tokenizer>> openTokenizer(StringRef path,
 }
 
 llvm::Expected<std::unique_ptr<LlamaModel>>
-LlamaModel::open(StringRef path, StringRef tokenizerPath) {
+LlamaModel::open(StringRef path, StringRef tokenizerPath, bool loadTokenizer) {
   if (path == "builtin") {
     std::unique_ptr<LlamaModel> m = createBuiltin();
     if (!tokenizerPath.empty()) {
@@ -227,6 +227,8 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath) {
   }
 
   // The tokenizer.
+  if (!loadTokenizer)
+    return m;
   if (!tokenizerPath.empty() || llvm::sys::fs::exists(defaultTokenizer)) {
     StringRef tp =
         tokenizerPath.empty() ? StringRef(defaultTokenizer) : tokenizerPath;

@@ -4,18 +4,19 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Reads a model's shape (a llama2.c checkpoint, or a Hugging Face directory
-// or its config.json), emits the tok module of its decoder, verifies it and
-// prints it. Weights stay in their files: the module names them as
-// arguments (`tok.weight`). The checkpoint is read in full and validated
-// even though only its shape is used, so a bad file fails here.
+// Reads a model (a llama2.c checkpoint, a Hugging Face directory or its
+// config.json, or the built-in model), emits the tok module of its decoder,
+// verifies it and prints it. Weights stay in their files: the module names
+// them as arguments (`tok.weight`). The checkpoint is opened and every
+// weight checked against the shape even though only the shape is used, so
+// a bad file fails here. --export-hf writes the weights in Hugging Face
+// layout (how tests and other tools read the built-in model).
 //
 //===----------------------------------------------------------------------===//
 
-#include "tok/Frontend/Llama2c.h"
 #include "tok/Frontend/LlamaConfig.h"
+#include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
-#include "tok/Frontend/Safetensors.h"
 #include "tok/InitAllTok.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -55,6 +56,13 @@ static cl::opt<int64_t> cacheCapacity(
              "positions)"),
     cl::init(0), cl::cat(importCategory));
 
+static cl::opt<std::string> exportDir(
+    "export-hf",
+    cl::desc("Also write the model's weights in Hugging Face layout "
+             "(config.json, float32 model.safetensors) into this directory, "
+             "e.g. to read the built-in model elsewhere"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(importCategory));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "tok-import: " << message << "\n";
   return 1;
@@ -66,6 +74,7 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "tok-import: emit the tok module of a Llama-family decoder\n\n"
+      "  tok-import builtin              the built-in seeded model\n"
       "  tok-import model.bin            llama2.c checkpoint (interleaved "
       "RoPE)\n"
       "  tok-import hf_dir/              config.json (+ safetensors) of a "
@@ -75,57 +84,38 @@ int main(int argc, char **argv) {
 
   tok::LlamaConfig config;
   tok::LlamaModuleOptions options;
-  if (!llvm::sys::fs::exists(inputPath))
-    return fail(inputPath + ": no such file or directory");
-  if (llvm::sys::fs::is_directory(inputPath) ||
-      llvm::StringRef(inputPath).ends_with(".json")) {
-    llvm::SmallString<256> configPath(inputPath);
-    if (llvm::sys::fs::is_directory(inputPath))
-      llvm::sys::path::append(configPath, "config.json");
+  llvm::StringRef input = inputPath;
+  if (input != "builtin" && !llvm::sys::fs::exists(input))
+    return fail(input + ": no such file or directory");
+  // A Hugging Face config.json alone gives the shape; with weights (or a
+  // llama2.c checkpoint, or the built-in model) the whole model is opened
+  // and every tensor checked against the shape.
+  llvm::SmallString<256> configPath(input);
+  if (llvm::sys::fs::is_directory(input))
+    llvm::sys::path::append(configPath, "config.json");
+  llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
+  llvm::SmallString<256> single(dir), index(dir);
+  llvm::sys::path::append(single, "model.safetensors");
+  llvm::sys::path::append(index, "model.safetensors.index.json");
+  bool configOnly =
+      input != "builtin" &&
+      (llvm::sys::fs::is_directory(input) || input.ends_with(".json")) &&
+      !llvm::sys::fs::exists(single) && !llvm::sys::fs::exists(index);
+  std::unique_ptr<tok::LlamaModel> model;
+  if (configOnly) {
     auto parsed = tok::readLlamaConfig(configPath);
     if (!parsed)
       return fail(llvm::toString(parsed.takeError()));
     config = *parsed;
-    // Check the weights when they are there: every tensor the module needs,
-    // with its shape and a float dtype.
-    llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
-    llvm::SmallString<256> single(dir), index(dir);
-    llvm::sys::path::append(single, "model.safetensors");
-    llvm::sys::path::append(index, "model.safetensors.index.json");
-    std::unique_ptr<tok::SafetensorsModel> weights;
-    if (llvm::sys::fs::exists(index) || llvm::sys::fs::exists(single)) {
-      auto opened = llvm::sys::fs::exists(index)
-                        ? tok::SafetensorsModel::openIndex(index)
-                        : tok::SafetensorsModel::open(single);
-      if (!opened)
-        return fail(llvm::toString(opened.takeError()));
-      weights = std::move(*opened);
-      for (const tok::LlamaWeight &w : tok::getLlamaWeights(config)) {
-        const tok::SafetensorsTensor *t = weights->lookup(w.name);
-        if (!t)
-          return fail(dir + ": no tensor '" + w.name + "'");
-        if (t->shape != w.shape || (t->type != tok::SafetensorsDType::F32 &&
-                                    t->type != tok::SafetensorsDType::F16 &&
-                                    t->type != tok::SafetensorsDType::BF16)) {
-          std::string want, got;
-          for (int64_t d : w.shape)
-            want += std::to_string(d) + " ";
-          for (int64_t d : t->shape)
-            got += std::to_string(d) + " ";
-          return fail(t->file + ": tensor '" + w.name + "' is " +
-                      tok::stringifySafetensorsDType(t->type) + " [ " + got +
-                      "], config.json needs a float [ " + want + "]");
-        }
-      }
-    }
+    if (!exportDir.empty())
+      return fail(input + ": no weights to export");
   } else {
-    auto ckpt = tok::Llama2cCheckpoint::open(inputPath);
-    if (!ckpt)
-      return fail(llvm::toString(ckpt.takeError()));
-    config = tok::getLlamaConfig((*ckpt)->getConfig());
-    options.interleavedRope = true;
-    if (llvm::Error err = config.validate(inputPath))
-      return fail(llvm::toString(std::move(err)));
+    auto opened = tok::LlamaModel::open(input, "", /*loadTokenizer=*/false);
+    if (!opened)
+      return fail(llvm::toString(opened.takeError()));
+    model = std::move(*opened);
+    config = model->getConfig();
+    options.interleavedRope = model->hasInterleavedRope();
   }
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");
@@ -141,6 +131,15 @@ int main(int argc, char **argv) {
       parseSourceString<ModuleOp>(text, &context, "tok-import");
   if (!module || failed(verify(*module)))
     return fail("internal error: the emitted module does not verify");
+
+  if (!exportDir.empty()) {
+    if (options.interleavedRope)
+      return fail("--export-hf: a llama2.c checkpoint rotates interleaved "
+                  "pairs, which the Hugging Face layout cannot express; "
+                  "export its Hugging Face copy instead");
+    if (llvm::Error err = model->exportHuggingFace(exportDir))
+      return fail(llvm::toString(std::move(err)));
+  }
 
   std::string error;
   auto output = openOutputFile(outputPath, &error);

@@ -27,6 +27,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <cassert>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,9 +46,12 @@ public:
   /// directory / config.json. `tokenizerPath` overrides the tokenizer
   /// (tokenizer.json or llama2.c tokenizer.bin); by default a Hugging Face
   /// directory's tokenizer.json is used, a tokenizer.bin beside a llama2.c
-  /// checkpoint, and the byte tokenizer for 256-token vocabularies.
+  /// checkpoint, and the byte tokenizer for 256-token vocabularies. With
+  /// `loadTokenizer` false none is loaded and getTokenizer must not be
+  /// called (importers need only the weights).
   static llvm::Expected<std::unique_ptr<LlamaModel>>
-  open(llvm::StringRef path, llvm::StringRef tokenizerPath = "");
+  open(llvm::StringRef path, llvm::StringRef tokenizerPath = "",
+       bool loadTokenizer = true);
 
   /// The built-in model: weights uniform in +-sqrt(3 / fan_in) (norm
   /// weights 1) from a SplitMix64 stream keyed by `seed`.
@@ -59,7 +63,10 @@ public:
   bool hasInterleavedRope() const { return interleavedRope; }
   /// The data of every weight, in getLlamaWeights(getConfig()) order.
   llvm::ArrayRef<const float *> getWeights() const { return weights; }
-  const Tokenizer &getTokenizer() const { return *tokenizer; }
+  const Tokenizer &getTokenizer() const {
+    assert(tokenizer && "opened without a tokenizer");
+    return *tokenizer;
+  }
   /// Where the model came from ("builtin" or the path).
   llvm::StringRef getName() const { return name; }
   /// Bytes of weights used in place in mapped files, and bytes copied
