@@ -118,7 +118,8 @@ static llvm::Expected<std::unique_ptr<Tokenizer>> openTokenizer(StringRef path,
 }
 
 llvm::Expected<std::unique_ptr<LlamaModel>>
-LlamaModel::open(StringRef path, StringRef tokenizerPath, bool loadTokenizer) {
+LlamaModel::open(StringRef path, StringRef tokenizerPath,
+                 TokenizerPolicy policy) {
   if (path == "builtin") {
     std::unique_ptr<LlamaModel> m = createBuiltin();
     if (!tokenizerPath.empty()) {
@@ -227,7 +228,7 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath, bool loadTokenizer) {
   }
 
   // The tokenizer.
-  if (!loadTokenizer)
+  if (policy == TokenizerPolicy::Skip)
     return m;
   if (!tokenizerPath.empty() || llvm::sys::fs::exists(defaultTokenizer)) {
     StringRef tp =
@@ -238,6 +239,8 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath, bool loadTokenizer) {
     m->tokenizer = std::move(*tok);
   } else if (m->config.vocab == 256) {
     m->tokenizer = Tokenizer::createByteTokenizer();
+  } else if (policy == TokenizerPolicy::IfFound) {
+    return m;
   } else {
     return fileError(path, "no tokenizer found (looked for " +
                                defaultTokenizer +

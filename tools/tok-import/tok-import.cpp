@@ -110,7 +110,8 @@ int main(int argc, char **argv) {
     if (!exportDir.empty())
       return fail(input + ": no weights to export");
   } else {
-    auto opened = tok::LlamaModel::open(input, "", /*loadTokenizer=*/false);
+    auto opened = tok::LlamaModel::open(input, "",
+                                        tok::LlamaModel::TokenizerPolicy::Skip);
     if (!opened)
       return fail(llvm::toString(opened.takeError()));
     model = std::move(*opened);

@@ -30,6 +30,7 @@
 #include "tok/Transforms/CostModel.h"
 
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -84,6 +85,13 @@ cl::list<int64_t>
               cl::value_desc("id,id,..."), cl::CommaSeparated,
               cl::sub(tokrun::getGenerateCommand()),
               cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<std::string> promptFile("prompt-file",
+                                cl::desc("Read the text to continue from a "
+                                         "file"),
+                                cl::value_desc("path"), cl::init(""),
+                                cl::sub(tokrun::getGenerateCommand()),
+                                cl::cat(tokrun::getGenerateCategory()));
 
 cl::opt<int64_t> maxNewTokens("max-new-tokens",
                               cl::desc("Tokens to generate (fewer if the "
@@ -222,7 +230,10 @@ extern "C" void tokRunOnToken(int32_t token, int64_t index) {
     s.first = now;
   s.last = now;
   s.tokens.push_back(token);
-  llvm::Expected<std::string> piece = s.tokenizer->decode({token});
+  llvm::Expected<std::string> piece =
+      s.tokenizer ? s.tokenizer->decode({token})
+                  : llvm::Expected<std::string>(
+                        llvm::createStringError("no tokenizer"));
   if (!piece) {
     // A model vocabulary larger than the tokenizer's: show the id.
     llvm::consumeError(piece.takeError());
@@ -288,10 +299,23 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--top-p must be in (0, 1]");
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");
-  if (!promptIds.empty() && promptText.getNumOccurrences())
-    return fail("give --prompt or --ids, not both");
+  if (!promptIds.empty() + !promptFile.empty() +
+          (promptText.getNumOccurrences() > 0) >
+      1)
+    return fail("give one of --prompt, --prompt-file and --ids");
+  std::string text = promptText;
+  if (!promptFile.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(promptFile, /*IsText=*/true);
+    if (!buffer)
+      return fail(promptFile + ": cannot read: " + buffer.getError().message());
+    text = (*buffer)->getBuffer().str();
+  }
 
-  auto opened = tok::LlamaModel::open(modelPath, tokenizerPath);
+  // Token ids need no tokenizer: without one, tokens print as <id>.
+  auto opened = tok::LlamaModel::open(
+      modelPath, tokenizerPath,
+      promptIds.empty() ? tok::LlamaModel::TokenizerPolicy::Require
+                        : tok::LlamaModel::TokenizerPolicy::IfFound);
   if (!opened)
     return fail(llvm::toString(opened.takeError()));
   tok::LlamaModel &model = **opened;
@@ -308,7 +332,7 @@ int tokrun::runGenerate(MLIRContext &context) {
       prompt.push_back(static_cast<int32_t>(id));
     }
   } else {
-    auto encoded = model.getTokenizer().encode(promptText);
+    auto encoded = model.getTokenizer().encode(text);
     if (!encoded)
       return fail(llvm::toString(encoded.takeError()));
     prompt = std::move(*encoded);
@@ -353,9 +377,9 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--eos " + llvm::Twine(*gen.eos) +
                 " is outside the vocabulary of " + llvm::Twine(config.vocab));
   options.generate = gen;
-  std::string text = tok::emitLlamaModule(config, options);
+  std::string moduleText = tok::emitLlamaModule(config, options);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(text, &context, "tok-run generate");
+      parseSourceString<ModuleOp>(moduleText, &context, "tok-run generate");
   if (!module)
     return fail("internal error: the model's module does not parse");
   auto generateFn = module->lookupSymbol<func::FuncOp>("generate");
@@ -417,13 +441,18 @@ int tokrun::runGenerate(MLIRContext &context) {
                                        model.getWeights()[i]));
 
   StreamState stream;
-  stream.tokenizer = &model.getTokenizer();
   activeStream = &stream;
-  llvm::Expected<std::string> shownPrompt = model.getTokenizer().decode(prompt);
-  if (shownPrompt)
-    stream.text.write(*shownPrompt);
-  else
-    llvm::consumeError(shownPrompt.takeError());
+  if (model.hasTokenizer()) {
+    stream.tokenizer = &model.getTokenizer();
+    llvm::Expected<std::string> shown = stream.tokenizer->decode(prompt);
+    if (shown)
+      stream.text.write(*shown);
+    else
+      llvm::consumeError(shown.takeError());
+  } else {
+    for (int32_t id : prompt)
+      stream.text.write(("<" + llvm::Twine(id) + ">").str());
+  }
 
   SmallVector<tok::NpyArray> results;
   {

@@ -46,12 +46,13 @@ public:
   /// directory / config.json. `tokenizerPath` overrides the tokenizer
   /// (tokenizer.json or llama2.c tokenizer.bin); by default a Hugging Face
   /// directory's tokenizer.json is used, a tokenizer.bin beside a llama2.c
-  /// checkpoint, and the byte tokenizer for 256-token vocabularies. With
-  /// `loadTokenizer` false none is loaded and getTokenizer must not be
-  /// called (importers need only the weights).
+  /// checkpoint, and the byte tokenizer for 256-token vocabularies.
+  /// `tokenizer` says whether a missing one is an error, or whether to skip
+  /// it (importers need only the weights).
+  enum class TokenizerPolicy { Require, IfFound, Skip };
   static llvm::Expected<std::unique_ptr<LlamaModel>>
   open(llvm::StringRef path, llvm::StringRef tokenizerPath = "",
-       bool loadTokenizer = true);
+       TokenizerPolicy tokenizer = TokenizerPolicy::Require);
 
   /// The built-in model: weights uniform in +-sqrt(3 / fan_in) (norm
   /// weights 1) from a SplitMix64 stream keyed by `seed`.
@@ -63,6 +64,7 @@ public:
   bool hasInterleavedRope() const { return interleavedRope; }
   /// The data of every weight, in getLlamaWeights(getConfig()) order.
   llvm::ArrayRef<const float *> getWeights() const { return weights; }
+  bool hasTokenizer() const { return tokenizer != nullptr; }
   const Tokenizer &getTokenizer() const {
     assert(tokenizer && "opened without a tokenizer");
     return *tokenizer;
