@@ -45,6 +45,7 @@ config.substitutions.append(
 
 tool_dirs = [config.tok_tools_dir, config.llvm_tools_dir]
 tools = [
+    "tok-compile",
     "tok-import",
     "tok-opt",
     "tok-run",
@@ -53,6 +54,10 @@ tools = [
     ToolSubst("lli", unresolved="ignore"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The C compiler the build uses compiles the programs that link a library
+# from tok-compile.
+config.substitutions.append(("%cc", config.tok_c_compiler))
 
 # scripts/format.sh --check needs clang-format-22 and a git checkout.
 if shutil.which("clang-format-22") and os.path.isdir(
