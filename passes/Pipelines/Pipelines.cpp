@@ -55,6 +55,11 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertSCFToOpenMPPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // 1-D in-bounds transfers (the vectorized kernels) -> vector.load, and
+  // vector ops -> LLVM, with horizontal sums reassociated into trees.
+  ConvertVectorToLLVMPassOptions vectorOptions;
+  vectorOptions.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   // memref before scf: the OpenMP loop bodies sit in memref.alloca_scope,

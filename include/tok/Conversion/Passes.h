@@ -31,6 +31,10 @@ void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
 /// Adds the lowerings of tok.embed, tok.rope and tok.linear.
 void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 
+/// Adds the f32 tok.linear lowering to a threaded, 16-lane vectorized
+/// kernel (preferred over the generic one where it applies).
+void populateLinearToVectorPatterns(RewritePatternSet &patterns);
+
 /// Adds the tok.sample lowering: an arg-max reduction for greedy samplers,
 /// loops with a counter-based generator for stochastic ones.
 void populateSampleToLoopsPatterns(RewritePatternSet &patterns);

@@ -68,7 +68,8 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"
   ];
   let options = [
     Option<"queryTile", "query-tile", "int64_t", /*default=*/"32",

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
@@ -178,7 +179,7 @@ struct ConvertTokToLinalgPass
     target.addLegalDialect<
         arith::ArithDialect, bufferization::BufferizationDialect,
         cf::ControlFlowDialect, linalg::LinalgDialect, math::MathDialect,
-        scf::SCFDialect, tensor::TensorDialect>();
+        scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<AttentionOp, CachedAttentionOp, EmbedOp, LinearOp,
                         RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp, KVEvictOp,
                         KVLengthOp, KVTruncateOp, RMSNormOp, SampleOp>();
@@ -234,4 +235,5 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   populateAttentionToLinalgPatterns(patterns, queryTile, keyTile);
   populateSampleToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
+  populateLinearToVectorPatterns(patterns);
 }

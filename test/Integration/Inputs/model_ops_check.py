@@ -102,24 +102,34 @@ def main():
         check("rope %s" % style, None if out is None else out[0], rope_ref(x, pos, theta, scale, style), 1e-5, 1e-3)
 
     # linear: rank 2 and rank 3 inputs, with and without bias, f32 and f16
-    for name, shape, bias, dt in (("linear", (5, 24), False, np.float32),
-                                  ("linear bias rank3", (2, 3, 24), True, np.float32),
-                                  ("linear f16", (4, 24), True, np.float16)):
+    # (the generic lowering), and f32 [T, K] x [N, K] shapes for the
+    # vectorized kernel: K with and without a tail of K % 16, N not a
+    # multiple of the 4-row blocks or of the chunks, one token (decode).
+    for name, shape, n, bias, dt in (("linear", (5, 24), 10, False, np.float32),
+                                     ("linear bias rank3", (2, 3, 24), 10, True, np.float32),
+                                     ("linear f16", (4, 24), 10, True, np.float16),
+                                     ("linear decode K37 N67", (1, 37), 67, True, np.float32),
+                                     ("linear prefill K64 N33", (7, 64), 33, False, np.float32),
+                                     ("linear K16 N5", (3, 16), 5, True, np.float32),
+                                     ("linear K3 N1", (2, 3), 1, False, np.float32)):
         et = "f32" if dt == np.float32 else "f16"
+        k = shape[-1]
         xin = rng.standard_normal(shape).astype(dt)
-        w = rng.standard_normal((10, 24)).astype(dt)
-        b = rng.standard_normal(10).astype(dt)
+        w = rng.standard_normal((n, k)).astype(dt)
+        b = rng.standard_normal(n).astype(dt)
         xt = "tensor<%sx%s>" % ("x".join(map(str, shape)), et)
-        ot = "tensor<%sx10x%s>" % ("x".join(map(str, shape[:-1])), et)
+        wt = "tensor<%dx%dx%s>" % (n, k, et)
+        bt = "tensor<%dx%s>" % (n, et)
+        ot = "tensor<%sx%dx%s>" % ("x".join(map(str, shape[:-1])), n, et)
         if bias:
-            mod = ("func.func @f(%%x: %s, %%w: tensor<10x24x%s>, %%b: tensor<10x%s>) -> %s {\n"
-                   "  %%y = tok.linear %%x, %%w, %%b : %s, tensor<10x24x%s>, tensor<10x%s>\n"
-                   "  return %%y : %s\n}\n" % (xt, et, et, ot, xt, et, et, ot))
+            mod = ("func.func @f(%%x: %s, %%w: %s, %%b: %s) -> %s {\n"
+                   "  %%y = tok.linear %%x, %%w, %%b : %s, %s, %s\n"
+                   "  return %%y : %s\n}\n" % (xt, wt, bt, ot, xt, wt, bt, ot))
             ins = [xin, w, b]
         else:
-            mod = ("func.func @f(%%x: %s, %%w: tensor<10x24x%s>) -> %s {\n"
-                   "  %%y = tok.linear %%x, %%w : %s, tensor<10x24x%s>\n"
-                   "  return %%y : %s\n}\n" % (xt, et, ot, xt, et, ot))
+            mod = ("func.func @f(%%x: %s, %%w: %s) -> %s {\n"
+                   "  %%y = tok.linear %%x, %%w : %s, %s\n"
+                   "  return %%y : %s\n}\n" % (xt, wt, ot, xt, wt, ot))
             ins = [xin, w]
         out, err = run(tok_run, work, name.replace(" ", "_"), mod, ins)
         want = xin.astype(np.float64) @ w.astype(np.float64).T + (b.astype(np.float64) if bias else 0)

@@ -1,0 +1,202 @@
+//===- LinearToVector.cpp - tok.linear as a vectorized, threaded kernel ---===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// y[t, n] = sum_k x[t, k] W[n, k] (+ b[n]) for f32 x [T, K] and W [N, K]
+// with static N and K, the shape of every projection of a decoder. The
+// generic lowering (ModelOpsToLinalg.cpp) becomes scalar loops; this one
+// is written for the memory system:
+//
+//   scf.forall over 8 chunks of output features (OpenMP threads)
+//     for each block of R = 4 rows of W in the chunk
+//       for t in 0 .. T               (the block stays in L1/L2 across t)
+//         R dot products of W rows with x[t], 16 lanes wide:
+//           acc_r = fma(W[n + r, k : k+16], x[t, k : k+16], acc_r)
+//         then a reassociated horizontal sum, a scalar tail for K % 16,
+//         and the bias
+//     rows left over (chunk % R) one at a time.
+//
+// Each W row is read contiguously once per call (decode, T = 1, is a pure
+// stream over the weights, split across the threads), and once per block
+// of T rows for prefill. f16 / bf16 operands and other ranks keep the
+// generic lowering.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kRows = 4;
+constexpr int64_t kChunks = 8;
+
+struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
+  LinearToVectorLowering(MLIRContext *ctx)
+      : OpConversionPattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getInput(), w = adaptor.getWeight(),
+          bias = adaptor.getBias();
+    auto xType = cast<RankedTensorType>(x.getType());
+    auto wType = cast<RankedTensorType>(w.getType());
+    RankedTensorType resultType = op.getResult().getType();
+    auto isF32 = [](Type t) { return getElementTypeOrSelf(t).isF32(); };
+    if (xType.getRank() != 2 || !wType.hasStaticShape() || !isF32(xType) ||
+        !isF32(wType) || !isF32(resultType) || (bias && !isF32(bias.getType())))
+      return rewriter.notifyMatchFailure(op, "not an f32 [T, K] x [N, K]");
+    int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    auto idx = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value c0 = idx(0), c1 = idx(1);
+    Value tokens = tensor::DimOp::create(b, loc, x, 0);
+    Type f32 = b.getF32Type();
+    auto vecType = VectorType::get({kLanes}, f32);
+    Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value zeroVec = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
+    arith::FastMathFlagsAttr reassoc = arith::FastMathFlagsAttr::get(
+        b.getContext(), arith::FastMathFlags::reassoc);
+
+    auto outType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    Value init = tensor::EmptyOp::create(b, loc, outType, ValueRange{tokens});
+    int64_t chunks = std::min<int64_t>(kChunks, (n + kRows - 1) / kRows);
+    // Rows per chunk, a multiple of kRows so that blocks never straddle.
+    int64_t chunkRows = ((n + chunks - 1) / chunks + kRows - 1) / kRows * kRows;
+    chunks = (n + chunkRows - 1) / chunkRows;
+    int64_t kFull = k / kLanes * kLanes;
+
+    // The `rows` dot products of W rows [row0, row0 + rows) with x[t],
+    // written into `slice` (the chunk's columns) at column `col0`.
+    auto emitDots = [&](OpBuilder &ob, Value slice, Value t, Value row0,
+                        Value col0, int64_t rows) -> Value {
+      SmallVector<Value> inits(rows, zeroVec);
+      SmallVector<Value> sums;
+      auto kLoop = scf::ForOp::create(
+          ob, loc, c0, idx(kFull), idx(kLanes), inits,
+          [&](OpBuilder &kb, Location, Value kk, ValueRange accs) {
+            Value xv = vector::TransferReadOp::create(kb, loc, vecType, x,
+                                                      ValueRange{t, kk}, zeroF,
+                                                      ArrayRef<bool>{true});
+            SmallVector<Value> next;
+            for (int64_t r = 0; r < rows; ++r) {
+              Value row = arith::AddIOp::create(kb, loc, row0, idx(r));
+              Value wv = vector::TransferReadOp::create(
+                  kb, loc, vecType, w, ValueRange{row, kk}, zeroF,
+                  ArrayRef<bool>{true});
+              next.push_back(vector::FMAOp::create(kb, loc, wv, xv, accs[r]));
+            }
+            scf::YieldOp::create(kb, loc, next);
+          });
+      for (int64_t r = 0; r < rows; ++r) {
+        auto red = vector::ReductionOp::create(
+            ob, loc, vector::CombiningKind::ADD, kLoop.getResult(r));
+        red.setFastmathAttr(reassoc);
+        sums.push_back(red);
+      }
+      if (kFull < k) {
+        auto tail = scf::ForOp::create(
+            ob, loc, idx(kFull), idx(k), c1, sums,
+            [&](OpBuilder &tb, Location, Value kk, ValueRange acc) {
+              Value xs =
+                  tensor::ExtractOp::create(tb, loc, x, ValueRange{t, kk});
+              SmallVector<Value> next;
+              for (int64_t r = 0; r < rows; ++r) {
+                Value row = arith::AddIOp::create(tb, loc, row0, idx(r));
+                Value ws =
+                    tensor::ExtractOp::create(tb, loc, w, ValueRange{row, kk});
+                next.push_back(math::FmaOp::create(tb, loc, ws, xs, acc[r]));
+              }
+              scf::YieldOp::create(tb, loc, next);
+            });
+        sums.assign(tail.getResults().begin(), tail.getResults().end());
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        Value row = arith::AddIOp::create(ob, loc, row0, idx(r));
+        Value col = arith::AddIOp::create(ob, loc, col0, idx(r));
+        Value s = sums[r];
+        if (bias)
+          s = arith::AddFOp::create(
+              ob, loc, s, tensor::ExtractOp::create(ob, loc, bias, row));
+        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
+      }
+      return slice;
+    };
+
+    // Rows [first, first + count) in blocks of `rows` (count a multiple).
+    auto emitBlocks = [&](OpBuilder &ob, Value slice, Value n0, Value first,
+                          Value count, int64_t rows) -> Value {
+      auto blocks = scf::ForOp::create(
+          ob, loc, c0, count, idx(rows), ValueRange{slice},
+          [&](OpBuilder &bb, Location, Value j, ValueRange blockArgs) {
+            Value col0 = arith::AddIOp::create(bb, loc, first, j);
+            Value row0 = arith::AddIOp::create(bb, loc, n0, col0);
+            auto overT = scf::ForOp::create(
+                bb, loc, c0, tokens, c1, blockArgs,
+                [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
+                  scf::YieldOp::create(
+                      tb, loc, emitDots(tb, tArgs[0], t, row0, col0, rows));
+                });
+            scf::YieldOp::create(bb, loc, overT.getResults());
+          });
+      return blocks.getResult(0);
+    };
+
+    auto forall = scf::ForallOp::create(
+        b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(chunks)},
+        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(forall.getBody()->getTerminator());
+      Value chunk = forall.getInductionVars()[0];
+      Value n0 = arith::MulIOp::create(b, loc, chunk, idx(chunkRows));
+      Value size = arith::MinSIOp::create(
+          b, loc, idx(chunkRows), arith::SubIOp::create(b, loc, idx(n), n0));
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), n0};
+      SmallVector<OpFoldResult> sizes{tokens, size};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      Value slice = tensor::ExtractSliceOp::create(
+          b, loc, forall.getRegionIterArgs()[0], offsets, sizes, strides);
+      Value full = arith::MulIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, size, idx(kRows)), idx(kRows));
+      slice = emitBlocks(b, slice, n0, c0, full, kRows);
+      slice = emitBlocks(b, slice, n0, full,
+                         arith::SubIOp::create(b, loc, size, full), 1);
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, loc, slice,
+                                            forall.getRegionIterArgs()[0],
+                                            offsets, sizes, strides);
+    }
+    Value result = forall.getResult(0);
+    if (result.getType() != resultType)
+      result = tensor::CastOp::create(b, loc, resultType, result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::tok::populateLinearToVectorPatterns(RewritePatternSet &patterns) {
+  patterns.add<LinearToVectorLowering>(patterns.getContext());
+}

@@ -1,0 +1,50 @@
+// RUN: tok-opt %s --convert-tok-to-linalg | FileCheck %s
+
+// An f32 tok.linear with a static [N, K] weight becomes the threaded,
+// vectorized kernel: an scf.forall over chunks of output features (here
+// N = 10: 3 chunks of 4 rows), blocks of 4 W rows with 4 vector<16xf32>
+// FMA accumulators over K in steps of 16, reassociated horizontal sums, a
+// scalar tail for K % 16 (40 = 2 x 16 + 8), the bias, and single rows for
+// what is left of a chunk.
+
+// CHECK-LABEL: func.func @linear(
+// CHECK-SAME:    %[[X:.*]]: tensor<?x40xf32>, %[[W:.*]]: tensor<10x40xf32>, %[[B:.*]]: tensor<10xf32>)
+// CHECK:         scf.forall (%{{.*}}) in (3) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<?x10xf32>)
+// CHECK:           scf.for
+// CHECK:             scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:               %[[ACC:.*]]:4 = scf.for %[[K:.*]] = %{{.*}} to %c32 step %c16 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:                 %[[XV:.*]] = vector.transfer_read %[[X]][%[[T]], %[[K]]], %{{.*}} {in_bounds = [true]} : tensor<?x40xf32>, vector<16xf32>
+// CHECK-COUNT-4:         vector.fma %{{.*}}, %[[XV]], %{{.*}} : vector<16xf32>
+// CHECK:               vector.reduction <add>, %[[ACC]]#0 fastmath<reassoc> : vector<16xf32> into f32
+// CHECK:               scf.for %{{.*}} = %c32{{.*}} to %c40 step
+// CHECK-COUNT-4:         math.fma
+// CHECK:               tensor.extract %[[B]]
+// CHECK:               tensor.insert
+// The rows left over, one accumulator each.
+// CHECK:           scf.for
+// CHECK:             scf.for
+// CHECK:               scf.for {{.*}} -> (vector<16xf32>) {
+// CHECK:           scf.forall.in_parallel
+// CHECK-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[O]]
+// CHECK-NOT:     linalg.generic
+func.func @linear(%x: tensor<?x40xf32>, %w: tensor<10x40xf32>, %b: tensor<10xf32>) -> tensor<?x10xf32> {
+  %y = tok.linear %x, %w, %b : tensor<?x40xf32>, tensor<10x40xf32>, tensor<10xf32>
+  return %y : tensor<?x10xf32>
+}
+
+// A dynamic weight shape or f16 keeps the generic lowering.
+// CHECK-LABEL: func.func @dynamic_weight(
+// CHECK-NOT:     vector.fma
+// CHECK:         linalg.generic
+func.func @dynamic_weight(%x: tensor<?x40xf32>, %w: tensor<?x40xf32>) -> tensor<?x?xf32> {
+  %y = tok.linear %x, %w : tensor<?x40xf32>, tensor<?x40xf32>
+  return %y : tensor<?x?xf32>
+}
+
+// CHECK-LABEL: func.func @half(
+// CHECK-NOT:     vector.fma
+// CHECK:         linalg.generic
+func.func @half(%x: tensor<4x32xf16>, %w: tensor<8x32xf16>) -> tensor<4x8xf16> {
+  %y = tok.linear %x, %w : tensor<4x32xf16>, tensor<8x32xf16>
+  return %y : tensor<4x8xf16>
+}
