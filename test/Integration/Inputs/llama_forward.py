@@ -2,8 +2,8 @@
 tok-run, and checks the logits against an independent NumPy forward pass
 (float64; relative tolerance 1e-4 of the largest logit).
 
-usage: llama_forward.py TOK_IMPORT TOK_RUN WORKDIR MODEL_DIR|random-qwen2
-                         [--llama2c]
+usage: llama_forward.py TOK_IMPORT TOK_RUN WORKDIR
+                         MODEL_DIR|random-qwen2|random-mistral|builtin [--llama2c]
 
 With --llama2c the module is imported from MODEL_DIR/model.bin (llama2.c
 layout, interleaved RoPE) and run on that file's weights, while the
@@ -48,12 +48,16 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def random_qwen2(work):
-    """A small Qwen2-shaped model: GQA 4/2, q/k/v biases, untied head."""
+def random_qwen2(work, mistral=False):
+    """A small Qwen2-shaped model: GQA 4/2, q/k/v biases, untied head. With
+    `mistral`, a Mistral of the same shape: no biases, a sliding window of
+    5 positions."""
     cfg = {"model_type": "qwen2", "hidden_size": 32, "intermediate_size": 40,
            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
            "vocab_size": 50, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
            "rope_theta": 1000.0, "tie_word_embeddings": False, "hidden_act": "silu"}
+    if mistral:
+        cfg.update(model_type="mistral", sliding_window=5)
     rng = np.random.default_rng(7)
     E, F, V, D = 32, 40, 50, 8
     f = lambda *s: rng.standard_normal(s) / np.sqrt(s[-1])
@@ -66,14 +70,15 @@ def random_qwen2(work):
         w[p + "self_attn.q_proj.weight"] = f(4 * D, E)
         w[p + "self_attn.k_proj.weight"] = f(2 * D, E)
         w[p + "self_attn.v_proj.weight"] = f(2 * D, E)
-        w[p + "self_attn.q_proj.bias"] = 0.1 * rng.standard_normal(4 * D)
-        w[p + "self_attn.k_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
-        w[p + "self_attn.v_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
+        if not mistral:
+            w[p + "self_attn.q_proj.bias"] = 0.1 * rng.standard_normal(4 * D)
+            w[p + "self_attn.k_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
+            w[p + "self_attn.v_proj.bias"] = 0.1 * rng.standard_normal(2 * D)
         w[p + "self_attn.o_proj.weight"] = f(E, 4 * D)
         w[p + "mlp.gate_proj.weight"] = f(F, E)
         w[p + "mlp.up_proj.weight"] = f(F, E)
         w[p + "mlp.down_proj.weight"] = f(E, F)
-    d = os.path.join(work, "qwen2")
+    d = os.path.join(work, cfg["model_type"])
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as fh:
         json.dump(cfg, fh)
@@ -121,6 +126,9 @@ def reference(cfg, W, ids, pos):
     D = E // Hq
     eps, theta = cfg.get("rms_norm_eps", 1e-6), cfg.get("rope_theta", 10000.0)
     T = len(ids)
+    # Mistral's sliding window: a query sees the `window` positions ending
+    # at its own (q - k < window).
+    window = cfg.get("sliding_window") if cfg["model_type"] == "mistral" else None
 
     def rms(x, g):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
@@ -148,7 +156,10 @@ def reference(cfg, W, ids, pos):
         for hq in range(Hq):
             kv = hq // (Hq // Hk)
             z = q[hq] @ k[kv].T / np.sqrt(D)
-            z = np.where(pos[None, :] <= pos[:, None], z, -np.inf)
+            visible = pos[None, :] <= pos[:, None]
+            if window:
+                visible &= pos[:, None] - pos[None, :] < window
+            z = np.where(visible, z, -np.inf)
             pr = np.exp(z - z.max(-1, keepdims=True))
             out[hq] = (pr / pr.sum(-1, keepdims=True)) @ v[kv]
         x = x + out.transpose(1, 0, 2).reshape(T, Hq * D) @ W[p + "self_attn.o_proj.weight"].T
@@ -167,6 +178,12 @@ def main():
     os.makedirs(work, exist_ok=True)
     if model == "random-qwen2":
         model = random_qwen2(work)
+    elif model == "random-mistral":
+        model = random_qwen2(work, mistral=True)
+    elif model == "builtin":
+        model = os.path.join(work, "builtin")
+        if not os.path.exists(os.path.join(model, "config.json")):
+            subprocess.run([tok_import, "builtin", "--export-hf", model, "-o", os.devnull], check=True)
     cfg = json.load(open(os.path.join(model, "config.json")))
     W = read_safetensors(os.path.join(model, "model.safetensors"))
     mlir = os.path.join(work, "model.mlir")
