@@ -6,9 +6,11 @@
 
 #include "tok/Frontend/Tokenizer.h"
 #include "FileError.h"
+#include "tok/Frontend/PreTokenizer.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ConvertUTF.h"
@@ -108,6 +110,11 @@ class BPETokenizer : public Tokenizer {
 public:
   BPEMode mode = BPEMode::ByteLevel;
   bool prefixSpace = false;
+  /// Byte-level only: the regex split applied before BPE, if any.
+  std::optional<SplitPattern> split;
+  /// Byte-level only: an NFC normalizer is declared. It is not implemented:
+  /// text with combining marks (which NFC may compose) is refused.
+  bool nfc = false;
   std::vector<std::string> tokens; // id -> token text
   llvm::StringMap<int32_t> vocab;
   /// (left, right) -> (rank, merged id).
@@ -211,53 +218,11 @@ private:
     return false;
   }
 
-  /// BPE over one piece of text (no added tokens inside).
-  llvm::Error encodePiece(StringRef piece, bool first,
-                          std::vector<int32_t> &ids) const {
-    // Initial symbols: one per byte (byte-level) or per code point
-    // (SentencePiece, falling back to byte tokens).
-    std::vector<int32_t> symbols;
-    if (mode == BPEMode::ByteLevel) {
-      std::string text = (prefixSpace && first ? " " : "") + piece.str();
-      for (char c : text) {
-        auto it = vocab.find(alphabet[static_cast<uint8_t>(c)]);
-        if (it == vocab.end())
-          return fileError(
-              "tokenizer",
-              "byte " + Twine(static_cast<int>(static_cast<uint8_t>(c))) +
-                  " has no token in the vocabulary");
-        symbols.push_back(it->second);
-      }
-    } else {
-      std::string text;
-      if (prefixSpace && first)
-        text += "\xe2\x96\x81";
-      for (char c : piece)
-        text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
-      for (size_t p = 0; p < text.size();) {
-        size_t n = std::min(utf8Length(text[p]), text.size() - p);
-        auto it = vocab.find(StringRef(text).substr(p, n));
-        if (it != vocab.end()) {
-          symbols.push_back(it->second);
-        } else {
-          for (size_t b = p; b < p + n; ++b) {
-            int32_t id = byteTokens[static_cast<uint8_t>(text[b])];
-            if (id < 0)
-              return fileError(
-                  "tokenizer",
-                  "no token for byte " +
-                      Twine(static_cast<int>(static_cast<uint8_t>(text[b]))) +
-                      " and no byte fallback");
-            // Byte tokens never merge: mark them so.
-            symbols.push_back(-2 - id);
-          }
-        }
-        p += n;
-      }
-    }
-
-    // Merge the lowest-ranked adjacent pair, every occurrence left to
-    // right, until no pair merges.
+  /// Merges the lowest-ranked adjacent pair of `symbols`, every occurrence
+  /// left to right, until no pair merges; appends the result to `ids`.
+  /// Symbols <= -2 are byte tokens (-2 - id), which never merge.
+  void mergeInto(std::vector<int32_t> symbols,
+                 std::vector<int32_t> &ids) const {
     while (symbols.size() > 1) {
       int32_t bestRank = std::numeric_limits<int32_t>::max();
       std::pair<int32_t, int32_t> best{-1, -1};
@@ -287,6 +252,72 @@ private:
     }
     for (int32_t s : symbols)
       ids.push_back(s <= -2 ? -2 - s : s);
+  }
+
+  /// BPE over one piece of text (no added tokens inside).
+  llvm::Error encodePiece(StringRef piece, bool first,
+                          std::vector<int32_t> &ids) const {
+    // Initial symbols: one per byte (byte-level) or per code point
+    // (SentencePiece, falling back to byte tokens).
+    std::vector<int32_t> symbols;
+    if (mode == BPEMode::ByteLevel) {
+      std::string text = (prefixSpace && first ? " " : "") + piece.str();
+      if (std::optional<uint32_t> mark =
+              nfc ? findUnicodeMark(text) : std::nullopt)
+        return fileError("tokenizer",
+                         "the text contains a combining mark (U+" +
+                             llvm::utohexstr(*mark) +
+                             "); this tokenizer normalizes to NFC, which "
+                             "is not implemented, so its tokens could be "
+                             "wrong");
+      std::vector<StringRef> pieces;
+      if (split)
+        pieces = splitPreTokens(text, *split);
+      else
+        pieces.push_back(text);
+      for (StringRef p : pieces) {
+        symbols.clear();
+        for (char c : p) {
+          auto it = vocab.find(alphabet[static_cast<uint8_t>(c)]);
+          if (it == vocab.end())
+            return fileError(
+                "tokenizer",
+                "byte " + Twine(static_cast<int>(static_cast<uint8_t>(c))) +
+                    " has no token in the vocabulary");
+          symbols.push_back(it->second);
+        }
+        mergeInto(std::move(symbols), ids);
+      }
+      return llvm::Error::success();
+    } else {
+      std::string text;
+      if (prefixSpace && first)
+        text += "\xe2\x96\x81";
+      for (char c : piece)
+        text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+      for (size_t p = 0; p < text.size();) {
+        size_t n = std::min(utf8Length(text[p]), text.size() - p);
+        auto it = vocab.find(StringRef(text).substr(p, n));
+        if (it != vocab.end()) {
+          symbols.push_back(it->second);
+        } else {
+          for (size_t b = p; b < p + n; ++b) {
+            int32_t id = byteTokens[static_cast<uint8_t>(text[b])];
+            if (id < 0)
+              return fileError(
+                  "tokenizer",
+                  "no token for byte " +
+                      Twine(static_cast<int>(static_cast<uint8_t>(text[b]))) +
+                      " and no byte fallback");
+            // Byte tokens never merge: mark them so.
+            symbols.push_back(-2 - id);
+          }
+        }
+        p += n;
+      }
+    }
+
+    mergeInto(std::move(symbols), ids);
     return llvm::Error::success();
   }
 };
@@ -347,10 +378,39 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
     tok->mode = BPEMode::ByteLevel;
     if (byteLevel->getBoolean("use_regex").value_or(true) &&
         findComponent(root->get("pre_tokenizer"), "ByteLevel"))
-      return fileError(name, "the ByteLevel pre-tokenizer's regex split is "
-                             "not supported yet (use_regex = true)");
-    if (findComponent(root->get("pre_tokenizer"), "Split"))
-      return fileError(name, "Split pre-tokenizers are not supported yet");
+      tok->split = SplitPattern::GPT2;
+    if (const llvm::json::Object *splitter =
+            findComponent(root->get("pre_tokenizer"), "Split")) {
+      const llvm::json::Object *pattern = splitter->getObject("pattern");
+      std::optional<StringRef> regex =
+          pattern ? pattern->getString("Regex") : std::nullopt;
+      std::optional<SplitPattern> known =
+          regex ? recognizeSplitPattern(*regex) : std::nullopt;
+      if (!known)
+        return fileError(name, "the Split pre-tokenizer's pattern is not one "
+                               "of the supported ones (GPT-2, Llama 3, "
+                               "Qwen2): '" +
+                                   (regex ? *regex : StringRef("?")) + "'");
+      if (splitter->getString("behavior").value_or("Isolated") != "Isolated" ||
+          splitter->getBoolean("invert").value_or(false))
+        return fileError(name, "only Split pre-tokenizers with behavior "
+                               "'Isolated' and no 'invert' are supported");
+      if (tok->split)
+        return fileError(name, "both a Split pre-tokenizer and the ByteLevel "
+                               "regex split are declared");
+      tok->split = known;
+    }
+    if (const llvm::json::Value *norm = root->get("normalizer");
+        norm && norm->kind() != llvm::json::Value::Null) {
+      const llvm::json::Object *obj = norm->getAsObject();
+      std::optional<StringRef> kind =
+          obj ? obj->getString("type") : std::nullopt;
+      if (!kind || *kind != "NFC")
+        return fileError(name, "the byte-level normalizer '" +
+                                   (kind ? *kind : StringRef("?")) +
+                                   "' is not supported (only NFC is)");
+      tok->nfc = true;
+    }
     tok->prefixSpace =
         byteLevel->getBoolean("add_prefix_space").value_or(false);
     tok->alphabet = byteLevelAlphabet();

@@ -8,8 +8,11 @@
 //  - the built-in byte tokenizer (256 ids, id i = byte i), which the shared
 //    pyllama-4m model and the built-in model use;
 //  - Hugging Face `tokenizer.json` BPE models in their two common shapes:
-//    byte-level BPE (GPT-2 style: bytes mapped to printable code points;
-//    the regex pre-split is not implemented and is rejected with an error),
+//    byte-level BPE (GPT-2 style: bytes mapped to printable code points,
+//    text first split by GPT-2's ByteLevel regex or Llama 3's / Qwen2's
+//    Split pattern (PreTokenizer.h); other patterns and normalizers other
+//    than NFC are rejected; under NFC, text with combining marks is refused
+//    because normalization itself is not implemented),
 //    and SentencePiece-style BPE (spaces as U+2581, byte fallback to
 //    `<0xXX>` tokens). Added tokens are matched verbatim before BPE;
 //  - llama2.c `tokenizer.bin` (scored vocabulary: a dummy prefix space,

@@ -7,6 +7,8 @@
 #include "tok/Frontend/Tokenizer.h"
 
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include "gtest/gtest.h"
@@ -142,9 +144,21 @@ TEST(TokenizerTest, RejectsBadTokenizerFiles) {
                 .find("merge #0 ('a' + 'a') does not join two vocabulary "
                       "tokens into a third"),
             std::string::npos);
-  EXPECT_NE(parseError(R"({"pre_tokenizer": {"type": "ByteLevel"},)"
+  // Regex splits other than the known ones, and normalizers other than
+  // NFC, are refused rather than ignored.
+  EXPECT_NE(parseError(R"({"pre_tokenizer": {"type": "Sequence", )"
+                       R"("pretokenizers": [{"type": "Split", "pattern": )"
+                       R"({"Regex": "\\w+"}, "behavior": "Isolated"}, )"
+                       R"({"type": "ByteLevel", "use_regex": false}]},)"
                        R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
-                .find("regex split is not supported yet"),
+                .find("the Split pre-tokenizer's pattern is not one of the "
+                      "supported ones (GPT-2, Llama 3, Qwen2): '\\w+'"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"normalizer": {"type": "NFKC"}, )"
+                       R"("pre_tokenizer": {"type": "ByteLevel"},)"
+                       R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
+                .find("the byte-level normalizer 'NFKC' is not supported "
+                      "(only NFC is)"),
             std::string::npos);
 }
 
@@ -252,3 +266,55 @@ TEST(TokenizerTest, MissingFileNamesIt) {
 }
 
 } // namespace
+
+/// Byte-level BPE with the three regex pre-tokenizers (GPT-2 ByteLevel,
+/// Llama 3 Split, Qwen2 Split + NFC) against the ids the Hugging Face
+/// tokenizers library assigns (fixtures written by
+/// Inputs/make_hf_tokenizers.py), and decoding back to the text.
+TEST(TokenizerTest, RegexPreTokenizersMatchHuggingFace) {
+  llvm::SmallString<256> dir(TOK_SOURCE_DIR);
+  llvm::sys::path::append(dir, "test", "unit", "Frontend", "Inputs");
+  llvm::SmallString<256> encPath(dir);
+  llvm::sys::path::append(encPath, "hf_encodings.json");
+  auto buffer = llvm::MemoryBuffer::getFile(encPath);
+  ASSERT_TRUE(bool(buffer));
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  ASSERT_TRUE(bool(parsed)) << llvm::toString(parsed.takeError());
+  int checked = 0;
+  for (const char *kind : {"gpt2", "llama3", "qwen2"}) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, std::string(kind) + ".tokenizer.json");
+    auto t = Tokenizer::openHuggingFace(path);
+    ASSERT_TRUE(bool(t)) << llvm::toString(t.takeError());
+    const llvm::json::Array *cases = parsed->getAsObject()->getArray(kind);
+    ASSERT_TRUE(cases);
+    for (const llvm::json::Value &c : *cases) {
+      const llvm::json::Object *obj = c.getAsObject();
+      std::string text = obj->getString("text")->str();
+      std::vector<int32_t> want;
+      for (const llvm::json::Value &id : *obj->getArray("ids"))
+        want.push_back(static_cast<int32_t>(*id.getAsInteger()));
+      auto got = (*t)->encode(text);
+      ASSERT_TRUE(bool(got)) << kind << ": " << llvm::toString(got.takeError());
+      EXPECT_EQ(*got, want) << kind << ": '" << text << "'";
+      auto back = (*t)->decode(*got);
+      ASSERT_TRUE(bool(back));
+      EXPECT_EQ(*back, text) << kind;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 30);
+
+  // Qwen2 declares NFC: text that NFC could change (a combining mark) is
+  // refused, not tokenized differently from the reference.
+  llvm::SmallString<256> qwen(dir);
+  llvm::sys::path::append(qwen, "qwen2.tokenizer.json");
+  auto t = Tokenizer::openHuggingFace(qwen);
+  ASSERT_TRUE(bool(t));
+  auto decomposed = (*t)->encode("cafe\xcc\x81");
+  ASSERT_FALSE(bool(decomposed));
+  EXPECT_NE(llvm::toString(decomposed.takeError())
+                .find("combining mark (U+301); this tokenizer normalizes to "
+                      "NFC"),
+            std::string::npos);
+}
