@@ -21,6 +21,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
@@ -243,6 +245,26 @@ extern "C" void tokRunOnToken(int32_t token, int64_t index) {
   s.text.write(*piece);
 }
 
+/// Records the cost of @step after every pass of the user's pipeline that
+/// runs on the module (what each pass changed).
+class CostAfterEachPass : public PassInstrumentation {
+public:
+  explicit CostAfterEachPass(
+      std::vector<std::pair<std::string, tok::FunctionCost>> &costs)
+      : costs(costs) {}
+  void runAfterPass(Pass *pass, Operation *op) override {
+    auto module = dyn_cast<ModuleOp>(op);
+    if (!module)
+      return;
+    if (auto step = module.lookupSymbol<func::FuncOp>("step"))
+      costs.emplace_back(pass->getArgument().str(),
+                         tok::computeFunctionCost(step, 1));
+  }
+
+private:
+  std::vector<std::pair<std::string, tok::FunctionCost>> &costs;
+};
+
 int fail(const llvm::Twine &message) {
   llvm::outs().flush();
   llvm::errs() << "tok-run: " << message << "\n";
@@ -386,6 +408,7 @@ int tokrun::runGenerate(MLIRContext &context) {
   FunctionType fnType = generateFn.getFunctionType();
   auto stepFn = module->lookupSymbol<func::FuncOp>("step");
   tok::FunctionCost before = tok::computeFunctionCost(stepFn, 1);
+  std::vector<std::pair<std::string, tok::FunctionCost>> perPass;
   Clock::time_point t1 = Clock::now();
 
   // The user's passes, then the lowering.
@@ -395,6 +418,7 @@ int tokrun::runGenerate(MLIRContext &context) {
     PassManager pm(&context);
     if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
       return 1;
+    pm.addInstrumentation(std::make_unique<CostAfterEachPass>(perPass));
     if (failed(pm.run(*module)))
       return fail("--pipeline '" + passPipeline + "' failed");
   }
@@ -402,7 +426,6 @@ int tokrun::runGenerate(MLIRContext &context) {
   generateFn = module->lookupSymbol<func::FuncOp>("generate");
   if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
     return fail("--pipeline must keep @step and the signature of @generate");
-  tok::FunctionCost after = tok::computeFunctionCost(stepFn, 1);
   int64_t cacheSlots = 0;
   int64_t kvBytes = cacheBytes(*module, cacheSlots);
   Clock::time_point t2 = Clock::now();
@@ -506,7 +529,7 @@ int tokrun::runGenerate(MLIRContext &context) {
       formatBytes(model.getOwnedBytes()));
   auto costLine = [](const char *what, const tok::FunctionCost &c) {
     llvm::errs() << llvm::formatv(
-        "tok-run:   {0,-16} {1,10}FLOP {2,10}B moved {3,10}B KV "
+        "tok-run:   {0,-24} {1,10}FLOP {2,10}B moved {3,10}B KV "
         "{4,10}FLOP in attention\n",
         what, formatCount(c.flops), formatCount(c.bytes),
         formatCount(c.kvBytes), formatCount(c.attentionFlops));
@@ -514,7 +537,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   llvm::errs() << "tok-run: cost of one decode step (@step on 1 token, "
                   "tok-cost-report):\n";
   costLine("as imported", before);
-  if (!passPipeline.empty())
-    costLine("after --pipeline", after);
+  for (auto &[pass, cost] : perPass)
+    costLine(("after " + pass).c_str(), cost);
+
   return 0;
 }
