@@ -18,6 +18,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -27,10 +28,11 @@ using llvm::Twine;
 
 LlamaModel::~LlamaModel() = default;
 
-void LlamaModel::own(size_t index, std::vector<float> data) {
-  ownedBytes += static_cast<int64_t>(data.size() * sizeof(float));
+void LlamaModel::own(size_t index, std::vector<char> data, StringRef type) {
+  ownedBytes += static_cast<int64_t>(data.size());
   owned.push_back(std::move(data));
   weights[index] = owned.back().data();
+  types[index] = type.str();
 }
 
 LlamaConfig LlamaModel::getBuiltinConfig() {
@@ -56,6 +58,29 @@ static uint64_t splitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+static float halfToFloat(uint16_t h);
+static float bf16ToFloat(uint16_t h);
+
+std::vector<float> LlamaModel::readWeightAsF32(size_t index) const {
+  std::vector<LlamaWeight> shapes = getLlamaWeights(config);
+  int64_t n = 1;
+  for (int64_t d : shapes[index].shape)
+    n *= d;
+  std::vector<float> out(n);
+  const char *bytes = static_cast<const char *>(weights[index]);
+  if (types[index] == "f32") {
+    std::memcpy(out.data(), bytes, n * sizeof(float));
+    return out;
+  }
+  bool half = types[index] == "f16";
+  for (int64_t e = 0; e < n; ++e) {
+    uint16_t h;
+    std::memcpy(&h, bytes + 2 * e, 2);
+    out[e] = half ? halfToFloat(h) : bf16ToFloat(h);
+  }
+  return out;
+}
+
 std::unique_ptr<LlamaModel> LlamaModel::createBuiltin(uint64_t seed) {
   std::unique_ptr<LlamaModel> m(new LlamaModel);
   m->name = "builtin";
@@ -63,24 +88,27 @@ std::unique_ptr<LlamaModel> LlamaModel::createBuiltin(uint64_t seed) {
   m->tokenizer = Tokenizer::createByteTokenizer();
   std::vector<LlamaWeight> shapes = getLlamaWeights(m->config);
   m->weights.resize(shapes.size());
+  m->types.resize(shapes.size(), "f32");
   m->owned.reserve(shapes.size());
   uint64_t counter = splitMix64(seed);
   for (auto [i, w] : llvm::enumerate(shapes)) {
     int64_t n = 1;
     for (int64_t d : w.shape)
       n *= d;
-    std::vector<float> data(n, 1.0f);
+    std::vector<char> bytes(n * sizeof(float));
+    auto *data = reinterpret_cast<float *>(bytes.data());
+    std::fill(data, data + n, 1.0f);
     // Norm weights are vectors and stay 1; matrices are uniform with the
     // variance 1 / fan_in that keeps activations at unit scale.
     if (w.shape.size() == 2) {
       double bound = std::sqrt(3.0 / static_cast<double>(w.shape[1]));
-      for (float &v : data) {
+      for (int64_t e = 0; e < n; ++e) {
         double u = static_cast<double>(splitMix64(counter++) >> 11) *
                    (1.0 / 9007199254740992.0);
-        v = static_cast<float>((2.0 * u - 1.0) * bound);
+        data[e] = static_cast<float>((2.0 * u - 1.0) * bound);
       }
     }
-    m->own(i, std::move(data));
+    m->own(i, std::move(bytes), "f32");
   }
   return m;
 }
@@ -178,6 +206,7 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
   // Bind every weight the module takes.
   std::vector<LlamaWeight> shapes = getLlamaWeights(m->config);
   m->weights.resize(shapes.size());
+  m->types.resize(shapes.size(), "f32");
   for (auto [i, w] : llvm::enumerate(shapes)) {
     int64_t n = 1;
     for (int64_t d : w.shape)
@@ -206,25 +235,19 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
                                     got + "], config.json needs a float [ " +
                                     want + "]");
     }
+    StringRef type = t->type == SafetensorsDType::F32   ? "f32"
+                     : t->type == SafetensorsDType::F16 ? "f16"
+                                                        : "bf16";
+    size_t size = getSafetensorsElementSize(t->type);
     const char *bytes = t->bytes.data();
-    if (t->type == SafetensorsDType::F32 &&
-        reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0) {
-      m->weights[i] = reinterpret_cast<const float *>(bytes);
-      m->mappedBytes += n * 4;
+    if (reinterpret_cast<uintptr_t>(bytes) % size == 0) {
+      m->weights[i] = bytes;
+      m->types[i] = type.str();
+      m->mappedBytes += n * size;
       continue;
     }
-    std::vector<float> data(n);
-    if (t->type == SafetensorsDType::F32) {
-      std::memcpy(data.data(), bytes, n * sizeof(float));
-    } else {
-      for (int64_t e = 0; e < n; ++e) {
-        uint16_t h;
-        std::memcpy(&h, bytes + 2 * e, 2);
-        data[e] =
-            t->type == SafetensorsDType::F16 ? halfToFloat(h) : bf16ToFloat(h);
-      }
-    }
-    m->own(i, std::move(data));
+    // Misaligned in the file (the format promises no alignment): copy.
+    m->own(i, std::vector<char>(bytes, bytes + n * size), type);
   }
 
   // The tokenizer.
@@ -289,8 +312,11 @@ llvm::Error LlamaModel::exportHuggingFace(StringRef dir) const {
   }
 
   std::vector<LlamaWeight> shapes = getLlamaWeights(c);
+  std::vector<std::vector<float>> widened(shapes.size());
   std::vector<SafetensorsOutput> tensors;
-  for (auto [i, w] : llvm::enumerate(shapes))
-    tensors.push_back({w.name, w.shape, weights[i]});
+  for (auto [i, w] : llvm::enumerate(shapes)) {
+    widened[i] = readWeightAsF32(i);
+    tensors.push_back({w.name, w.shape, widened[i].data()});
+  }
   return writeSafetensors(weightsPath, tensors);
 }

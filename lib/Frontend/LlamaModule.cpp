@@ -45,11 +45,12 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
   return w;
 }
 
-static std::string tensorType(llvm::ArrayRef<int64_t> shape) {
+static std::string tensorType(llvm::ArrayRef<int64_t> shape,
+                              llvm::StringRef elem = "f32") {
   std::string s = "tensor<";
   for (int64_t d : shape)
     s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
-  return s + "f32>";
+  return s + elem.str() + ">";
 }
 
 std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
@@ -74,11 +75,20 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
 
   // Signature pieces.
   std::string weightArgs, weightTypes, weightNames;
+  // The element type each weight is stored in (f32 unless the checkpoint
+  // says otherwise); matrices are used as stored (tok.linear widens them),
+  // vectors and the embedding rows are widened to f32 in the IR.
+  auto elemOf = [&](size_t i) -> std::string {
+    return i < o.weightElementTypes.size() ? o.weightElementTypes[i] : "f32";
+  };
+  auto weightType = [&](size_t i) {
+    return tensorType(weights[i].shape, elemOf(i));
+  };
   for (auto [i, w] : llvm::enumerate(weights)) {
     weightArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
-                                tensorType(w.shape), w.name);
+                                weightType(i), w.name);
     weightNames += llvm::formatv(", %w{0}", i);
-    weightTypes += ", " + tensorType(w.shape);
+    weightTypes += ", " + weightType(i);
   }
   std::string cacheArgs, cacheTypes, cacheNames;
   for (int64_t l = 0; l < c.layers; ++l) {
@@ -94,8 +104,24 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
      << cacheTypes << ") {\n";
   os << "  %zero = arith.constant 0 : index\n";
   os << "  %t = tensor.dim %ids, %zero : tensor<?xi32>\n";
-  os << "  %h0 = tok.embed %w0[%ids] : " << tensorType(weights[0].shape)
-     << ", tensor<?xi32>\n";
+  // 1-D weights (norms, biases) stored narrower than f32 are widened once.
+  auto vecWeight = [&](size_t i) {
+    return elemOf(i) == "f32" ? "w" + std::to_string(i)
+                              : "w" + std::to_string(i) + "_f32";
+  };
+  for (auto [i, w] : llvm::enumerate(weights))
+    if (w.shape.size() == 1 && elemOf(i) != "f32")
+      os << llvm::formatv("  %w{0}_f32 = arith.extf %w{0} : {1} to {2}\n", i,
+                          weightType(i), tensorType(w.shape));
+  if (elemOf(0) == "f32") {
+    os << "  %h0 = tok.embed %w0[%ids] : " << weightType(0)
+       << ", tensor<?xi32>\n";
+  } else {
+    os << "  %h0n = tok.embed %w0[%ids] : " << weightType(0)
+       << ", tensor<?xi32>\n";
+    os << "  %h0 = arith.extf %h0n : " << tensorType({-1, e}, elemOf(0))
+       << " to " << rows << "\n";
+  }
 
   // Weight index of each layer's first weight.
   size_t wi = 1;
@@ -107,9 +133,8 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
                    std::optional<size_t> bIdx) {
       os << llvm::formatv("  %{0} = tok.linear %{1}, %w{2}", dst, src, wIdx);
       if (bIdx)
-        os << llvm::formatv(", %w{0}", *bIdx);
-      os << " : " << tensorType({-1, inDim}) << ", "
-         << tensorType({outDim, inDim});
+        os << ", %" << vecWeight(*bIdx);
+      os << " : " << tensorType({-1, inDim}) << ", " << weightType(wIdx);
       if (bIdx)
         os << ", " << tensorType({outDim});
       os << "\n";
@@ -134,9 +159,10 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
     if (c.attentionBias)
       bq = next(), bk = next(), bv = next();
     size_t wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
-    os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %w{2} {{epsilon = "
+    os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %{2} {{epsilon = "
                         "{3:e} : f32} : {4}, {5}\n",
-                        L, h, attnNorm, c.normEps, rows, tensorType({e}));
+                        L, h, vecWeight(attnNorm), c.normEps, rows,
+                        tensorType({e}));
     lin(L + "q0", L + "x", e, hq * d, wq, bq);
     lin(L + "k0", L + "x", e, hk * d, wk, bk);
     lin(L + "v0", L + "x", e, hk * d, wv, bv);
@@ -166,9 +192,10 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
                         L, tensorType({-1, hq, d}), tensorType({-1, hq * d}));
     lin(L + "o", L + "a_r", hq * d, e, wo, std::nullopt);
     os << llvm::formatv("  %{0}h = arith.addf %{1}, %{0}o : {2}\n", L, h, rows);
-    os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %w{1} {{epsilon = "
+    os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %{1} {{epsilon = "
                         "{2:e} : f32} : {3}, {4}\n",
-                        L, ffnNorm, c.normEps, rows, tensorType({e}));
+                        L, vecWeight(ffnNorm), c.normEps, rows,
+                        tensorType({e}));
     lin(L + "g", L + "y", e, f, wg, std::nullopt);
     lin(L + "u", L + "y", e, f, wu, std::nullopt);
     // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
@@ -196,11 +223,12 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
       c.layers ? "l" + std::to_string(c.layers - 1) + "_out" : "h0";
   size_t finalNorm = next();
   size_t head = c.tiedEmbeddings ? 0 : next();
-  os << llvm::formatv("  %fin = tok.rms_norm %{0}, %w{1} {{epsilon = {2:e} : "
+  os << llvm::formatv("  %fin = tok.rms_norm %{0}, %{1} {{epsilon = {2:e} : "
                       "f32} : {3}, {4}\n",
-                      last, finalNorm, c.normEps, rows, tensorType({e}));
+                      last, vecWeight(finalNorm), c.normEps, rows,
+                      tensorType({e}));
   os << llvm::formatv("  %logits = tok.linear %fin, %w{0} : {1}, {2}\n", head,
-                      rows, tensorType({v, e}));
+                      rows, weightType(head));
   os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
      << cacheTypes << "\n}\n\n";
 

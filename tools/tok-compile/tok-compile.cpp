@@ -379,7 +379,9 @@ static llvm::Error writeWeights(StringRef path, const tok::LlamaModel &model,
       n *= d;
     for (; at < offsets[i]; ++at)
       os << '\0';
-    os.write(reinterpret_cast<const char *>(model.getWeights()[i]), 4 * n);
+    // The library's weights are float32, whatever the checkpoint stores.
+    std::vector<float> data = model.readWeightAsF32(i);
+    os.write(reinterpret_cast<const char *>(data.data()), 4 * n);
     at += 4 * n;
   }
   os.close();

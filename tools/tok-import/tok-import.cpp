@@ -117,6 +117,8 @@ int main(int argc, char **argv) {
     model = std::move(*opened);
     config = model->getConfig();
     options.interleavedRope = model->hasInterleavedRope();
+    options.weightElementTypes.assign(model->getWeightTypes().begin(),
+                                      model->getWeightTypes().end());
   }
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");

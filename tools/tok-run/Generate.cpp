@@ -379,6 +379,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   // The module.
   tok::LlamaModuleOptions options;
   options.interleavedRope = model.hasInterleavedRope();
+  options.weightElementTypes.assign(model.getWeightTypes().begin(),
+                                    model.getWeightTypes().end());
   options.cacheCapacity = cacheCapacity ? cacheCapacity : promptLen + maxNew;
   tok::LlamaGenerateOptions gen;
   gen.maxNewTokens = maxNew;
@@ -459,9 +461,12 @@ int tokrun::runGenerate(MLIRContext &context) {
   args.push_back(
       tok::NpyArray::view(tok::NpyDType::I32, {promptLen}, prompt.data()));
   std::vector<tok::LlamaWeight> shapes = tok::getLlamaWeights(config);
+  // (bf16 travels as a 2-byte type: only the element size matters here.)
   for (auto [i, w] : llvm::enumerate(shapes))
-    args.push_back(tok::NpyArray::view(tok::NpyDType::F32, w.shape,
-                                       model.getWeights()[i]));
+    args.push_back(tok::NpyArray::view(model.getWeightTypes()[i] == "f32"
+                                           ? tok::NpyDType::F32
+                                           : tok::NpyDType::F16,
+                                       w.shape, model.getWeights()[i]));
 
   StreamState stream;
   activeStream = &stream;

@@ -6,9 +6,10 @@
 //
 // A decoder model as the drivers (tok-run generate, tok-compile) need it:
 // its shape, its weights as float32 arrays in getLlamaWeights order, and its
-// tokenizer. Weights stay in the memory-mapped files when they are float32
-// and 4-byte aligned there (the usual case); f16 / bf16 weights are widened
-// into owned float32 copies, and the model says how many bytes it copied.
+// tokenizer. Weights stay in the memory-mapped files, in their stored type
+// (f32, f16 or bf16), when they are aligned to their element size there
+// (the usual case); misaligned ones are copied, and the model says how many
+// bytes it copied.
 //
 // Sources: a llama2.c checkpoint (`.bin`), a Hugging Face directory (or its
 // config.json) with model.safetensors or a sharded index, or "builtin": a
@@ -62,8 +63,12 @@ public:
   const LlamaConfig &getConfig() const { return config; }
   /// llama2.c checkpoints rotate pairs (2i, 2i+1); the others (i, i + D/2).
   bool hasInterleavedRope() const { return interleavedRope; }
-  /// The data of every weight, in getLlamaWeights(getConfig()) order.
-  llvm::ArrayRef<const float *> getWeights() const { return weights; }
+  /// The data of every weight, in getLlamaWeights(getConfig()) order, and
+  /// its element type ("f32", "f16" or "bf16").
+  llvm::ArrayRef<const void *> getWeights() const { return weights; }
+  llvm::ArrayRef<std::string> getWeightTypes() const { return types; }
+  /// Weight `index` converted to float32.
+  std::vector<float> readWeightAsF32(size_t index) const;
   bool hasTokenizer() const { return tokenizer != nullptr; }
   const Tokenizer &getTokenizer() const {
     assert(tokenizer && "opened without a tokenizer");
@@ -83,14 +88,15 @@ public:
 
 private:
   LlamaModel() = default;
-  /// Takes ownership of `data` (float32) as weight `index`.
-  void own(size_t index, std::vector<float> data);
+  /// Takes ownership of `data` (of element type `type`) as weight `index`.
+  void own(size_t index, std::vector<char> data, llvm::StringRef type);
 
   std::string name;
   LlamaConfig config;
   bool interleavedRope = false;
-  std::vector<const float *> weights;
-  std::vector<std::vector<float>> owned;
+  std::vector<const void *> weights;
+  std::vector<std::string> types;
+  std::vector<std::vector<char>> owned;
   std::unique_ptr<Llama2cCheckpoint> llama2c;
   std::unique_ptr<SafetensorsModel> safetensors;
   std::unique_ptr<Tokenizer> tokenizer;

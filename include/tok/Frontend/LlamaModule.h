@@ -58,6 +58,11 @@ struct LlamaModuleOptions {
   int64_t cacheCapacity = 512;
   /// llama2.c pairs rotary dimensions 2i, 2i+1; Hugging Face i, i + D/2.
   bool interleavedRope = false;
+  /// The element type ("f32", "f16", "bf16") each weight is stored in, in
+  /// getLlamaWeights order; missing entries are f32. Matrices keep their
+  /// type (tok.linear widens as it reads); vectors and embedded rows are
+  /// widened with arith.extf.
+  std::vector<std::string> weightElementTypes;
   /// Also emit `@generate(%prompt, weights...) -> tensor<?xi32>`: a
   /// tok.generate over @step from empty caches.
   std::optional<LlamaGenerateOptions> generate;

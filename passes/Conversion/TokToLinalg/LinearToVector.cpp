@@ -20,8 +20,9 @@
 //
 // Each W row is read contiguously once per call (decode, T = 1, is a pure
 // stream over the weights, split across the threads), and once per block
-// of T rows for prefill. f16 / bf16 operands and other ranks keep the
-// generic lowering.
+// of T rows for prefill. f16 / bf16 weights (a checkpoint's, used in place)
+// are widened to f32 as they are read. f16 / bf16 activations and other
+// ranks keep the generic lowering.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,8 +59,10 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
     auto wType = cast<RankedTensorType>(w.getType());
     RankedTensorType resultType = op.getResult().getType();
     auto isF32 = [](Type t) { return getElementTypeOrSelf(t).isF32(); };
+    Type wElem = wType.getElementType();
     if (xType.getRank() != 2 || !wType.hasStaticShape() || !isF32(xType) ||
-        !isF32(wType) || !isF32(resultType) || (bias && !isF32(bias.getType())))
+        !(wElem.isF32() || wElem.isF16() || wElem.isBF16()) ||
+        !isF32(resultType) || (bias && !isF32(bias.getType())))
       return rewriter.notifyMatchFailure(op, "not an f32 [T, K] x [N, K]");
     int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
 
@@ -72,6 +75,12 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
     Value tokens = tensor::DimOp::create(b, loc, x, 0);
     Type f32 = b.getF32Type();
     auto vecType = VectorType::get({kLanes}, f32);
+    auto wVecType = VectorType::get({kLanes}, wElem);
+    Value wPad = arith::ConstantOp::create(b, loc, b.getFloatAttr(wElem, 0.0));
+    // Narrow weights are widened as they are read.
+    auto widen = [&](OpBuilder &ob, Value v, Type to) -> Value {
+      return v.getType() == to ? v : arith::ExtFOp::create(ob, loc, to, v);
+    };
     Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
     Value zeroVec = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
@@ -101,9 +110,11 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
             SmallVector<Value> next;
             for (int64_t r = 0; r < rows; ++r) {
               Value row = arith::AddIOp::create(kb, loc, row0, idx(r));
-              Value wv = vector::TransferReadOp::create(
-                  kb, loc, vecType, w, ValueRange{row, kk}, zeroF,
-                  ArrayRef<bool>{true});
+              Value wv = widen(kb,
+                               vector::TransferReadOp::create(
+                                   kb, loc, wVecType, w, ValueRange{row, kk},
+                                   wPad, ArrayRef<bool>{true}),
+                               vecType);
               next.push_back(vector::FMAOp::create(kb, loc, wv, xv, accs[r]));
             }
             scf::YieldOp::create(kb, loc, next);
@@ -123,8 +134,10 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
               SmallVector<Value> next;
               for (int64_t r = 0; r < rows; ++r) {
                 Value row = arith::AddIOp::create(tb, loc, row0, idx(r));
-                Value ws =
-                    tensor::ExtractOp::create(tb, loc, w, ValueRange{row, kk});
+                Value ws = widen(
+                    tb,
+                    tensor::ExtractOp::create(tb, loc, w, ValueRange{row, kk}),
+                    f32);
                 next.push_back(math::FmaOp::create(tb, loc, ws, xs, acc[r]));
               }
               scf::YieldOp::create(tb, loc, next);

@@ -254,3 +254,11 @@ func.func @edge_counts(%x: tensor<10x16xf32>, %s: tensor<10xf32>, %out: tensor<?
       : tensor<?xi32> -> tensor<7xi32>, tensor<7xi32>, tensor<7xf32>
   return
 }
+
+// A bf16 weight (a checkpoint's, used in place) with f32 activations.
+// CHECK-LABEL: func.func @mixed_linear
+// CHECK: tok.linear %{{.*}}, %{{.*}} : tensor<?x288xf32>, tensor<768x288xbf16>
+func.func @mixed_linear(%x: tensor<?x288xf32>, %w: tensor<768x288xbf16>) -> tensor<?x768xf32> {
+  %y = tok.linear %x, %w : tensor<?x288xf32>, tensor<768x288xbf16>
+  return %y : tensor<?x768xf32>
+}

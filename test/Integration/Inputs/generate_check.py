@@ -65,6 +65,7 @@ def random_llama_bf16_sharded(work):
             off += len(raw)
             index["weight_map"][k] = shard
         text = json.dumps(header).encode()
+        text += b" " * ((8 - len(text) % 8) % 8)  # as the safetensors library pads
         with open(os.path.join(d, shard), "wb") as out:
             out.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
     json.dump(index, open(os.path.join(d, "model.safetensors.index.json"), "w"))

@@ -51,7 +51,8 @@ TEST(LlamaModelTest, BuiltinIsSeededAndScaled) {
   for (auto [i, w] : llvm::enumerate(shapes)) {
     int64_t n = numElements(w);
     total += n;
-    const float *x = a->getWeights()[i];
+    EXPECT_EQ(a->getWeightTypes()[i], "f32");
+    const auto *x = static_cast<const float *>(a->getWeights()[i]);
     // Same seed, same weights; another seed, other matrices.
     EXPECT_EQ(std::memcmp(x, b->getWeights()[i], n * 4), 0) << w.name;
     if (w.shape.size() == 1) {
@@ -103,7 +104,7 @@ TEST(LlamaModelTest, ExportedModelOpensInPlace) {
   llvm::sys::fs::remove_directories(dir);
 }
 
-TEST(LlamaModelTest, HalfAndBFloat16AreWidened) {
+TEST(LlamaModelTest, HalfAndBFloat16AreMappedAndReadAsF32) {
   // A one-layer model (dim 2, one head of 2, hidden 2, vocabulary 256) whose
   // embedding is f16 and every other weight bf16.
   std::string dir = tempDir("tok-half");
@@ -153,12 +154,15 @@ TEST(LlamaModelTest, HalfAndBFloat16AreWidened) {
   auto opened = LlamaModel::open(dir);
   ASSERT_TRUE(bool(opened)) << llvm::toString(opened.takeError());
   LlamaModel &m = **opened;
-  EXPECT_EQ(m.getMappedBytes(), 0);
-  const float *embed = m.getWeights()[0];
+  // Used in place in their stored types (the file's data is 2-aligned).
+  EXPECT_EQ(m.getOwnedBytes(), 0);
+  EXPECT_EQ(m.getWeightTypes()[0], "f16");
+  EXPECT_EQ(m.getWeightTypes()[1], "bf16");
+  std::vector<float> embed = m.readWeightAsF32(0);
   EXPECT_EQ(embed[0], 1.5f);
   EXPECT_EQ(embed[1], -std::ldexp(1.0f, -24));
   EXPECT_EQ(embed[2], 65504.0f);
-  EXPECT_EQ(m.getWeights()[1][0], -0.5f);
+  EXPECT_EQ(m.readWeightAsF32(1)[0], -0.5f);
   llvm::sys::fs::remove_directories(dir);
 }
 

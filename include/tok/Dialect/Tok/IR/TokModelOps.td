@@ -120,19 +120,23 @@ def Tok_RopeOp : Tok_Op<"rope", [
 
 def Tok_LinearOp : Tok_Op<"linear", [
     Pure,
-    AllElementTypesMatch<["input", "weight", "result"]>,
+    AllElementTypesMatch<["input", "result"]>,
     DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
   let summary = "Dense layer: input times transposed weight, plus bias";
   let description = [{
     `result[..., n] = sum_k input[..., k] * weight[n, k] + bias[n]`, with the
     weight stored `N x K` (output features by input features) as Hugging
     Face and llama2.c checkpoints store it. The bias is optional (Qwen2's
-    attention projections have one).
+    attention projections have one). The weight may be stored in another
+    float type than the activations (bf16 or f16 weights of a checkpoint,
+    used in place, with f32 activations): its elements are converted as
+    they are read and the sum accumulates in f32.
 
     Example:
 
     ```mlir
     %y = tok.linear %x, %w : tensor<?x288xf32>, tensor<768x288xf32>
+    %b = tok.linear %x, %wb : tensor<?x288xf32>, tensor<768x288xbf16>
     %z = tok.linear %x, %w, %b
         : tensor<?x288xf32>, tensor<768x288xf32>, tensor<768xf32>
     ```
