@@ -63,6 +63,13 @@ static cl::opt<std::string> exportDir(
              "e.g. to read the built-in model elsewhere"),
     cl::value_desc("dir"), cl::init(""), cl::cat(importCategory));
 
+static cl::opt<bool> f32Weights(
+    "f32-weights",
+    cl::desc("Declare every weight float32, whatever the checkpoint stores "
+             "(for runners that bind widened copies, e.g. tok-run with .npy "
+             "inputs); by default f16/bf16 weights keep their type"),
+    cl::init(false), cl::cat(importCategory));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "tok-import: " << message << "\n";
   return 1;
@@ -117,8 +124,9 @@ int main(int argc, char **argv) {
     model = std::move(*opened);
     config = model->getConfig();
     options.interleavedRope = model->hasInterleavedRope();
-    options.weightElementTypes.assign(model->getWeightTypes().begin(),
-                                      model->getWeightTypes().end());
+    if (!f32Weights)
+      options.weightElementTypes.assign(model->getWeightTypes().begin(),
+                                        model->getWeightTypes().end());
   }
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");

@@ -3,7 +3,8 @@ tok-run, and checks the logits against an independent NumPy forward pass
 (float64; relative tolerance 1e-4 of the largest logit).
 
 usage: llama_forward.py TOK_IMPORT TOK_RUN WORKDIR
-                         MODEL_DIR|random-qwen2|random-mistral|builtin [--llama2c]
+                         MODEL_DIR|random-qwen2|random-mistral|builtin|
+                         random-llama-bf16-sharded [--llama2c]
 
 With --llama2c the module is imported from MODEL_DIR/model.bin (llama2.c
 layout, interleaved RoPE) and run on that file's weights, while the
@@ -84,6 +85,73 @@ def random_qwen2(work, mistral=False):
         json.dump(cfg, fh)
     write_safetensors(os.path.join(d, "model.safetensors"), w)
     return d
+
+
+def to_bf16(a):
+    """Rounds float32 `a` to bfloat16 (nearest even); returns the raw bits."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return bits.astype(np.uint16)
+
+
+def random_llama_bf16_sharded(work):
+    """Llama-shaped, GQA 4/1, tied embeddings, bf16, two shards + index."""
+    d = os.path.join(work, "llama-bf16")
+    os.makedirs(d, exist_ok=True)
+    cfg = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 48,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1,
+           "vocab_size": 256, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+           "rope_theta": 10000.0, "tie_word_embeddings": True}
+    rng = np.random.default_rng(11)
+    E, F, V, D = 32, 48, 256, 8
+    f = lambda *s: rng.standard_normal(s) / np.sqrt(s[-1])
+    w = {"model.embed_tokens.weight": f(V, E), "model.norm.weight": 1 + 0.1 * rng.standard_normal(E)}
+    for l in range(2):
+        p = "model.layers.%d." % l
+        w.update({p + "input_layernorm.weight": 1 + 0.1 * rng.standard_normal(E),
+                  p + "post_attention_layernorm.weight": 1 + 0.1 * rng.standard_normal(E),
+                  p + "self_attn.q_proj.weight": f(4 * D, E), p + "self_attn.k_proj.weight": f(D, E),
+                  p + "self_attn.v_proj.weight": f(D, E), p + "self_attn.o_proj.weight": f(E, 4 * D),
+                  p + "mlp.gate_proj.weight": f(F, E), p + "mlp.up_proj.weight": f(F, E),
+                  p + "mlp.down_proj.weight": f(E, F)})
+    names = sorted(w)
+    shards = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
+              "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    index = {"metadata": {}, "weight_map": {}}
+    for shard, keys in shards.items():
+        header, blobs, off = {}, [], 0
+        for k in keys:
+            raw = to_bf16(w[k]).tobytes()
+            header[k] = {"dtype": "BF16", "shape": list(w[k].shape), "data_offsets": [off, off + len(raw)]}
+            blobs.append(raw)
+            off += len(raw)
+            index["weight_map"][k] = shard
+        text = json.dumps(header).encode()
+        text += b" " * ((8 - len(text) % 8) % 8)  # as the safetensors library pads
+        with open(os.path.join(d, shard), "wb") as out:
+            out.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+    json.dump(index, open(os.path.join(d, "model.safetensors.index.json"), "w"))
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    return d
+
+
+def read_weights(model):
+    idx = os.path.join(model, "model.safetensors.index.json")
+    if not os.path.exists(idx):
+        return read_safetensors(os.path.join(model, "model.safetensors"))
+    W = {}
+    for shard in sorted(set(json.load(open(idx))["weight_map"].values())):
+        path = os.path.join(model, shard)
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(n))
+            data = fh.read()
+        for k, e in header.items():
+            b, end = e["data_offsets"]
+            assert e["dtype"] == "BF16"
+            bits = np.frombuffer(data[b:end], np.uint16).astype(np.uint32) << 16
+            W[k] = bits.view(np.float32).reshape(e["shape"])
+    return W
 
 
 def read_llama2c(path, cfg):
@@ -184,11 +252,14 @@ def main():
         model = os.path.join(work, "builtin")
         if not os.path.exists(os.path.join(model, "config.json")):
             subprocess.run([tok_import, "builtin", "--export-hf", model, "-o", os.devnull], check=True)
+    elif model == "random-llama-bf16-sharded":
+        model = random_llama_bf16_sharded(work)
     cfg = json.load(open(os.path.join(model, "config.json")))
-    W = read_safetensors(os.path.join(model, "model.safetensors"))
+    W = read_weights(model)
     mlir = os.path.join(work, "model.mlir")
     source = os.path.join(model, "model.bin") if llama2c else model
-    subprocess.run([tok_import, source, "-o", mlir, "--cache-capacity=64"], check=True)
+    # The weights go through .npy files as float32 (bf16 ones widened).
+    subprocess.run([tok_import, source, "-o", mlir, "--cache-capacity=64", "--f32-weights"], check=True)
     run_weights = read_llama2c(source, cfg) if llama2c else W
     # The argument order is the module's: read it off the tok.weight names.
     names = []
