@@ -286,6 +286,8 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
     os << ", eos = " << *g.eos << " : i64";
   if (g.stream)
     os << ", on_token = @tok_on_token";
+  if (g.prefillChunk > 0)
+    os << ", prefill_chunk = " << g.prefillChunk << " : i64";
   os << "} : tensor<?xi32> -> tensor<?xi32>\n";
   os << "  return %out : tensor<?xi32>\n}\n";
   return out;

@@ -148,6 +148,13 @@ cl::opt<int64_t>
                   cl::init(0), cl::sub(tokrun::getGenerateCommand()),
                   cl::cat(tokrun::getGenerateCategory()));
 
+cl::opt<int64_t> prefillChunk(
+    "prefill-chunk",
+    cl::desc("Run the prompt through the model this many tokens at a time "
+             "(chunked prefill; 0: all at once)"),
+    cl::init(0), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
 cl::opt<bool> printIds("print-ids",
                        cl::desc("After the text, print the generated token "
                                 "ids on one line"),
@@ -321,6 +328,8 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--top-p must be in (0, 1]");
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");
+  if (prefillChunk < 0)
+    return fail("--prefill-chunk must be positive");
   if (!promptIds.empty() + !promptFile.empty() +
           (promptText.getNumOccurrences() > 0) >
       1)
@@ -385,6 +394,7 @@ int tokrun::runGenerate(MLIRContext &context) {
   tok::LlamaGenerateOptions gen;
   gen.maxNewTokens = maxNew;
   gen.stream = true;
+  gen.prefillChunk = prefillChunk;
   if (temperature > 0.0)
     gen.sampler =
         llvm::formatv("#tok.sampler<temperature = {0:e}, top_k = "

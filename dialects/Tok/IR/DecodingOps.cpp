@@ -71,6 +71,10 @@ LogicalResult GenerateOp::verify() {
   if (getEos() && static_cast<int64_t>(*getEos()) < 0)
     return emitOpError("expects a non-negative 'eos' token id, got ")
            << static_cast<int64_t>(*getEos());
+  if (std::optional<uint64_t> chunk = getPrefillChunk();
+      chunk && static_cast<int64_t>(*chunk) <= 0)
+    return emitOpError("expects a positive 'prefill_chunk', got ")
+           << static_cast<int64_t>(*chunk);
   return success();
 }
 

@@ -51,6 +51,8 @@ struct LlamaGenerateOptions {
   /// Call `@tok_on_token(i32 token, i64 index)` (external, bound by the
   /// runner) with every token as it is chosen.
   bool stream = false;
+  /// Run the prompt through the step this many tokens at a time (0: all).
+  int64_t prefillChunk = 0;
 };
 
 struct LlamaModuleOptions {

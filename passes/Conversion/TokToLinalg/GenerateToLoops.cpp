@@ -105,16 +105,63 @@ struct GenerateExpander {
             })
             .getResult(0);
 
-    // Prefill and the first token.
-    func::CallOp prefill = callStep(prompt, positions, op.getCaches());
+    // Prefill (whole, or in chunks) and the first token.
     Value zero = index(0), one = index(1);
-    Value lastRow = arith::SubIOp::create(b, loc, promptLen, one);
-    Value first = sampleRow(prefill.getResult(0), lastRow, zero);
+    Value first;
+    SmallVector<Value> filled;
+    if (std::optional<uint64_t> chunk = op.getPrefillChunk()) {
+      auto logitsType =
+          cast<RankedTensorType>(step.getFunctionType().getResult(0));
+      auto rowType = RankedTensorType::get({1, logitsType.getDimSize(1)},
+                                           logitsType.getElementType());
+      Value chunkSize = index(static_cast<int64_t>(*chunk));
+      SmallVector<Value> inits{
+          tensor::EmptyOp::create(b, loc, rowType, ValueRange{})};
+      llvm::append_range(inits, op.getCaches());
+      auto chunks = scf::ForOp::create(
+          b, loc, zero, promptLen, chunkSize, inits,
+          [&](OpBuilder &cb, Location, Value start, ValueRange args) {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToEnd(cb.getBlock());
+            Value len = arith::MinSIOp::create(
+                b, loc, chunkSize,
+                arith::SubIOp::create(b, loc, promptLen, start));
+            auto slice = [&](Value v) -> Value {
+              return tensor::ExtractSliceOp::create(
+                  b, loc, dynTokens, v, ArrayRef<OpFoldResult>{start},
+                  ArrayRef<OpFoldResult>{len},
+                  ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+            };
+            func::CallOp call =
+                callStep(slice(prompt), slice(positions), args.drop_front());
+            Value last = arith::SubIOp::create(b, loc, len, one);
+            Value row = tensor::ExtractSliceOp::create(
+                b, loc, rowType, call.getResult(0),
+                ArrayRef<OpFoldResult>{last, b.getIndexAttr(0)},
+                ArrayRef<OpFoldResult>{b.getIndexAttr(1),
+                                       b.getIndexAttr(rowType.getDimSize(1))},
+                ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+            // Into the carried row (destination style: one buffer for the
+            // whole loop; a linalg.copy, which canonicalization keeps).
+            row = linalg::CopyOp::create(b, loc, row, args[0]).getResult(0);
+            SmallVector<Value> yielded{row};
+            llvm::append_range(yielded, call.getResults().drop_front());
+            scf::YieldOp::create(b, loc, yielded);
+          });
+      first = sampleRow(chunks.getResult(0), zero, zero);
+      filled.assign(chunks.getResults().begin() + 1, chunks.getResults().end());
+    } else {
+      func::CallOp prefill = callStep(prompt, positions, op.getCaches());
+      Value lastRow = arith::SubIOp::create(b, loc, promptLen, one);
+      first = sampleRow(prefill.getResult(0), lastRow, zero);
+      filled.assign(prefill.getResults().begin() + 1,
+                    prefill.getResults().end());
+    }
 
     Value out = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{maxNew},
                                         b.getI32Type());
     SmallVector<Value> inits{zero, first, out};
-    llvm::append_range(inits, prefill.getResults().drop_front());
+    llvm::append_range(inits, filled);
     SmallVector<Type> types =
         llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
     SmallVector<Location> locs(inits.size(), loc);
@@ -182,6 +229,11 @@ LogicalResult mlir::tok::expandGenerateOps(Operation *root) {
     if (!step)
       return op.emitOpError("step function ")
              << op.getStepAttr() << " does not name a func.func";
+    auto logits = cast<RankedTensorType>(step.getFunctionType().getResult(0));
+    if (op.getPrefillChunk() && logits.isDynamicDim(1))
+      return op.emitOpError("a chunked prefill needs a static vocabulary in "
+                            "the step's logits, got ")
+             << logits;
     OpBuilder b(op);
     GenerateExpander expander{
         op, b, op.getLoc(), step,

@@ -59,3 +59,24 @@ func.func @sampled(%p: tensor<4xi32>, %w: tensor<16x8xf32>) -> tensor<?xi32> {
   %o = tok.generate @step(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<1x32x8xf32>) {max_new_tokens = 6, sampler = #tok.sampler<temperature = 0.7, top_k = 4, seed = 9>} : tensor<4xi32> -> tensor<?xi32>
   return %o : tensor<?xi32>
 }
+
+// With prefill_chunk the prompt goes through the step 3 tokens at a time:
+// an scf.for over chunks slices tokens and positions, carries the caches
+// and the last row of logits, and the first token is sampled from it.
+// CHECK-LABEL: func.func @chunked(
+// CHECK-SAME:    %[[P:.*]]: tensor<?xi32>, %[[W:.*]]: tensor<16x8xf32>)
+// CHECK:         %[[LEN:.*]] = tensor.dim %[[P]]
+// CHECK:         %[[CH:.*]]:5 = scf.for %[[S:.*]] = %{{.*}} to %[[LEN]] step %c3 iter_args(%{{.*}} = %{{.*}}, %[[K:.*]] = %{{.*}}, %[[V:.*]] = %{{.*}}, %[[SP:.*]] = %{{.*}}, %[[N:.*]] = %{{.*}}) -> (tensor<1x16xf32>,
+// CHECK:           %[[IDS:.*]] = tensor.extract_slice %[[P]][%[[S]]] [%[[L:.*]]] [1]
+// CHECK:           %[[POS:.*]] = tensor.extract_slice %{{.*}}[%[[S]]] [%[[L]]] [1]
+// CHECK:           %[[C:.*]]:5 = func.call @step(%[[IDS]], %[[POS]], %[[W]], %[[K]], %[[V]], %[[SP]], %[[N]])
+// CHECK:           %[[ROW:.*]] = tensor.extract_slice %[[C]]#0[%{{.*}}, 0] [1, 16] [1, 1]
+// CHECK:           %[[INTO:.*]] = linalg.copy ins(%[[ROW]] : tensor<1x16xf32>)
+// CHECK:           scf.yield %[[INTO]], %[[C]]#1, %[[C]]#2, %[[C]]#3, %[[C]]#4
+// CHECK:         tensor.extract_slice %[[CH]]#0[%{{.*}}, 0] [1, 16]
+// CHECK:         scf.while ({{.*}}%[[CH]]#1, %{{.*}} = %[[CH]]#2, %{{.*}} = %[[CH]]#3, %{{.*}} = %[[CH]]#4)
+func.func @chunked(%p: tensor<?xi32>, %w: tensor<16x8xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<1x32x8xf32>
+  %o = tok.generate @step(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<1x32x8xf32>) {max_new_tokens = 6, sampler = #tok.sampler<>, prefill_chunk = 3} : tensor<?xi32> -> tensor<?xi32>
+  return %o : tensor<?xi32>
+}

@@ -927,3 +927,12 @@ func.func @case_on_token_type(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) 
   %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, on_token = @emit} : tensor<?xi32> -> tensor<?xi32>
   return
 }
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func @case_prefill_chunk(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op expects a positive 'prefill_chunk', got 0}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, prefill_chunk = 0} : tensor<?xi32> -> tensor<?xi32>
+  return
+}

@@ -65,6 +65,9 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     `caches` operands are the initial caches (usually `tok.kv.empty`).
     `on_token`, if given, names a `func.func (i32 token, i64 index) -> ()`
     called with each token as soon as it is chosen (streaming output).
+    With `prefill_chunk = N` the prompt is run through the step function N
+    tokens at a time (chunked prefill), so that no step appends more than N
+    slots to a cache: what bounds the cache of an evicting model.
     `tok-speculative-decoding` rewrites this op into draft / verify /
     accept form; `@step` itself is left unchanged.
 
@@ -87,7 +90,8 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     I64Attr:$max_new_tokens,
     Tok_SamplerAttr:$sampler,
     OptionalAttr<I64Attr>:$eos,
-    OptionalAttr<FlatSymbolRefAttr>:$on_token);
+    OptionalAttr<FlatSymbolRefAttr>:$on_token,
+    OptionalAttr<I64Attr>:$prefill_chunk);
   let results = (outs Tok_I32Vector:$tokens);
   let assemblyFormat = [{
     $step `(` $prompt `)`
