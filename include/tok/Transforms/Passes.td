@@ -44,4 +44,56 @@ def TokCostReportPass : Pass<"tok-cost-report", "::mlir::ModuleOp"> {
   ];
 }
 
+def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
+  let summary = "Bound every KV cache by an eviction policy (StreamingLLM, "
+                "H2O, A2SF, TOVA, SnapKV)";
+  let description = [{
+    After every `tok.cached_attention` that reads a cache just appended to
+    (`tok.kv.append`), inserts `tok.kv.evict` with the policy, so that at
+    most `budget` slots per KV head survive each step; later uses of the
+    cache (the step's returned cache) see the evicted one. Kept slots keep
+    the positions they were written with (ALGORITHMS.md §3.0 (a)).
+
+    Every `!tok.kv_cache` of the module shrinks to `budget + chunk` slots:
+    a step appends at most `chunk` tokens before it evicts, and every
+    `tok.generate` gets `prefill_chunk = chunk` so that the prompt goes
+    through the model that many tokens at a time. The KV memory is then
+    bounded by the budget whatever the prompt and generation lengths.
+
+    Policies that rank slots by attention (`h2o`, `a2sf`, `tova`,
+    `snapkv`) make the attention return the mass each slot received
+    (`scores`), accumulated inside the attention kernel (no second pass over
+    K) and fed to the eviction; `h2o` and `a2sf` accumulate it across steps
+    in the cache, whose type then tracks scores.
+
+    Examples:
+
+    ```
+    tok-opt model.mlir --tok-kv-evict="policy=window budget=260 sinks=4 recent=256"
+    tok-run generate --pipeline "tok-kv-evict{policy=h2o budget=128 recent=64}"
+    ```
+
+    The options are checked like the `#tok.evict` attribute they build
+    (e.g. `window` needs `budget = sinks + recent`).
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"window\"",
+           "window, h2o, a2sf, tova or snapkv">,
+    Option<"budget", "budget", "int64_t", /*default=*/"0",
+           "Slots per KV head kept after each step (> 0)">,
+    Option<"sinks", "sinks", "int64_t", /*default=*/"0",
+           "window: the first positions always kept">,
+    Option<"recent", "recent", "int64_t", /*default=*/"0",
+           "window, h2o, a2sf: the most recent slots always kept">,
+    Option<"decay", "decay", "double", /*default=*/"1.0",
+           "a2sf: factor applied to the accumulated scores each step">,
+    Option<"observe", "observe", "int64_t", /*default=*/"0",
+           "snapkv: queries of the observation window">,
+    Option<"pool", "pool", "int64_t", /*default=*/"1",
+           "snapkv: width of the max pooling of scores">,
+    Option<"chunk", "chunk", "int64_t", /*default=*/"16",
+           "The most tokens one step appends (prefill chunk size)">
+  ];
+}
+
 #endif // TOK_TRANSFORMS_PASSES_TD

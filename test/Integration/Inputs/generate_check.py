@@ -30,6 +30,12 @@ def main():
     rest = sys.argv[5:]
     llama2c = "--llama2c" in rest
     new = int(rest[rest.index("--new") + 1]) if "--new" in rest else 12
+    # --evict-window S,R: tok-run runs tok-kv-evict's window policy (S sinks,
+    # R recent, one token per step); the reference attends to the first S
+    # positions and a sliding window of R + 1 (the R kept plus the new one).
+    evict = None
+    if "--evict-window" in rest:
+        evict = [int(x) for x in rest[rest.index("--evict-window") + 1].split(",")]
     os.makedirs(work, exist_ok=True)
     run_model = model
     if model == "builtin":
@@ -44,11 +50,17 @@ def main():
         run_model = os.path.join(model, "model.bin")
     cfg = json.load(open(os.path.join(model, "config.json")))
     W = read_weights(model)
+    extra = []
+    if evict:
+        sinks, recent = evict
+        cfg = dict(cfg, tok_sinks=sinks, tok_window=recent + 1)
+        extra = ["--pipeline", "tok-kv-evict{policy=window budget=%d sinks=%d recent=%d chunk=1}"
+                 % (sinks + recent, sinks, recent)]
     V = cfg["vocab_size"]
     prompt = [int(b) % V for b in b"def fib(n):"]
 
     r = subprocess.run([tok_run, "generate", "--model", run_model, "--ids", ",".join(map(str, prompt)),
-                        "--max-new-tokens", str(new), "--print-ids", "--quiet", "--eos", "-1"],
+                        "--max-new-tokens", str(new), "--print-ids", "--quiet", "--eos", "-1"] + extra,
                        capture_output=True, text=True)
     if r.returncode != 0:
         print("tok-run failed:", r.stderr[-3000:])
@@ -68,8 +80,9 @@ def main():
                 ok = False
                 break
         ids.append(got[i])
-    print("%s%s: %d tokens after a %d-token prompt, %d near-ties: %s"
-          % (cfg["model_type"], " (llama2.c)" if llama2c else "", len(got), len(prompt), ties,
+    print("%s%s%s: %d tokens after a %d-token prompt, %d near-ties: %s"
+          % (cfg["model_type"], " (llama2.c)" if llama2c else "",
+             " (window eviction %d+%d)" % tuple(evict) if evict else "", len(got), len(prompt), ties,
              "identical" if ok else "DIFFERENT"))
     print("ids:", " ".join(map(str, got)))
     return 0 if ok else 1

@@ -197,6 +197,10 @@ def reference(cfg, W, ids, pos):
     # Mistral's sliding window: a query sees the `window` positions ending
     # at its own (q - k < window).
     window = cfg.get("sliding_window") if cfg["model_type"] == "mistral" else None
+    # StreamingLLM (what tok-kv-evict's window policy keeps when one token
+    # enters per step): the first `tok_sinks` positions plus a window.
+    window = cfg.get("tok_window", window)
+    sinks = cfg.get("tok_sinks", 0)
 
     def rms(x, g):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
@@ -226,7 +230,7 @@ def reference(cfg, W, ids, pos):
             z = q[hq] @ k[kv].T / np.sqrt(D)
             visible = pos[None, :] <= pos[:, None]
             if window:
-                visible &= pos[:, None] - pos[None, :] < window
+                visible &= (pos[:, None] - pos[None, :] < window) | (pos[None, :] < sinks)
             z = np.where(visible, z, -np.inf)
             pr = np.exp(z - z.max(-1, keepdims=True))
             out[hq] = (pr / pr.sum(-1, keepdims=True)) @ v[kv]
