@@ -264,6 +264,47 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
      << weightNames << filled << ") : " << stepType << "\n";
   os << "  return %s#0 : " << tensorType({-1, v}) << "\n}\n";
 
+  if (o.teacher) {
+    std::string logitsT = tensorType({-1, v});
+    os << "\nfunc.func @teacher(%ids: tensor<?xi32>" << weightArgs << ") -> "
+       << logitsT << " {\n";
+    for (int64_t l = 0; l < c.layers; ++l)
+      os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
+    os << "  %zero = arith.constant 0 : index\n"
+          "  %one = arith.constant 1 : index\n"
+          "  %n = tensor.dim %ids, %zero : tensor<?xi32>\n"
+       << "  %init = tensor.empty(%n) : " << logitsT << "\n";
+    std::string iterArgs = "%acc = %init", iterTypes = logitsT, yieldNames;
+    for (int64_t l = 0; l < c.layers; ++l) {
+      iterArgs += llvm::formatv(", %it{0} = %c{0}", l).str();
+      iterTypes += ", " + cache;
+    }
+    os << "  %r:" << c.layers + 1 << " = scf.for %i = %zero to %n step %one"
+       << " iter_args(" << iterArgs << ") -> (" << iterTypes << ") {\n";
+    os << "    %id1 = tensor.extract_slice %ids[%i] [1] [1] : tensor<?xi32> to "
+          "tensor<1xi32>\n"
+          "    %id = tensor.cast %id1 : tensor<1xi32> to tensor<?xi32>\n"
+          "    %p32 = arith.index_cast %i : index to i32\n"
+          "    %p1 = tensor.from_elements %p32 : tensor<1xi32>\n"
+          "    %pos = tensor.cast %p1 : tensor<1xi32> to tensor<?xi32>\n";
+    std::string its;
+    for (int64_t l = 0; l < c.layers; ++l)
+      its += ", %it" + std::to_string(l);
+    os << "    %s:" << c.layers + 1 << " = func.call @step(%id, %pos"
+       << weightNames << its << ") : " << stepType << "\n";
+    os << "    %row = tensor.extract_slice %s#0[0, 0] [1, " << v
+       << "] [1, 1] : " << logitsT << " to " << tensorType({1, v}) << "\n";
+    os << "    %acc2 = tensor.insert_slice %row into %acc[%i, 0] [1, " << v
+       << "] [1, 1] : " << tensorType({1, v}) << " into " << logitsT << "\n";
+    std::string yields = "%acc2", yieldTypes = logitsT;
+    for (int64_t l = 0; l < c.layers; ++l) {
+      yields += ", %s#" + std::to_string(l + 1);
+      yieldTypes += ", " + cache;
+    }
+    os << "    scf.yield " << yields << " : " << yieldTypes << "\n  }\n";
+    os << "  return %r#0 : " << logitsT << "\n}\n";
+  }
+
   if (!o.generate)
     return out;
   const LlamaGenerateOptions &g = *o.generate;

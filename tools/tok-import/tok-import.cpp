@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -68,6 +69,12 @@ static cl::opt<bool> f32Weights(
     cl::desc("Declare every weight float32, whatever the checkpoint stores "
              "(for runners that bind widened copies, e.g. tok-run with .npy "
              "inputs); by default f16/bf16 weights keep their type"),
+    cl::init(false), cl::cat(importCategory));
+
+static cl::opt<bool> emitTeacher(
+    "teacher",
+    cl::desc("Also emit @teacher(ids, weights...): the logits after each "
+             "token fed one step at a time through the caches"),
     cl::init(false), cl::cat(importCategory));
 
 static int fail(const llvm::Twine &message) {
@@ -131,10 +138,11 @@ int main(int argc, char **argv) {
   if (cacheCapacity < 0)
     return fail("--cache-capacity must be positive");
   options.cacheCapacity = cacheCapacity ? cacheCapacity : config.maxPositions;
+  options.teacher = emitTeacher;
 
   DialectRegistry registry;
   registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
-                  math::MathDialect, tensor::TensorDialect>();
+                  scf::SCFDialect, math::MathDialect, tensor::TensorDialect>();
   tok::registerAllTokDialects(registry);
   MLIRContext context(registry);
   std::string text = tok::emitLlamaModule(config, options);

@@ -68,6 +68,11 @@ struct LlamaModuleOptions {
   /// Also emit `@generate(%prompt, weights...) -> tensor<?xi32>`: a
   /// tok.generate over @step from empty caches.
   std::optional<LlamaGenerateOptions> generate;
+  /// Also emit `@teacher(%ids, weights...) -> tensor<?xVxf32>`: the ids fed
+  /// one step per token through the caches (teacher forcing), returning the
+  /// logits after each; with an eviction pass applied to @step, what a
+  /// compressed cache predicts at every position.
+  bool teacher = false;
 };
 
 /// The weights the step function takes, in argument order.

@@ -263,7 +263,8 @@ def main():
     mlir = os.path.join(work, "model.mlir")
     source = os.path.join(model, "model.bin") if llama2c else model
     # The weights go through .npy files as float32 (bf16 ones widened).
-    subprocess.run([tok_import, source, "-o", mlir, "--cache-capacity=64", "--f32-weights"], check=True)
+    subprocess.run([tok_import, source, "-o", mlir, "--cache-capacity=64", "--f32-weights", "--teacher"],
+                   check=True)
     run_weights = read_llama2c(source, cfg) if llama2c else W
     # The argument order is the module's: read it off the tok.weight names.
     names = []
@@ -304,6 +305,21 @@ def main():
         print("tok-run failed:", r.stderr[-3000:])
         return 1
     dec = np.load(cont + "0.npy")
+
+    # Teacher forcing, one step per token through the caches (@teacher):
+    # the same logits as the one-step forward.
+    teach = out + "_teacher"
+    if os.path.exists(teach + "0.npy"):
+        os.remove(teach + "0.npy")
+    r = subprocess.run([tok_run, mlir, "-e", "teacher", "--output=" + teach, "--print-results=false",
+                        inputs[0]] + inputs[2:], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("tok-run failed:", r.stderr[-3000:])
+        return 1
+    tch = np.load(teach + "0.npy")
+    terr = np.abs(tch - want).max() / np.abs(want).max()
+    ok = ok and tch.shape == want.shape and terr <= 1e-4
+    print("teacher forcing, one step per token: max relative error %.2e" % terr)
     derr = np.abs(dec[-1] - want[-1]).max() / np.abs(want).max()
     ok = ok and dec.shape == (1, want.shape[1]) and derr <= 1e-4
     print("decode step after a %d-token prefill: max relative error %.2e" % (len(ids) - 1, derr))
