@@ -40,6 +40,10 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   // place (test/Pipelines/kv-in-place.mlir).
   bufferizeOptions.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  // Loops that update a cache in place (window eviction) yield their memref
+  // iter_args; canonicalization forwards their results to the inputs, so
+  // that the next pass sees the argument buffers returned.
+  pm.addPass(createCanonicalizerPass());
   // A cache updated in place comes back as the argument buffer; returning it
   // as well would make buffer deallocation clone the whole cache.
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());

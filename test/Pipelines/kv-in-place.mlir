@@ -41,3 +41,28 @@ func.func private @old_cache_read(%c: !tok.kv_cache<2x1024x8xf32>, %q: tensor<4x
       : tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>, tensor<1xi32> -> tensor<4x1x8xf32>
   return %o, %c1 : tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>
 }
+
+// -----
+
+// A StreamingLLM decode step (4 sinks + 1019 recent of a 1024-slot cache):
+// the eviction moves the recent slots in place, one D-vector at a time, with
+// no temporary of the window's size and no copy of the cache.
+// CHECK-LABEL: func.func private @window_step
+// CHECK-NOT:   memref.alloc{{.*}}1019
+// CHECK-NOT:   memref.alloc{{.*}}1024
+// CHECK-NOT:   memref.copy{{.*}}1019
+// CHECK-NOT:   memref.copy{{.*}}1024x8xf32>)
+// CHECK:       vector.transfer_read %{{.*}} : memref<2x1024x8xf32>, vector<8xf32>
+// CHECK:       vector.transfer_write %{{.*}} : vector<8xf32>, memref<2x1024x8xf32>
+// CHECK-NOT:   memref.alloc{{.*}}1019
+// CHECK-NOT:   bufferization.clone
+// CHECK:       return
+func.func private @window_step(%c: !tok.kv_cache<2x1024x8xf32>, %q: tensor<4x1x8xf32>, %k: tensor<2x1x8xf32>,
+                       %v: tensor<2x1x8xf32>, %pos: tensor<1xi32>)
+    -> (tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>) {
+  %c1 = tok.kv.append %c, %k, %v, %pos : !tok.kv_cache<2x1024x8xf32>, tensor<2x1x8xf32>, tensor<2x1x8xf32>, tensor<1xi32>
+  %o = tok.cached_attention %q, %c1, %pos {mask = #tok.mask<causal>}
+      : tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>, tensor<1xi32> -> tensor<4x1x8xf32>
+  %e = tok.kv.evict %c1 {policy = #tok.evict<window, budget = 1023, sinks = 4, recent = 1019>} : !tok.kv_cache<2x1024x8xf32>
+  return %o, %e : tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>
+}

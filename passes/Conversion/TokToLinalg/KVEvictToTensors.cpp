@@ -31,6 +31,8 @@
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
@@ -139,6 +141,63 @@ Value maxPooled(OpBuilder &b, Location loc, Value scores, Value length,
       .getResult(0);
 }
 
+/// Moves `count` slots of every cache tensor from `from` down to `to`
+/// (`to` <= `from`), slot by slot in increasing order, which is a safe
+/// memmove for overlapping ranges. Keys and values move as D-wide vectors
+/// read into registers before they are written, so bufferization keeps the
+/// cache in place (an extract_slice / insert_slice of overlapping slots of
+/// the same tensor would copy them through a temporary instead).
+static CacheParts shiftSlotsDown(OpBuilder &b, Location loc, CacheParts c,
+                                 Value from, Value to, Value count) {
+  Value c0 = constIndex(b, loc, 0), c1 = constIndex(b, loc, 1);
+  SmallVector<Value> parts = c.pack();
+  SmallVector<Value> carried{parts[0], parts[1], parts[2]};
+  if (c.scores)
+    carried.push_back(c.scores);
+  auto heads = cast<RankedTensorType>(c.keys.getType()).getDimSize(0);
+  auto loop = scf::ForOp::create(
+      b, loc, c0, count, c1, carried,
+      [&](OpBuilder &lb, Location l, Value j, ValueRange args) {
+        Value src = arith::AddIOp::create(lb, l, from, j);
+        Value dst = arith::AddIOp::create(lb, l, to, j);
+        auto inner = scf::ForOp::create(
+            lb, l, c0, constIndex(lb, l, heads), c1, args,
+            [&](OpBuilder &hb, Location hl, Value h, ValueRange t) {
+              SmallVector<Value> next;
+              for (auto [k, tensor] : llvm::enumerate(t)) {
+                auto type = cast<RankedTensorType>(tensor.getType());
+                if (type.getRank() == 3) {
+                  auto vecType = VectorType::get({type.getDimSize(2)},
+                                                 type.getElementType());
+                  Value pad = arith::ConstantOp::create(
+                      hb, hl, hb.getZeroAttr(type.getElementType()));
+                  Value v = vector::TransferReadOp::create(
+                      hb, hl, vecType, tensor, ValueRange{h, src, c0}, pad,
+                      ArrayRef<bool>{true});
+                  next.push_back(vector::TransferWriteOp::create(
+                                     hb, hl, v, tensor, ValueRange{h, dst, c0},
+                                     ArrayRef<bool>{true})
+                                     .getResult());
+                } else {
+                  Value v = tensor::ExtractOp::create(hb, hl, tensor,
+                                                      ValueRange{h, src});
+                  next.push_back(tensor::InsertOp::create(hb, hl, v, tensor,
+                                                          ValueRange{h, dst}));
+                }
+              }
+              scf::YieldOp::create(hb, hl, next);
+            });
+        scf::YieldOp::create(lb, l, inner.getResults());
+      });
+  CacheParts out = c;
+  out.keys = loop.getResult(0);
+  out.values = loop.getResult(1);
+  out.positions = loop.getResult(2);
+  if (c.scores)
+    out.scores = loop.getResult(3);
+  return out;
+}
+
 struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -154,22 +213,21 @@ struct KVEvictLowering : OpConversionPattern<KVEvictOp> {
 
     if (policy.getPolicy() == EvictPolicy::window) {
       // Slots are touched only when the cache is over budget, and then only
-      // the `recent` kept ones move.
-      SmallVector<Value> init = c.pack();
-      auto ifOp = scf::IfOp::create(
-          rewriter, loc, over,
-          [&](OpBuilder &b, Location l) {
-            Value from = arith::SubIOp::create(
-                b, l, c.length, constIndex(b, l, policy.getRecent()));
-            CacheParts moved =
-                moveSlots(b, l, c, from, b.getIndexAttr(policy.getSinks()),
-                          b.getIndexAttr(policy.getRecent()));
-            moved.length = constIndex(b, l, policy.getBudget());
-            scf::YieldOp::create(b, l, moved.pack());
-          },
-          [&](OpBuilder &b, Location l) { scf::YieldOp::create(b, l, init); });
-      rewriter.replaceOpWithMultiple(op,
-                                     {SmallVector<Value>(ifOp.getResults())});
+      // the `recent` kept ones move: a loop of `recent` or 0 iterations (a
+      // loop, not an scf.if, so that bufferization sees the cache parts
+      // equivalent to the incoming ones and the step updates them in place).
+      Value count = arith::SelectOp::create(
+          rewriter, loc, over, constIndex(rewriter, loc, policy.getRecent()),
+          constIndex(rewriter, loc, 0));
+      Value from =
+          arith::SubIOp::create(rewriter, loc, c.length,
+                                constIndex(rewriter, loc, policy.getRecent()));
+      CacheParts moved =
+          shiftSlotsDown(rewriter, loc, c, from,
+                         constIndex(rewriter, loc, policy.getSinks()), count);
+      moved.length =
+          arith::SelectOp::create(rewriter, loc, over, budget, c.length);
+      rewriter.replaceOpWithMultiple(op, {moved.pack()});
       return success();
     }
     Value scores = adaptor.getScores().front();
