@@ -45,6 +45,25 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
   return w;
 }
 
+std::string mlir::tok::formatSampler(double temperature, int64_t topK,
+                                     double topP, int64_t seed) {
+  if (!(temperature > 0.0))
+    return "#tok.sampler<>";
+  return llvm::formatv("#tok.sampler<temperature = {0:e}, top_k = {1}, "
+                       "top_p = {2:e}, seed = {3}>",
+                       temperature, topK, topP, seed)
+      .str();
+}
+
+std::optional<int64_t> mlir::tok::chooseEos(int64_t requested,
+                                            const LlamaConfig &config) {
+  if (requested >= 0)
+    return requested;
+  if (requested == -2)
+    return config.eosToken;
+  return std::nullopt;
+}
+
 static std::string tensorType(llvm::ArrayRef<int64_t> shape,
                               llvm::StringRef elem = "f32") {
   std::string s = "tensor<";

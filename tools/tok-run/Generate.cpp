@@ -395,18 +395,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   gen.maxNewTokens = maxNew;
   gen.stream = true;
   gen.prefillChunk = prefillChunk;
-  if (temperature > 0.0)
-    gen.sampler =
-        llvm::formatv("#tok.sampler<temperature = {0:e}, top_k = "
-                      "{1}, top_p = {2:e}, seed = {3}>",
-                      static_cast<double>(temperature),
-                      static_cast<int64_t>(topK), static_cast<double>(topP),
-                      static_cast<int64_t>(sampleSeed))
-            .str();
-  if (eosToken >= 0)
-    gen.eos = eosToken;
-  else if (eosToken == -2 && config.eosToken)
-    gen.eos = *config.eosToken;
+  gen.sampler = tok::formatSampler(temperature, topK, topP, sampleSeed);
+  gen.eos = tok::chooseEos(eosToken, config);
   if (gen.eos && *gen.eos >= config.vocab)
     return fail("--eos " + llvm::Twine(*gen.eos) +
                 " is outside the vocabulary of " + llvm::Twine(config.vocab));

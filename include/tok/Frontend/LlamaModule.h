@@ -75,6 +75,15 @@ struct LlamaModuleOptions {
   bool teacher = false;
 };
 
+/// The #tok.sampler attribute text of these settings (greedy, the default
+/// sampler, when `temperature` is 0).
+std::string formatSampler(double temperature, int64_t topK, double topP,
+                          int64_t seed);
+
+/// The end-of-sequence token of a generation: `requested` if >= 0, none for
+/// -1, the model's own (config.json's eos_token_id) for -2.
+std::optional<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
+
 /// The weights the step function takes, in argument order.
 std::vector<LlamaWeight> getLlamaWeights(const LlamaConfig &config);
 
