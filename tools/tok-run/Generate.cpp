@@ -76,7 +76,9 @@ cl::opt<std::string> tokenizerPath(
     cl::value_desc("path"), cl::init(""), cl::sub(tokrun::getGenerateCommand()),
     cl::cat(tokrun::getGenerateCategory()));
 
-cl::opt<std::string> promptText("prompt", cl::desc("Text to continue"),
+cl::opt<std::string> promptText("prompt",
+                                cl::desc("Text to continue (default: 'def "
+                                         "fibonacci(n):')"),
                                 cl::value_desc("text"),
                                 cl::init("def fibonacci(n):"),
                                 cl::sub(tokrun::getGenerateCommand()),
@@ -135,8 +137,9 @@ cl::opt<int64_t> eosToken(
 cl::opt<std::string>
     passPipeline("pipeline",
                  cl::desc("tok passes applied to the model before lowering, in "
-                          "--pass-pipeline syntax without the anchor (e.g. "
-                          "'canonicalize,cse')"),
+                          "--pass-pipeline syntax without the anchor, e.g. "
+                          "'tok-kv-evict{policy=window budget=36 sinks=4 "
+                          "recent=32}'"),
                  cl::value_desc("passes"), cl::init(""),
                  cl::sub(tokrun::getGenerateCommand()),
                  cl::cat(tokrun::getGenerateCategory()));
