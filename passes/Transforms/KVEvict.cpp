@@ -24,6 +24,8 @@
 #include "mlir/IR/Builders.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
+#include <limits>
+
 namespace mlir {
 namespace tok {
 #define GEN_PASS_DEF_TOKKVEVICTPASS
@@ -56,6 +58,8 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       return fail("budget must be positive, got " + Twine(budget));
     if (chunk <= 0)
       return fail("chunk must be positive, got " + Twine(chunk));
+    if (budget > std::numeric_limits<int64_t>::max() - chunk)
+      return fail("budget + chunk overflows");
     EvictAttr evict = EvictAttr::getChecked(
         [&]() { return module.emitError("tok-kv-evict: invalid options: "); },
         ctx, *kind, static_cast<int64_t>(budget), static_cast<int64_t>(sinks),

@@ -274,6 +274,11 @@ __attribute__((visibility("hidden"))) void tok_on_token(int32_t token,
     return NULL;
   }
   {0} *m = calloc(1, sizeof *m);
+  if (!m) {{
+    munmap(map, (size_t)st.st_size);
+    set_error("out of memory");
+    return NULL;
+  }
   m->map = map;
   m->size = (size_t)st.st_size;
   for (int i = 0; i < NUM_WEIGHTS; ++i) {{
@@ -306,7 +311,7 @@ void {0}_free({0} *m) {{
     set_error("null model, prompt or output");
     return -1;
   }
-  if (n < 1 || n + {0} > {1}) {{
+  if (n < 1 || n > {1} - {0}) {{
     snprintf(last_error, sizeof last_error,
              "the prompt has %lld tokens; 1 to %d fit with {0} new tokens in the cache of {1}",
              (long long)n, {1} - {0});

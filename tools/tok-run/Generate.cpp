@@ -230,6 +230,12 @@ struct StreamState {
   const tok::Tokenizer *tokenizer = nullptr;
   TextStream text;
   std::vector<int32_t> tokens;
+  /// The ids decoded so far (prompt, then generated) and the bytes of text
+  /// already written: each token is decoded in context and only the new
+  /// bytes are written, so that SentencePiece pieces keep their leading
+  /// space (a piece decoded alone would lose it).
+  std::vector<int32_t> context;
+  size_t written = 0;
   Clock::time_point start, first, last;
   std::string error;
 };
@@ -242,17 +248,22 @@ extern "C" void tokRunOnToken(int32_t token, int64_t index) {
     s.first = now;
   s.last = now;
   s.tokens.push_back(token);
-  llvm::Expected<std::string> piece =
-      s.tokenizer ? s.tokenizer->decode({token})
-                  : llvm::Expected<std::string>(
-                        llvm::createStringError("no tokenizer"));
-  if (!piece) {
-    // A model vocabulary larger than the tokenizer's: show the id.
-    llvm::consumeError(piece.takeError());
-    s.text.write(("<" + llvm::Twine(token) + ">").str());
-    return;
+  if (s.tokenizer) {
+    s.context.push_back(token);
+    llvm::Expected<std::string> text = s.tokenizer->decode(s.context);
+    if (text && text->size() >= s.written) {
+      s.text.write(StringRef(*text).drop_front(s.written));
+      s.written = text->size();
+      return;
+    }
+    if (!text)
+      llvm::consumeError(text.takeError());
+    // Not decodable (an id beyond the tokenizer's vocabulary): show the id
+    // and start a new context after it.
+    s.context.clear();
+    s.written = 0;
   }
-  s.text.write(*piece);
+  s.text.write(("<" + llvm::Twine(token) + ">").str());
 }
 
 /// Records the cost of @step after every pass of the user's pipeline that
@@ -380,7 +391,7 @@ int tokrun::runGenerate(MLIRContext &context) {
                 " positions, so at most " +
                 llvm::Twine(config.maxPositions - 1) + " fit before a new one");
   int64_t maxNew = maxNewTokens;
-  if (promptLen + maxNew > config.maxPositions) {
+  if (maxNew > config.maxPositions - promptLen) {
     maxNew = config.maxPositions - promptLen;
     if (!quiet)
       llvm::errs() << "tok-run: generating at most " << maxNew
@@ -433,6 +444,14 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--pipeline must keep @step and the signature of @generate");
   int64_t cacheSlots = 0;
   int64_t kvBytes = cacheBytes(*module, cacheSlots);
+  bool evicts = false;
+  module->walk([&](tok::KVEvictOp) { evicts = true; });
+  if (!evicts && cacheSlots < promptLen + maxNew)
+    return fail("a cache of " + llvm::Twine(cacheSlots) +
+                " slots cannot hold the prompt (" + llvm::Twine(promptLen) +
+                " tokens) and " + llvm::Twine(maxNew) +
+                " new tokens; raise --cache-capacity or evict (--pipeline "
+                "tok-kv-evict...)");
   Clock::time_point t2 = Clock::now();
 
   if (!quiet)
@@ -476,10 +495,13 @@ int tokrun::runGenerate(MLIRContext &context) {
   if (model.hasTokenizer()) {
     stream.tokenizer = &model.getTokenizer();
     llvm::Expected<std::string> shown = stream.tokenizer->decode(prompt);
-    if (shown)
+    if (shown) {
       stream.text.write(*shown);
-    else
+      stream.context = prompt;
+      stream.written = shown->size();
+    } else {
       llvm::consumeError(shown.takeError());
+    }
   } else {
     for (int32_t id : prompt)
       stream.text.write(("<" + llvm::Twine(id) + ">").str());

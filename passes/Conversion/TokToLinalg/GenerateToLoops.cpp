@@ -25,6 +25,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -89,6 +90,9 @@ struct GenerateExpander {
     if (prompt.getType() != dynTokens)
       prompt = tensor::CastOp::create(b, loc, dynTokens, prompt);
     Value promptLen = tensor::DimOp::create(b, loc, prompt, 0);
+    Value nonEmpty = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                           promptLen, index(0));
+    cf::AssertOp::create(b, loc, nonEmpty, "tok.generate: the prompt is empty");
 
     // Positions 0 .. P-1 of the prompt.
     Value posInit = tensor::EmptyOp::create(

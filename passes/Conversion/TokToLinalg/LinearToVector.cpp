@@ -65,6 +65,9 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
         !isF32(resultType) || (bias && !isF32(bias.getType())))
       return rewriter.notifyMatchFailure(op, "not an f32 [T, K] x [N, K]");
     int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+    // The vector reads are unchecked: K must be the weight's, statically.
+    if (xType.getDimSize(1) != k || n == 0)
+      return rewriter.notifyMatchFailure(op, "dynamic K or no outputs");
 
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;

@@ -17,6 +17,7 @@ func.func private @emit(i32, i64)
 // CHECK-LABEL: func.func @greedy(
 // CHECK-SAME:    %[[P:.*]]: tensor<?xi32>, %[[W:.*]]: tensor<16x8xf32>)
 // CHECK:         %[[LEN:.*]] = tensor.dim %[[P]]
+// CHECK:         cf.assert %{{.*}}, "tok.generate: the prompt is empty"
 // CHECK:         %[[POS:.*]] = linalg.generic
 // CHECK:           linalg.index 0
 // CHECK:         %[[PRE:.*]]:5 = call @step(%[[P]], %[[POS]], %[[W]],
