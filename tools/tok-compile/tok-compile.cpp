@@ -519,39 +519,59 @@ int main(int argc, char **argv) {
   if (llvm::Error err =
           makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
     return fail("LLVM optimization failed: " + llvm::toString(std::move(err)));
+  // From here on, every file written is removed again if a later step
+  // fails, so that a failed run leaves nothing that blocks the next one.
+  std::vector<std::string> written;
+  auto failClean = [&](const llvm::Twine &message) {
+    for (const std::string &path : written)
+      llvm::sys::fs::remove(path);
+    return fail(message);
+  };
   int fd;
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("tok-model", "o", fd, object))
-    return fail("cannot create a temporary object file: " + ec.message());
+    return failClean("cannot create a temporary object file: " + ec.message());
+  written.push_back(object.str().str());
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     llvm::legacy::PassManager codegen;
     if (machine->addPassesToEmitFile(codegen, os, nullptr,
                                      llvm::CodeGenFileType::ObjectFile))
-      return fail("the target cannot emit object files");
+      return failClean("the target cannot emit object files");
     codegen.run(*llvmModule);
+    os.close();
+    if (os.has_error()) {
+      std::string message = os.error().message();
+      os.clear_error();
+      return failClean(object + ": cannot write: " + message);
+    }
   }
 
   // The header, the glue, the library, the weights.
   std::vector<tok::LlamaWeight> weights = tok::getLlamaWeights(config);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(header, ec);
-    if (ec)
-      return fail(header + ": cannot write: " + ec.message());
-    os << emitHeader(name, config, capacity, maxNewTokens);
-  }
+  auto writeText = [&](int fd, StringRef text) -> bool {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << text;
+    os.close();
+    bool ok = !os.has_error();
+    os.clear_error();
+    return ok;
+  };
+  if (std::error_code ec = llvm::sys::fs::openFileForWrite(header, fd))
+    return failClean(header + ": cannot write: " + ec.message());
+  written.push_back(header.str().str());
+  if (!writeText(fd, emitHeader(name, config, capacity, maxNewTokens)))
+    return failClean(header + ": cannot write");
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("tok-glue", "c", fd, glue))
-    return fail("cannot create a temporary C file: " + ec.message());
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << emitGlue(name, weights, config, capacity, maxNewTokens);
-  }
+    return failClean("cannot create a temporary C file: " + ec.message());
+  written.push_back(glue.str().str());
+  if (!writeText(fd, emitGlue(name, weights, config, capacity, maxNewTokens)))
+    return failClean(glue + ": cannot write");
   auto cc = llvm::sys::findProgramByName(cCompiler);
   if (!cc)
-    return fail("C compiler '" + cCompiler +
-                "' not found (give one with --cc)");
+    return failClean("C compiler '" + cCompiler +
+                     "' not found (give one with --cc)");
   std::string include = "-I" + std::string(outDir);
   std::string ompDir = llvm::sys::path::parent_path(TOK_LIBOMP).str();
   std::vector<std::string> ccArgs{*cc,
@@ -569,15 +589,17 @@ int main(int argc, char **argv) {
                                   "-lm"};
   SmallVector<StringRef> argRefs(ccArgs.begin(), ccArgs.end());
   std::string ccError;
+  written.push_back(lib.str().str());
   int rc =
       llvm::sys::ExecuteAndWait(*cc, argRefs, std::nullopt, {}, 0, 0, &ccError);
+  if (rc != 0)
+    return failClean("building lib" + name + ".so with " + *cc + " failed" +
+                     (ccError.empty() ? "" : ": " + ccError));
+  written.push_back(weightsPath.str().str());
+  if (llvm::Error err = writeWeights(weightsPath, model, weights))
+    return failClean(llvm::toString(std::move(err)));
   llvm::sys::fs::remove(glue);
   llvm::sys::fs::remove(object);
-  if (rc != 0)
-    return fail("building lib" + name + ".so with " + *cc + " failed" +
-                (ccError.empty() ? "" : ": " + ccError));
-  if (llvm::Error err = writeWeights(weightsPath, model, weights))
-    return fail(llvm::toString(std::move(err)));
   llvm::errs() << "tok-compile: wrote " << header << ", " << lib << " and "
                << weightsPath << "\n";
   return 0;
