@@ -81,7 +81,8 @@ static cl::opt<int64_t> maxNewTokens("max-new-tokens",
 static cl::opt<int64_t>
     cacheCapacity("cache-capacity",
                   cl::desc("KV-cache slots per layer: prompt + new tokens "
-                           "must fit (default: the model's positions)"),
+                           "must fit (default: the model's positions, at "
+                           "most 4096)"),
                   cl::init(0), cl::cat(category));
 static cl::opt<double> temperature("temperature",
                                    cl::desc("Sampling temperature (0: "
@@ -436,7 +437,16 @@ int main(int argc, char **argv) {
     return fail(llvm::toString(opened.takeError()));
   tok::LlamaModel &model = **opened;
   const tok::LlamaConfig &config = model.getConfig();
-  int64_t capacity = cacheCapacity ? cacheCapacity : config.maxPositions;
+  // Prompt + new tokens never exceed the model's positions; by default the
+  // cache holds all of them, up to 4096 slots (a long-context model would
+  // otherwise allocate its whole context per call).
+  if (cacheCapacity > config.maxPositions)
+    return fail("--cache-capacity " + llvm::Twine(cacheCapacity) +
+                " exceeds the model's " + llvm::Twine(config.maxPositions) +
+                " positions");
+  int64_t capacity = cacheCapacity
+                         ? static_cast<int64_t>(cacheCapacity)
+                         : std::min<int64_t>(config.maxPositions, 4096);
   if (maxNewTokens >= capacity)
     return fail("--max-new-tokens " + llvm::Twine(maxNewTokens) +
                 " leaves no room for a prompt in the cache of " +
