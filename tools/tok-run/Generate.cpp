@@ -465,6 +465,12 @@ int tokrun::runGenerate(MLIRContext &context) {
       failed(lower.run(*module)))
     return fail("internal error: lowering the model failed");
   Clock::time_point t3 = Clock::now();
+  // On a terminal, say which stage the (seconds-long) compile is in.
+  if (!quiet && llvm::errs().is_displayed())
+    llvm::errs() << "tok-run:   lowered to LLVM in "
+                 << llvm::formatv("{0:f2}", secondsBetween(t2, t3))
+                 << " s; generating machine code (LLVM -O" << genOptLevel
+                 << ") ...\n";
   auto engine =
       createJit(*module, genOptLevel, {},
                 {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)}});
