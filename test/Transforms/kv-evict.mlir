@@ -58,3 +58,11 @@ func.func private @step2(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %q: tensor<2x
   %r:2 = func.call @step(%ids, %pos, %q, %k, %c) : (tensor<?xi32>, tensor<?xi32>, tensor<2x?x4xf32>, tensor<1x?x4xf32>, !tok.kv_cache<1x64x4xf32>) -> (tensor<?x8xf32>, !tok.kv_cache<1x64x4xf32>)
   return %r#0, %r#1 : tensor<?x8xf32>, !tok.kv_cache<1x64x4xf32>
 }
+
+// tok-cost-report before and after the pass: the step's cache shrinks from
+// 64 to budget + chunk = 9 slots (1 head x 4 dims: K and V f32 + i32
+// positions = 36 bytes per slot): 2304 -> 324 KV bytes, and the attention
+// FLOPs (counted at capacity, 2 Hq T S (D + Dv) = 2 2 1 S 8) drop with it.
+// RUN: tok-opt %s --tok-cost-report --tok-kv-evict="policy=window budget=6 sinks=2 recent=4 chunk=3" --tok-cost-report -o /dev/null 2>&1 | FileCheck %s --check-prefix=COST
+// COST: kv-evict.mlir:8:1: remark: tok-cost: flops 2048, bytes {{[0-9]+}}, kv-bytes 2304, attention-flops 2048
+// COST: kv-evict.mlir:8:1: remark: tok-cost: flops 288, bytes {{[0-9]+}}, kv-bytes 324, attention-flops 288
