@@ -6,7 +6,9 @@ Usage: python3 bench/decode/run.py [--quick] [--tok-run PATH] [--json OUT]
 
 Models: the built-in model (6 layers, dim 288) and a 110M-parameter
 Llama-2 shape (dim 768, 12 layers, 12 heads, SwiGLU 2048, vocabulary 32000,
-untied head; random weights written by this script as safetensors). Each
+untied head; random weights written by this script as safetensors), in f32
+and in bf16 (used in place, widened in registers: half the bytes to read;
+the NumPy peer computes in f32 from the same values). Each
 run: a 16-token prompt, then --new greedy tokens; tok's decode rate is the
 one tok-run reports (first to last token, compile time excluded), the best
 of --runs runs.
@@ -65,28 +67,35 @@ def weights(cfg, rng):
     return w
 
 
-def write_model(d, cfg, w):
+def to_bf16(a):
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def write_model(d, cfg, w, bf16=False):
     os.makedirs(d, exist_ok=True)
     json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    blobs = {k: (to_bf16(t) if bf16 else np.ascontiguousarray(t, np.float32)).tobytes() for k, t in w.items()}
     header, off = {}, 0
     for k, t in w.items():
-        header[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + t.nbytes]}
-        off += t.nbytes
+        header[k] = {"dtype": "BF16" if bf16 else "F32", "shape": list(t.shape),
+                     "data_offsets": [off, off + len(blobs[k])]}
+        off += len(blobs[k])
     text = json.dumps(header).encode()
     text += b" " * ((8 - len(text) % 8) % 8)
     with open(os.path.join(d, "model.safetensors"), "wb") as f:
         f.write(len(text).to_bytes(8, "little") + text)
-        for t in w.values():
-            f.write(np.ascontiguousarray(t).tobytes())
+        for k in w:
+            f.write(blobs[k])
 
 
-def bytes_per_token(cfg, w, context):
+def bytes_per_token(cfg, w, context, elem=4):
     """Weights a decode step reads, plus the K and V cache it attends over."""
-    total = sum(t.nbytes for k, t in w.items() if k != "model.embed_tokens.weight")
+    total = sum(t.size * elem for k, t in w.items() if k != "model.embed_tokens.weight")
     if cfg["tie_word_embeddings"]:
-        total += w["model.embed_tokens.weight"].nbytes  # read as the head
+        total += w["model.embed_tokens.weight"].size * elem  # read as the head
     else:
-        total += cfg["hidden_size"] * 4  # one embedding row
+        total += cfg["hidden_size"] * elem  # one embedding row
     D = cfg["hidden_size"] // cfg["num_attention_heads"]
     total += 2 * cfg["num_hidden_layers"] * cfg["num_key_value_heads"] * context * D * 4
     return total
@@ -159,16 +168,18 @@ def main():
 
     rows = []
     prompt = list(range(1, 17))
-    for name, cfg in (("builtin", SHAPE_BUILTIN), ("llama2-110m", SHAPE_110M)):
+    for name, cfg in (("builtin", SHAPE_BUILTIN), ("llama2-110m", SHAPE_110M),
+                      ("llama2-110m-bf16", SHAPE_110M)):
         rng = np.random.default_rng(0)
         w = weights(cfg, rng)
         model = "builtin"
+        bf16 = name.endswith("bf16")
         if name != "builtin":
             model = os.path.join(work, name)
-            write_model(model, cfg, w)
+            write_model(model, cfg, w, bf16=bf16)
         params = sum(t.size for t in w.values())
         context = len(prompt) + new // 2  # the mean cache length while decoding
-        bpt = bytes_per_token(cfg, w, context)
+        bpt = bytes_per_token(cfg, w, context, elem=2 if bf16 else 4)
         roofline = bandwidth / bpt
         tok = tok_decode(args.tok_run, model, prompt, new, runs)
         peer = numpy_decode(cfg, w, context, min(new, 32))
