@@ -8,7 +8,6 @@
 #include "tok/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "tok/Dialect/Tok/IR/TokOps.h"
 
 namespace mlir {
 namespace tok {

@@ -237,7 +237,6 @@ struct StreamState {
   std::vector<int32_t> context;
   size_t written = 0;
   Clock::time_point start, first, last;
-  std::string error;
 };
 StreamState *activeStream = nullptr;
 
@@ -308,23 +307,6 @@ std::string formatCount(int64_t n) {
   if (n >= 1000)
     return llvm::formatv("{0:f1} k", n / 1e3).str();
   return std::to_string(n);
-}
-
-/// The bytes of every cache @generate creates (the peak: caches are
-/// allocated once at their capacity).
-int64_t cacheBytes(ModuleOp module, int64_t &slots) {
-  int64_t bytes = 0;
-  slots = 0;
-  auto generate = module.lookupSymbol<func::FuncOp>("generate");
-  generate.walk([&](tok::KVEmptyOp empty) {
-    tok::KVCacheType t = empty.getType();
-    int64_t n = t.getKvHeads() * t.getCapacity();
-    bytes += 2 * n * t.getHeadDim() *
-                 std::max(1u, t.getElementType().getIntOrFloatBitWidth() / 8) +
-             4 * n * (t.getScores() ? 2 : 1);
-    slots = t.getCapacity();
-  });
-  return bytes;
 }
 
 } // namespace
@@ -442,8 +424,13 @@ int tokrun::runGenerate(MLIRContext &context) {
   generateFn = module->lookupSymbol<func::FuncOp>("generate");
   if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
     return fail("--pipeline must keep @step and the signature of @generate");
+  // Every cache is allocated once at its capacity: the peak KV bytes are
+  // those of the caches @generate creates (the cost model's kv-bytes).
+  int64_t kvBytes = tok::computeFunctionCost(generateFn, 1).kvBytes;
   int64_t cacheSlots = 0;
-  int64_t kvBytes = cacheBytes(*module, cacheSlots);
+  generateFn.walk([&](tok::KVEmptyOp empty) {
+    cacheSlots = empty.getType().getCapacity();
+  });
   bool evicts = false;
   module->walk([&](tok::KVEvictOp) { evicts = true; });
   if (!evicts && cacheSlots < promptLen + maxNew)
