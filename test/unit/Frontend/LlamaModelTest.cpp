@@ -35,6 +35,24 @@ std::string tempDir(const char *name) {
   return std::string(dir);
 }
 
+/// Writes the config.json of a one-layer Llama (dim 2, one head of 2,
+/// hidden 2, tied embeddings) with `vocab` tokens into `dir`; returns its
+/// shape.
+LlamaConfig writeTinyConfig(const std::string &dir, int64_t vocab) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(dir + "/config.json", ec);
+  os << R"({"model_type": "llama", "hidden_size": 2, "intermediate_size": 2,
+    "num_hidden_layers": 1, "num_attention_heads": 1, "vocab_size": )"
+     << vocab
+     << R"(, "max_position_embeddings": 8, "tie_word_embeddings": true})";
+  LlamaConfig config;
+  config.dim = config.hiddenDim = config.headDim = 2;
+  config.layers = config.heads = config.kvHeads = 1;
+  config.vocab = vocab;
+  config.tiedEmbeddings = true;
+  return config;
+}
+
 TEST(LlamaModelTest, BuiltinIsSeededAndScaled) {
   std::unique_ptr<LlamaModel> a = LlamaModel::createBuiltin(0);
   std::unique_ptr<LlamaModel> b = LlamaModel::createBuiltin(0);
@@ -108,18 +126,7 @@ TEST(LlamaModelTest, HalfAndBFloat16AreMappedAndReadAsF32) {
   // A one-layer model (dim 2, one head of 2, hidden 2, vocabulary 256) whose
   // embedding is f16 and every other weight bf16.
   std::string dir = tempDir("tok-half");
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(dir + "/config.json", ec);
-    os << R"({"model_type": "llama", "hidden_size": 2, "intermediate_size": 2,
-      "num_hidden_layers": 1, "num_attention_heads": 1, "vocab_size": 256,
-      "max_position_embeddings": 8, "tie_word_embeddings": true})";
-  }
-  LlamaConfig config;
-  config.dim = config.hiddenDim = config.headDim = 2;
-  config.layers = config.heads = config.kvHeads = 1;
-  config.vocab = 256;
-  config.tiedEmbeddings = true;
+  LlamaConfig config = writeTinyConfig(dir, 256);
   std::string header = "{", data;
   for (const LlamaWeight &w : getLlamaWeights(config)) {
     bool half = w.name == "model.embed_tokens.weight";
@@ -168,18 +175,7 @@ TEST(LlamaModelTest, HalfAndBFloat16AreMappedAndReadAsF32) {
 
 TEST(LlamaModelTest, MissingTokenizerIsAnErrorOnlyWhenRequired) {
   std::string dir = tempDir("tok-notok");
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(dir + "/config.json", ec);
-    os << R"({"model_type": "llama", "hidden_size": 2, "intermediate_size": 2,
-      "num_hidden_layers": 1, "num_attention_heads": 1, "vocab_size": 3,
-      "max_position_embeddings": 8, "tie_word_embeddings": true})";
-  }
-  LlamaConfig config;
-  config.dim = config.hiddenDim = config.headDim = 2;
-  config.layers = config.heads = config.kvHeads = 1;
-  config.vocab = 3;
-  config.tiedEmbeddings = true;
+  LlamaConfig config = writeTinyConfig(dir, 3);
   std::vector<float> zeros(6, 0.0f);
   std::vector<SafetensorsOutput> tensors;
   for (const LlamaWeight &w : getLlamaWeights(config))
