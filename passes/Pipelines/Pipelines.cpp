@@ -17,6 +17,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "tok/Conversion/Passes.h"
+#include "tok/Transforms/Passes.h"
 
 using namespace mlir;
 
@@ -64,6 +65,8 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createConvertSCFToOpenMPPass());
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // exp (the attention kernels' softmax) as 16-lane arithmetic.
+  pm.addPass(tok::createTokApproximateMathPass());
   // 1-D in-bounds transfers (the vectorized kernels) -> vector.load, and
   // vector ops -> LLVM, with horizontal sums reassociated into trees.
   ConvertVectorToLLVMPassOptions vectorOptions;

@@ -18,15 +18,22 @@ namespace tok {
 #define GEN_PASS_DECL
 #include "tok/Conversion/Passes.h.inc"
 
-/// Adds the patterns that lower tok compute ops to linalg on tensors.
-/// `queryTile` and `keyTile` are the attention tile sizes.
-void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
-                                           int64_t queryTile = 32,
-                                           int64_t keyTile = 64);
+/// How attention is lowered (the convert-tok-to-linalg options).
+struct AttentionLowering {
+  /// Query rows and keys per tile of the general lowering.
+  int64_t queryTile = 32, keyTile = 64;
+  /// Use the vectorized f32 kernels where they apply.
+  bool vectorize = true;
+};
 
-/// Adds the tok.attention lowering: tiled online softmax.
+/// Adds the patterns that lower tok compute ops to linalg on tensors.
+void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
+                                           const AttentionLowering &how = {});
+
+/// Adds the tok.attention lowering: tiled online softmax, vectorized
+/// kernels where they apply.
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
-                                       int64_t queryTile, int64_t keyTile);
+                                       const AttentionLowering &how);
 
 /// Adds the lowerings of tok.embed, tok.rope and tok.linear.
 void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
@@ -48,7 +55,7 @@ void populateKVCacheTypeConversion(TypeConverter &converter);
 /// converted tensors.
 void populateKVCacheToTensorsPatterns(const TypeConverter &converter,
                                       RewritePatternSet &patterns,
-                                      int64_t queryTile, int64_t keyTile);
+                                      const AttentionLowering &how);
 
 /// Adds the lowering of tok.kv.evict (window, h2o, a2sf, tova) onto the
 /// converted cache tensors.

@@ -27,7 +27,13 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     one query-tile x key-tile block of logits exists at a time. Masks are
     evaluated on positions (tree masks by walking parent pointers), and the
     `received` scores take a second pass over the key tiles with each row's
-    final log-sum-exp.
+    final log-sum-exp. With `vector-attention` (the default), f32
+    attention with head dims that are multiples of 16 and no tree,
+    segments, sizes or received scores instead becomes two hand-vectorized
+    kernels (16 lanes): a prefill kernel for 16 or more query rows (K^T
+    packed per KV head, 8 x 32 register tiles for Q K^T and P V) and a
+    row-at-a-time kernel for decode. Both run the KV heads in parallel
+    (`scf.forall`) and leave `math.exp` for `tok-approximate-math`.
 
     `tok.generate` is expanded first into a prefill call of its step
     function and an `scf.while` decode loop that samples, stores and reports
@@ -67,6 +73,7 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     "::mlir::cf::ControlFlowDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect"
@@ -75,7 +82,10 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     Option<"queryTile", "query-tile", "int64_t", /*default=*/"32",
            "Query rows per attention tile (> 0)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
-           "Keys per attention tile (> 0)">
+           "Keys per attention tile (> 0)">,
+    Option<"vectorAttention", "vector-attention", "bool", /*default=*/"true",
+           "Lower f32 attention with 16-lane head dims to the vectorized "
+           "kernels (the tile options then do not apply to it)">
   ];
 }
 

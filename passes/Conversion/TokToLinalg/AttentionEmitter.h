@@ -13,6 +13,7 @@
 #define TOK_PASSES_CONVERSION_TOKTOLINALG_ATTENTIONEMITTER_H
 
 #include "mlir/IR/Builders.h"
+#include "tok/Conversion/Passes.h"
 #include "tok/Dialect/Tok/IR/TokAttrs.h"
 
 namespace mlir {
@@ -43,10 +44,37 @@ Value createZeroScores(OpBuilder &b, Location loc, RankedTensorType type,
                        ValueRange dynamicSizes);
 
 /// Emits FlashAttention-2's tiled online softmax for `in`; returns the
-/// output and, with scores, the updated `receivedInit`.
+/// output and, with scores, the updated `receivedInit`. Uses the vectorized
+/// kernels when `how.vectorize` and they apply.
 SmallVector<Value> emitAttention(OpBuilder &b, Location loc,
-                                 const AttentionInputs &in, int64_t queryTile,
-                                 int64_t keyTile);
+                                 const AttentionInputs &in,
+                                 const AttentionLowering &how);
+
+/// Whether the vectorized kernels handle `in`: f32 throughout, static head
+/// dims that are multiples of 16 (value dim at most 256), no tree,
+/// segments, sizes or received scores.
+bool canEmitVectorAttention(const AttentionInputs &in);
+
+/// The vectorized kernels (AttentionToVector.cpp): the prefill kernel where
+/// T >= `prefillRows`, the row-at-a-time kernel below. Returns the output.
+SmallVector<Value> emitVectorAttention(OpBuilder &b, Location loc,
+                                       const AttentionInputs &in,
+                                       int64_t prefillRows);
+
+/// The keys [lo, hi) that query rows [i0, i0 + rows) can see at all, given
+/// `tokens` (T) and `keys` (S). With implicit positions (query i at
+/// S - T + i, key s at s) a causal mask hides every key after the last row,
+/// and a window without sinks every key before the first row's window;
+/// otherwise all keys.
+std::pair<Value, Value> attentionKeyRange(OpBuilder &b, Location loc,
+                                          const AttentionInputs &in,
+                                          Value tokens, Value keys, Value i0,
+                                          Value rows);
+
+/// Asserts at run time that `queryHeads` is a positive multiple of
+/// `kvHeads` (the verifier checks static head counts).
+void emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,
+                        Value kvHeads);
 
 } // namespace tok
 } // namespace mlir

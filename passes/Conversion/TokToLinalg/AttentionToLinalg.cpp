@@ -117,27 +117,8 @@ private:
         ArrayRef<OpFoldResult>{one, bk}, ArrayRef<OpFoldResult>{one, one});
   }
 
-  /// The keys [lo, hi) that rows [i0, i0 + bq) can see at all. With implicit
-  /// positions (query i at S - T + i, key s at s) a causal mask hides every
-  /// key after the tile's last row, and a window without sinks every key
-  /// before its first row's window: those key tiles are never visited.
-  /// Otherwise (explicit positions, e.g. a non-contiguous cache) all keys.
   std::pair<Value, Value> keyRange(Value i0, Value bq) {
-    Value lo = index(0), hi = keys;
-    if (!mask.isCausal() || queryPositions || keyPositions)
-      return {lo, hi};
-    Value offset = arith::SubIOp::create(b, loc, keys, tokens);
-    Value firstRow = arith::AddIOp::create(b, loc, offset, i0);
-    hi = arith::MinSIOp::create(b, loc, keys,
-                                arith::AddIOp::create(b, loc, firstRow, bq));
-    // A tree row judges committed keys from the root's position, not its
-    // own slot, so the window cannot trim the loop start there.
-    if (mask.getWindow() > 0 && mask.getSinks() == 0 && !parents) {
-      Value first =
-          arith::SubIOp::create(b, loc, firstRow, index(mask.getWindow() - 1));
-      lo = arith::MaxSIOp::create(b, loc, lo, first);
-    }
-    return {lo, hi};
+    return attentionKeyRange(b, loc, in, tokens, keys, i0, bq);
   }
 
   /// `t` (rank 1 or 2, rows first) with row r multiplied by `factors[r]`,
@@ -352,16 +333,8 @@ SmallVector<Value> AttentionEmitter::emit() {
   // The verifier checks Hq % Hk statically; dynamic head counts are
   // checked here, before the division decides which heads share a KV head.
   if (qType.isDynamicDim(0) ||
-      cast<RankedTensorType>(k.getType()).isDynamicDim(0)) {
-    Value rest = arith::RemUIOp::create(b, loc, queryHeads, kvHeads);
-    Value divides =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rest, index(0));
-    Value positive = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                           kvHeads, index(0));
-    cf::AssertOp::create(
-        b, loc, arith::AndIOp::create(b, loc, divides, positive),
-        "tok.attention: the query heads must be a multiple of the KV heads");
-  }
+      cast<RankedTensorType>(k.getType()).isDynamicDim(0))
+    emitHeadCountCheck(b, loc, queryHeads, kvHeads);
   Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
 
   if (FloatAttr attr = in.scale) {
@@ -729,8 +702,8 @@ SmallVector<Value> AttentionEmitter::emit() {
 
 namespace {
 struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
-  AttentionOpLowering(MLIRContext *ctx, int64_t queryTile, int64_t keyTile)
-      : OpConversionPattern(ctx), queryTile(queryTile), keyTile(keyTile) {}
+  AttentionOpLowering(MLIRContext *ctx, const AttentionLowering &how)
+      : OpConversionPattern(ctx), how(how) {}
 
   LogicalResult
   matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
@@ -758,12 +731,11 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
           dynSizes.push_back(tensor::DimOp::create(rewriter, loc, in.key, d));
       in.receivedInit = createZeroScores(rewriter, loc, type, dynSizes);
     }
-    rewriter.replaceOp(op,
-                       emitAttention(rewriter, loc, in, queryTile, keyTile));
+    rewriter.replaceOp(op, emitAttention(rewriter, loc, in, how));
     return success();
   }
 
-  int64_t queryTile, keyTile;
+  AttentionLowering how;
 };
 } // namespace
 
@@ -775,15 +747,55 @@ Value mlir::tok::createZeroScores(OpBuilder &b, Location loc,
   return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
 }
 
-SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
-                                            const AttentionInputs &in,
-                                            int64_t queryTile,
-                                            int64_t keyTile) {
-  return AttentionEmitter(b, loc, in, queryTile, keyTile).emit();
+std::pair<Value, Value> mlir::tok::attentionKeyRange(OpBuilder &b, Location loc,
+                                                     const AttentionInputs &in,
+                                                     Value tokens, Value keys,
+                                                     Value i0, Value rows) {
+  Value lo = arith::ConstantIndexOp::create(b, loc, 0), hi = keys;
+  MaskAttr mask = in.mask;
+  if (!mask.isCausal() || in.queryPositions || in.keyPositions)
+    return {lo, hi};
+  Value offset = arith::SubIOp::create(b, loc, keys, tokens);
+  Value firstRow = arith::AddIOp::create(b, loc, offset, i0);
+  hi = arith::MinSIOp::create(b, loc, keys,
+                              arith::AddIOp::create(b, loc, firstRow, rows));
+  // A tree row judges committed keys from the root's position, not its
+  // own slot, so the window cannot trim the loop start there.
+  if (mask.getWindow() > 0 && mask.getSinks() == 0 && !in.treeParents) {
+    Value first = arith::SubIOp::create(
+        b, loc, firstRow,
+        arith::ConstantIndexOp::create(b, loc, mask.getWindow() - 1));
+    lo = arith::MaxSIOp::create(b, loc, lo, first);
+  }
+  return {lo, hi};
 }
 
-void mlir::tok::populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
-                                                  int64_t queryTile,
-                                                  int64_t keyTile) {
-  patterns.add<AttentionOpLowering>(patterns.getContext(), queryTile, keyTile);
+void mlir::tok::emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,
+                                   Value kvHeads) {
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value rest = arith::RemUIOp::create(b, loc, queryHeads, kvHeads);
+  Value divides =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, rest, zero);
+  Value positive =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, kvHeads, zero);
+  cf::AssertOp::create(
+      b, loc, arith::AndIOp::create(b, loc, divides, positive),
+      "tok.attention: the query heads must be a multiple of the KV heads");
+}
+
+/// Query rows from which the vectorized prefill kernel (packed K^T, 8-row
+/// blocks) beats the row-at-a-time one.
+static constexpr int64_t kVectorPrefillRows = 16;
+
+SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
+                                            const AttentionInputs &in,
+                                            const AttentionLowering &how) {
+  if (how.vectorize && canEmitVectorAttention(in))
+    return emitVectorAttention(b, loc, in, kVectorPrefillRows);
+  return AttentionEmitter(b, loc, in, how.queryTile, how.keyTile).emit();
+}
+
+void mlir::tok::populateAttentionToLinalgPatterns(
+    RewritePatternSet &patterns, const AttentionLowering &how) {
+  patterns.add<AttentionOpLowering>(patterns.getContext(), how);
 }

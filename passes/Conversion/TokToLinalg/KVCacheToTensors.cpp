@@ -220,9 +220,8 @@ struct KVCommitLowering : OpConversionPattern<KVCommitOp> {
 
 struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
   CachedAttentionLowering(const TypeConverter &converter, MLIRContext *ctx,
-                          int64_t queryTile, int64_t keyTile)
-      : OpConversionPattern(converter, ctx), queryTile(queryTile),
-        keyTile(keyTile) {}
+                          const AttentionLowering &how)
+      : OpConversionPattern(converter, ctx), how(how) {}
 
   LogicalResult
   matchAndRewrite(CachedAttentionOp op, OneToNOpAdaptor adaptor,
@@ -248,8 +247,7 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
     if (Value received = op.getReceived())
       in.receivedInit = createZeroScores(
           rewriter, loc, cast<RankedTensorType>(received.getType()), {});
-    SmallVector<Value> results =
-        emitAttention(rewriter, loc, in, queryTile, keyTile);
+    SmallVector<Value> results = emitAttention(rewriter, loc, in, how);
     SmallVector<SmallVector<Value>> replacements;
     for (Value r : results)
       replacements.push_back({r});
@@ -257,7 +255,7 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
     return success();
   }
 
-  int64_t queryTile, keyTile;
+  AttentionLowering how;
 };
 
 } // namespace
@@ -284,11 +282,10 @@ void mlir::tok::populateKVCacheTypeConversion(TypeConverter &converter) {
 
 void mlir::tok::populateKVCacheToTensorsPatterns(const TypeConverter &converter,
                                                  RewritePatternSet &patterns,
-                                                 int64_t queryTile,
-                                                 int64_t keyTile) {
+                                                 const AttentionLowering &how) {
   MLIRContext *ctx = patterns.getContext();
   patterns.add<KVAppendLowering, KVCommitLowering, KVEmptyLowering,
                KVLengthLowering, KVTruncateLowering>(converter, ctx);
   populateKVEvictToTensorsPatterns(converter, patterns);
-  patterns.add<CachedAttentionLowering>(converter, ctx, queryTile, keyTile);
+  patterns.add<CachedAttentionLowering>(converter, ctx, how);
 }

@@ -13,6 +13,7 @@
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -192,8 +193,9 @@ struct ConvertTokToLinalgPass
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
 
     RewritePatternSet patterns(ctx);
-    populateTokToLinalgConversionPatterns(patterns, queryTile, keyTile);
-    populateKVCacheToTensorsPatterns(converter, patterns, queryTile, keyTile);
+    AttentionLowering how{queryTile, keyTile, vectorAttention};
+    populateTokToLinalgConversionPatterns(patterns, how);
+    populateKVCacheToTensorsPatterns(converter, patterns, how);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);
@@ -230,9 +232,9 @@ struct ConvertTokToLinalgPass
 } // namespace
 
 void mlir::tok::populateTokToLinalgConversionPatterns(
-    RewritePatternSet &patterns, int64_t queryTile, int64_t keyTile) {
+    RewritePatternSet &patterns, const AttentionLowering &how) {
   patterns.add<RMSNormOpLowering>(patterns.getContext());
-  populateAttentionToLinalgPatterns(patterns, queryTile, keyTile);
+  populateAttentionToLinalgPatterns(patterns, how);
   populateSampleToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
   populateLinearToVectorPatterns(patterns);

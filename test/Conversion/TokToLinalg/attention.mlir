@@ -1,4 +1,4 @@
-// RUN: tok-opt %s --convert-tok-to-linalg="query-tile=16 key-tile=32" --split-input-file | FileCheck %s --implicit-check-not='tensor<128x128xf32>'
+// RUN: tok-opt %s --convert-tok-to-linalg="query-tile=16 key-tile=32 vector-attention=0" --split-input-file | FileCheck %s --implicit-check-not='tensor<128x128xf32>'
 // RUN: not tok-opt %s --convert-tok-to-linalg="key-tile=0" 2>&1 | FileCheck %s --check-prefix=BAD-TILE
 
 // BAD-TILE: error: convert-tok-to-linalg: query-tile and key-tile must be positive, got 32 and 0

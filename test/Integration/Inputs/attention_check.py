@@ -25,6 +25,8 @@ import sys
 import numpy as np
 
 SMALL_TILES = "convert-tok-to-linalg{query-tile=5 key-tile=7},tok-to-llvm"
+# The general lowering where the vectorized kernels would apply.
+GENERAL = "convert-tok-to-linalg{vector-attention=0 query-tile=5 key-tile=7},tok-to-llvm"
 
 
 def reference(c):
@@ -202,6 +204,37 @@ def cases(rng):
     out.append(("scores, last 3 rows", c))
     c = dict(qkv(2, 1, 12, 12, 8), mask=dict(kind="full"), scores=(0, 0.5), scale=0.3)
     out.append(("scores, decay, explicit scale", c))
+    # The vectorized kernels (f32, head dims multiples of 16): prefill from
+    # 16 query rows (8-row blocks, 32-key tiles), row at a time below.
+    out.append(("causal prefill GQA 2, general lowering",
+                dict(qkv(4, 2, 37, 37, 16), mask=dict(kind="causal"), pipeline=GENERAL)))
+    out.append(("vector prefill GQA 3, Dv = 48",
+                dict(qkv(6, 2, 45, 45, 32, 48), mask=dict(kind="causal"))))
+    out.append(("vector prefill T < S, window + sinks",
+                dict(qkv(2, 1, 20, 75, 16), mask=dict(kind="causal", window=10, sinks=2))))
+    out.append(("vector prefill window, no sinks",
+                dict(qkv(2, 2, 40, 40, 16), mask=dict(kind="causal", window=9))))
+    out.append(("vector prefill S < 16",
+                dict(qkv(2, 1, 16, 16, 16), mask=dict(kind="full"), scale=0.2)))
+    out.append(("vector prefill full mask, T < S",
+                dict(qkv(3, 1, 18, 33, 64), mask=dict(kind="full"))))
+    out.append(("vector decode rows, full mask",
+                dict(qkv(2, 2, 3, 40, 16, 32), mask=dict(kind="full"))))
+    out.append(("vector decode window + sinks",
+                dict(qkv(4, 4, 1, 90, 32), mask=dict(kind="causal", window=20, sinks=4))))
+    out.append(("vector length 1", dict(qkv(2, 1, 1, 1, 16), mask=dict(kind="causal"))))
+    for t, name in ((17, "vector prefill"), (3, "vector decode")):
+        c = dict(qkv(4, 2, t, 50, 16), mask=dict(kind="causal", window=30, sinks=2))
+        perm = rng.permutation(50)
+        c["kpos"] = perm.astype(np.int32)
+        c["qpos"] = np.arange(50 - t, 50, dtype=np.int32)
+        c["qpos"][0] = 0  # sees only the key at position 0
+        out.append(("%s, permuted cache slots" % name, c))
+    c = dict(qkv(2, 1, 16, 20, 16), mask=dict(kind="causal"))
+    c["qpos"] = np.arange(4, 20, dtype=np.int32)
+    c["qpos"][3] = -1  # no visible key: zeros
+    c["kpos"] = np.arange(20, dtype=np.int32)
+    out.append(("vector prefill, fully masked row", c))
     c = dict(qkv(4, 2, 19, 19, 16), mask=dict(kind="causal"), dtype="f16")
     for n in "qkv":
         c[n] = c[n].astype(np.float16).astype(np.float32)

@@ -1,0 +1,662 @@
+//===- AttentionToVector.cpp - f32 attention as vectorized kernels --------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The attention of a decoder (f32, head dims a multiple of 16, causal /
+// window / sinks or no mask, implicit or explicit positions) as two
+// hand-vectorized online-softmax kernels, 16 lanes wide. The general
+// lowering (AttentionToLinalg.cpp) keeps everything else: trees, segments,
+// sizes, received scores, f16 / bf16.
+//
+//   scf.forall over KV heads (OpenMP); each task handles the query heads
+//   that share its KV head and owns small scratch buffers
+//   T >= kPrefillRows: prefill kernel
+//     K of the head packed once as K^T panels [S/32][D][32]
+//     per block of 8 query rows (scaled Q rows in a scratch buffer):
+//       per key tile of 32 keys (causal tiles past the diagonal skipped):
+//         S = Q K^T: 8 x 32 register tile, 16 accumulators, per d one
+//           broadcast of Q[r, d] and two panel loads
+//         mask by positions (select -inf), online softmax in registers,
+//           P to a scratch [8][32]
+//         O[8][Dv] (scratch) = alpha O + P V, 8 x 32 register tiles
+//   otherwise (decode, short chunks): per query row, 16 keys at a time,
+//     16 dot products (q held in registers), softmax on the 16 logits,
+//     O (registers) = alpha O + p V.
+//
+// Keys past the end of a tile are clamped to the last key (valid memory)
+// and masked, so no loop has a scalar tail. exp stays math.exp; the
+// pipeline rewrites it to its polynomial approximation.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+/// Query rows per prefill block and keys per prefill tile (two vectors).
+constexpr int64_t kRows = 8;
+constexpr int64_t kKeys = 2 * kLanes;
+/// Largest value head dim (decode keeps Dv / 16 accumulators in registers).
+constexpr int64_t kMaxValueDim = 256;
+
+class VectorAttentionEmitter {
+public:
+  VectorAttentionEmitter(OpBuilder &b, Location loc, const AttentionInputs &in,
+                         int64_t prefillRows)
+      : b(b), loc(loc), in(in), mask(in.mask), prefillRows(prefillRows) {
+    f32 = b.getF32Type();
+    i32 = b.getI32Type();
+    vec = VectorType::get({kLanes}, f32);
+    ivec = VectorType::get({kLanes}, i32);
+    depth = cast<RankedTensorType>(in.query.getType()).getDimSize(2);
+    valueDepth = cast<RankedTensorType>(in.value.getType()).getDimSize(2);
+    MLIRContext *ctx = b.getContext();
+    reassoc = arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::reassoc);
+    noNaN = arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::nnan |
+                                                   arith::FastMathFlags::nsz);
+  }
+
+  SmallVector<Value> emit();
+
+private:
+  Value index(OpBuilder &ob, int64_t v) {
+    return arith::ConstantIndexOp::create(ob, loc, v);
+  }
+  Value f32Const(OpBuilder &ob, double v) {
+    return arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(v));
+  }
+  Value i32Const(OpBuilder &ob, int64_t v) {
+    return arith::ConstantOp::create(ob, loc, ob.getI32IntegerAttr(v));
+  }
+  Value splat(OpBuilder &ob, Value scalar) {
+    return vector::BroadcastOp::create(
+        ob, loc, VectorType::get({kLanes}, scalar.getType()), scalar);
+  }
+  Value toI32(OpBuilder &ob, Value indexValue) {
+    return arith::IndexCastOp::create(ob, loc, i32, indexValue);
+  }
+  Value minIndex(OpBuilder &ob, Value a, Value c) {
+    return arith::MinSIOp::create(ob, loc, a, c);
+  }
+  /// 16 f32 lanes of a rank-3 tensor row: t[i0, i1, i2 : i2 + 16].
+  Value readRow(OpBuilder &ob, Value tensor, Value i0, Value i1, Value i2) {
+    return vector::TransferReadOp::create(
+        ob, loc, vec, tensor, ValueRange{i0, i1, i2}, f32Const(ob, 0.0),
+        ArrayRef<bool>{true});
+  }
+  Value fma(OpBuilder &ob, Value a, Value x, Value acc) {
+    return vector::FMAOp::create(ob, loc, a, x, acc);
+  }
+  /// A horizontal reduction; sums reassociate into a tree, max ignores NaN
+  /// (logits are finite or -inf).
+  Value reduce(OpBuilder &ob, vector::CombiningKind kind, Value v) {
+    auto red = vector::ReductionOp::create(ob, loc, kind, v);
+    red.setFastmathAttr(kind == vector::CombiningKind::ADD ? reassoc : noNaN);
+    return red;
+  }
+  /// max(a, b) for logits: maxnumf without the NaN handling (a blend per
+  /// vector otherwise).
+  Value max(OpBuilder &ob, Value a, Value c) {
+    return arith::MaxNumFOp::create(ob, loc, a, c, noNaN);
+  }
+
+  /// The position (i32) of query row `row` (< T).
+  Value queryPosition(OpBuilder &ob, Value row) {
+    if (in.queryPositions)
+      return tensor::ExtractOp::create(ob, loc, in.queryPositions, row);
+    return toI32(ob, arith::AddIOp::create(ob, loc, offset, row));
+  }
+  /// The positions (i32 x 16) of keys j0 .. j0 + 15; lanes past S hold
+  /// garbage that `valid` masks.
+  Value keyPositions(OpBuilder &ob, Value kvHead, Value j0);
+  /// Whether each of the 16 keys from j0 is visible to a query at `qPos`.
+  Value visible(OpBuilder &ob, Value j0, Value kPos, Value qPos);
+  /// One step of the online softmax on 16 or 32 masked logits of a row:
+  /// returns (new max, alpha, p vectors) and updates `sum`.
+  struct SoftmaxStep {
+    Value max, alpha, sum;
+    SmallVector<Value> p;
+  };
+  SoftmaxStep softmaxStep(OpBuilder &ob, ArrayRef<Value> logits, Value max,
+                          Value sum);
+
+  /// Writes row `row` of the head's output slice: acc / sum (0 if empty).
+  Value writeOutputRow(OpBuilder &ob, Value out, Value hh, Value row,
+                       ArrayRef<Value> acc, Value sum);
+
+  Value emitPrefill(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
+  Value emitDecode(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
+  /// K of `kvHead` as K^T panels [ceil(S / 32)][D][32].
+  Value packKeys(OpBuilder &ob, Value kvHead);
+
+  OpBuilder &b;
+  Location loc;
+  const AttentionInputs &in;
+  MaskAttr mask;
+  int64_t prefillRows;
+  Type f32, i32;
+  VectorType vec, ivec;
+  int64_t depth, valueDepth;
+  Value tokens, keys, keysI32, offset, scale, negInf, zeroF, laneIota;
+  arith::FastMathFlagsAttr reassoc, noNaN;
+  // Prefill only: K^T panels of the task's KV head and per-task scratch
+  // (scaled Q rows, P tile, output accumulator).
+  Value packed, qBuf, pBuf, oBuf;
+};
+
+} // namespace
+
+Value VectorAttentionEmitter::keyPositions(OpBuilder &ob, Value kvHead,
+                                           Value j0) {
+  if (!in.keyPositions)
+    return arith::AddIOp::create(ob, loc, splat(ob, toI32(ob, j0)), laneIota);
+  auto posType = cast<RankedTensorType>(in.keyPositions.getType());
+  bool perHead = posType.getRank() == 2;
+  // Whole vector in bounds: one read; the last partial block: lane by lane
+  // at clamped indices.
+  Value end = arith::AddIOp::create(ob, loc, j0, index(ob, kLanes));
+  Value inBounds =
+      arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sle, end, keys);
+  auto ifOp = scf::IfOp::create(
+      ob, loc, inBounds,
+      [&](OpBuilder &tb, Location l) {
+        SmallVector<Value> idx;
+        if (perHead)
+          idx.push_back(kvHead);
+        idx.push_back(j0);
+        Value pad = arith::ConstantOp::create(tb, l, tb.getI32IntegerAttr(0));
+        Value v = vector::TransferReadOp::create(
+            tb, l, ivec, in.keyPositions, idx, pad, ArrayRef<bool>{true});
+        scf::YieldOp::create(tb, l, v);
+      },
+      [&](OpBuilder &eb, Location l) {
+        Value last = arith::SubIOp::create(eb, l, keys, index(eb, 1));
+        SmallVector<Value> lanes;
+        for (int64_t lane = 0; lane < kLanes; ++lane) {
+          Value j = minIndex(
+              eb, arith::AddIOp::create(eb, l, j0, index(eb, lane)), last);
+          SmallVector<Value> idx;
+          if (perHead)
+            idx.push_back(kvHead);
+          idx.push_back(j);
+          lanes.push_back(
+              tensor::ExtractOp::create(eb, l, in.keyPositions, idx));
+        }
+        scf::YieldOp::create(
+            eb, l,
+            vector::FromElementsOp::create(eb, l, ivec, lanes).getResult());
+      });
+  return ifOp.getResult(0);
+}
+
+Value VectorAttentionEmitter::visible(OpBuilder &ob, Value j0, Value kPos,
+                                      Value qPos) {
+  Value slot =
+      arith::AddIOp::create(ob, loc, splat(ob, toI32(ob, j0)), laneIota);
+  Value vis = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt, slot,
+                                    splat(ob, keysI32));
+  if (!mask.isCausal())
+    return vis;
+  Value q = splat(ob, qPos);
+  Value causal =
+      arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sle, kPos, q);
+  vis = arith::AndIOp::create(ob, loc, vis, causal);
+  if (mask.getWindow() > 0) {
+    // q - k < W  <=>  k > q - W.
+    Value first = arith::SubIOp::create(
+        ob, loc, q, splat(ob, i32Const(ob, mask.getWindow())));
+    Value inWindow =
+        arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::sgt, kPos, first);
+    if (mask.getSinks() > 0) {
+      Value sink =
+          arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt, kPos,
+                                splat(ob, i32Const(ob, mask.getSinks())));
+      inWindow = arith::OrIOp::create(ob, loc, inWindow, sink);
+    }
+    vis = arith::AndIOp::create(ob, loc, vis, inWindow);
+  }
+  return vis;
+}
+
+VectorAttentionEmitter::SoftmaxStep
+VectorAttentionEmitter::softmaxStep(OpBuilder &ob, ArrayRef<Value> logits,
+                                    Value max, Value sum) {
+  Value blockMax = logits[0];
+  for (Value s : logits.drop_front())
+    blockMax = this->max(ob, blockMax, s);
+  Value newMax =
+      this->max(ob, max, reduce(ob, vector::CombiningKind::MAXNUMF, blockMax));
+  // While the row has seen no visible key the max is -inf: subtract 0
+  // instead, so that exp(-inf - 0) = 0 rather than NaN.
+  Value empty =
+      arith::CmpFOp::create(ob, loc, arith::CmpFPredicate::OEQ, newMax, negInf);
+  Value shift = arith::SelectOp::create(ob, loc, empty, zeroF, newMax);
+  SoftmaxStep step;
+  step.max = newMax;
+  step.alpha =
+      math::ExpOp::create(ob, loc, arith::SubFOp::create(ob, loc, max, shift));
+  Value shiftVec = splat(ob, shift);
+  Value total;
+  for (Value s : logits) {
+    Value p = math::ExpOp::create(ob, loc,
+                                  arith::SubFOp::create(ob, loc, s, shiftVec));
+    step.p.push_back(p);
+    total = total ? arith::AddFOp::create(ob, loc, total, p) : p;
+  }
+  step.sum = arith::AddFOp::create(
+      ob, loc, arith::MulFOp::create(ob, loc, sum, step.alpha),
+      reduce(ob, vector::CombiningKind::ADD, total));
+  return step;
+}
+
+Value VectorAttentionEmitter::writeOutputRow(OpBuilder &ob, Value out, Value hh,
+                                             Value row, ArrayRef<Value> acc,
+                                             Value sum) {
+  Value empty =
+      arith::CmpFOp::create(ob, loc, arith::CmpFPredicate::OEQ, sum, zeroF);
+  Value inv = arith::DivFOp::create(ob, loc, f32Const(ob, 1.0), sum);
+  inv = arith::SelectOp::create(ob, loc, empty, zeroF, inv);
+  Value invVec = splat(ob, inv);
+  for (int64_t c = 0; c < valueDepth / kLanes; ++c) {
+    Value o = arith::MulFOp::create(ob, loc, acc[c], invVec);
+    out = vector::TransferWriteOp::create(
+              ob, loc, o, out, ValueRange{hh, row, index(ob, c * kLanes)},
+              ArrayRef<bool>{true})
+              .getResult();
+  }
+  return out;
+}
+
+Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
+  Value panels = arith::DivUIOp::create(
+      ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kKeys - 1)),
+      index(ob, kKeys));
+  auto type = MemRefType::get({ShapedType::kDynamic, depth, kKeys}, f32);
+  Value kt = memref::AllocOp::create(ob, loc, type, ValueRange{panels});
+  Value last = arith::SubIOp::create(ob, loc, keys, index(ob, 1));
+  Value slots = arith::MulIOp::create(ob, loc, panels, index(ob, kKeys));
+  // One key row at a time, scattered into its column of the panel; slots
+  // past S repeat the last key (masked later).
+  scf::ForOp::create(
+      ob, loc, index(ob, 0), slots, index(ob, 1), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value j, ValueRange) {
+        Value key = minIndex(lb, j, last);
+        Value panel = arith::DivUIOp::create(lb, l, j, index(lb, kKeys));
+        Value col = arith::RemUIOp::create(lb, l, j, index(lb, kKeys));
+        for (int64_t c = 0; c < depth / kLanes; ++c) {
+          Value row = readRow(lb, in.key, kvHead, key, index(lb, c * kLanes));
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            Value x = vector::ExtractOp::create(lb, l, row, lane);
+            memref::StoreOp::create(
+                lb, l, x, kt,
+                ValueRange{panel, index(lb, c * kLanes + lane), col});
+          }
+        }
+        scf::YieldOp::create(lb, l);
+      });
+  return kt;
+}
+
+Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
+                                          Value kvHead, Value h, Value hh) {
+  Value c0 = index(ob, 0), c1 = index(ob, 1);
+  int64_t qChunks = depth / kLanes, vChunks = valueDepth / kLanes;
+  Value lastRow = arith::SubIOp::create(ob, loc, tokens, c1);
+  Value lastKey = arith::SubIOp::create(ob, loc, keys, c1);
+  Value scaleVec = splat(ob, scale);
+  Value zeroVec = splat(ob, zeroF);
+
+  auto blocks = scf::ForOp::create(
+      ob, loc, c0, tokens, index(ob, kRows), ValueRange{out},
+      [&](OpBuilder &tb, Location, Value i0, ValueRange tileArgs) {
+        Value rest = arith::SubIOp::create(tb, loc, tokens, i0);
+        Value bq = minIndex(tb, index(tb, kRows), rest);
+        // Rows past T repeat the last row; their results are dropped.
+        SmallVector<Value> qPos;
+        for (int64_t r = 0; r < kRows; ++r) {
+          Value row = minIndex(
+              tb, arith::AddIOp::create(tb, loc, i0, index(tb, r)), lastRow);
+          qPos.push_back(queryPosition(tb, row));
+          for (int64_t c = 0; c < qChunks; ++c) {
+            Value qv = readRow(tb, in.query, h, row, index(tb, c * kLanes));
+            vector::StoreOp::create(
+                tb, loc, arith::MulFOp::create(tb, loc, qv, scaleVec), qBuf,
+                ValueRange{index(tb, r), index(tb, c * kLanes)});
+          }
+          for (int64_t c = 0; c < vChunks; ++c)
+            vector::StoreOp::create(
+                tb, loc, zeroVec, oBuf,
+                ValueRange{index(tb, r), index(tb, c * kLanes)});
+        }
+        auto [lo, hi] = attentionKeyRange(tb, loc, in, tokens, keys, i0, bq);
+        // Tiles start on panel boundaries.
+        Value loAligned = arith::MulIOp::create(
+            tb, loc, arith::DivUIOp::create(tb, loc, lo, index(tb, kKeys)),
+            index(tb, kKeys));
+        SmallVector<Value> stats;
+        for (int64_t r = 0; r < kRows; ++r)
+          stats.push_back(negInf);
+        for (int64_t r = 0; r < kRows; ++r)
+          stats.push_back(zeroF);
+
+        auto keyLoop = scf::ForOp::create(
+            tb, loc, loAligned, hi, index(tb, kKeys), stats,
+            [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
+              Value panel =
+                  arith::DivUIOp::create(kb, loc, j0, index(kb, kKeys));
+              // S = Q K^T as kRows x 2 vectors.
+              SmallVector<Value> inits(2 * kRows, zeroVec);
+              auto dLoop = scf::ForOp::create(
+                  kb, loc, c0, index(kb, depth), c1, inits,
+                  [&](OpBuilder &db, Location, Value d, ValueRange acc) {
+                    Value k0 = vector::LoadOp::create(db, loc, vec, packed,
+                                                      ValueRange{panel, d, c0});
+                    Value k1 = vector::LoadOp::create(
+                        db, loc, vec, packed,
+                        ValueRange{panel, d, index(db, kLanes)});
+                    SmallVector<Value> next;
+                    for (int64_t r = 0; r < kRows; ++r) {
+                      Value qs = memref::LoadOp::create(
+                          db, loc, qBuf, ValueRange{index(db, r), d});
+                      Value qb = splat(db, qs);
+                      next.push_back(fma(db, qb, k0, acc[2 * r]));
+                      next.push_back(fma(db, qb, k1, acc[2 * r + 1]));
+                    }
+                    scf::YieldOp::create(db, loc, next);
+                  });
+              Value j1 = arith::AddIOp::create(kb, loc, j0, index(kb, kLanes));
+              Value kPos0 = keyPositions(kb, kvHead, j0);
+              Value kPos1 = keyPositions(kb, kvHead, j1);
+              Value negInfVec = splat(kb, negInf);
+              SmallVector<Value> next(2 * kRows), alphas;
+              for (int64_t r = 0; r < kRows; ++r) {
+                Value s0 = arith::SelectOp::create(
+                    kb, loc, visible(kb, j0, kPos0, qPos[r]),
+                    dLoop.getResult(2 * r), negInfVec);
+                Value s1 = arith::SelectOp::create(
+                    kb, loc, visible(kb, j1, kPos1, qPos[r]),
+                    dLoop.getResult(2 * r + 1), negInfVec);
+                SoftmaxStep step =
+                    softmaxStep(kb, {s0, s1}, st[r], st[kRows + r]);
+                next[r] = step.max;
+                next[kRows + r] = step.sum;
+                alphas.push_back(splat(kb, step.alpha));
+                vector::StoreOp::create(kb, loc, step.p[0], pBuf,
+                                        ValueRange{index(kb, r), c0});
+                vector::StoreOp::create(
+                    kb, loc, step.p[1], pBuf,
+                    ValueRange{index(kb, r), index(kb, kLanes)});
+              }
+              // O = alpha O + P V, 32 value columns at a time.
+              for (int64_t c = 0; c < vChunks; c += 2) {
+                int64_t width = std::min<int64_t>(2, vChunks - c);
+                SmallVector<Value> acc;
+                for (int64_t r = 0; r < kRows; ++r)
+                  for (int64_t w = 0; w < width; ++w) {
+                    Value o = vector::LoadOp::create(
+                        kb, loc, vec, oBuf,
+                        ValueRange{index(kb, r), index(kb, (c + w) * kLanes)});
+                    acc.push_back(arith::MulFOp::create(kb, loc, o, alphas[r]));
+                  }
+                auto jLoop = scf::ForOp::create(
+                    kb, loc, c0, index(kb, kKeys), c1, acc,
+                    [&](OpBuilder &jb, Location, Value jj, ValueRange a) {
+                      Value key = minIndex(
+                          jb, arith::AddIOp::create(jb, loc, j0, jj), lastKey);
+                      SmallVector<Value> vs;
+                      for (int64_t w = 0; w < width; ++w)
+                        vs.push_back(readRow(jb, in.value, kvHead, key,
+                                             index(jb, (c + w) * kLanes)));
+                      SmallVector<Value> nextAcc;
+                      for (int64_t r = 0; r < kRows; ++r) {
+                        Value pb = splat(jb, memref::LoadOp::create(
+                                                 jb, loc, pBuf,
+                                                 ValueRange{index(jb, r), jj}));
+                        for (int64_t w = 0; w < width; ++w)
+                          nextAcc.push_back(
+                              fma(jb, pb, vs[w], a[r * width + w]));
+                      }
+                      scf::YieldOp::create(jb, loc, nextAcc);
+                    });
+                for (int64_t r = 0; r < kRows; ++r)
+                  for (int64_t w = 0; w < width; ++w)
+                    vector::StoreOp::create(
+                        kb, loc, jLoop.getResult(r * width + w), oBuf,
+                        ValueRange{index(kb, r), index(kb, (c + w) * kLanes)});
+              }
+              scf::YieldOp::create(kb, loc, next);
+            });
+
+        // The block's rows that exist.
+        Value result = tileArgs[0];
+        for (int64_t r = 0; r < kRows; ++r) {
+          Value exists = arith::CmpIOp::create(
+              tb, loc, arith::CmpIPredicate::slt, index(tb, r), bq);
+          auto ifOp = scf::IfOp::create(
+              tb, loc, exists,
+              [&](OpBuilder &wb, Location l) {
+                SmallVector<Value> acc;
+                for (int64_t c = 0; c < vChunks; ++c)
+                  acc.push_back(vector::LoadOp::create(
+                      wb, l, vec, oBuf,
+                      ValueRange{index(wb, r), index(wb, c * kLanes)}));
+                Value row = arith::AddIOp::create(wb, l, i0, index(wb, r));
+                scf::YieldOp::create(
+                    wb, l,
+                    writeOutputRow(wb, result, hh, row, acc,
+                                   keyLoop.getResult(kRows + r)));
+              },
+              [&](OpBuilder &eb, Location l) {
+                scf::YieldOp::create(eb, l, result);
+              });
+          result = ifOp.getResult(0);
+        }
+        scf::YieldOp::create(tb, loc, result);
+      });
+  return blocks.getResult(0);
+}
+
+Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
+                                         Value h, Value hh) {
+  Value c0 = index(ob, 0), c1 = index(ob, 1);
+  int64_t qChunks = depth / kLanes, vChunks = valueDepth / kLanes;
+  Value lastKey = arith::SubIOp::create(ob, loc, keys, c1);
+  Value scaleVec = splat(ob, scale);
+  Value zeroVec = splat(ob, zeroF);
+
+  auto rows = scf::ForOp::create(
+      ob, loc, c0, tokens, c1, ValueRange{out},
+      [&](OpBuilder &rb, Location, Value i, ValueRange rowArgs) {
+        SmallVector<Value> q;
+        for (int64_t c = 0; c < qChunks; ++c)
+          q.push_back(arith::MulFOp::create(
+              rb, loc, readRow(rb, in.query, h, i, index(rb, c * kLanes)),
+              scaleVec));
+        Value qPos = queryPosition(rb, i);
+        auto [lo, hi] = attentionKeyRange(rb, loc, in, tokens, keys, i, c1);
+        SmallVector<Value> inits{negInf, zeroF};
+        inits.append(vChunks, zeroVec);
+        auto keyLoop = scf::ForOp::create(
+            rb, loc, lo, hi, index(rb, kLanes), inits,
+            [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
+              SmallVector<Value> keyRows, dots;
+              for (int64_t lane = 0; lane < kLanes; ++lane) {
+                Value key = minIndex(
+                    kb, arith::AddIOp::create(kb, loc, j0, index(kb, lane)),
+                    lastKey);
+                keyRows.push_back(key);
+                Value acc;
+                for (int64_t c = 0; c < qChunks; ++c) {
+                  Value kv =
+                      readRow(kb, in.key, kvHead, key, index(kb, c * kLanes));
+                  acc = acc ? fma(kb, q[c], kv, acc)
+                            : arith::MulFOp::create(kb, loc, q[c], kv);
+                }
+                dots.push_back(reduce(kb, vector::CombiningKind::ADD, acc));
+              }
+              Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
+              Value kPos = keyPositions(kb, kvHead, j0);
+              s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos),
+                                          s, splat(kb, negInf));
+              SoftmaxStep step = softmaxStep(kb, {s}, st[0], st[1]);
+              Value alpha = splat(kb, step.alpha);
+              SmallVector<Value> acc;
+              for (int64_t c = 0; c < vChunks; ++c)
+                acc.push_back(arith::MulFOp::create(kb, loc, st[2 + c], alpha));
+              for (int64_t lane = 0; lane < kLanes; ++lane) {
+                Value pb = splat(
+                    kb, vector::ExtractOp::create(kb, loc, step.p[0], lane));
+                for (int64_t c = 0; c < vChunks; ++c)
+                  acc[c] = fma(kb, pb,
+                               readRow(kb, in.value, kvHead, keyRows[lane],
+                                       index(kb, c * kLanes)),
+                               acc[c]);
+              }
+              SmallVector<Value> next{step.max, step.sum};
+              next.append(acc);
+              scf::YieldOp::create(kb, loc, next);
+            });
+        SmallVector<Value> acc(keyLoop.getResults().drop_front(2));
+        scf::YieldOp::create(
+            rb, loc,
+            writeOutputRow(rb, rowArgs[0], hh, i, acc, keyLoop.getResult(1)));
+      });
+  return rows.getResult(0);
+}
+
+SmallVector<Value> VectorAttentionEmitter::emit() {
+  auto qType = cast<RankedTensorType>(in.query.getType());
+  Value c0 = index(b, 0), c1 = index(b, 1);
+  Value queryHeads = tensor::DimOp::create(b, loc, in.query, 0);
+  tokens = tensor::DimOp::create(b, loc, in.query, 1);
+  Value kvHeads = tensor::DimOp::create(b, loc, in.key, 0);
+  keys = tensor::DimOp::create(b, loc, in.key, 1);
+  keysI32 = toI32(b, keys);
+  offset = arith::SubIOp::create(b, loc, keys, tokens);
+  negInf = f32Const(b, -std::numeric_limits<double>::infinity());
+  zeroF = f32Const(b, 0.0);
+  SmallVector<int32_t> iota;
+  for (int64_t lane = 0; lane < kLanes; ++lane)
+    iota.push_back(static_cast<int32_t>(lane));
+  laneIota = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(ivec, ArrayRef<int32_t>(iota)));
+  if (FloatAttr attr = in.scale)
+    scale = f32Const(b, attr.getValueAsDouble());
+  else
+    scale = f32Const(b, 1.0 / std::sqrt(static_cast<double>(depth)));
+
+  if (qType.isDynamicDim(0) ||
+      cast<RankedTensorType>(in.key.getType()).isDynamicDim(0))
+    emitHeadCountCheck(b, loc, queryHeads, kvHeads);
+  Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
+
+  SmallVector<Value> outSizes;
+  RankedTensorType outType = in.outputType;
+  Value sizes[3] = {queryHeads, tokens, index(b, valueDepth)};
+  for (int64_t i = 0; i < 3; ++i)
+    if (outType.isDynamicDim(i))
+      outSizes.push_back(sizes[i]);
+  Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
+
+  auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{kvHeads},
+                                      ValueRange{output}, std::nullopt);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(forall.getBody()->getTerminator());
+  Value kvHead = forall.getInductionVars()[0];
+  Value shared = forall.getRegionIterArgs()[0];
+  Value firstHead = arith::MulIOp::create(b, loc, kvHead, group);
+  OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+  SmallVector<OpFoldResult> offsets{firstHead, zero, zero};
+  SmallVector<OpFoldResult> groupSizes{group, tokens,
+                                       b.getIndexAttr(valueDepth)};
+  SmallVector<OpFoldResult> strides(3, one);
+  Value groupOut = tensor::ExtractSliceOp::create(
+      b, loc,
+      RankedTensorType::get(
+          {ShapedType::kDynamic, ShapedType::kDynamic, valueDepth}, f32),
+      shared, offsets, groupSizes, strides);
+
+  // Both kernels over the group's query heads.
+  auto overHeads = [&](OpBuilder &ob, bool prefill) -> Value {
+    if (prefill) {
+      // Scratch at the top of the task: allocas in the loops below would
+      // grow the stack per iteration.
+      qBuf = memref::AllocaOp::create(ob, loc,
+                                      MemRefType::get({kRows, depth}, f32));
+      pBuf = memref::AllocaOp::create(ob, loc,
+                                      MemRefType::get({kRows, kKeys}, f32));
+      oBuf = memref::AllocaOp::create(
+          ob, loc, MemRefType::get({kRows, valueDepth}, f32));
+      packed = packKeys(ob, kvHead);
+    }
+    auto heads = scf::ForOp::create(
+        ob, loc, c0, group, c1, ValueRange{groupOut},
+        [&](OpBuilder &hb, Location, Value hh, ValueRange args) {
+          Value h = arith::AddIOp::create(hb, loc, firstHead, hh);
+          Value r = prefill ? emitPrefill(hb, args[0], kvHead, h, hh)
+                            : emitDecode(hb, args[0], kvHead, h, hh);
+          scf::YieldOp::create(hb, loc, r);
+        });
+    return heads.getResult(0);
+  };
+  Value result;
+  int64_t staticTokens = qType.getDimSize(1);
+  if (!ShapedType::isDynamic(staticTokens)) {
+    result = overHeads(b, staticTokens >= prefillRows);
+  } else {
+    Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                       tokens, index(b, prefillRows));
+    auto ifOp = scf::IfOp::create(
+        b, loc, many,
+        [&](OpBuilder &tb, Location l) {
+          scf::YieldOp::create(tb, l, overHeads(tb, true));
+        },
+        [&](OpBuilder &eb, Location l) {
+          scf::YieldOp::create(eb, l, overHeads(eb, false));
+        });
+    result = ifOp.getResult(0);
+  }
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, loc, result, shared, offsets,
+                                        groupSizes, strides);
+  return {forall.getResult(0)};
+}
+
+bool mlir::tok::canEmitVectorAttention(const AttentionInputs &in) {
+  auto q = cast<RankedTensorType>(in.query.getType());
+  auto k = cast<RankedTensorType>(in.key.getType());
+  auto v = cast<RankedTensorType>(in.value.getType());
+  if (!q.getElementType().isF32() || !k.getElementType().isF32() ||
+      !v.getElementType().isF32() || !in.outputType.getElementType().isF32())
+    return false;
+  int64_t d = q.getDimSize(2), dv = v.getDimSize(2);
+  if (ShapedType::isDynamic(d) || k.getDimSize(2) != d ||
+      ShapedType::isDynamic(dv) || d % kLanes != 0 || dv % kLanes != 0 ||
+      d == 0 || dv == 0 || dv > kMaxValueDim)
+    return false;
+  return !in.treeParents && !in.querySegments && !in.keySegments &&
+         !in.keySizes && !in.scores && !in.receivedInit;
+}
+
+SmallVector<Value> mlir::tok::emitVectorAttention(OpBuilder &b, Location loc,
+                                                  const AttentionInputs &in,
+                                                  int64_t prefillRows) {
+  return VectorAttentionEmitter(b, loc, in, prefillRows).emit();
+}

@@ -1,0 +1,42 @@
+//===- ApproximateMath.cpp - polynomial exp for the CPU kernels -----------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Rewrites f32 `math.exp` (scalar and vector) into MLIR's polynomial
+// approximation (Cephes-style range reduction, ~1 ulp on the range softmax
+// uses; CPU_CODEGEN.md §1.4). Without it LLVM turns an exp on a
+// vector<16xf32> into 16 calls of the C library's expf.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir {
+namespace tok {
+#define GEN_PASS_DEF_TOKAPPROXIMATEMATHPASS
+#include "tok/Transforms/Passes.h.inc"
+} // namespace tok
+} // namespace mlir
+
+using namespace mlir;
+
+namespace {
+struct TokApproximateMathPass
+    : tok::impl::TokApproximateMathPassBase<TokApproximateMathPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateMathPolynomialApproximationPatterns(
+        patterns, [](StringRef name) { return name == "math.exp"; });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace
