@@ -31,7 +31,7 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     attention with head dims that are multiples of 16 and no tree,
     segments, sizes or received scores instead becomes two hand-vectorized
     kernels (16 lanes): a prefill kernel for 16 or more query rows (K^T
-    packed per KV head, 8 x 32 register tiles for Q K^T and P V) and a
+    packed per KV head, 12 x 32 register tiles for Q K^T and P V) and a
     row-at-a-time kernel for decode. Both run the KV heads in parallel
     (`scf.forall`) and leave `math.exp` for `tok-approximate-math`.
 

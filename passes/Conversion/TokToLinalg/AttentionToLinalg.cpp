@@ -783,7 +783,7 @@ void mlir::tok::emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,
       "tok.attention: the query heads must be a multiple of the KV heads");
 }
 
-/// Query rows from which the vectorized prefill kernel (packed K^T, 8-row
+/// Query rows from which the vectorized prefill kernel (packed K^T, 12-row
 /// blocks) beats the row-at-a-time one.
 static constexpr int64_t kVectorPrefillRows = 16;
 

@@ -2,35 +2,35 @@
 
 // f32 attention with head dims that are multiples of 16 takes the
 // vectorized kernels (AttentionToVector.cpp). Prefill (T >= 16): per KV
-// head, K is packed once as K^T panels of 32 keys; per block of 8 query
-// rows and tile of 32 keys, Q K^T is an 8 x 2 register tile of 16-lane
+// head, K is packed once as K^T panels of 32 keys; per block of 12 query
+// rows and tile of 32 keys, Q K^T is a 12 x 2 register tile of 16-lane
 // FMAs over the head dim, the online softmax runs on vectors, and P V
-// accumulates into a scratch [8][Dv]. Nothing T x S exists.
+// accumulates into a scratch [12][Dv]. Nothing T x S exists.
 // CHECK-LABEL: func.func @prefill
 // CHECK:       scf.forall (%[[G:.*]]) in (2) shared_outs
 // Scratch once per task (Q rows, P tile, O accumulator), not per loop:
-// CHECK-COUNT-3: memref.alloca() : memref<8x32xf32>
+// CHECK-COUNT-3: memref.alloca() : memref<12x32xf32>
 // CHECK:         %[[KT:.*]] = memref.alloc() : memref<4x32x32xf32>
 // K^T packing: one key row at a time, scattered into its panel column.
 // CHECK:         scf.for
 // CHECK:           vector.transfer_read %{{.*}}[%[[G]], {{.*}}], %{{.*}} {in_bounds = [true]} : tensor<2x128x32xf32>, vector<16xf32>
 // CHECK:           memref.store {{.*}}, %[[KT]]
-// Query heads of the group, 8-row blocks, 32-key tiles up to the diagonal:
+// Query heads of the group, 12-row blocks, 32-key tiles up to the diagonal:
 // CHECK:         scf.for
-// CHECK:           scf.for %[[I0:.*]] = %c0 to %c128 step %c8
-// CHECK:             %[[TILES:.*]]:16 = scf.for %[[J0:.*]] = {{.*}} step %c32 iter_args
-// CHECK:               %[[QK:.*]]:16 = scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args
+// CHECK:           scf.for %[[I0:.*]] = %c0 to %c128 step %c12
+// CHECK:             %[[TILES:.*]]:24 = scf.for %[[J0:.*]] = {{.*}} step %c32 iter_args
+// CHECK:               %[[QK:.*]]:24 = scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args
 // CHECK-COUNT-2:         vector.load %[[KT]]
-// CHECK-COUNT-16:        vector.fma
+// CHECK-COUNT-24:        vector.fma
 // Mask on positions (causal: key <= query), -inf where hidden:
 // CHECK:               arith.cmpi sle
 // CHECK:               arith.select
 // CHECK:               vector.reduction <maxnumf>, {{.*}} fastmath<nnan,nsz>
 // CHECK:               math.exp {{.*}} : vector<16xf32>
 // CHECK:               vector.reduction <add>, {{.*}} fastmath<reassoc>
-// P V: 8 rows x 32 value columns per key.
+// P V: 12 rows x 32 value columns per key.
 // CHECK:               scf.for %{{.*}} = %c0 to %c32 step %c1 iter_args
-// CHECK-COUNT-16:        vector.fma
+// CHECK-COUNT-24:        vector.fma
 // Rows that exist are divided by the row sum and written:
 // CHECK:             scf.if
 // CHECK:               vector.transfer_write {{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<4x128x32xf32>
