@@ -328,7 +328,8 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
     return out;
   const LlamaGenerateOptions &g = *o.generate;
   if (g.stream)
-    os << "\nfunc.func private @tok_on_token(i32, i64)\n";
+    os << "\nfunc.func private @tok_on_token(i32, i64)\n"
+       << "func.func private @tok_on_round(i64, i64)\n";
   os << "\nfunc.func @generate(%prompt: tensor<?xi32>" << weightArgs
      << ") -> tensor<?xi32> {\n";
   for (int64_t l = 0; l < c.layers; ++l)
@@ -345,7 +346,7 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
   if (g.eos)
     os << ", eos = " << *g.eos << " : i64";
   if (g.stream)
-    os << ", on_token = @tok_on_token";
+    os << ", on_token = @tok_on_token, on_round = @tok_on_round";
   if (g.prefillChunk > 0)
     os << ", prefill_chunk = " << g.prefillChunk << " : i64";
   os << "} : tensor<?xi32> -> tensor<?xi32>\n";

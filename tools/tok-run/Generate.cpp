@@ -237,8 +237,18 @@ struct StreamState {
   std::vector<int32_t> context;
   size_t written = 0;
   Clock::time_point start, first, last;
+  /// Speculative rounds (target calls after the prefill), draft tokens
+  /// verified and accepted.
+  int64_t rounds = 0, drafted = 0, accepted = 0;
 };
 StreamState *activeStream = nullptr;
+
+extern "C" void tokRunOnRound(int64_t drafted, int64_t accepted) {
+  StreamState &s = *activeStream;
+  ++s.rounds;
+  s.drafted += drafted;
+  s.accepted += accepted;
+}
 
 extern "C" void tokRunOnToken(int32_t token, int64_t index) {
   StreamState &s = *activeStream;
@@ -460,7 +470,8 @@ int tokrun::runGenerate(MLIRContext &context) {
                  << ") ...\n";
   auto engine =
       createJit(*module, genOptLevel, {},
-                {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)}});
+                {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)},
+                 {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}});
   if (!engine)
     return fail("failed to JIT-compile the model: " +
                 llvm::toString(engine.takeError()));
@@ -544,6 +555,16 @@ int tokrun::runGenerate(MLIRContext &context) {
     llvm::errs() << llvm::formatv(
         "tok-run: decode {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", n - 1,
         decode * 1e3, (n - 1) / decode);
+  if (stream.rounds > 0)
+    llvm::errs() << llvm::formatv(
+        "tok-run: speculative: {0} target calls for {1} tokens after the "
+        "first ({2:f2} per token); {3} of {4} drafts accepted ({5:f1}%), "
+        "{6:f2} per call\n",
+        stream.rounds, n - 1,
+        n > 1 ? static_cast<double>(stream.rounds) / (n - 1) : 0.0,
+        stream.accepted, stream.drafted,
+        stream.drafted ? 100.0 * stream.accepted / stream.drafted : 0.0,
+        static_cast<double>(stream.accepted) / stream.rounds);
   llvm::errs() << llvm::formatv(
       "tok-run: total {0:f1} ms; KV cache {1} at peak ({2} layers x {3} "
       "slots); weights {4} mapped in place, {5} in memory\n",

@@ -83,19 +83,28 @@ LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   if (failed(verifyStepFunction(*this, getStepAttr(), getParams().getTypes(),
                                 getCaches().getTypes(), symbolTable, vocab)))
     return failure();
-  if (FlatSymbolRefAttr onToken = getOnTokenAttr()) {
-    auto fn = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(*this, onToken);
+  Builder b(getContext());
+  auto checkCallback = [&](StringRef name, FlatSymbolRefAttr ref,
+                           FunctionType expected) -> LogicalResult {
+    if (!ref)
+      return success();
+    auto fn = symbolTable.lookupNearestSymbolFrom<func::FuncOp>(*this, ref);
     if (!fn)
-      return emitOpError("'on_token' ")
-             << onToken << " does not name a func.func";
-    Builder b(getContext());
-    FunctionType expected =
-        b.getFunctionType({b.getI32Type(), b.getI64Type()}, {});
+      return emitOpError("'")
+             << name << "' " << ref << " does not name a func.func";
     if (fn.getFunctionType() != expected)
-      return emitOpError("'on_token' function ")
-             << onToken << " must have type " << expected << ", but has "
-             << fn.getFunctionType();
-  }
+      return emitOpError("'")
+             << name << "' function " << ref << " must have type " << expected
+             << ", but has " << fn.getFunctionType();
+    return success();
+  };
+  if (failed(checkCallback(
+          "on_token", getOnTokenAttr(),
+          b.getFunctionType({b.getI32Type(), b.getI64Type()}, {}))) ||
+      failed(checkCallback(
+          "on_round", getOnRoundAttr(),
+          b.getFunctionType({b.getI64Type(), b.getI64Type()}, {}))))
+    return failure();
   if (getEos() && !ShapedType::isDynamic(vocab) &&
       static_cast<int64_t>(*getEos()) >= vocab)
     return emitOpError("'eos' token id ")

@@ -14,6 +14,8 @@ class RewritePatternSet;
 class TypeConverter;
 
 namespace tok {
+class DraftOp;
+class VerifyOp;
 
 #define GEN_PASS_DECL
 #include "tok/Conversion/Passes.h.inc"
@@ -45,6 +47,20 @@ void populateLinearToVectorPatterns(RewritePatternSet &patterns);
 /// Adds the tok.sample lowering: an arg-max reduction for greedy samplers,
 /// loops with a counter-based generator for stochastic ones.
 void populateSampleToLoopsPatterns(RewritePatternSet &patterns);
+
+/// Adds the tok.draft lowering (the n-gram drafter).
+void populateDraftToLoopsPatterns(RewritePatternSet &patterns);
+
+/// Whether the tok.draft lowering handles `op` (an ngram chain with
+/// dynamically sized results); with `report`, says why not at `op`.
+LogicalResult checkDraftLowering(DraftOp op, bool report);
+
+/// Adds the tok.verify lowering (greedy verification of a draft tree).
+void populateVerifyToLoopsPatterns(RewritePatternSet &patterns);
+
+/// Whether the tok.verify lowering handles `op` (greedy, dynamic path);
+/// with `report`, says why not at `op`.
+LogicalResult checkVerifyLowering(VerifyOp op, bool report);
 
 /// Adds the 1:N conversion of !tok.kv_cache into its tensors (keys, values,
 /// per-head positions, length as an index, optional scores). Quantized

@@ -62,6 +62,53 @@ def TokApproximateMathPass : Pass<"tok-approximate-math"> {
   ];
 }
 
+def TokSpeculativeDecodingPass
+    : Pass<"tok-speculative-decoding", "::mlir::ModuleOp"> {
+  let summary = "Rewrite tok.generate into draft / verify / accept rounds "
+                "(speculative decoding)";
+  let description = [{
+    Replaces every `tok.generate` by its prefill and a loop of speculative
+    rounds (ALGORITHMS.md §8): `tok.draft` proposes up to `k` tokens from the
+    context (prompt and generated tokens), one call of the step function
+    runs the pending token and the drafts at their positions, `tok.verify`
+    accepts a prefix and picks the next token, `tok.kv.truncate` drops the
+    rejected drafts from every cache (no copy), and the accepted tokens and
+    the next one are emitted through `on_token` up to `eos` or
+    `max_new_tokens` (a round never drafts past the budget left).
+    `on_round`, if the op has one, is called with the drafted and accepted
+    counts of every round. With a greedy sampler the output equals plain
+    greedy decoding token for token.
+
+    Drafters: `ngram` (prompt lookup: the longest suffix of `n-max` down to
+    `n-min` tokens seen earlier, continued for up to `k` tokens; no model).
+    Draft models, layer skipping and token trees are not implemented yet;
+    stochastic verification is rewritten but not lowered yet.
+
+    Example:
+
+    ```
+    tok-run generate --pipeline "tok-speculative-decoding{k=8}" ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"drafterName", "drafter", "std::string", /*default=*/"\"ngram\"",
+           "Where drafts come from: ngram">,
+    Option<"k", "k", "int64_t", /*default=*/"10",
+           "Most tokens drafted per round (> 0)">,
+    Option<"nMax", "n-max", "int64_t", /*default=*/"3",
+           "Longest suffix the ngram drafter looks up">,
+    Option<"nMin", "n-min", "int64_t", /*default=*/"1",
+           "Shortest suffix the ngram drafter looks up (> 0)">
+  ];
+}
+
 def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
   let summary = "Bound every KV cache by an eviction policy (StreamingLLM, "
                 "H2O, A2SF, TOVA, SnapKV)";

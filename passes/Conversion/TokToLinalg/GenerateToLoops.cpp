@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tok/Conversion/GenerateExpansion.h"
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -83,9 +84,10 @@ struct GenerateExpander {
     return tensor::ExtractOp::create(b, loc, tokens, ValueRange{index(0)});
   }
 
-  Value expand() {
+  /// The prompt, its positions' prefill (whole or chunked) and the first
+  /// token.
+  GeneratePrefill prefill() {
     MLIRContext *ctx = b.getContext();
-    int64_t maxNew = op.getMaxNewTokens();
     Value prompt = op.getPrompt();
     if (prompt.getType() != dynTokens)
       prompt = tensor::CastOp::create(b, loc, dynTokens, prompt);
@@ -93,7 +95,6 @@ struct GenerateExpander {
     Value nonEmpty = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
                                            promptLen, index(0));
     cf::AssertOp::create(b, loc, nonEmpty, "tok.generate: the prompt is empty");
-
     // Positions 0 .. P-1 of the prompt.
     Value posInit = tensor::EmptyOp::create(
         b, loc, ArrayRef<OpFoldResult>{promptLen}, b.getI32Type());
@@ -111,8 +112,9 @@ struct GenerateExpander {
 
     // Prefill (whole, or in chunks) and the first token.
     Value zero = index(0), one = index(1);
-    Value first;
-    SmallVector<Value> filled;
+    GeneratePrefill result;
+    result.prompt = prompt;
+    result.promptLength = promptLen;
     if (std::optional<uint64_t> chunk = op.getPrefillChunk()) {
       auto logitsType =
           cast<RankedTensorType>(step.getFunctionType().getResult(0));
@@ -152,16 +154,25 @@ struct GenerateExpander {
             llvm::append_range(yielded, call.getResults().drop_front());
             scf::YieldOp::create(b, loc, yielded);
           });
-      first = sampleRow(chunks.getResult(0), zero, zero);
-      filled.assign(chunks.getResults().begin() + 1, chunks.getResults().end());
+      result.first = sampleRow(chunks.getResult(0), zero, zero);
+      result.caches.assign(chunks.getResults().begin() + 1,
+                           chunks.getResults().end());
     } else {
       func::CallOp prefill = callStep(prompt, positions, op.getCaches());
       Value lastRow = arith::SubIOp::create(b, loc, promptLen, one);
-      first = sampleRow(prefill.getResult(0), lastRow, zero);
-      filled.assign(prefill.getResults().begin() + 1,
-                    prefill.getResults().end());
+      result.first = sampleRow(prefill.getResult(0), lastRow, zero);
+      result.caches.assign(prefill.getResults().begin() + 1,
+                           prefill.getResults().end());
     }
+    return result;
+  }
 
+  Value expand() {
+    int64_t maxNew = op.getMaxNewTokens();
+    GeneratePrefill pre = prefill();
+    Value promptLen = pre.promptLength, first = pre.first;
+    SmallVector<Value> filled = pre.caches;
+    Value zero = index(0), one = index(1);
     Value out = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{maxNew},
                                         b.getI32Type());
     SmallVector<Value> inits{zero, first, out};
@@ -222,6 +233,14 @@ struct GenerateExpander {
 };
 
 } // namespace
+
+GeneratePrefill mlir::tok::emitGeneratePrefill(OpBuilder &b, GenerateOp op,
+                                               func::FuncOp step) {
+  GenerateExpander expander{
+      op, b, op.getLoc(), step,
+      RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};
+  return expander.prefill();
+}
 
 LogicalResult mlir::tok::expandGenerateOps(Operation *root) {
   SmallVector<GenerateOp> ops;

@@ -11,9 +11,11 @@
 //
 //   scf.forall over 8 chunks of output features (OpenMP threads)
 //     for each block of R = 4 rows of W in the chunk
-//       for t in 0 .. T               (the block stays in L1/L2 across t)
-//         R dot products of W rows with x[t], 16 lanes wide:
-//           acc_r = fma(W[n + r, k : k+16], x[t, k : k+16], acc_r)
+//       for groups of 4 tokens, then the remaining tokens one at a time
+//         (the block stays in L1/L2 across tokens)
+//         R x 4 dot products of W rows with x[t], 16 lanes wide, each W
+//         vector feeding the group's 4 tokens:
+//           acc_rt = fma(W[n + r, k : k+16], x[t, k : k+16], acc_rt)
 //         then a reassociated horizontal sum, a scalar tail for K % 16,
 //         and the bias
 //     rows left over (chunk % R) one at a time.
@@ -45,6 +47,8 @@ namespace {
 constexpr int64_t kLanes = 16;
 constexpr int64_t kRows = 4;
 constexpr int64_t kChunks = 8;
+/// Tokens per group sharing the W reads: kRows x kTokens accumulators.
+constexpr int64_t kTokens = 4;
 
 struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
   LinearToVectorLowering(MLIRContext *ctx)
@@ -98,18 +102,22 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
     chunks = (n + chunkRows - 1) / chunkRows;
     int64_t kFull = k / kLanes * kLanes;
 
-    // The `rows` dot products of W rows [row0, row0 + rows) with x[t],
-    // written into `slice` (the chunk's columns) at column `col0`.
-    auto emitDots = [&](OpBuilder &ob, Value slice, Value t, Value row0,
-                        Value col0, int64_t rows) -> Value {
-      SmallVector<Value> inits(rows, zeroVec);
+    // The rows x |ts| dot products of W rows [row0, row0 + rows) with the
+    // token rows x[t] for t in `ts`, written into `slice` (the chunk's
+    // columns) at column `col0`. Each W vector read feeds every token.
+    auto emitDots = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
+                        Value row0, Value col0, int64_t rows) -> Value {
+      int64_t nt = static_cast<int64_t>(ts.size());
+      SmallVector<Value> inits(rows * nt, zeroVec);
       SmallVector<Value> sums;
       auto kLoop = scf::ForOp::create(
           ob, loc, c0, idx(kFull), idx(kLanes), inits,
           [&](OpBuilder &kb, Location, Value kk, ValueRange accs) {
-            Value xv = vector::TransferReadOp::create(kb, loc, vecType, x,
-                                                      ValueRange{t, kk}, zeroF,
-                                                      ArrayRef<bool>{true});
+            SmallVector<Value> xs;
+            for (Value t : ts)
+              xs.push_back(vector::TransferReadOp::create(
+                  kb, loc, vecType, x, ValueRange{t, kk}, zeroF,
+                  ArrayRef<bool>{true}));
             SmallVector<Value> next;
             for (int64_t r = 0; r < rows; ++r) {
               Value row = arith::AddIOp::create(kb, loc, row0, idx(r));
@@ -118,13 +126,15 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
                                    kb, loc, wVecType, w, ValueRange{row, kk},
                                    wPad, ArrayRef<bool>{true}),
                                vecType);
-              next.push_back(vector::FMAOp::create(kb, loc, wv, xv, accs[r]));
+              for (int64_t i = 0; i < nt; ++i)
+                next.push_back(vector::FMAOp::create(kb, loc, wv, xs[i],
+                                                     accs[r * nt + i]));
             }
             scf::YieldOp::create(kb, loc, next);
           });
-      for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t a = 0; a < rows * nt; ++a) {
         auto red = vector::ReductionOp::create(
-            ob, loc, vector::CombiningKind::ADD, kLoop.getResult(r));
+            ob, loc, vector::CombiningKind::ADD, kLoop.getResult(a));
         red.setFastmathAttr(reassoc);
         sums.push_back(red);
       }
@@ -132,8 +142,10 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
         auto tail = scf::ForOp::create(
             ob, loc, idx(kFull), idx(k), c1, sums,
             [&](OpBuilder &tb, Location, Value kk, ValueRange acc) {
-              Value xs =
-                  tensor::ExtractOp::create(tb, loc, x, ValueRange{t, kk});
+              SmallVector<Value> xs;
+              for (Value t : ts)
+                xs.push_back(
+                    tensor::ExtractOp::create(tb, loc, x, ValueRange{t, kk}));
               SmallVector<Value> next;
               for (int64_t r = 0; r < rows; ++r) {
                 Value row = arith::AddIOp::create(tb, loc, row0, idx(r));
@@ -141,7 +153,9 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
                     tb,
                     tensor::ExtractOp::create(tb, loc, w, ValueRange{row, kk}),
                     f32);
-                next.push_back(math::FmaOp::create(tb, loc, ws, xs, acc[r]));
+                for (int64_t i = 0; i < nt; ++i)
+                  next.push_back(
+                      math::FmaOp::create(tb, loc, ws, xs[i], acc[r * nt + i]));
               }
               scf::YieldOp::create(tb, loc, next);
             });
@@ -150,11 +164,16 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
       for (int64_t r = 0; r < rows; ++r) {
         Value row = arith::AddIOp::create(ob, loc, row0, idx(r));
         Value col = arith::AddIOp::create(ob, loc, col0, idx(r));
-        Value s = sums[r];
+        Value b0;
         if (bias)
-          s = arith::AddFOp::create(
-              ob, loc, s, tensor::ExtractOp::create(ob, loc, bias, row));
-        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
+          b0 = tensor::ExtractOp::create(ob, loc, bias, row);
+        for (int64_t i = 0; i < nt; ++i) {
+          Value s = sums[r * nt + i];
+          if (b0)
+            s = arith::AddFOp::create(ob, loc, s, b0);
+          slice = tensor::InsertOp::create(ob, loc, s, slice,
+                                           ValueRange{ts[i], col});
+        }
       }
       return slice;
     };
@@ -167,11 +186,25 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
           [&](OpBuilder &bb, Location, Value j, ValueRange blockArgs) {
             Value col0 = arith::AddIOp::create(bb, loc, first, j);
             Value row0 = arith::AddIOp::create(bb, loc, n0, col0);
+            // Groups of kTokens tokens share every W read (prefill,
+            // speculative verification), then the rest one at a time.
+            Value fullT = arith::MulIOp::create(
+                bb, loc, arith::DivUIOp::create(bb, loc, tokens, idx(kTokens)),
+                idx(kTokens));
+            auto groups = scf::ForOp::create(
+                bb, loc, c0, fullT, idx(kTokens), blockArgs,
+                [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
+                  SmallVector<Value> ts{t};
+                  for (int64_t i = 1; i < kTokens; ++i)
+                    ts.push_back(arith::AddIOp::create(tb, loc, t, idx(i)));
+                  scf::YieldOp::create(
+                      tb, loc, emitDots(tb, tArgs[0], ts, row0, col0, rows));
+                });
             auto overT = scf::ForOp::create(
-                bb, loc, c0, tokens, c1, blockArgs,
+                bb, loc, fullT, tokens, c1, groups.getResults(),
                 [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
                   scf::YieldOp::create(
-                      tb, loc, emitDots(tb, tArgs[0], t, row0, col0, rows));
+                      tb, loc, emitDots(tb, tArgs[0], {t}, row0, col0, rows));
                 });
             scf::YieldOp::create(bb, loc, overT.getResults());
           });

@@ -167,6 +167,18 @@ struct ConvertTokToLinalgPass
     if (quantized.wasInterrupted())
       return signalPassFailure();
 
+    // Speculative decoding ops the lowerings do not handle: one clear
+    // error each, before any rewriting.
+    bool unsupported = false;
+    getOperation()->walk([&](Operation *op) {
+      if (auto draft = dyn_cast<DraftOp>(op))
+        unsupported |= failed(checkDraftLowering(draft, /*report=*/true));
+      else if (auto verify = dyn_cast<VerifyOp>(op))
+        unsupported |= failed(checkVerifyLowering(verify, /*report=*/true));
+    });
+    if (unsupported)
+      return signalPassFailure();
+
     // Generation loops first: their bodies are ordinary tok code.
     if (failed(expandGenerateOps(getOperation())))
       return signalPassFailure();
@@ -181,9 +193,10 @@ struct ConvertTokToLinalgPass
         arith::ArithDialect, bufferization::BufferizationDialect,
         cf::ControlFlowDialect, linalg::LinalgDialect, math::MathDialect,
         scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
-    target.addIllegalOp<AttentionOp, CachedAttentionOp, EmbedOp, LinearOp,
-                        RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp, KVEvictOp,
-                        KVLengthOp, KVTruncateOp, RMSNormOp, SampleOp>();
+    target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
+                        LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
+                        KVEvictOp, KVLengthOp, KVTruncateOp, RMSNormOp,
+                        SampleOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
@@ -236,6 +249,8 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   patterns.add<RMSNormOpLowering>(patterns.getContext());
   populateAttentionToLinalgPatterns(patterns, how);
   populateSampleToLoopsPatterns(patterns);
+  populateDraftToLoopsPatterns(patterns);
+  populateVerifyToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
   populateLinearToVectorPatterns(patterns);
 }

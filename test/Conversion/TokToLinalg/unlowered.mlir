@@ -12,8 +12,27 @@ func.func @prune(%x: tensor<10x16xf32>, %s: tensor<10xf32>) -> tensor<5x16xf32> 
 // -----
 
 func.func @draft(%out: tensor<?xi32>) -> tensor<4xi32> {
-  // expected-error @+1 {{'tok.draft' has no CPU lowering yet}}
+  // expected-error @+1 {{'tok.draft' op the lowering drafts a run-time number of tokens; results must be tensor<?x...>}}
   %d, %p, %q = tok.draft %out {drafter = #tok.drafter<ngram, k = 4>}
       : tensor<?xi32> -> tensor<4xi32>, tensor<4xi32>, tensor<4xf32>
   return %d : tensor<4xi32>
+}
+
+// -----
+
+func.func private @dstep(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func @model_drafter(%out: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) -> tensor<?xi32> {
+  // expected-error @+1 {{'tok.draft' op a model drafter has no CPU lowering yet; use an ngram drafter}}
+  %d, %p, %q, %c2 = tok.draft %out caches(%c : !tok.kv_cache<4x64x8xf32>) {drafter = #tok.drafter<model, k = 4, step = @dstep>}
+      : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>, !tok.kv_cache<4x64x8xf32>
+  return %d : tensor<?xi32>
+}
+
+// -----
+
+func.func @stochastic_verify(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %n: i64) -> tensor<?xi32> {
+  // expected-error @+1 {{'tok.verify' op stochastic verification (speculative sampling) has no CPU lowering yet; use a greedy sampler}}
+  %path, %next = tok.verify %l, %d, %p counter(%n : i64) {sampler = #tok.sampler<temperature = 1.0>}
+      : tensor<5x16xf32>, tensor<4xi32>, tensor<4xi32> -> tensor<?xi32>, tensor<i32>
+  return %path : tensor<?xi32>
 }

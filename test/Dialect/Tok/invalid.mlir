@@ -931,6 +931,16 @@ func.func @case_on_token_type(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) 
 // -----
 
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func private @rounds(i32, i64) -> ()
+func.func @case_on_round_type(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op 'on_round' function @rounds must have type '(i64, i64) -> ()', but has '(i32, i64) -> ()'}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, on_round = @rounds} : tensor<?xi32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
 func.func @case_prefill_chunk(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
   // expected-error @+1 {{'tok.generate' op expects a positive 'prefill_chunk', got 0}}
   %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, prefill_chunk = 0} : tensor<?xi32> -> tensor<?xi32>

@@ -65,6 +65,9 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     `caches` operands are the initial caches (usually `tok.kv.empty`).
     `on_token`, if given, names a `func.func (i32 token, i64 index) -> ()`
     called with each token as soon as it is chosen (streaming output).
+    `on_round`, if given, names a `func.func (i64 drafted, i64 accepted)
+    -> ()` that speculative decoding calls after each verification round
+    (plain decoding never calls it): how tools report acceptance rates.
     With `prefill_chunk = N` the prompt is run through the step function N
     tokens at a time (chunked prefill), so that no step appends more than N
     slots to a cache: what bounds the cache of an evicting model.
@@ -91,6 +94,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     Tok_SamplerAttr:$sampler,
     OptionalAttr<I64Attr>:$eos,
     OptionalAttr<FlatSymbolRefAttr>:$on_token,
+    OptionalAttr<FlatSymbolRefAttr>:$on_round,
     OptionalAttr<I64Attr>:$prefill_chunk);
   let results = (outs Tok_I32Vector:$tokens);
   let assemblyFormat = [{

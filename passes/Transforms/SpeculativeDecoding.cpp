@@ -1,0 +1,338 @@
+//===- SpeculativeDecoding.cpp - tok.generate as draft / verify / accept --===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Rewrites every tok.generate into a speculative decoding loop
+// (ALGORITHMS.md §8.1), on tok ops that convert-tok-to-linalg lowers:
+//
+//   prefill; t = first token; emit t                   (as plain decoding)
+//   while not done:                  t: the pending token, not yet cached
+//     d, parents, q = tok.draft context[0 : P + n]      (up to k drafts)
+//     d = d[0 : min(|d|, max_new - n - 1)]              (the budget left)
+//     logits, caches = step([t] ++ d, positions P+n-1 ..., caches)
+//     path, next = tok.verify logits, d, parents
+//     caches = tok.kv.truncate caches, |d| - |path|     (drop the rejected)
+//     emit d[path[0]], ..., d[path[-1]], next           (stop at eos / max)
+//     on_round(|d|, |path|)
+//
+// Every emitted token goes through on_token and into both the output and
+// a context buffer (prompt ++ generated, capacity P + max_new) that the
+// drafter reads in place. The caches keep the pending token and the
+// accepted drafts: what plain decoding would have appended, so greedy
+// output is token-for-token that of plain greedy decoding.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "tok/Conversion/GenerateExpansion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+namespace mlir {
+namespace tok {
+#define GEN_PASS_DEF_TOKSPECULATIVEDECODINGPASS
+#include "tok/Transforms/Passes.h.inc"
+} // namespace tok
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+/// Builds the speculative loop of one tok.generate.
+struct SpeculativeExpander {
+  GenerateOp op;
+  func::FuncOp step;
+  DrafterAttr drafter;
+  OpBuilder &b;
+  Location loc;
+  RankedTensorType dynI32;
+
+  Value index(OpBuilder &ob, int64_t v) {
+    return arith::ConstantIndexOp::create(ob, loc, v);
+  }
+
+  /// State carried by the emit loop and the round loop.
+  struct State {
+    Value count;   // tokens emitted so far (index)
+    Value last;    // the last emitted token (i32)
+    Value out;     // tensor<max_new x i32>
+    Value context; // tensor<?xi32>: prompt ++ emitted
+    Value done;    // i1
+  };
+
+  /// Emits token `t` unless already done: stores it, reports it, and
+  /// decides whether generation ends with it.
+  State emit(OpBuilder &ob, State s, Value promptLen, Value t) {
+    int64_t maxNew = op.getMaxNewTokens();
+    auto ifOp = scf::IfOp::create(
+        ob, loc, s.done,
+        [&](OpBuilder &tb, Location l) {
+          scf::YieldOp::create(
+              tb, l, ValueRange{s.count, s.last, s.out, s.context, s.done});
+        },
+        [&](OpBuilder &eb, Location l) {
+          Value out = tensor::InsertOp::create(eb, l, t, s.out, s.count);
+          Value at = arith::AddIOp::create(eb, l, promptLen, s.count);
+          Value context = tensor::InsertOp::create(eb, l, t, s.context, at);
+          if (FlatSymbolRefAttr onToken = op.getOnTokenAttr()) {
+            Value i64 =
+                arith::IndexCastOp::create(eb, l, eb.getI64Type(), s.count);
+            func::CallOp::create(eb, l, onToken, TypeRange{},
+                                 ValueRange{t, i64});
+          }
+          Value count = arith::AddIOp::create(eb, l, s.count, index(eb, 1));
+          Value done = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::sge,
+                                             count, index(eb, maxNew));
+          if (std::optional<uint64_t> eos = op.getEos()) {
+            Value eosValue = arith::ConstantOp::create(
+                eb, l, eb.getI32IntegerAttr(static_cast<int32_t>(*eos)));
+            done = arith::OrIOp::create(
+                eb, l, done,
+                arith::CmpIOp::create(eb, l, arith::CmpIPredicate::eq, t,
+                                      eosValue));
+          }
+          scf::YieldOp::create(eb, l, ValueRange{count, t, out, context, done});
+        });
+    return {ifOp.getResult(0), ifOp.getResult(1), ifOp.getResult(2),
+            ifOp.getResult(3), ifOp.getResult(4)};
+  }
+
+  Value expand() {
+    int64_t maxNew = op.getMaxNewTokens();
+    GeneratePrefill pre = emitGeneratePrefill(b, op, step);
+    Value promptLen = pre.promptLength;
+    Type i32 = b.getI32Type();
+
+    // The context buffer: the prompt, then room for every new token.
+    Value capacity = arith::AddIOp::create(b, loc, promptLen, index(b, maxNew));
+    Value context = tensor::EmptyOp::create(b, loc, dynI32, capacity);
+    context = tensor::InsertSliceOp::create(
+        b, loc, pre.prompt, context, ArrayRef<OpFoldResult>{b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{promptLen},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    Value out = tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{maxNew}, i32);
+    State s{index(b, 0), pre.first, out, context,
+            arith::ConstantIntOp::create(b, loc, 0, 1)};
+    s = emit(b, s, promptLen, pre.first);
+
+    SmallVector<Value> inits{s.count, s.last, s.out, s.context, s.done};
+    llvm::append_range(inits, pre.caches);
+    SmallVector<Type> types =
+        llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
+    SmallVector<Location> locs(inits.size(), loc);
+    auto loop = scf::WhileOp::create(b, loc, types, inits);
+    {
+      Block *before = b.createBlock(&loop.getBefore(), {}, types, locs);
+      Value more =
+          arith::XOrIOp::create(b, loc, before->getArgument(4),
+                                arith::ConstantIntOp::create(b, loc, 1, 1));
+      scf::ConditionOp::create(b, loc, more, before->getArguments());
+    }
+    {
+      Block *after = b.createBlock(&loop.getAfter(), {}, types, locs);
+      State cur{after->getArgument(0), after->getArgument(1),
+                after->getArgument(2), after->getArgument(3),
+                after->getArgument(4)};
+      ValueRange caches = after->getArguments().drop_front(5);
+      OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+      auto slice1D = [&](Value v, OpFoldResult offset, OpFoldResult size) {
+        return tensor::ExtractSliceOp::create(
+            b, loc, v, ArrayRef<OpFoldResult>{offset},
+            ArrayRef<OpFoldResult>{size}, ArrayRef<OpFoldResult>{one});
+      };
+
+      // Draft from the context so far, within the budget left: a round
+      // emits at most drafts + 1 tokens.
+      Value known = arith::AddIOp::create(b, loc, promptLen, cur.count);
+      Value history = slice1D(cur.context, zero, known);
+      auto draft = DraftOp::create(
+          b, loc,
+          TypeRange{
+              dynI32, dynI32,
+              RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type())},
+          history, ValueRange{}, drafter);
+      Value drafted = tensor::DimOp::create(b, loc, draft.getTokens(), 0);
+      Value budget = arith::SubIOp::create(
+          b, loc, index(b, maxNew),
+          arith::AddIOp::create(b, loc, cur.count, index(b, 1)));
+      Value kept = arith::MinSIOp::create(b, loc, drafted, budget);
+      Value drafts = slice1D(draft.getTokens(), zero, kept);
+      Value parents = slice1D(draft.getParents(), zero, kept);
+
+      // One target pass over the pending token and the drafts.
+      Value rows = arith::AddIOp::create(b, loc, kept, index(b, 1));
+      Value tokens = tensor::EmptyOp::create(b, loc, dynI32, rows);
+      tokens = tensor::InsertOp::create(b, loc, cur.last, tokens,
+                                        ValueRange{index(b, 0)});
+      tokens = tensor::InsertSliceOp::create(
+          b, loc, drafts, tokens, ArrayRef<OpFoldResult>{one},
+          ArrayRef<OpFoldResult>{kept}, ArrayRef<OpFoldResult>{one});
+      Value firstPos = arith::SubIOp::create(b, loc, known, index(b, 1));
+      Value posInit = tensor::EmptyOp::create(b, loc, dynI32, rows);
+      MLIRContext *ctx = b.getContext();
+      Value positions =
+          linalg::GenericOp::create(
+              b, loc, TypeRange{dynI32}, ValueRange{}, ValueRange{posInit},
+              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
+              {utils::IteratorType::parallel},
+              [&](OpBuilder &gb, Location l, ValueRange) {
+                Value p = arith::AddIOp::create(
+                    gb, l, firstPos, linalg::IndexOp::create(gb, l, 0));
+                linalg::YieldOp::create(
+                    gb, l,
+                    arith::IndexCastOp::create(gb, l, gb.getI32Type(), p)
+                        .getResult());
+              })
+              .getResult(0);
+      SmallVector<Value> args{tokens, positions};
+      llvm::append_range(args, op.getParams());
+      llvm::append_range(args, caches);
+      auto call = func::CallOp::create(b, loc, step, args);
+      Value logits = call.getResult(0);
+
+      Value counter;
+      if (!op.getSampler().isGreedy())
+        counter = arith::IndexCastOp::create(b, loc, b.getI64Type(), cur.count);
+      auto verify = VerifyOp::create(
+          b, loc, TypeRange{dynI32, RankedTensorType::get({}, i32)}, logits,
+          drafts, parents, /*draft_probs=*/Value(), counter,
+          op.getSamplerAttr());
+      Value path = verify.getPath();
+      Value accepted = tensor::DimOp::create(b, loc, path, 0);
+
+      // Keep the pending token and the accepted drafts in the caches.
+      Value rejected = arith::SubIOp::create(b, loc, kept, accepted);
+      SmallVector<Value> newCaches;
+      for (Value c : call.getResults().drop_front())
+        newCaches.push_back(KVTruncateOp::create(b, loc, c, rejected));
+
+      // Emit the accepted drafts, then the next token.
+      Value next =
+          tensor::ExtractOp::create(b, loc, verify.getNext(), ValueRange{});
+      auto emitLoop = scf::ForOp::create(
+          b, loc, index(b, 0),
+          arith::AddIOp::create(b, loc, accepted, index(b, 1)), index(b, 1),
+          ValueRange{cur.count, cur.last, cur.out, cur.context, cur.done},
+          [&](OpBuilder &eb, Location l, Value j, ValueRange a) {
+            Value isDraft = arith::CmpIOp::create(
+                eb, l, arith::CmpIPredicate::slt, j, accepted);
+            Value safeJ = arith::MinSIOp::create(
+                eb, l, j,
+                arith::MaxSIOp::create(
+                    eb, l, arith::SubIOp::create(eb, l, accepted, index(eb, 1)),
+                    index(eb, 0)));
+            auto pick = scf::IfOp::create(
+                eb, l, isDraft,
+                [&](OpBuilder &tb, Location tl) {
+                  Value node = arith::IndexCastOp::create(
+                      tb, tl, tb.getIndexType(),
+                      tensor::ExtractOp::create(tb, tl, path, safeJ));
+                  scf::YieldOp::create(
+                      tb, tl,
+                      tensor::ExtractOp::create(tb, tl, drafts, node)
+                          .getResult());
+                },
+                [&](OpBuilder &fb, Location fl) {
+                  scf::YieldOp::create(fb, fl, next);
+                });
+            State st = emit(eb, {a[0], a[1], a[2], a[3], a[4]}, promptLen,
+                            pick.getResult(0));
+            scf::YieldOp::create(
+                eb, l,
+                ValueRange{st.count, st.last, st.out, st.context, st.done});
+          });
+      if (FlatSymbolRefAttr onRound = op.getOnRoundAttr()) {
+        Type i64 = b.getI64Type();
+        func::CallOp::create(
+            b, loc, onRound, TypeRange{},
+            ValueRange{arith::IndexCastOp::create(b, loc, i64, kept),
+                       arith::IndexCastOp::create(b, loc, i64, accepted)});
+      }
+      SmallVector<Value> carried(emitLoop.getResults());
+      llvm::append_range(carried, newCaches);
+      scf::YieldOp::create(b, loc, carried);
+    }
+    b.setInsertionPointAfter(loop);
+    Value result = tensor::ExtractSliceOp::create(
+        b, loc, dynI32, loop.getResult(2),
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{loop.getResult(0)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, loc, op.getType(), result);
+    return result;
+  }
+};
+
+struct TokSpeculativeDecodingPass
+    : tok::impl::TokSpeculativeDecodingPassBase<TokSpeculativeDecodingPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    auto fail = [&](const Twine &message) {
+      module.emitError("tok-speculative-decoding: ") << message;
+      signalPassFailure();
+    };
+    std::optional<DrafterKind> kind = symbolizeDrafterKind(drafterName);
+    if (!kind)
+      return fail("unknown drafter '" + drafterName +
+                  "'; expected ngram (model and layer_skip are not "
+                  "implemented yet)");
+    if (*kind != DrafterKind::ngram)
+      return fail("the " + drafterName +
+                  " drafter is not implemented yet; use ngram");
+    if (k <= 0)
+      return fail("k must be positive, got " + Twine(k));
+    if (nMin <= 0 || nMax < nMin)
+      return fail("expects 0 < n-min <= n-max, got n-min = " + Twine(nMin) +
+                  ", n-max = " + Twine(nMax));
+    Builder builder(ctx);
+    auto drafter = DrafterAttr::get(ctx, *kind, k, /*branch=*/1, nMax, nMin,
+                                    /*step=*/nullptr,
+                                    /*skip=*/nullptr, llvm::APFloat(0.0));
+
+    SmallVector<GenerateOp> ops;
+    module.walk([&](GenerateOp op) { ops.push_back(op); });
+    SymbolTableCollection symbols;
+    for (GenerateOp op : ops) {
+      auto step =
+          symbols.lookupNearestSymbolFrom<func::FuncOp>(op, op.getStepAttr());
+      if (!step) {
+        op.emitOpError("step function ")
+            << op.getStepAttr() << " does not name a func.func";
+        return signalPassFailure();
+      }
+      auto logits = cast<RankedTensorType>(step.getFunctionType().getResult(0));
+      if (!logits.getElementType().isF32()) {
+        op.emitOpError("speculative decoding verifies f32 logits; the step "
+                       "function returns ")
+            << logits;
+        return signalPassFailure();
+      }
+      OpBuilder b(op);
+      SpeculativeExpander expander{
+          op,
+          step,
+          drafter,
+          b,
+          op.getLoc(),
+          RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};
+      Value tokens = expander.expand();
+      op.getResult().replaceAllUsesWith(tokens);
+      op.erase();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,240 @@
+"""Checks speculative decoding against independent references.
+
+Usage: speculative_check.py <tok-run> <work-dir> [--model <model dir>]
+
+1. tok.draft (ngram), JIT-compiled, against a separate Python statement of
+   the rule (ALGORITHMS.md §8.6): for n = n_max .. n_min, the earliest
+   earlier occurrence of the last n tokens (the suffix itself excluded);
+   the first n that matches drafts up to k following tokens; parents form a
+   chain, probabilities are 1. Random histories over a 3-token vocabulary
+   (many matches), lengths 0 .. 40, several k / n_max / n_min.
+2. tok.verify (greedy), against a Python statement of §8.2 / §8.7: node i
+   is accepted iff its token is the arg-max (lowest id on ties) of its
+   parent's row and its parent is accepted; the path ends at the deepest
+   accepted node (first in node order on ties); the next token is the
+   arg-max after it. Chains with everything / nothing / a prefix accepted,
+   ties, trees, a malformed tree.
+3. tok-run generate with --pipeline tok-speculative-decoding against plain
+   greedy decoding of the same model: token-identical ids for several
+   prompts and k, a budget smaller than k, an eos inside the drafts; on the
+   built-in model, or with --model only (1 and 2 skipped) on that model
+   (the trained pyllama-4m, whose drafts are often accepted).
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+
+def run_entry(tok_run, work, name, mlir, inputs, n_out):
+    path = os.path.join(work, name + ".mlir")
+    with open(path, "w") as f:
+        f.write(mlir)
+    args = [tok_run, path, "-e", "f"]
+    for i, a in enumerate(inputs):
+        p = os.path.join(work, "%s_in%d.npy" % (name, i))
+        np.save(p, a)
+        args.append("--input=" + p)
+    prefix = os.path.join(work, name + "_out")
+    for i in range(n_out):
+        if os.path.exists(prefix + "%d.npy" % i):
+            os.remove(prefix + "%d.npy" % i)
+    args.append("--output=" + prefix)
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, r.stderr
+    return [np.load(prefix + "%d.npy" % i) for i in range(n_out)], r.stderr
+
+
+def draft_ref(history, k, n_max, n_min):
+    h = list(history)
+    L = len(h)
+    for n in range(n_max, n_min - 1, -1):
+        if L <= n:
+            continue
+        suffix = h[L - n:]
+        for s in range(0, L - n):
+            if h[s:s + n] == suffix:
+                return h[s + n: s + n + k]
+    return []
+
+
+DRAFT = """func.func @f(%%h: tensor<?xi32>) -> (tensor<?xi32>, tensor<?xi32>, tensor<?xf32>) {
+  %%d, %%p, %%q = tok.draft %%h {drafter = #tok.drafter<ngram, k = %d, n_max = %d, n_min = %d>}
+      : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
+  return %%d, %%p, %%q : tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
+}
+"""
+
+VERIFY = """func.func @f(%%l: tensor<?x%dxf32>, %%d: tensor<?xi32>, %%p: tensor<?xi32>) -> (tensor<?xi32>, tensor<i32>) {
+  %%path, %%next = tok.verify %%l, %%d, %%p {sampler = #tok.sampler<>}
+      : tensor<?x%dxf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?xi32>, tensor<i32>
+  return %%path, %%next : tensor<?xi32>, tensor<i32>
+}
+"""
+
+
+def verify_ref(logits, drafts, parents):
+    best = [int(np.argmax(row)) for row in logits]  # first maximum
+    n = len(drafts)
+    depth = [0] * n
+    last, last_depth = 0, 0
+    for i in range(n):
+        p = parents[i]
+        if p == -1:
+            d = 1 if drafts[i] == best[0] else 0
+        elif 0 <= p < i:
+            d = depth[p] + 1 if depth[p] > 0 and drafts[i] == best[p + 1] else 0
+        else:
+            d = 0
+        depth[i] = d
+        if d > last_depth:
+            last, last_depth = i, d
+    path = []
+    node = last
+    for _ in range(last_depth):
+        path.append(node)
+        node = parents[node]
+    path.reverse()
+    nxt = best[last + 1] if last_depth else best[0]
+    return path, nxt
+
+
+def check_drafts(tok_run, work, rng):
+    failures, cases = 0, 0
+    configs = [(4, 3, 1), (1, 3, 1), (6, 2, 2), (3, 1, 1)]
+    lengths = [0, 1, 2, 3, 7, 19, 40]
+    for ci, (k, n_max, n_min) in enumerate(configs):
+        for li, length in enumerate(lengths):
+            if (ci + li) % 2:  # half the grid keeps the JIT runs few
+                continue
+            history = rng.integers(0, 3, length).astype(np.int32)
+            name = "draft_%d_%d" % (ci, li)
+            got, err = run_entry(tok_run, work, name, DRAFT % (k, n_max, n_min), [history], 3)
+            want = draft_ref(history.tolist(), k, n_max, n_min)
+            cases += 1
+            ok = got is not None
+            if ok:
+                d, p, q = got
+                ok = (d.tolist() == want and p.tolist() == list(range(-1, len(want) - 1))
+                      and q.tolist() == [1.0] * len(want))
+            if not ok:
+                failures += 1
+                print("draft k=%d n=%d..%d L=%d: MISMATCH got %s want %s %s"
+                      % (k, n_max, n_min, length, None if got is None else got[0].tolist(), want,
+                         err[-500:] if got is None else ""))
+    print("draft: %d of %d cases match the reference" % (cases - failures, cases))
+    return failures
+
+
+def check_verify(tok_run, work, rng):
+    V = 8
+    cases = []
+    # Chains: logits random, drafts built to accept a chosen prefix.
+    for accept in (0, 1, 3, 5):
+        n = 5
+        logits = rng.standard_normal((n + 1, V)).astype(np.float32)
+        best = logits.argmax(axis=1)
+        drafts = [int(best[i]) if i < accept else int((best[i] + 1) % V) for i in range(n)]
+        cases.append(("chain accepts %d of 5" % accept, logits, drafts, list(range(-1, n - 1))))
+    # No drafts at all: the next token is the arg-max of the only row.
+    cases.append(("no drafts", rng.standard_normal((1, V)).astype(np.float32), [], []))
+    # Ties: equal maxima go to the lowest id.
+    logits = np.zeros((3, V), np.float32)
+    logits[:, 2] = logits[:, 5] = 1.0
+    cases.append(("ties to the lowest id", logits, [2, 5], [-1, 0]))
+    # Trees: random parents (parent < i), drafts mostly correct.
+    for t in range(3):
+        n = 7
+        logits = rng.standard_normal((n + 1, V)).astype(np.float32)
+        best = logits.argmax(axis=1)
+        parents = [-1] + [int(rng.integers(-1, i)) for i in range(1, n)]
+        drafts = [int(best[p + 1]) if rng.random() < 0.8 else int(rng.integers(0, V)) for p in parents]
+        cases.append(("tree %d" % t, logits, drafts, parents))
+    # Malformed: node 2 points forward, node 3 at itself.
+    logits = rng.standard_normal((5, V)).astype(np.float32)
+    best = logits.argmax(axis=1)
+    parents = [-1, 0, 3, 3]
+    drafts = [int(best[0]), int(best[1]), int(best[4]), int(best[4])]
+    cases.append(("malformed tree", logits, drafts, parents))
+
+    failures = 0
+    for i, (name, logits, drafts, parents) in enumerate(cases):
+        got, err = run_entry(tok_run, work, "verify_%d" % i, VERIFY % (V, V),
+                             [logits, np.array(drafts, np.int32), np.array(parents, np.int32)], 2)
+        want_path, want_next = verify_ref(logits, drafts, parents)
+        ok = got is not None and got[0].tolist() == want_path and int(got[1]) == want_next
+        if not ok:
+            failures += 1
+            print("verify %s: MISMATCH got %s want %s %s" % (
+                name, None if got is None else (got[0].tolist(), int(got[1])),
+                (want_path, want_next), err[-500:] if got is None else ""))
+    print("verify: %d of %d cases match the reference" % (len(cases) - failures, len(cases)))
+    return failures
+
+
+def generate(tok_run, args):
+    r = subprocess.run([tok_run, "generate", "--print-ids"] + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, r.stderr
+    m = re.search(r"^ids:(.*)$", r.stdout, re.M)
+    return (m.group(1).split() if m else None), r.stderr
+
+
+def check_generate(tok_run, model):
+    where = ["--model", model] if model else []
+    label = os.path.basename(model) if model else "built-in"
+    prompts = ["def f(x):\n    return x\ndef f", "for i in range(10):\n    print(i)\nfor i in range("]
+    failures, cases = 0, 0
+    for pi, prompt in enumerate(prompts):
+        plain, err = generate(tok_run, where + ["--prompt", prompt, "--max-new-tokens", "48", "--eos", "-1"])
+        if plain is None:
+            print("%s plain: failed: %s" % (label, err[-500:]))
+            return 1
+        runs = [(k, 48, None) for k in ((1, 10) if pi == 0 else (4,))]
+        if pi == 0:
+            runs.append((10, 3, None))  # the budget is smaller than k
+        # An eos that plain decoding emits mid-way: speculation must stop
+        # at the same token even when the eos sits inside accepted drafts.
+        eos = plain[len(plain) // 2]
+        runs.append((6, 48, eos))
+        for k, new, stop in runs:
+            want = plain[:new]
+            if stop is not None:
+                want = plain[:plain.index(stop) + 1]
+            got, err = generate(tok_run, where + [
+                "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
+                "--pipeline", "tok-speculative-decoding{k=%d}" % k])
+            cases += 1
+            stats = re.search(r"speculative: .*", err or "")
+            if got != want:
+                failures += 1
+                print("%s prompt %d k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
+                      % (label, pi, k, new, stop, got, want, (err or "")[-800:]))
+            elif stats is None and len(want) > 1:
+                failures += 1
+                print("%s prompt %d k=%d: no speculative statistics reported" % (label, pi, k))
+    print("generate %s: %d of %d speculative runs equal plain greedy decoding"
+          % (label, cases - failures, cases))
+    return failures
+
+
+def main():
+    tok_run, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    rng = np.random.default_rng(3)
+    if len(sys.argv) > 4 and sys.argv[3] == "--model":
+        failures = check_generate(tok_run, sys.argv[4])
+    else:
+        failures = check_drafts(tok_run, work, rng)
+        failures += check_verify(tok_run, work, rng)
+        failures += check_generate(tok_run, None)
+    print("%d failed" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+// RUN: tok-opt %s --tok-speculative-decoding="k=5 n-max=2" --canonicalize --split-input-file | FileCheck %s
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=model" 2>&1 | FileCheck %s --check-prefix=MODEL
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=tree" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=0" 2>&1 | FileCheck %s --check-prefix=BAD-K
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-min=3 n-max=2" 2>&1 | FileCheck %s --check-prefix=BAD-N
+
+// MODEL: error: tok-speculative-decoding: the model drafter is not implemented yet; use ngram
+// UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram
+// BAD-K: error: tok-speculative-decoding: k must be positive, got 0
+// BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max, got n-min = 3, n-max = 2
+
+// The prefill and the first token as in plain decoding; then rounds of
+// draft (from the prompt and the tokens so far, read in place from one
+// context buffer), one step over the pending token and the drafts at
+// their positions, verify, truncate the rejected drafts, emit.
+// CHECK-LABEL: func.func @generate
+// CHECK:       %[[PRE:.*]]:2 = call @step(%[[PROMPT:.*]], %{{.*}}, %{{.*}})
+// CHECK:       %[[FIRST:.*]] = tok.sample
+// CHECK:       %[[CTX:.*]] = tensor.insert_slice %[[PROMPT]] into
+// CHECK:       call @emit
+// CHECK:       scf.while (%[[N:.*]] = %c1, %[[T:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %[[CONTEXT:.*]] = %{{.*}}, %[[DONE:.*]] = %{{.*}}, %[[CACHE:.*]] = %[[PRE]]#1)
+// CHECK:         arith.xori %[[DONE]], %true
+// CHECK:       } do {
+// CHECK:         %[[KNOWN:.*]] = arith.addi %{{.*}}, %[[N]]
+// CHECK:         %[[HIST:.*]] = tensor.extract_slice %[[CONTEXT]][0] [%[[KNOWN]]] [1]
+// CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
+// The budget left: a round emits at most drafts + 1 tokens.
+// CHECK:         %[[LEFT:.*]] = arith.subi %c19, %[[N]]
+// CHECK:         %[[KEPT:.*]] = arith.minsi %{{.*}}, %[[LEFT]]
+// CHECK:         %[[DK:.*]] = tensor.extract_slice %[[D]][0] [%[[KEPT]]] [1]
+// CHECK:         %[[PK:.*]] = tensor.extract_slice %[[P]][0] [%[[KEPT]]] [1]
+// CHECK:         tensor.insert %[[T]] into
+// CHECK:         %[[TOKENS:.*]] = tensor.insert_slice %[[DK]] into
+// CHECK:         %[[OUT:.*]]:2 = func.call @step(%[[TOKENS]], %{{.*}}, %[[CACHE]])
+// CHECK:         %[[PATH:.*]], %[[NEXT:.*]] = tok.verify %[[OUT]]#0, %[[DK]], %[[PK]] {sampler = #tok.sampler<>}
+// CHECK:         %[[ACC:.*]] = tensor.dim %[[PATH]]
+// CHECK:         %[[REJ:.*]] = arith.subi %[[KEPT]], %[[ACC]]
+// CHECK:         %[[NEWC:.*]] = tok.kv.truncate %[[OUT]]#1, %[[REJ]]
+// Emit the accepted drafts and the next token, stopping at eos / max:
+// CHECK:         scf.for
+// CHECK:           func.call @emit
+// CHECK:           arith.cmpi sge, %{{.*}}, %c20
+// CHECK:           arith.cmpi eq, %{{.*}}, %c3_i32
+// CHECK:         func.call @rounds
+// CHECK:         scf.yield {{.*}}, %[[NEWC]]
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @emit(i32, i64)
+func.func private @rounds(i64, i64)
+func.func @generate(%prompt: tensor<?xi32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>, eos = 3 : i64, on_token = @emit, on_round = @rounds}
+      : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
+// A stochastic sampler: verification gets the emitted count as counter.
+// CHECK-LABEL: func.func @stochastic
+// CHECK:       tok.verify {{.*}} counter(%{{.*}} : i64) {sampler = #tok.sampler<temperature = 8.000000e-01
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @stochastic(%prompt: tensor<?xi32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<temperature = 0.8>}
+      : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
