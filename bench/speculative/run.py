@@ -1,0 +1,111 @@
+"""Speculative decoding benchmark: tok-run generate with
+tok-speculative-decoding (n-gram drafter) against plain greedy decoding of
+the same model in the same run, and a check that the output is identical.
+
+Usage: python3 bench/speculative/run.py [--quick] [--tok-run PATH] [--json OUT]
+
+Models: the built-in model (random weights, in memory), the trained
+pyllama-4m (../shared/models, skipped if absent) and the 110M Llama-2
+shape with random weights (written by bench/decode's helpers; bandwidth
+bound). Prompts: a repetitive Python prompt (the same statement pattern
+over and over) and ordinary Python. Each configuration reports the decode
+rate (tokens after the first, compile time excluded, best of 2 runs), the
+drafts accepted, and target calls per generated token.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m")
+
+REPETITIVE = "".join("    self.assertEqual(result[%d], expected[%d])\n" % (i, i) for i in range(6))
+REPETITIVE = "def test_values(self):\n    result = compute()\n    expected = load()\n" + REPETITIVE
+ORDINARY = ("import os\nimport sys\n\n\ndef read_lines(path):\n    with open(path) as f:\n"
+            "        return [line.rstrip() for line in f]\n\n\ndef main():\n    ")
+
+
+def decode_helpers():
+    sys.path.insert(0, os.path.join(ROOT, "bench", "attention"))
+    spec = importlib.util.spec_from_file_location("decode_run", os.path.join(ROOT, "bench", "decode", "run.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def generate(tok_run, model, prompt, new, pipeline, runs):
+    best, ids, stats = None, None, None
+    for _ in range(runs):
+        args = [tok_run, "generate", "--max-new-tokens", str(new), "--eos", "-1", "--print-ids"]
+        args += ["--model", model] if model else []
+        args += ["--ids", prompt] if isinstance(prompt, str) and prompt[:1].isdigit() else ["--prompt", prompt]
+        if pipeline:
+            args += ["--pipeline", pipeline]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr[-2000:])
+        m = re.search(r"decode (\d+) tokens in ([0-9.]+) ms", r.stderr)
+        rate = int(m.group(1)) / (float(m.group(2)) / 1e3)
+        ids = re.search(r"^ids:(.*)$", r.stdout, re.M).group(1).split()
+        s = re.search(r"speculative: (\d+) target calls for (\d+) tokens .*?; (\d+) of (\d+) drafts accepted", r.stderr)
+        if s:
+            stats = dict(calls=int(s.group(1)), tokens=int(s.group(2)), accepted=int(s.group(3)),
+                         drafted=int(s.group(4)))
+        best = rate if best is None else max(best, rate)
+    return best, ids, stats
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "speculative.json"))
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="tok-bench-spec-")
+    models = [("built-in", None, 200)]
+    if os.path.isdir(SHARED):
+        models.append(("pyllama-4m", SHARED, 200))
+    if not args.quick:
+        helpers = decode_helpers()
+        path = os.path.join(work, "llama2-110m")
+        helpers.write_model(path, helpers.SHAPE_110M, helpers.weights(helpers.SHAPE_110M, np.random.default_rng(0)))
+        models.append(("llama2-110m (random)", path, 96))
+    ks = (2, 4, 8) if not args.quick else (4,)
+    rows = []
+    print("%-22s %-11s %3s %10s %10s %7s %9s %11s %9s" % (
+        "model", "prompt", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
+    for name, model, new in models:
+        prompts = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
+        if model and "110m" in name:
+            # Random weights, vocabulary 32000: token ids, not text.
+            prompts = (("ids 1..8 x2", ",".join(str(x) for x in [1, 2, 3, 4, 5, 6, 7, 8] * 2)),)
+        for pname, prompt in prompts:
+            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
+            for k in ks:
+                spec, ids, st = generate(args.tok_run, model, prompt, new,
+                                         "tok-speculative-decoding{k=%d}" % k, 2)
+                row = dict(model=name, prompt=pname, k=k, plain_tps=plain, spec_tps=spec, speedup=spec / plain,
+                           identical=ids == plain_ids, **(st or {}))
+                rows.append(row)
+                print("%-22s %-11s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
+                    name, pname, k, plain, spec, spec / plain,
+                    "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
+                    "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                sys.stdout.flush()
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
+    print("wrote", args.json)
+
+
+if __name__ == "__main__":
+    main()
