@@ -77,12 +77,12 @@ def TokSpeculativeDecodingPass
     `max_new_tokens` (a round never drafts past the budget left).
     `on_round`, if the op has one, is called with the drafted and accepted
     counts of every round. With a greedy sampler the output equals plain
-    greedy decoding token for token.
+    greedy decoding token for token; with a stochastic one, verification is
+    speculative sampling and the output is distributed as plain sampling's.
 
     Drafters: `ngram` (prompt lookup: the longest suffix of `n-max` down to
     `n-min` tokens seen earlier, continued for up to `k` tokens; no model).
-    Draft models, layer skipping and token trees are not implemented yet;
-    stochastic verification is rewritten but not lowered yet.
+    Draft models, layer skipping and token trees are not implemented yet.
 
     Example:
 

@@ -17,10 +17,23 @@
 // A parent pointer that does not point backwards marks its node rejected
 // (a malformed tree cannot loop or read out of bounds).
 //
-// Stochastic verification (speculative sampling) has no lowering yet.
+// Stochastic verification (speculative sampling, ALGORITHMS.md §8.3 and
+// §8.7 for deterministic children): starting at the root with w = the
+// weights plain sampling would use for its row (Sampling.h: temperature,
+// top-k, top-p), the children of the current node are tried in node order:
+// child c is accepted with probability w[tok c] / sum w (one-hot draft
+// proposals); a rejected child's token is removed from w (the residual
+// max(0, p - q) renormalized) before the next child. An accepted child
+// becomes the current node with its own row's weights; when no child is
+// accepted (or there is none: the bonus after a leaf) the next token is
+// drawn from the current w. Every uniform is keyed by (seed, counter,
+// node) and the final draw by (seed, counter, N), so the op stays pure.
+// The emitted tokens are distributed exactly as plain sampling's.
+// Drafter distributions (`draft_probs`) are not lowered yet.
 //
 //===----------------------------------------------------------------------===//
 
+#include "Sampling.h"
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -43,7 +56,7 @@ struct GreedyVerifyLowering : OpConversionPattern<VerifyOp> {
   matchAndRewrite(VerifyOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     if (failed(checkVerifyLowering(op, /*report=*/false)))
-      return rewriter.notifyMatchFailure(op, "not a greedy verification");
+      return rewriter.notifyMatchFailure(op, "not lowered");
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
     auto idx = [&](int64_t v) -> Value {
@@ -66,6 +79,11 @@ struct GreedyVerifyLowering : OpConversionPattern<VerifyOp> {
                          "there are drafts");
 
     auto dynI32 = RankedTensorType::get({ShapedType::kDynamic}, i32);
+    if (!op.getSampler().isGreedy()) {
+      rewriter.replaceOp(op, emitStochastic(b, loc, op, logits, drafts, parents,
+                                            adaptor.getCounter(), nodes));
+      return success();
+    }
     Value best = SampleOp::create(b, loc, logits, Value(), op.getSamplerAttr());
 
     // depth[i]: the accepted depth of node i (0 = rejected).
@@ -153,15 +171,161 @@ struct GreedyVerifyLowering : OpConversionPattern<VerifyOp> {
     rewriter.replaceOp(op, ValueRange{path, next});
     return success();
   }
+
+  /// The stochastic walk down the draft tree; returns {path, next}.
+  static SmallVector<Value> emitStochastic(OpBuilder &b, Location loc,
+                                           VerifyOp op, Value logits,
+                                           Value drafts, Value parents,
+                                           Value counter, Value nodes) {
+    SamplerAttr sampler = op.getSampler();
+    int64_t seed = sampler.getSeed();
+    Type i32 = b.getI32Type(), indexType = b.getIndexType();
+    auto idx = [&](OpBuilder &ob, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(ob, loc, v);
+    };
+    auto dynI32 = RankedTensorType::get({ShapedType::kDynamic}, i32);
+    Value vocab = tensor::DimOp::create(b, loc, logits, 1);
+    Value lastToken = arith::SubIOp::create(b, loc, vocab, idx(b, 1));
+    auto sum = [&](OpBuilder &ob, Value w) -> Value {
+      auto loop = scf::ForOp::create(
+          ob, loc, idx(ob, 0), vocab, idx(ob, 1),
+          ValueRange{
+              arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(0.0f))},
+          [&](OpBuilder &lb, Location l, Value v, ValueRange acc) {
+            Value x = tensor::ExtractOp::create(lb, l, w, ValueRange{v});
+            scf::YieldOp::create(
+                lb, l, ValueRange{arith::AddFOp::create(lb, l, acc[0], x)});
+          });
+      return loop.getResult(0);
+    };
+
+    Value pathInit = tensor::EmptyOp::create(b, loc, dynI32, nodes);
+    Value w0 = emitSamplerWeights(b, loc, logits, idx(b, 0), sampler);
+    Value zeroI32 = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+    Value falseV = arith::ConstantIntOp::create(b, loc, 0, 1);
+    SmallVector<Value> inits{idx(b, 0), w0,      pathInit,
+                             idx(b, 0), zeroI32, falseV};
+    SmallVector<Type> types =
+        llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
+    SmallVector<Location> locs(inits.size(), loc);
+    auto walk = scf::WhileOp::create(b, loc, types, inits);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Block *before = b.createBlock(&walk.getBefore(), {}, types, locs);
+      Value more =
+          arith::XOrIOp::create(b, loc, before->getArgument(5),
+                                arith::ConstantIntOp::create(b, loc, 1, 1));
+      scf::ConditionOp::create(b, loc, more, before->getArguments());
+
+      Block *after = b.createBlock(&walk.getAfter(), {}, types, locs);
+      Value row = after->getArgument(0), path = after->getArgument(2);
+      Value length = after->getArgument(3);
+      Value nodeI32 = arith::IndexCastOp::create(
+          b, loc, i32, arith::SubIOp::create(b, loc, row, idx(b, 1)));
+      // Try the current node's children in node order.
+      auto tries = scf::ForOp::create(
+          b, loc, idx(b, 0), nodes, idx(b, 1),
+          ValueRange{after->getArgument(1), idx(b, -1)},
+          [&](OpBuilder &lb, Location l, Value c, ValueRange a) {
+            Value parent = tensor::ExtractOp::create(lb, l, parents, c);
+            Value isChild = arith::AndIOp::create(
+                lb, l,
+                arith::CmpIOp::create(lb, l, arith::CmpIPredicate::eq, parent,
+                                      nodeI32),
+                arith::CmpIOp::create(
+                    lb, l, arith::CmpIPredicate::slt,
+                    arith::IndexCastOp::create(lb, l, indexType, parent), c));
+            Value open = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::slt,
+                                               a[1], idx(lb, 0));
+            auto tryIt = scf::IfOp::create(
+                lb, l, arith::AndIOp::create(lb, l, isChild, open),
+                [&](OpBuilder &tb, Location tl) {
+                  Value token = arith::IndexCastOp::create(
+                      tb, tl, indexType,
+                      tensor::ExtractOp::create(tb, tl, drafts, c));
+                  // A token outside the vocabulary has probability 0.
+                  Value inVocab = arith::AndIOp::create(
+                      tb, tl,
+                      arith::CmpIOp::create(tb, tl, arith::CmpIPredicate::sge,
+                                            token, idx(tb, 0)),
+                      arith::CmpIOp::create(tb, tl, arith::CmpIPredicate::slt,
+                                            token, vocab));
+                  Value safe = arith::MinSIOp::create(
+                      tb, tl, arith::MaxSIOp::create(tb, tl, token, idx(tb, 0)),
+                      lastToken);
+                  Value weight =
+                      tensor::ExtractOp::create(tb, tl, a[0], ValueRange{safe});
+                  weight = arith::SelectOp::create(
+                      tb, tl, inVocab, weight,
+                      arith::ConstantOp::create(tb, tl,
+                                                tb.getF32FloatAttr(0.0f)));
+                  Value u = emitUniform(tb, tl, seed, counter, c);
+                  Value accept = arith::CmpFOp::create(
+                      tb, tl, arith::CmpFPredicate::OLT,
+                      arith::MulFOp::create(tb, tl, u, sum(tb, a[0])), weight);
+                  // Rejected: the token leaves the distribution.
+                  Value zeroed = tensor::InsertOp::create(
+                      tb, tl,
+                      arith::ConstantOp::create(tb, tl,
+                                                tb.getF32FloatAttr(0.0f)),
+                      a[0], ValueRange{safe});
+                  Value w =
+                      arith::SelectOp::create(tb, tl, accept, a[0], zeroed);
+                  Value chosen =
+                      arith::SelectOp::create(tb, tl, accept, c, a[1]);
+                  scf::YieldOp::create(tb, tl, ValueRange{w, chosen});
+                },
+                [&](OpBuilder &eb, Location el) {
+                  scf::YieldOp::create(eb, el, a);
+                });
+            scf::YieldOp::create(lb, l, tryIt.getResults());
+          });
+      Value residual = tries.getResult(0), chosen = tries.getResult(1);
+      Value accepted = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                             chosen, idx(b, 0));
+      auto step = scf::IfOp::create(
+          b, loc, accepted,
+          [&](OpBuilder &tb, Location tl) {
+            Value childRow = arith::AddIOp::create(tb, tl, chosen, idx(tb, 1));
+            Value w = emitSamplerWeights(tb, tl, logits, childRow, sampler);
+            Value p = tensor::InsertOp::create(
+                tb, tl, arith::IndexCastOp::create(tb, tl, i32, chosen), path,
+                ValueRange{length});
+            Value len = arith::AddIOp::create(tb, tl, length, idx(tb, 1));
+            scf::YieldOp::create(
+                tb, tl,
+                ValueRange{childRow, w, p, len, after->getArgument(4),
+                           arith::ConstantIntOp::create(tb, tl, 0, 1)});
+          },
+          [&](OpBuilder &eb, Location el) {
+            Value u = emitUniform(eb, el, seed, counter, nodes);
+            Value next = emitDraw(eb, el, residual, u);
+            scf::YieldOp::create(
+                eb, el,
+                ValueRange{row, residual, path, length, next,
+                           arith::ConstantIntOp::create(eb, el, 1, 1)});
+          });
+      scf::YieldOp::create(b, loc, step.getResults());
+    }
+    Value path = tensor::ExtractSliceOp::create(
+        b, loc, dynI32, walk.getResult(2),
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{walk.getResult(3)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    Value next = tensor::FromElementsOp::create(
+        b, loc, RankedTensorType::get({}, i32), ValueRange{walk.getResult(4)});
+    return {path, next};
+  }
 };
 
 } // namespace
 
 LogicalResult mlir::tok::checkVerifyLowering(VerifyOp op, bool report) {
-  if (!op.getSampler().isGreedy()) {
+  if (op.getDraftProbs()) {
     if (report)
-      op.emitOpError("stochastic verification (speculative sampling) has no "
-                     "CPU lowering yet; use a greedy sampler");
+      op.emitOpError("verification against drafter distributions "
+                     "('draft_probs') has no CPU lowering yet; only one-hot "
+                     "drafts (n-gram) are lowered");
     return failure();
   }
   if (!op.getPath().getType().isDynamicDim(0)) {

@@ -30,9 +30,9 @@ func.func @model_drafter(%out: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) -> 
 
 // -----
 
-func.func @stochastic_verify(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %n: i64) -> tensor<?xi32> {
-  // expected-error @+1 {{'tok.verify' op stochastic verification (speculative sampling) has no CPU lowering yet; use a greedy sampler}}
-  %path, %next = tok.verify %l, %d, %p counter(%n : i64) {sampler = #tok.sampler<temperature = 1.0>}
+func.func @draft_probs(%l: tensor<5x16xf32>, %d: tensor<4xi32>, %p: tensor<4xi32>, %q: tensor<4x16xf32>, %n: i64) -> tensor<?xi32> {
+  // expected-error @+1 {{'tok.verify' op verification against drafter distributions ('draft_probs') has no CPU lowering yet; only one-hot drafts (n-gram) are lowered}}
+  %path, %next = tok.verify %l, %d, %p draft_probs(%q : tensor<4x16xf32>) counter(%n : i64) {sampler = #tok.sampler<temperature = 1.0>}
       : tensor<5x16xf32>, tensor<4xi32>, tensor<4xi32> -> tensor<?xi32>, tensor<i32>
   return %path : tensor<?xi32>
 }

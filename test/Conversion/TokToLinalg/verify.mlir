@@ -1,4 +1,4 @@
-// RUN: tok-opt %s --convert-tok-to-linalg --canonicalize --cse | FileCheck %s
+// RUN: tok-opt %s --convert-tok-to-linalg --canonicalize --cse --split-input-file | FileCheck %s
 
 // Greedy verification: the arg-max of every row (tok.sample's lowering),
 // one pass over the nodes computing each accepted depth from its parent's
@@ -22,6 +22,30 @@
 // CHECK:       tensor.from_elements %{{.*}} : tensor<i32>
 func.func @verify(%l: tensor<?x16xf32>, %d: tensor<?xi32>, %p: tensor<?xi32>) -> (tensor<?xi32>, tensor<i32>) {
   %path, %next = tok.verify %l, %d, %p {sampler = #tok.sampler<>}
+      : tensor<?x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?xi32>, tensor<i32>
+  return %path, %next : tensor<?xi32>, tensor<i32>
+}
+
+// -----
+
+// Stochastic verification walks down the tree: at each node the children
+// are tried in node order against the weights plain sampling uses for the
+// node's row (accept iff u * sum w < w[token]; a rejected token leaves w),
+// an accepted child continues with its own row, and the next token is
+// drawn from what is left. Uniforms are keyed by the counter and the node.
+// CHECK-LABEL: func.func @stochastic
+// CHECK:       scf.while
+// CHECK:         scf.for %[[C:.*]] = %c0 to %{{.*}} step %c1 iter_args
+// CHECK:           scf.if
+// CHECK:             arith.cmpf olt
+// CHECK:             tensor.insert %cst{{.*}} into
+// CHECK:         scf.if
+// CHECK:           tensor.insert %{{.*}} into
+// CHECK:         } else {
+// CHECK:           scf.for
+// CHECK:       tensor.extract_slice
+func.func @stochastic(%l: tensor<?x16xf32>, %d: tensor<?xi32>, %p: tensor<?xi32>, %n: i64) -> (tensor<?xi32>, tensor<i32>) {
+  %path, %next = tok.verify %l, %d, %p counter(%n : i64) {sampler = #tok.sampler<temperature = 0.7, top_k = 4>}
       : tensor<?x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?xi32>, tensor<i32>
   return %path, %next : tensor<?xi32>, tensor<i32>
 }
