@@ -52,6 +52,7 @@ struct SpeculativeExpander {
   GenerateOp op;
   func::FuncOp step;
   DrafterAttr drafter;
+  bool adaptive;
   OpBuilder &b;
   Location loc;
   RankedTensorType dynI32;
@@ -124,7 +125,11 @@ struct SpeculativeExpander {
             arith::ConstantIntOp::create(b, loc, 0, 1)};
     s = emit(b, s, promptLen, pre.first);
 
-    SmallVector<Value> inits{s.count, s.last, s.out, s.context, s.done};
+    // The draft length of the next round: k, or with `adaptive` a length
+    // that grows by 2 after a round that accepted every draft and shrinks
+    // by 1 (to at least 1) after one that did not.
+    SmallVector<Value> inits{s.count,   s.last, s.out,
+                             s.context, s.done, index(b, drafter.getK())};
     llvm::append_range(inits, pre.caches);
     SmallVector<Type> types =
         llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
@@ -142,7 +147,8 @@ struct SpeculativeExpander {
       State cur{after->getArgument(0), after->getArgument(1),
                 after->getArgument(2), after->getArgument(3),
                 after->getArgument(4)};
-      ValueRange caches = after->getArguments().drop_front(5);
+      Value length = after->getArgument(5);
+      ValueRange caches = after->getArguments().drop_front(6);
       OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
       auto slice1D = [&](Value v, OpFoldResult offset, OpFoldResult size) {
         return tensor::ExtractSliceOp::create(
@@ -164,7 +170,8 @@ struct SpeculativeExpander {
       Value budget = arith::SubIOp::create(
           b, loc, index(b, maxNew),
           arith::AddIOp::create(b, loc, cur.count, index(b, 1)));
-      Value kept = arith::MinSIOp::create(b, loc, drafted, budget);
+      Value kept = arith::MinSIOp::create(
+          b, loc, arith::MinSIOp::create(b, loc, drafted, budget), length);
       Value drafts = slice1D(draft.getTokens(), zero, kept);
       Value parents = slice1D(draft.getParents(), zero, kept);
 
@@ -257,7 +264,24 @@ struct SpeculativeExpander {
             ValueRange{arith::IndexCastOp::create(b, loc, i64, kept),
                        arith::IndexCastOp::create(b, loc, i64, accepted)});
       }
+      Value nextLength = length;
+      if (adaptive) {
+        Value all = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                          accepted, kept);
+        Value longer = arith::MinSIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, length, index(b, 2)),
+            index(b, drafter.getK()));
+        Value shorter = arith::MaxSIOp::create(
+            b, loc, arith::SubIOp::create(b, loc, length, index(b, 1)),
+            index(b, 1));
+        Value drafting = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::sgt, kept, index(b, 0));
+        nextLength = arith::SelectOp::create(
+            b, loc, drafting,
+            arith::SelectOp::create(b, loc, all, longer, shorter), length);
+      }
       SmallVector<Value> carried(emitLoop.getResults());
+      carried.push_back(nextLength);
       llvm::append_range(carried, newCaches);
       scf::YieldOp::create(b, loc, carried);
     }
@@ -325,6 +349,7 @@ struct TokSpeculativeDecodingPass
           op,
           step,
           drafter,
+          static_cast<bool>(adaptive),
           b,
           op.getLoc(),
           RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};

@@ -1,8 +1,20 @@
 // RUN: tok-opt %s --tok-speculative-decoding="k=5 n-max=2" --canonicalize --split-input-file | FileCheck %s
+// RUN: tok-opt %s --tok-speculative-decoding="k=5 adaptive=0" --canonicalize --split-input-file | FileCheck %s --check-prefix=FIXED
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=model" 2>&1 | FileCheck %s --check-prefix=MODEL
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=tree" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=0" 2>&1 | FileCheck %s --check-prefix=BAD-K
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-min=3 n-max=2" 2>&1 | FileCheck %s --check-prefix=BAD-N
+
+// Without adaptation every round may draft k (the constant length folds
+// into the loop) and nothing updates it.
+// FIXED-LABEL: func.func @generate
+// FIXED:       scf.while
+// FIXED:         %[[WITHIN:.*]] = arith.minsi
+// FIXED:         arith.minsi %[[WITHIN]], %c5
+// FIXED-NOT:     %c2 :
+// FIXED:         func.call @rounds
+// FIXED-NOT:     arith.select
+// FIXED:         scf.yield
 
 // MODEL: error: tok-speculative-decoding: the model drafter is not implemented yet; use ngram
 // UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram
@@ -18,7 +30,7 @@
 // CHECK:       %[[FIRST:.*]] = tok.sample
 // CHECK:       %[[CTX:.*]] = tensor.insert_slice %[[PROMPT]] into
 // CHECK:       call @emit
-// CHECK:       scf.while (%[[N:.*]] = %c1, %[[T:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %[[CONTEXT:.*]] = %{{.*}}, %[[DONE:.*]] = %{{.*}}, %[[CACHE:.*]] = %[[PRE]]#1)
+// CHECK:       scf.while (%[[N:.*]] = %c1, %[[T:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %[[CONTEXT:.*]] = %{{.*}}, %[[DONE:.*]] = %{{.*}}, %[[LEN:.*]] = %c5, %[[CACHE:.*]] = %[[PRE]]#1)
 // CHECK:         arith.xori %[[DONE]], %true
 // CHECK:       } do {
 // CHECK:         %[[KNOWN:.*]] = arith.addi %{{.*}}, %[[N]]
@@ -26,7 +38,8 @@
 // CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
 // The budget left: a round emits at most drafts + 1 tokens.
 // CHECK:         %[[LEFT:.*]] = arith.subi %c19, %[[N]]
-// CHECK:         %[[KEPT:.*]] = arith.minsi %{{.*}}, %[[LEFT]]
+// CHECK:         %[[WITHIN:.*]] = arith.minsi %{{.*}}, %[[LEFT]]
+// CHECK:         %[[KEPT:.*]] = arith.minsi %[[WITHIN]], %[[LEN]]
 // CHECK:         %[[DK:.*]] = tensor.extract_slice %[[D]][0] [%[[KEPT]]] [1]
 // CHECK:         %[[PK:.*]] = tensor.extract_slice %[[P]][0] [%[[KEPT]]] [1]
 // CHECK:         tensor.insert %[[T]] into
@@ -42,7 +55,17 @@
 // CHECK:           arith.cmpi sge, %{{.*}}, %c20
 // CHECK:           arith.cmpi eq, %{{.*}}, %c3_i32
 // CHECK:         func.call @rounds
-// CHECK:         scf.yield {{.*}}, %[[NEWC]]
+// Adaptive draft length: +2 (at most k) after a round that accepted every
+// draft, -1 (at least 1) otherwise, unchanged without drafts.
+// CHECK:         %[[ALL:.*]] = arith.cmpi eq, %[[ACC]], %[[KEPT]]
+// CHECK:         %[[UP:.*]] = arith.addi %[[LEN]], %c2
+// CHECK:         %[[LONGER:.*]] = arith.minsi %[[UP]], %c5
+// CHECK:         %[[DOWN:.*]] = arith.subi %[[LEN]], %c1
+// CHECK:         %[[SHORTER:.*]] = arith.maxsi %[[DOWN]], %c1
+// CHECK:         %[[DRAFTING:.*]] = arith.cmpi sgt, %[[KEPT]], %c0
+// CHECK:         %[[PICK:.*]] = arith.select %[[ALL]], %[[LONGER]], %[[SHORTER]]
+// CHECK:         %[[NEXTLEN:.*]] = arith.select %[[DRAFTING]], %[[PICK]], %[[LEN]]
+// CHECK:         scf.yield {{.*}}, %[[NEXTLEN]], %[[NEWC]]
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func private @emit(i32, i64)
 func.func private @rounds(i64, i64)

@@ -74,7 +74,11 @@ def TokSpeculativeDecodingPass
     accepts a prefix and picks the next token, `tok.kv.truncate` drops the
     rejected drafts from every cache (no copy), and the accepted tokens and
     the next one are emitted through `on_token` up to `eos` or
-    `max_new_tokens` (a round never drafts past the budget left).
+    `max_new_tokens` (a round never drafts past the budget left). With
+    `adaptive` (the default) a round drafts at most the current draft
+    length, which starts at `k`, grows by 2 after a round that accepted all
+    its drafts and shrinks by 1 (to at least 1) after one that did not
+    (Hugging Face's heuristic, ALGORITHMS.md §8.8).
     `on_round`, if the op has one, is called with the drafted and accepted
     counts of every round. With a greedy sampler the output equals plain
     greedy decoding token for token; with a stochastic one, verification is
@@ -105,7 +109,10 @@ def TokSpeculativeDecodingPass
     Option<"nMax", "n-max", "int64_t", /*default=*/"3",
            "Longest suffix the ngram drafter looks up">,
     Option<"nMin", "n-min", "int64_t", /*default=*/"1",
-           "Shortest suffix the ngram drafter looks up (> 0)">
+           "Shortest suffix the ngram drafter looks up (> 0)">,
+    Option<"adaptive", "adaptive", "bool", /*default=*/"true",
+           "Adapt the draft length per round: +2 after a round that "
+           "accepted every draft, -1 (to at least 1) otherwise, at most k">
   ];
 }
 
