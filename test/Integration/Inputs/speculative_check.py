@@ -28,25 +28,8 @@ import sys
 
 import numpy as np
 
-
-def run_entry(tok_run, work, name, mlir, inputs, n_out):
-    path = os.path.join(work, name + ".mlir")
-    with open(path, "w") as f:
-        f.write(mlir)
-    args = [tok_run, path, "-e", "f"]
-    for i, a in enumerate(inputs):
-        p = os.path.join(work, "%s_in%d.npy" % (name, i))
-        np.save(p, a)
-        args.append("--input=" + p)
-    prefix = os.path.join(work, name + "_out")
-    for i in range(n_out):
-        if os.path.exists(prefix + "%d.npy" % i):
-            os.remove(prefix + "%d.npy" % i)
-    args.append("--output=" + prefix)
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, r.stderr
-    return [np.load(prefix + "%d.npy" % i) for i in range(n_out)], r.stderr
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jit_entry import run_entry  # noqa: E402
 
 
 def draft_ref(history, k, n_max, n_min):

@@ -16,10 +16,12 @@ temperature with top-k, top-p, and a tree whose root has two children.
 """
 
 import os
-import subprocess
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jit_entry import run_entry  # noqa: E402
 
 N = 20000
 V = 8
@@ -130,25 +132,13 @@ def main():
         sampler = "#tok.sampler<temperature = %s, top_k = %d, top_p = %s, seed = %d>" % (
             repr(float(temp)), top_k, repr(float(top_p)), 11 + i)
         rows = np.array(l[:len(d) + 1], np.float32)
-        path = os.path.join(work, "case%d.mlir" % i)
-        with open(path, "w") as f:
-            f.write(MODULE % (N, sampler))
-        args = [tok_run, path, "-e", "f"]
-        for j, a in enumerate([rows, np.array(d, np.int32), np.array(par, np.int32)]):
-            p = os.path.join(work, "case%d_in%d.npy" % (i, j))
-            np.save(p, a)
-            args.append("--input=" + p)
-        prefix = os.path.join(work, "case%d_out" % i)
-        for j in range(2):
-            if os.path.exists(prefix + "%d.npy" % j):
-                os.remove(prefix + "%d.npy" % j)
-        args.append("--output=" + prefix)
-        r = subprocess.run(args, capture_output=True, text=True)
-        if r.returncode != 0:
-            print("%s: tok-run failed: %s" % (name, r.stderr[-1500:]))
+        got, err = run_entry(tok_run, work, "case%d" % i, MODULE % (N, sampler),
+                             [rows, np.array(d, np.int32), np.array(par, np.int32)], 2)
+        if got is None:
+            print("%s: tok-run failed: %s" % (name, err[-1500:]))
             failures += 1
             continue
-        first, second = (np.load(prefix + "%d.npy" % j) for j in range(2))
+        first, second = got
         p0 = target(rows[0], temp, top_k, top_p)
         ok = compare(name + ", first token", first, p0)
         # The second token is defined when the first draft was accepted
