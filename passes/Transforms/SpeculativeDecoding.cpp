@@ -337,11 +337,17 @@ struct TokSpeculativeDecodingPass
             << op.getStepAttr() << " does not name a func.func";
         return signalPassFailure();
       }
-      auto logits = cast<RankedTensorType>(step.getFunctionType().getResult(0));
-      if (!logits.getElementType().isF32()) {
-        op.emitOpError("speculative decoding verifies f32 logits; the step "
-                       "function returns ")
-            << logits;
+      // Rolling back rejected drafts truncates the newest slots; after an
+      // eviction inside the step those are no longer the drafts' slots
+      // (ALGORITHMS.md §8.5: no eviction between draft and commit).
+      WalkResult evicts =
+          step.walk([](KVEvictOp) { return WalkResult::interrupt(); });
+      if (evicts.wasInterrupted()) {
+        op.emitOpError("speculative decoding cannot roll back a cache that "
+                       "the step function evicts from (")
+            << op.getStepAttr()
+            << " contains tok.kv.evict); run tok-speculative-decoding "
+               "without tok-kv-evict";
         return signalPassFailure();
       }
       OpBuilder b(op);
