@@ -29,7 +29,8 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
     `received` scores take a second pass over the key tiles with each row's
     final log-sum-exp. With `vector-attention` (the default), f32
     attention with head dims that are multiples of 16 and no tree,
-    segments, sizes or received scores instead becomes two hand-vectorized
+    segments or sizes (received scores only below 16 query rows) instead
+    becomes two hand-vectorized
     kernels (16 lanes): a prefill kernel for 16 or more query rows (K^T
     packed per KV head, 12 x 32 register tiles for Q K^T and P V) and a
     row-at-a-time kernel for decode. Both run the KV heads in parallel

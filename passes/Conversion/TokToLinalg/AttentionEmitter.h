@@ -52,7 +52,8 @@ SmallVector<Value> emitAttention(OpBuilder &b, Location loc,
 
 /// Whether the vectorized kernels handle `in`: f32 throughout, static head
 /// dims that are multiples of 16 (value dim at most 256), no tree,
-/// segments, sizes or received scores.
+/// segments or sizes. With received scores only the row-at-a-time kernel
+/// applies: the caller keeps 16 or more query rows on the general lowering.
 bool canEmitVectorAttention(const AttentionInputs &in);
 
 /// The vectorized kernels (AttentionToVector.cpp): the prefill kernel where

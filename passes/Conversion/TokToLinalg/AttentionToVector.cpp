@@ -8,7 +8,9 @@
 // window / sinks or no mask, implicit or explicit positions) as two
 // hand-vectorized online-softmax kernels, 16 lanes wide. The general
 // lowering (AttentionToLinalg.cpp) keeps everything else: trees, segments,
-// sizes, received scores, f16 / bf16.
+// sizes, f16 / bf16, and received scores from 16 query rows on (below,
+// the row-at-a-time kernel accumulates them: the decode step of an H2O /
+// TOVA / SnapKV model).
 //
 //   scf.forall over KV heads (OpenMP); each task handles the query heads
 //   that share its KV head and owns small scratch buffers
@@ -35,6 +37,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -148,6 +151,10 @@ private:
                        ArrayRef<Value> acc, Value sum);
 
   Value emitPrefill(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
+  /// Adds row `row`'s attention probabilities over keys [lo, hi) (from the
+  /// logits the decode kernel stored) into the task's score accumulator.
+  void accumulateScores(OpBuilder &ob, Value row, Value lo, Value hi, Value max,
+                        Value sum);
   Value emitDecode(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
   /// K of `kvHead` as K^T panels [ceil(S / 32)][D][32].
   Value packKeys(OpBuilder &ob, Value kvHead);
@@ -165,6 +172,9 @@ private:
   // Prefill only: K^T panels of the task's KV head and per-task scratch
   // (scaled Q rows, P tile, output accumulator).
   Value packed, qBuf, pBuf, oBuf;
+  // With received scores (decode kernel only): the task's accumulator over
+  // the keys and the current row's masked logits.
+  Value scoreAcc, logitBuf;
 };
 
 } // namespace
@@ -534,6 +544,8 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
               Value kPos = keyPositions(kb, kvHead, j0);
               s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos),
                                           s, splat(kb, negInf));
+              if (logitBuf)
+                vector::StoreOp::create(kb, loc, s, logitBuf, ValueRange{j0});
               SoftmaxStep step = softmaxStep(kb, {s}, st[0], st[1]);
               Value alpha = splat(kb, step.alpha);
               SmallVector<Value> acc;
@@ -553,11 +565,58 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
               scf::YieldOp::create(kb, loc, next);
             });
         SmallVector<Value> acc(keyLoop.getResults().drop_front(2));
+        if (logitBuf)
+          accumulateScores(rb, i, lo, hi, keyLoop.getResult(0),
+                           keyLoop.getResult(1));
         scf::YieldOp::create(
             rb, loc,
             writeOutputRow(rb, rowArgs[0], hh, i, acc, keyLoop.getResult(1)));
       });
   return rows.getResult(0);
+}
+
+void VectorAttentionEmitter::accumulateScores(OpBuilder &ob, Value row,
+                                              Value lo, Value hi, Value max,
+                                              Value sum) {
+  // The row's weight (#tok.scores: only the last `rows` rows count, each
+  // decay^(T - 1 - row)); 0 for a row that saw no key.
+  Value fromEnd = arith::SubIOp::create(
+      ob, loc, arith::SubIOp::create(ob, loc, tokens, row), index(ob, 1));
+  Value weight = f32Const(ob, 1.0);
+  double decay = in.scores.getDecay().convertToDouble();
+  if (decay != 1.0) {
+    Value e = arith::SIToFPOp::create(
+        ob, loc, f32,
+        arith::IndexCastOp::create(ob, loc, ob.getI64Type(), fromEnd));
+    weight = math::ExpOp::create(
+        ob, loc,
+        arith::MulFOp::create(ob, loc, e, f32Const(ob, std::log(decay))));
+  }
+  if (int64_t rows = in.scores.getRows(); rows > 0) {
+    Value counts = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::slt,
+                                         fromEnd, index(ob, rows));
+    weight = arith::SelectOp::create(ob, loc, counts, weight, zeroF);
+  }
+  Value seen =
+      arith::CmpFOp::create(ob, loc, arith::CmpFPredicate::OGT, sum, zeroF);
+  weight = arith::SelectOp::create(ob, loc, seen, weight, zeroF);
+  // p_j = exp(s_j - lse), lse = max + log(sum).
+  Value lse =
+      arith::AddFOp::create(ob, loc, max, math::LogOp::create(ob, loc, sum));
+  lse = arith::SelectOp::create(ob, loc, seen, lse, zeroF);
+  Value lseVec = splat(ob, lse), weightVec = splat(ob, weight);
+  scf::ForOp::create(
+      ob, loc, lo, hi, index(ob, kLanes), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value j0, ValueRange) {
+        Value s = vector::LoadOp::create(lb, l, vec, logitBuf, ValueRange{j0});
+        Value p =
+            math::ExpOp::create(lb, l, arith::SubFOp::create(lb, l, s, lseVec));
+        Value old =
+            vector::LoadOp::create(lb, l, vec, scoreAcc, ValueRange{j0});
+        vector::StoreOp::create(lb, l, fma(lb, p, weightVec, old), scoreAcc,
+                                ValueRange{j0});
+        scf::YieldOp::create(lb, l);
+      });
 }
 
 SmallVector<Value> VectorAttentionEmitter::emit() {
@@ -594,8 +653,12 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
       outSizes.push_back(sizes[i]);
   Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
 
+  Value received = in.receivedInit;
+  SmallVector<Value> sharedInits{output};
+  if (received)
+    sharedInits.push_back(received);
   auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{kvHeads},
-                                      ValueRange{output}, std::nullopt);
+                                      sharedInits, std::nullopt);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(forall.getBody()->getTerminator());
   Value kvHead = forall.getInductionVars()[0];
@@ -611,6 +674,17 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
       RankedTensorType::get(
           {ShapedType::kDynamic, ShapedType::kDynamic, valueDepth}, f32),
       shared, offsets, groupSizes, strides);
+
+  // Received scores: a task-local accumulator over the keys (+ one vector
+  // of slack for the last block), copied into the KV head's row at the end.
+  if (received) {
+    Value slots = arith::AddIOp::create(b, loc, keys, index(b, kLanes));
+    scoreAcc = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), slots);
+    logitBuf = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, f32), slots);
+    linalg::FillOp::create(b, loc, zeroF, scoreAcc);
+  }
 
   // Both kernels over the group's query heads.
   auto overHeads = [&](OpBuilder &ob, bool prefill) -> Value {
@@ -637,7 +711,11 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
   };
   Value result;
   int64_t staticTokens = qType.getDimSize(1);
-  if (!ShapedType::isDynamic(staticTokens)) {
+  if (received) {
+    // Only the row-at-a-time kernel accumulates scores (emitAttention
+    // sends longer inputs to the general lowering).
+    result = overHeads(b, false);
+  } else if (!ShapedType::isDynamic(staticTokens)) {
     result = overHeads(b, staticTokens >= prefillRows);
   } else {
     Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
@@ -652,9 +730,33 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
         });
     result = ifOp.getResult(0);
   }
+  SmallVector<OpFoldResult> rowOffsets{kvHead, zero}, rowSizes{one, keys},
+      rowStrides(2, one);
+  Value receivedRow;
+  if (received) {
+    Value row = tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({1, ShapedType::kDynamic}, f32),
+        forall.getRegionIterArgs()[1], rowOffsets, rowSizes, rowStrides);
+    auto copy = scf::ForOp::create(
+        b, loc, c0, keys, c1, ValueRange{row},
+        [&](OpBuilder &lb, Location l, Value j, ValueRange a) {
+          Value v = memref::LoadOp::create(lb, l, scoreAcc, ValueRange{j});
+          scf::YieldOp::create(
+              lb, l,
+              tensor::InsertOp::create(lb, l, v, a[0], ValueRange{c0, j})
+                  .getResult());
+        });
+    receivedRow = copy.getResult(0);
+  }
   b.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(b, loc, result, shared, offsets,
                                         groupSizes, strides);
+  if (received) {
+    tensor::ParallelInsertSliceOp::create(b, loc, receivedRow,
+                                          forall.getRegionIterArgs()[1],
+                                          rowOffsets, rowSizes, rowStrides);
+    return {forall.getResult(0), forall.getResult(1)};
+  }
   return {forall.getResult(0)};
 }
 
@@ -670,8 +772,10 @@ bool mlir::tok::canEmitVectorAttention(const AttentionInputs &in) {
       ShapedType::isDynamic(dv) || d % kLanes != 0 || dv % kLanes != 0 ||
       d == 0 || dv == 0 || dv > kMaxValueDim)
     return false;
+  // Received scores: the row-at-a-time kernel accumulates them (the
+  // caller sends 16 or more query rows to the general lowering).
   return !in.treeParents && !in.querySegments && !in.keySegments &&
-         !in.keySizes && !in.scores && !in.receivedInit;
+         !in.keySizes;
 }
 
 SmallVector<Value> mlir::tok::emitVectorAttention(OpBuilder &b, Location loc,

@@ -82,20 +82,48 @@ func.func @dynamic_tokens(%q: tensor<2x?x16xf32>, %k: tensor<2x?x16xf32>, %v: te
 // -----
 
 // What the kernels do not handle keeps the general lowering: a head dim
-// that is no multiple of 16, received scores, f16, and the option off.
+// that is no multiple of 16, f16, and received scores for 16 or more query
+// rows (prefill).
 // CHECK-LABEL: func.func @general
 // CHECK-NOT:   vector.fma
 // CHECK-COUNT-3: scf.forall
 // CHECK-NOT:   vector.fma
 func.func @general(%q: tensor<2x8x8xf32>, %k: tensor<2x8x8xf32>, %v: tensor<2x8x8xf32>,
                    %q16: tensor<2x8x16xf16>, %k16: tensor<2x8x16xf16>, %v16: tensor<2x8x16xf16>,
-                   %q32: tensor<2x8x16xf32>, %k32: tensor<2x8x16xf32>, %v32: tensor<2x8x16xf32>)
-    -> (tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x8xf32>) {
+                   %q32: tensor<2x16x16xf32>, %k32: tensor<2x16x16xf32>, %v32: tensor<2x16x16xf32>)
+    -> (tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x16xf32>) {
   %a = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
       : tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32> -> tensor<2x8x8xf32>
   %b = tok.attention %q16, %k16, %v16 {mask = #tok.mask<causal>}
       : tensor<2x8x16xf16>, tensor<2x8x16xf16>, tensor<2x8x16xf16> -> tensor<2x8x16xf16>
   %c, %s = tok.attention %q32, %k32, %v32 {mask = #tok.mask<causal>, scores = #tok.scores<rows = 0, decay = 1.0>}
-      : tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32> -> tensor<2x8x16xf32>, tensor<2x8xf32>
-  return %a, %b, %s : tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x8xf32>
+      : tensor<2x16x16xf32>, tensor<2x16x16xf32>, tensor<2x16x16xf32> -> tensor<2x16x16xf32>, tensor<2x16xf32>
+  return %a, %b, %s : tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x16xf32>
+}
+
+// -----
+
+// Received scores in decode: the row-at-a-time kernel stores each block's
+// masked logits, and after the row's key loop adds w * exp(s - lse) into a
+// task-local accumulator, copied into the KV head's row of the scores.
+// CHECK-LABEL: func.func @decode_scores
+// CHECK:       scf.forall (%[[G:.*]]) in (2) shared_outs(%{{.*}} = %{{.*}}, %[[RECV:.*]] = %{{.*}}) -> (tensor<4x1x32xf32>, tensor<2x64xf32>)
+// CHECK:         %[[ACC:.*]] = memref.alloc() : memref<80xf32>
+// CHECK:         %[[LOGITS:.*]] = memref.alloc() : memref<80xf32>
+// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%[[ACC]] : memref<80xf32>)
+// CHECK:         scf.for
+// CHECK:           vector.store %{{.*}}, %[[LOGITS]]
+// CHECK:           math.log
+// CHECK:           scf.for
+// CHECK:             vector.load %[[LOGITS]]
+// CHECK:             math.exp
+// CHECK:             vector.fma
+// CHECK:             vector.store %{{.*}}, %[[ACC]]
+// CHECK:         tensor.extract_slice %[[RECV]][%[[G]], 0]
+// CHECK:         memref.load %[[ACC]]
+// CHECK:         tensor.parallel_insert_slice %{{.*}} into %[[RECV]][%[[G]], 0]
+func.func @decode_scores(%q: tensor<4x1x32xf32>, %k: tensor<2x64x32xf32>, %v: tensor<2x64x32xf32>) -> (tensor<4x1x32xf32>, tensor<2x64xf32>) {
+  %o, %s = tok.attention %q, %k, %v {mask = #tok.mask<causal>, scores = #tok.scores<rows = 0, decay = 1.0>}
+      : tensor<4x1x32xf32>, tensor<2x64x32xf32>, tensor<2x64x32xf32> -> tensor<4x1x32xf32>, tensor<2x64xf32>
+  return %o, %s : tensor<4x1x32xf32>, tensor<2x64xf32>
 }

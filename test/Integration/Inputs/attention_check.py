@@ -235,6 +235,14 @@ def cases(rng):
     c["qpos"][3] = -1  # no visible key: zeros
     c["kpos"] = np.arange(20, dtype=np.int32)
     out.append(("vector prefill, fully masked row", c))
+    # Received scores: the vectorized row-at-a-time kernel below 16 rows
+    # (decode), the general lowering from 16 rows.
+    out.append(("vector decode scores, GQA 2",
+                dict(qkv(4, 2, 1, 45, 16), mask=dict(kind="causal"), scores=(0, 1.0))))
+    out.append(("vector rows scores, last 2 rows, decay",
+                dict(qkv(2, 1, 5, 37, 32), mask=dict(kind="causal", window=12, sinks=2), scores=(2, 0.5))))
+    out.append(("scores from 16 rows, general lowering",
+                dict(qkv(2, 1, 18, 30, 16), mask=dict(kind="causal"), scores=(0, 1.0))))
     c = dict(qkv(4, 2, 19, 19, 16), mask=dict(kind="causal"), dtype="f16")
     for n in "qkv":
         c[n] = c[n].astype(np.float16).astype(np.float32)
