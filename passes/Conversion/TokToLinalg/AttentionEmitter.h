@@ -72,6 +72,11 @@ std::pair<Value, Value> attentionKeyRange(OpBuilder &b, Location loc,
                                           Value tokens, Value keys, Value i0,
                                           Value rows);
 
+/// The (uninitialized) output tensor of an attention: [heads, tokens,
+/// valueDepth] of `type`, its dynamic sizes from those values.
+Value createAttentionOutput(OpBuilder &b, Location loc, RankedTensorType type,
+                            Value heads, Value tokens, Value valueDepth);
+
 /// Asserts at run time that `queryHeads` is a positive multiple of
 /// `kvHeads` (the verifier checks static head counts).
 void emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,

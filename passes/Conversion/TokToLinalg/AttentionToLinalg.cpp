@@ -353,14 +353,8 @@ SmallVector<Value> AttentionEmitter::emit() {
   Value negInf = f32Const(b, -std::numeric_limits<double>::infinity());
   Value zeroF = f32Const(b, 0.0);
 
-  // Dynamic result dims come from the operands.
-  SmallVector<Value> outSizes;
-  RankedTensorType outType = in.outputType;
-  Value sizes[3] = {queryHeads, tokens, valueDepth};
-  for (int64_t i = 0; i < 3; ++i)
-    if (outType.isDynamicDim(i))
-      outSizes.push_back(sizes[i]);
-  Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
+  Value output = createAttentionOutput(b, loc, in.outputType, queryHeads,
+                                       tokens, valueDepth);
   Value received = in.receivedInit;
 
   SmallVector<Value> headInits{output};
@@ -768,6 +762,18 @@ std::pair<Value, Value> mlir::tok::attentionKeyRange(OpBuilder &b, Location loc,
     lo = arith::MaxSIOp::create(b, loc, lo, first);
   }
   return {lo, hi};
+}
+
+Value mlir::tok::createAttentionOutput(OpBuilder &b, Location loc,
+                                       RankedTensorType type, Value heads,
+                                       Value tokens, Value valueDepth) {
+  // Dynamic result dims come from the operands.
+  SmallVector<Value> dynamicSizes;
+  Value sizes[3] = {heads, tokens, valueDepth};
+  for (int64_t i = 0; i < 3; ++i)
+    if (type.isDynamicDim(i))
+      dynamicSizes.push_back(sizes[i]);
+  return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
 }
 
 void mlir::tok::emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,

@@ -645,13 +645,8 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
     emitHeadCountCheck(b, loc, queryHeads, kvHeads);
   Value group = arith::DivUIOp::create(b, loc, queryHeads, kvHeads);
 
-  SmallVector<Value> outSizes;
-  RankedTensorType outType = in.outputType;
-  Value sizes[3] = {queryHeads, tokens, index(b, valueDepth)};
-  for (int64_t i = 0; i < 3; ++i)
-    if (outType.isDynamicDim(i))
-      outSizes.push_back(sizes[i]);
-  Value output = tensor::EmptyOp::create(b, loc, outType, outSizes);
+  Value output = createAttentionOutput(b, loc, in.outputType, queryHeads,
+                                       tokens, index(b, valueDepth));
 
   Value received = in.receivedInit;
   SmallVector<Value> sharedInits{output};
