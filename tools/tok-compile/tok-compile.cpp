@@ -225,6 +225,13 @@ __attribute__((visibility("hidden"))) void tok_on_token(int32_t token,
   if (active_fn)
     active_fn(token, index, active_user);
 }
+/* Speculative rounds (--pipeline tok-speculative-decoding) report their
+   drafted / accepted counts here; the C API does not expose them. */
+__attribute__((visibility("hidden"))) void tok_on_round(int64_t drafted,
+                                                       int64_t accepted) {
+  (void)drafted;
+  (void)accepted;
+}
 
 )c";
   // The compiled entry.
