@@ -47,7 +47,8 @@ def generate(tok_run, model, prompt, new, pipeline, runs):
     for _ in range(runs):
         args = [tok_run, "generate", "--max-new-tokens", str(new), "--eos", "-1", "--print-ids"]
         args += ["--model", model] if model else []
-        args += ["--ids", prompt] if isinstance(prompt, str) and prompt[:1].isdigit() else ["--prompt", prompt]
+        # A list of token ids, or text for the model's tokenizer.
+        args += ["--ids", ",".join(map(str, prompt))] if isinstance(prompt, list) else ["--prompt", prompt]
         if pipeline:
             args += ["--pipeline", pipeline]
         r = subprocess.run(args, capture_output=True, text=True)
@@ -87,7 +88,7 @@ def main():
         prompts = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
         if model and "110m" in name:
             # Random weights, vocabulary 32000: token ids, not text.
-            prompts = (("ids 1..8 x2", ",".join(str(x) for x in [1, 2, 3, 4, 5, 6, 7, 8] * 2)),)
+            prompts = (("ids 1..8 x2", [1, 2, 3, 4, 5, 6, 7, 8] * 2),)
         for pname, prompt in prompts:
             plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for k in ks:
