@@ -1,7 +1,12 @@
 """Writes lib/Frontend/UnicodeTables.inc: the code point ranges of the
 Unicode general categories L (letters) and N (numbers), which the regex
 pre-tokenizers of byte-level BPE tokenizers split on (\\p{L}, \\p{N}), and
-M (marks), whose presence means a text may change under NFC normalization.
+M (marks), whose presence means a text may change under NFC normalization;
+and for BERT's normalizer and pre-tokenizer (WordPiece tokenizers): P
+(punctuation), C (other: control, format, unassigned, private use,
+surrogate), Mn (non-spacing marks) and the folding of each code point that
+lowercasing and accent stripping change (NFD, drop Mn, lowercase), as
+UTF-8. Hangul syllables, whose NFD is algorithmic, are left to the code.
 
 usage: python3 scripts/gen_unicode_tables.py > lib/Frontend/UnicodeTables.inc
 
@@ -40,4 +45,28 @@ print("// clang-format off")
 emit("kLetterRanges", ranges(lambda c: unicodedata.category(c).startswith("L")))
 emit("kNumberRanges", ranges(lambda c: unicodedata.category(c).startswith("N")))
 emit("kMarkRanges", ranges(lambda c: unicodedata.category(c).startswith("M")))
+emit("kPunctuationRanges",
+     ranges(lambda c: unicodedata.category(c).startswith("P")))
+emit("kOtherRanges", ranges(lambda c: unicodedata.category(c).startswith("C")))
+emit("kNonspacingMarkRanges", ranges(lambda c: unicodedata.category(c) == "Mn"))
+
+
+def fold(c):
+    d = "".join(x for x in unicodedata.normalize("NFD", c)
+                if unicodedata.category(x) != "Mn")
+    return d.lower()
+
+
+print("static const FoldEntry kFoldTable[] = {")
+for cp in range(0x110000):
+    if 0xAC00 <= cp <= 0xD7A3 or 0xD800 <= cp <= 0xDFFF:
+        continue
+    c = chr(cp)
+    if unicodedata.category(c) == "Mn":
+        continue
+    f = fold(c)
+    if f != c:
+        esc = "".join("\\x%02X" % b for b in f.encode("utf-8"))
+        print('    {0x%X, "%s"},' % (cp, esc))
+print("};")
 print("// clang-format on")

@@ -26,6 +26,10 @@ namespace {
 struct CodePointRange {
   uint32_t first, last;
 };
+struct FoldEntry {
+  uint32_t cp;
+  const char *utf8;
+};
 #include "UnicodeTables.inc"
 
 template <size_t N>
@@ -198,6 +202,27 @@ bool mlir::tok::isUnicodeNumber(uint32_t cp) {
 
 bool mlir::tok::isUnicodeMark(uint32_t cp) {
   return cp >= 0x300 && inRanges(kMarkRanges, cp);
+}
+
+bool mlir::tok::isUnicodePunctuation(uint32_t cp) {
+  return inRanges(kPunctuationRanges, cp);
+}
+
+bool mlir::tok::isUnicodeOther(uint32_t cp) {
+  return inRanges(kOtherRanges, cp);
+}
+
+bool mlir::tok::isUnicodeNonspacingMark(uint32_t cp) {
+  return cp >= 0x300 && inRanges(kNonspacingMarkRanges, cp);
+}
+
+std::optional<StringRef> mlir::tok::getLowercaseStripped(uint32_t cp) {
+  const FoldEntry *it =
+      std::lower_bound(std::begin(kFoldTable), std::end(kFoldTable), cp,
+                       [](const FoldEntry &e, uint32_t c) { return e.cp < c; });
+  if (it == std::end(kFoldTable) || it->cp != cp)
+    return std::nullopt;
+  return StringRef(it->utf8);
 }
 
 bool mlir::tok::isUnicodeWhiteSpace(uint32_t cp) {

@@ -6,6 +6,7 @@
 
 #include "tok/Frontend/Tokenizer.h"
 #include "FileError.h"
+#include "WordPiece.h"
 #include "tok/Frontend/PreTokenizer.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -360,9 +361,11 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   if (!model)
     return fileError(name, "missing the 'model' object");
   std::optional<StringRef> type = model->getString("type");
+  if (type && *type == "WordPiece")
+    return parseWordPieceTokenizer(*root, name);
   if (!type || *type != "BPE")
     return fileError(name, "model type '" + (type ? *type : StringRef("?")) +
-                               "' is not supported (only BPE is)");
+                               "' is not supported (BPE and WordPiece are)");
   const llvm::json::Object *vocab = model->getObject("vocab");
   if (!vocab)
     return fileError(name, "missing 'model.vocab'");

@@ -7,7 +7,8 @@
 // Rewrites f32 `math.exp` (scalar and vector) into MLIR's polynomial
 // approximation (Cephes-style range reduction, ~1 ulp on the range softmax
 // uses; CPU_CODEGEN.md §1.4). Without it LLVM turns an exp on a
-// vector<16xf32> into 16 calls of the C library's expf.
+// vector<16xf32> into 16 calls of the C library's expf. f32 `math.erf`
+// (GELU) has no LLVM lowering at all and takes the same route.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,8 +34,9 @@ struct TokApproximateMathPass
     : tok::impl::TokApproximateMathPassBase<TokApproximateMathPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateMathPolynomialApproximationPatterns(
-        patterns, [](StringRef name) { return name == "math.exp"; });
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == "math.exp" || name == "math.erf";
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Embed.h"
 #include "Generate.h"
 #include "Jit.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -458,17 +459,23 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(runCategory);
   cl::HideUnrelatedOptions(tokrun::getGenerateCategory(),
                            tokrun::getGenerateCommand());
+  cl::HideUnrelatedOptions(tokrun::getEmbedCategory(),
+                           tokrun::getEmbedCommand());
   cl::ParseCommandLineOptions(
       argc, argv,
       "tok-run: lower a tok module, JIT-compile it and run an entry "
       "function\n\n"
       "  tok-run [options] <file.mlir>    run an entry function\n"
       "  tok-run generate [options]       generate text with a model "
-      "(tok-run generate --help)\n");
+      "(tok-run generate --help)\n"
+      "  tok-run embed [options]          sentence embeddings with a BERT "
+      "encoder (tok-run embed --help)\n");
 
   MLIRContext context(registry);
   context.printOpOnDiagnostic(false);
   if (tokrun::getGenerateCommand())
     return tokrun::runGenerate(context);
+  if (tokrun::getEmbedCommand())
+    return tokrun::runEmbed(context);
   return run(context);
 }

@@ -74,6 +74,43 @@ LogicalResult RMSNormOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LayerNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerNormOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, ValueRange operands,
+    DictionaryAttr attributes, OpaqueProperties properties, RegionRange regions,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  if (operands.empty())
+    return failure();
+  inferredReturnTypes.push_back(operands.front().getType());
+  return success();
+}
+
+LogicalResult LayerNormOp::verify() {
+  RankedTensorType inputType = getInput().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError("expects 'input' of rank >= 1, got rank 0");
+  int64_t features = inputType.getShape().back();
+  if (ShapedType::isDynamic(features))
+    return emitOpError("expects a static last (feature) dimension of "
+                       "'input', got ")
+           << inputType;
+  for (auto [name, type] :
+       {std::pair<StringRef, RankedTensorType>{"weight", getWeight().getType()},
+        {"bias", getBias().getType()}}) {
+    if (type.getRank() != 1 || type.getDimSize(0) != features)
+      return emitOpError("expects '")
+             << name << "' of " << features
+             << " elements (the last dimension of 'input'), got " << type;
+  }
+  if (!(getEpsilon().convertToFloat() > 0.0f))
+    return emitOpError("expects a positive 'epsilon', got ")
+           << getEpsilon().convertToFloat();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // RopeOp
 //===----------------------------------------------------------------------===//
 

@@ -51,6 +51,17 @@ bool isUnicodeLetter(uint32_t cp);
 bool isUnicodeNumber(uint32_t cp);
 bool isUnicodeMark(uint32_t cp);
 bool isUnicodeWhiteSpace(uint32_t cp);
+/// General category P (punctuation).
+bool isUnicodePunctuation(uint32_t cp);
+/// General category C (control, format, unassigned, private use,
+/// surrogate).
+bool isUnicodeOther(uint32_t cp);
+/// General category Mn (non-spacing marks: what accent stripping drops).
+bool isUnicodeNonspacingMark(uint32_t cp);
+/// The UTF-8 text of `cp` after NFD, dropping non-spacing marks and full
+/// lowercasing, when that differs from `cp` itself (BERT's uncased
+/// normalization); Hangul syllables are not covered.
+std::optional<llvm::StringRef> getLowercaseStripped(uint32_t cp);
 
 /// The first code point of category M (a combining mark) in `text`.
 std::optional<uint32_t> findUnicodeMark(llvm::StringRef text);

@@ -133,6 +133,104 @@ struct RMSNormOpLowering : OpConversionPattern<RMSNormOp> {
   }
 };
 
+/// tok.layer_norm -> two row reductions (sum, then sum of squared
+/// deviations from the mean: the two-pass form, exact for rows with a large
+/// mean) and an elementwise linalg.generic.
+struct LayerNormOpLowering : OpConversionPattern<LayerNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LayerNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto inputType = cast<RankedTensorType>(input.getType());
+    auto elemType = cast<FloatType>(inputType.getElementType());
+    FloatType accType = getAccumulatorType(elemType);
+    int64_t rank = inputType.getRank();
+    int64_t features = inputType.getShape().back();
+    MLIRContext *ctx = rewriter.getContext();
+
+    SmallVector<OpFoldResult> sizes =
+        tensor::getMixedSizes(rewriter, loc, input);
+    SmallVector<OpFoldResult> rowSizes(sizes.begin(), sizes.end() - 1);
+    AffineMap full = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap rows = full.dropResult(rank - 1);
+    AffineMap lastDim =
+        AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx), ctx);
+    SmallVector<utils::IteratorType> reduceIters(rank - 1,
+                                                 utils::IteratorType::parallel);
+    reduceIters.push_back(utils::IteratorType::reduction);
+    Value zero = arith::ConstantOp::create(rewriter, loc, accType,
+                                           rewriter.getFloatAttr(accType, 0.0));
+    Value invFeatures = arith::ConstantOp::create(
+        rewriter, loc, accType,
+        rewriter.getFloatAttr(accType, 1.0 / static_cast<double>(features)));
+    Value rowInit = tensor::EmptyOp::create(rewriter, loc, rowSizes, accType);
+    Value rowZero =
+        linalg::FillOp::create(rewriter, loc, zero, rowInit).getResult(0);
+
+    // Row means.
+    Value sums =
+        linalg::GenericOp::create(
+            rewriter, loc, rowZero.getType(), ValueRange{input},
+            ValueRange{rowZero}, ArrayRef<AffineMap>{full, rows}, reduceIters,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = castFloat(b, l, args[0], accType);
+              Value acc = arith::AddFOp::create(b, l, args[1], x);
+              linalg::YieldOp::create(b, l, acc);
+            })
+            .getResult(0);
+    // Sums of squared deviations.
+    Value squares = linalg::GenericOp::create(
+                        rewriter, loc, rowZero.getType(),
+                        ValueRange{input, sums}, ValueRange{rowZero},
+                        ArrayRef<AffineMap>{full, rows, rows}, reduceIters,
+                        [&](OpBuilder &b, Location l, ValueRange args) {
+                          Value x = castFloat(b, l, args[0], accType);
+                          Value mean =
+                              arith::MulFOp::create(b, l, args[1], invFeatures);
+                          Value dev = arith::SubFOp::create(b, l, x, mean);
+                          Value sq = arith::MulFOp::create(b, l, dev, dev);
+                          Value acc = arith::AddFOp::create(b, l, args[2], sq);
+                          linalg::YieldOp::create(b, l, acc);
+                        })
+                        .getResult(0);
+
+    Value eps = arith::ConstantOp::create(
+        rewriter, loc, accType,
+        rewriter.getFloatAttr(accType, op.getEpsilon().convertToDouble()));
+    Value outInit = tensor::EmptyOp::create(rewriter, loc, sizes, elemType);
+    SmallVector<utils::IteratorType> parallelIters(
+        rank, utils::IteratorType::parallel);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, inputType,
+            ValueRange{input, sums, squares, adaptor.getWeight(),
+                       adaptor.getBias()},
+            ValueRange{outInit},
+            ArrayRef<AffineMap>{full, rows, rows, lastDim, lastDim, full},
+            parallelIters,
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value x = castFloat(b, l, args[0], accType);
+              Value mean = arith::MulFOp::create(b, l, args[1], invFeatures);
+              Value var = arith::MulFOp::create(b, l, args[2], invFeatures);
+              Value scale = math::RsqrtOp::create(
+                  b, l, arith::AddFOp::create(b, l, var, eps));
+              Value y = arith::MulFOp::create(
+                  b, l, arith::SubFOp::create(b, l, x, mean), scale);
+              y = arith::MulFOp::create(b, l, y,
+                                        castFloat(b, l, args[3], accType));
+              y = arith::AddFOp::create(b, l, y,
+                                        castFloat(b, l, args[4], accType));
+              linalg::YieldOp::create(b, l, castFloat(b, l, y, elemType));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct ConvertTokToLinalgPass
     : tok::impl::ConvertTokToLinalgPassBase<ConvertTokToLinalgPass> {
   using Base::Base;
@@ -195,8 +293,8 @@ struct ConvertTokToLinalgPass
         scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
                         LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
-                        KVEvictOp, KVLengthOp, KVTruncateOp, RMSNormOp,
-                        SampleOp, VerifyOp>();
+                        KVEvictOp, KVLengthOp, KVTruncateOp, LayerNormOp,
+                        RMSNormOp, SampleOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
@@ -246,7 +344,7 @@ struct ConvertTokToLinalgPass
 
 void mlir::tok::populateTokToLinalgConversionPatterns(
     RewritePatternSet &patterns, const AttentionLowering &how) {
-  patterns.add<RMSNormOpLowering>(patterns.getContext());
+  patterns.add<LayerNormOpLowering, RMSNormOpLowering>(patterns.getContext());
   populateAttentionToLinalgPatterns(patterns, how);
   populateSampleToLoopsPatterns(patterns);
   populateDraftToLoopsPatterns(patterns);

@@ -80,6 +80,51 @@ def Tok_RMSNormOp : Tok_Op<"rms_norm", [
   let hasVerifier = 1;
 }
 
+def Tok_LayerNormOp : Tok_Op<"layer_norm", [
+    Pure,
+    AllElementTypesMatch<["input", "weight", "bias", "result"]>,
+    DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let summary = "Layer normalization over the last dimension";
+  let description = [{
+    Normalizes every row of `input` along its last dimension to zero mean
+    and unit variance, then scales by `weight` and shifts by `bias` (Ba et
+    al., 2016; BERT, ViT):
+
+    ```
+    mu  = mean_j(input[..., j])
+    var = mean_j((input[..., j] - mu)^2)
+    result[..., i] = (input[..., i] - mu) / sqrt(var + epsilon) * weight[i]
+                     + bias[i]
+    ```
+
+    `input` is a ranked float tensor of rank at least 1 whose last dimension
+    `D` is static; `weight` and `bias` are 1-D tensors of `D` elements of the
+    same element type. The variance is the biased one (divided by `D`), as
+    in PyTorch. `epsilon` must be positive and defaults to 1e-12, BERT's
+    value. Mean and variance accumulate in f32 for narrower element types.
+
+    Example:
+
+    ```mlir
+    %y = tok.layer_norm %x, %w, %b {epsilon = 1.0e-12 : f32}
+        : tensor<?x384xf32>, tensor<384xf32>, tensor<384xf32>
+    ```
+  }];
+
+  let arguments = (ins
+    Tok_FloatTensor:$input,
+    Tok_FloatTensor:$weight,
+    Tok_FloatTensor:$bias,
+    DefaultValuedAttr<F32Attr, "1.0e-12">:$epsilon);
+  let results = (outs Tok_FloatTensor:$result);
+
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight)
+    `,` type($bias)
+  }];
+  let hasVerifier = 1;
+}
+
 def Tok_RopeOp : Tok_Op<"rope", [
     Pure,
     DeclareOpInterfaceMethods<InferTypeOpInterface>]> {

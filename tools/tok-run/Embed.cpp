@@ -1,0 +1,265 @@
+//===- Embed.cpp - tok-run embed: sentence embeddings ---------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Opens a BERT-family encoder (a Hugging Face directory), emits its tok
+// module (@encode: hidden states; @embed: mean pooling, L2 normalization),
+// applies the user's --pipeline of tok passes (token merging, pruning),
+// lowers it with tok-to-llvm, JIT-compiles it and embeds every sentence:
+// one line of numbers per sentence on stdout, timings and costs on stderr.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Embed.h"
+#include "Jit.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "tok/Execution/JitCall.h"
+#include "tok/Frontend/BertModel.h"
+#include "tok/Transforms/CostModel.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+cl::SubCommand &tokrun::getEmbedCommand() {
+  static cl::SubCommand command(
+      "embed", "Sentence embeddings with a BERT-family encoder (a Hugging "
+               "Face directory: config.json, model.safetensors, "
+               "tokenizer.json)");
+  return command;
+}
+
+cl::OptionCategory &tokrun::getEmbedCategory() {
+  static cl::OptionCategory category("tok-run embed options");
+  return category;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+cl::opt<std::string> modelPath("model",
+                               cl::desc("A Hugging Face BERT directory "
+                                        "(model_type 'bert')"),
+                               cl::value_desc("path"), cl::Required,
+                               cl::sub(tokrun::getEmbedCommand()),
+                               cl::cat(tokrun::getEmbedCategory()));
+
+cl::list<std::string> texts("text",
+                            cl::desc("A sentence to embed (repeatable)"),
+                            cl::value_desc("text"),
+                            cl::sub(tokrun::getEmbedCommand()),
+                            cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<std::string>
+    textFile("file", cl::desc("Embed every non-empty line of this file"),
+             cl::value_desc("path"), cl::init(""),
+             cl::sub(tokrun::getEmbedCommand()),
+             cl::cat(tokrun::getEmbedCategory()));
+
+cl::list<int64_t> ids("ids",
+                      cl::desc("Embed these token ids (with [CLS] and [SEP] "
+                               "if the model wants them) instead of text"),
+                      cl::value_desc("id,id,..."), cl::CommaSeparated,
+                      cl::sub(tokrun::getEmbedCommand()),
+                      cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<std::string>
+    passPipeline("pipeline",
+                 cl::desc("tok passes applied to the encoder before lowering, "
+                          "in --pass-pipeline syntax without the anchor, e.g. "
+                          "'tok-token-merge{r=8}'"),
+                 cl::value_desc("passes"), cl::init(""),
+                 cl::sub(tokrun::getEmbedCommand()),
+                 cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<bool> normalize("normalize",
+                        cl::desc("L2-normalize the pooled embedding (the "
+                                 "sentence-transformers default)"),
+                        cl::init(true), cl::sub(tokrun::getEmbedCommand()),
+                        cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<unsigned> repeat("repeat",
+                         cl::desc("Embed every sentence this many times and "
+                                  "report the fastest forward"),
+                         cl::init(1), cl::sub(tokrun::getEmbedCommand()),
+                         cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<bool> printIds("print-ids",
+                       cl::desc("Print each sentence's token ids first"),
+                       cl::init(false), cl::sub(tokrun::getEmbedCommand()),
+                       cl::cat(tokrun::getEmbedCategory()));
+
+cl::opt<bool> quiet("quiet", cl::desc("No timings or costs on stderr"),
+                    cl::init(false), cl::sub(tokrun::getEmbedCommand()),
+                    cl::cat(tokrun::getEmbedCategory()));
+
+int fail(const llvm::Twine &message) {
+  llvm::outs().flush();
+  llvm::errs() << "tok-run embed: " << message << "\n";
+  return 1;
+}
+
+} // namespace
+
+int tokrun::runEmbed(MLIRContext &context) {
+  Clock::time_point t0 = Clock::now();
+  if (repeat == 0)
+    return fail("--repeat must be positive");
+  auto opened = tok::BertModel::open(modelPath);
+  if (!opened)
+    return fail(llvm::toString(opened.takeError()));
+  tok::BertModel &model = **opened;
+  const tok::BertConfig &config = model.getConfig();
+
+  // The inputs, as token ids.
+  std::vector<std::vector<int32_t>> inputs;
+  std::vector<std::string> sentences(texts.begin(), texts.end());
+  if (!textFile.empty()) {
+    auto buffer = llvm::MemoryBuffer::getFile(textFile, /*IsText=*/true);
+    if (!buffer)
+      return fail(textFile + ": cannot read: " + buffer.getError().message());
+    llvm::SmallVector<StringRef> lines;
+    (*buffer)->getBuffer().split(lines, '\n');
+    for (StringRef line : lines)
+      if (!line.trim().empty())
+        sentences.push_back(line.str());
+  }
+  for (const std::string &s : sentences) {
+    auto encoded = model.getTokenizer().encode(s);
+    if (!encoded)
+      return fail(llvm::toString(encoded.takeError()));
+    inputs.push_back(std::move(*encoded));
+  }
+  if (!ids.empty()) {
+    std::vector<int32_t> row;
+    for (int64_t id : ids) {
+      if (id < 0 || id >= config.vocab)
+        return fail("token id " + llvm::Twine(id) +
+                    " is outside the vocabulary of " +
+                    llvm::Twine(config.vocab));
+      row.push_back(static_cast<int32_t>(id));
+    }
+    inputs.push_back(std::move(row));
+  }
+  if (inputs.empty())
+    return fail("nothing to embed; give --text, --file or --ids");
+  for (auto [i, row] : llvm::enumerate(inputs)) {
+    if (row.empty())
+      return fail("input #" + llvm::Twine(i) + " has no tokens");
+    if (static_cast<int64_t>(row.size()) > config.maxPositions)
+      return fail("input #" + llvm::Twine(i) + " has " +
+                  llvm::Twine(row.size()) + " tokens; the model has " +
+                  llvm::Twine(config.maxPositions) + " positions");
+  }
+
+  // The module, the user's passes, the lowering.
+  tok::BertModuleOptions options;
+  options.normalize = normalize;
+  std::string moduleText = tok::emitBertModule(config, options);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(moduleText, &context, "tok-run embed");
+  if (!module)
+    return fail("internal error: the model's module does not parse");
+  auto embedFn = module->lookupSymbol<func::FuncOp>("embed");
+  FunctionType fnType = embedFn.getFunctionType();
+  int64_t costTokens = static_cast<int64_t>(inputs.front().size());
+  tok::FunctionCost before = tok::computeFunctionCost(
+      module->lookupSymbol<func::FuncOp>("encode"), costTokens);
+  if (!passPipeline.empty()) {
+    if (StringRef(passPipeline).starts_with("builtin.module("))
+      return fail("give --pipeline without the builtin.module(...) anchor");
+    PassManager pm(&context);
+    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
+      return 1;
+    if (failed(pm.run(*module)))
+      return fail("--pipeline '" + passPipeline + "' failed");
+  }
+  embedFn = module->lookupSymbol<func::FuncOp>("embed");
+  auto encodeFn = module->lookupSymbol<func::FuncOp>("encode");
+  if (!embedFn || !encodeFn || embedFn.getFunctionType() != fnType)
+    return fail("--pipeline must keep @encode and the signature of @embed");
+  tok::FunctionCost after = tok::computeFunctionCost(encodeFn, costTokens);
+  embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                   UnitAttr::get(&context));
+  Clock::time_point t1 = Clock::now();
+  PassManager lower(&context);
+  if (failed(parsePassPipeline("tok-to-llvm", lower, llvm::errs())) ||
+      failed(lower.run(*module)))
+    return fail("internal error: lowering the model failed");
+  auto engine = createJit(*module, 3);
+  if (!engine)
+    return fail("failed to JIT-compile the model: " +
+                llvm::toString(engine.takeError()));
+  auto entry = (*engine)->lookupPacked("_mlir_ciface_embed");
+  if (!entry)
+    return fail("failed to JIT-compile the model: " +
+                llvm::toString(entry.takeError()));
+  Clock::time_point t2 = Clock::now();
+
+  std::vector<tok::BertWeight> shapes = tok::getBertWeights(config);
+  double totalBest = 0;
+  int64_t totalTokens = 0;
+  for (std::vector<int32_t> &row : inputs) {
+    SmallVector<tok::NpyArray> args;
+    args.push_back(tok::NpyArray::view(
+        tok::NpyDType::I32, {static_cast<int64_t>(row.size())}, row.data()));
+    for (auto [i, w] : llvm::enumerate(shapes))
+      args.push_back(tok::NpyArray::view(tok::NpyDType::F32, w.shape,
+                                         model.getWeights()[i]));
+    SmallVector<tok::NpyArray> results;
+    double best = 1e30;
+    for (unsigned r = 0; r < repeat; ++r) {
+      tok::JitCall call(fnType, args);
+      Clock::time_point s = Clock::now();
+      (*entry)(call.getPackedArguments().data());
+      best = std::min(best, secondsBetween(s, Clock::now()));
+      results = call.takeResults();
+    }
+    totalBest += best;
+    totalTokens += static_cast<int64_t>(row.size());
+    if (printIds) {
+      llvm::outs() << "ids:";
+      for (int32_t id : row)
+        llvm::outs() << " " << id;
+      llvm::outs() << "\n";
+    }
+    const auto *v = static_cast<const float *>(results.front().data());
+    for (int64_t j = 0; j < config.dim; ++j)
+      llvm::outs() << (j ? " " : "") << llvm::formatv("{0:e7}", v[j]);
+    llvm::outs() << "\n";
+  }
+  llvm::outs().flush();
+  if (quiet)
+    return 0;
+  llvm::errs() << llvm::formatv(
+      "tok-run embed: compiled in {0:f2} s; {1} inputs, {2} tokens, "
+      "forward {3:f2} ms in all ({4:f1} tokens/s, fastest of {5})\n",
+      secondsBetween(t0, t2), inputs.size(), totalTokens, totalBest * 1e3,
+      totalTokens / totalBest, static_cast<unsigned>(repeat));
+  llvm::errs() << llvm::formatv(
+      "tok-run embed: cost of @encode on {0} tokens: {1:f3} GFLOP as "
+      "imported, {2:f3} GFLOP after --pipeline ({3:f2}x)\n",
+      costTokens, before.flops / 1e9, after.flops / 1e9,
+      after.flops ? static_cast<double>(before.flops) / after.flops : 0.0);
+  return 0;
+}
