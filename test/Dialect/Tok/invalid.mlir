@@ -11,6 +11,22 @@ func.func @case0(%x: tensor<4x8xf32>, %w: tensor<16xf32>) {
 
 // -----
 
+func.func @layer_norm_bias(%x: tensor<4x8xf32>, %w: tensor<8xf32>, %b: tensor<4xf32>) {
+  // expected-error @+1 {{'tok.layer_norm' op expects 'bias' of 8 elements (the last dimension of 'input'), got 'tensor<4xf32>'}}
+  %y = tok.layer_norm %x, %w, %b : tensor<4x8xf32>, tensor<8xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_eps(%x: tensor<?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'tok.layer_norm' op expects a positive 'epsilon', got -1}}
+  %y = tok.layer_norm %x, %w, %w {epsilon = -1.0 : f32} : tensor<?x8xf32>, tensor<8xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
 func.func @case1(%x: tensor<4x8xf32>, %w: tensor<1x8xf32>) {
   // expected-error @+1 {{'tok.rms_norm' op expects 'weight' of rank 1, got rank 2}}
   %y = tok.rms_norm %x, %w : tensor<4x8xf32>, tensor<1x8xf32>

@@ -75,6 +75,8 @@ func.func @model_ops(%table: tensor<256x288xf32>, %ids: tensor<?xi32>,
   %h = tok.embed %table[%ids] : tensor<256x288xf32>, tensor<?xi32>
   // CHECK: %[[N:.*]] = tok.rms_norm %[[H]], %[[W]] : tensor<?x288xf32>, tensor<288xf32>
   %n = tok.rms_norm %h, %w : tensor<?x288xf32>, tensor<288xf32>
+  // CHECK: tok.layer_norm %[[H]], %[[W]], %[[W]] : tensor<?x288xf32>, tensor<288xf32>, tensor<288xf32>
+  %ln = tok.layer_norm %h, %w, %w : tensor<?x288xf32>, tensor<288xf32>, tensor<288xf32>
   // CHECK: tok.rms_norm %[[H]], %[[W]] {epsilon = 9.99999997E-7 : f32}
   %n2 = tok.rms_norm %h, %w {epsilon = 1.0e-6 : f32} : tensor<?x288xf32>, tensor<288xf32>
   // CHECK: tok.linear %[[N]], %[[WQ]] : tensor<?x288xf32>, tensor<768x288xf32>

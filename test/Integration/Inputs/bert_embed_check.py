@@ -1,0 +1,94 @@
+"""tok-run embed against the NumPy reference encoder (bert_reference.py)
+and, where Hugging Face's tokenizers library is installed, its token ids
+against that library's.
+
+usage: bert_embed_check.py <tok-run> <work dir> (--minilm DIR | --random)
+
+Tolerance: every embedding component within 1e-5 absolute of the float64
+reference (float32 kernels and a polynomial erf; measured ~1e-7).
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bert_model  # noqa: E402
+import bert_reference as ref  # noqa: E402
+
+p = argparse.ArgumentParser()
+p.add_argument("tok_run")
+p.add_argument("work")
+p.add_argument("--minilm")
+p.add_argument("--random", action="store_true")
+a = p.parse_args()
+os.makedirs(a.work, exist_ok=True)
+
+if a.minilm:
+    model = a.minilm
+    name = "minilm"
+    sentences = [
+        "Hello world, this is a test.",
+        "A second sentence!",
+        "Ünïcödé café — naïve résumé, ÀÉÎÕÜ ß İstanbul.",
+        "日本語のテスト, 中文 and 한국어 text",
+        "tabs\tand\nnewlines  and   spaces",
+        "[CLS] literal special tokens [MASK] inside [SEP]",
+        "x" * 120 + " overlong words become unknown",
+        "don't stop-believing... 3.14 $100 #hashtag @user <html>",
+    ]
+    normalize = True
+else:
+    model = os.path.join(a.work, "random-bert")
+    bert_model.write(model, seed=3)
+    name = "random"
+    sentences = ["the cat sat on the mat", "Hello, world!",
+                 "unable playing cats", "café CAFE Cafe", "zzz qqq the",
+                 "the dog ran ! ? . ,"]
+    normalize = False
+
+cfg, w = ref.load(model)
+args = [a.tok_run, "embed", "--model", model, "--print-ids", "--quiet",
+        "--normalize=%d" % normalize]
+for s in sentences:
+    args += ["--text", s]
+out = subprocess.run(args, capture_output=True, text=True)
+if out.returncode != 0:
+    print("FAIL: tok-run embed exited with %d: %s" % (out.returncode,
+                                                      out.stderr))
+    sys.exit(1)
+lines = out.stdout.splitlines()
+assert len(lines) == 2 * len(sentences), lines
+
+try:
+    from tokenizers import Tokenizer
+    hf = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+    hf.no_padding()
+    hf.no_truncation()
+except ImportError:
+    hf = None
+
+failed = 0
+worst = 0.0
+for i, s in enumerate(sentences):
+    ids = [int(x) for x in lines[2 * i].split()[1:]]
+    if hf is not None:
+        want = hf.encode(s).ids
+        if ids != want:
+            print("MISMATCH ids of %r: tok %s, tokenizers %s" % (s, ids, want))
+            failed += 1
+            continue
+    got = np.array([float(x) for x in lines[2 * i + 1].split()])
+    expect = ref.embed(cfg, w, ids, normalize)
+    err = float(np.abs(got - expect).max())
+    worst = max(worst, err)
+    if not err <= 1e-5:
+        print("MISMATCH embedding of %r: max error %.3g" % (s, err))
+        failed += 1
+print("embed %s: %d of %d sentences match%s (worst error below 1e-5: %s)"
+      % (name, len(sentences) - failed, len(sentences),
+         " with tokenizers' ids" if hf is not None else "",
+         worst <= 1e-5))
+sys.exit(1 if failed else 0)
