@@ -51,6 +51,10 @@ void populateSampleToLoopsPatterns(RewritePatternSet &patterns);
 /// Adds the tok.draft lowering (the n-gram drafter).
 void populateDraftToLoopsPatterns(RewritePatternSet &patterns);
 
+/// Adds the lowerings of tok.merge (method tome), tok.unmerge and tok.prune
+/// on f32 rows: scf loops and linalg.generic ops.
+void populateTokenOpsToLoopsPatterns(RewritePatternSet &patterns);
+
 /// Whether the tok.draft lowering handles `op` (an ngram chain with
 /// dynamically sized results); with `report`, says why not at `op`.
 LogicalResult checkDraftLowering(DraftOp op, bool report);

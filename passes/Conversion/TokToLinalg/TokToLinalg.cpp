@@ -291,10 +291,11 @@ struct ConvertTokToLinalgPass
         arith::ArithDialect, bufferization::BufferizationDialect,
         cf::ControlFlowDialect, linalg::LinalgDialect, math::MathDialect,
         scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
-    target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
-                        LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
-                        KVEvictOp, KVLengthOp, KVTruncateOp, LayerNormOp,
-                        RMSNormOp, SampleOp, VerifyOp>();
+    target
+        .addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
+                      LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
+                      KVEvictOp, KVLengthOp, KVTruncateOp, LayerNormOp, MergeOp,
+                      PruneOp, RMSNormOp, SampleOp, UnmergeOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
@@ -348,6 +349,7 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   populateAttentionToLinalgPatterns(patterns, how);
   populateSampleToLoopsPatterns(patterns);
   populateDraftToLoopsPatterns(patterns);
+  populateTokenOpsToLoopsPatterns(patterns);
   populateVerifyToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
   populateLinearToVectorPatterns(patterns);

@@ -1,0 +1,486 @@
+//===- TokenOpsToLoops.cpp - tok.merge, tok.unmerge, tok.prune as loops ---===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Token merging and pruning on f32 token rows (ALGORITHMS.md §6, §7).
+//
+// tok.merge (ToMe bipartite soft matching), with p = protect_first:
+//   r'  = min(r, (T - p) / 2)
+//   A   = the even indices >= p, B = the odd indices >= p (ToMe's
+//         alternation by absolute index: with p = 1 (CLS) this is exactly
+//         ToMe's A = 0, 2, 4, ... with the CLS row masked out)
+//   sim[a, b] = cos(metric[a], metric[b]); best[a] = max_b, dst[a] = the
+//         first b attaining it
+//   sources = the r' tokens of A with the largest best (ties: smaller a)
+//   every other token is kept, in input order; a source is added into its
+//   dst: y = (sum of size * x) / (sum of size), size' = sum of size
+//   map[i] = output row of i (of dst[i] for a source)
+// The similarity search costs |A| |B| M scalar multiply-adds, the ranking
+// |A|^2 compares: small next to the layer it shortens.
+//
+// tok.unmerge: out[o] = in[map[o]].
+//
+// tok.prune: kept = max(ceil(keep T), pf + pl), at most T; the first pf and
+// last pl rows always, the others by rank of their score (descending, ties
+// to the smaller index, O(T^2) compares); kept rows and their indices in
+// input order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+/// Terse index / i32 / f32 arithmetic at one location.
+struct Arith {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value i32(int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, b.getI32Type(), v);
+  }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, loc, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value minS(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value maxS(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, loc, x, y); }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+  }
+  Value toI32(Value v) {
+    return arith::IndexCastOp::create(b, loc, b.getI32Type(), v);
+  }
+  Value extract(Value t, ValueRange at) {
+    return tensor::ExtractOp::create(b, loc, t, at);
+  }
+  Value insert(Value v, Value t, ValueRange at) {
+    return tensor::InsertOp::create(b, loc, v, t, at);
+  }
+  Value filled(ArrayRef<OpFoldResult> sizes, Type elem, Value v) {
+    Value empty = tensor::EmptyOp::create(b, loc, sizes, elem);
+    return linalg::FillOp::create(b, loc, v, empty).getResult(0);
+  }
+};
+
+/// scf.for from `lb` to `ub` carrying `inits`; `body(b, i, args)` returns
+/// the values to yield.
+SmallVector<Value>
+forLoop(OpBuilder &b, Location loc, Value lb, Value ub, ValueRange inits,
+        function_ref<SmallVector<Value>(OpBuilder &, Value, ValueRange)> body) {
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(
+      b, loc, lb, ub, one, inits,
+      [&](OpBuilder &lb2, Location l, Value i, ValueRange args) {
+        SmallVector<Value> results = body(lb2, i, args);
+        scf::YieldOp::create(lb2, l, results);
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+LogicalResult checkF32Rows(Operation *op, Value rows,
+                           ConversionPatternRewriter &rewriter) {
+  if (!cast<RankedTensorType>(rows.getType()).getElementType().isF32())
+    return rewriter.notifyMatchFailure(op, "only f32 token rows lower");
+  return success();
+}
+
+/// rows / divisor[row], elementwise.
+Value divideRows(OpBuilder &b, Location loc, Value rows, Value divisor) {
+  auto type = cast<RankedTensorType>(rows.getType());
+  MLIRContext *ctx = b.getContext();
+  AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+  AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+  Value init = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, rows), type.getElementType());
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{rows, divisor},
+             ValueRange{init}, ArrayRef<AffineMap>{full, row, full},
+             SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value q = arith::DivFOp::create(nb, l, args[0], args[1]);
+               linalg::YieldOp::create(nb, l, q);
+             })
+      .getResult(0);
+}
+
+struct MergeOpLowering : OpConversionPattern<MergeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(MergeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.getMethod() != MergeMethod::tome)
+      return rewriter.notifyMatchFailure(op, "only method = tome lowers");
+    Value x = adaptor.getInput(), metric = adaptor.getMetric();
+    if (failed(checkF32Rows(op, x, rewriter)) ||
+        failed(checkF32Rows(op, metric, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Arith a{b, loc};
+    using P = arith::CmpIPredicate;
+    Value zero = a.idx(0), one = a.idx(1), two = a.idx(2);
+    Value t = tensor::DimOp::create(b, loc, x, 0);
+    Value e = tensor::DimOp::create(b, loc, x, 1);
+    Value m = tensor::DimOp::create(b, loc, metric, 1);
+    int64_t p = op.getProtectFirst();
+    Value pV = a.idx(p);
+    // r' = min(r, max(0, (T - p) / 2)).
+    Value half =
+        arith::DivSIOp::create(b, loc, a.maxS(a.sub(t, pV), zero), two);
+    Value rEff = a.minS(a.idx(op.getR()), half);
+    int64_t aStart = p + (p & 1), bStart = p + 1 - (p & 1);
+    auto count = [&](int64_t start) {
+      // Indices start, start + 2, ... below T.
+      Value n = arith::DivSIOp::create(b, loc,
+                                       a.add(a.sub(t, a.idx(start)), one), two);
+      return a.maxS(n, zero);
+    };
+    Value nA = count(aStart), nB = count(bStart);
+    Value f32Zero = a.f32(0.0);
+
+    // 1 / |metric row|, guarded against zero rows.
+    Value sumSq = a.filled({t}, b.getF32Type(), f32Zero);
+    {
+      MLIRContext *ctx = b.getContext();
+      AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+      AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+      sumSq =
+          linalg::GenericOp::create(
+              b, loc, sumSq.getType(), ValueRange{metric}, ValueRange{sumSq},
+              ArrayRef<AffineMap>{full, row},
+              {utils::IteratorType::parallel, utils::IteratorType::reduction},
+              [&](OpBuilder &nb, Location l, ValueRange args) {
+                Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
+                Value s = arith::AddFOp::create(nb, l, args[1], sq);
+                linalg::YieldOp::create(nb, l, s);
+              })
+              .getResult(0);
+    }
+
+    // best[k], dst[k] for a = aStart + 2k.
+    Value negInf = a.f32(-std::numeric_limits<float>::infinity());
+    Value best0 = a.filled({nA}, b.getF32Type(), negInf);
+    Value dst0 = a.filled({nA}, b.getIndexType(), zero);
+    SmallVector<Value> found = forLoop(
+        b, loc, zero, nA, ValueRange{best0, dst0},
+        [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
+          Arith o{ob, loc};
+          Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
+          Value na = math::SqrtOp::create(ob, loc, o.extract(sumSq, {ai}));
+          SmallVector<Value> bd = forLoop(
+              ob, loc, o.idx(0), nB, ValueRange{negInf, o.idx(0)},
+              [&](OpBuilder &ib, Value j,
+                  ValueRange cur) -> SmallVector<Value> {
+                Arith in{ib, loc};
+                Value bi = in.add(in.idx(bStart), in.mul(j, in.idx(2)));
+                Value dot =
+                    forLoop(ib, loc, in.idx(0), m, ValueRange{in.f32(0.0)},
+                            [&](OpBuilder &db, Value d, ValueRange s) {
+                              Arith dd{db, loc};
+                              Value u = dd.extract(metric, {ai, d});
+                              Value v = dd.extract(metric, {bi, d});
+                              Value uv = arith::MulFOp::create(db, loc, u, v);
+                              return SmallVector<Value>{
+                                  arith::AddFOp::create(db, loc, s[0], uv)};
+                            })
+                        .front();
+                Value nb =
+                    math::SqrtOp::create(ib, loc, in.extract(sumSq, {bi}));
+                Value denom = arith::MaximumFOp::create(
+                    ib, loc, arith::MulFOp::create(ib, loc, na, nb),
+                    in.f32(1e-30));
+                Value cosv = arith::DivFOp::create(ib, loc, dot, denom);
+                Value better = in.fcmp(arith::CmpFPredicate::OGT, cosv, cur[0]);
+                // The first b wins a tie; a NaN never wins.
+                return SmallVector<Value>{in.select(better, cosv, cur[0]),
+                                          in.select(better, bi, cur[1])};
+              });
+          return {o.insert(bd[0], acc[0], {k}), o.insert(bd[1], acc[1], {k})};
+        });
+    Value best = found[0], dst = found[1];
+
+    // role[i] = -1 if kept, else its destination's index.
+    Value role0 = a.filled({t}, b.getIndexType(), a.idx(-1));
+    Value role =
+        forLoop(
+            b, loc, zero, nA, ValueRange{role0},
+            [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
+              Arith o{ob, loc};
+              Value bk = o.extract(best, {k});
+              Value rank =
+                  forLoop(
+                      ob, loc, o.idx(0), nA, ValueRange{o.idx(0)},
+                      [&](OpBuilder &ib, Value k2, ValueRange c) {
+                        Arith in{ib, loc};
+                        Value b2 = in.extract(best, {k2});
+                        Value above = in.orI(
+                            in.fcmp(arith::CmpFPredicate::OGT, b2, bk),
+                            in.andI(in.fcmp(arith::CmpFPredicate::OEQ, b2, bk),
+                                    in.cmp(P::slt, k2, k)));
+                        return SmallVector<Value>{in.add(
+                            c[0], in.select(above, in.idx(1), in.idx(0)))};
+                      })
+                      .front();
+              Value source = o.cmp(P::slt, rank, rEff);
+              Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
+              Value r = o.select(source, o.extract(dst, {k}), o.idx(-1));
+              return {o.insert(r, acc[0], {ai})};
+            })
+            .front();
+
+    // Output row of every kept token (prefix count), then the map.
+    Value slot0 = a.filled({t}, b.getIndexType(), zero);
+    SmallVector<Value> scan = forLoop(
+        b, loc, zero, t, ValueRange{slot0, zero},
+        [&](OpBuilder &ob, Value i, ValueRange acc) -> SmallVector<Value> {
+          Arith o{ob, loc};
+          Value kept = o.cmp(P::slt, o.extract(role, {i}), o.idx(0));
+          Value next = o.add(acc[1], o.select(kept, o.idx(1), o.idx(0)));
+          return {o.insert(acc[1], acc[0], {i}), next};
+        });
+    Value slot = scan[0], outT = scan[1];
+    Value map0 = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{t},
+                                         b.getI32Type());
+    Value map = forLoop(b, loc, zero, t, ValueRange{map0},
+                        [&](OpBuilder &ob, Value i, ValueRange acc) {
+                          Arith o{ob, loc};
+                          Value r = o.extract(role, {i});
+                          Value src =
+                              o.select(o.cmp(P::slt, r, o.idx(0)), i, r);
+                          Value out = o.toI32(o.extract(slot, {src}));
+                          return SmallVector<Value>{o.insert(out, acc[0], {i})};
+                        })
+                    .front();
+
+    // Size-weighted sums, then the division by the summed sizes.
+    Value sizes = adaptor.getSizes();
+    Value sum0 = a.filled({outT, e}, b.getF32Type(), f32Zero);
+    Value size0 = a.filled({outT}, b.getF32Type(), f32Zero);
+    SmallVector<Value> sums = forLoop(
+        b, loc, zero, t, ValueRange{sum0, size0},
+        [&](OpBuilder &ob, Value i, ValueRange acc) -> SmallVector<Value> {
+          Arith o{ob, loc};
+          Value out = o.toIndex(o.extract(map, {i}));
+          Value s = sizes ? o.extract(sizes, {i}) : o.f32(1.0);
+          Value sz =
+              arith::AddFOp::create(ob, loc, o.extract(acc[1], {out}), s);
+          Value row =
+              forLoop(ob, loc, o.idx(0), e, ValueRange{acc[0]},
+                      [&](OpBuilder &ib, Value c, ValueRange r) {
+                        Arith in{ib, loc};
+                        Value xv = arith::MulFOp::create(ib, loc, s,
+                                                         in.extract(x, {i, c}));
+                        Value v = arith::AddFOp::create(
+                            ib, loc, in.extract(r[0], {out, c}), xv);
+                        return SmallVector<Value>{in.insert(v, r[0], {out, c})};
+                      })
+                  .front();
+          return {row, o.insert(sz, acc[1], {out})};
+        });
+    Value merged = divideRows(b, loc, sums[0], sums[1]);
+
+    auto cast = [&](Value v, Type type) -> Value {
+      return v.getType() == type ? v : tensor::CastOp::create(b, loc, type, v);
+    };
+    rewriter.replaceOp(op, {cast(merged, op.getOutput().getType()),
+                            cast(sums[1], op.getOutputSizes().getType()),
+                            cast(map, op.getMap().getType())});
+    return success();
+  }
+};
+
+struct UnmergeOpLowering : OpConversionPattern<UnmergeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(UnmergeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput(), map = adaptor.getMap();
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<OpFoldResult> sizes = {
+        tensor::getMixedSizes(rewriter, loc, map)[0],
+        tensor::getMixedSizes(rewriter, loc, input)[1]};
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, sizes, type.getElementType());
+    AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+    Value out =
+        linalg::GenericOp::create(
+            rewriter, loc, init.getType(), ValueRange{map}, ValueRange{init},
+            ArrayRef<AffineMap>{row, full},
+            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value r =
+                  arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
+              Value c = linalg::IndexOp::create(b, l, 1);
+              Value v = tensor::ExtractOp::create(b, l, input, {r, c});
+              linalg::YieldOp::create(b, l, v);
+            })
+            .getResult(0);
+    if (out.getType() != type)
+      out = tensor::CastOp::create(rewriter, loc, type, out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct PruneOpLowering : OpConversionPattern<PruneOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(PruneOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getInput(), scores = adaptor.getScores();
+    if (failed(checkF32Rows(op, x, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Arith a{b, loc};
+    using P = arith::CmpIPredicate;
+    Value zero = a.idx(0);
+    Value t = tensor::DimOp::create(b, loc, x, 0);
+    Value e = tensor::DimOp::create(b, loc, x, 1);
+    int64_t pf = op.getProtectFirst(), pl = op.getProtectLast();
+
+    // kept = min(max(ceil(keep T - slack), pf + pl), T), as getKeptCount.
+    Value tf = arith::UIToFPOp::create(
+        b, loc, b.getF64Type(),
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), t));
+    Value exact = arith::MulFOp::create(
+        b, loc, tf,
+        arith::ConstantOp::create(
+            b, loc, b.getF64FloatAttr(op.getKeep().convertToDouble())));
+    Value slack = arith::MaximumFOp::create(
+        b, loc, arith::ConstantOp::create(b, loc, b.getF64FloatAttr(1e-9)),
+        arith::MulFOp::create(
+            b, loc, exact,
+            arith::ConstantOp::create(b, loc, b.getF64FloatAttr(1e-6))));
+    Value byRatio = math::CeilOp::create(
+        b, loc, arith::SubFOp::create(b, loc, exact, slack));
+    Value byRatioI = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        arith::FPToSIOp::create(b, loc, b.getI64Type(), byRatio));
+    Value kept = a.minS(a.maxS(byRatioI, a.idx(pf + pl)), t);
+    Value lastStart = a.sub(t, a.idx(pl));
+    Value free = a.maxS(a.sub(kept, a.idx(pf + pl)), zero);
+
+    // selected[i], then the compaction of the selected indices.
+    Value idx0 = tensor::EmptyOp::create(b, loc, ArrayRef<OpFoldResult>{kept},
+                                         b.getI32Type());
+    Value indices =
+        forLoop(
+            b, loc, zero, t, ValueRange{idx0, zero},
+            [&](OpBuilder &ob, Value i, ValueRange acc) -> SmallVector<Value> {
+              Arith o{ob, loc};
+              Value protectedRow = o.orI(o.cmp(P::slt, i, o.idx(pf)),
+                                         o.cmp(P::sge, i, lastStart));
+              auto ifOp = scf::IfOp::create(
+                  ob, loc, protectedRow,
+                  [&](OpBuilder &tb, Location l) {
+                    scf::YieldOp::create(
+                        tb, l,
+                        ValueRange{arith::ConstantIntOp::create(tb, l, 1, 1)});
+                  },
+                  [&](OpBuilder &eb, Location l) {
+                    Arith in{eb, l};
+                    Value si = in.extract(scores, {i});
+                    Value rank =
+                        forLoop(
+                            eb, l, in.idx(pf), lastStart, ValueRange{in.idx(0)},
+                            [&](OpBuilder &jb, Value j, ValueRange c) {
+                              Arith jj{jb, l};
+                              Value sj = jj.extract(scores, {j});
+                              Value above = jj.orI(
+                                  jj.fcmp(arith::CmpFPredicate::OGT, sj, si),
+                                  jj.andI(jj.fcmp(arith::CmpFPredicate::OEQ, sj,
+                                                  si),
+                                          jj.cmp(P::slt, j, i)));
+                              return SmallVector<Value>{
+                                  jj.add(c[0], jj.select(above, jj.idx(1),
+                                                         jj.idx(0)))};
+                            })
+                            .front();
+                    scf::YieldOp::create(
+                        eb, l, ValueRange{in.cmp(P::slt, rank, free)});
+                  });
+              Value selected = ifOp.getResult(0);
+              auto store = scf::IfOp::create(
+                  ob, loc, selected,
+                  [&](OpBuilder &tb, Location l) {
+                    Arith in{tb, l};
+                    Value w = in.insert(in.toI32(i), acc[0], {acc[1]});
+                    scf::YieldOp::create(
+                        tb, l, ValueRange{w, in.add(acc[1], in.idx(1))});
+                  },
+                  [&](OpBuilder &eb, Location l) {
+                    scf::YieldOp::create(eb, l, ValueRange{acc[0], acc[1]});
+                  });
+              return {store.getResult(0), store.getResult(1)};
+            })
+            .front();
+
+    // The kept rows.
+    MLIRContext *ctx = b.getContext();
+    Value init = tensor::EmptyOp::create(
+        b, loc, ArrayRef<OpFoldResult>{kept, e}, b.getF32Type());
+    AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+    Value out =
+        linalg::GenericOp::create(
+            b, loc, init.getType(), ValueRange{indices}, ValueRange{init},
+            ArrayRef<AffineMap>{row, full},
+            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value r =
+                  arith::IndexCastOp::create(nb, l, nb.getIndexType(), args[0]);
+              Value c = linalg::IndexOp::create(nb, l, 1);
+              Value v = tensor::ExtractOp::create(nb, l, x, {r, c});
+              linalg::YieldOp::create(nb, l, v);
+            })
+            .getResult(0);
+    auto cast = [&](Value v, Type type) -> Value {
+      return v.getType() == type ? v : tensor::CastOp::create(b, loc, type, v);
+    };
+    rewriter.replaceOp(op, {cast(out, op.getOutput().getType()),
+                            cast(indices, op.getIndices().getType())});
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::tok::populateTokenOpsToLoopsPatterns(RewritePatternSet &patterns) {
+  patterns.add<MergeOpLowering, PruneOpLowering, UnmergeOpLowering>(
+      patterns.getContext());
+}
