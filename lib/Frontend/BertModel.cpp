@@ -12,6 +12,7 @@
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <cstring>
@@ -55,6 +56,16 @@ bool mlir::tok::isBertConfig(StringRef json) {
   std::optional<StringRef> type =
       root ? root->getString("model_type") : std::nullopt;
   return type && *type == "bert";
+}
+
+bool mlir::tok::isBertModelPath(StringRef path) {
+  llvm::SmallString<256> configPath(path);
+  if (llvm::sys::fs::is_directory(path))
+    llvm::sys::path::append(configPath, "config.json");
+  else if (!path.ends_with(".json"))
+    return false;
+  auto buffer = llvm::MemoryBuffer::getFile(configPath);
+  return buffer && isBertConfig((*buffer)->getBuffer());
 }
 
 llvm::Expected<BertConfig> mlir::tok::parseBertConfig(StringRef json,
@@ -142,7 +153,7 @@ std::vector<BertWeight> mlir::tok::getBertWeights(const BertConfig &c) {
 }
 
 llvm::Expected<std::unique_ptr<BertModel>>
-BertModel::open(StringRef path, StringRef tokenizerPath) {
+BertModel::open(StringRef path, StringRef tokenizerPath, bool withTokenizer) {
   if (!llvm::sys::fs::exists(path))
     return fileError(path, "no such file or directory");
   llvm::SmallString<256> configPath(path);
@@ -200,6 +211,8 @@ BertModel::open(StringRef path, StringRef tokenizerPath) {
     m->owned.push_back(std::move(copy));
   }
 
+  if (!withTokenizer)
+    return m;
   llvm::SmallString<256> tp(tokenizerPath);
   if (tp.empty()) {
     tp = dir;

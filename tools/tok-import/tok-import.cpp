@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tok/Frontend/BertModel.h"
 #include "tok/Frontend/LlamaConfig.h"
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
@@ -34,6 +35,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -82,25 +84,79 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
+static int printModule(llvm::StringRef text) {
+  DialectRegistry registry;
+  registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
+                  scf::SCFDialect, math::MathDialect, tensor::TensorDialect>();
+  tok::registerAllTokDialects(registry);
+  MLIRContext context(registry);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(text, &context, "tok-import");
+  if (!module || failed(verify(*module)))
+    return fail("internal error: the emitted module does not verify");
+  std::string error;
+  auto output = openOutputFile(outputPath, &error);
+  if (!output)
+    return fail(error);
+  module->print(output->os());
+  output->keep();
+  return 0;
+}
+
+/// A BERT-family encoder: @encode and @embed (see BertModel.h). With
+/// weights beside the config, every tensor is checked against it.
+static int importBert(llvm::StringRef input) {
+  if (!exportDir.empty())
+    return fail("--export-hf applies to decoders only");
+  tok::BertConfig config;
+  llvm::SmallString<256> configPath(input);
+  if (llvm::sys::fs::is_directory(input))
+    llvm::sys::path::append(configPath, "config.json");
+  llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
+  llvm::SmallString<256> single(dir), index(dir);
+  llvm::sys::path::append(single, "model.safetensors");
+  llvm::sys::path::append(index, "model.safetensors.index.json");
+  if (llvm::sys::fs::exists(single) || llvm::sys::fs::exists(index)) {
+    auto opened = tok::BertModel::open(input, "", /*withTokenizer=*/false);
+    if (!opened)
+      return fail(llvm::toString(opened.takeError()));
+    config = (*opened)->getConfig();
+  } else {
+    auto buffer = llvm::MemoryBuffer::getFile(configPath);
+    if (!buffer)
+      return fail(configPath + ": cannot read");
+    auto parsed = tok::parseBertConfig((*buffer)->getBuffer(), configPath);
+    if (!parsed)
+      return fail(llvm::toString(parsed.takeError()));
+    config = *parsed;
+  }
+  return printModule(tok::emitBertModule(config, {}));
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
   cl::HideUnrelatedOptions(importCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "tok-import: emit the tok module of a Llama-family decoder\n\n"
+      "tok-import: emit the tok module of a Llama-family decoder or a "
+      "BERT-family encoder\n\n"
       "  tok-import builtin              the built-in seeded model\n"
       "  tok-import model.bin            llama2.c checkpoint (interleaved "
       "RoPE)\n"
       "  tok-import hf_dir/              config.json (+ safetensors) of a "
       "Llama,\n"
       "                                  Mistral or Qwen2 model (half-split "
-      "RoPE)\n");
+      "RoPE),\n"
+      "                                  or of a BERT encoder (@encode, "
+      "@embed)\n");
 
   tok::LlamaConfig config;
   tok::LlamaModuleOptions options;
   llvm::StringRef input = inputPath;
   if (input != "builtin" && !llvm::sys::fs::exists(input))
     return fail(input + ": no such file or directory");
+  if (input != "builtin" && tok::isBertModelPath(input))
+    return importBert(input);
   // A Hugging Face config.json alone gives the shape; with weights (or a
   // llama2.c checkpoint, or the built-in model) the whole model is opened
   // and every tensor checked against the shape.
@@ -140,17 +196,6 @@ int main(int argc, char **argv) {
   options.cacheCapacity = cacheCapacity ? cacheCapacity : config.maxPositions;
   options.teacher = emitTeacher;
 
-  DialectRegistry registry;
-  registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
-                  scf::SCFDialect, math::MathDialect, tensor::TensorDialect>();
-  tok::registerAllTokDialects(registry);
-  MLIRContext context(registry);
-  std::string text = tok::emitLlamaModule(config, options);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(text, &context, "tok-import");
-  if (!module || failed(verify(*module)))
-    return fail("internal error: the emitted module does not verify");
-
   if (!exportDir.empty()) {
     if (options.interleavedRope)
       return fail("--export-hf: a llama2.c checkpoint rotates interleaved "
@@ -159,12 +204,5 @@ int main(int argc, char **argv) {
     if (llvm::Error err = model->exportHuggingFace(exportDir))
       return fail(llvm::toString(std::move(err)));
   }
-
-  std::string error;
-  auto output = openOutputFile(outputPath, &error);
-  if (!output)
-    return fail(error);
-  module->print(output->os());
-  output->keep();
-  return 0;
+  return printModule(tok::emitLlamaModule(config, options));
 }

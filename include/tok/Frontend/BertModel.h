@@ -28,6 +28,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <cassert>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,8 @@ struct BertConfig {
 
 /// Whether the config.json text names a BERT-family encoder.
 bool isBertConfig(llvm::StringRef json);
+/// Whether `path` (a directory or a .json file) holds a BERT config.json.
+bool isBertModelPath(llvm::StringRef path);
 llvm::Expected<BertConfig> parseBertConfig(llvm::StringRef json,
                                            llvm::StringRef name);
 
@@ -75,14 +78,19 @@ public:
   ~BertModel();
 
   /// Opens a Hugging Face directory (or its config.json); `tokenizerPath`
-  /// overrides its tokenizer.json.
+  /// overrides its tokenizer.json. Without `withTokenizer` (importers need
+  /// only the weights) no tokenizer is read.
   static llvm::Expected<std::unique_ptr<BertModel>>
-  open(llvm::StringRef path, llvm::StringRef tokenizerPath = "");
+  open(llvm::StringRef path, llvm::StringRef tokenizerPath = "",
+       bool withTokenizer = true);
 
   const BertConfig &getConfig() const { return config; }
   /// The data of every weight (f32), in getBertWeights order.
   llvm::ArrayRef<const void *> getWeights() const { return weights; }
-  const Tokenizer &getTokenizer() const { return *tokenizer; }
+  const Tokenizer &getTokenizer() const {
+    assert(tokenizer && "opened without a tokenizer");
+    return *tokenizer;
+  }
 
 private:
   BertModel() = default;

@@ -173,4 +173,63 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
   ];
 }
 
+def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
+  let summary = "Merge similar tokens in every encoder block (ToMe)";
+  let description = [{
+    In every function with non-causal `tok.attention` ops (encoder blocks),
+    inserts a `tok.merge` after each block's attention half: at the
+    residual add that follows the attention, or at the LayerNorm that is
+    its only user (post-LN blocks such as BERT), before the MLP. The metric
+    is the block's keys averaged over heads; `r_l` tokens merge in block
+    `l` (bipartite soft matching, ALGORITHMS.md §6.1); the first
+    `protect-first` tokens (CLS) never merge. Later blocks see the merged
+    tokens, and with `prop-attn` their attention adds `log(size)` of each
+    key (proportional attention, §6.2). Returned token rows are expanded
+    back to one row per input token with `tok.unmerge` (§6.3), so callers
+    (pooling, token-level heads) see the shapes they saw before.
+
+    `r_l` comes from `r-list` if given (missing layers merge nothing), else
+    from `r` and `schedule` (ToMe's parse_r, §6.4): `constant` r in every
+    block, `decreasing` 2r down to 0, `increasing` 0 up to 2r. Every block
+    clamps to half of its unprotected tokens at run time.
+
+    Requirements, checked with errors at the offending op: the token
+    dimension of the rows is dynamic, and every op after the merge sizes
+    itself from the rows it works on (an op still sized by the original
+    token count, e.g. `tensor.empty(%t)` with `%t` from the input ids, is
+    reported). Causal attention (decoders) is left alone: merging reorders
+    nothing, but a causal decoder's KV cache has no notion of merged keys.
+
+    Example (the built-in BERT importer's @encode):
+
+    ```
+    tok-opt bert.mlir --tok-token-merge="r=16 schedule=decreasing"
+    tok-run embed --model DIR --pipeline 'tok-token-merge{r=16}' --text ...
+    ```
+  }];
+  let options = [
+    Option<"r", "r", "int64_t", /*default=*/"8",
+           "Tokens merged per block (with schedule)">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"constant\"",
+           "r per block: constant, decreasing (2r -> 0) or increasing "
+           "(0 -> 2r)">,
+    ListOption<"rList", "r-list", "int64_t",
+               "Explicit r per block (overrides r and schedule)">,
+    Option<"protectFirst", "protect-first", "int64_t", /*default=*/"1",
+           "Leading tokens that never merge (CLS)">,
+    Option<"propAttn", "prop-attn", "bool", /*default=*/"true",
+           "Proportional attention: log(size) added to merged keys' "
+           "logits">,
+    Option<"method", "method", "std::string", /*default=*/"\"tome\"",
+           "Matching: tome (bipartite soft matching); pitome is parsed "
+           "but not implemented">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::tok::TokDialect"
+  ];
+}
+
 #endif // TOK_TRANSFORMS_PASSES_TD

@@ -6,6 +6,12 @@ float64 throughout, one head at a time. Used as the reference for
     load(dir)                 -> (config dict, {name: float64 array})
     encode(cfg, w, ids)       -> [T, E] last hidden states
     embed(cfg, w, ids, norm)  -> [E] mean-pooled (and L2-normalized)
+
+With `merge_r` (r per layer), ToMe as its paper and ALGORITHMS.md §6 state
+it: after each block's attention LayerNorm, bipartite soft matching on the
+keys averaged over heads (CLS protected), size-weighted averages,
+proportional attention (log size added to the logits) in later blocks, and
+the final rows expanded back to one per input token through the source map.
 """
 import json
 import math
@@ -49,9 +55,35 @@ def gelu(x):
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
-def encode(cfg, w, ids):
+def tome(x, metric, size, r, protect=1):
+    """One bipartite soft matching step; returns (x, size, step map)."""
+    t = len(x)
+    r = min(r, max(0, (t - protect) // 2))
+    a_set = [i for i in range(protect, t) if i % 2 == 0]
+    b_set = [i for i in range(protect, t) if i % 2 == 1]
+    mn = metric / np.maximum(np.linalg.norm(metric, axis=1, keepdims=True),
+                             1e-30)
+    sim = mn @ mn.T
+    dst = {a: b_set[int(np.argmax(sim[a, b_set]))] for a in a_set}
+    best = {a: sim[a, dst[a]] for a in a_set}
+    sources = set(sorted(a_set, key=lambda a: (-best[a], a))[:r])
+    kept = [i for i in range(t) if i not in sources]
+    row = {i: k for k, i in enumerate(kept)}
+    step = np.array([row[dst[i]] if i in sources else row[i]
+                     for i in range(t)])
+    y = np.zeros((len(kept), x.shape[1]))
+    ns = np.zeros(len(kept))
+    for i in range(t):
+        y[step[i]] += size[i] * x[i]
+        ns[step[i]] += size[i]
+    return y / ns[:, None], ns, step
+
+
+def encode(cfg, w, ids, merge_r=None):
     ids = np.asarray(ids)
     t = len(ids)
+    size = np.ones(t)
+    src = np.arange(t)
     e = cfg["hidden_size"]
     h = cfg["num_attention_heads"]
     d = e // h
@@ -70,23 +102,28 @@ def encode(cfg, w, ids):
         q = lin(x, "attention.self.query")
         k = lin(x, "attention.self.key")
         v = lin(x, "attention.self.value")
+        t = len(x)
         ctx = np.zeros((t, e))
         for hd in range(h):
             s = slice(hd * d, (hd + 1) * d)
-            z = q[:, s] @ k[:, s].T / math.sqrt(d)
+            z = q[:, s] @ k[:, s].T / math.sqrt(d) + np.log(size)[None, :]
             z = np.exp(z - z.max(-1, keepdims=True))
             ctx[:, s] = (z / z.sum(-1, keepdims=True)) @ v[:, s]
         x = layer_norm(x + lin(ctx, "attention.output.dense"),
                        w[p + "attention.output.LayerNorm.weight"],
                        w[p + "attention.output.LayerNorm.bias"], eps)
+        if merge_r and l < len(merge_r) and merge_r[l] > 0:
+            metric = k.reshape(t, h, d).mean(1)
+            x, size, step = tome(x, metric, size, merge_r[l])
+            src = step[src]
         m = lin(gelu(lin(x, "intermediate.dense")), "output.dense")
         x = layer_norm(x + m, w[p + "output.LayerNorm.weight"],
                        w[p + "output.LayerNorm.bias"], eps)
-    return x
+    return x[src]
 
 
-def embed(cfg, w, ids, normalize=True):
-    v = encode(cfg, w, ids).mean(0)
+def embed(cfg, w, ids, normalize=True, merge_r=None):
+    v = encode(cfg, w, ids, merge_r).mean(0)
     if normalize:
         v = v / max(np.linalg.norm(v), 1e-12)
     return v
