@@ -3,6 +3,10 @@ and, where Hugging Face's tokenizers library is installed, its token ids
 against that library's.
 
 usage: bert_embed_check.py <tok-run> <work dir> (--minilm DIR | --random)
+                           [--merge "PIPELINE=r0,r1,..."]...
+
+With --merge, the embeddings under that tok-token-merge pipeline are
+checked against the reference encoder with ToMe and those r per layer.
 
 Tolerance: every embedding component within 1e-5 absolute of the float64
 reference (float32 kernels and a polynomial erf; measured ~1e-7).
@@ -23,6 +27,7 @@ p.add_argument("tok_run")
 p.add_argument("work")
 p.add_argument("--minilm")
 p.add_argument("--random", action="store_true")
+p.add_argument("--merge", action="append", default=[])
 a = p.parse_args()
 os.makedirs(a.work, exist_ok=True)
 
@@ -50,17 +55,24 @@ else:
     normalize = False
 
 cfg, w = ref.load(model)
-args = [a.tok_run, "embed", "--model", model, "--print-ids", "--quiet",
-        "--normalize=%d" % normalize]
-for s in sentences:
-    args += ["--text", s]
-out = subprocess.run(args, capture_output=True, text=True)
-if out.returncode != 0:
-    print("FAIL: tok-run embed exited with %d: %s" % (out.returncode,
-                                                      out.stderr))
-    sys.exit(1)
-lines = out.stdout.splitlines()
-assert len(lines) == 2 * len(sentences), lines
+
+
+def run(pipeline=""):
+    args = [a.tok_run, "embed", "--model", model, "--print-ids", "--quiet",
+            "--normalize=%d" % normalize, "--pipeline", pipeline]
+    for s in sentences:
+        args += ["--text", s]
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        print("FAIL: tok-run embed exited with %d: %s" % (out.returncode,
+                                                          out.stderr))
+        sys.exit(1)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 * len(sentences), lines
+    return lines
+
+
+lines = run()
 
 try:
     from tokenizers import Tokenizer
@@ -91,4 +103,21 @@ print("embed %s: %d of %d sentences match%s (worst error below 1e-5: %s)"
       % (name, len(sentences) - failed, len(sentences),
          " with tokenizers' ids" if hf is not None else "",
          worst <= 1e-5))
+
+for spec in a.merge:
+    pipeline, rs = spec.rsplit("=", 1)
+    rs = [int(x) for x in rs.split(",")]
+    merged = run(pipeline)
+    bad = 0
+    for i, s in enumerate(sentences):
+        ids = [int(x) for x in merged[2 * i].split()[1:]]
+        got = np.array([float(x) for x in merged[2 * i + 1].split()])
+        expect = ref.embed(cfg, w, ids, normalize, merge_r=rs)
+        err = float(np.abs(got - expect).max())
+        if not err <= 1e-5:
+            print("MISMATCH %s on %r: max error %.3g" % (pipeline, s, err))
+            bad += 1
+    failed += bad
+    print("embed %s %s: %d of %d sentences match the ToMe reference"
+          % (name, pipeline, len(sentences) - bad, len(sentences)))
 sys.exit(1 if failed else 0)
