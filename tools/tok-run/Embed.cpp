@@ -83,6 +83,14 @@ cl::list<int64_t> ids("ids",
                       cl::sub(tokrun::getEmbedCommand()),
                       cl::cat(tokrun::getEmbedCategory()));
 
+cl::opt<int64_t> maxTokens(
+    "max-tokens",
+    cl::desc("Truncate longer inputs to this many tokens, keeping the last "
+             "one (BERT's [SEP]); 0: an input longer than the model's "
+             "positions is an error"),
+    cl::init(0), cl::sub(tokrun::getEmbedCommand()),
+    cl::cat(tokrun::getEmbedCategory()));
+
 cl::opt<std::string>
     passPipeline("pipeline",
                  cl::desc("tok passes applied to the encoder before lowering, "
@@ -163,13 +171,24 @@ int tokrun::runEmbed(MLIRContext &context) {
   }
   if (inputs.empty())
     return fail("nothing to embed; give --text, --file or --ids");
+  if (maxTokens < 0 || maxTokens == 1)
+    return fail("--max-tokens must be 0 or at least 2, got " +
+                llvm::Twine(maxTokens));
+  for (std::vector<int32_t> &row : inputs) {
+    if (maxTokens > 0 && static_cast<int64_t>(row.size()) > maxTokens) {
+      int32_t last = row.back();
+      row.resize(maxTokens - 1);
+      row.push_back(last);
+    }
+  }
   for (auto [i, row] : llvm::enumerate(inputs)) {
     if (row.empty())
       return fail("input #" + llvm::Twine(i) + " has no tokens");
     if (static_cast<int64_t>(row.size()) > config.maxPositions)
       return fail("input #" + llvm::Twine(i) + " has " +
                   llvm::Twine(row.size()) + " tokens; the model has " +
-                  llvm::Twine(config.maxPositions) + " positions");
+                  llvm::Twine(config.maxPositions) +
+                  " positions (--max-tokens truncates)");
   }
 
   // The module, the user's passes, the lowering.

@@ -6,9 +6,10 @@
 //
 // The attention of a decoder (f32, head dims a multiple of 16, causal /
 // window / sinks or no mask, implicit or explicit positions) as two
-// hand-vectorized online-softmax kernels, 16 lanes wide. The general
-// lowering (AttentionToLinalg.cpp) keeps everything else: trees, segments,
-// sizes, f16 / bf16, and received scores from 16 query rows on (below,
+// hand-vectorized online-softmax kernels, 16 lanes wide, with ToMe's key
+// sizes (log(size) added to the logits) when given. The general lowering
+// (AttentionToLinalg.cpp) keeps everything else: trees, segments,
+// f16 / bf16, and received scores from 16 query rows on (below,
 // the row-at-a-time kernel accumulates them: the decode step of an H2O /
 // TOVA / SnapKV model).
 //
@@ -175,6 +176,21 @@ private:
   // With received scores (decode kernel only): the task's accumulator over
   // the keys and the current row's masked logits.
   Value scoreAcc, logitBuf;
+  // With key sizes (ToMe proportional attention): log(size) of every key,
+  // padded with zeros past S so that 16- and 32-key reads stay in bounds.
+  Value logSizes;
+
+  /// `logits` (16 keys from j0) plus the keys' log sizes, if any.
+  Value addLogSizes(OpBuilder &ob, Value logits, Value j0) {
+    if (!logSizes)
+      return logits;
+    Value bias =
+        vector::TransferReadOp::create(ob, loc, vec, logSizes, ValueRange{j0},
+                                       f32Const(ob, 0.0), ArrayRef<bool>{true});
+    return arith::AddFOp::create(ob, loc, logits, bias);
+  }
+  /// The padded log(size) tensor of `sizes` ([S]).
+  Value buildLogSizes(OpBuilder &ob, Value sizes);
 };
 
 } // namespace
@@ -422,7 +438,8 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                 for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
                   masked.push_back(arith::SelectOp::create(
                       kb, loc, visible(kb, firstKeys[vi], kPos[vi], qPos[r]),
-                      logits[r][vi], negInfVec));
+                      addLogSizes(kb, logits[r][vi], firstKeys[vi]),
+                      negInfVec));
                 SoftmaxStep step =
                     softmaxStep(kb, masked, st[r], st[kRows + r]);
                 next[r] = step.max;
@@ -541,6 +558,7 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
                 dots.push_back(reduce(kb, vector::CombiningKind::ADD, acc));
               }
               Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
+              s = addLogSizes(kb, s, j0);
               Value kPos = keyPositions(kb, kvHead, j0);
               s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos),
                                           s, splat(kb, negInf));
@@ -619,6 +637,36 @@ void VectorAttentionEmitter::accumulateScores(OpBuilder &ob, Value row,
       });
 }
 
+Value VectorAttentionEmitter::buildLogSizes(OpBuilder &ob, Value sizes) {
+  MLIRContext *ctx = ob.getContext();
+  Value n = tensor::DimOp::create(ob, loc, sizes, 0);
+  Value padded = arith::AddIOp::create(ob, loc, n, index(ob, 2 * kLanes));
+  Value init = tensor::EmptyOp::create(ob, loc, ArrayRef<OpFoldResult>{padded},
+                                       ob.getF32Type());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+  return linalg::GenericOp::create(
+             ob, loc, init.getType(), ValueRange{}, ValueRange{init},
+             ArrayRef<AffineMap>{id}, {utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location l, ValueRange) {
+               Value i = linalg::IndexOp::create(nb, l, 0);
+               Value inside = arith::CmpIOp::create(
+                   nb, l, arith::CmpIPredicate::ult, i, n);
+               auto ifOp = scf::IfOp::create(
+                   nb, l, inside,
+                   [&](OpBuilder &tb, Location tl) {
+                     Value sz = tensor::ExtractOp::create(tb, tl, sizes, i);
+                     scf::YieldOp::create(
+                         tb, tl, ValueRange{math::LogOp::create(tb, tl, sz)});
+                   },
+                   [&](OpBuilder &eb, Location el) {
+                     scf::YieldOp::create(eb, el,
+                                          ValueRange{f32Const(eb, 0.0)});
+                   });
+               linalg::YieldOp::create(nb, l, ifOp.getResult(0));
+             })
+      .getResult(0);
+}
+
 SmallVector<Value> VectorAttentionEmitter::emit() {
   auto qType = cast<RankedTensorType>(in.query.getType());
   Value c0 = index(b, 0), c1 = index(b, 1);
@@ -647,6 +695,9 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
 
   Value output = createAttentionOutput(b, loc, in.outputType, queryHeads,
                                        tokens, index(b, valueDepth));
+
+  if (in.keySizes)
+    logSizes = buildLogSizes(b, in.keySizes);
 
   Value received = in.receivedInit;
   SmallVector<Value> sharedInits{output};
@@ -769,8 +820,7 @@ bool mlir::tok::canEmitVectorAttention(const AttentionInputs &in) {
     return false;
   // Received scores: the row-at-a-time kernel accumulates them (the
   // caller sends 16 or more query rows to the general lowering).
-  return !in.treeParents && !in.querySegments && !in.keySegments &&
-         !in.keySizes;
+  return !in.treeParents && !in.querySegments && !in.keySegments;
 }
 
 SmallVector<Value> mlir::tok::emitVectorAttention(OpBuilder &b, Location loc,

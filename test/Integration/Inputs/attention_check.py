@@ -223,6 +223,14 @@ def cases(rng):
     out.append(("vector decode window + sinks",
                 dict(qkv(4, 4, 1, 90, 32), mask=dict(kind="causal", window=20, sinks=4))))
     out.append(("vector length 1", dict(qkv(2, 1, 1, 1, 16), mask=dict(kind="causal"))))
+    # ToMe key sizes (log size added to the logits) in both kernels; S is
+    # no multiple of 32, so the padded log-size reads past S are exercised.
+    out.append(("vector prefill, sizes",
+                dict(qkv(4, 2, 45, 45, 32), mask=dict(kind="full"),
+                     sizes=rng.integers(1, 6, 45).astype(np.float32))))
+    out.append(("vector decode, sizes",
+                dict(qkv(2, 1, 5, 37, 16), mask=dict(kind="full"),
+                     sizes=rng.integers(1, 6, 37).astype(np.float32))))
     for t, name in ((17, "vector prefill"), (3, "vector decode")):
         c = dict(qkv(4, 2, t, 50, 16), mask=dict(kind="causal", window=30, sinks=2))
         perm = rng.permutation(50)
