@@ -51,8 +51,9 @@ void populateSampleToLoopsPatterns(RewritePatternSet &patterns);
 /// Adds the tok.draft lowering (the n-gram drafter).
 void populateDraftToLoopsPatterns(RewritePatternSet &patterns);
 
-/// Adds the lowerings of tok.merge (method tome), tok.unmerge and tok.prune
-/// on f32 rows: scf loops and linalg.generic ops.
+/// Adds the lowerings of tok.merge (method tome), tok.unmerge, tok.prune
+/// (f32 rows), tok.gather and tok.scatter (dim 0): scf loops and
+/// linalg.generic ops.
 void populateTokenOpsToLoopsPatterns(RewritePatternSet &patterns);
 
 /// Whether the tok.draft lowering handles `op` (an ngram chain with

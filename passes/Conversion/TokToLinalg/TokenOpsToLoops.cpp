@@ -22,6 +22,10 @@
 //
 // tok.unmerge: out[o] = in[map[o]].
 //
+// tok.gather / tok.scatter (dim 0 for scatter): a run-time check that
+// every index is in range, then a linalg.generic reading through the
+// indices / a loop writing rows into a copy of the destination.
+//
 // tok.prune: kept = max(ceil(keep T), pf + pl), at most T; the first pf and
 // last pl rows always, the others by rank of their score (descending, ties
 // to the smaller index, O(T^2) compares); kept rows and their indices in
@@ -32,6 +36,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -478,9 +483,125 @@ struct PruneOpLowering : OpConversionPattern<PruneOp> {
   }
 };
 
+/// Asserts at run time that every entry of `indices` (i32) is in
+/// [0, bound); `what` names the op in the message.
+void checkIndices(OpBuilder &b, Location loc, Value indices, Value bound,
+                  StringRef what) {
+  Arith a{b, loc};
+  Value n = tensor::DimOp::create(b, loc, indices, 0);
+  Value boundI32 = a.toI32(bound);
+  Value ok = forLoop(b, loc, a.idx(0), n,
+                     ValueRange{arith::ConstantIntOp::create(b, loc, 1, 1)},
+                     [&](OpBuilder &ob, Value k, ValueRange acc) {
+                       Arith o{ob, loc};
+                       Value i = o.extract(indices, {k});
+                       Value inside = o.andI(
+                           o.cmp(arith::CmpIPredicate::sge, i, o.i32(0)),
+                           o.cmp(arith::CmpIPredicate::slt, i, boundI32));
+                       return SmallVector<Value>{o.andI(acc[0], inside)};
+                     })
+                 .front();
+  cf::AssertOp::create(b, loc, ok, (what + ": an index is out of range").str());
+}
+
+struct GatherOpLowering : OpConversionPattern<GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(GatherOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput(), indices = adaptor.getIndices();
+    auto type = cast<RankedTensorType>(op.getResult().getType());
+    int64_t dim = op.getDim(), rank = type.getRank();
+    checkIndices(rewriter, loc, indices,
+                 tensor::DimOp::create(rewriter, loc, input, dim),
+                 "tok.gather");
+    SmallVector<OpFoldResult> sizes =
+        tensor::getMixedSizes(rewriter, loc, input);
+    sizes[dim] = tensor::getMixedSize(rewriter, loc, indices, 0);
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, sizes, type.getElementType());
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap full = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap at = AffineMap::get(rank, 0, getAffineDimExpr(dim, ctx), ctx);
+    Value out =
+        linalg::GenericOp::create(
+            rewriter, loc, init.getType(), ValueRange{indices},
+            ValueRange{init}, ArrayRef<AffineMap>{at, full},
+            SmallVector<utils::IteratorType>(rank,
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              SmallVector<Value> where;
+              for (int64_t d = 0; d < rank; ++d)
+                where.push_back(
+                    d == dim ? arith::IndexCastOp::create(
+                                   b, l, b.getIndexType(), args[0])
+                                   .getResult()
+                             : linalg::IndexOp::create(b, l, d).getResult());
+              Value v = tensor::ExtractOp::create(b, l, input, where);
+              linalg::YieldOp::create(b, l, v);
+            })
+            .getResult(0);
+    if (out.getType() != type)
+      out = tensor::CastOp::create(rewriter, loc, type, out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct ScatterOpLowering : OpConversionPattern<ScatterOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(ScatterOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.getDim() != 0)
+      return rewriter.notifyMatchFailure(op, "only dim 0 lowers");
+    Location loc = op.getLoc();
+    Value source = adaptor.getSource(), dest = adaptor.getDest(),
+          indices = adaptor.getIndices();
+    checkIndices(rewriter, loc, indices,
+                 tensor::DimOp::create(rewriter, loc, dest, 0), "tok.scatter");
+    auto type = cast<RankedTensorType>(dest.getType());
+    int64_t rank = type.getRank();
+    // Rows are written into a copy: `dest` may have other uses.
+    Value init = tensor::EmptyOp::create(
+        rewriter, loc, tensor::getMixedSizes(rewriter, loc, dest),
+        type.getElementType());
+    Value copy = linalg::CopyOp::create(rewriter, loc, dest, init).getResult(0);
+    Value n = tensor::DimOp::create(rewriter, loc, indices, 0);
+    Arith a{rewriter, loc};
+    Value out =
+        forLoop(rewriter, loc, a.idx(0), n, ValueRange{copy},
+                [&](OpBuilder &ob, Value k, ValueRange acc) {
+                  Arith o{ob, loc};
+                  Value row = o.toIndex(o.extract(indices, {k}));
+                  SmallVector<OpFoldResult> offsets(rank, ob.getIndexAttr(0));
+                  SmallVector<OpFoldResult> sizes =
+                      tensor::getMixedSizes(ob, loc, source);
+                  SmallVector<OpFoldResult> strides(rank, ob.getIndexAttr(1));
+                  sizes[0] = ob.getIndexAttr(1);
+                  offsets[0] = k;
+                  Value slice = tensor::ExtractSliceOp::create(
+                      ob, loc, source, offsets, sizes, strides);
+                  offsets[0] = row;
+                  Value w = tensor::InsertSliceOp::create(
+                      ob, loc, slice, acc[0], offsets, sizes, strides);
+                  return SmallVector<Value>{w};
+                })
+            .front();
+    if (out.getType() != op.getResult().getType())
+      out =
+          tensor::CastOp::create(rewriter, loc, op.getResult().getType(), out);
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::tok::populateTokenOpsToLoopsPatterns(RewritePatternSet &patterns) {
-  patterns.add<MergeOpLowering, PruneOpLowering, UnmergeOpLowering>(
-      patterns.getContext());
+  patterns.add<GatherOpLowering, MergeOpLowering, PruneOpLowering,
+               ScatterOpLowering, UnmergeOpLowering>(patterns.getContext());
 }

@@ -163,5 +163,47 @@ check_prune("p_floor", 10, 8, 0.1, 2, 1)
 check_prune("p_tenth", 10, 8, 0.1, 0, 0)
 check_prune("p_one", 1, 8, 0.5, 0, 0)
 
+# Gather (rows; dim 1 of a 3-D tensor) and scatter (rows), against NumPy
+# indexing; an out-of-range index stops the program with a message.
+GATHER = """
+func.func @f(%x: tensor<?x6xf32>, %i: tensor<?xi32>, %y: tensor<3x?x4xf32>,
+             %j: tensor<?xi32>) -> (tensor<?x6xf32>, tensor<3x?x4xf32>,
+                                    tensor<?x6xf32>) {
+  %g = tok.gather %x[%i] : tensor<?x6xf32>, tensor<?xi32>
+  %h = tok.gather %y[%j] {dim = 1 : i64} : tensor<3x?x4xf32>, tensor<?xi32>
+  %s = tok.scatter %g into %x[%i] : tensor<?x6xf32> into tensor<?x6xf32>, tensor<?xi32>
+  return %g, %h, %s : tensor<?x6xf32>, tensor<3x?x4xf32>, tensor<?x6xf32>
+}
+"""
+x = rng.normal(size=(9, 6)).astype(np.float32)
+y = rng.normal(size=(3, 7, 4)).astype(np.float32)
+i = np.array([8, 0, 3], np.int32)
+j = np.array([6, 6, 1, 0], np.int32)
+outs, err = run_entry(tok_run, work, "gather", GATHER, [x, i, y, j], 3)
+if outs is None:
+    report(False, "gather: tok-run failed: " + err)
+else:
+    s_ref = x.copy()
+    s_ref[i] = x[i]
+    report(np.array_equal(outs[0], x[i]) and np.array_equal(outs[1], y[:, j])
+           and np.array_equal(outs[2], s_ref), "gather / scatter values")
+SCATTER = """
+func.func @f(%x: tensor<?x6xf32>, %z: tensor<?x6xf32>, %i: tensor<?xi32>)
+    -> tensor<?x6xf32> {
+  %s = tok.scatter %z into %x[%i] : tensor<?x6xf32> into tensor<?x6xf32>, tensor<?xi32>
+  return %s : tensor<?x6xf32>
+}
+"""
+z = rng.normal(size=(2, 6)).astype(np.float32)
+outs, err = run_entry(tok_run, work, "scatter", SCATTER,
+                      [x, z, np.array([4, 1], np.int32)], 1)
+s_ref = x.copy()
+s_ref[[4, 1]] = z
+report(outs is not None and np.array_equal(outs[0], s_ref), "scatter rows")
+outs, err = run_entry(tok_run, work, "scatter_bad", SCATTER,
+                      [x, z, np.array([4, 9], np.int32)], 1)
+report(outs is None and "tok.scatter: an index is out of range" in err,
+       "scatter out of range: %s" % err)
+
 print("%d of %d checks passed" % (passed, passed + failed))
 sys.exit(1 if failed else 0)
