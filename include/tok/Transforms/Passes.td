@@ -232,4 +232,62 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
   ];
 }
 
+def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
+  let summary = "Drop the least attended tokens in encoder blocks (EViT, "
+                "SpAtten cascade)";
+  let description = [{
+    In every function with non-causal `tok.attention` ops (encoder blocks),
+    inserts a `tok.prune` in each block listed in `layers` (all blocks if
+    empty), at the same place `tok-token-merge` merges: after the
+    attention's residual add (or the LayerNorm that is its only user),
+    before the MLP. The kept tokens are the first `protect-first` and last
+    `protect-last` and, of the rest, the best scored, `ceil(keep T)` in all
+    (ALGORITHMS.md §7); pruned tokens leave every later block (cascade,
+    never revived). Scores:
+
+    - `cls` (default, EViT, §7.2): the attention the first token pays
+      each token in this block, summed over heads (a one-row attention on
+      the block's keys with received scores, computed by the row kernel);
+    - `received` (SpAtten, §7.1): the attention mass each token received
+      from every query of the block, summed over heads and accumulated
+      over the pruning blocks. Received scores over many query rows take
+      the general attention lowering (slower than the vectorized kernel).
+
+    Returned token rows are restored to one row per input token with
+    `tok.scatter`: a pruned token keeps its row from the block where it was
+    pruned. Requirements and errors as for `tok-token-merge`.
+
+    Decoders (causal attention) are left alone: pruning prompt tokens in a
+    decoder prefill (LazyLLM) needs per-layer KV presence and revival from
+    an auxiliary cache; see docs/token-reduction.md for why that is not
+    done here.
+
+    Example:
+
+    ```
+    tok-opt bert.mlir --tok-token-prune="keep=0.7 layers=1,2,3"
+    tok-run embed --model DIR --pipeline 'tok-token-prune{keep=0.5}' ...
+    ```
+  }];
+  let options = [
+    Option<"keep", "keep", "double", /*default=*/"0.7",
+           "Fraction of the tokens each pruning block keeps, in (0, 1]">,
+    ListOption<"layers", "layers", "int64_t",
+               "Encoder blocks that prune (0-based; default: all)">,
+    Option<"score", "score", "std::string", /*default=*/"\"cls\"",
+           "Token importance: cls (first token's attention) or received "
+           "(accumulated received attention)">,
+    Option<"protectFirst", "protect-first", "int64_t", /*default=*/"1",
+           "Leading tokens always kept (CLS)">,
+    Option<"protectLast", "protect-last", "int64_t", /*default=*/"0",
+           "Trailing tokens always kept (e.g. SEP)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::tok::TokDialect"
+  ];
+}
+
 #endif // TOK_TRANSFORMS_PASSES_TD

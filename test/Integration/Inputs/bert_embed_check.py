@@ -6,7 +6,9 @@ usage: bert_embed_check.py <tok-run> <work dir> (--minilm DIR | --random)
                            [--merge "PIPELINE=r0,r1,..."]...
 
 With --merge, the embeddings under that tok-token-merge pipeline are
-checked against the reference encoder with ToMe and those r per layer.
+checked against the reference encoder with ToMe and those r per layer;
+with --prune "PIPELINE=keep;layers;score" (layers comma separated or
+empty for all), against the reference with that pruning.
 
 Tolerance: every embedding component within 1e-5 absolute of the float64
 reference (float32 kernels and a polynomial erf; measured ~1e-7).
@@ -28,6 +30,7 @@ p.add_argument("work")
 p.add_argument("--minilm")
 p.add_argument("--random", action="store_true")
 p.add_argument("--merge", action="append", default=[])
+p.add_argument("--prune", action="append", default=[])
 a = p.parse_args()
 os.makedirs(a.work, exist_ok=True)
 
@@ -104,20 +107,28 @@ print("embed %s: %d of %d sentences match%s (worst error below 1e-5: %s)"
          " with tokenizers' ids" if hf is not None else "",
          worst <= 1e-5))
 
-for spec in a.merge:
-    pipeline, rs = spec.rsplit("=", 1)
-    rs = [int(x) for x in rs.split(",")]
+specs = [(spec.rsplit("=", 1)[0], dict(merge_r=[
+    int(x) for x in spec.rsplit("=", 1)[1].split(",")]), "ToMe")
+    for spec in a.merge]
+for spec in a.prune:
+    pipeline, args = spec.rsplit("=", 1)
+    keep, layers, score = args.split(";")
+    specs.append((pipeline, dict(prune=dict(
+        keep=float(keep), score=score,
+        layers=[int(x) for x in layers.split(",")] if layers else None)),
+        "pruning"))
+for pipeline, kw, what in specs:
     merged = run(pipeline)
     bad = 0
     for i, s in enumerate(sentences):
         ids = [int(x) for x in merged[2 * i].split()[1:]]
         got = np.array([float(x) for x in merged[2 * i + 1].split()])
-        expect = ref.embed(cfg, w, ids, normalize, merge_r=rs)
+        expect = ref.embed(cfg, w, ids, normalize, **kw)
         err = float(np.abs(got - expect).max())
         if not err <= 1e-5:
             print("MISMATCH %s on %r: max error %.3g" % (pipeline, s, err))
             bad += 1
     failed += bad
-    print("embed %s %s: %d of %d sentences match the ToMe reference"
-          % (name, pipeline, len(sentences) - bad, len(sentences)))
+    print("embed %s %s: %d of %d sentences match the %s reference"
+          % (name, pipeline, len(sentences) - bad, len(sentences), what))
 sys.exit(1 if failed else 0)

@@ -79,8 +79,26 @@ def tome(x, metric, size, r, protect=1):
     return y / ns[:, None], ns, step
 
 
-def encode(cfg, w, ids, merge_r=None):
+def kept_count(t, keep, pf, pl):
+    n = int(np.ceil(keep * t - max(1e-9, keep * t * 1e-6)))
+    return min(max(n, pf + pl), t)
+
+
+def prune_rows(score, keep, pf=1, pl=0):
+    """Indices kept: the protected ends and the best scored (ties to the
+    smaller index), in ascending order."""
+    t = len(score)
+    free = max(kept_count(t, keep, pf, pl) - pf - pl, 0)
+    middle = sorted(range(pf, t - pl), key=lambda i: (-score[i], i))[:free]
+    return np.array(sorted(set(range(pf)) | set(range(t - pl, t))
+                           | set(middle)))
+
+
+def encode(cfg, w, ids, merge_r=None, prune=None):
+    """prune: dict(keep=, layers=[...] or None, score="cls"|"received")."""
     ids = np.asarray(ids)
+    pruned = []  # (stream before, kept indices) per prune
+    acc = None
     t = len(ids)
     size = np.ones(t)
     src = np.arange(t)
@@ -104,14 +122,28 @@ def encode(cfg, w, ids, merge_r=None):
         v = lin(x, "attention.self.value")
         t = len(x)
         ctx = np.zeros((t, e))
+        probs = []
         for hd in range(h):
             s = slice(hd * d, (hd + 1) * d)
             z = q[:, s] @ k[:, s].T / math.sqrt(d) + np.log(size)[None, :]
             z = np.exp(z - z.max(-1, keepdims=True))
-            ctx[:, s] = (z / z.sum(-1, keepdims=True)) @ v[:, s]
+            probs.append(z / z.sum(-1, keepdims=True))
+            ctx[:, s] = probs[-1] @ v[:, s]
         x = layer_norm(x + lin(ctx, "attention.output.dense"),
                        w[p + "attention.output.LayerNorm.weight"],
                        w[p + "attention.output.LayerNorm.bias"], eps)
+        if prune and (prune.get("layers") is None or l in prune["layers"]):
+            if prune.get("score", "cls") == "cls":
+                score = sum(pr[0] for pr in probs)
+            else:
+                score = sum(pr.sum(0) for pr in probs)
+                if acc is not None:
+                    score = score + acc[pruned[-1][1]]
+                acc = score
+            kept = prune_rows(score, prune["keep"])
+            pruned.append((x, kept))
+            x = x[kept]
+            size = size[kept]
         if merge_r and l < len(merge_r) and merge_r[l] > 0:
             metric = k.reshape(t, h, d).mean(1)
             x, size, step = tome(x, metric, size, merge_r[l])
@@ -119,11 +151,15 @@ def encode(cfg, w, ids, merge_r=None):
         m = lin(gelu(lin(x, "intermediate.dense")), "output.dense")
         x = layer_norm(x + m, w[p + "output.LayerNorm.weight"],
                        w[p + "output.LayerNorm.bias"], eps)
+    for before, kept in reversed(pruned):
+        full = before.copy()
+        full[kept] = x
+        x = full
     return x[src]
 
 
-def embed(cfg, w, ids, normalize=True, merge_r=None):
-    v = encode(cfg, w, ids, merge_r).mean(0)
+def embed(cfg, w, ids, normalize=True, merge_r=None, prune=None):
+    v = encode(cfg, w, ids, merge_r, prune).mean(0)
     if normalize:
         v = v / max(np.linalg.norm(v), 1e-12)
     return v
