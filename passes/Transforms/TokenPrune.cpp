@@ -19,7 +19,9 @@
 //
 // Where the function returns token rows, tok.scatter puts the kept rows
 // back among the pruned tokens' rows as they were when pruned (innermost
-// prune first), so callers see one row per input token.
+// prune first), so callers see one row per input token; with
+// restore=none the function returns the surviving rows only (pooling over
+// the survivors, EViT-style).
 //
 //===----------------------------------------------------------------------===//
 
@@ -68,6 +70,8 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
     for (int64_t l : layers)
       if (l < 0)
         return fail("layers must be non-negative, got " + Twine(l));
+    if (restore != "scatter" && restore != "none")
+      return fail("unknown restore '" + restore + "' (scatter, none)");
 
     for (auto fn : module.getOps<func::FuncOp>()) {
       SmallVector<AttentionOp> blocks = getEncoderAttentions(fn);
@@ -191,6 +195,8 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
       return success();
     if (failed(verifyReducedRegion(fn, roots, "tok-token-prune")))
       return failure();
+    if (restore == "none")
+      return success();
     return restoreReturnedRows(
         fn, roots, "tok-token-prune", [&](OpBuilder &b, Value v) -> Value {
           for (auto &[stream, indices] : llvm::reverse(prunes))

@@ -253,9 +253,14 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
       over the pruning blocks. Received scores over many query rows take
       the general attention lowering (slower than the vectorized kernel).
 
-    Returned token rows are restored to one row per input token with
-    `tok.scatter`: a pruned token keeps its row from the block where it was
-    pruned. Requirements and errors as for `tok-token-merge`.
+    With `restore=scatter` (default) returned token rows are restored to
+    one row per input token with `tok.scatter`: a pruned token keeps its
+    row from the block where it was pruned, so token-level consumers see
+    the shapes they saw before. With `restore=none` the function returns
+    the surviving rows only (its token dimension is dynamic, so the
+    signature is unchanged): what a pooled sentence embedding wants, since
+    stale rows from early blocks would dilute the mean. Requirements and
+    errors as for `tok-token-merge`.
 
     Decoders (causal attention) are left alone: pruning prompt tokens in a
     decoder prefill (LazyLLM) needs per-layer KV presence and revival from
@@ -280,7 +285,10 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
     Option<"protectFirst", "protect-first", "int64_t", /*default=*/"1",
            "Leading tokens always kept (CLS)">,
     Option<"protectLast", "protect-last", "int64_t", /*default=*/"0",
-           "Trailing tokens always kept (e.g. SEP)">
+           "Trailing tokens always kept (e.g. SEP)">,
+    Option<"restore", "restore", "std::string", /*default=*/"\"scatter\"",
+           "Returned rows: scatter (one per input token, pruned ones as "
+           "they were when pruned) or none (the survivors only)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
