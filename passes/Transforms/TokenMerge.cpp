@@ -9,6 +9,8 @@
 //   %x  = <residual add after the attention> (or its LayerNorm, post-LN)
 //   %m  = mean over heads of the attention's keys            [T, D]
 //   %y, %sz, %map = tok.merge %x, %m sizes(%sz_prev) {r = r_l}
+//                   (method = pitome: energy-ranked matching, margin
+//                    0.9 - 0.8 l / L as PiToMe's DeiT patch)
 //   every later use of %x uses %y; the next blocks' attentions get
 //   sizes(%sz) (proportional attention); the maps compose
 //
@@ -81,9 +83,6 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
     std::optional<MergeMethod> kind = symbolizeMergeMethod(method);
     if (!kind)
       return fail("unknown method '" + method + "' (tome, pitome)");
-    if (*kind != MergeMethod::tome)
-      return fail("method 'pitome' is not implemented yet (tok.merge has "
-                  "no lowering for it); use tome");
     if (r < 0)
       return fail("r must be non-negative, got " + Twine(r));
     if (protectFirst < 0)
@@ -111,13 +110,13 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
           rList.empty() ? scheduleR(r, inflect, blocks.size())
                         : SmallVector<int64_t>(rList.begin(), rList.end());
       rs.resize(blocks.size(), 0);
-      if (failed(mergeFunction(fn, blocks, rs)))
+      if (failed(mergeFunction(fn, blocks, rs, *kind)))
         return signalPassFailure();
     }
   }
 
   LogicalResult mergeFunction(func::FuncOp fn, ArrayRef<AttentionOp> blocks,
-                              ArrayRef<int64_t> rs) {
+                              ArrayRef<int64_t> rs, MergeMethod kind) {
     MLIRContext *ctx = &getContext();
     Value sizes, map;
     SmallVector<Value> roots;
@@ -145,11 +144,16 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
       Location loc = attention.getLoc();
       Value metric = buildMeanOverHeads(b, loc, attention.getKey());
       auto dyn = ShapedType::kDynamic;
+      // PiToMe's margin falls from 0.9 to 0.1 over the blocks (its DeiT
+      // patch: 0.9 - 0.8 l / L).
+      double margin = 0.9 - 0.8 * static_cast<double>(index) /
+                                static_cast<double>(blocks.size());
       auto merge = MergeOp::create(
           b, loc, rows, RankedTensorType::get({dyn}, b.getF32Type()),
           RankedTensorType::get({dyn}, b.getI32Type()), *point, metric, sizes,
           b.getI64IntegerAttr(rl), b.getI64IntegerAttr(protectFirst),
-          MergeMethodAttr::get(ctx, MergeMethod::tome));
+          MergeMethodAttr::get(ctx, kind),
+          b.getF32FloatAttr(kind == MergeMethod::pitome ? margin : 0.5));
       replaceStream(*point, merge.getOutput(), merge);
       sizes = merge.getOutputSizes();
       map = map ? composeMaps(b, loc, map, merge.getMap()) : merge.getMap();

@@ -60,6 +60,12 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
     if (!(keep > 0.0 && keep <= 1.0))
       return fail("keep must be in (0, 1], got " +
                   llvm::formatv("{0}", static_cast<double>(keep)).str());
+    for (double k : keepList)
+      if (!(k > 0.0 && k <= 1.0))
+        return fail("keep-list entries must be in (0, 1], got " +
+                    llvm::formatv("{0}", k).str());
+    if (!keepList.empty() && !layers.empty())
+      return fail("give keep-list (a ratio per block) or layers, not both");
     if (score != "cls" && score != "received")
       return fail("unknown score '" + score + "' (cls, received)");
     if (protectFirst < 0 || protectLast < 0)
@@ -154,6 +160,14 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
       if (!layers.empty() &&
           !llvm::is_contained(layers, static_cast<int64_t>(index)))
         continue;
+      // keep-list: a ratio per block; blocks past its end, or at 1.0, keep
+      // everything.
+      double ratio = keep;
+      if (!keepList.empty()) {
+        ratio = index < keepList.size() ? keepList[index] : 1.0;
+        if (ratio == 1.0)
+          continue;
+      }
       AttentionOp attention = original;
       FailureOr<Value> point = findReductionPoint(attention);
       if (failed(point))
@@ -183,7 +197,7 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
       auto dyn = ShapedType::kDynamic;
       auto prune = PruneOp::create(
           b, loc, rows, RankedTensorType::get({dyn}, b.getI32Type()), *point,
-          tokenScore, b.getF32FloatAttr(keep),
+          tokenScore, b.getF32FloatAttr(ratio),
           b.getI64IntegerAttr(protectFirst), b.getI64IntegerAttr(protectLast));
       replaceStream(*point, prune.getOutput(), prune);
       prunes.push_back({*point, prune.getIndices()});

@@ -1,11 +1,11 @@
 // RUN: tok-opt %s --split-input-file --tok-token-merge="r=2" --verify-diagnostics
 // RUN: not tok-opt %s --split-input-file --tok-token-merge="r=2" 2>/dev/null | FileCheck %s --check-prefix=CAUSAL
 // RUN: not tok-opt %s --split-input-file --tok-token-merge="schedule=linear" 2>&1 | FileCheck %s --check-prefix=SCHEDULE
-// RUN: not tok-opt %s --split-input-file --tok-token-merge="method=pitome" 2>&1 | FileCheck %s --check-prefix=PITOME
+// RUN: not tok-opt %s --split-input-file --tok-token-merge="method=bipartite" 2>&1 | FileCheck %s --check-prefix=METHOD
 // RUN: not tok-opt %s --split-input-file --tok-token-merge="r=-1" 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 
 // SCHEDULE: error: tok-token-merge: unknown schedule 'linear' (constant, decreasing, increasing)
-// PITOME: error: tok-token-merge: method 'pitome' is not implemented yet
+// METHOD: error: tok-token-merge: unknown method 'bipartite' (tome, pitome)
 // NEGATIVE: error: tok-token-merge: r must be non-negative, got -1
 
 // A static token count cannot shrink.

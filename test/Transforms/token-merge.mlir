@@ -6,6 +6,7 @@
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=4 schedule=decreasing" | FileCheck %s --check-prefix=DEC
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r-list=0,3 protect-first=0 prop-attn=0" | FileCheck %s --check-prefix=LIST
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=0" | FileCheck %s --check-prefix=ZERO
+// RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=2 method=pitome" | FileCheck %s --check-prefix=PITOME
 
 // CHECK-LABEL: func.func @encode
 // CHECK:       %[[ATT1:.*]] = tok.attention %{{.*}}, %{{.*}}, %[[V1:[^ ]*]] {mask = #tok.mask<full>}
@@ -44,3 +45,8 @@
 
 // ZERO-NOT:    tok.merge
 // ZERO-NOT:    tok.unmerge
+
+// PiToMe: the margin falls from 0.9 over the blocks (0.9 - 0.8 l / L; the
+// second block's 0.5 is the default, not printed).
+// PITOME:      tok.merge {{.*}} {margin = 0.899999976 : f32, method = #tok.merge_method<pitome>, protect_first = 1 : i64, r = 2 : i64}
+// PITOME:      tok.merge {{.*}} {method = #tok.merge_method<pitome>, protect_first = 1 : i64, r = 2 : i64}

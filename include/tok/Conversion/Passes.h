@@ -51,7 +51,7 @@ void populateSampleToLoopsPatterns(RewritePatternSet &patterns);
 /// Adds the tok.draft lowering (the n-gram drafter).
 void populateDraftToLoopsPatterns(RewritePatternSet &patterns);
 
-/// Adds the lowerings of tok.merge (method tome), tok.unmerge, tok.prune
+/// Adds the lowerings of tok.merge (ToMe and PiToMe), tok.unmerge, tok.prune
 /// (f32 rows), tok.gather and tok.scatter (dim 0): scf loops and
 /// linalg.generic ops.
 void populateTokenOpsToLoopsPatterns(RewritePatternSet &patterns);

@@ -181,8 +181,9 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
     residual add that follows the attention, or at the LayerNorm that is
     its only user (post-LN blocks such as BERT), before the MLP. The metric
     is the block's keys averaged over heads; `r_l` tokens merge in block
-    `l` (bipartite soft matching, ALGORITHMS.md §6.1); the first
-    `protect-first` tokens (CLS) never merge. Later blocks see the merged
+    `l` (bipartite soft matching, ALGORITHMS.md §6.1, or with
+    `method=pitome` PiToMe's energy-ranked matching, §6.5, with the margin
+    0.9 - 0.8 l / L); the first `protect-first` tokens (CLS) never merge. Later blocks see the merged
     tokens, and with `prop-attn` their attention adds `log(size)` of each
     key (proportional attention, §6.2). Returned token rows are expanded
     back to one row per input token with `tok.unmerge` (§6.3), so callers
@@ -221,8 +222,8 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
            "Proportional attention: log(size) added to merged keys' "
            "logits">,
     Option<"method", "method", "std::string", /*default=*/"\"tome\"",
-           "Matching: tome (bipartite soft matching); pitome is parsed "
-           "but not implemented">
+           "Matching: tome (bipartite soft matching by index parity) or "
+           "pitome (PiToMe's energy-ranked matching, margin 0.9 - 0.8 l/L)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -238,7 +239,8 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
   let description = [{
     In every function with non-causal `tok.attention` ops (encoder blocks),
     inserts a `tok.prune` in each block listed in `layers` (all blocks if
-    empty), at the same place `tok-token-merge` merges: after the
+    empty), or in each block with an entry below 1 in `keep-list` (a
+    per-block keep schedule), at the same place `tok-token-merge` merges: after the
     attention's residual add (or the LayerNorm that is its only user),
     before the MLP. The kept tokens are the first `protect-first` and last
     `protect-last` and, of the rest, the best scored, `ceil(keep T)` in all
@@ -279,6 +281,9 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
            "Fraction of the tokens each pruning block keeps, in (0, 1]">,
     ListOption<"layers", "layers", "int64_t",
                "Encoder blocks that prune (0-based; default: all)">,
+    ListOption<"keepList", "keep-list", "double",
+               "Keep ratio per block (a schedule; blocks past the list and "
+               "entries of 1 do not prune); replaces keep and layers">,
     Option<"score", "score", "std::string", /*default=*/"\"cls\"",
            "Token importance: cls (first token's attention) or received "
            "(accumulated received attention)">,

@@ -17,8 +17,14 @@
 //   every other token is kept, in input order; a source is added into its
 //   dst: y = (sum of size * x) / (sum of size), size' = sum of size
 //   map[i] = output row of i (of dst[i] for a source)
-// The similarity search costs |A| |B| M scalar multiply-adds, the ranking
-// |A|^2 compares: small next to the layer it shortens.
+// method = pitome (PiToMe, ALGORITHMS.md §6.5): energy
+//   E_i = (1/N) sum_j ELU(cos(m_i, m_j) - margin) over the N unprotected
+//   tokens; ranked by E (descending, ties to the smaller index), the first
+//   2r' alternate into sources (even ranks) and destinations (odd ranks);
+//   every source merges into its most similar destination.
+// The similarity searches cost |A| |B| M (ToMe) or N^2 M (PiToMe)
+// multiply-adds, 16 lanes wide for metric widths that are multiples of 16;
+// the rankings |A|^2 or N^2 compares.
 //
 // tok.unmerge: out[o] = in[map[o]].
 //
@@ -41,6 +47,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
@@ -136,62 +143,137 @@ Value divideRows(OpBuilder &b, Location loc, Value rows, Value divisor) {
       .getResult(0);
 }
 
+/// <metric[i], metric[j]>: 16 lanes at a time when the metric width is a
+/// static multiple of 16, else a scalar loop.
+Value metricDot(OpBuilder &b, Location loc, Value metric, Value i, Value j) {
+  Arith a{b, loc};
+  int64_t m = cast<RankedTensorType>(metric.getType()).getDimSize(1);
+  if (!ShapedType::isDynamic(m) && m % 16 == 0) {
+    auto vec = VectorType::get({16}, b.getF32Type());
+    Value acc;
+    for (int64_t c = 0; c < m; c += 16) {
+      Value u = vector::TransferReadOp::create(
+          b, loc, vec, metric, ValueRange{i, a.idx(c)}, a.f32(0.0),
+          ArrayRef<bool>{true});
+      Value v = vector::TransferReadOp::create(
+          b, loc, vec, metric, ValueRange{j, a.idx(c)}, a.f32(0.0),
+          ArrayRef<bool>{true});
+      acc = acc ? vector::FMAOp::create(b, loc, u, v, acc).getResult()
+                : arith::MulFOp::create(b, loc, u, v).getResult();
+    }
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, acc);
+  }
+  Value width = tensor::DimOp::create(b, loc, metric, 1);
+  return forLoop(b, loc, a.idx(0), width, ValueRange{a.f32(0.0)},
+                 [&](OpBuilder &db, Value d, ValueRange s) {
+                   Arith dd{db, loc};
+                   Value uv = arith::MulFOp::create(db, loc,
+                                                    dd.extract(metric, {i, d}),
+                                                    dd.extract(metric, {j, d}));
+                   return SmallVector<Value>{
+                       arith::AddFOp::create(db, loc, s[0], uv)};
+                 })
+      .front();
+}
+
+/// The shared parts of both matchings.
+struct MergeBuilder {
+  OpBuilder &b;
+  Location loc;
+  Value metric, sumSq, t;
+
+  /// Squared norm of every metric row.
+  static Value rowSquares(OpBuilder &b, Location loc, Value metric, Value t) {
+    Arith a{b, loc};
+    MLIRContext *ctx = b.getContext();
+    Value init = a.filled({t}, b.getF32Type(), a.f32(0.0));
+    AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+    return linalg::GenericOp::create(
+               b, loc, init.getType(), ValueRange{metric}, ValueRange{init},
+               ArrayRef<AffineMap>{full, row},
+               {utils::IteratorType::parallel, utils::IteratorType::reduction},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
+                 Value sum = arith::AddFOp::create(nb, l, args[1], sq);
+                 linalg::YieldOp::create(nb, l, sum);
+               })
+        .getResult(0);
+  }
+
+  /// cos(metric[i], metric[j]), a zero row counting as orthogonal.
+  Value cosine(OpBuilder &ob, Value i, Value j) {
+    Arith o{ob, loc};
+    Value dot = metricDot(ob, loc, metric, i, j);
+    Value ni = math::SqrtOp::create(ob, loc, o.extract(sumSq, {i}));
+    Value nj = math::SqrtOp::create(ob, loc, o.extract(sumSq, {j}));
+    Value denom = arith::MaximumFOp::create(
+        ob, loc, arith::MulFOp::create(ob, loc, ni, nj), o.f32(1e-30));
+    return arith::DivFOp::create(ob, loc, dot, denom);
+  }
+
+  /// The most similar j in [lo, hi) (step `step`) among those `eligible`
+  /// says yes to: (best cosine, j); the first j wins a tie.
+  std::pair<Value, Value>
+  bestMatch(OpBuilder &ob, Value i, Value lo, Value hi, Value step,
+            function_ref<Value(OpBuilder &, Value)> eligible) {
+    Arith o{ob, loc};
+    Value negInf = o.f32(-std::numeric_limits<float>::infinity());
+    Value one = o.idx(1);
+    auto loop = scf::ForOp::create(
+        ob, loc, lo, hi, step, ValueRange{negInf, o.idx(0)},
+        [&](OpBuilder &ib, Location, Value j, ValueRange cur) {
+          Arith in{ib, loc};
+          Value c = cosine(ib, i, j);
+          Value better = in.fcmp(arith::CmpFPredicate::OGT, c, cur[0]);
+          if (eligible)
+            better = in.andI(better, eligible(ib, j));
+          scf::YieldOp::create(ib, loc,
+                               ValueRange{in.select(better, c, cur[0]),
+                                          in.select(better, j, cur[1])});
+        });
+    (void)one;
+    return {loop.getResult(0), loop.getResult(1)};
+  }
+};
+
+/// rank[k] of values[k] among values[0..n): how many are larger, ties to
+/// the smaller index.
+Value rankDescending(OpBuilder &b, Location loc, Value values, Value n,
+                     Value k) {
+  Arith a{b, loc};
+  Value vk = a.extract(values, {k});
+  return forLoop(b, loc, a.idx(0), n, ValueRange{a.idx(0)},
+                 [&](OpBuilder &ib, Value k2, ValueRange c) {
+                   Arith in{ib, loc};
+                   Value v2 = in.extract(values, {k2});
+                   Value above = in.orI(
+                       in.fcmp(arith::CmpFPredicate::OGT, v2, vk),
+                       in.andI(in.fcmp(arith::CmpFPredicate::OEQ, v2, vk),
+                               in.cmp(arith::CmpIPredicate::slt, k2, k)));
+                   return SmallVector<Value>{
+                       in.add(c[0], in.select(above, in.idx(1), in.idx(0)))};
+                 })
+      .front();
+}
+
 struct MergeOpLowering : OpConversionPattern<MergeOp> {
   using OpConversionPattern::OpConversionPattern;
 
-  LogicalResult
-  matchAndRewrite(MergeOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    if (op.getMethod() != MergeMethod::tome)
-      return rewriter.notifyMatchFailure(op, "only method = tome lowers");
-    Value x = adaptor.getInput(), metric = adaptor.getMetric();
-    if (failed(checkF32Rows(op, x, rewriter)) ||
-        failed(checkF32Rows(op, metric, rewriter)))
-      return failure();
-    Location loc = op.getLoc();
-    OpBuilder &b = rewriter;
+  /// ToMe: role[a] = dst of each of the r' best-matched even-parity tokens.
+  static Value toMeRoles(MergeBuilder &mb, Value role, int64_t p, Value rEff) {
+    OpBuilder &b = mb.b;
+    Location loc = mb.loc;
     Arith a{b, loc};
-    using P = arith::CmpIPredicate;
     Value zero = a.idx(0), one = a.idx(1), two = a.idx(2);
-    Value t = tensor::DimOp::create(b, loc, x, 0);
-    Value e = tensor::DimOp::create(b, loc, x, 1);
-    Value m = tensor::DimOp::create(b, loc, metric, 1);
-    int64_t p = op.getProtectFirst();
-    Value pV = a.idx(p);
-    // r' = min(r, max(0, (T - p) / 2)).
-    Value half =
-        arith::DivSIOp::create(b, loc, a.maxS(a.sub(t, pV), zero), two);
-    Value rEff = a.minS(a.idx(op.getR()), half);
     int64_t aStart = p + (p & 1), bStart = p + 1 - (p & 1);
     auto count = [&](int64_t start) {
       // Indices start, start + 2, ... below T.
-      Value n = arith::DivSIOp::create(b, loc,
-                                       a.add(a.sub(t, a.idx(start)), one), two);
+      Value n = arith::DivSIOp::create(
+          b, loc, a.add(a.sub(mb.t, a.idx(start)), one), two);
       return a.maxS(n, zero);
     };
-    Value nA = count(aStart), nB = count(bStart);
-    Value f32Zero = a.f32(0.0);
-
-    // 1 / |metric row|, guarded against zero rows.
-    Value sumSq = a.filled({t}, b.getF32Type(), f32Zero);
-    {
-      MLIRContext *ctx = b.getContext();
-      AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
-      AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
-      sumSq =
-          linalg::GenericOp::create(
-              b, loc, sumSq.getType(), ValueRange{metric}, ValueRange{sumSq},
-              ArrayRef<AffineMap>{full, row},
-              {utils::IteratorType::parallel, utils::IteratorType::reduction},
-              [&](OpBuilder &nb, Location l, ValueRange args) {
-                Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
-                Value s = arith::AddFOp::create(nb, l, args[1], sq);
-                linalg::YieldOp::create(nb, l, s);
-              })
-              .getResult(0);
-    }
-
-    // best[k], dst[k] for a = aStart + 2k.
+    Value nA = count(aStart);
     Value negInf = a.f32(-std::numeric_limits<float>::infinity());
     Value best0 = a.filled({nA}, b.getF32Type(), negInf);
     Value dst0 = a.filled({nA}, b.getIndexType(), zero);
@@ -200,67 +282,138 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
         [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
           Arith o{ob, loc};
           Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
-          Value na = math::SqrtOp::create(ob, loc, o.extract(sumSq, {ai}));
-          SmallVector<Value> bd = forLoop(
-              ob, loc, o.idx(0), nB, ValueRange{negInf, o.idx(0)},
-              [&](OpBuilder &ib, Value j,
-                  ValueRange cur) -> SmallVector<Value> {
-                Arith in{ib, loc};
-                Value bi = in.add(in.idx(bStart), in.mul(j, in.idx(2)));
-                Value dot =
-                    forLoop(ib, loc, in.idx(0), m, ValueRange{in.f32(0.0)},
-                            [&](OpBuilder &db, Value d, ValueRange s) {
-                              Arith dd{db, loc};
-                              Value u = dd.extract(metric, {ai, d});
-                              Value v = dd.extract(metric, {bi, d});
-                              Value uv = arith::MulFOp::create(db, loc, u, v);
-                              return SmallVector<Value>{
-                                  arith::AddFOp::create(db, loc, s[0], uv)};
-                            })
-                        .front();
-                Value nb =
-                    math::SqrtOp::create(ib, loc, in.extract(sumSq, {bi}));
-                Value denom = arith::MaximumFOp::create(
-                    ib, loc, arith::MulFOp::create(ib, loc, na, nb),
-                    in.f32(1e-30));
-                Value cosv = arith::DivFOp::create(ib, loc, dot, denom);
-                Value better = in.fcmp(arith::CmpFPredicate::OGT, cosv, cur[0]);
-                // The first b wins a tie; a NaN never wins.
-                return SmallVector<Value>{in.select(better, cosv, cur[0]),
-                                          in.select(better, bi, cur[1])};
-              });
-          return {o.insert(bd[0], acc[0], {k}), o.insert(bd[1], acc[1], {k})};
+          auto [best, dst] =
+              mb.bestMatch(ob, ai, o.idx(bStart), mb.t, o.idx(2), nullptr);
+          return {o.insert(best, acc[0], {k}), o.insert(dst, acc[1], {k})};
         });
-    Value best = found[0], dst = found[1];
+    return forLoop(b, loc, zero, nA, ValueRange{role},
+                   [&](OpBuilder &ob, Value k,
+                       ValueRange acc) -> SmallVector<Value> {
+                     Arith o{ob, loc};
+                     Value rank = rankDescending(ob, loc, found[0], nA, k);
+                     Value source =
+                         o.cmp(arith::CmpIPredicate::slt, rank, rEff);
+                     Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
+                     Value r =
+                         o.select(source, o.extract(found[1], {k}), o.idx(-1));
+                     return {o.insert(r, acc[0], {ai})};
+                   })
+        .front();
+  }
 
-    // role[i] = -1 if kept, else its destination's index.
-    Value role0 = a.filled({t}, b.getIndexType(), a.idx(-1));
-    Value role =
+  /// PiToMe: energy ranks pick 2r' tokens; ranks 0, 2, ... merge into
+  /// their most similar of ranks 1, 3, ...
+  static Value piToMeRoles(MergeBuilder &mb, Value role, int64_t p, Value rEff,
+                           double margin) {
+    OpBuilder &b = mb.b;
+    Location loc = mb.loc;
+    Arith a{b, loc};
+    using P = arith::CmpIPredicate;
+    Value zero = a.idx(0), pV = a.idx(p);
+    Value n = a.maxS(a.sub(mb.t, pV), zero);
+    Value nF = arith::UIToFPOp::create(
+        b, loc, b.getF32Type(),
+        arith::IndexCastOp::create(b, loc, b.getI64Type(), n));
+    // energy[k] of token p + k.
+    Value energy0 = a.filled({n}, b.getF32Type(), a.f32(0.0));
+    Value energy =
         forLoop(
-            b, loc, zero, nA, ValueRange{role0},
+            b, loc, zero, n, ValueRange{energy0},
             [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
               Arith o{ob, loc};
-              Value bk = o.extract(best, {k});
-              Value rank =
-                  forLoop(
-                      ob, loc, o.idx(0), nA, ValueRange{o.idx(0)},
-                      [&](OpBuilder &ib, Value k2, ValueRange c) {
-                        Arith in{ib, loc};
-                        Value b2 = in.extract(best, {k2});
-                        Value above = in.orI(
-                            in.fcmp(arith::CmpFPredicate::OGT, b2, bk),
-                            in.andI(in.fcmp(arith::CmpFPredicate::OEQ, b2, bk),
-                                    in.cmp(P::slt, k2, k)));
-                        return SmallVector<Value>{in.add(
-                            c[0], in.select(above, in.idx(1), in.idx(0)))};
-                      })
+              Value i = o.add(k, o.idx(p));
+              Value sum =
+                  forLoop(ob, loc, o.idx(p), mb.t, ValueRange{o.f32(0.0)},
+                          [&](OpBuilder &ib, Value j, ValueRange s) {
+                            Arith in{ib, loc};
+                            Value x = arith::SubFOp::create(
+                                ib, loc, mb.cosine(ib, i, j), in.f32(margin));
+                            // ELU (alpha = 1).
+                            Value neg = arith::SubFOp::create(
+                                ib, loc, math::ExpOp::create(ib, loc, x),
+                                in.f32(1.0));
+                            Value f =
+                                in.select(in.fcmp(arith::CmpFPredicate::OGT, x,
+                                                  in.f32(0.0)),
+                                          x, neg);
+                            return SmallVector<Value>{
+                                arith::AddFOp::create(ib, loc, s[0], f)};
+                          })
                       .front();
-              Value source = o.cmp(P::slt, rank, rEff);
-              Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
-              Value r = o.select(source, o.extract(dst, {k}), o.idx(-1));
-              return {o.insert(r, acc[0], {ai})};
+              Value e = arith::DivFOp::create(ob, loc, sum, nF);
+              return {o.insert(e, acc[0], {k})};
             })
             .front();
+    Value rank0 = a.filled({n}, b.getIndexType(), zero);
+    Value rank = forLoop(b, loc, zero, n, ValueRange{rank0},
+                         [&](OpBuilder &ob, Value k, ValueRange acc) {
+                           Arith o{ob, loc};
+                           Value r = rankDescending(ob, loc, energy, n, k);
+                           return SmallVector<Value>{o.insert(r, acc[0], {k})};
+                         })
+                     .front();
+    Value twoR = a.mul(rEff, a.idx(2));
+    auto is = [&](OpBuilder &ob, Value k, bool source) {
+      Arith o{ob, loc};
+      Value r = o.extract(rank, {k});
+      Value parity = arith::RemUIOp::create(ob, loc, r, o.idx(2));
+      return o.andI(o.cmp(P::slt, r, twoR),
+                    o.cmp(P::eq, parity, o.idx(source ? 0 : 1)));
+    };
+    return forLoop(b, loc, zero, n, ValueRange{role},
+                   [&](OpBuilder &ob, Value k,
+                       ValueRange acc) -> SmallVector<Value> {
+                     auto ifOp = scf::IfOp::create(
+                         ob, loc, is(ob, k, true),
+                         [&](OpBuilder &tb, Location l) {
+                           Arith in{tb, l};
+                           Value i = in.add(k, in.idx(p));
+                           auto [best, dst] = mb.bestMatch(
+                               tb, i, in.idx(p), mb.t, in.idx(1),
+                               [&](OpBuilder &eb, Value j) {
+                                 Arith e{eb, loc};
+                                 return is(eb, e.sub(j, e.idx(p)), false);
+                               });
+                           (void)best;
+                           scf::YieldOp::create(
+                               tb, l, ValueRange{in.insert(dst, acc[0], {i})});
+                         },
+                         [&](OpBuilder &eb, Location l) {
+                           scf::YieldOp::create(eb, l, ValueRange{acc[0]});
+                         });
+                     return {ifOp.getResult(0)};
+                   })
+        .front();
+  }
+
+  LogicalResult
+  matchAndRewrite(MergeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getInput(), metric = adaptor.getMetric();
+    if (failed(checkF32Rows(op, x, rewriter)) ||
+        failed(checkF32Rows(op, metric, rewriter)))
+      return failure();
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    Arith a{b, loc};
+    using P = arith::CmpIPredicate;
+    Value zero = a.idx(0), two = a.idx(2);
+    Value t = tensor::DimOp::create(b, loc, x, 0);
+    Value e = tensor::DimOp::create(b, loc, x, 1);
+    int64_t p = op.getProtectFirst();
+    // r' = min(r, max(0, (T - p) / 2)).
+    Value half =
+        arith::DivSIOp::create(b, loc, a.maxS(a.sub(t, a.idx(p)), zero), two);
+    Value rEff = a.minS(a.idx(op.getR()), half);
+    MergeBuilder mb{b, loc, metric, MergeBuilder::rowSquares(b, loc, metric, t),
+                    t};
+
+    // role[i] = -1 if token i stays, else the token it merges into.
+    Value role = a.filled({t}, b.getIndexType(), a.idx(-1));
+    role =
+        op.getMethod() == MergeMethod::tome
+            ? toMeRoles(mb, role, p, rEff)
+            : piToMeRoles(mb, role, p, rEff, op.getMargin().convertToDouble());
 
     // Output row of every kept token (prefix count), then the map.
     Value slot0 = a.filled({t}, b.getIndexType(), zero);
@@ -288,6 +441,7 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
 
     // Size-weighted sums, then the division by the summed sizes.
     Value sizes = adaptor.getSizes();
+    Value f32Zero = a.f32(0.0);
     Value sum0 = a.filled({outT, e}, b.getF32Type(), f32Zero);
     Value size0 = a.filled({outT}, b.getF32Type(), f32Zero);
     SmallVector<Value> sums = forLoop(

@@ -49,6 +49,37 @@ def ref_merge(x, m, s, r, p):
     return rows / sizes[:, None], sizes, mp
 
 
+def ref_pitome(x, m, s, r, p, margin):
+    """PiToMe (ALGORITHMS.md §6.5): energy-ranked sources and
+    destinations; returns (rows, sizes, map)."""
+    t = len(x)
+    r = min(r, max(0, (t - p) // 2))
+    m64 = m.astype(np.float64)
+    norms = np.sqrt((m64 ** 2).sum(1))
+    cos = (m64 @ m64.T) / np.maximum(np.outer(norms, norms), 1e-30)
+    free = list(range(p, t))
+    elu = lambda v: v if v > 0 else np.exp(v) - 1.0  # noqa: E731
+    energy = {i: sum(elu(cos[i, j] - margin) for j in free) / len(free)
+              for i in free}
+    ranked = sorted(free, key=lambda i: (-energy[i], i))[:2 * r]
+    sources, dests = ranked[0::2], set(ranked[1::2])
+    dst = {}
+    for a in sources:
+        best = -np.inf
+        for b in range(p, t):  # the first most similar destination
+            if b in dests and cos[a, b] > best:
+                best, dst[a] = cos[a, b], b
+    kept = [i for i in range(t) if i not in dst]
+    out_of = {i: k for k, i in enumerate(kept)}
+    mp = np.array([out_of[dst.get(i, i)] for i in range(t)], dtype=np.int32)
+    rows = np.zeros((len(kept), x.shape[1]))
+    sizes = np.zeros(len(kept))
+    for i in range(t):
+        rows[mp[i]] += s[i] * x[i].astype(np.float64)
+        sizes[mp[i]] += s[i]
+    return rows / sizes[:, None], sizes, mp
+
+
 def ref_prune(x, scores, keep, pf, pl):
     t = len(x)
     n = min(max(int(np.ceil(keep * t - max(1e-9, keep * t * 1e-6))), pf + pl),
@@ -65,7 +96,7 @@ MERGE = """
 func.func @f(%x: tensor<?x{E}xf32>, %m: tensor<?x{M}xf32>, %s: tensor<?xf32>)
     -> (tensor<?x{E}xf32>, tensor<?xf32>, tensor<?xi32>, tensor<?x{E}xf32>) {{
   %y, %sz, %map = tok.merge %x, %m sizes(%s : tensor<?xf32>) {{r = {R} : i64,
-      protect_first = {P} : i64}} : tensor<?x{E}xf32>, tensor<?x{M}xf32>
+      protect_first = {P} : i64{EXTRA}}} : tensor<?x{E}xf32>, tensor<?x{M}xf32>
       -> tensor<?x{E}xf32>, tensor<?xf32>, tensor<?xi32>
   %u = tok.unmerge %y, %map : tensor<?x{E}xf32>, tensor<?xi32>
   return %y, %sz, %map, %u
@@ -96,19 +127,24 @@ def report(ok, what):
         print("MISMATCH " + what)
 
 
-def check_merge(name, t, e, m_dim, r, p, metric=None, sizes=None):
+def check_merge(name, t, e, m_dim, r, p, metric=None, sizes=None,
+                margin=None):
     x = rng.normal(size=(t, e)).astype(np.float32)
     m = metric if metric is not None else rng.normal(
         size=(t, m_dim)).astype(np.float32)
     s = sizes if sizes is not None else np.ones(t, np.float32)
+    extra = ("" if margin is None else
+             ", method = #tok.merge_method<pitome>, margin = %r : f32" % margin)
     outs, err = run_entry(tok_run, work, name,
-                          MERGE.format(E=e, M=m.shape[1], R=r, P=p),
+                          MERGE.format(E=e, M=m.shape[1], R=r, P=p,
+                                       EXTRA=extra),
                           [x, m, s], 4)
     if outs is None:
         report(False, "%s: tok-run failed: %s" % (name, err))
         return
     y, sz, mp, u = outs
-    ry, rsz, rmp = ref_merge(x, m, s, r, p)
+    ry, rsz, rmp = (ref_merge(x, m, s, r, p) if margin is None else
+                    ref_pitome(x, m, s, r, p, margin))
     ok = (mp.tolist() == rmp.tolist() and y.shape == ry.shape
           and np.array_equal(sz, rsz.astype(np.float32))
           and np.allclose(y, ry, rtol=1e-5, atol=1e-5)
@@ -152,6 +188,15 @@ dup = rng.normal(size=(12, 4)).astype(np.float32)
 dup[5] = dup[2]  # an exact duplicate: merged first
 check_merge("m_dup", 12, 8, 4, 1, 0, metric=dup)
 check_merge("m_one", 1, 8, 4, 3, 0)
+# The 16-lane similarity (metric width 32), and PiToMe (energy ranks, the
+# margin, clamps, CLS protection; a cluster of near-duplicates merges first).
+check_merge("m_wide", 40, 8, 32, 9, 1)
+check_merge("pi_plain", 16, 8, 4, 4, 0, margin=0.5)
+check_merge("pi_cls", 21, 8, 32, 6, 1, margin=0.9)
+check_merge("pi_clamp", 9, 8, 4, 100, 1, margin=0.1)
+cluster = rng.normal(size=(14, 4)).astype(np.float32)
+cluster[3:8] = cluster[3] + 0.01 * rng.normal(size=(5, 4)).astype(np.float32)
+check_merge("pi_cluster", 14, 8, 4, 2, 1, metric=cluster, margin=0.5)
 
 # Pruning: ratio, protection at both ends, ties, keep = 1 (identity), a
 # protection larger than the ratio asks for, keep rounding (0.1 of 10).

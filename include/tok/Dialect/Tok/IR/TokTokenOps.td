@@ -18,13 +18,19 @@ def Tok_MergeOp : Tok_Op<"merge", [Pure]> {
     similar partners, judged by `metric` (`T x M`, e.g. the layer's keys
     averaged over heads). The first `protect_first` tokens (CLS) never merge;
     `r` is clamped to `(T - protect_first) / 2`. With `method = tome` the
-    candidates alternate (ToMe); with `pitome` they are ranked by PiToMe's
-    energy score. Merged tokens are size-weighted averages.
+    candidates alternate by index parity (ToMe: the even indices merge into
+    their most similar odd one, the `r` most similar pairs are taken); with
+    `pitome` they are ranked by PiToMe's energy score
+    `E_i = mean_j ELU(cos(m_i, m_j) - margin)` over the unprotected tokens:
+    the `2r` highest alternate into sources and destinations, and every
+    source merges into its most similar destination. Merged tokens are
+    size-weighted averages.
 
-    Results: the `T - r` merged tokens sorted by their smallest source
-    index, their sizes (`sizes(...)` gives the input sizes, default 1), and
-    the map from each input token to its output row (for `tok.unmerge` and
-    for composing maps across layers). `r = 0` folds away.
+    Results: the `T - r` remaining tokens in input order (a source leaves,
+    its destination stays where it was), their sizes (`sizes(...)` gives
+    the input sizes, default 1), and the map from each input token to its
+    output row (for `tok.unmerge` and for composing maps across layers).
+    `r = 0` folds away.
 
     Example:
 
@@ -40,7 +46,8 @@ def Tok_MergeOp : Tok_Op<"merge", [Pure]> {
     Optional<Tok_F32Vector>:$sizes,
     I64Attr:$r,
     DefaultValuedAttr<I64Attr, "0">:$protect_first,
-    DefaultValuedAttr<Tok_MergeMethodAttr, "MergeMethod::tome">:$method);
+    DefaultValuedAttr<Tok_MergeMethodAttr, "MergeMethod::tome">:$method,
+    DefaultValuedAttr<F32Attr, "0.5">:$margin);
   let results = (outs
     Tok_TokensTensor:$output,
     Tok_F32Vector:$output_sizes,
