@@ -6,6 +6,9 @@
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-prune="keep=0.5" | FileCheck %s
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-prune="keep=0.7 score=received protect-last=1" | FileCheck %s --check-prefix=RECV
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-prune="layers=1" | FileCheck %s --check-prefix=LAYER
+// RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-prune="keep-list=1,0.4 restore=none" | FileCheck %s --check-prefix=SCHED
+// RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-prune="keep-list=0.5 layers=1" 2>&1 | FileCheck %s --check-prefix=BOTH
+// RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-prune="restore=zero" 2>&1 | FileCheck %s --check-prefix=RESTORE
 // RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-prune="layers=2" 2>&1 | FileCheck %s --check-prefix=RANGE
 // RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-prune="keep=0" 2>&1 | FileCheck %s --check-prefix=KEEP
 // RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-prune="score=random" 2>&1 | FileCheck %s --check-prefix=SCORE
@@ -43,6 +46,16 @@
 // LAYER:         tok.scatter
 // LAYER-NOT:     tok.scatter
 
+// A keep schedule: block 0 keeps everything, block 1 keeps 40%; with
+// restore=none the survivors are returned as they are.
+// SCHED-COUNT-1: tok.prune
+// SCHED-SAME:    keep = 4.000000e-01 : f32
+// SCHED-NOT:     tok.scatter
+// SCHED:         %[[Y:.*]] = tok.layer_norm
+// SCHED-NEXT:    return %[[Y]]
+
+// BOTH: error: tok-token-prune: give keep-list (a ratio per block) or layers, not both
+// RESTORE: error: tok-token-prune: unknown restore 'zero' (scatter, none)
 // RANGE: error: tok-token-prune: layer 2 does not exist (2 encoder blocks)
 // KEEP: error: tok-token-prune: keep must be in (0, 1], got 0
 // SCORE: error: tok-token-prune: unknown score 'random' (cls, received)
