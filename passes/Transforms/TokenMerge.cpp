@@ -8,6 +8,7 @@
 //
 //   %x  = <residual add after the attention> (or its LayerNorm, post-LN)
 //   %m  = mean over heads of the attention's keys            [T, D]
+//         (metric=hidden: %x itself)
 //   %y, %sz, %map = tok.merge %x, %m sizes(%sz_prev) {r = r_l}
 //                   (method = pitome: energy-ranked matching, margin
 //                    0.9 - 0.8 l / L as PiToMe's DeiT patch)
@@ -85,6 +86,8 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
       return fail("unknown method '" + method + "' (tome, pitome)");
     if (r < 0)
       return fail("r must be non-negative, got " + Twine(r));
+    if (metricKind != "keys" && metricKind != "hidden")
+      return fail("unknown metric '" + metricKind + "' (keys, hidden)");
     if (protectFirst < 0)
       return fail("protect-first must be non-negative, got " +
                   Twine(protectFirst));
@@ -142,7 +145,9 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
       OpBuilder b(ctx);
       b.setInsertionPointAfterValue(*point);
       Location loc = attention.getLoc();
-      Value metric = buildMeanOverHeads(b, loc, attention.getKey());
+      Value metric = metricKind == "hidden"
+                         ? *point
+                         : buildMeanOverHeads(b, loc, attention.getKey());
       auto dyn = ShapedType::kDynamic;
       // PiToMe's margin falls from 0.9 to 0.1 over the blocks (its DeiT
       // patch: 0.9 - 0.8 l / L).

@@ -7,6 +7,8 @@
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r-list=0,3 protect-first=0 prop-attn=0" | FileCheck %s --check-prefix=LIST
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=0" | FileCheck %s --check-prefix=ZERO
 // RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=2 method=pitome" | FileCheck %s --check-prefix=PITOME
+// RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=2 metric=hidden" | FileCheck %s --check-prefix=HIDDEN
+// RUN: tok-import %S/Inputs/tiny-bert.json | not tok-opt --tok-token-merge="metric=values" 2>&1 | FileCheck %s --check-prefix=BADMETRIC
 
 // CHECK-LABEL: func.func @encode
 // CHECK:       %[[ATT1:.*]] = tok.attention %{{.*}}, %{{.*}}, %[[V1:[^ ]*]] {mask = #tok.mask<full>}
@@ -50,3 +52,8 @@
 // second block's 0.5 is the default, not printed).
 // PITOME:      tok.merge {{.*}} {margin = 0.899999976 : f32, method = #tok.merge_method<pitome>, protect_first = 1 : i64, r = 2 : i64}
 // PITOME:      tok.merge {{.*}} {method = #tok.merge_method<pitome>, protect_first = 1 : i64, r = 2 : i64}
+
+// metric=hidden: the rows being merged are their own metric.
+// HIDDEN:      %[[LN:.*]] = tok.layer_norm %{{.*}}, %arg14,
+// HIDDEN-NEXT: tok.merge %[[LN]], %[[LN]] {protect_first = 1 : i64, r = 2 : i64} : tensor<?x8xf32>, tensor<?x8xf32>
+// BADMETRIC: error: tok-token-merge: unknown metric 'values' (keys, hidden)

@@ -218,6 +218,9 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
                "Explicit r per block (overrides r and schedule)">,
     Option<"protectFirst", "protect-first", "int64_t", /*default=*/"1",
            "Leading tokens that never merge (CLS)">,
+    Option<"metricKind", "metric", "std::string", /*default=*/"\"keys\"",
+           "Similarity of tokens: keys (ToMe: the block's keys averaged "
+           "over heads) or hidden (the residual stream being merged)">,
     Option<"propAttn", "prop-attn", "bool", /*default=*/"true",
            "Proportional attention: log(size) added to merged keys' "
            "logits">,

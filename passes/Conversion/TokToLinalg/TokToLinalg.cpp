@@ -265,14 +265,36 @@ struct ConvertTokToLinalgPass
     if (quantized.wasInterrupted())
       return signalPassFailure();
 
-    // Speculative decoding ops the lowerings do not handle: one clear
-    // error each, before any rewriting.
+    // Speculative decoding and token ops the lowerings do not handle: one
+    // clear error each, before any rewriting.
     bool unsupported = false;
+    auto f32Rows = [&](Operation *op, Value rows) {
+      Type elem = cast<RankedTensorType>(rows.getType()).getElementType();
+      if (elem.isF32())
+        return;
+      op->emitError() << "'" << op->getName()
+                      << "' has no CPU lowering yet for " << elem
+                      << " token rows (f32 only)";
+      unsupported = true;
+    };
     getOperation()->walk([&](Operation *op) {
-      if (auto draft = dyn_cast<DraftOp>(op))
+      if (auto draft = dyn_cast<DraftOp>(op)) {
         unsupported |= failed(checkDraftLowering(draft, /*report=*/true));
-      else if (auto verify = dyn_cast<VerifyOp>(op))
+      } else if (auto verify = dyn_cast<VerifyOp>(op)) {
         unsupported |= failed(checkVerifyLowering(verify, /*report=*/true));
+      } else if (auto merge = dyn_cast<MergeOp>(op)) {
+        f32Rows(op, merge.getInput());
+        if (!unsupported)
+          f32Rows(op, merge.getMetric());
+      } else if (auto prune = dyn_cast<PruneOp>(op)) {
+        f32Rows(op, prune.getInput());
+      } else if (auto scatter = dyn_cast<ScatterOp>(op);
+                 scatter && scatter.getDim() != 0) {
+        op->emitError() << "'tok.scatter' has no CPU lowering yet along "
+                           "dimension "
+                        << scatter.getDim() << " (dimension 0 only)";
+        unsupported = true;
+      }
     });
     if (unsupported)
       return signalPassFailure();

@@ -2,11 +2,20 @@
 
 // A tok op without a CPU lowering is an error at its location, not IR left
 // for a later pass to fail on.
-func.func @prune(%x: tensor<10x16xf32>, %s: tensor<10xf32>) -> tensor<5x16xf32> {
-  // expected-error @+1 {{'tok.prune' has no CPU lowering yet}}
-  %kept, %ki = tok.prune %x, %s {keep = 0.5 : f32}
-      : tensor<10x16xf32>, tensor<10xf32> -> tensor<5x16xf32>, tensor<5xi32>
-  return %kept : tensor<5x16xf32>
+func.func @scatter_dim1(%x: tensor<4x10xf32>, %y: tensor<4x3xf32>, %i: tensor<3xi32>) -> tensor<4x10xf32> {
+  // expected-error @+1 {{'tok.scatter' has no CPU lowering yet along dimension 1 (dimension 0 only)}}
+  %r = tok.scatter %y into %x[%i] {dim = 1 : i64}
+      : tensor<4x3xf32> into tensor<4x10xf32>, tensor<3xi32>
+  return %r : tensor<4x10xf32>
+}
+
+// -----
+
+func.func @merge_f16(%x: tensor<?x16xf16>, %m: tensor<?x4xf16>) -> tensor<?x16xf16> {
+  // expected-error @+1 {{'tok.merge' has no CPU lowering yet for 'f16' token rows (f32 only)}}
+  %y, %sz, %map = tok.merge %x, %m {r = 2 : i64}
+      : tensor<?x16xf16>, tensor<?x4xf16> -> tensor<?x16xf16>, tensor<?xf32>, tensor<?xi32>
+  return %y : tensor<?x16xf16>
 }
 
 // -----

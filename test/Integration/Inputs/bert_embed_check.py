@@ -107,8 +107,9 @@ print("embed %s: %d of %d sentences match%s (worst error below 1e-5: %s)"
          " with tokenizers' ids" if hf is not None else "",
          worst <= 1e-5))
 
-specs = [(spec.rsplit("=", 1)[0], dict(merge_r=[
-    int(x) for x in spec.rsplit("=", 1)[1].split(",")]), "ToMe")
+specs = [(spec.rsplit("=", 1)[0], dict(
+    merge_r=[int(x) for x in spec.rsplit("=", 1)[1].split(",")],
+    merge_metric="hidden" if "metric=hidden" in spec else "keys"), "ToMe")
     for spec in a.merge]
 for spec in a.prune:
     pipeline, args = spec.rsplit("=", 1)

@@ -94,8 +94,9 @@ def prune_rows(score, keep, pf=1, pl=0):
                            | set(middle)))
 
 
-def encode(cfg, w, ids, merge_r=None, prune=None):
-    """prune: dict(keep=, layers=[...] or None, score="cls"|"received")."""
+def encode(cfg, w, ids, merge_r=None, prune=None, merge_metric="keys"):
+    """prune: dict(keep=, layers=[...] or None, score="cls"|"received");
+    merge_metric: "keys" (ToMe) or "hidden" (the merged rows)."""
     ids = np.asarray(ids)
     pruned = []  # (stream before, kept indices) per prune
     acc = None
@@ -145,7 +146,8 @@ def encode(cfg, w, ids, merge_r=None, prune=None):
             x = x[kept]
             size = size[kept]
         if merge_r and l < len(merge_r) and merge_r[l] > 0:
-            metric = k.reshape(t, h, d).mean(1)
+            metric = (k.reshape(t, h, d).mean(1) if merge_metric == "keys"
+                      else x)
             x, size, step = tome(x, metric, size, merge_r[l])
             src = step[src]
         m = lin(gelu(lin(x, "intermediate.dense")), "output.dense")
@@ -158,8 +160,9 @@ def encode(cfg, w, ids, merge_r=None, prune=None):
     return x[src]
 
 
-def embed(cfg, w, ids, normalize=True, merge_r=None, prune=None):
-    v = encode(cfg, w, ids, merge_r, prune).mean(0)
+def embed(cfg, w, ids, normalize=True, merge_r=None, prune=None,
+          merge_metric="keys"):
+    v = encode(cfg, w, ids, merge_r, prune, merge_metric).mean(0)
     if normalize:
         v = v / max(np.linalg.norm(v), 1e-12)
     return v

@@ -129,8 +129,9 @@ TEST(TokenizerTest, RejectsBadTokenizerFiles) {
             std::string::npos);
   EXPECT_NE(parseError("{}").find("missing the 'model' object"),
             std::string::npos);
-  EXPECT_NE(parseError(R"({"model": {"type": "WordPiece", "vocab": {}}})")
-                .find("model type 'WordPiece' is not supported"),
+  EXPECT_NE(parseError(R"({"model": {"type": "Unigram", "vocab": []}})")
+                .find("model type 'Unigram' is not supported (BPE and "
+                      "WordPiece are)"),
             std::string::npos);
   EXPECT_NE(
       parseError(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}})")
