@@ -69,22 +69,29 @@ def chunks(chars, count):
 def configs(t, quick):
     """(name, pipeline, kind, parameters) per configuration: merge rates
     around the fidelity frontier, schedules, PiToMe, and pruning."""
+    # (r, schedule, method, metric)
     if t <= 128:
-        merge = [(4, "constant", "tome"), (8, "constant", "tome"),
-                 (16, "increasing", "tome"), (16, "decreasing", "tome"),
-                 (4, "constant", "pitome"), (8, "constant", "pitome")]
+        merge = [(4, "constant", "tome", "keys"), (8, "constant", "tome", "keys"),
+                 (8, "constant", "tome", "hidden"),
+                 (16, "constant", "tome", "hidden"),
+                 (16, "decreasing", "tome", "hidden"),
+                 (4, "constant", "pitome", "keys")]
     else:
-        merge = [(16, "constant", "tome"), (24, "constant", "tome"),
-                 (48, "increasing", "tome"), (64, "increasing", "tome"),
-                 (48, "decreasing", "tome"), (16, "constant", "pitome"),
-                 (48, "increasing", "pitome")]
+        merge = [(16, "constant", "tome", "keys"), (32, "constant", "tome", "keys"),
+                 (32, "constant", "tome", "hidden"),
+                 (64, "constant", "tome", "hidden"),
+                 (64, "increasing", "tome", "hidden"),
+                 (48, "decreasing", "tome", "hidden"),
+                 (16, "constant", "pitome", "keys")]
     prune = [("0.7", None), ("1,1,1,0.7,0.7,0.7", None), ("0.5", "1,3")]
     if quick:
         merge, prune = merge[1:3], prune[:1]
     out = [("baseline", "", "none", {})]
-    for r, sched, method in merge:
+    for r, sched, method, metric in merge:
         extra = "" if method == "tome" else " method=pitome"
-        out.append(("%s r=%d %s" % (method, r, sched),
+        if metric != "keys":
+            extra += " metric=" + metric
+        out.append(("%s r=%d %s, %s" % (method, r, sched, metric),
                     "tok-token-merge{r=%d schedule=%s%s}" % (r, sched, extra),
                     "merge", dict(r=r, schedule=sched)))
     for keep, layers in prune:
