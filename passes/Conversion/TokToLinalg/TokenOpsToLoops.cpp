@@ -26,7 +26,7 @@
 // multiply-adds, 16 lanes wide for metric widths that are multiples of 16;
 // the rankings |A|^2 or N^2 compares.
 //
-// tok.unmerge: out[o] = in[map[o]].
+// tok.unmerge: out[o] = in[map[o]], after a run-time range check of map.
 //
 // tok.gather / tok.scatter (dim 0 for scatter): a run-time check that
 // every index is in range, then a linalg.generic reading through the
@@ -477,6 +477,27 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
   }
 };
 
+/// Asserts at run time that every entry of `indices` (i32) is in
+/// [0, bound); `what` names the op in the message.
+void checkIndices(OpBuilder &b, Location loc, Value indices, Value bound,
+                  StringRef what) {
+  Arith a{b, loc};
+  Value n = tensor::DimOp::create(b, loc, indices, 0);
+  Value boundI32 = a.toI32(bound);
+  Value ok = forLoop(b, loc, a.idx(0), n,
+                     ValueRange{arith::ConstantIntOp::create(b, loc, 1, 1)},
+                     [&](OpBuilder &ob, Value k, ValueRange acc) {
+                       Arith o{ob, loc};
+                       Value i = o.extract(indices, {k});
+                       Value inside = o.andI(
+                           o.cmp(arith::CmpIPredicate::sge, i, o.i32(0)),
+                           o.cmp(arith::CmpIPredicate::slt, i, boundI32));
+                       return SmallVector<Value>{o.andI(acc[0], inside)};
+                     })
+                 .front();
+  cf::AssertOp::create(b, loc, ok, (what + ": an index is out of range").str());
+}
+
 struct UnmergeOpLowering : OpConversionPattern<UnmergeOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -486,6 +507,8 @@ struct UnmergeOpLowering : OpConversionPattern<UnmergeOp> {
     Location loc = op.getLoc();
     Value input = adaptor.getInput(), map = adaptor.getMap();
     auto type = cast<RankedTensorType>(op.getResult().getType());
+    checkIndices(rewriter, loc, map,
+                 tensor::DimOp::create(rewriter, loc, input, 0), "tok.unmerge");
     MLIRContext *ctx = rewriter.getContext();
     SmallVector<OpFoldResult> sizes = {
         tensor::getMixedSizes(rewriter, loc, map)[0],
@@ -636,27 +659,6 @@ struct PruneOpLowering : OpConversionPattern<PruneOp> {
     return success();
   }
 };
-
-/// Asserts at run time that every entry of `indices` (i32) is in
-/// [0, bound); `what` names the op in the message.
-void checkIndices(OpBuilder &b, Location loc, Value indices, Value bound,
-                  StringRef what) {
-  Arith a{b, loc};
-  Value n = tensor::DimOp::create(b, loc, indices, 0);
-  Value boundI32 = a.toI32(bound);
-  Value ok = forLoop(b, loc, a.idx(0), n,
-                     ValueRange{arith::ConstantIntOp::create(b, loc, 1, 1)},
-                     [&](OpBuilder &ob, Value k, ValueRange acc) {
-                       Arith o{ob, loc};
-                       Value i = o.extract(indices, {k});
-                       Value inside = o.andI(
-                           o.cmp(arith::CmpIPredicate::sge, i, o.i32(0)),
-                           o.cmp(arith::CmpIPredicate::slt, i, boundI32));
-                       return SmallVector<Value>{o.andI(acc[0], inside)};
-                     })
-                 .front();
-  cf::AssertOp::create(b, loc, ok, (what + ": an index is out of range").str());
-}
 
 struct GatherOpLowering : OpConversionPattern<GatherOp> {
   using OpConversionPattern::OpConversionPattern;
