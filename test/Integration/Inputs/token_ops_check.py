@@ -250,5 +250,16 @@ outs, err = run_entry(tok_run, work, "scatter_bad", SCATTER,
 report(outs is None and "tok.scatter: an index is out of range" in err,
        "scatter out of range: %s" % err)
 
+UNMERGE = """
+func.func @f(%y: tensor<?x6xf32>, %map: tensor<?xi32>) -> tensor<?x6xf32> {
+  %u = tok.unmerge %y, %map : tensor<?x6xf32>, tensor<?xi32>
+  return %u : tensor<?x6xf32>
+}
+"""
+outs, err = run_entry(tok_run, work, "unmerge_bad", UNMERGE,
+                      [x, np.array([0, 9, 2], np.int32)], 1)
+report(outs is None and "tok.unmerge: an index is out of range" in err,
+       "unmerge out of range: %s" % err)
+
 print("%d of %d checks passed" % (passed, passed + failed))
 sys.exit(1 if failed else 0)
