@@ -180,23 +180,33 @@ Value metricDot(OpBuilder &b, Location loc, Value metric, Value i, Value j) {
 struct MergeBuilder {
   OpBuilder &b;
   Location loc;
-  Value metric, sumSq, t;
+  Value metric, norms, t;
 
-  /// Squared norm of every metric row.
-  static Value rowSquares(OpBuilder &b, Location loc, Value metric, Value t) {
+  /// The norm of every metric row.
+  static Value rowNorms(OpBuilder &b, Location loc, Value metric, Value t) {
     Arith a{b, loc};
     MLIRContext *ctx = b.getContext();
     Value init = a.filled({t}, b.getF32Type(), a.f32(0.0));
     AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
     AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+    Value squares =
+        linalg::GenericOp::create(
+            b, loc, init.getType(), ValueRange{metric}, ValueRange{init},
+            ArrayRef<AffineMap>{full, row},
+            {utils::IteratorType::parallel, utils::IteratorType::reduction},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
+              Value sum = arith::AddFOp::create(nb, l, args[1], sq);
+              linalg::YieldOp::create(nb, l, sum);
+            })
+            .getResult(0);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
     return linalg::GenericOp::create(
-               b, loc, init.getType(), ValueRange{metric}, ValueRange{init},
-               ArrayRef<AffineMap>{full, row},
-               {utils::IteratorType::parallel, utils::IteratorType::reduction},
+               b, loc, init.getType(), ValueRange{squares}, ValueRange{init},
+               ArrayRef<AffineMap>{id, id}, {utils::IteratorType::parallel},
                [&](OpBuilder &nb, Location l, ValueRange args) {
-                 Value sq = arith::MulFOp::create(nb, l, args[0], args[0]);
-                 Value sum = arith::AddFOp::create(nb, l, args[1], sq);
-                 linalg::YieldOp::create(nb, l, sum);
+                 Value n = math::SqrtOp::create(nb, l, args[0]);
+                 linalg::YieldOp::create(nb, l, n);
                })
         .getResult(0);
   }
@@ -205,8 +215,8 @@ struct MergeBuilder {
   Value cosine(OpBuilder &ob, Value i, Value j) {
     Arith o{ob, loc};
     Value dot = metricDot(ob, loc, metric, i, j);
-    Value ni = math::SqrtOp::create(ob, loc, o.extract(sumSq, {i}));
-    Value nj = math::SqrtOp::create(ob, loc, o.extract(sumSq, {j}));
+    Value ni = o.extract(norms, {i});
+    Value nj = o.extract(norms, {j});
     Value denom = arith::MaximumFOp::create(
         ob, loc, arith::MulFOp::create(ob, loc, ni, nj), o.f32(1e-30));
     return arith::DivFOp::create(ob, loc, dot, denom);
@@ -314,35 +324,49 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
     Value nF = arith::UIToFPOp::create(
         b, loc, b.getF32Type(),
         arith::IndexCastOp::create(b, loc, b.getI64Type(), n));
-    // energy[k] of token p + k.
+    // energy[k] of token p + k; each pair (i <= j) is visited once and
+    // counts for both.
+    auto elu = [&](OpBuilder &ib, Value i, Value j) {
+      Arith in{ib, loc};
+      Value x =
+          arith::SubFOp::create(ib, loc, mb.cosine(ib, i, j), in.f32(margin));
+      Value neg = arith::SubFOp::create(
+          ib, loc, math::ExpOp::create(ib, loc, x), in.f32(1.0));
+      return in.select(in.fcmp(arith::CmpFPredicate::OGT, x, in.f32(0.0)), x,
+                       neg);
+    };
     Value energy0 = a.filled({n}, b.getF32Type(), a.f32(0.0));
-    Value energy =
+    Value sums =
         forLoop(
             b, loc, zero, n, ValueRange{energy0},
             [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
               Arith o{ob, loc};
               Value i = o.add(k, o.idx(p));
-              Value sum =
-                  forLoop(ob, loc, o.idx(p), mb.t, ValueRange{o.f32(0.0)},
-                          [&](OpBuilder &ib, Value j, ValueRange s) {
-                            Arith in{ib, loc};
-                            Value x = arith::SubFOp::create(
-                                ib, loc, mb.cosine(ib, i, j), in.f32(margin));
-                            // ELU (alpha = 1).
-                            Value neg = arith::SubFOp::create(
-                                ib, loc, math::ExpOp::create(ib, loc, x),
-                                in.f32(1.0));
-                            Value f =
-                                in.select(in.fcmp(arith::CmpFPredicate::OGT, x,
-                                                  in.f32(0.0)),
-                                          x, neg);
-                            return SmallVector<Value>{
-                                arith::AddFOp::create(ib, loc, s[0], f)};
-                          })
-                      .front();
-              Value e = arith::DivFOp::create(ob, loc, sum, nF);
-              return {o.insert(e, acc[0], {k})};
+              Value self = elu(ob, i, i);
+              SmallVector<Value> row = forLoop(
+                  ob, loc, o.add(k, o.idx(1)), n, ValueRange{acc[0], self},
+                  [&](OpBuilder &ib, Value k2, ValueRange st) {
+                    Arith in{ib, loc};
+                    Value f = elu(ib, i, in.add(k2, in.idx(p)));
+                    Value other = arith::AddFOp::create(
+                        ib, loc, in.extract(st[0], {k2}), f);
+                    return SmallVector<Value>{
+                        in.insert(other, st[0], {k2}),
+                        arith::AddFOp::create(ib, loc, st[1], f)};
+                  });
+              Value total = arith::AddFOp::create(
+                  ob, loc, o.extract(row[0], {k}), row[1]);
+              return {o.insert(total, row[0], {k})};
             })
+            .front();
+    Value energy =
+        forLoop(b, loc, zero, n, ValueRange{sums},
+                [&](OpBuilder &ob, Value k, ValueRange acc) {
+                  Arith o{ob, loc};
+                  Value e = arith::DivFOp::create(ob, loc,
+                                                  o.extract(acc[0], {k}), nF);
+                  return SmallVector<Value>{o.insert(e, acc[0], {k})};
+                })
             .front();
     Value rank0 = a.filled({n}, b.getIndexType(), zero);
     Value rank = forLoop(b, loc, zero, n, ValueRange{rank0},
@@ -405,7 +429,7 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
     Value half =
         arith::DivSIOp::create(b, loc, a.maxS(a.sub(t, a.idx(p)), zero), two);
     Value rEff = a.minS(a.idx(op.getR()), half);
-    MergeBuilder mb{b, loc, metric, MergeBuilder::rowSquares(b, loc, metric, t),
+    MergeBuilder mb{b, loc, metric, MergeBuilder::rowNorms(b, loc, metric, t),
                     t};
 
     // role[i] = -1 if token i stays, else the token it merges into.
