@@ -801,30 +801,7 @@ SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
   };
   if (!how.vectorize || !canEmitVectorAttention(in))
     return general(b);
-  if (!in.receivedInit)
-    return emitVectorAttention(b, loc, in, kVectorPrefillRows);
-  // Received scores: the vectorized row-at-a-time kernel accumulates them
-  // for fewer than kVectorPrefillRows query rows (decode), the general
-  // lowering for more (prefill).
-  int64_t rows = cast<RankedTensorType>(in.query.getType()).getDimSize(1);
-  if (!ShapedType::isDynamic(rows))
-    return rows < kVectorPrefillRows
-               ? emitVectorAttention(b, loc, in, kVectorPrefillRows)
-               : general(b);
-  Value tokens = tensor::DimOp::create(b, loc, in.query, 1);
-  Value few = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::slt, tokens,
-      arith::ConstantIndexOp::create(b, loc, kVectorPrefillRows));
-  auto ifOp = scf::IfOp::create(
-      b, loc, few,
-      [&](OpBuilder &tb, Location l) {
-        scf::YieldOp::create(
-            tb, l, emitVectorAttention(tb, l, in, kVectorPrefillRows));
-      },
-      [&](OpBuilder &eb, Location l) {
-        scf::YieldOp::create(eb, l, general(eb));
-      });
-  return SmallVector<Value>(ifOp.getResults());
+  return emitVectorAttention(b, loc, in, kVectorPrefillRows);
 }
 
 void mlir::tok::populateAttentionToLinalgPatterns(

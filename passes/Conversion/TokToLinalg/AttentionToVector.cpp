@@ -7,11 +7,9 @@
 // The attention of a decoder (f32, head dims a multiple of 16, causal /
 // window / sinks or no mask, implicit or explicit positions) as two
 // hand-vectorized online-softmax kernels, 16 lanes wide, with ToMe's key
-// sizes (log(size) added to the logits) when given. The general lowering
-// (AttentionToLinalg.cpp) keeps everything else: trees, segments,
-// f16 / bf16, and received scores from 16 query rows on (below,
-// the row-at-a-time kernel accumulates them: the decode step of an H2O /
-// TOVA / SnapKV model).
+// sizes (log(size) added to the logits) and received scores (#tok.scores)
+// when asked. The general lowering (AttentionToLinalg.cpp) keeps
+// everything else: trees, segments, f16 / bf16.
 //
 //   scf.forall over KV heads (OpenMP); each task handles the query heads
 //   that share its KV head and owns small scratch buffers
@@ -24,9 +22,13 @@
 //         mask by positions (select -inf), online softmax in registers,
 //           P to a scratch [12][32]
 //         O[12][Dv] (scratch) = alpha O + P V, 12 x 32 register tiles
+//       with received scores: the block's masked logits kept in a scratch
+//       [12][S]; after its last tile, sum_r w_r exp(s - lse_r) per key
+//       into the task's score accumulator (one exp per logit)
 //   otherwise (decode, short chunks): per query row, 16 keys at a time,
 //     16 dot products (q held in registers), softmax on the 16 logits,
-//     O (registers) = alpha O + p V.
+//     O (registers) = alpha O + p V; received scores from the row's
+//     logits the same way.
 //
 // Keys past the end of a tile are clamped to the last key (valid memory)
 // and masked, so no loop has a scalar tail. exp stays math.exp; the
@@ -173,9 +175,10 @@ private:
   // Prefill only: K^T panels of the task's KV head and per-task scratch
   // (scaled Q rows, P tile, output accumulator).
   Value packed, qBuf, pBuf, oBuf;
-  // With received scores (decode kernel only): the task's accumulator over
-  // the keys and the current row's masked logits.
-  Value scoreAcc, logitBuf;
+  // With received scores: the task's accumulator over the keys and the
+  // current row's masked logits (decode), or the row block's masked logits
+  // [kRows][S + slack] (prefill).
+  Value scoreAcc, logitBuf, blockLogits;
   // With key sizes (ToMe proportional attention): log(size) of every key,
   // padded with zeros past S so that 16- and 32-key reads stay in bounds.
   Value logSizes;
@@ -191,6 +194,11 @@ private:
   }
   /// The padded log(size) tensor of `sizes` ([S]).
   Value buildLogSizes(OpBuilder &ob, Value sizes);
+  /// A query row's weight in the received scores (#tok.scores: the last
+  /// `rows` rows, decay^(T - 1 - row); 0 if the row saw no key) and its
+  /// log-sum-exp, from the row's final softmax statistics.
+  std::pair<Value, Value> scoreWeightAndLse(OpBuilder &ob, Value row, Value max,
+                                            Value sum);
 };
 
 } // namespace
@@ -440,6 +448,11 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                       kb, loc, visible(kb, firstKeys[vi], kPos[vi], qPos[r]),
                       addLogSizes(kb, logits[r][vi], firstKeys[vi]),
                       negInfVec));
+                if (blockLogits)
+                  for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
+                    vector::StoreOp::create(
+                        kb, loc, masked[vi], blockLogits,
+                        ValueRange{index(kb, r), firstKeys[vi]});
                 SoftmaxStep step =
                     softmaxStep(kb, masked, st[r], st[kRows + r]);
                 next[r] = step.max;
@@ -489,6 +502,37 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
               }
               scf::YieldOp::create(kb, loc, next);
             });
+
+        // Received scores: sum over the block's rows (padding rows weigh
+        // 0) of each row's weighted probabilities, 16 keys at a time.
+        if (blockLogits) {
+          SmallVector<Value> lses, weights;
+          for (int64_t r = 0; r < kRows; ++r) {
+            Value row = arith::AddIOp::create(tb, loc, i0, index(tb, r));
+            auto [w, lse] = scoreWeightAndLse(tb, row, keyLoop.getResult(r),
+                                              keyLoop.getResult(kRows + r));
+            Value exists = arith::CmpIOp::create(
+                tb, loc, arith::CmpIPredicate::slt, index(tb, r), bq);
+            weights.push_back(
+                splat(tb, arith::SelectOp::create(tb, loc, exists, w, zeroF)));
+            lses.push_back(splat(tb, lse));
+          }
+          scf::ForOp::create(
+              tb, loc, loAligned, hi, index(tb, kLanes), ValueRange{},
+              [&](OpBuilder &lb, Location l, Value j, ValueRange) {
+                Value acc =
+                    vector::LoadOp::create(lb, l, vec, scoreAcc, ValueRange{j});
+                for (int64_t r = 0; r < kRows; ++r) {
+                  Value s = vector::LoadOp::create(lb, l, vec, blockLogits,
+                                                   ValueRange{index(lb, r), j});
+                  Value p = math::ExpOp::create(
+                      lb, l, arith::SubFOp::create(lb, l, s, lses[r]));
+                  acc = fma(lb, p, weights[r], acc);
+                }
+                vector::StoreOp::create(lb, l, acc, scoreAcc, ValueRange{j});
+                scf::YieldOp::create(lb, l);
+              });
+        }
 
         // The block's rows that exist.
         Value result = tileArgs[0];
@@ -593,11 +637,10 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
   return rows.getResult(0);
 }
 
-void VectorAttentionEmitter::accumulateScores(OpBuilder &ob, Value row,
-                                              Value lo, Value hi, Value max,
-                                              Value sum) {
-  // The row's weight (#tok.scores: only the last `rows` rows count, each
-  // decay^(T - 1 - row)); 0 for a row that saw no key.
+std::pair<Value, Value> VectorAttentionEmitter::scoreWeightAndLse(OpBuilder &ob,
+                                                                  Value row,
+                                                                  Value max,
+                                                                  Value sum) {
   Value fromEnd = arith::SubIOp::create(
       ob, loc, arith::SubIOp::create(ob, loc, tokens, row), index(ob, 1));
   Value weight = f32Const(ob, 1.0);
@@ -622,6 +665,13 @@ void VectorAttentionEmitter::accumulateScores(OpBuilder &ob, Value row,
   Value lse =
       arith::AddFOp::create(ob, loc, max, math::LogOp::create(ob, loc, sum));
   lse = arith::SelectOp::create(ob, loc, seen, lse, zeroF);
+  return {weight, lse};
+}
+
+void VectorAttentionEmitter::accumulateScores(OpBuilder &ob, Value row,
+                                              Value lo, Value hi, Value max,
+                                              Value sum) {
+  auto [weight, lse] = scoreWeightAndLse(ob, row, max, sum);
   Value lseVec = splat(ob, lse), weightVec = splat(ob, weight);
   scf::ForOp::create(
       ob, loc, lo, hi, index(ob, kLanes), ValueRange{},
@@ -724,7 +774,9 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
   // Received scores: a task-local accumulator over the keys (+ one vector
   // of slack for the last block), copied into the KV head's row at the end.
   if (received) {
-    Value slots = arith::AddIOp::create(b, loc, keys, index(b, kLanes));
+    // Slack: the prefill kernel's last 32-key tile may start 31 keys
+    // before S.
+    Value slots = arith::AddIOp::create(b, loc, keys, index(b, 2 * kTileKeys));
     scoreAcc = memref::AllocOp::create(
         b, loc, MemRefType::get({ShapedType::kDynamic}, f32), slots);
     logitBuf = memref::AllocOp::create(
@@ -744,6 +796,15 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
       oBuf = memref::AllocaOp::create(
           ob, loc, MemRefType::get({kRows, valueDepth}, f32));
       packed = packKeys(ob, kvHead);
+      if (received) {
+        Value width =
+            arith::AddIOp::create(ob, loc, keys, index(ob, 2 * kTileKeys));
+        blockLogits = memref::AllocOp::create(
+            ob, loc, MemRefType::get({kRows, ShapedType::kDynamic}, f32),
+            ValueRange{width});
+      }
+    } else {
+      blockLogits = Value();
     }
     auto heads = scf::ForOp::create(
         ob, loc, c0, group, c1, ValueRange{groupOut},
@@ -757,11 +818,7 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
   };
   Value result;
   int64_t staticTokens = qType.getDimSize(1);
-  if (received) {
-    // Only the row-at-a-time kernel accumulates scores (emitAttention
-    // sends longer inputs to the general lowering).
-    result = overHeads(b, false);
-  } else if (!ShapedType::isDynamic(staticTokens)) {
+  if (!ShapedType::isDynamic(staticTokens)) {
     result = overHeads(b, staticTokens >= prefillRows);
   } else {
     Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
@@ -818,8 +875,7 @@ bool mlir::tok::canEmitVectorAttention(const AttentionInputs &in) {
       ShapedType::isDynamic(dv) || d % kLanes != 0 || dv % kLanes != 0 ||
       d == 0 || dv == 0 || dv > kMaxValueDim)
     return false;
-  // Received scores: the row-at-a-time kernel accumulates them (the
-  // caller sends 16 or more query rows to the general lowering).
+  // Received scores: both kernels accumulate them.
   return !in.treeParents && !in.querySegments && !in.keySegments;
 }
 

@@ -82,23 +82,41 @@ func.func @dynamic_tokens(%q: tensor<2x?x16xf32>, %k: tensor<2x?x16xf32>, %v: te
 // -----
 
 // What the kernels do not handle keeps the general lowering: a head dim
-// that is no multiple of 16, f16, and received scores for 16 or more query
-// rows (prefill).
+// that is no multiple of 16, f16.
 // CHECK-LABEL: func.func @general
 // CHECK-NOT:   vector.fma
-// CHECK-COUNT-3: scf.forall
+// CHECK-COUNT-2: scf.forall
 // CHECK-NOT:   vector.fma
 func.func @general(%q: tensor<2x8x8xf32>, %k: tensor<2x8x8xf32>, %v: tensor<2x8x8xf32>,
-                   %q16: tensor<2x8x16xf16>, %k16: tensor<2x8x16xf16>, %v16: tensor<2x8x16xf16>,
-                   %q32: tensor<2x16x16xf32>, %k32: tensor<2x16x16xf32>, %v32: tensor<2x16x16xf32>)
-    -> (tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x16xf32>) {
+                   %q16: tensor<2x8x16xf16>, %k16: tensor<2x8x16xf16>, %v16: tensor<2x8x16xf16>)
+    -> (tensor<2x8x8xf32>, tensor<2x8x16xf16>) {
   %a = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
       : tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32> -> tensor<2x8x8xf32>
   %b = tok.attention %q16, %k16, %v16 {mask = #tok.mask<causal>}
       : tensor<2x8x16xf16>, tensor<2x8x16xf16>, tensor<2x8x16xf16> -> tensor<2x8x16xf16>
-  %c, %s = tok.attention %q32, %k32, %v32 {mask = #tok.mask<causal>, scores = #tok.scores<rows = 0, decay = 1.0>}
+  return %a, %b : tensor<2x8x8xf32>, tensor<2x8x16xf16>
+}
+
+// -----
+
+// Received scores in prefill: the 12-row kernel keeps the block's masked
+// logits in a [12][S + 64] scratch and, after the block's key tiles, adds
+// every row's w * exp(s - lse) into the task's accumulator.
+// CHECK-LABEL: func.func @prefill_scores
+// CHECK:       scf.forall
+// CHECK:         %[[ACC:.*]] = memref.alloc() : memref<80xf32>
+// CHECK:         %[[BLOCK:.*]] = memref.alloc() : memref<12x80xf32>
+// CHECK:         vector.store %{{.*}}, %[[BLOCK]]
+// CHECK:         math.log
+// CHECK:         scf.for
+// CHECK:           vector.load %[[ACC]]
+// CHECK-COUNT-12:  vector.load %[[BLOCK]]
+// CHECK:           vector.store %{{.*}}, %[[ACC]]
+func.func @prefill_scores(%q: tensor<2x16x16xf32>, %k: tensor<2x16x16xf32>, %v: tensor<2x16x16xf32>)
+    -> (tensor<2x16x16xf32>, tensor<2x16xf32>) {
+  %c, %s = tok.attention %q, %k, %v {mask = #tok.mask<causal>, scores = #tok.scores<rows = 0, decay = 1.0>}
       : tensor<2x16x16xf32>, tensor<2x16x16xf32>, tensor<2x16x16xf32> -> tensor<2x16x16xf32>, tensor<2x16xf32>
-  return %a, %b, %s : tensor<2x8x8xf32>, tensor<2x8x16xf16>, tensor<2x16xf32>
+  return %c, %s : tensor<2x16x16xf32>, tensor<2x16xf32>
 }
 
 // -----
@@ -108,9 +126,9 @@ func.func @general(%q: tensor<2x8x8xf32>, %k: tensor<2x8x8xf32>, %v: tensor<2x8x
 // task-local accumulator, copied into the KV head's row of the scores.
 // CHECK-LABEL: func.func @decode_scores
 // CHECK:       scf.forall (%[[G:.*]]) in (2) shared_outs(%{{.*}} = %{{.*}}, %[[RECV:.*]] = %{{.*}}) -> (tensor<4x1x32xf32>, tensor<2x64xf32>)
-// CHECK:         %[[ACC:.*]] = memref.alloc() : memref<80xf32>
-// CHECK:         %[[LOGITS:.*]] = memref.alloc() : memref<80xf32>
-// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%[[ACC]] : memref<80xf32>)
+// CHECK:         %[[ACC:.*]] = memref.alloc() : memref<128xf32>
+// CHECK:         %[[LOGITS:.*]] = memref.alloc() : memref<128xf32>
+// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%[[ACC]] : memref<128xf32>)
 // CHECK:         scf.for
 // CHECK:           vector.store %{{.*}}, %[[LOGITS]]
 // CHECK:           math.log

@@ -243,8 +243,18 @@ def cases(rng):
     c["qpos"][3] = -1  # no visible key: zeros
     c["kpos"] = np.arange(20, dtype=np.int32)
     out.append(("vector prefill, fully masked row", c))
+    # Received scores in the vectorized prefill kernel (12-row blocks,
+    # padded rows weigh 0; tiles past S; last rows and decay; with sizes).
+    c = dict(qkv(4, 2, 37, 37, 16), mask=dict(kind="causal"), scores=(0, 1.0))
+    out.append(("vector prefill scores, GQA 2", c))
+    c = dict(qkv(2, 1, 40, 50, 16), mask=dict(kind="causal", window=12, sinks=2),
+             scores=(5, 0.9))
+    out.append(("vector prefill scores, last rows + decay, window", c))
+    c = dict(qkv(2, 2, 20, 45, 32), mask=dict(kind="full"), scores=(0, 1.0),
+             sizes=rng.integers(1, 6, 45).astype(np.float32))
+    out.append(("vector prefill scores + sizes", c))
     # Received scores: the vectorized row-at-a-time kernel below 16 rows
-    # (decode), the general lowering from 16 rows.
+    # (decode), the prefill kernel from 16 rows.
     out.append(("vector decode scores, GQA 2",
                 dict(qkv(4, 2, 1, 45, 16), mask=dict(kind="causal"), scores=(0, 1.0))))
     out.append(("vector rows scores, last 2 rows, decay",
