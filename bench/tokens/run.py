@@ -94,6 +94,11 @@ def configs(t, quick):
         out.append(("%s r=%d %s, %s" % (method, r, sched, metric),
                     "tok-token-merge{r=%d schedule=%s%s}" % (r, sched, extra),
                     "merge", dict(r=r, schedule=sched)))
+    if t > 128 and not quick:
+        rlist = [0, 32, 64, 96, 128, 128]
+        out.append(("tome r-list=%s, hidden" % ",".join(map(str, rlist)),
+                    "tok-token-merge{r-list=%s metric=hidden}"
+                    % ",".join(map(str, rlist)), "merge", dict(r_list=rlist)))
     for keep, layers in prune:
         if "," in keep:
             ratios = [float(x) for x in keep.split(",")]
@@ -122,7 +127,10 @@ def schedule(r, kind, layers):
 def flops(cfg, t, kind, params):
     e, f, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
     total = 0
-    rs = schedule(params["r"], params["schedule"], layers) if kind == "merge" else None
+    rs = None
+    if kind == "merge":
+        rs = (params["r_list"] if "r_list" in params
+              else schedule(params["r"], params["schedule"], layers))
     for l in range(layers):
         t_in = t
         if kind == "merge":
