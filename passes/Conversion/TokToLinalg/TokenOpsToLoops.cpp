@@ -229,7 +229,6 @@ struct MergeBuilder {
             function_ref<Value(OpBuilder &, Value)> eligible) {
     Arith o{ob, loc};
     Value negInf = o.f32(-std::numeric_limits<float>::infinity());
-    Value one = o.idx(1);
     auto loop = scf::ForOp::create(
         ob, loc, lo, hi, step, ValueRange{negInf, o.idx(0)},
         [&](OpBuilder &ib, Location, Value j, ValueRange cur) {
@@ -242,7 +241,6 @@ struct MergeBuilder {
                                ValueRange{in.select(better, c, cur[0]),
                                           in.select(better, j, cur[1])});
         });
-    (void)one;
     return {loop.getResult(0), loop.getResult(1)};
   }
 };
@@ -392,13 +390,14 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
                          [&](OpBuilder &tb, Location l) {
                            Arith in{tb, l};
                            Value i = in.add(k, in.idx(p));
-                           auto [best, dst] = mb.bestMatch(
-                               tb, i, in.idx(p), mb.t, in.idx(1),
-                               [&](OpBuilder &eb, Value j) {
-                                 Arith e{eb, loc};
-                                 return is(eb, e.sub(j, e.idx(p)), false);
-                               });
-                           (void)best;
+                           Value dst =
+                               mb.bestMatch(tb, i, in.idx(p), mb.t, in.idx(1),
+                                            [&](OpBuilder &eb, Value j) {
+                                              Arith e{eb, loc};
+                                              return is(eb, e.sub(j, e.idx(p)),
+                                                        false);
+                                            })
+                                   .second;
                            scf::YieldOp::create(
                                tb, l, ValueRange{in.insert(dst, acc[0], {i})});
                          },
