@@ -109,6 +109,16 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
       SmallVector<AttentionOp> blocks = getEncoderAttentions(fn);
       if (blocks.empty())
         continue;
+      // Both passes restore one row per token at the returns; stacked,
+      // the second would restore rows the first already changed.
+      bool other = false;
+      fn.walk([&](PruneOp) { other = true; });
+      if (other) {
+        fn.emitError(
+            "tok-token-merge: the function already has token reduction "
+            "(tok-token-prune); apply one of the two passes");
+        return signalPassFailure();
+      }
       SmallVector<int64_t> rs =
           rList.empty() ? scheduleR(r, inflect, blocks.size())
                         : SmallVector<int64_t>(rList.begin(), rList.end());

@@ -83,6 +83,16 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
       SmallVector<AttentionOp> blocks = getEncoderAttentions(fn);
       if (blocks.empty())
         continue;
+      // Both passes restore one row per token at the returns; stacked,
+      // the second would restore rows the first already changed.
+      bool other = false;
+      fn.walk([&](MergeOp) { other = true; });
+      if (other) {
+        fn.emitError(
+            "tok-token-prune: the function already has token reduction "
+            "(tok-token-merge); apply one of the two passes");
+        return signalPassFailure();
+      }
       for (int64_t l : layers)
         if (l >= static_cast<int64_t>(blocks.size())) {
           fn.emitError("tok-token-prune: layer ")

@@ -60,3 +60,9 @@
 // KEEP: error: tok-token-prune: keep must be in (0, 1], got 0
 // SCORE: error: tok-token-prune: unknown score 'random' (cls, received)
 // CLS: error: tok-token-prune: score=cls ranks tokens by the first token's attention; protect it (protect-first >= 1)
+
+// The two token passes do not stack (each restores rows at the returns).
+// RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-merge="r=2" | not tok-opt --tok-token-prune 2>&1 | FileCheck %s --check-prefix=STACK1
+// RUN: tok-import %S/Inputs/tiny-bert.json | tok-opt --tok-token-prune | not tok-opt --tok-token-merge 2>&1 | FileCheck %s --check-prefix=STACK2
+// STACK1: error: tok-token-prune: the function already has token reduction (tok-token-merge); apply one of the two passes
+// STACK2: error: tok-token-merge: the function already has token reduction (tok-token-prune); apply one of the two passes
