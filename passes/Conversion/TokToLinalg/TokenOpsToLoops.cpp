@@ -124,6 +124,30 @@ LogicalResult checkF32Rows(Operation *op, Value rows,
   return success();
 }
 
+/// out[k] = rows[indices[k]] for the rows of a rank-2 tensor (indices i32,
+/// already checked).
+Value gatherRows(OpBuilder &b, Location loc, Value rows, Value indices) {
+  MLIRContext *ctx = b.getContext();
+  auto type = cast<RankedTensorType>(rows.getType());
+  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, indices, 0),
+                                     tensor::getMixedSize(b, loc, rows, 1)};
+  Value init = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+  AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
+  AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{indices}, ValueRange{init},
+             ArrayRef<AffineMap>{row, full},
+             SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value r = arith::IndexCastOp::create(nb, l, nb.getIndexType(),
+                                                    args[0]);
+               Value c = linalg::IndexOp::create(nb, l, 1);
+               Value v = tensor::ExtractOp::create(nb, l, rows, {r, c});
+               linalg::YieldOp::create(nb, l, v);
+             })
+      .getResult(0);
+}
+
 /// rows / divisor[row], elementwise.
 Value divideRows(OpBuilder &b, Location loc, Value rows, Value divisor) {
   auto type = cast<RankedTensorType>(rows.getType());
@@ -532,27 +556,7 @@ struct UnmergeOpLowering : OpConversionPattern<UnmergeOp> {
     auto type = cast<RankedTensorType>(op.getResult().getType());
     checkIndices(rewriter, loc, map,
                  tensor::DimOp::create(rewriter, loc, input, 0), "tok.unmerge");
-    MLIRContext *ctx = rewriter.getContext();
-    SmallVector<OpFoldResult> sizes = {
-        tensor::getMixedSizes(rewriter, loc, map)[0],
-        tensor::getMixedSizes(rewriter, loc, input)[1]};
-    Value init =
-        tensor::EmptyOp::create(rewriter, loc, sizes, type.getElementType());
-    AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
-    AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
-    Value out =
-        linalg::GenericOp::create(
-            rewriter, loc, init.getType(), ValueRange{map}, ValueRange{init},
-            ArrayRef<AffineMap>{row, full},
-            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value r =
-                  arith::IndexCastOp::create(b, l, b.getIndexType(), args[0]);
-              Value c = linalg::IndexOp::create(b, l, 1);
-              Value v = tensor::ExtractOp::create(b, l, input, {r, c});
-              linalg::YieldOp::create(b, l, v);
-            })
-            .getResult(0);
+    Value out = gatherRows(rewriter, loc, input, map);
     if (out.getType() != type)
       out = tensor::CastOp::create(rewriter, loc, type, out);
     rewriter.replaceOp(op, out);
@@ -575,7 +579,6 @@ struct PruneOpLowering : OpConversionPattern<PruneOp> {
     using P = arith::CmpIPredicate;
     Value zero = a.idx(0);
     Value t = tensor::DimOp::create(b, loc, x, 0);
-    Value e = tensor::DimOp::create(b, loc, x, 1);
     int64_t pf = op.getProtectFirst(), pl = op.getProtectLast();
 
     // kept = min(max(ceil(keep T - slack), pf + pl), T), as getKeptCount.
@@ -656,24 +659,7 @@ struct PruneOpLowering : OpConversionPattern<PruneOp> {
             .front();
 
     // The kept rows.
-    MLIRContext *ctx = b.getContext();
-    Value init = tensor::EmptyOp::create(
-        b, loc, ArrayRef<OpFoldResult>{kept, e}, b.getF32Type());
-    AffineMap full = AffineMap::getMultiDimIdentityMap(2, ctx);
-    AffineMap row = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
-    Value out =
-        linalg::GenericOp::create(
-            b, loc, init.getType(), ValueRange{indices}, ValueRange{init},
-            ArrayRef<AffineMap>{row, full},
-            SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
-            [&](OpBuilder &nb, Location l, ValueRange args) {
-              Value r =
-                  arith::IndexCastOp::create(nb, l, nb.getIndexType(), args[0]);
-              Value c = linalg::IndexOp::create(nb, l, 1);
-              Value v = tensor::ExtractOp::create(nb, l, x, {r, c});
-              linalg::YieldOp::create(nb, l, v);
-            })
-            .getResult(0);
+    Value out = gatherRows(b, loc, x, indices);
     auto cast = [&](Value v, Type type) -> Value {
       return v.getType() == type ? v : tensor::CastOp::create(b, loc, type, v);
     };
