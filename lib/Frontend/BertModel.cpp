@@ -169,16 +169,7 @@ BertModel::open(StringRef path, StringRef tokenizerPath, bool withTokenizer) {
   std::unique_ptr<BertModel> m(new BertModel);
   m->config = *config;
   llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
-  llvm::SmallString<256> single(dir), index(dir);
-  llvm::sys::path::append(single, "model.safetensors");
-  llvm::sys::path::append(index, "model.safetensors.index.json");
-  auto opened = llvm::sys::fs::exists(index)
-                    ? SafetensorsModel::openIndex(index)
-                : llvm::sys::fs::exists(single)
-                    ? SafetensorsModel::open(single)
-                    : llvm::Expected<std::unique_ptr<SafetensorsModel>>(
-                          fileError(dir, "no model.safetensors or "
-                                         "model.safetensors.index.json"));
+  auto opened = SafetensorsModel::openDirectory(dir);
   if (!opened)
     return opened.takeError();
   m->safetensors = std::move(*opened);

@@ -175,16 +175,7 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
       return config.takeError();
     m->config = *config;
     llvm::SmallString<256> dir = llvm::sys::path::parent_path(configPath);
-    llvm::SmallString<256> single(dir), index(dir);
-    llvm::sys::path::append(single, "model.safetensors");
-    llvm::sys::path::append(index, "model.safetensors.index.json");
-    auto opened = llvm::sys::fs::exists(index)
-                      ? SafetensorsModel::openIndex(index)
-                  : llvm::sys::fs::exists(single)
-                      ? SafetensorsModel::open(single)
-                      : llvm::Expected<std::unique_ptr<SafetensorsModel>>(
-                            fileError(dir, "no model.safetensors or "
-                                           "model.safetensors.index.json"));
+    auto opened = SafetensorsModel::openDirectory(dir);
     if (!opened)
       return opened.takeError();
     m->safetensors = std::move(*opened);

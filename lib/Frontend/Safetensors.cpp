@@ -347,3 +347,15 @@ llvm::Error mlir::tok::writeSafetensors(StringRef path,
     return fileError(path, "cannot write: " + os.error().message());
   return llvm::Error::success();
 }
+
+llvm::Expected<std::unique_ptr<SafetensorsModel>>
+SafetensorsModel::openDirectory(StringRef dir) {
+  llvm::SmallString<256> single(dir), index(dir);
+  llvm::sys::path::append(single, "model.safetensors");
+  llvm::sys::path::append(index, "model.safetensors.index.json");
+  if (llvm::sys::fs::exists(index))
+    return openIndex(index);
+  if (llvm::sys::fs::exists(single))
+    return open(single);
+  return fileError(dir, "no model.safetensors or model.safetensors.index.json");
+}

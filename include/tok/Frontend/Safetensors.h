@@ -78,6 +78,10 @@ public:
   /// relative to the index's directory.
   static llvm::Expected<std::unique_ptr<SafetensorsModel>>
   openIndex(llvm::StringRef indexPath);
+  /// Opens the checkpoint of a Hugging Face directory: its
+  /// model.safetensors.index.json if present, else model.safetensors.
+  static llvm::Expected<std::unique_ptr<SafetensorsModel>>
+  openDirectory(llvm::StringRef dir);
 
   /// Tensors in header order (shard by shard).
   llvm::ArrayRef<SafetensorsTensor> getTensors() const { return tensors; }
