@@ -6,6 +6,7 @@
 
 #include "tok/Frontend/Tokenizer.h"
 #include "FileError.h"
+#include "TokenizerVocab.h"
 #include "WordPiece.h"
 #include "tok/Frontend/PreTokenizer.h"
 
@@ -342,6 +343,53 @@ static const llvm::json::Object *findComponent(const llvm::json::Value *value,
   return nullptr;
 }
 
+llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
+                                           const llvm::json::Object &root,
+                                           StringRef name,
+                                           TokenizerVocab &out) {
+  out.tokens.assign(vocab.size(), std::string());
+  std::vector<bool> seen(vocab.size(), false);
+  for (const auto &[key, value] : vocab) {
+    std::optional<int64_t> id = value.getAsInteger();
+    if (!id || *id < 0 || *id >= static_cast<int64_t>(vocab.size()))
+      return fileError(name, "vocabulary entry '" + StringRef(key) +
+                                 "' has id outside [0, " + Twine(vocab.size()) +
+                                 ")");
+    if (seen[*id])
+      return fileError(name, "vocabulary id " + Twine(*id) + " is used twice");
+    seen[*id] = true;
+    out.tokens[*id] = StringRef(key).str();
+    out.ids[StringRef(key)] = static_cast<int32_t>(*id);
+  }
+  out.special.assign(out.tokens.size(), false);
+  const llvm::json::Array *added = root.getArray("added_tokens");
+  if (!added)
+    return llvm::Error::success();
+  for (const llvm::json::Value &a : *added) {
+    const llvm::json::Object *obj = a.getAsObject();
+    std::optional<int64_t> id = obj ? obj->getInteger("id") : std::nullopt;
+    std::optional<StringRef> content =
+        obj ? obj->getString("content") : std::nullopt;
+    if (!id || !content || *id < 0 || content->empty())
+      return fileError(name, "an added token needs an id >= 0 and "
+                             "non-empty content");
+    if (*id >= static_cast<int64_t>(out.tokens.size())) {
+      out.tokens.resize(*id + 1);
+      out.special.resize(*id + 1);
+    }
+    out.tokens[*id] = content->str();
+    out.ids[*content] = static_cast<int32_t>(*id);
+    out.special[*id] = obj->getBoolean("special").value_or(false);
+    out.added.push_back({content->str(), static_cast<int32_t>(*id)});
+  }
+  llvm::sort(out.added, [](const auto &a, const auto &b) {
+    if (a.first.size() != b.first.size())
+      return a.first.size() > b.first.size();
+    return a.first < b.first;
+  });
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::openHuggingFace(StringRef path) {
   auto buffer = mapFile(path);
@@ -434,45 +482,12 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
     }
   }
 
-  // Vocabulary: ids must be dense, 0 .. n-1.
-  tok->tokens.resize(vocab->size());
-  std::vector<bool> seen(vocab->size(), false);
-  for (const auto &[key, value] : *vocab) {
-    std::optional<int64_t> id = value.getAsInteger();
-    if (!id || *id < 0 || *id >= static_cast<int64_t>(vocab->size()))
-      return fileError(name, "vocabulary entry '" + StringRef(key) +
-                                 "' has id outside [0, " +
-                                 Twine(vocab->size()) + ")");
-    if (seen[*id])
-      return fileError(name, "vocabulary id " + Twine(*id) + " is used twice");
-    seen[*id] = true;
-    tok->tokens[*id] = StringRef(key).str();
-    tok->vocab[StringRef(key)] = static_cast<int32_t>(*id);
-  }
-
-  // Added tokens (their ids may extend the vocabulary).
-  if (const llvm::json::Array *added = root->getArray("added_tokens")) {
-    for (const llvm::json::Value &a : *added) {
-      const llvm::json::Object *obj = a.getAsObject();
-      std::optional<int64_t> id = obj ? obj->getInteger("id") : std::nullopt;
-      std::optional<StringRef> content =
-          obj ? obj->getString("content") : std::nullopt;
-      if (!id || !content || *id < 0 || content->empty())
-        return fileError(name, "an added token needs an id >= 0 and "
-                               "non-empty content");
-      if (*id >= static_cast<int64_t>(tok->tokens.size()))
-        tok->tokens.resize(*id + 1);
-      tok->tokens[*id] = content->str();
-      tok->vocab[*content] = static_cast<int32_t>(*id);
-      tok->added.push_back({content->str(), static_cast<int32_t>(*id)});
-    }
-    // Longest first, so that one added token never hides a longer one.
-    llvm::sort(tok->added, [](const auto &a, const auto &b) {
-      if (a.first.size() != b.first.size())
-        return a.first.size() > b.first.size();
-      return a.first < b.first;
-    });
-  }
+  TokenizerVocab words;
+  if (llvm::Error err = parseTokenizerVocab(*vocab, *root, name, words))
+    return std::move(err);
+  tok->tokens = std::move(words.tokens);
+  tok->vocab = std::move(words.ids);
+  tok->added = std::move(words.added);
 
   for (int &b : tok->byteTokens)
     b = -1;

@@ -26,6 +26,7 @@
 #include "WordPiece.h"
 
 #include "FileError.h"
+#include "TokenizerVocab.h"
 #include "tok/Frontend/PreTokenizer.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -314,45 +315,13 @@ mlir::tok::parseWordPieceTokenizer(const llvm::json::Object &root,
   if (!vocab)
     return fileError(name, "missing 'model.vocab'");
   auto tok = std::make_unique<WordPieceTokenizer>();
-  tok->tokens.resize(vocab->size());
-  std::vector<bool> seen(vocab->size());
-  for (const auto &[key, value] : *vocab) {
-    std::optional<int64_t> id = value.getAsInteger();
-    if (!id || *id < 0 || *id >= static_cast<int64_t>(vocab->size()))
-      return fileError(name, "vocabulary entry '" + StringRef(key) +
-                                 "' has id outside [0, " +
-                                 Twine(vocab->size()) + ")");
-    if (seen[*id])
-      return fileError(name, "vocabulary id " + Twine(*id) + " is used twice");
-    seen[*id] = true;
-    tok->tokens[*id] = StringRef(key).str();
-    tok->vocab[StringRef(key)] = static_cast<int32_t>(*id);
-  }
-  tok->special.assign(tok->tokens.size(), false);
-  if (const llvm::json::Array *added = root.getArray("added_tokens")) {
-    for (const llvm::json::Value &a : *added) {
-      const llvm::json::Object *obj = a.getAsObject();
-      std::optional<int64_t> id = obj ? obj->getInteger("id") : std::nullopt;
-      std::optional<StringRef> content =
-          obj ? obj->getString("content") : std::nullopt;
-      if (!id || !content || *id < 0 || content->empty())
-        return fileError(name, "an added token needs an id >= 0 and "
-                               "non-empty content");
-      if (*id >= static_cast<int64_t>(tok->tokens.size())) {
-        tok->tokens.resize(*id + 1);
-        tok->special.resize(*id + 1);
-      }
-      tok->tokens[*id] = content->str();
-      tok->vocab[*content] = static_cast<int32_t>(*id);
-      tok->special[*id] = obj->getBoolean("special").value_or(false);
-      tok->added.push_back({content->str(), static_cast<int32_t>(*id)});
-    }
-    llvm::sort(tok->added, [](const auto &a, const auto &b) {
-      if (a.first.size() != b.first.size())
-        return a.first.size() > b.first.size();
-      return a.first < b.first;
-    });
-  }
+  TokenizerVocab parsed;
+  if (llvm::Error err = parseTokenizerVocab(*vocab, root, name, parsed))
+    return std::move(err);
+  tok->tokens = std::move(parsed.tokens);
+  tok->vocab = std::move(parsed.ids);
+  tok->added = std::move(parsed.added);
+  tok->special = std::move(parsed.special);
   if (std::optional<StringRef> p =
           model->getString("continuing_subword_prefix"))
     tok->prefix = p->str();
