@@ -10,6 +10,8 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
@@ -54,8 +56,10 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   bufferization::buildBufferDeallocationPipeline(pm);
 }
 
-void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
-  buildTokBufferizePipeline(pm);
+/// The host half of tok-to-llvm, after bufferization: loops, OpenMP,
+/// vectors and memrefs to LLVM. With `gpu`, the launches and device buffers
+/// become mgpu* runtime calls first.
+static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu) {
   // bufferization.clone (ownership transfer of returned buffers) -> alloc +
   // copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
@@ -76,13 +80,60 @@ void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createLowerAffinePass());
   // memref before scf: the OpenMP loop bodies sit in memref.alloca_scope,
   // which must be lowered while its region is still a single block.
+  if (gpu)
+    pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
+  buildTokBufferizePipeline(pm);
+  buildHostToLLVMPipeline(pm, /*gpu=*/false);
+}
+
+void tok::buildTokToNVVMPipeline(OpPassManager &pm,
+                                 const TokToNVVMOptions &options) {
+  ConvertTokToGPUPassOptions gpuOptions;
+  gpuOptions.keyTile = options.keyTile;
+  gpuOptions.threads = options.threads;
+  pm.addPass(createConvertTokToGPUPass(gpuOptions));
+  buildTokBufferizePipeline(pm);
+  pm.addPass(createConvertTokGPULaunchersPass());
+
+  // The kernels first, so that the host conversions below never see a
+  // memref or scf op of a kernel.
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(createSCFToControlFlowPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+
+  buildHostToLLVMPipeline(pm, /*gpu=*/true);
+
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 void tok::registerTokPipelines() {
+  PassPipelineRegistration<TokToNVVMOptions>(
+      "tok-to-nvvm",
+      "Lower tok on tensors for NVIDIA GPUs: tok.attention -> GPU kernels "
+      "(NVVM, then PTX or cubin in a gpu.binary), the rest of each function "
+      "on the host as in tok-to-llvm, launches and copies as mgpu* runtime "
+      "calls",
+      [](OpPassManager &pm, const TokToNVVMOptions &options) {
+        buildTokToNVVMPipeline(pm, options);
+      });
   PassPipelineRegistration<>(
       "tok-bufferize",
       "Lower tok on tensors to bufferized linalg/scf on memrefs: tok -> "

@@ -90,4 +90,75 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
   ];
 }
 
+def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower tok.attention to a GPU kernel (gpu.func) and its launch";
+  let description = [{
+    Rewrites each `tok.attention` into a launch of a kernel that the pass
+    builds in the `gpu.module @tok_kernels` (one `gpu.func` per distinct
+    shape and mask), with the host side in the function: the query, key and
+    value tensors are copied to device buffers (`gpu.alloc`, `gpu.memcpy`),
+    the kernel runs, and the output comes back into a host buffer that
+    becomes the op's result tensor. The copies are chained on one async
+    token and joined before the result is used, so the function stays
+    synchronous.
+
+    The kernel is FlashAttention-2's online softmax in f32 SIMT form (stage
+    1 of docs/gpu.md): a block of `threads` threads owns `threads / R`
+    query rows of one query head, `R = max(1, D / 64)` threads per row
+    (each holds `D / R` columns of the query row and of the output in
+    registers; the dot products are combined with `gpu.shuffle xor`). Key
+    and value tiles of `key-tile` rows are staged through shared memory as
+    f32; logits are scaled by `scale * log2(e)` and exponentiated with
+    `ex2.approx`, so no libdevice is needed. f16 and bf16 inputs are widened
+    on load and the output narrowed on store. Causal masks bound the key
+    loop by the block's last row and a window without sinks raises its
+    start; element masks are selects, so a row with no visible key yields
+    zeros. Grouped-query heads share their KV head as on the CPU.
+
+    Handled: 3-D `Hq x T x D` / `Hk x S x D` operands with static heads and
+    `D` (a multiple of 8, at most 64 or a multiple of 64 up to 256), `full`
+    or `causal` masks (with `window` / `sinks`) on default positions, f32,
+    f16 or bf16. Anything else (explicit positions, trees, segments, key
+    sizes, received scores) is an error at the op: the pass never falls
+    back to the host silently.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+  let options = [
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"32",
+           "Keys per shared-memory tile (> 0; the K and V tiles take "
+           "2 * key-tile * D * 4 bytes, at most 48 KiB)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"128",
+           "Threads per block (a multiple of 32, at most 1024)">
+  ];
+}
+
+def ConvertTokGPULaunchersPass
+    : Pass<"convert-tok-gpu-launchers", "::mlir::ModuleOp"> {
+  let summary = "Define the host side of the GPU kernel launches";
+  let description = [{
+    `convert-tok-to-gpu` replaces each attention by a call of a private,
+    bodiless launcher function (query, key, value and output buffers) that
+    carries its kernel in a `tok.gpu_kernel` attribute. This pass, run
+    after bufferization and buffer deallocation (whose analyses do not know
+    the GPU runtime ops), gives each launcher its body: device buffers
+    (`gpu.alloc`), copies in (`gpu.memcpy`), the `gpu.launch_func`, the copy
+    of the output back and the frees, chained on one async token and joined
+    with `gpu.wait` before returning.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
 #endif // TOK_CONVERSION_PASSES_TD

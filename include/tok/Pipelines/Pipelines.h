@@ -7,10 +7,43 @@
 #ifndef TOK_PIPELINES_PIPELINES_H
 #define TOK_PIPELINES_PIPELINES_H
 
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 
 namespace tok {
+
+/// Options of `tok-to-nvvm`.
+struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target GPU (sm_80, sm_90, sm_90a, ...)"),
+      llvm::cl::init("sm_80")};
+  PassOptions::Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features (+ptx80: LLVM's default PTX version for "
+                     "sm_80 is too old for what later stages use)"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<int> optLevel{
+      *this, "opt-level", llvm::cl::desc("LLVM (and JIT) optimization level"),
+      llvm::cl::init(3)};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu-module-to-binary embeds: isa (PTX, JIT-"
+                     "compiled by the driver; needs no CUDA toolkit), bin "
+                     "(cubin, needs ptxas), fatbin, llvm"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<int64_t> keyTile{
+      *this, "key-tile",
+      llvm::cl::desc("Keys per shared-memory tile of the attention kernel"),
+      llvm::cl::init(32)};
+  PassOptions::Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Threads per block of the attention kernel"),
+      llvm::cl::init(128)};
+};
 
 /// Builds `tok-bufferize`: tok on tensors -> linalg -> one-shot
 /// bufferization (function boundaries, identity layouts, caches in place) ->
@@ -21,6 +54,12 @@ void buildTokBufferizePipeline(OpPassManager &pm);
 /// the ExecutionEngine or `tok-translate --mlir-to-llvmir`. Runs on a
 /// builtin.module.
 void buildTokToLLVMPipeline(OpPassManager &pm);
+
+/// Builds `tok-to-nvvm`: tok.attention -> GPU kernels (convert-tok-to-gpu),
+/// the rest of the function as in `tok-to-llvm` on the host, the kernels to
+/// NVVM and then PTX / cubin embedded in a gpu.binary, launches and copies
+/// to calls of the mgpu* runtime ABI (lib/Runtime/CudaRuntime.cpp).
+void buildTokToNVVMPipeline(OpPassManager &pm, const TokToNVVMOptions &options);
 
 /// Registers every named tok pipeline with the global pass registry so that
 /// `tok-opt --<name>` and `--pass-pipeline=...` know them.
