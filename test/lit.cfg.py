@@ -66,6 +66,30 @@ if shutil.which("clang-format-22") and os.path.isdir(
 ):
     config.available_features.add("clang-format")
 
+# ptxas (the CUDA toolkit) assembles the PTX that tok-to-nvvm generates;
+# without it those checks are unsupported, not passed.
+ptxas = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas"
+    if os.path.isfile("/usr/local/cuda/bin/ptxas") else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
+# A CUDA driver with a device: GPU execution tests need it (CI has none).
+def _cuda_device():
+    import ctypes
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        return (cuda.cuInit(0) == 0 and
+                cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and
+                count.value > 0)
+    except OSError:
+        return False
+
+if _cuda_device():
+    config.available_features.add("cuda-device")
+
 # The out-of-tree consumer in examples/ is built against the installed
 # package by scripts/test.sh, which passes its path here.
 consumer = lit_config.params.get("tok_consumer")

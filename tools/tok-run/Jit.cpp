@@ -8,7 +8,11 @@
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/DynamicLibrary.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdio>
@@ -70,4 +74,48 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
   });
   (*engine)->initialize();
   return engine;
+}
+
+llvm::Error tokrun::CudaRuntime::load() {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      nullptr, reinterpret_cast<void *>(&tokrun::createJit));
+  SmallString<256> path(
+      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(path, "lib", "libtok_cuda_runtime.so");
+  libraryPath = std::string(path);
+  std::string error;
+  auto lib = llvm::sys::DynamicLibrary::getPermanentLibrary(libraryPath.c_str(),
+                                                            &error);
+  if (!lib.isValid())
+    return llvm::createStringError("cannot load the tok CUDA runtime " +
+                                   libraryPath + ": " + error);
+  auto init =
+      reinterpret_cast<int (*)()>(lib.getAddressOfSymbol("tokCudaInit"));
+  computeCapability = reinterpret_cast<int (*)()>(
+      lib.getAddressOfSymbol("tokCudaComputeCapability"));
+  getLastError = reinterpret_cast<const char *(*)()>(
+      lib.getAddressOfSymbol("tokCudaLastError"));
+  auto setReporting = reinterpret_cast<void (*)(int)>(
+      lib.getAddressOfSymbol("tokCudaSetReporting"));
+  if (!init || !computeCapability || !getLastError || !setReporting)
+    return llvm::createStringError(libraryPath +
+                                   " is not the tok CUDA runtime");
+  // tok-run reports the runtime's errors itself, with its own prefix.
+  setReporting(0);
+  if (init() != 0)
+    return llvm::createStringError(getLastError());
+  if (computeCapability() < 80)
+    return llvm::createStringError(
+        "the device's compute capability " +
+        std::to_string(computeCapability()) +
+        " is below 8.0 (tok-to-nvvm targets sm_80 and later)");
+  return llvm::Error::success();
+}
+
+std::string tokrun::CudaRuntime::chip() const {
+  return "sm_" + std::to_string(computeCapability ? computeCapability() : 80);
+}
+
+const char *tokrun::CudaRuntime::lastError() const {
+  return getLastError ? getLastError() : nullptr;
 }

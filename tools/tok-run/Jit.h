@@ -28,6 +28,27 @@ createJit(mlir::ModuleOp module, unsigned optLevel,
           llvm::ArrayRef<std::string> sharedLibs = {},
           llvm::ArrayRef<std::pair<std::string, void *>> symbols = {});
 
+/// The tok CUDA runtime (libtok_cuda_runtime.so in the lib/ beside the
+/// tool's bin/), opened before compiling so that a missing driver or device
+/// is reported before any work.
+class CudaRuntime {
+public:
+  /// Opens the library and the device; the error says which is missing.
+  llvm::Error load();
+  /// The library's path, for the JIT to load.
+  const std::string &path() const { return libraryPath; }
+  /// The device's chip (sm_80, sm_90, ...).
+  std::string chip() const;
+  /// The first error a runtime call met, or null (always null if not
+  /// loaded).
+  const char *lastError() const;
+
+private:
+  std::string libraryPath;
+  int (*computeCapability)() = nullptr;
+  const char *(*getLastError)() = nullptr;
+};
+
 } // namespace tokrun
 
 #endif // TOK_TOOLS_TOKRUN_JIT_H

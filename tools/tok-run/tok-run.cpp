@@ -100,8 +100,21 @@ cl::opt<std::string> pipeline(
     "pipeline",
     cl::desc("Pass pipeline that lowers the input to the LLVM dialect, in "
              "--pass-pipeline syntax without the anchor, or 'none' if the "
-             "input is already lowered"),
+             "input is already lowered (default: tok-to-llvm, or "
+             "tok-to-nvvm for the device's chip with --device=cuda)"),
     cl::init("tok-to-llvm"), cl::cat(runCategory));
+
+enum class Device { cpu, cuda };
+cl::opt<Device> device(
+    "device", cl::desc("Where the compiled attention kernels run"),
+    cl::values(clEnumValN(Device::cpu, "cpu", "the host (default)"),
+               clEnumValN(Device::cuda, "cuda",
+                          "an NVIDIA GPU through the CUDA driver: lowers "
+                          "with tok-to-nvvm and loads the tok CUDA runtime "
+                          "(lib/libtok_cuda_runtime.so beside bin/); fails "
+                          "at once, with the reason, where no driver or "
+                          "device is found")),
+    cl::init(Device::cpu), cl::cat(runCategory));
 
 cl::list<std::string>
     sharedLibs("shared-libs",
@@ -320,9 +333,22 @@ int run(MLIRContext &context) {
                     "anchor; it runs on the module\n";
     return 1;
   }
+  std::string lowering = pipeline;
+  SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
+  tokrun::CudaRuntime cuda;
+  if (device == Device::cuda) {
+    if (llvm::Error err = cuda.load()) {
+      llvm::errs() << "tok-run: --device=cuda: "
+                   << llvm::toString(std::move(err)) << "\n";
+      return 1;
+    }
+    if (pipeline.getNumOccurrences() == 0)
+      lowering = "tok-to-nvvm{chip=" + cuda.chip() + "}";
+    libs.push_back(cuda.path());
+  }
   PassManager pm(&context);
-  if (pipeline != "none" &&
-      failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+  if (lowering != "none" &&
+      failed(parsePassPipeline(lowering, pm, llvm::errs())))
     return 1;
 
   auto start = Clock::now();
@@ -364,12 +390,11 @@ int run(MLIRContext &context) {
   double parseMs = millisSince(start);
 
   start = Clock::now();
-  if (pipeline != "none" && failed(pm.run(*module)))
+  if (lowering != "none" && failed(pm.run(*module)))
     return 1;
   double lowerMs = millisSince(start);
 
   start = Clock::now();
-  SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
   auto engine = tokrun::createJit(*module, optLevel, libs);
   if (!engine) {
     llvm::errs() << "tok-run: failed to JIT-compile the module: "
@@ -397,6 +422,10 @@ int run(MLIRContext &context) {
         return 1;
       }
       runMs.push_back(millisSince(start));
+      if (const char *error = cuda.lastError()) {
+        llvm::errs() << "tok-run: CUDA: " << error << "\n";
+        return 1;
+      }
       results = call.takeResults();
     } else {
       if (llvm::Error err = (*engine)->invokePacked(entryName)) {
@@ -405,6 +434,10 @@ int run(MLIRContext &context) {
         return 1;
       }
       runMs.push_back(millisSince(start));
+      if (const char *error = cuda.lastError()) {
+        llvm::errs() << "tok-run: CUDA: " << error << "\n";
+        return 1;
+      }
     }
   }
 

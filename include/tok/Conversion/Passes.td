@@ -135,7 +135,8 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"32",
            "Keys per shared-memory tile (> 0; the K and V tiles take "
-           "2 * key-tile * D * 4 bytes, at most 48 KiB)">,
+           "2 * tile * D * 4 bytes, so wide heads get shorter tiles to stay "
+           "within 48 KiB)">,
     Option<"threads", "threads", "int64_t", /*default=*/"128",
            "Threads per block (a multiple of 32, at most 1024)">
   ];

@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""GPU attention: tok's kernels against PyTorch on an NVIDIA GPU.
+
+Two steps, because the GPU machine has no MLIR (and the build machine no GPU):
+
+  python3 bench/gpu_attention/run.py compile   # here: tok-opt --tok-to-nvvm
+  python3 bench/gpu_attention/run.py measure   # there: needs torch + a GPU
+
+`compile` writes, under bench/gpu_attention/kernels/ (git-ignored):
+  - <case>.ptx for every kernel case (tok-opt --tok-to-nvvm, then
+    tok-translate --extract-gpu-object), launched directly by `measure`;
+  - lib<case>.so for every end-to-end case: the whole function (host copies,
+    launch, copy back) compiled ahead of time (tok-translate --mlir-to-llvmir,
+    clang) and linked against libtok_cuda_runtime.so, copied beside it;
+  - manifest.json describing both.
+
+`measure` loads each PTX through tok's own runtime (libtok_cuda_runtime.so,
+ctypes: mgpuModuleLoadJIT / mgpuModuleGetFunction / mgpuLaunchKernel) on
+torch tensors, checks it against an independent float64 reference of
+attention written here (and against SDPA), and times it against
+torch.nn.functional.scaled_dot_product_attention with the flash backend on
+the same tensors (CUDA events, warm-up, median of windows). The end-to-end
+libraries are called through their C interface on NumPy arrays and checked
+against a float64 NumPy reference. Results go to stdout and --out (JSON).
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+KERNELS = os.path.join(HERE, "kernels")
+
+# Kernel cases: timed against SDPA and checked against the reference.
+# (name, dtype, Hq, Hk, T, S, D, causal)
+KERNEL_CASES = [
+    ("prefill_bf16_causal", "bf16", 32, 32, 4096, 4096, 128, True),
+    ("prefill_bf16_full", "bf16", 32, 32, 4096, 4096, 128, False),
+    ("prefill_f16_causal", "f16", 32, 32, 4096, 4096, 128, True),
+    ("prefill_f32_causal", "f32", 32, 32, 4096, 4096, 128, True),
+    ("prefill_bf16_gqa_d64", "bf16", 32, 8, 2048, 2048, 64, True),
+    ("decode_bf16_gqa", "bf16", 32, 8, 1, 4096, 128, True),
+    ("decode_bf16_gqa_16k", "bf16", 32, 8, 1, 16384, 128, True),
+]
+
+# End-to-end cases: a whole function compiled ahead of time.
+# (name, dtype, Hq, Hk, T, S, D, mask)
+E2E_CASES = [
+    ("e2e_f32_causal_gqa", "f32", 8, 2, 77, 77, 64, "#tok.mask<causal>"),
+    ("e2e_f32_window", "f32", 4, 4, 50, 130, 32,
+     "#tok.mask<causal, window = 16, sinks = 4>"),
+    ("e2e_f16_full", "f16", 4, 1, 33, 200, 128, "#tok.mask<full>"),
+]
+
+MLIR_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
+
+
+def attention_mlir(dtype, hq, hk, t, s, d, mask, c_interface=False):
+    ty = MLIR_TYPES[dtype]
+    q = f"tensor<{hq}x?x{d}x{ty}>"
+    kv = f"tensor<{hk}x?x{d}x{ty}>"
+    attrs = " attributes {llvm.emit_c_interface}" if c_interface else ""
+    return (
+        f"func.func @attn(%q: {q}, %k: {kv}, %v: {kv}) -> {q}{attrs} {{\n"
+        f"  %o = tok.attention %q, %k, %v {{mask = {mask}}}\n"
+        f"      : {q}, {kv}, {kv} -> {q}\n"
+        f"  return %o : {q}\n}}\n")
+
+
+def run(cmd, **kw):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stderr}")
+    return result.stdout
+
+
+def compile_cases(args):
+    build = os.path.join(ROOT, "build")
+    tok_opt = os.path.join(build, "bin", "tok-opt")
+    tok_translate = os.path.join(build, "bin", "tok-translate")
+    runtime = os.path.join(build, "lib", "libtok_cuda_runtime.so")
+    for tool in (tok_opt, tok_translate, runtime):
+        if not os.path.exists(tool):
+            sys.exit(f"{tool} is missing: build tok first")
+    os.makedirs(KERNELS, exist_ok=True)
+    pipeline = f"--tok-to-nvvm=chip={args.chip}"
+    manifest = {"chip": args.chip, "kernels": [], "e2e": []}
+    for name, dtype, hq, hk, t, s, d, causal in KERNEL_CASES:
+        mlir = os.path.join(KERNELS, name + ".mlir")
+        mask = "#tok.mask<causal>" if causal else "#tok.mask<full>"
+        with open(mlir, "w") as f:
+            f.write(attention_mlir(dtype, hq, hk, t, s, d, mask))
+        lowered = run([tok_opt, pipeline, mlir])
+        ptx = run([tok_translate, "--extract-gpu-object"], input=lowered)
+        with open(os.path.join(KERNELS, name + ".ptx"), "w") as f:
+            f.write(ptx)
+        entry = re.search(r"\.visible \.entry (\w+)\(", ptx).group(1)
+        rows = int(re.search(r"_n(\d+)_", entry).group(1))
+        per_row = d // 64 if d > 64 else 1
+        manifest["kernels"].append(dict(
+            name=name, dtype=dtype, hq=hq, hk=hk, t=t, s=s, d=d,
+            causal=causal, entry=entry, rows_per_block=rows // per_row,
+            threads=rows))
+        print(f"compiled {name}: {entry}")
+    clang = shutil.which("clang-22") or shutil.which("clang")
+    for name, dtype, hq, hk, t, s, d, mask in E2E_CASES:
+        mlir = os.path.join(KERNELS, name + ".mlir")
+        with open(mlir, "w") as f:
+            f.write(attention_mlir(dtype, hq, hk, t, s, d, mask,
+                                   c_interface=True))
+        lowered = run([tok_opt, pipeline, mlir])
+        ll = os.path.join(KERNELS, name + ".ll")
+        with open(ll, "w") as f:
+            f.write(run([tok_translate, "--mlir-to-llvmir"], input=lowered))
+        lib = os.path.join(KERNELS, f"lib{name}.so")
+        run([clang, "-O2", "-shared", "-fPIC", "-Wno-override-module", ll,
+             "-o", lib, "-L", os.path.dirname(runtime), "-ltok_cuda_runtime",
+             "-Wl,-rpath,$ORIGIN"])
+        window = re.search(r"window = (\d+)", mask)
+        sinks = re.search(r"sinks = (\d+)", mask)
+        manifest["e2e"].append(dict(
+            name=name, dtype=dtype, hq=hq, hk=hk, t=t, s=s, d=d,
+            causal="causal" in mask,
+            window=int(window.group(1)) if window else 0,
+            sinks=int(sinks.group(1)) if sinks else 0))
+        print(f"compiled {name}: lib{name}.so")
+    shutil.copy(runtime, KERNELS)
+    with open(os.path.join(KERNELS, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+# ---------------------------------------------------------------------------
+# measure (on the GPU machine)
+
+
+def visible_mask(t, s, causal, window=0, sinks=0):
+    """[T, S] bool: query i at position S - T + i sees key j (ALGORITHMS 1)."""
+    import numpy as np
+    qpos = np.arange(t)[:, None] + (s - t)
+    kpos = np.arange(s)[None, :]
+    if not causal:
+        return np.ones((t, s), dtype=bool)
+    vis = kpos <= qpos
+    if window:
+        inwin = (qpos - kpos) < window
+        if sinks:
+            inwin |= kpos < sinks
+        vis &= inwin
+    return vis
+
+
+def reference_numpy(q, k, v, causal, window=0, sinks=0):
+    """float64 attention, written separately from the kernel: explicit
+    softmax over the visible keys; rows with no visible key are zeros."""
+    import numpy as np
+    hq, t, d = q.shape
+    hk, s, _ = k.shape
+    group = hq // hk
+    vis = visible_mask(t, s, causal, window, sinks)
+    out = np.zeros((hq, t, d))
+    for h in range(hq):
+        logits = (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T
+                  ) / math.sqrt(d)
+        logits = np.where(vis, logits, -np.inf)
+        m = logits.max(axis=1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        p = np.where(vis, np.exp(logits - m), 0.0)
+        l = p.sum(axis=1, keepdims=True)
+        out[h] = np.where(l > 0, (p @ v[h // group].astype(np.float64)) /
+                          np.where(l > 0, l, 1.0), 0.0)
+    return out
+
+
+class Runtime:
+    """tok's CUDA runtime through ctypes."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        L = self.lib
+        L.tokCudaInit.restype = ctypes.c_int
+        L.tokCudaLastError.restype = ctypes.c_char_p
+        L.mgpuModuleLoadJIT.restype = ctypes.c_void_p
+        L.mgpuModuleLoadJIT.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        L.mgpuModuleGetFunction.restype = ctypes.c_void_p
+        L.mgpuModuleGetFunction.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        L.mgpuLaunchKernel.restype = None
+        L.mgpuLaunchKernel.argtypes = (
+            [ctypes.c_void_p] + [ctypes.c_ssize_t] * 6 +
+            [ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+             ctypes.c_void_p, ctypes.c_size_t])
+        if L.tokCudaInit() != 0:
+            raise RuntimeError(self.error())
+
+    def error(self):
+        e = self.lib.tokCudaLastError()
+        return e.decode() if e else None
+
+    def check(self):
+        e = self.error()
+        if e:
+            raise RuntimeError(e)
+
+    def load(self, ptx_path, entry):
+        with open(ptx_path, "rb") as f:
+            ptx = f.read() + b"\0"
+        module = self.lib.mgpuModuleLoadJIT(ptx, 3)
+        self.check()
+        fn = self.lib.mgpuModuleGetFunction(module, entry.encode())
+        self.check()
+        return fn
+
+
+class Launch:
+    """One kernel launch on fixed torch tensors (the kernel ABI of
+    passes/Conversion/TokToGPU/AttentionToGPU.cpp: four 1-D memref
+    descriptors, then T and S)."""
+
+    def __init__(self, rt, fn, q, k, v, o, t, s, rows_per_block, threads,
+                 hq, stream):
+        self.rt, self.fn, self.stream = rt, fn, stream
+        vals = []
+        for x in (q, k, v, o):
+            ptr = x.data_ptr()
+            vals += [ptr, ptr, 0, x.numel(), 1]
+        vals += [t, s]
+        self.values = [ctypes.c_uint64(x) for x in vals]
+        self.params = (ctypes.c_void_p * len(vals))(
+            *[ctypes.addressof(x) for x in self.values])
+        self.grid = (max(1, (t + rows_per_block - 1) // rows_per_block), hq, 1)
+        self.block = (threads, 1, 1)
+
+    def __call__(self):
+        self.rt.lib.mgpuLaunchKernel(
+            self.fn, *self.grid, *self.block, 0, self.stream, self.params,
+            None, len(self.values))
+
+
+def time_ms(torch, fn, target_ms=200.0, windows=5):
+    """Median over `windows` of the mean time per call, CUDA events."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
+        enable_timing=True)
+    start.record()
+    fn()
+    stop.record()
+    stop.synchronize()
+    once = max(start.elapsed_time(stop), 1e-3)
+    n = max(1, min(200, int(target_ms / windows / once)))
+    results = []
+    for _ in range(windows):
+        start.record()
+        for _ in range(n):
+            fn()
+        stop.record()
+        stop.synchronize()
+        results.append(start.elapsed_time(stop) / n)
+    results.sort()
+    return results[len(results) // 2]
+
+
+def attention_flops(hq, t, s, d, causal):
+    # Non-causal 4 * H * T * S * D; causal prefill counts the visible pairs
+    # (T = S: S (S + 1) / 2), decode all S.
+    if causal and t == s:
+        pairs = s * (s + 1) / 2
+    elif causal:
+        pairs = sum(min(s, s - t + i + 1) for i in range(t))
+    else:
+        pairs = t * s
+    return 4.0 * hq * pairs * d
+
+
+def measure(args):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    with open(os.path.join(args.kernels, "manifest.json")) as f:
+        manifest = json.load(f)
+    rt = Runtime(os.path.join(args.kernels, "libtok_cuda_runtime.so"))
+    dev = torch.device("cuda")
+    props = torch.cuda.get_device_properties(dev)
+    report = {
+        "device": props.name,
+        "torch": torch.__version__,
+        "chip_compiled": manifest["chip"],
+        "kernels": [],
+        "e2e": [],
+    }
+    print(f"device {props.name}, torch {torch.__version__}")
+    dtypes = {"bf16": torch.bfloat16, "f16": torch.float16,
+              "f32": torch.float32}
+    tolerance = {"bf16": 2e-2, "f16": 4e-3, "f32": 1e-5}
+    gen = torch.Generator(device=dev).manual_seed(0)
+    stream = torch.cuda.current_stream().cuda_stream
+    for case in manifest["kernels"]:
+        if args.only and not re.search(args.only, case["name"]):
+            continue
+        dt = dtypes[case["dtype"]]
+        hq, hk, t, s, d = (case[x] for x in ("hq", "hk", "t", "s", "d"))
+        q = torch.randn(hq, t, d, generator=gen, device=dev).to(dt)
+        k = torch.randn(hk, s, d, generator=gen, device=dev).to(dt)
+        v = torch.randn(hk, s, d, generator=gen, device=dev).to(dt)
+        o = torch.full((hq, t, d), float("nan"), device=dev).to(dt)
+        fn = rt.load(os.path.join(args.kernels, case["name"] + ".ptx"),
+                     case["entry"])
+        launch = Launch(rt, fn, q, k, v, o, t, s, case["rows_per_block"],
+                        case["threads"], hq, stream)
+        launch()
+        torch.cuda.synchronize()
+        rt.check()
+        # Numerics on a subset of heads against the float64 reference.
+        heads = list(range(0, hq, max(1, hq // 4)))
+        group = hq // hk
+        max_err = 0.0
+        for h in heads:
+            ref = reference_numpy(
+                q[h:h + 1].double().cpu().numpy(),
+                k[h // group:h // group + 1].double().cpu().numpy(),
+                v[h // group:h // group + 1].double().cpu().numpy(),
+                case["causal"])
+            got = o[h:h + 1].double().cpu().numpy()
+            max_err = max(max_err, float(np.abs(got - ref).max()))
+        ok = max_err <= tolerance[case["dtype"]]
+        # SDPA on the same data ([B, H, T, D]); GQA by repeating KV heads.
+        qb = q.unsqueeze(0)
+        kb = k.repeat_interleave(group, 0).unsqueeze(0)
+        vb = v.repeat_interleave(group, 0).unsqueeze(0)
+        # SDPA's causal mask is top-left aligned; tok's queries are the last
+        # T of S tokens (bottom-right), the same when T = S or T = 1 (decode
+        # sees every key, so no mask).
+        sdpa_causal = case["causal"] and t == s
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        backend = "flash"
+        try:
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                ref_o = F.scaled_dot_product_attention(qb, kb, vb,
+                                                       is_causal=sdpa_causal)
+        except RuntimeError:
+            backend = "default"
+            ref_o = F.scaled_dot_product_attention(qb, kb, vb,
+                                                   is_causal=sdpa_causal)
+
+        def sdpa():
+            if backend == "flash":
+                with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                    return F.scaled_dot_product_attention(
+                        qb, kb, vb, is_causal=sdpa_causal)
+            return F.scaled_dot_product_attention(qb, kb, vb,
+                                                  is_causal=sdpa_causal)
+
+        vs_sdpa = float((o.float() - ref_o[0].float()).abs().max())
+        tok_ms = time_ms(torch, launch)
+        rt.check()
+        sdpa_ms = time_ms(torch, sdpa)
+        flops = attention_flops(hq, t, s, d, case["causal"])
+        kv_bytes = 2 * hk * s * d * q.element_size()
+        row = dict(case, max_abs_err_vs_f64=max_err, within_tolerance=ok,
+                   tolerance=tolerance[case["dtype"]],
+                   max_abs_diff_vs_sdpa=vs_sdpa, tok_ms=tok_ms,
+                   sdpa_ms=sdpa_ms, sdpa_backend=backend,
+                   tok_tflops=flops / tok_ms / 1e9,
+                   sdpa_tflops=flops / sdpa_ms / 1e9,
+                   tok_over_sdpa=sdpa_ms / tok_ms,
+                   tok_kv_gbps=kv_bytes / tok_ms / 1e6,
+                   sdpa_kv_gbps=kv_bytes / sdpa_ms / 1e6)
+        report["kernels"].append(row)
+        print(f"{case['name']:24s} err {max_err:.2e} "
+              f"({'ok' if ok else 'FAIL'}) vs-sdpa {vs_sdpa:.2e}  "
+              f"tok {tok_ms:8.3f} ms {row['tok_tflops']:7.2f} TF/s  "
+              f"sdpa[{backend}] {sdpa_ms:8.3f} ms {row['sdpa_tflops']:7.2f} "
+              f"TF/s  ratio {row['tok_over_sdpa']:.3f}")
+        del q, k, v, o, qb, kb, vb, ref_o
+        torch.cuda.empty_cache()
+
+    for case in manifest["e2e"]:
+        if args.only and not re.search(args.only, case["name"]):
+            continue
+        report["e2e"].append(run_e2e(args, case, rt))
+
+    failed = [r["name"] for r in report["kernels"] + report["e2e"]
+              if not r["within_tolerance"]]
+    report["failed"] = failed
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+    print(f"{len(failed)} failed" + (f": {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+class MemRef3(ctypes.Structure):
+    _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * 3),
+                ("strides", ctypes.c_int64 * 3)]
+
+
+def memref_of(array):
+    m = MemRef3()
+    m.allocated = m.aligned = array.ctypes.data
+    m.offset = 0
+    for i in range(3):
+        m.sizes[i] = array.shape[i]
+        m.strides[i] = array.strides[i] // array.itemsize
+    return m
+
+
+def run_e2e(args, case, rt):
+    """Calls the ahead-of-time compiled function (host copies, launch, copy
+    back) on NumPy arrays; checks against the float64 reference."""
+    import numpy as np
+    lib = ctypes.CDLL(os.path.join(args.kernels, f"lib{case['name']}.so"))
+    np_type = {"f32": np.float32, "f16": np.float16}[case["dtype"]]
+    rng = np.random.default_rng(1)
+    hq, hk, t, s, d = (case[x] for x in ("hq", "hk", "t", "s", "d"))
+    q = rng.standard_normal((hq, t, d)).astype(np_type)
+    k = rng.standard_normal((hk, s, d)).astype(np_type)
+    v = rng.standard_normal((hk, s, d)).astype(np_type)
+    result = MemRef3()
+    args_ = [memref_of(x) for x in (q, k, v)]
+    lib._mlir_ciface_attn(ctypes.byref(result),
+                          *[ctypes.byref(a) for a in args_])
+    error = rt.error()
+    count = hq * t * d
+    got = np.ctypeslib.as_array(
+        ctypes.cast(result.aligned, ctypes.POINTER(
+            ctypes.c_float if np_type == np.float32 else ctypes.c_uint16)),
+        shape=(count,)).copy()
+    if np_type == np.float16:
+        got = got.view(np.float16)
+    got = got.reshape(hq, t, d).astype(np.float64)
+    ref = reference_numpy(q, k, v, case["causal"], case["window"],
+                          case["sinks"])
+    err = float(np.abs(got - ref).max())
+    tol = {"f32": 1e-5, "f16": 4e-3}[case["dtype"]]
+    ok = error is None and err <= tol and list(result.sizes) == [hq, t, d]
+    print(f"{case['name']:24s} err {err:.2e} ({'ok' if ok else 'FAIL'})"
+          f" sizes {list(result.sizes)} runtime error {error}")
+    return dict(case, max_abs_err_vs_f64=err, tolerance=tol,
+                within_tolerance=ok, runtime_error=error)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("compile", help="compile the cases (needs tok built)")
+    c.add_argument("--chip", default="sm_90")
+    m = sub.add_parser("measure", help="run them (needs torch and a GPU)")
+    m.add_argument("--kernels", default=KERNELS)
+    m.add_argument("--out", default="")
+    m.add_argument("--only", default="", help="regex of case names")
+    args = p.parse_args()
+    if args.cmd == "compile":
+        compile_cases(args)
+        return 0
+    return measure(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+// RUN: tok-opt --convert-tok-to-gpu --split-input-file %s | FileCheck %s
+// RUN: tok-opt --convert-tok-to-gpu="key-tile=16 threads=64" %s --split-input-file | FileCheck %s --check-prefix=OPTS
+
+// GQA (8 query heads over 2 KV heads), bf16, D = 128: two threads per row,
+// a causal window. The call site hands the operands' buffers and a fresh
+// output buffer to a bodiless launcher; the kernel is built once.
+
+// CHECK: module attributes {gpu.container_module}
+// CHECK-LABEL: func.func @gqa
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<8x?x128xbf16>
+// CHECK: %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
+// CHECK: %[[K:.*]] = bufferization.to_buffer %arg1 read_only
+// CHECK: %[[V:.*]] = bufferization.to_buffer %arg2 read_only
+// CHECK: call @[[LAUNCHER:tok_gpu_attention_bf16_h8_kv2_d128_causal_w16_t32_n128_[0-9A-F]+]](%[[Q]], %[[K]], %[[V]], %[[OUT]])
+// CHECK: %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
+// The second op of the same shape reuses the launcher.
+// CHECK: call @[[LAUNCHER]](
+// CHECK-NOT: tok.attention
+// CHECK: gpu.module @tok_kernels
+// CHECK: gpu.func @[[KERNEL:attention_bf16_h8_kv2_d128_causal_w16_t32_n128_[0-9A-F]+]](%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %[[T:.*]]: index, %[[S:.*]]: index)
+// CHECK-SAME: workgroup(%[[KT:.*]] : memref<4096xf32, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<4096xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// The KV head of query head h is h / 4.
+// CHECK: %[[H:.*]] = gpu.block_id  y
+// CHECK: arith.divui %[[H]], %c4
+// Two threads per row: row = tid / 2, part = tid % 2; 64 rows a block.
+// CHECK: arith.divui %{{.*}}, %c2
+// CHECK: arith.remui %{{.*}}, %c2
+// The query row (64 columns), widened and scaled by log2(e) / sqrt(128).
+// CHECK: vector.load %arg0[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<64xbf16>
+// CHECK: arith.extf %{{.*}} : vector<64xbf16> to vector<64xf32>
+// CHECK: arith.mulf %{{.*}}, %cst{{.*}} : vector<64xf32>
+// The window (16, no sinks) starts the key loop at the first row's window.
+// CHECK: arith.subi %{{.*}}, %c15
+// CHECK: %[[LO:.*]] = arith.maxsi
+// CHECK: scf.for %[[T0:.*]] = %[[LO]] to %{{.*}} step %c32 iter_args(
+// Staging: 8-element chunks of K and V into shared memory as f32.
+// CHECK: scf.for
+// CHECK: vector.load %arg1[{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %[[KT]][{{.*}}] {alignment = 16 : i64} : memref<4096xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK: vector.load %arg2[{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}}, %[[VT]][{{.*}}]
+// CHECK: gpu.barrier
+// CHECK: scf.for
+// CHECK: vector.load %[[KT]][{{.*}}] {alignment = 16 : i64} : memref<4096xf32, #gpu.address_space<workgroup>>, vector<64xf32>
+// CHECK: vector.reduction <add>
+// The two halves of the dot product meet through a shuffle.
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32, %c32_i32 : f32
+// Visibility: key <= query position and within the window.
+// CHECK: arith.cmpi sle
+// CHECK: arith.cmpi slt
+// CHECK: arith.andi
+// CHECK: arith.maximumf
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// CHECK: vector.fma
+// CHECK: gpu.barrier
+// The output: acc / l (zeros where l = 0), narrowed, stored by live rows.
+// CHECK: arith.cmpf ogt
+// CHECK: arith.truncf %{{.*}} : vector<64xf32> to vector<64xbf16>
+// CHECK: scf.if
+// CHECK: vector.store %{{.*}}, %arg3[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<64xbf16>
+// CHECK-NOT: gpu.func
+// CHECK: func.func private @[[LAUNCHER]](memref<8x?x128xbf16>, memref<2x?x128xbf16>, memref<2x?x128xbf16>, memref<8x?x128xbf16>)
+// CHECK-SAME: tok.gpu_kernel = @tok_kernels::@[[KERNEL]]
+// CHECK-SAME: tok.gpu_rows_per_block = 64 : i64
+
+// OPTS: gpu.func @attention_bf16_h8_kv2_d128_causal_w16_t16_n64_
+// OPTS-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
+// OPTS-SAME: known_block_size = array<i32: 64, 1, 1>
+// OPTS: tok.gpu_rows_per_block = 32 : i64
+func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
+               %v: tensor<2x?x128xbf16>) -> (tensor<8x?x128xbf16>, tensor<8x?x128xbf16>) {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal, window = 16>}
+      : tensor<8x?x128xbf16>, tensor<2x?x128xbf16>, tensor<2x?x128xbf16>
+      -> tensor<8x?x128xbf16>
+  %o2 = tok.attention %q, %k, %v {mask = #tok.mask<causal, window = 16>}
+      : tensor<8x?x128xbf16>, tensor<2x?x128xbf16>, tensor<2x?x128xbf16>
+      -> tensor<8x?x128xbf16>
+  return %o, %o2 : tensor<8x?x128xbf16>, tensor<8x?x128xbf16>
+}
+
+// -----
+
+// f32, D = 64 (one thread per row, no shuffle), a full mask over every key
+// (no causal bound, no visibility test), an explicit scale. Static lengths
+// are fine: the kernel reads T and S from its arguments.
+
+// CHECK-LABEL: func.func @encoder
+// CHECK: call @tok_gpu_attention_f32_h4_kv4_d64_full_t32_n128_3E800000(
+// CHECK: gpu.func @attention_f32_h4_kv4_d64_full_t32_n128_3E800000
+// CHECK-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
+// CHECK-NOT: arith.extf
+// CHECK-NOT: gpu.shuffle
+// CHECK-NOT: arith.cmpi sle
+// CHECK: gpu.return
+// CHECK: tok.gpu_rows_per_block = 128 : i64
+func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
+                   %v: tensor<4x100x64xf32>) -> tensor<4x100x64xf32> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<full>, scale = 0.25 : f32}
+      : tensor<4x100x64xf32>, tensor<4x100x64xf32>, tensor<4x100x64xf32>
+      -> tensor<4x100x64xf32>
+  return %o : tensor<4x100x64xf32>
+}

@@ -1,0 +1,52 @@
+// RUN: tok-opt --tok-to-nvvm %s | FileCheck %s
+// RUN: tok-opt --tok-to-nvvm %s | FileCheck %s --check-prefix=OBJ
+// RUN: tok-opt --tok-to-nvvm="chip=sm_90 format=llvm" %s | FileCheck %s --check-prefix=LLVM
+// RUN: tok-opt --tok-to-nvvm %s | tok-translate --mlir-to-llvmir | FileCheck %s --check-prefix=HOST
+// RUN: tok-opt --tok-to-nvvm %s | tok-translate --extract-gpu-object | FileCheck %s --check-prefix=PTX
+
+// The whole function lowered for an sm_80 GPU: the host half in the LLVM
+// dialect calling the mgpu* runtime, the kernel as PTX in a gpu.binary.
+
+// CHECK-LABEL: llvm.func @attn(
+// CHECK: llvm.call @tok_gpu_attention_f16_h4_kv2_d64_causal_t32_n128_{{[0-9A-F]+}}(
+// CHECK-LABEL: llvm.func @tok_gpu_attention_f16_h4_kv2_d64_causal_t32_n128_
+// CHECK: llvm.call @mgpuStreamCreate()
+// CHECK: llvm.call @mgpuMemAlloc(
+// CHECK: llvm.call @mgpuMemcpy(
+// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_f16_h4_kv2_d64_causal_t32_n128_
+// CHECK: llvm.call @mgpuMemFree(
+// CHECK: llvm.call @mgpuStreamSynchronize(
+// CHECK: llvm.call @mgpuStreamDestroy(
+// OBJ: gpu.binary @tok_kernels  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, properties = {{.*}}, assembly = "{{.*}}.target sm_80
+// OBJ-NOT: gpu.module
+
+// LLVM: gpu.binary @tok_kernels  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}offload = "
+
+// The host module loads the PTX (JIT) in a global constructor.
+// HOST: @llvm.global_ctors = {{.*}} @tok_kernels_load
+// HOST: call ptr @mgpuModuleGetFunction(
+// 4 query heads, 128 threads, 22 parameters (4 memref descriptors, T, S).
+// HOST: call void @mgpuLaunchKernel(ptr %{{.*}}, i64 %{{.*}}, i64 4, i64 1, i64 128, i64 1, i64 1, i32 0, ptr %{{.*}}, ptr %{{.*}}, ptr null, i64 22)
+// HOST: define internal void @tok_kernels_load()
+// HOST: call ptr @mgpuModuleLoadJIT(ptr @tok_kernels_binary, i32 3)
+
+// PTX: .version 8.0
+// PTX: .target sm_80
+// PTX: .visible .entry attention_f16_h4_kv2_d64_causal_t32_n128_
+// PTX: .maxntid 128, 1, 1
+// 16-byte loads of the query row and the K/V chunks, no scalar half loads.
+// PTX-NOT: ld.global.b16
+// PTX: ld.global.v4.b32
+// PTX: bar.sync 0
+// PTX: ld.shared.v4.b32
+// PTX: ex2.approx.ftz.f32
+// PTX: st.global.v4.b32
+// No libdevice call is left (the toolkit is not needed).
+// PTX-NOT: __nv_
+func.func @attn(%q: tensor<4x?x64xf16>, %k: tensor<2x?x64xf16>,
+                %v: tensor<2x?x64xf16>) -> tensor<4x?x64xf16> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
+      : tensor<4x?x64xf16>, tensor<2x?x64xf16>, tensor<2x?x64xf16>
+      -> tensor<4x?x64xf16>
+  return %o : tensor<4x?x64xf16>
+}
