@@ -98,6 +98,7 @@ void tok::buildTokToNVVMPipeline(OpPassManager &pm,
   ConvertTokToGPUPassOptions gpuOptions;
   gpuOptions.keyTile = options.keyTile;
   gpuOptions.threads = options.threads;
+  gpuOptions.tensorCores = options.tensorCores;
   pm.addPass(createConvertTokToGPUPass(gpuOptions));
   buildTokBufferizePipeline(pm);
   pm.addPass(createConvertTokGPULaunchersPass());

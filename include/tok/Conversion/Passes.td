@@ -138,7 +138,11 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
            "2 * tile * D * 4 bytes, so wide heads get shorter tiles to stay "
            "within 48 KiB)">,
     Option<"threads", "threads", "int64_t", /*default=*/"128",
-           "Threads per block (a multiple of 32, at most 1024)">
+           "Threads per block (a multiple of 32, at most 1024)">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Use the tensor-core (mma.sync) kernel where it applies: f16 "
+           "or bf16, D = 64 or 128, no window or sinks (16 query rows per "
+           "warp, 64-key tiles); the SIMT kernel otherwise">
   ];
 }
 

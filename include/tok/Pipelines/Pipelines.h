@@ -39,6 +39,10 @@ struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
       *this, "key-tile",
       llvm::cl::desc("Keys per shared-memory tile of the attention kernel"),
       llvm::cl::init(32)};
+  PassOptions::Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("Use the tensor-core attention kernel where it applies"),
+      llvm::cl::init(true)};
   PassOptions::Option<int64_t> threads{
       *this, "threads",
       llvm::cl::desc("Threads per block of the attention kernel"),

@@ -33,6 +33,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
+#include "AttentionKernels.h"
 #include "Launcher.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -49,35 +50,48 @@ namespace tok {
 using namespace mlir;
 using namespace mlir::tok;
 
-namespace {
+std::string mlir::tok::KernelShape::name() const {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "attention_" << (mma ? "mma_" : "simt_") << element << "_h"
+     << queryHeads << "_kv" << keyHeads << "_d" << headDim
+     << (mask.isCausal() ? "_causal" : "_full");
+  if (mask.getWindow())
+    os << "_w" << mask.getWindow();
+  if (mask.getSinks())
+    os << "_s" << mask.getSinks();
+  os << "_t" << keyTile << "_r" << rowsPerBlock() << "_n" << threads << "_"
+     << llvm::utohexstr(llvm::bit_cast<uint32_t>(scale));
+  return s;
+}
 
-/// Everything a kernel depends on; two ops with equal shapes share one.
-struct KernelShape {
-  Type element;
-  int64_t queryHeads, keyHeads, headDim;
-  MaskAttr mask;
-  float scale;
-  int64_t keyTile, threads;
-
-  /// Threads that share one query row (each holds headDim / this columns).
-  int64_t threadsPerRow() const { return headDim > 64 ? headDim / 64 : 1; }
-  int64_t rowsPerBlock() const { return threads / threadsPerRow(); }
-  int64_t columnsPerThread() const { return headDim / threadsPerRow(); }
-
-  std::string name() const {
-    std::string s;
-    llvm::raw_string_ostream os(s);
-    os << "attention_" << element << "_h" << queryHeads << "_kv" << keyHeads
-       << "_d" << headDim << (mask.isCausal() ? "_causal" : "_full");
-    if (mask.getWindow())
-      os << "_w" << mask.getWindow();
-    if (mask.getSinks())
-      os << "_s" << mask.getSinks();
-    os << "_t" << keyTile << "_n" << threads << "_"
-       << llvm::utohexstr(llvm::bit_cast<uint32_t>(scale));
-    return s;
+SmallVector<Type>
+mlir::tok::KernelShape::workgroupBuffers(MLIRContext *ctx) const {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto buffer = [&](int64_t n, Type t) -> Type {
+    return MemRefType::get({n}, t, MemRefLayoutAttrInterface{}, workgroup);
+  };
+  if (!mma) {
+    Type tile = buffer(keyTile * headDim, Float32Type::get(ctx));
+    return {tile, tile};
   }
-};
+  // MMA: pairs of elements as i32. K as [key][D + 8] (rows padded by 8
+  // elements, so that the eight rows one B fragment reads start in distinct
+  // banks), V transposed as [D][keyTile + 8].
+  Type i32 = IntegerType::get(ctx, 32);
+  return {buffer(keyTile * (headDim + 8) / 2, i32),
+          buffer(headDim * (keyTile + 8) / 2, i32)};
+}
+
+bool mlir::tok::mmaKernelApplies(const KernelShape &shape) {
+  return (shape.element.isF16() || shape.element.isBF16()) &&
+         (shape.headDim == 64 || shape.headDim == 128) &&
+         shape.mask.getWindow() == 0 && shape.mask.getSinks() == 0 &&
+         shape.threads % 32 == 0;
+}
+
+namespace {
 
 /// Static shared memory a block may use (more needs the dynamic kind).
 constexpr int64_t kSharedBytes = 48 * 1024;
@@ -119,260 +133,6 @@ std::string unsupportedReason(AttentionOp op, int64_t keyTile,
   return "";
 }
 
-/// Every vector access of the kernels is 16-byte aligned: rows and chunks
-/// start at multiples of 8 elements, shared tiles are f32, and the buffers
-/// are device allocations (256-byte aligned; a caller launching the kernel
-/// directly must pass 16-byte aligned buffers).
-const llvm::MaybeAlign kAlign(16);
-
-/// Builds the kernel body of `shape` into `func`.
-class KernelBuilder {
-public:
-  KernelBuilder(gpu::GPUFuncOp func, const KernelShape &shape)
-      : func(func), s(shape), b(func.getContext()), loc(func.getLoc()) {}
-
-  void build();
-
-private:
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(float v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value splat(VectorType t, float v) {
-    return arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(t, b.getF32FloatAttr(v)));
-  }
-  Value exp2(Value x) {
-    return LLVM::CallIntrinsicOp::create(
-               b, loc, b.getF32Type(),
-               b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f32"), ValueRange{x})
-        .getResult(0);
-  }
-  /// Loads `n` elements of the element type at `offset` of `memref` as f32.
-  Value loadF32(Value memref, Value offset, int64_t n) {
-    auto wide = VectorType::get({n}, s.element);
-    Value v = vector::LoadOp::create(b, loc, wide, memref, ValueRange{offset},
-                                     /*nontemporal=*/false, kAlign);
-    if (!s.element.isF32())
-      v = arith::ExtFOp::create(b, loc, VectorType::get({n}, b.getF32Type()),
-                                v);
-    return v;
-  }
-  /// Whether key `key` is visible from query position `qpos` (i1).
-  Value visible(Value qpos, Value key);
-
-  gpu::GPUFuncOp func;
-  const KernelShape &s;
-  OpBuilder b;
-  Location loc;
-};
-
-Value KernelBuilder::visible(Value qpos, Value key) {
-  if (!s.mask.isCausal())
-    return arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
-  Value vis =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, key, qpos);
-  if (s.mask.getWindow() > 0) {
-    Value distance = arith::SubIOp::create(b, loc, qpos, key);
-    Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                     distance, index(s.mask.getWindow()));
-    if (s.mask.getSinks() > 0) {
-      Value sink = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, key,
-                                         index(s.mask.getSinks()));
-      in = arith::OrIOp::create(b, loc, in, sink);
-    }
-    vis = arith::AndIOp::create(b, loc, vis, in);
-  }
-  return vis;
-}
-
-void KernelBuilder::build() {
-  Block &entry = func.getBody().front();
-  b.setInsertionPointToStart(&entry);
-  Value q = entry.getArgument(0), k = entry.getArgument(1),
-        v = entry.getArgument(2), o = entry.getArgument(3);
-  Value queryLen = entry.getArgument(4), keyLen = entry.getArgument(5);
-  Value kTile = func.getWorkgroupAttributions()[0];
-  Value vTile = func.getWorkgroupAttributions()[1];
-
-  const int64_t d = s.headDim, perRow = s.threadsPerRow(),
-                cols = s.columnsPerThread(), rows = s.rowsPerBlock(),
-                bc = s.keyTile, nt = s.threads;
-  Type f32Type = b.getF32Type();
-  auto colType = VectorType::get({cols}, f32Type);
-
-  // An empty query range (one block is launched anyway) does nothing; the
-  // condition is uniform, so barriers inside stay reached by all threads.
-  auto nonEmpty =
-      scf::IfOp::create(b, loc,
-                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                              queryLen, index(0)),
-                        /*withElseRegion=*/false);
-  gpu::ReturnOp::create(b, loc);
-  b.setInsertionPointToStart(nonEmpty.thenBlock());
-
-  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
-  Value kvHead =
-      arith::DivUIOp::create(b, loc, head, index(s.queryHeads / s.keyHeads));
-  Value rowInBlock = arith::DivUIOp::create(b, loc, tid, index(perRow));
-  Value part = arith::RemUIOp::create(b, loc, tid, index(perRow));
-  Value firstRow = arith::MulIOp::create(b, loc, block, index(rows));
-  Value row = arith::AddIOp::create(b, loc, firstRow, rowInBlock);
-  Value active =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, queryLen);
-  // Rows past the end compute on the last row and store nothing, so that
-  // every thread takes part in the shuffles and barriers.
-  Value lastRow = arith::SubIOp::create(b, loc, queryLen, index(1));
-  Value loadRow = arith::MinUIOp::create(b, loc, row, lastRow);
-  // Query i sits at position S - T + i (the last T of the S tokens).
-  Value offsetPos = arith::SubIOp::create(b, loc, keyLen, queryLen);
-  Value qpos = arith::AddIOp::create(b, loc, offsetPos, row);
-
-  // This thread's columns of its query row, scaled into the log2 domain.
-  Value colOffset = arith::MulIOp::create(b, loc, part, index(cols));
-  Value qRowIndex = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, head, queryLen), loadRow);
-  Value qOffset = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, qRowIndex, index(d)), colOffset);
-  Value qCols = loadF32(q, qOffset, cols);
-  qCols = arith::MulFOp::create(
-      b, loc, qCols, splat(colType, s.scale * static_cast<float>(M_LOG2E)));
-
-  // Key range of the block: causal masks end at the block's last row (and
-  // the window, without sinks, starts at its first row's window).
-  Value keyEnd = keyLen;
-  Value keyBegin = index(0);
-  if (s.mask.isCausal()) {
-    Value blockEnd = arith::MinUIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, firstRow, index(rows)), queryLen);
-    keyEnd = arith::MinUIOp::create(
-        b, loc, keyLen, arith::AddIOp::create(b, loc, offsetPos, blockEnd));
-    if (s.mask.getWindow() > 0 && s.mask.getSinks() == 0) {
-      Value firstPos = arith::AddIOp::create(b, loc, offsetPos, firstRow);
-      Value lo = arith::SubIOp::create(b, loc, firstPos,
-                                       index(s.mask.getWindow() - 1));
-      keyBegin = arith::MaxSIOp::create(b, loc, lo, index(0));
-    }
-  }
-
-  Value negInf = f32(-std::numeric_limits<float>::infinity());
-  Value zero = f32(0.0f);
-  auto tileLoop =
-      scf::ForOp::create(b, loc, keyBegin, keyEnd, index(bc),
-                         ValueRange{negInf, zero, splat(colType, 0.0f)});
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(tileLoop.getBody());
-    Value t0 = tileLoop.getInductionVar();
-    Value m = tileLoop.getRegionIterArg(0), l = tileLoop.getRegionIterArg(1),
-          acc = tileLoop.getRegionIterArg(2);
-
-    // Stage the tile's keys and values: chunks of 8 consecutive elements,
-    // spread over the block's threads. Keys past the end are clamped to
-    // the last one; the loop below never reads them.
-    constexpr int64_t chunk = 8;
-    auto chunkLoop =
-        scf::ForOp::create(b, loc, tid, index(bc * d / chunk), index(nt));
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(chunkLoop.getBody());
-      Value c = chunkLoop.getInductionVar();
-      Value flat = arith::MulIOp::create(b, loc, c, index(chunk));
-      Value key = arith::AddIOp::create(
-          b, loc, t0, arith::DivUIOp::create(b, loc, flat, index(d)));
-      key = arith::MinUIOp::create(
-          b, loc, key, arith::SubIOp::create(b, loc, keyLen, index(1)));
-      Value col = arith::RemUIOp::create(b, loc, flat, index(d));
-      Value src = arith::AddIOp::create(
-          b, loc,
-          arith::MulIOp::create(
-              b, loc,
-              arith::AddIOp::create(
-                  b, loc, arith::MulIOp::create(b, loc, kvHead, keyLen), key),
-              index(d)),
-          col);
-      vector::StoreOp::create(b, loc, loadF32(k, src, chunk), kTile,
-                              ValueRange{flat}, false, kAlign);
-      vector::StoreOp::create(b, loc, loadF32(v, src, chunk), vTile,
-                              ValueRange{flat}, false, kAlign);
-    }
-    gpu::BarrierOp::create(b, loc);
-
-    Value tileLen = arith::MinUIOp::create(
-        b, loc, index(bc), arith::SubIOp::create(b, loc, keyEnd, t0));
-    auto keyLoop = scf::ForOp::create(b, loc, index(0), tileLen, index(1),
-                                      ValueRange{m, l, acc});
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(keyLoop.getBody());
-      Value j = keyLoop.getInductionVar();
-      Value mi = keyLoop.getRegionIterArg(0), li = keyLoop.getRegionIterArg(1),
-            ai = keyLoop.getRegionIterArg(2);
-      Value at = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, j, index(d)), colOffset);
-      Value kCols = vector::LoadOp::create(b, loc, colType, kTile,
-                                           ValueRange{at}, false, kAlign);
-      Value logit = vector::ReductionOp::create(
-          b, loc, vector::CombiningKind::ADD,
-          arith::MulFOp::create(b, loc, qCols, kCols));
-      for (int64_t off = 1; off < perRow; off *= 2) {
-        Value other = gpu::ShuffleOp::create(b, loc, logit, off, 32,
-                                             gpu::ShuffleMode::XOR)
-                          .getShuffleResult();
-        logit = arith::AddFOp::create(b, loc, logit, other);
-      }
-      Value key = arith::AddIOp::create(b, loc, t0, j);
-      Value vis = visible(qpos, key);
-      Value mNew = arith::SelectOp::create(
-          b, loc, vis, arith::MaximumFOp::create(b, loc, mi, logit), mi);
-      // A masked key leaves the state as it is (alpha = 1, p = 0), which
-      // also keeps (-inf) - (-inf) out of the exponent.
-      Value alpha = arith::SelectOp::create(
-          b, loc, vis, exp2(arith::SubFOp::create(b, loc, mi, mNew)),
-          f32(1.0f));
-      Value p = arith::SelectOp::create(
-          b, loc, vis, exp2(arith::SubFOp::create(b, loc, logit, mNew)), zero);
-      Value lNew = arith::AddFOp::create(
-          b, loc, arith::MulFOp::create(b, loc, li, alpha), p);
-      Value vCols = vector::LoadOp::create(b, loc, colType, vTile,
-                                           ValueRange{at}, false, kAlign);
-      Value scaled = arith::MulFOp::create(
-          b, loc, ai, vector::BroadcastOp::create(b, loc, colType, alpha));
-      Value aNew = vector::FMAOp::create(
-          b, loc, vector::BroadcastOp::create(b, loc, colType, p), vCols,
-          scaled);
-      scf::YieldOp::create(b, loc, ValueRange{mNew, lNew, aNew});
-    }
-    // Every thread is done with the tile before the next one overwrites it.
-    gpu::BarrierOp::create(b, loc);
-    scf::YieldOp::create(b, loc, keyLoop.getResults());
-  }
-
-  // out = acc / l; a row that saw no key (l = 0) is zeros.
-  Value l = tileLoop.getResult(1), acc = tileLoop.getResult(2);
-  Value seen =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, zero);
-  Value inv = arith::SelectOp::create(
-      b, loc, seen, arith::DivFOp::create(b, loc, f32(1.0f), l), zero);
-  Value out = arith::MulFOp::create(
-      b, loc, acc, vector::BroadcastOp::create(b, loc, colType, inv));
-  if (!s.element.isF32())
-    out = arith::TruncFOp::create(b, loc, VectorType::get({cols}, s.element),
-                                  out);
-  auto store = scf::IfOp::create(b, loc, active, /*withElseRegion=*/false);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(store.thenBlock());
-    Value oRow = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, head, queryLen), row);
-    Value oOffset = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, oRow, index(d)), colOffset);
-    vector::StoreOp::create(b, loc, out, o, ValueRange{oOffset}, false, kAlign);
-  }
-}
-
 /// The kernel for `shape` in `kernels`, built on first use.
 gpu::GPUFuncOp getOrBuildKernel(gpu::GPUModuleOp kernels,
                                 const KernelShape &shape) {
@@ -386,16 +146,15 @@ gpu::GPUFuncOp getOrBuildKernel(gpu::GPUModuleOp kernels,
   Type indexType = b.getIndexType();
   auto type = b.getFunctionType(
       {buffer, buffer, buffer, buffer, indexType, indexType}, {});
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  auto tile = MemRefType::get({shape.keyTile * shape.headDim}, b.getF32Type(),
-                              MemRefLayoutAttrInterface{}, workgroup);
   auto func = gpu::GPUFuncOp::create(b, kernels.getLoc(), name, type,
-                                     TypeRange{tile, tile});
+                                     shape.workgroupBuffers(ctx));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   func.setKnownBlockSizeAttr(
       b.getDenseI32ArrayAttr({static_cast<int32_t>(shape.threads), 1, 1}));
-  KernelBuilder(func, shape).build();
+  if (shape.mma)
+    buildMmaAttentionKernel(func, shape);
+  else
+    buildSimtAttentionKernel(func, shape);
   return func;
 }
 
@@ -506,11 +265,16 @@ struct ConvertTokToGPUPass
       shape.scale = op.getScale()
                         ? op.getScale()->convertToFloat()
                         : 1.0f / std::sqrt(static_cast<float>(shape.headDim));
-      // The K and V tiles (f32) share the 48 KiB of static shared memory:
-      // wide heads get shorter tiles.
-      shape.keyTile =
-          std::min<int64_t>(keyTile, kSharedBytes / (8 * shape.headDim));
       shape.threads = threads;
+      shape.mma = tensorCores;
+      shape.keyTile = kMmaKeyTile;
+      if (!shape.mma || !mmaKernelApplies(shape)) {
+        shape.mma = false;
+        // The K and V tiles (f32) share the 48 KiB of static shared
+        // memory: wide heads get shorter tiles.
+        shape.keyTile =
+            std::min<int64_t>(keyTile, kSharedBytes / (8 * shape.headDim));
+      }
       gpu::GPUFuncOp kernel = getOrBuildKernel(kernels, shape);
       rewriteAttention(op, getOrDeclareLauncher(module, kernel, shape, op));
     }

@@ -1,0 +1,87 @@
+//===- AttentionKernels.h - the GPU attention kernel builders ---*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// convert-tok-to-gpu builds one gpu.func per distinct KernelShape. Two
+// builders exist (docs/gpu.md):
+//
+//  - SIMT (SimtAttentionKernel.cpp): f32 arithmetic on CUDA cores, any
+//    supported element type, head dimension and mask; the exact path.
+//  - MMA (MmaAttentionKernel.cpp): tensor cores (mma.sync m16n8k16, f16 or
+//    bf16 in, f32 accumulation), FlashAttention-2's warp layout; for f16 and
+//    bf16 with head dimensions 64 and 128 and full or causal masks.
+//
+// Both take the same arguments (the kernel ABI): query, key, value and
+// output as 1-D memrefs of the element type, then T and S (index). The grid
+// is ceil(T / rowsPerBlock()) x Hq x 1, the block threads x 1 x 1.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_PASSES_CONVERSION_TOKTOGPU_ATTENTIONKERNELS_H
+#define TOK_PASSES_CONVERSION_TOKTOGPU_ATTENTIONKERNELS_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Types.h"
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
+
+#include "llvm/Support/Alignment.h"
+
+#include <string>
+
+namespace mlir {
+namespace tok {
+
+/// Everything a kernel depends on; two ops with equal shapes share one.
+struct KernelShape {
+  Type element;
+  int64_t queryHeads, keyHeads, headDim;
+  MaskAttr mask;
+  float scale;
+  /// Keys per shared-memory tile and threads per block.
+  int64_t keyTile, threads;
+  /// Tensor cores (the MMA builder) rather than SIMT.
+  bool mma = false;
+
+  /// SIMT: threads that share one query row (each holds headDim / this
+  /// columns).
+  int64_t threadsPerRow() const { return headDim > 64 ? headDim / 64 : 1; }
+  /// SIMT: the columns of a row one thread holds.
+  int64_t columnsPerThread() const { return headDim / threadsPerRow(); }
+  /// Query rows one block covers.
+  int64_t rowsPerBlock() const {
+    return mma ? 16 * (threads / 32) : threads / threadsPerRow();
+  }
+  /// The kernel's symbol name (encodes every field).
+  std::string name() const;
+  /// The types of the kernel's workgroup (shared memory) attributions.
+  SmallVector<Type> workgroupBuffers(MLIRContext *context) const;
+};
+
+/// Whether the MMA builder handles `shape` (with `mma` set).
+bool mmaKernelApplies(const KernelShape &shape);
+
+/// Keys per tile of the MMA kernel (fixed: the P fragments of one tile feed
+/// the P V products as four k-steps of 16).
+constexpr int64_t kMmaKeyTile = 64;
+
+/// Every vector access of the kernels is aligned to its own size up to 16
+/// bytes: rows and chunks start at multiples of 8 elements, and buffers are
+/// device allocations (256-byte aligned). A caller launching a kernel
+/// directly must pass 16-byte aligned buffers.
+inline const llvm::MaybeAlign kAlign16(16);
+
+/// Builds the body of the SIMT kernel of `shape` into `func`.
+void buildSimtAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
+
+/// Builds the body of the MMA kernel of `shape` into `func`.
+void buildMmaAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
+
+/// ex2.approx.ftz.f32 (no libdevice; -inf gives +0).
+Value buildExp2(OpBuilder &b, Location loc, Value x);
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_PASSES_CONVERSION_TOKTOGPU_ATTENTIONKERNELS_H
