@@ -39,22 +39,27 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 KERNELS = os.path.join(HERE, "kernels")
 
 # Kernel cases: timed against SDPA and checked against the reference.
-# (name, dtype, Hq, Hk, T, S, D, causal, tensor cores)
+# (name, dtype, Hq, Hk, T, S, D, causal, tok-to-nvvm options)
 KERNEL_CASES = [
-    ("prefill_bf16_causal", "bf16", 32, 32, 4096, 4096, 128, True, True),
-    ("prefill_bf16_full", "bf16", 32, 32, 4096, 4096, 128, False, True),
-    ("prefill_f16_causal", "f16", 32, 32, 4096, 4096, 128, True, True),
+    ("prefill_bf16_causal", "bf16", 32, 32, 4096, 4096, 128, True, ""),
+    ("prefill_bf16_full", "bf16", 32, 32, 4096, 4096, 128, False, ""),
+    ("prefill_f16_causal", "f16", 32, 32, 4096, 4096, 128, True, ""),
+    ("prefill_bf16_causal_1tile", "bf16", 32, 32, 4096, 4096, 128, True,
+     "mma-row-tiles=1"),
+    ("prefill_bf16_causal_1tile_8warps", "bf16", 32, 32, 4096, 4096, 128,
+     True, "mma-row-tiles=1 threads=256"),
     ("prefill_bf16_causal_simt", "bf16", 32, 32, 4096, 4096, 128, True,
-     False),
-    ("prefill_f32_causal_simt", "f32", 32, 32, 4096, 4096, 128, True, False),
-    ("prefill_bf16_gqa_d64", "bf16", 32, 8, 2048, 2048, 64, True, True),
+     "tensor-cores=false"),
+    ("prefill_f32_causal_simt", "f32", 32, 32, 4096, 4096, 128, True, ""),
+    ("prefill_bf16_gqa_d64", "bf16", 32, 8, 2048, 2048, 64, True, ""),
     # Ragged lengths: partial query blocks and key tiles, T < S.
-    ("ragged_bf16_causal", "bf16", 8, 2, 1000, 1000, 128, True, True),
-    ("suffix_f16_causal", "f16", 8, 8, 300, 1037, 64, True, True),
-    ("ragged_bf16_full", "bf16", 4, 4, 77, 333, 128, False, True),
-    ("decode_bf16_gqa", "bf16", 32, 8, 1, 4096, 128, True, True),
-    ("decode_bf16_gqa_16k", "bf16", 32, 8, 1, 16384, 128, True, True),
-    ("decode_bf16_gqa_simt", "bf16", 32, 8, 1, 4096, 128, True, False),
+    ("ragged_bf16_causal", "bf16", 8, 2, 1000, 1000, 128, True, ""),
+    ("suffix_f16_causal", "f16", 8, 8, 300, 1037, 64, True, ""),
+    ("ragged_bf16_full", "bf16", 4, 4, 77, 333, 128, False, ""),
+    ("decode_bf16_gqa", "bf16", 32, 8, 1, 4096, 128, True, ""),
+    ("decode_bf16_gqa_16k", "bf16", 32, 8, 1, 16384, 128, True, ""),
+    ("decode_bf16_gqa_simt", "bf16", 32, 8, 1, 4096, 128, True,
+     "tensor-cores=false"),
 ]
 
 # End-to-end cases: a whole function compiled ahead of time.
@@ -103,12 +108,12 @@ def compile_cases(args):
         KERNEL_CASES = [c for c in KERNEL_CASES if re.search(args.only, c[0])]
         E2E_CASES = [c for c in E2E_CASES if re.search(args.only, c[0])]
     manifest = {"chip": args.chip, "kernels": [], "e2e": []}
-    for name, dtype, hq, hk, t, s, d, causal, mma in KERNEL_CASES:
+    for name, dtype, hq, hk, t, s, d, causal, extra in KERNEL_CASES:
         mlir = os.path.join(KERNELS, name + ".mlir")
         mask = "#tok.mask<causal>" if causal else "#tok.mask<full>"
         with open(mlir, "w") as f:
             f.write(attention_mlir(dtype, hq, hk, t, s, d, mask))
-        options = f"{pipeline} tensor-cores={'true' if mma else 'false'}"
+        options = f"{pipeline} {extra}".strip()
         lowered = run([tok_opt, options, mlir])
         ptx = run([tok_translate, "--extract-gpu-object"], input=lowered)
         with open(os.path.join(KERNELS, name + ".ptx"), "w") as f:
@@ -118,7 +123,9 @@ def compile_cases(args):
             name=name, dtype=dtype, hq=hq, hk=hk, t=t, s=s, d=d,
             causal=causal, entry=entry, tensor_cores="_mma_" in entry,
             rows_per_block=int(re.search(r"_r(\d+)_", entry).group(1)),
-            threads=int(re.search(r"_n(\d+)_", entry).group(1))))
+            threads=int(re.search(r"_n(\d+)_", entry).group(1)),
+            shared=int(re.search(r"_sm(\d+)_", entry).group(1))
+            if "_sm" in entry else 0, options=extra))
         print(f"compiled {name}: {entry}")
     clang = shutil.which("clang-22") or shutil.which("clang")
     for name, dtype, hq, hk, t, s, d, mask in E2E_CASES:
@@ -234,8 +241,8 @@ class Launch:
     descriptors, then T and S)."""
 
     def __init__(self, rt, fn, q, k, v, o, t, s, rows_per_block, threads,
-                 hq, stream):
-        self.rt, self.fn, self.stream = rt, fn, stream
+                 hq, stream, shared):
+        self.rt, self.fn, self.stream, self.shared = rt, fn, stream, shared
         vals = []
         for x in (q, k, v, o):
             ptr = x.data_ptr()
@@ -249,7 +256,8 @@ class Launch:
 
     def __call__(self):
         self.rt.lib.mgpuLaunchKernel(
-            self.fn, *self.grid, *self.block, 0, self.stream, self.params,
+            self.fn, *self.grid, *self.block, self.shared, self.stream,
+            self.params,
             None, len(self.values))
 
 
@@ -325,7 +333,7 @@ def measure(args):
         fn = rt.load(os.path.join(args.kernels, case["name"] + ".ptx"),
                      case["entry"])
         launch = Launch(rt, fn, q, k, v, o, t, s, case["rows_per_block"],
-                        case["threads"], hq, stream)
+                        case["threads"], hq, stream, case["shared"])
         launch()
         torch.cuda.synchronize()
         rt.check()

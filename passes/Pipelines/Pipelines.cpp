@@ -99,6 +99,7 @@ void tok::buildTokToNVVMPipeline(OpPassManager &pm,
   gpuOptions.keyTile = options.keyTile;
   gpuOptions.threads = options.threads;
   gpuOptions.tensorCores = options.tensorCores;
+  gpuOptions.mmaRowTiles = options.mmaRowTiles;
   pm.addPass(createConvertTokToGPUPass(gpuOptions));
   buildTokBufferizePipeline(pm);
   pm.addPass(createConvertTokGPULaunchersPass());

@@ -142,7 +142,10 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Use the tensor-core (mma.sync) kernel where it applies: f16 "
            "or bf16, D = 64 or 128, no window or sinks (16 query rows per "
-           "warp, 64-key tiles); the SIMT kernel otherwise">
+           "warp, 64-key tiles); the SIMT kernel otherwise">,
+    Option<"mmaRowTiles", "mma-row-tiles", "int64_t", /*default=*/"2",
+           "16-row tiles per warp in the tensor-core kernel (1 or 2: two "
+           "share each K and V fragment read from shared memory)">
   ];
 }
 

@@ -43,6 +43,10 @@ struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
       *this, "tensor-cores",
       llvm::cl::desc("Use the tensor-core attention kernel where it applies"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> mmaRowTiles{
+      *this, "mma-row-tiles",
+      llvm::cl::desc("16-row tiles per warp of the tensor-core kernel (1, 2)"),
+      llvm::cl::init(2)};
   PassOptions::Option<int64_t> threads{
       *this, "threads",
       llvm::cl::desc("Threads per block of the attention kernel"),

@@ -43,6 +43,9 @@ struct KernelShape {
   int64_t keyTile, threads;
   /// Tensor cores (the MMA builder) rather than SIMT.
   bool mma = false;
+  /// MMA: 16-row tiles per warp (1 or 2; two share every K and V fragment
+  /// loaded from shared memory).
+  int64_t rowTiles = 2;
 
   /// SIMT: threads that share one query row (each holds headDim / this
   /// columns).
@@ -51,11 +54,14 @@ struct KernelShape {
   int64_t columnsPerThread() const { return headDim / threadsPerRow(); }
   /// Query rows one block covers.
   int64_t rowsPerBlock() const {
-    return mma ? 16 * (threads / 32) : threads / threadsPerRow();
+    return mma ? 16 * rowTiles * (threads / 32) : threads / threadsPerRow();
   }
+  /// Dynamic shared memory the kernel needs at launch (bytes; 0 for none).
+  int64_t dynamicSharedBytes() const;
   /// The kernel's symbol name (encodes every field).
   std::string name() const;
-  /// The types of the kernel's workgroup (shared memory) attributions.
+  /// The types of the kernel's workgroup (static shared memory)
+  /// attributions.
   SmallVector<Type> workgroupBuffers(MLIRContext *context) const;
 };
 

@@ -60,8 +60,10 @@ std::string mlir::tok::KernelShape::name() const {
     os << "_w" << mask.getWindow();
   if (mask.getSinks())
     os << "_s" << mask.getSinks();
-  os << "_t" << keyTile << "_r" << rowsPerBlock() << "_n" << threads << "_"
-     << llvm::utohexstr(llvm::bit_cast<uint32_t>(scale));
+  os << "_t" << keyTile << "_r" << rowsPerBlock() << "_n" << threads;
+  if (int64_t bytes = dynamicSharedBytes())
+    os << "_sm" << bytes;
+  os << "_" << llvm::utohexstr(llvm::bit_cast<uint32_t>(scale));
   return s;
 }
 
@@ -72,16 +74,22 @@ mlir::tok::KernelShape::workgroupBuffers(MLIRContext *ctx) const {
   auto buffer = [&](int64_t n, Type t) -> Type {
     return MemRefType::get({n}, t, MemRefLayoutAttrInterface{}, workgroup);
   };
-  if (!mma) {
-    Type tile = buffer(keyTile * headDim, Float32Type::get(ctx));
-    return {tile, tile};
-  }
-  // MMA: pairs of elements as i32. K as [key][D + 8] (rows padded by 8
-  // elements, so that the eight rows one B fragment reads start in distinct
-  // banks), V transposed as [D][keyTile + 8].
-  Type i32 = IntegerType::get(ctx, 32);
-  return {buffer(keyTile * (headDim + 8) / 2, i32),
-          buffer(headDim * (keyTile + 8) / 2, i32)};
+  if (mma)
+    return {};
+  Type tile = buffer(keyTile * headDim, Float32Type::get(ctx));
+  return {tile, tile};
+}
+
+int64_t mlir::tok::KernelShape::dynamicSharedBytes() const {
+  if (!mma)
+    return 0;
+  // Pairs of elements as i32: the block's Q rows and the K tile as
+  // [row][D + 8] (rows padded by 8 elements, so that the eight rows one
+  // fragment reads start in distinct banks), V transposed as
+  // [D][keyTile + 8].
+  int64_t rowWords = (headDim + 8) / 2;
+  return 4 * (rowsPerBlock() * rowWords + keyTile * rowWords +
+              headDim * (keyTile + 8) / 2);
 }
 
 bool mlir::tok::mmaKernelApplies(const KernelShape &shape) {
@@ -184,6 +192,8 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
                 SymbolRefAttr::get(kernels.getNameAttr(),
                                    {FlatSymbolRefAttr::get(kernel)}));
   func->setAttr(kLauncherRowsAttr, b.getI64IntegerAttr(shape.rowsPerBlock()));
+  if (int64_t bytes = shape.dynamicSharedBytes())
+    func->setAttr(kLauncherSharedAttr, b.getI64IntegerAttr(bytes));
   return func;
 }
 
@@ -221,6 +231,12 @@ struct ConvertTokToGPUPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (mmaRowTiles != 1 && mmaRowTiles != 2) {
+      emitError(module.getLoc(), "convert-tok-to-gpu: mma-row-tiles must be "
+                                 "1 or 2 (got ")
+          << static_cast<int64_t>(mmaRowTiles) << ")";
+      return signalPassFailure();
+    }
     if (keyTile <= 0 || threads <= 0 || threads % 32 != 0 || threads > 1024) {
       emitError(module.getLoc(),
                 "convert-tok-to-gpu: key-tile must be > 0 and threads a "
@@ -267,6 +283,7 @@ struct ConvertTokToGPUPass
                         : 1.0f / std::sqrt(static_cast<float>(shape.headDim));
       shape.threads = threads;
       shape.mma = tensorCores;
+      shape.rowTiles = mmaRowTiles;
       shape.keyTile = kMmaKeyTile;
       if (!shape.mma || !mmaKernelApplies(shape)) {
         shape.mma = false;

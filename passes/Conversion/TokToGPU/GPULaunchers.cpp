@@ -112,11 +112,14 @@ LogicalResult defineLauncher(func::FuncOp func) {
   // and zeros for an empty key range.
   blocks = arith::MaxUIOp::create(b, loc, blocks, index(1));
   int64_t heads = cast<MemRefType>(q.getType()).getDimSize(0);
+  Value dynamicShared;
+  if (auto bytes = func->getAttrOfType<IntegerAttr>(kLauncherSharedAttr))
+    dynamicShared = arith::ConstantIntOp::create(b, loc, bytes.getInt(), 32);
   token = gpu::LaunchFuncOp::create(
               b, loc, kernel, gpu::KernelDim3{blocks, index(heads), index(1)},
               gpu::KernelDim3{index((*block)[0]), index((*block)[1]),
                               index((*block)[2])},
-              /*dynamicSharedMemorySize=*/Value(),
+              dynamicShared,
               ValueRange{flatten(dq), flatten(dk), flatten(dv), flatten(dout),
                          queryLen, keyLen},
               tokenType, ValueRange{token})
@@ -129,6 +132,7 @@ LogicalResult defineLauncher(func::FuncOp func) {
   func::ReturnOp::create(b, loc);
   func->removeAttr(kLauncherKernelAttr);
   func->removeAttr(kLauncherRowsAttr);
+  func->removeAttr(kLauncherSharedAttr);
   return success();
 }
 

@@ -24,6 +24,8 @@ namespace tok {
 constexpr llvm::StringLiteral kLauncherKernelAttr = "tok.gpu_kernel";
 /// Query rows per block: the grid is ceil(T / this) x Hq x 1.
 constexpr llvm::StringLiteral kLauncherRowsAttr = "tok.gpu_rows_per_block";
+/// Dynamic shared memory of the launch in bytes (absent: none).
+constexpr llvm::StringLiteral kLauncherSharedAttr = "tok.gpu_dynamic_shared";
 
 } // namespace tok
 } // namespace mlir

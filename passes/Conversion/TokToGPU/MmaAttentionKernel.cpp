@@ -152,17 +152,38 @@ Value MmaBuilder::quadSum(Value v) {
 }
 
 void MmaBuilder::build() {
-  const int64_t d = s.headDim, bc = kMmaKeyTile, rows = s.rowsPerBlock(),
-                nt = s.threads, warps = nt / 32;
+  const int64_t d = s.headDim, bc = kMmaKeyTile, mt = s.rowTiles,
+                rows = s.rowsPerBlock(), nt = s.threads, warps = nt / 32;
   const int64_t kSteps = d / 16, keyBlocks = bc / 8, dBlocks = d / 8;
   const int64_t kRowWords = (d + 8) / 2, vRowWords = (bc + 8) / 2;
+  // Rows of the fragments a thread holds: 2 per 16-row tile (g, g + 8).
+  const int64_t nRows = 2 * mt;
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
   Value q = entry.getArgument(0), k = entry.getArgument(1),
         v = entry.getArgument(2), o = entry.getArgument(3);
   Value queryLen = entry.getArgument(4), keyLen = entry.getArgument(5);
-  Value kTile = func.getWorkgroupAttributions()[0];
-  Value vTile = func.getWorkgroupAttributions()[1];
+
+  // Shared memory (dynamic: it exceeds the 48 KiB static limit): the
+  // block's Q rows and the K tile as [row][D + 8], V as [D][64 + 8], all
+  // as pairs of elements (i32).
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  Value smem = gpu::DynamicSharedMemoryOp::create(
+      b, loc,
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                      MemRefLayoutAttrInterface{}, workgroup));
+  int64_t offset = 0;
+  auto view = [&](int64_t words) -> Value {
+    auto type =
+        MemRefType::get({words}, i32, MemRefLayoutAttrInterface{}, workgroup);
+    Value at = index(offset);
+    offset += 4 * words;
+    return memref::ViewOp::create(b, loc, type, smem, at, ValueRange{});
+  };
+  Value qTile = view(rows * kRowWords);
+  Value kTile = view(bc * kRowWords);
+  Value vTile = view(d * vRowWords);
 
   auto nonEmpty =
       scf::IfOp::create(b, loc,
@@ -172,8 +193,15 @@ void MmaBuilder::build() {
   gpu::ReturnOp::create(b, loc);
   b.setInsertionPointToStart(nonEmpty.thenBlock());
 
+  bool causal = s.mask.isCausal();
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  if (causal) {
+    // The last query blocks see the most keys: start them first.
+    Value blocks = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+    block = arith::SubIOp::create(
+        b, loc, arith::SubIOp::create(b, loc, blocks, index(1)), block);
+  }
   Value head = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
   Value kvHead =
       arith::DivUIOp::create(b, loc, head, index(s.queryHeads / s.keyHeads));
@@ -181,32 +209,45 @@ void MmaBuilder::build() {
   Value lane = arith::RemUIOp::create(b, loc, tid, index(32));
   Value g = arith::DivUIOp::create(b, loc, lane, index(4));
   Value t = arith::RemUIOp::create(b, loc, lane, index(4));
+  Value twoT = mulc(t, 2);
 
   Value firstRow = mulc(block, rows);
-  Value rowA = add(add(firstRow, mulc(warp, 16)), g);
-  Value rowB = addc(rowA, 8);
+  // Row r of this thread (r = 2 * tile + half): the block row and the
+  // absolute query row.
+  Value warpRow = add(mulc(warp, 16 * mt), g);
+  SmallVector<Value> blockRow(nRows), row(nRows), qpos(nRows);
+  Value offsetPos = arith::SubIOp::create(b, loc, keyLen, queryLen);
+  for (int64_t r = 0; r < nRows; ++r) {
+    blockRow[r] = addc(warpRow, 16 * (r / 2) + 8 * (r % 2));
+    row[r] = add(firstRow, blockRow[r]);
+    qpos[r] = add(offsetPos, row[r]);
+  }
   Value lastRow = arith::SubIOp::create(b, loc, queryLen, index(1));
   Value lastKey = arith::SubIOp::create(b, loc, keyLen, index(1));
-  Value offsetPos = arith::SubIOp::create(b, loc, keyLen, queryLen);
-  Value qposA = add(offsetPos, rowA), qposB = add(offsetPos, rowB);
   Value rowBase = mul(head, queryLen);
-  auto rowOffset = [&](Value row) {
-    Value clamped = arith::MinUIOp::create(b, loc, row, lastRow);
-    return mulc(add(rowBase, clamped), d);
-  };
-  Value qOffA = rowOffset(rowA), qOffB = rowOffset(rowB);
 
-  // Q fragments, once.
-  SmallVector<Frag> qa(kSteps);
-  Value twoT = mulc(t, 2);
-  for (int64_t kk = 0; kk < kSteps; ++kk) {
-    Value col = addc(twoT, kk * 16);
-    Value col8 = addc(col, 8);
-    qa[kk] = {loadPair(q, add(qOffA, col)), loadPair(q, add(qOffB, col)),
-              loadPair(q, add(qOffA, col8)), loadPair(q, add(qOffB, col8))};
+  // Stage the block's Q rows once (rows past T repeat the last one).
+  {
+    auto chunks =
+        scf::ForOp::create(b, loc, tid, index(rows * d / 8), index(nt));
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(chunks.getBody());
+    Value c = chunks.getInductionVar();
+    Value r = arith::DivUIOp::create(b, loc, c, index(d / 8));
+    Value col = mulc(arith::RemUIOp::create(b, loc, c, index(d / 8)), 8);
+    Value src = arith::MinUIOp::create(b, loc, add(firstRow, r), lastRow);
+    Value chunk = vector::LoadOp::create(
+        b, loc, VectorType::get({8}, s.element), q,
+        ValueRange{add(mulc(add(rowBase, src), d), col)}, false, kAlign16);
+    Value words =
+        LLVM::BitcastOp::create(b, loc, VectorType::get({4}, i32), chunk);
+    vector::StoreOp::create(
+        b, loc, words, qTile,
+        ValueRange{add(mulc(r, kRowWords),
+                       arith::DivUIOp::create(b, loc, col, index(2)))},
+        false, kAlign16);
   }
 
-  bool causal = s.mask.isCausal();
   Value keyEnd = keyLen;
   if (causal) {
     Value blockEnd =
@@ -216,20 +257,29 @@ void MmaBuilder::build() {
   Value firstPos = add(offsetPos, firstRow);
 
   const float negInf = -std::numeric_limits<float>::infinity();
-  SmallVector<Value> init = {f32c(negInf), f32c(negInf), f32c(0), f32c(0)};
-  for (int64_t i = 0; i < dBlocks * 4; ++i)
-    init.push_back(init[2]);
+  // Loop state: the running max and partial sum of each row, then the O
+  // accumulators (tile-major, then D block).
+  SmallVector<Value> init;
+  for (int64_t r = 0; r < nRows; ++r)
+    init.push_back(f32c(negInf));
+  for (int64_t r = 0; r < nRows; ++r)
+    init.push_back(f32c(0));
+  for (int64_t i = 0; i < mt * dBlocks * 4; ++i)
+    init.push_back(init[nRows]);
   auto tileLoop = scf::ForOp::create(b, loc, index(0), keyEnd, index(bc), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(tileLoop.getBody());
     Value t0 = tileLoop.getInductionVar();
     auto iter = tileLoop.getRegionIterArgs();
-    Value mA = iter[0], mB = iter[1], lA = iter[2], lB = iter[3];
-    SmallVector<Frag> acc(dBlocks);
-    for (int64_t n = 0; n < dBlocks; ++n)
-      for (int64_t i = 0; i < 4; ++i)
-        acc[n][i] = iter[4 + 4 * n + i];
+    SmallVector<Value> m(iter.begin(), iter.begin() + nRows);
+    SmallVector<Value> l(iter.begin() + nRows, iter.begin() + 2 * nRows);
+    // acc[tile][dBlock]
+    SmallVector<SmallVector<Frag>> acc(mt, SmallVector<Frag>(dBlocks));
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t n = 0; n < dBlocks; ++n)
+        for (int64_t i = 0; i < 4; ++i)
+          acc[x][n][i] = iter[2 * nRows + (x * dBlocks + n) * 4 + i];
     Value kvBase = mul(kvHead, keyLen);
 
     // Stage K: 8-element chunks, rows padded to D + 8.
@@ -281,33 +331,47 @@ void MmaBuilder::build() {
             ValueRange{add(mulc(addc(col, i), vRowWords), lane)});
       }
     }
+    // (The first tile's barrier also publishes the staged Q rows.)
     gpu::BarrierOp::create(b, loc);
 
-    // S = Q K^T, in the log2 domain.
-    Value scale = f32c(s.scale * static_cast<float>(M_LOG2E));
-    SmallVector<Frag> sc(keyBlocks);
-    for (int64_t j = 0; j < keyBlocks; ++j) {
-      Frag c = {f32c(0), f32c(0), f32c(0), f32c(0)};
-      Value rowK = mulc(addc(g, j * 8), kRowWords);
-      for (int64_t kk = 0; kk < kSteps; ++kk) {
-        Value w = add(rowK, addc(t, kk * 8));
-        c = mma(qa[kk], {loadWord(kTile, w), loadWord(kTile, addc(w, 4))}, c);
+    // S = Q K^T in the log2 domain: per k-step, the Q fragments of each row
+    // tile, then every key block's K fragment, loaded once for all tiles.
+    SmallVector<SmallVector<Frag>> sc(mt, SmallVector<Frag>(keyBlocks));
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t j = 0; j < keyBlocks; ++j)
+        sc[x][j] = {f32c(0), f32c(0), f32c(0), f32c(0)};
+    for (int64_t kk = 0; kk < kSteps; ++kk) {
+      SmallVector<SmallVector<Value>> qa(mt);
+      for (int64_t x = 0; x < mt; ++x) {
+        Value w = add(mulc(addc(warpRow, 16 * x), kRowWords), addc(t, kk * 8));
+        Value w8 = addc(w, 8 * kRowWords);
+        qa[x] = {loadWord(qTile, w), loadWord(qTile, w8),
+                 loadWord(qTile, addc(w, 4)), loadWord(qTile, addc(w8, 4))};
       }
-      for (int64_t i = 0; i < 4; ++i)
-        sc[j][i] = arith::MulFOp::create(b, loc, c[i], scale);
+      for (int64_t j = 0; j < keyBlocks; ++j) {
+        Value w = add(mulc(addc(g, j * 8), kRowWords), addc(t, kk * 8));
+        SmallVector<Value> kb = {loadWord(kTile, w),
+                                 loadWord(kTile, addc(w, 4))};
+        for (int64_t x = 0; x < mt; ++x)
+          sc[x][j] = mma(qa[x], kb, sc[x][j]);
+      }
     }
+    Value scale = f32c(s.scale * static_cast<float>(M_LOG2E));
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t j = 0; j < keyBlocks; ++j)
+        for (int64_t i = 0; i < 4; ++i)
+          sc[x][j][i] = arith::MulFOp::create(b, loc, sc[x][j][i], scale);
 
     // Masks, only in tiles that reach past S or (causal) past the block's
     // first row.
-    Value pastEnd = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                          addc(t0, bc), keyLen);
-    Value needMask = pastEnd;
+    Value needMask = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                           addc(t0, bc), keyLen);
     if (causal)
       needMask = arith::OrIOp::create(
           b, loc, needMask,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
                                 addc(t0, bc - 1), firstPos));
-    SmallVector<Type> scoreTypes(keyBlocks * 4, f32);
+    SmallVector<Type> scoreTypes(mt * keyBlocks * 4, f32);
     auto masked = scf::IfOp::create(b, loc, scoreTypes, needMask,
                                     /*withElseRegion=*/true);
     {
@@ -315,110 +379,118 @@ void MmaBuilder::build() {
       b.setInsertionPointToStart(masked.thenBlock());
       SmallVector<Value> out;
       Value minusInf = f32c(negInf);
-      for (int64_t j = 0; j < keyBlocks; ++j)
-        for (int64_t i = 0; i < 4; ++i) {
-          Value key = add(t0, addc(twoT, j * 8 + (i & 1)));
-          Value vis = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                            key, keyLen);
-          if (causal)
-            vis = arith::AndIOp::create(
-                b, loc, vis,
-                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, key,
-                                      i < 2 ? qposA : qposB));
-          out.push_back(
-              arith::SelectOp::create(b, loc, vis, sc[j][i], minusInf));
-        }
+      for (int64_t x = 0; x < mt; ++x)
+        for (int64_t j = 0; j < keyBlocks; ++j)
+          for (int64_t i = 0; i < 4; ++i) {
+            Value key = add(t0, addc(twoT, j * 8 + (i & 1)));
+            Value vis = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                              key, keyLen);
+            if (causal)
+              vis = arith::AndIOp::create(
+                  b, loc, vis,
+                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, key,
+                                        qpos[2 * x + i / 2]));
+            out.push_back(
+                arith::SelectOp::create(b, loc, vis, sc[x][j][i], minusInf));
+          }
       scf::YieldOp::create(b, loc, out);
       b.setInsertionPointToStart(masked.elseBlock());
       SmallVector<Value> same;
-      for (int64_t j = 0; j < keyBlocks; ++j)
-        same.append(sc[j].begin(), sc[j].end());
+      for (int64_t x = 0; x < mt; ++x)
+        for (int64_t j = 0; j < keyBlocks; ++j)
+          same.append(sc[x][j].begin(), sc[x][j].end());
       scf::YieldOp::create(b, loc, same);
     }
-    for (int64_t j = 0; j < keyBlocks; ++j)
-      for (int64_t i = 0; i < 4; ++i)
-        sc[j][i] = masked.getResult(4 * j + i);
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t j = 0; j < keyBlocks; ++j)
+        for (int64_t i = 0; i < 4; ++i)
+          sc[x][j][i] = masked.getResult((x * keyBlocks + j) * 4 + i);
 
-    // Online softmax of rows A (elements 0, 1) and B (2, 3).
-    auto rowUpdate = [&](Value m, Value l, int64_t first, Value &mNew,
-                         Value &lNew, Value &alpha) {
-      Value mx = sc[0][first];
+    // Online softmax of each row: elements 0, 1 (row g) and 2, 3 (g + 8)
+    // of its tile's fragments.
+    SmallVector<Value> mNew(nRows), lNew(nRows), alpha(nRows);
+    for (int64_t r = 0; r < nRows; ++r) {
+      int64_t x = r / 2, first = 2 * (r % 2);
+      Value mx = sc[x][0][first];
       for (int64_t j = 0; j < keyBlocks; ++j)
         for (int64_t i = first; i < first + 2; ++i)
           if (j || i != first)
-            mx = arith::MaximumFOp::create(b, loc, mx, sc[j][i]);
-      mNew = arith::MaximumFOp::create(b, loc, m, quadMax(mx));
+            mx = arith::MaximumFOp::create(b, loc, mx, sc[x][j][i]);
+      mNew[r] = arith::MaximumFOp::create(b, loc, m[r], quadMax(mx));
       // A row with nothing visible yet keeps -inf; exponentiate against 0
       // then, so that no (-inf) - (-inf) arises.
       Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                         mNew, f32c(negInf));
-      Value base = arith::SelectOp::create(b, loc, none, f32c(0), mNew);
-      alpha = buildExp2(b, loc, arith::SubFOp::create(b, loc, m, base));
-      Value sum = arith::MulFOp::create(b, loc, l, alpha);
+                                         mNew[r], f32c(negInf));
+      Value base = arith::SelectOp::create(b, loc, none, f32c(0), mNew[r]);
+      alpha[r] = buildExp2(b, loc, arith::SubFOp::create(b, loc, m[r], base));
+      Value sum = arith::MulFOp::create(b, loc, l[r], alpha[r]);
       for (int64_t j = 0; j < keyBlocks; ++j)
         for (int64_t i = first; i < first + 2; ++i) {
-          sc[j][i] =
-              buildExp2(b, loc, arith::SubFOp::create(b, loc, sc[j][i], base));
-          sum = arith::AddFOp::create(b, loc, sum, sc[j][i]);
+          sc[x][j][i] = buildExp2(
+              b, loc, arith::SubFOp::create(b, loc, sc[x][j][i], base));
+          sum = arith::AddFOp::create(b, loc, sum, sc[x][j][i]);
         }
-      lNew = sum;
-    };
-    Value mA2, lA2, alphaA, mB2, lB2, alphaB;
-    rowUpdate(mA, lA, 0, mA2, lA2, alphaA);
-    rowUpdate(mB, lB, 2, mB2, lB2, alphaB);
-    for (int64_t n = 0; n < dBlocks; ++n)
-      for (int64_t i = 0; i < 4; ++i)
-        acc[n][i] =
-            arith::MulFOp::create(b, loc, acc[n][i], i < 2 ? alphaA : alphaB);
+      lNew[r] = sum;
+    }
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t n = 0; n < dBlocks; ++n)
+        for (int64_t i = 0; i < 4; ++i)
+          acc[x][n][i] =
+              arith::MulFOp::create(b, loc, acc[x][n][i], alpha[2 * x + i / 2]);
 
-    // O += P V.
+    // O += P V: P from registers, each V fragment loaded once for all row
+    // tiles.
     for (int64_t kk = 0; kk < bc / 16; ++kk) {
-      const Frag &lo = sc[2 * kk], &hi = sc[2 * kk + 1];
-      SmallVector<Value> pa = {packPair(lo[0], lo[1]), packPair(lo[2], lo[3]),
-                               packPair(hi[0], hi[1]), packPair(hi[2], hi[3])};
+      SmallVector<SmallVector<Value>> pa(mt);
+      for (int64_t x = 0; x < mt; ++x) {
+        const Frag &lo = sc[x][2 * kk], &hi = sc[x][2 * kk + 1];
+        pa[x] = {packPair(lo[0], lo[1]), packPair(lo[2], lo[3]),
+                 packPair(hi[0], hi[1]), packPair(hi[2], hi[3])};
+      }
       for (int64_t n = 0; n < dBlocks; ++n) {
         Value w = add(mulc(addc(g, n * 8), vRowWords), addc(t, kk * 8));
-        acc[n] =
-            mma(pa, {loadWord(vTile, w), loadWord(vTile, addc(w, 4))}, acc[n]);
+        SmallVector<Value> vb = {loadWord(vTile, w),
+                                 loadWord(vTile, addc(w, 4))};
+        for (int64_t x = 0; x < mt; ++x)
+          acc[x][n] = mma(pa[x], vb, acc[x][n]);
       }
     }
     gpu::BarrierOp::create(b, loc);
-    SmallVector<Value> next = {mA2, mB2, lA2, lB2};
-    for (int64_t n = 0; n < dBlocks; ++n)
-      next.append(acc[n].begin(), acc[n].end());
+    SmallVector<Value> next(mNew);
+    next.append(lNew);
+    for (int64_t x = 0; x < mt; ++x)
+      for (int64_t n = 0; n < dBlocks; ++n)
+        next.append(acc[x][n].begin(), acc[x][n].end());
     scf::YieldOp::create(b, loc, next);
   }
 
   // out = O / l, a row with no visible key is zeros; rows past T store
   // nothing.
   auto results = tileLoop.getResults();
-  auto inverse = [&](Value partial) {
-    Value l = quadSum(partial);
+  for (int64_t r = 0; r < nRows; ++r) {
+    int64_t x = r / 2, first = 2 * (r % 2);
+    Value lsum = quadSum(results[nRows + r]);
     Value seen =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, f32c(0));
-    return arith::SelectOp::create(
-        b, loc, seen, arith::DivFOp::create(b, loc, f32c(1), l), f32c(0));
-  };
-  Value invA = inverse(results[2]), invB = inverse(results[3]);
-  auto store = [&](Value row, Value inv, int64_t first) {
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, lsum, f32c(0));
+    Value inv = arith::SelectOp::create(
+        b, loc, seen, arith::DivFOp::create(b, loc, f32c(1), lsum), f32c(0));
     auto live = scf::IfOp::create(
         b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row, queryLen),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, row[r],
+                              queryLen),
         /*withElseRegion=*/false);
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(live.thenBlock());
-    Value base = add(mulc(add(rowBase, row), d), twoT);
+    Value base = add(mulc(add(rowBase, row[r]), d), twoT);
     for (int64_t n = 0; n < dBlocks; ++n) {
-      Value lo = arith::MulFOp::create(b, loc, results[4 + 4 * n + first], inv);
-      Value hi =
-          arith::MulFOp::create(b, loc, results[4 + 4 * n + first + 1], inv);
+      int64_t at = 2 * nRows + (x * dBlocks + n) * 4 + first;
+      Value lo = arith::MulFOp::create(b, loc, results[at], inv);
+      Value hi = arith::MulFOp::create(b, loc, results[at + 1], inv);
       vector::StoreOp::create(b, loc, narrowPair(lo, hi), o,
                               ValueRange{addc(base, n * 8)}, false,
                               llvm::Align(4));
     }
-  };
-  store(rowA, invA, 0);
-  store(rowB, invB, 2);
+  }
 }
 
 } // namespace
