@@ -8,12 +8,12 @@
 // dialect calling the mgpu* runtime, the kernel as PTX in a gpu.binary.
 
 // CHECK-LABEL: llvm.func @attn(
-// CHECK: llvm.call @tok_gpu_attention_f16_h4_kv2_d64_causal_t32_n128_{{[0-9A-F]+}}(
-// CHECK-LABEL: llvm.func @tok_gpu_attention_f16_h4_kv2_d64_causal_t32_n128_
+// CHECK: llvm.call @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_{{[0-9A-F]+}}(
+// CHECK-LABEL: llvm.func @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
 // CHECK: llvm.call @mgpuStreamCreate()
 // CHECK: llvm.call @mgpuMemAlloc(
 // CHECK: llvm.call @mgpuMemcpy(
-// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_f16_h4_kv2_d64_causal_t32_n128_
+// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
 // CHECK: llvm.call @mgpuMemFree(
 // CHECK: llvm.call @mgpuStreamSynchronize(
 // CHECK: llvm.call @mgpuStreamDestroy(
@@ -25,22 +25,28 @@
 // The host module loads the PTX (JIT) in a global constructor.
 // HOST: @llvm.global_ctors = {{.*}} @tok_kernels_load
 // HOST: call ptr @mgpuModuleGetFunction(
-// 4 query heads, 128 threads, 22 parameters (4 memref descriptors, T, S).
-// HOST: call void @mgpuLaunchKernel(ptr %{{.*}}, i64 %{{.*}}, i64 4, i64 1, i64 128, i64 1, i64 1, i32 0, ptr %{{.*}}, ptr %{{.*}}, ptr null, i64 22)
+// 4 query heads, 128 threads, 36 KiB of dynamic shared memory, 22
+// parameters (4 memref descriptors, T, S).
+// HOST: call void @mgpuLaunchKernel(ptr %{{.*}}, i64 %{{.*}}, i64 4, i64 1, i64 128, i64 1, i64 1, i32 36864, ptr %{{.*}}, ptr %{{.*}}, ptr null, i64 22)
 // HOST: define internal void @tok_kernels_load()
 // HOST: call ptr @mgpuModuleLoadJIT(ptr @tok_kernels_binary, i32 3)
 
 // PTX: .version 8.0
 // PTX: .target sm_80
-// PTX: .visible .entry attention_f16_h4_kv2_d64_causal_t32_n128_
+// PTX: .visible .entry attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
 // PTX: .maxntid 128, 1, 1
-// 16-byte loads of the query row and the K/V chunks, no scalar half loads.
+// PTX: .shared .align 16 .b8 __dynamic_shmem__0;
+// 16-byte loads of the Q rows and the K/V chunks, no scalar half loads.
 // PTX-NOT: ld.global.b16
 // PTX: ld.global.v4.b32
+// PTX: st.shared.v4.b32
 // PTX: bar.sync 0
-// PTX: ld.shared.v4.b32
-// PTX: ex2.approx.ftz.f32
-// PTX: st.global.v4.b32
+// PTX: ld.shared.b32
+// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: ex2.approx.ftz.f32
+// PTX-DAG: cvt.rn.f16x2.f32
+// PTX: st.global.b32
 // No libdevice call is left (the toolkit is not needed).
 // PTX-NOT: __nv_
 func.func @attn(%q: tensor<4x?x64xf16>, %k: tensor<2x?x64xf16>,

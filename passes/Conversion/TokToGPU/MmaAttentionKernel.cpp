@@ -17,11 +17,11 @@
 //    fragment of key block j and k-step kk is two 32-bit loads, at words
 //    (8j + g) * (D + 8) / 2 + 8kk + t (+ 4); the 8-element padding puts the
 //    eight rows in distinct banks.
-//  - S: 8 accumulators of 4 f32 (keys 8j + 2t, +1 of both rows), scaled by
-//    scale * log2(e); masked (causal, or past S) with selects only in tiles
-//    that need it; the online softmax reduces the row max over the quad
-//    (shuffle xor 1, 2) and keeps a per-thread partial row sum, reduced once
-//    at the end.
+//  - S: 8 accumulators of 4 f32 (keys 8j + 2t, +1 of both rows), folded
+//    into exp2(fma(s, scale * log2(e), -max * scale * log2(e))); masked
+//    (causal, or past S) with selects only in tiles that need it; the online
+//    softmax reduces the row max over the quad (shuffle xor 1, 2) and keeps a
+//    per-thread partial row sum, reduced once at the end.
 //  - P (A operand of P V): the S accumulators of key blocks 2kk and 2kk + 1,
 //    rounded to pairs: registers only, no shared memory.
 //  - V tile, transposed while staging ([D][64 + 8] as pairs of keys), so
@@ -356,11 +356,9 @@ void MmaBuilder::build() {
           sc[x][j] = mma(qa[x], kb, sc[x][j]);
       }
     }
+    // The logits stay unscaled (scale > 0 keeps the max); the softmax
+    // exponentiates fma(s, scale * log2(e), -max * scale * log2(e)).
     Value scale = f32c(s.scale * static_cast<float>(M_LOG2E));
-    for (int64_t x = 0; x < mt; ++x)
-      for (int64_t j = 0; j < keyBlocks; ++j)
-        for (int64_t i = 0; i < 4; ++i)
-          sc[x][j][i] = arith::MulFOp::create(b, loc, sc[x][j][i], scale);
 
     // Masks, only in tiles that reach past S or (causal) past the block's
     // first row.
@@ -422,12 +420,15 @@ void MmaBuilder::build() {
       Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
                                          mNew[r], f32c(negInf));
       Value base = arith::SelectOp::create(b, loc, none, f32c(0), mNew[r]);
-      alpha[r] = buildExp2(b, loc, arith::SubFOp::create(b, loc, m[r], base));
+      Value negBase = arith::NegFOp::create(
+          b, loc, arith::MulFOp::create(b, loc, base, scale));
+      alpha[r] =
+          buildExp2(b, loc, LLVM::FMAOp::create(b, loc, m[r], scale, negBase));
       Value sum = arith::MulFOp::create(b, loc, l[r], alpha[r]);
       for (int64_t j = 0; j < keyBlocks; ++j)
         for (int64_t i = first; i < first + 2; ++i) {
           sc[x][j][i] = buildExp2(
-              b, loc, arith::SubFOp::create(b, loc, sc[x][j][i], base));
+              b, loc, LLVM::FMAOp::create(b, loc, sc[x][j][i], scale, negBase));
           sum = arith::AddFOp::create(b, loc, sum, sc[x][j][i]);
         }
       lNew[r] = sum;

@@ -1,5 +1,7 @@
 // RUN: tok-opt --convert-tok-to-gpu --split-input-file %s | FileCheck %s
 // RUN: tok-opt --convert-tok-to-gpu="key-tile=16 threads=64" %s --split-input-file | FileCheck %s --check-prefix=OPTS
+// RUN: tok-opt --convert-tok-to-gpu="tensor-cores=false" %s --split-input-file | FileCheck %s --check-prefix=SIMT
+// RUN: tok-opt --convert-tok-to-gpu="mma-row-tiles=1" %s --split-input-file | FileCheck %s --check-prefix=ONETILE
 
 // GQA (8 query heads over 2 KV heads), bf16, D = 128: two threads per row,
 // a causal window. The call site hands the operands' buffers and a fresh
@@ -11,13 +13,13 @@
 // CHECK: %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
 // CHECK: %[[K:.*]] = bufferization.to_buffer %arg1 read_only
 // CHECK: %[[V:.*]] = bufferization.to_buffer %arg2 read_only
-// CHECK: call @[[LAUNCHER:tok_gpu_attention_bf16_h8_kv2_d128_causal_w16_t32_n128_[0-9A-F]+]](%[[Q]], %[[K]], %[[V]], %[[OUT]])
+// CHECK: call @[[LAUNCHER:tok_gpu_attention_simt_bf16_h8_kv2_d128_causal_w16_t32_r64_n128_[0-9A-F]+]](%[[Q]], %[[K]], %[[V]], %[[OUT]])
 // CHECK: %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
 // The second op of the same shape reuses the launcher.
 // CHECK: call @[[LAUNCHER]](
 // CHECK-NOT: tok.attention
 // CHECK: gpu.module @tok_kernels
-// CHECK: gpu.func @[[KERNEL:attention_bf16_h8_kv2_d128_causal_w16_t32_n128_[0-9A-F]+]](%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %[[T:.*]]: index, %[[S:.*]]: index)
+// CHECK: gpu.func @[[KERNEL:attention_simt_bf16_h8_kv2_d128_causal_w16_t32_r64_n128_[0-9A-F]+]](%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %[[T:.*]]: index, %[[S:.*]]: index)
 // CHECK-SAME: workgroup(%[[KT:.*]] : memref<4096xf32, #gpu.address_space<workgroup>>, %[[VT:.*]] : memref<4096xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // The KV head of query head h is h / 4.
@@ -65,7 +67,7 @@
 // CHECK-SAME: tok.gpu_kernel = @tok_kernels::@[[KERNEL]]
 // CHECK-SAME: tok.gpu_rows_per_block = 64 : i64
 
-// OPTS: gpu.func @attention_bf16_h8_kv2_d128_causal_w16_t16_n64_
+// OPTS: gpu.func @attention_simt_bf16_h8_kv2_d128_causal_w16_t16_r32_n64_
 // OPTS-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
 // OPTS-SAME: known_block_size = array<i32: 64, 1, 1>
 // OPTS: tok.gpu_rows_per_block = 32 : i64
@@ -87,8 +89,8 @@ func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
 // are fine: the kernel reads T and S from its arguments.
 
 // CHECK-LABEL: func.func @encoder
-// CHECK: call @tok_gpu_attention_f32_h4_kv4_d64_full_t32_n128_3E800000(
-// CHECK: gpu.func @attention_f32_h4_kv4_d64_full_t32_n128_3E800000
+// CHECK: call @tok_gpu_attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000(
+// CHECK: gpu.func @attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
 // CHECK-NOT: arith.extf
 // CHECK-NOT: gpu.shuffle
@@ -101,4 +103,67 @@ func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
       : tensor<4x100x64xf32>, tensor<4x100x64xf32>, tensor<4x100x64xf32>
       -> tensor<4x100x64xf32>
   return %o : tensor<4x100x64xf32>
+}
+
+// -----
+
+// The tensor-core kernel (bf16, D = 128, causal): two 16-row tiles per
+// warp, 128 rows a block, Q and the K / V tiles in dynamic shared memory.
+
+// CHECK-LABEL: func.func @mma_causal
+// CHECK: call @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3(
+// CHECK: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3(
+// CHECK-NOT: workgroup(
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// Q rows (128 x 68 words), the K tile (64 x 68), V transposed (128 x 36).
+// CHECK: memref.view %[[SMEM]][%c0{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<8704xi32, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c34816{{.*}}][] : {{.*}} to memref<4352xi32, #gpu.address_space<workgroup>>
+// CHECK: memref.view %[[SMEM]][%c52224{{.*}}][] : {{.*}} to memref<4608xi32, #gpu.address_space<workgroup>>
+// Causal blocks run heaviest first.
+// CHECK: gpu.grid_dim  x
+// The V tile is transposed while staging: key pairs interleaved.
+// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xbf16>, vector<8xbf16>
+// CHECK: gpu.barrier
+// CHECK: nvvm.mma.sync A[{{.*}}]{{ +}}B[{{.*}}]{{ +}}C[{{.*}}]{{ +}}{layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// The masked branch only in tiles that need it.
+// CHECK: scf.if %{{.*}} -> (f32, f32,
+// CHECK: gpu.shuffle  xor
+// CHECK: llvm.intr.fma
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
+// P rounded to bf16 pairs for the P V products.
+// CHECK: arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
+// CHECK: llvm.bitcast %{{.*}} : vector<2xbf16> to i32
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.barrier
+// CHECK: func.func private @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3
+// CHECK-SAME: tok.gpu_dynamic_shared = 70656 : i64
+// CHECK-SAME: tok.gpu_rows_per_block = 128 : i64
+
+// SIMT: gpu.func @attention_simt_bf16_h32_kv8_d128_causal_t32_r64_n128_
+// SIMT-NOT: nvvm.mma.sync
+// ONETILE: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r64_n128_sm53248_
+func.func @mma_causal(%q: tensor<32x?x128xbf16>, %k: tensor<8x?x128xbf16>,
+                      %v: tensor<8x?x128xbf16>) -> tensor<32x?x128xbf16> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
+      : tensor<32x?x128xbf16>, tensor<8x?x128xbf16>, tensor<8x?x128xbf16>
+      -> tensor<32x?x128xbf16>
+  return %o : tensor<32x?x128xbf16>
+}
+
+// -----
+
+// f16 operands go to the MMA as f16x2 vectors; a full mask gets 8 warps
+// (automatic block size), so 256 rows a block.
+
+// CHECK-LABEL: func.func @mma_full_f16
+// CHECK: gpu.func @attention_mma_f16_h4_kv4_d64_full_t64_r256_n256_sm
+// CHECK-NOT: gpu.grid_dim
+// CHECK: nvvm.mma.sync {{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+func.func @mma_full_f16(%q: tensor<4x?x64xf16>, %k: tensor<4x?x64xf16>,
+                        %v: tensor<4x?x64xf16>) -> tensor<4x?x64xf16> {
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<full>}
+      : tensor<4x?x64xf16>, tensor<4x?x64xf16>, tensor<4x?x64xf16>
+      -> tensor<4x?x64xf16>
+  return %o : tensor<4x?x64xf16>
 }
