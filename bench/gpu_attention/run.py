@@ -39,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 KERNELS = os.path.join(HERE, "kernels")
 
 # Kernel cases: timed against SDPA and checked against the reference.
-# (name, dtype, Hq, Hk, T, S, D, causal, tok-to-nvvm options)
+# (name, dtype, Hq, Hk, T, S, D, causal or a #tok.mask, tok-to-nvvm options)
 KERNEL_CASES = [
     ("prefill_bf16_causal", "bf16", 32, 32, 4096, 4096, 128, True, ""),
     ("prefill_bf16_full", "bf16", 32, 32, 4096, 4096, 128, False, ""),
@@ -62,8 +62,11 @@ KERNEL_CASES = [
     ("ragged_bf16_full", "bf16", 4, 4, 77, 333, 128, False, ""),
     ("decode_bf16_gqa", "bf16", 32, 8, 1, 4096, 128, True, ""),
     ("decode_bf16_gqa_16k", "bf16", 32, 8, 1, 16384, 128, True, ""),
-    ("decode_bf16_gqa_simt", "bf16", 32, 8, 1, 4096, 128, True,
-     "tensor-cores=false"),
+    ("decode_bf16_gqa_nosplit", "bf16", 32, 8, 1, 4096, 128, True,
+     "split-decode=false"),
+    ("decode_f16_mha_1k", "f16", 32, 32, 1, 1000, 128, True, ""),
+    ("decode_bf16_gqa_window", "bf16", 32, 8, 1, 4096, 128,
+     "#tok.mask<causal, window = 1024, sinks = 4>", ""),
 ]
 
 # End-to-end cases: a whole function compiled ahead of time.
@@ -73,6 +76,10 @@ E2E_CASES = [
     ("e2e_f32_window", "f32", 4, 4, 50, 130, 32,
      "#tok.mask<causal, window = 16, sinks = 4>"),
     ("e2e_f16_full", "f16", 4, 1, 33, 200, 128, "#tok.mask<full>"),
+    # T = 1 at run time: the launcher takes the split-KV decode kernels.
+    ("e2e_f16_decode", "f16", 8, 2, 1, 300, 64, "#tok.mask<causal>"),
+    ("e2e_f32_decode_window", "f32", 4, 1, 1, 200, 32,
+     "#tok.mask<causal, window = 16, sinks = 4>"),
 ]
 
 MLIR_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
@@ -114,7 +121,12 @@ def compile_cases(args):
     manifest = {"chip": args.chip, "kernels": [], "e2e": []}
     for name, dtype, hq, hk, t, s, d, causal, extra in KERNEL_CASES:
         mlir = os.path.join(KERNELS, name + ".mlir")
-        mask = "#tok.mask<causal>" if causal else "#tok.mask<full>"
+        if isinstance(causal, str):
+            mask, causal = causal, True
+        else:
+            mask = "#tok.mask<causal>" if causal else "#tok.mask<full>"
+        window = re.search(r"window = (\d+)", mask)
+        sinks = re.search(r"sinks = (\d+)", mask)
         with open(mlir, "w") as f:
             f.write(attention_mlir(dtype, hq, hk, t, s, d, mask))
         options = f"{pipeline} {extra}".strip()
@@ -122,14 +134,21 @@ def compile_cases(args):
         ptx = run([tok_translate, "--extract-gpu-object"], input=lowered)
         with open(os.path.join(KERNELS, name + ".ptx"), "w") as f:
             f.write(ptx)
-        entry = re.search(r"\.visible \.entry (\w+)\(", ptx).group(1)
+        entries = re.findall(r"\.visible \.entry (\w+)\(", ptx)
+        entry = next(e for e in entries if "_decode_" not in e)
+        partial = [e for e in entries if e.endswith("_partial")]
+        combine = [e for e in entries if e.endswith("_combine")]
         manifest["kernels"].append(dict(
             name=name, dtype=dtype, hq=hq, hk=hk, t=t, s=s, d=d,
             causal=causal, entry=entry, tensor_cores="_mma_" in entry,
+            window=int(window.group(1)) if window else 0,
+            sinks=int(sinks.group(1)) if sinks else 0,
             rows_per_block=int(re.search(r"_r(\d+)_", entry).group(1)),
             threads=int(re.search(r"_n(\d+)_", entry).group(1)),
             shared=int(re.search(r"_sm(\d+)_", entry).group(1))
-            if "_sm" in entry else 0, options=extra))
+            if "_sm" in entry else 0, options=extra,
+            decode_partial=partial[0] if partial else None,
+            decode_combine=combine[0] if combine else None))
         print(f"compiled {name}: {entry}")
     clang = shutil.which("clang-22") or shutil.which("clang")
     for name, dtype, hq, hk, t, s, d, mask in E2E_CASES:
@@ -239,6 +258,47 @@ class Runtime:
         return fn
 
 
+class DecodeLaunch:
+    """The split-KV decode kernels, as the launcher runs them for T = 1
+    (GPULaunchers.cpp): partial over (splits, Hk) blocks, then combine."""
+
+    def __init__(self, rt, partial, combine, q, k, v, o, s, hq, hk, d,
+                 stream, torch):
+        target = max(1, (512 + hk - 1) // hk)
+        positive = max(s, 1)
+        splits = min(target, (positive + 31) // 32)
+        chunk = (positive + splits - 1) // splits
+        splits = (positive + chunk - 1) // chunk
+        self.ws = torch.empty(splits * hq * (d + 2), dtype=torch.float32,
+                              device=q.device)
+        self.rt, self.stream = rt, stream
+        self.partial, self.combine = partial, combine
+        self.splits = splits
+
+        def pack(values):
+            held = [ctypes.c_uint64(x) for x in values]
+            return held, (ctypes.c_void_p * len(held))(
+                *[ctypes.addressof(x) for x in held])
+
+        def desc(x):
+            return [x.data_ptr(), x.data_ptr(), 0, x.numel(), 1]
+
+        self.p_vals, self.p_params = pack(
+            desc(q) + desc(k) + desc(v) + desc(self.ws) + [s, chunk])
+        self.c_vals, self.c_params = pack(
+            desc(self.ws) + desc(o) + [splits])
+        self.hk, self.hq, self.d = hk, hq, d
+
+    def __call__(self):
+        L = self.rt.lib
+        L.mgpuLaunchKernel(self.partial, self.splits, self.hk, 1, 128, 1, 1,
+                           0, self.stream, self.p_params, None,
+                           len(self.p_vals))
+        L.mgpuLaunchKernel(self.combine, self.hq, 1, 1, self.d, 1, 1, 0,
+                           self.stream, self.c_params, None,
+                           len(self.c_vals))
+
+
 class Launch:
     """One kernel launch on fixed torch tensors (the kernel ABI of
     passes/Conversion/TokToGPU/AttentionToGPU.cpp: four 1-D memref
@@ -334,10 +394,15 @@ def measure(args):
         k = torch.randn(hk, s, d, generator=gen, device=dev).to(dt)
         v = torch.randn(hk, s, d, generator=gen, device=dev).to(dt)
         o = torch.full((hq, t, d), float("nan"), device=dev).to(dt)
-        fn = rt.load(os.path.join(args.kernels, case["name"] + ".ptx"),
-                     case["entry"])
-        launch = Launch(rt, fn, q, k, v, o, t, s, case["rows_per_block"],
-                        case["threads"], hq, stream, case["shared"])
+        ptx = os.path.join(args.kernels, case["name"] + ".ptx")
+        if t == 1 and case.get("decode_partial"):
+            launch = DecodeLaunch(rt, rt.load(ptx, case["decode_partial"]),
+                                  rt.load(ptx, case["decode_combine"]), q, k,
+                                  v, o, s, hq, hk, d, stream, torch)
+        else:
+            fn = rt.load(ptx, case["entry"])
+            launch = Launch(rt, fn, q, k, v, o, t, s, case["rows_per_block"],
+                            case["threads"], hq, stream, case["shared"])
         launch()
         torch.cuda.synchronize()
         rt.check()
@@ -350,7 +415,7 @@ def measure(args):
                 q[h:h + 1].double().cpu().numpy(),
                 k[h // group:h // group + 1].double().cpu().numpy(),
                 v[h // group:h // group + 1].double().cpu().numpy(),
-                case["causal"])
+                case["causal"], case.get("window", 0), case.get("sinks", 0))
             got = o[h:h + 1].double().cpu().numpy()
             max_err = max(max_err, float(np.abs(got - ref).max()))
         ok = max_err <= tolerance[case["dtype"]]
@@ -383,7 +448,8 @@ def measure(args):
 
         # SDPA's causal mask is top-left aligned: compare only where it is
         # tok's (T = S, or no mask, or decode).
-        comparable = (not case["causal"]) or t == s or t == 1
+        comparable = ((not case["causal"]) or t == s or t == 1) and not case.get(
+            "window")
         vs_sdpa = (float((o.float() - ref_o[0].float()).abs().max())
                    if comparable else float("nan"))
         tok_ms = time_ms(torch, launch)

@@ -100,6 +100,7 @@ void tok::buildTokToNVVMPipeline(OpPassManager &pm,
   gpuOptions.threads = options.threads;
   gpuOptions.tensorCores = options.tensorCores;
   gpuOptions.mmaRowTiles = options.mmaRowTiles;
+  gpuOptions.splitDecode = options.splitDecode;
   pm.addPass(createConvertTokToGPUPass(gpuOptions));
   buildTokBufferizePipeline(pm);
   pm.addPass(createConvertTokGPULaunchersPass());

@@ -145,6 +145,10 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
            "Use the tensor-core (mma.sync) kernel where it applies: f16 "
            "or bf16, D = 64 or 128, no window or sinks (16 query rows per "
            "warp, 64-key tiles); the SIMT kernel otherwise">,
+    Option<"splitDecode", "split-decode", "bool", /*default=*/"true",
+           "Single-query calls (T = 1 at run time) run the split-KV "
+           "(flash-decoding) kernels: the keys of each KV head spread over "
+           "blocks, partial results merged by a second kernel">,
     Option<"mmaRowTiles", "mma-row-tiles", "int64_t", /*default=*/"2",
            "16-row tiles per warp in the tensor-core kernel (1 or 2: two "
            "share each K and V fragment read from shared memory)">
@@ -167,7 +171,8 @@ def ConvertTokGPULaunchersPass
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
-    "::mlir::memref::MemRefDialect"
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
   ];
 }
 

@@ -43,6 +43,10 @@ struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
       *this, "tensor-cores",
       llvm::cl::desc("Use the tensor-core attention kernel where it applies"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> splitDecode{
+      *this, "split-decode",
+      llvm::cl::desc("Run single-query calls with the split-KV kernels"),
+      llvm::cl::init(true)};
   PassOptions::Option<int64_t> mmaRowTiles{
       *this, "mma-row-tiles",
       llvm::cl::desc("16-row tiles per warp of the tensor-core kernel (1, 2)"),

@@ -84,6 +84,18 @@ void buildSimtAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 /// Builds the body of the MMA kernel of `shape` into `func`.
 void buildMmaAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 
+/// Whether the split-KV decode kernels handle `shape` (for T = 1): D a
+/// multiple of 32 up to 256, at most 2048 / D query heads per KV head.
+bool decodeKernelApplies(const KernelShape &shape);
+
+/// Builds the decode partial kernel: (q, k, v, workspace, S, chunk), grid
+/// (splits, Hk); workgroup buffers from decodeWorkgroupBuffers.
+void buildDecodePartialKernel(gpu::GPUFuncOp func, const KernelShape &shape);
+
+/// Builds the decode combine kernel: (workspace, output, splits), grid
+/// (Hq), D threads.
+void buildDecodeCombineKernel(gpu::GPUFuncOp func, const KernelShape &shape);
+
 /// ex2.approx.ftz.f32 (no libdevice; -inf gives +0).
 Value buildExp2(OpBuilder &b, Location loc, Value x);
 

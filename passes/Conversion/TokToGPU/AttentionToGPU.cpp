@@ -167,12 +167,67 @@ gpu::GPUFuncOp getOrBuildKernel(gpu::GPUModuleOp kernels,
   return func;
 }
 
+/// The split-KV decode kernels of `shape` (partial, combine), built on
+/// first use; the launcher runs them instead of `shape`'s kernel when T = 1.
+std::pair<gpu::GPUFuncOp, gpu::GPUFuncOp>
+getOrBuildDecodeKernels(gpu::GPUModuleOp kernels, const KernelShape &shape) {
+  std::string name;
+  {
+    llvm::raw_string_ostream os(name);
+    os << "attention_decode_" << shape.element << "_h" << shape.queryHeads
+       << "_kv" << shape.keyHeads << "_d" << shape.headDim
+       << (shape.mask.isCausal() ? "_causal" : "_full");
+    if (shape.mask.getWindow())
+      os << "_w" << shape.mask.getWindow();
+    if (shape.mask.getSinks())
+      os << "_s" << shape.mask.getSinks();
+    os << "_" << llvm::utohexstr(llvm::bit_cast<uint32_t>(shape.scale));
+  }
+  std::string partialName = name + "_partial", combineName = name + "_combine";
+  if (auto existing = kernels.lookupSymbol<gpu::GPUFuncOp>(partialName))
+    return {existing, kernels.lookupSymbol<gpu::GPUFuncOp>(combineName)};
+  MLIRContext *ctx = kernels.getContext();
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(kernels.getBody());
+  auto buffer = MemRefType::get({ShapedType::kDynamic}, shape.element);
+  auto workspace = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  Type indexType = b.getIndexType();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  int64_t states = 4 * (shape.queryHeads / shape.keyHeads);
+  auto shared = [&](int64_t n) -> Type {
+    return MemRefType::get({n}, b.getF32Type(), MemRefLayoutAttrInterface{},
+                           workgroup);
+  };
+  auto partial = gpu::GPUFuncOp::create(
+      b, kernels.getLoc(), partialName,
+      b.getFunctionType(
+          {buffer, buffer, buffer, workspace, indexType, indexType}, {}),
+      TypeRange{shared(states), shared(states),
+                shared(states * shape.headDim)});
+  partial->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  partial.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(kDecodePartialThreads), 1, 1}));
+  buildDecodePartialKernel(partial, shape);
+  auto combine = gpu::GPUFuncOp::create(
+      b, kernels.getLoc(), combineName,
+      b.getFunctionType({workspace, buffer, indexType}, {}));
+  combine->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  combine.setKnownBlockSizeAttr(
+      b.getDenseI32ArrayAttr({static_cast<int32_t>(shape.headDim), 1, 1}));
+  buildDecodeCombineKernel(combine, shape);
+  return {partial, combine};
+}
+
 /// The host function that launches `kernel`: declared here (private, no
 /// body) and defined by convert-tok-gpu-calls after bufferization and buffer
 /// deallocation, whose analyses do not know the gpu runtime ops.
 func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
-                                  const KernelShape &shape, AttentionOp op) {
-  std::string name = "tok_gpu_" + kernel.getName().str();
+                                  const KernelShape &shape, AttentionOp op,
+                                  gpu::GPUFuncOp decodePartial,
+                                  gpu::GPUFuncOp decodeCombine) {
+  std::string name =
+      "tok_gpu_" + kernel.getName().str() + (decodePartial ? "_or_decode" : "");
   if (auto existing = module.lookupSymbol<func::FuncOp>(name))
     return existing;
   MLIRContext *ctx = module.getContext();
@@ -195,6 +250,14 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
   func->setAttr(kLauncherRowsAttr, b.getI64IntegerAttr(shape.rowsPerBlock()));
   if (int64_t bytes = shape.dynamicSharedBytes())
     func->setAttr(kLauncherSharedAttr, b.getI64IntegerAttr(bytes));
+  auto ref = [&](gpu::GPUFuncOp f) {
+    return SymbolRefAttr::get(kernels.getNameAttr(),
+                              {FlatSymbolRefAttr::get(f)});
+  };
+  if (decodePartial) {
+    func->setAttr(kLauncherDecodeAttr, ref(decodePartial));
+    func->setAttr(kLauncherCombineAttr, ref(decodeCombine));
+  }
   return func;
 }
 
@@ -301,7 +364,13 @@ struct ConvertTokToGPUPass
             std::min<int64_t>(keyTile, kSharedBytes / (8 * shape.headDim));
       }
       gpu::GPUFuncOp kernel = getOrBuildKernel(kernels, shape);
-      rewriteAttention(op, getOrDeclareLauncher(module, kernel, shape, op));
+      // Single-query calls (decode) take the split-KV kernels where they
+      // apply; the launcher picks by T at run time.
+      gpu::GPUFuncOp partial, combine;
+      if (splitDecode && decodeKernelApplies(shape))
+        std::tie(partial, combine) = getOrBuildDecodeKernels(kernels, shape);
+      rewriteAttention(op, getOrDeclareLauncher(module, kernel, shape, op,
+                                                partial, combine));
     }
   }
 };

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
@@ -115,15 +116,89 @@ LogicalResult defineLauncher(func::FuncOp func) {
   Value dynamicShared;
   if (auto bytes = func->getAttrOfType<IntegerAttr>(kLauncherSharedAttr))
     dynamicShared = arith::ConstantIntOp::create(b, loc, bytes.getInt(), 32);
-  token = gpu::LaunchFuncOp::create(
-              b, loc, kernel, gpu::KernelDim3{blocks, index(heads), index(1)},
-              gpu::KernelDim3{index((*block)[0]), index((*block)[1]),
-                              index((*block)[2])},
-              dynamicShared,
-              ValueRange{flatten(dq), flatten(dk), flatten(dv), flatten(dout),
-                         queryLen, keyLen},
-              tokenType, ValueRange{token})
+  auto launchPrefill = [&](Value after) {
+    return gpu::LaunchFuncOp::create(
+               b, loc, kernel, gpu::KernelDim3{blocks, index(heads), index(1)},
+               gpu::KernelDim3{index((*block)[0]), index((*block)[1]),
+                               index((*block)[2])},
+               dynamicShared,
+               ValueRange{flatten(dq), flatten(dk), flatten(dv), flatten(dout),
+                          queryLen, keyLen},
+               tokenType, ValueRange{after})
+        .getAsyncToken();
+  };
+  auto decodeRef = func->getAttrOfType<SymbolRefAttr>(kLauncherDecodeAttr);
+  auto combineRef = func->getAttrOfType<SymbolRefAttr>(kLauncherCombineAttr);
+  if (!decodeRef) {
+    token = launchPrefill(token);
+  } else {
+    auto partial =
+        SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(func, decodeRef);
+    auto combine =
+        SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(func, combineRef);
+    if (!partial || !combine)
+      return func.emitError("GPU launcher of missing decode kernels ")
+             << decodeRef << ", " << combineRef;
+    // The branches start their own token chains (a token does not cross
+    // scf.if in gpu-to-llvm): join here, start again after.
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{token});
+    Value single = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                         queryLen, index(1));
+    auto branch = scf::IfOp::create(b, loc, single, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(branch.thenBlock());
+      // Split the keys into chunks of at least 32 so that about 512 blocks
+      // run (a few per SM of a large GPU), and no split is empty.
+      int64_t kvHeads = cast<MemRefType>(k.getType()).getDimSize(0);
+      int64_t target = std::max<int64_t>(1, (512 + kvHeads - 1) / kvHeads);
+      Value positive = arith::MaxUIOp::create(b, loc, keyLen, index(1));
+      auto ceilDiv = [&](Value x, Value y) -> Value {
+        return arith::DivUIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, x,
+                                  arith::SubIOp::create(b, loc, y, index(1))),
+            y);
+      };
+      Value splits = arith::MinUIOp::create(b, loc, index(target),
+                                            ceilDiv(positive, index(32)));
+      Value chunk = ceilDiv(positive, splits);
+      splits = ceilDiv(positive, chunk);
+      int64_t d = cast<MemRefType>(q.getType()).getDimSize(2);
+      Value words =
+          arith::MulIOp::create(b, loc, splits, index(heads * (d + 2)));
+      Value t =
+          gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+      auto workspace = gpu::AllocOp::create(
+          b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+          tokenType, ValueRange{t}, ValueRange{words}, ValueRange{});
+      Value ws = workspace.getMemref();
+      t = gpu::LaunchFuncOp::create(
+              b, loc, partial,
+              gpu::KernelDim3{splits, index(kvHeads), index(1)},
+              gpu::KernelDim3{index(kDecodePartialThreads), index(1), index(1)},
+              Value(),
+              ValueRange{flatten(dq), flatten(dk), flatten(dv), ws, keyLen,
+                         chunk},
+              tokenType, ValueRange{workspace.getAsyncToken()})
               .getAsyncToken();
+      t = gpu::LaunchFuncOp::create(
+              b, loc, combine,
+              gpu::KernelDim3{index(heads), index(1), index(1)},
+              gpu::KernelDim3{index(d), index(1), index(1)}, Value(),
+              ValueRange{ws, flatten(dout), splits}, tokenType, ValueRange{t})
+              .getAsyncToken();
+      t = gpu::DeallocOp::create(b, loc, tokenType, ValueRange{t}, ws)
+              .getAsyncToken();
+      gpu::WaitOp::create(b, loc, Type(), ValueRange{t});
+      b.setInsertionPointToStart(branch.elseBlock());
+      Value start =
+          gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+      gpu::WaitOp::create(b, loc, Type(), ValueRange{launchPrefill(start)});
+    }
+    token =
+        gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
+  }
   copy(o, dout);
   for (Value buffer : deviceBuffers)
     token = gpu::DeallocOp::create(b, loc, tokenType, ValueRange{token}, buffer)
@@ -133,6 +208,8 @@ LogicalResult defineLauncher(func::FuncOp func) {
   func->removeAttr(kLauncherKernelAttr);
   func->removeAttr(kLauncherRowsAttr);
   func->removeAttr(kLauncherSharedAttr);
+  func->removeAttr(kLauncherDecodeAttr);
+  func->removeAttr(kLauncherCombineAttr);
   return success();
 }
 

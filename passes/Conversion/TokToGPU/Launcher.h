@@ -17,6 +17,8 @@
 
 #include "llvm/ADT/StringRef.h"
 
+#include <cstdint>
+
 namespace mlir {
 namespace tok {
 
@@ -24,6 +26,12 @@ namespace tok {
 constexpr llvm::StringLiteral kLauncherKernelAttr = "tok.gpu_kernel";
 /// Query rows per block: the grid is ceil(T / this) x Hq x 1.
 constexpr llvm::StringLiteral kLauncherRowsAttr = "tok.gpu_rows_per_block";
+/// The split-KV decode kernels (partial, combine) run instead when T = 1
+/// (absent: never).
+constexpr llvm::StringLiteral kLauncherDecodeAttr = "tok.gpu_decode_kernel";
+constexpr llvm::StringLiteral kLauncherCombineAttr = "tok.gpu_combine_kernel";
+/// Threads per block of the decode partial kernel (4 warps).
+constexpr int64_t kDecodePartialThreads = 128;
 /// Dynamic shared memory of the launch in bytes (absent: none).
 constexpr llvm::StringLiteral kLauncherSharedAttr = "tok.gpu_dynamic_shared";
 
