@@ -9,11 +9,17 @@
 // dialect calling the mgpu* runtime, the kernel as PTX in a gpu.binary.
 
 // CHECK-LABEL: llvm.func @attn(
-// CHECK: llvm.call @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_{{[0-9A-F]+}}(
+// CHECK: llvm.call @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_{{[0-9A-F]+}}_or_decode(
 // CHECK-LABEL: llvm.func @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
 // CHECK: llvm.call @mgpuStreamCreate()
 // CHECK: llvm.call @mgpuMemAlloc(
 // CHECK: llvm.call @mgpuMemcpy(
+// T = 1: the split-KV kernels, with a workspace.
+// CHECK: llvm.icmp "eq"
+// CHECK: llvm.call @mgpuMemAlloc(
+// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_decode_f16_h4_kv2_d64_causal_{{[0-9A-F]+}}_partial
+// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_decode_f16_h4_kv2_d64_causal_{{[0-9A-F]+}}_combine
+// Otherwise the tensor-core kernel.
 // CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
 // CHECK: llvm.call @mgpuMemFree(
 // CHECK: llvm.call @mgpuStreamSynchronize(

@@ -367,7 +367,10 @@ struct ConvertTokToGPUPass
       // Single-query calls (decode) take the split-KV kernels where they
       // apply; the launcher picks by T at run time.
       gpu::GPUFuncOp partial, combine;
-      if (splitDecode && decodeKernelApplies(shape))
+      int64_t queryLen =
+          cast<RankedTensorType>(op.getQuery().getType()).getDimSize(1);
+      if (splitDecode && decodeKernelApplies(shape) &&
+          (queryLen == 1 || ShapedType::isDynamic(queryLen)))
         std::tie(partial, combine) = getOrBuildDecodeKernels(kernels, shape);
       rewriteAttention(op, getOrDeclareLauncher(module, kernel, shape, op,
                                                 partial, combine));

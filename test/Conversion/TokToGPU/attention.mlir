@@ -2,6 +2,7 @@
 // RUN: tok-opt --convert-tok-to-gpu="key-tile=16 threads=64" %s --split-input-file | FileCheck %s --check-prefix=OPTS
 // RUN: tok-opt --convert-tok-to-gpu="tensor-cores=false" %s --split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: tok-opt --convert-tok-to-gpu="mma-row-tiles=1" %s --split-input-file | FileCheck %s --check-prefix=ONETILE
+// RUN: tok-opt --convert-tok-to-gpu="split-decode=false" %s --split-input-file | FileCheck %s --check-prefix=NODECODE
 
 // GQA (8 query heads over 2 KV heads), bf16, D = 128: two threads per row,
 // a causal window. The call site hands the operands' buffers and a fresh
@@ -13,7 +14,7 @@
 // CHECK: %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
 // CHECK: %[[K:.*]] = bufferization.to_buffer %arg1 read_only
 // CHECK: %[[V:.*]] = bufferization.to_buffer %arg2 read_only
-// CHECK: call @[[LAUNCHER:tok_gpu_attention_simt_bf16_h8_kv2_d128_causal_w16_t32_r64_n128_[0-9A-F]+]](%[[Q]], %[[K]], %[[V]], %[[OUT]])
+// CHECK: call @[[LAUNCHER:tok_gpu_attention_simt_bf16_h8_kv2_d128_causal_w16_t32_r64_n128_[0-9A-F]+_or_decode]](%[[Q]], %[[K]], %[[V]], %[[OUT]])
 // CHECK: %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
 // The second op of the same shape reuses the launcher.
 // CHECK: call @[[LAUNCHER]](
@@ -62,8 +63,22 @@
 // CHECK: arith.truncf %{{.*}} : vector<64xf32> to vector<64xbf16>
 // CHECK: scf.if
 // CHECK: vector.store %{{.*}}, %arg3[%{{.*}}] {alignment = 16 : i64} : memref<?xbf16>, vector<64xbf16>
+// T is dynamic, so the split-KV decode kernels come too: the partial
+// kernel (4 warps, the 4 query heads of a KV head per block; each lane 4 of
+// the 128 columns)...
+// CHECK: gpu.func @[[PARTIAL:attention_decode_bf16_h8_kv2_d128_causal_w16_[0-9A-F]+_partial]](%{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xbf16>, %{{.*}}: memref<?xf32>, %{{.*}}: index, %{{.*}}: index)
+// CHECK-SAME: workgroup(%{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: vector.load %arg1[%{{.*}}] {alignment = 8 : i64} : memref<?xbf16>, vector<4xbf16>
+// CHECK: gpu.shuffle  xor %{{.*}}, %c16_i32, %c32_i32
+// CHECK: gpu.barrier
+// ... and the combine kernel (one thread per column).
+// CHECK: gpu.func @[[COMBINE:attention_decode_bf16_h8_kv2_d128_causal_w16_[0-9A-F]+_combine]](%{{.*}}: memref<?xf32>, %{{.*}}: memref<?xbf16>, %{{.*}}: index)
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK-NOT: gpu.func
 // CHECK: func.func private @[[LAUNCHER]](memref<8x?x128xbf16>, memref<2x?x128xbf16>, memref<2x?x128xbf16>, memref<8x?x128xbf16>)
+// CHECK-SAME: tok.gpu_combine_kernel = @tok_kernels::@[[COMBINE]]
+// CHECK-SAME: tok.gpu_decode_kernel = @tok_kernels::@[[PARTIAL]]
 // CHECK-SAME: tok.gpu_kernel = @tok_kernels::@[[KERNEL]]
 // CHECK-SAME: tok.gpu_rows_per_block = 64 : i64
 
@@ -71,6 +86,8 @@
 // OPTS-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
 // OPTS-SAME: known_block_size = array<i32: 64, 1, 1>
 // OPTS: tok.gpu_rows_per_block = 32 : i64
+// NODECODE-NOT: attention_decode
+// NODECODE-NOT: _or_decode
 func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
                %v: tensor<2x?x128xbf16>) -> (tensor<8x?x128xbf16>, tensor<8x?x128xbf16>) {
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal, window = 16>}
@@ -86,7 +103,8 @@ func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
 
 // f32, D = 64 (one thread per row, no shuffle), a full mask over every key
 // (no causal bound, no visibility test), an explicit scale. Static lengths
-// are fine: the kernel reads T and S from its arguments.
+// are fine: the kernel reads T and S from its arguments; with T = 100 there
+// is no decode path.
 
 // CHECK-LABEL: func.func @encoder
 // CHECK: call @tok_gpu_attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000(
@@ -96,7 +114,10 @@ func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
 // CHECK-NOT: gpu.shuffle
 // CHECK-NOT: arith.cmpi sle
 // CHECK: gpu.return
-// CHECK: tok.gpu_rows_per_block = 128 : i64
+// CHECK-NOT: attention_decode
+// CHECK: func.func private @tok_gpu_attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000(
+// CHECK-NOT: tok.gpu_decode_kernel
+// CHECK-SAME: tok.gpu_rows_per_block = 128 : i64
 func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
                    %v: tensor<4x100x64xf32>) -> tensor<4x100x64xf32> {
   %o = tok.attention %q, %k, %v {mask = #tok.mask<full>, scale = 0.25 : f32}
@@ -111,7 +132,7 @@ func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
 // warp, 128 rows a block, Q and the K / V tiles in dynamic shared memory.
 
 // CHECK-LABEL: func.func @mma_causal
-// CHECK: call @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3(
+// CHECK: call @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3_or_decode(
 // CHECK: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3(
 // CHECK-NOT: workgroup(
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
@@ -136,7 +157,7 @@ func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
 // CHECK: llvm.bitcast %{{.*}} : vector<2xbf16> to i32
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier
-// CHECK: func.func private @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3
+// CHECK: func.func private @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3_or_decode
 // CHECK-SAME: tok.gpu_dynamic_shared = 70656 : i64
 // CHECK-SAME: tok.gpu_rows_per_block = 128 : i64
 
