@@ -82,6 +82,19 @@ E2E_CASES = [
      "#tok.mask<causal, window = 16, sinks = 4>"),
 ]
 
+# Cases checked against tok's CPU path: `compile` runs them here with
+# tok-run (tok-to-llvm) on seeded inputs and keeps inputs and outputs;
+# `measure` runs the same function's GPU kernels there on the same inputs.
+# (name, dtype, Hq, Hk, T, S, D, mask)
+CPU_CASES = [
+    ("cpu_f32_causal_gqa", "f32", 8, 2, 257, 257, 64, "#tok.mask<causal>"),
+    ("cpu_f16_full", "f16", 4, 1, 100, 300, 128, "#tok.mask<full>"),
+    ("cpu_f16_causal_suffix", "f16", 4, 4, 70, 200, 64, "#tok.mask<causal>"),
+    ("cpu_f32_decode_window", "f32", 4, 1, 1, 200, 32,
+     "#tok.mask<causal, window = 16, sinks = 4>"),
+    ("cpu_f16_decode", "f16", 8, 2, 1, 500, 64, "#tok.mask<causal>"),
+]
+
 MLIR_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
 
@@ -172,6 +185,37 @@ def compile_cases(args):
             window=int(window.group(1)) if window else 0,
             sinks=int(sinks.group(1)) if sinks else 0))
         print(f"compiled {name}: lib{name}.so")
+    import numpy as np
+    tok_run = os.path.join(build, "bin", "tok-run")
+    for name, dtype, hq, hk, t, s, d, mask in CPU_CASES:
+        mlir = os.path.join(KERNELS, name + ".mlir")
+        with open(mlir, "w") as f:
+            f.write(attention_mlir(dtype, hq, hk, t, s, d, mask,
+                                   c_interface=True))
+        rng = np.random.default_rng(7)
+        np_type = {"f32": np.float32, "f16": np.float16}[dtype]
+        arrays = {"q": (hq, t, d), "k": (hk, s, d), "v": (hk, s, d)}
+        paths = []
+        for key, shape in arrays.items():
+            path = os.path.join(KERNELS, f"{name}_{key}.npy")
+            np.save(path, rng.standard_normal(shape).astype(np_type))
+            paths.append(path)
+        prefix = os.path.join(KERNELS, f"{name}_cpu")
+        if os.path.exists(prefix + "0.npy"):
+            os.remove(prefix + "0.npy")
+        run([tok_run, mlir, "-e", "attn", "--print-results=0",
+             "--output", prefix] + [f"--input={p}" for p in paths])
+        lowered = run([tok_opt, pipeline, mlir])
+        ll = os.path.join(KERNELS, name + ".ll")
+        with open(ll, "w") as f:
+            f.write(run([tok_translate, "--mlir-to-llvmir"], input=lowered))
+        run([clang, "-O2", "-shared", "-fPIC", "-Wno-override-module", ll,
+             "-o", os.path.join(KERNELS, f"lib{name}.so"), "-L",
+             os.path.dirname(runtime), "-ltok_cuda_runtime",
+             "-Wl,-rpath,$ORIGIN"])
+        manifest.setdefault("cpu", []).append(dict(
+            name=name, dtype=dtype, hq=hq, hk=hk, t=t, s=s, d=d, mask=mask))
+        print(f"compiled {name}: CPU result and lib{name}.so")
     shutil.copy(runtime, KERNELS)
     with open(os.path.join(KERNELS, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
@@ -482,8 +526,14 @@ def measure(args):
             continue
         report["e2e"].append(run_e2e(args, case, rt))
 
-    failed = [r["name"] for r in report["kernels"] + report["e2e"]
-              if not r["within_tolerance"]]
+    report["cpu"] = []
+    for case in manifest.get("cpu", []):
+        if args.only and not re.search(args.only, case["name"]):
+            continue
+        report["cpu"].append(run_cpu_check(args, case, rt))
+
+    failed = [r["name"] for r in report["kernels"] + report["e2e"] +
+              report["cpu"] if not r["within_tolerance"]]
     report["failed"] = failed
     if args.out:
         with open(args.out, "w") as f:
@@ -540,6 +590,39 @@ def run_e2e(args, case, rt):
     print(f"{case['name']:24s} err {err:.2e} ({'ok' if ok else 'FAIL'})"
           f" sizes {list(result.sizes)} runtime error {error}")
     return dict(case, max_abs_err_vs_f64=err, tolerance=tol,
+                within_tolerance=ok, runtime_error=error)
+
+
+def run_cpu_check(args, case, rt):
+    """The GPU result of a function (compiled ahead of time) against tok's
+    CPU path on the same inputs (computed by `compile`). Tolerances: 1e-5
+    relative for f32 and 1e-3 relative for f16, relative to the largest
+    output magnitude."""
+    import numpy as np
+    base = os.path.join(args.kernels, case["name"])
+    q, k, v = (np.load(f"{base}_{x}.npy") for x in "qkv")
+    cpu = np.load(f"{base}_cpu0.npy").astype(np.float64)
+    lib = ctypes.CDLL(os.path.join(args.kernels, f"lib{case['name']}.so"))
+    result = MemRef3()
+    descs = [memref_of(x) for x in (q, k, v)]
+    lib._mlir_ciface_attn(ctypes.byref(result),
+                          *[ctypes.byref(x) for x in descs])
+    error = rt.error()
+    count = int(np.prod(cpu.shape))
+    ctype = ctypes.c_float if q.dtype == np.float32 else ctypes.c_uint16
+    got = np.ctypeslib.as_array(
+        ctypes.cast(result.aligned, ctypes.POINTER(ctype)),
+        shape=(count,)).copy()
+    if q.dtype == np.float16:
+        got = got.view(np.float16)
+    got = got.reshape(cpu.shape).astype(np.float64)
+    rel = float(np.abs(got - cpu).max() / max(np.abs(cpu).max(), 1e-30))
+    tol = {"f32": 1e-5, "f16": 1e-3}[case["dtype"]]
+    ok = error is None and rel <= tol
+    print(f"{case['name']:24s} vs CPU path: max relative error {rel:.2e} "
+          f"({'ok' if ok else 'FAIL'}, tolerance {tol:g}) runtime error "
+          f"{error}")
+    return dict(case, max_rel_err_vs_cpu=rel, tolerance=tol,
                 within_tolerance=ok, runtime_error=error)
 
 
