@@ -128,6 +128,7 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
     "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect",
     "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
@@ -138,9 +139,8 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
            "Keys per shared-memory tile (> 0; the K and V tiles take "
            "2 * tile * D * 4 bytes, so wide heads get shorter tiles to stay "
            "within 48 KiB)">,
-    Option<"threads", "threads", "int64_t", /*default=*/"0",
-           "Threads per block (a multiple of 32, at most 1024; 0: 256 for "
-           "the tensor-core kernel without a causal mask, 128 otherwise)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"128",
+           "Threads per block (a multiple of 32, at most 1024)">,
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Use the tensor-core (mma.sync) kernel where it applies: f16 "
            "or bf16, D = 64 or 128, no window or sinks (16 query rows per "

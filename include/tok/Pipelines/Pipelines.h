@@ -53,9 +53,8 @@ struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
       llvm::cl::init(2)};
   PassOptions::Option<int64_t> threads{
       *this, "threads",
-      llvm::cl::desc("Threads per block of the attention kernel (0: "
-                     "automatic)"),
-      llvm::cl::init(0)};
+      llvm::cl::desc("Threads per block of the attention kernel"),
+      llvm::cl::init(128)};
 };
 
 /// Builds `tok-bufferize`: tok on tensors -> linalg -> one-shot

@@ -26,6 +26,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -84,13 +85,9 @@ mlir::tok::KernelShape::workgroupBuffers(MLIRContext *ctx) const {
 int64_t mlir::tok::KernelShape::dynamicSharedBytes() const {
   if (!mma)
     return 0;
-  // Pairs of elements as i32: the block's Q rows and the K tile as
-  // [row][D + 8] (rows padded by 8 elements, so that the eight rows one
-  // fragment reads start in distinct banks), V transposed as
-  // [D][keyTile + 8].
-  int64_t rowWords = (headDim + 8) / 2;
-  return 4 * (rowsPerBlock() * rowWords + keyTile * rowWords +
-              headDim * (keyTile + 8) / 2);
+  // 16-bit elements, rows padded to D + 8 (MmaAttentionKernel.cpp): the
+  // block's Q rows, and two buffers each of the K and V tiles.
+  return 2 * (headDim + 8) * (rowsPerBlock() + 4 * keyTile);
 }
 
 bool mlir::tok::mmaKernelApplies(const KernelShape &shape) {
@@ -301,10 +298,10 @@ struct ConvertTokToGPUPass
           << static_cast<int64_t>(mmaRowTiles) << ")";
       return signalPassFailure();
     }
-    if (keyTile <= 0 || threads < 0 || threads % 32 != 0 || threads > 1024) {
+    if (keyTile <= 0 || threads <= 0 || threads % 32 != 0 || threads > 1024) {
       emitError(module.getLoc(),
-                "convert-tok-to-gpu: key-tile must be > 0 and threads 0 "
-                "(automatic) or a multiple of 32 up to 1024 (got key-tile=")
+                "convert-tok-to-gpu: key-tile must be > 0 and threads a "
+                "multiple of 32 up to 1024 (got key-tile=")
           << static_cast<int64_t>(keyTile)
           << ", threads=" << static_cast<int64_t>(threads) << ")";
       return signalPassFailure();
@@ -316,8 +313,7 @@ struct ConvertTokToGPUPass
 
     bool failed = false;
     for (AttentionOp op : ops) {
-      std::string reason =
-          unsupportedReason(op, keyTile, threads ? threads : 128);
+      std::string reason = unsupportedReason(op, keyTile, threads);
       if (!reason.empty()) {
         op.emitError("tok.attention has no GPU lowering for ") << reason;
         failed = true;
@@ -346,17 +342,11 @@ struct ConvertTokToGPUPass
       shape.scale = op.getScale()
                         ? op.getScale()->convertToFloat()
                         : 1.0f / std::sqrt(static_cast<float>(shape.headDim));
-      // Automatic block size: 4 warps, or 8 for the tensor-core kernel
-      // without a causal mask (measured on an H100, docs/gpu.md: the
-      // longer key loops amortize the larger block's staging).
-      shape.threads = threads ? threads : 128;
+      shape.threads = threads;
       shape.mma = tensorCores;
       shape.rowTiles = mmaRowTiles;
       shape.keyTile = kMmaKeyTile;
-      if (shape.mma && !threads && !shape.mask.isCausal())
-        shape.threads = 256;
       if (!shape.mma || !mmaKernelApplies(shape)) {
-        shape.threads = threads ? threads : 128;
         shape.mma = false;
         // The K and V tiles (f32) share the 48 KiB of static shared
         // memory: wide heads get shorter tiles.

@@ -39,6 +39,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
@@ -87,9 +88,6 @@ private:
   }
   Value packPair(Value lo, Value hi) {
     return LLVM::BitcastOp::create(b, loc, i32, narrowPair(lo, hi));
-  }
-  Value loadWord(Value memref, Value index) {
-    return memref::LoadOp::create(b, loc, memref, ValueRange{index});
   }
   /// d = a b + c on one m16n8k16 fragment.
   Frag mma(ArrayRef<Value> a, ArrayRef<Value> bb, const Frag &c);
@@ -153,9 +151,9 @@ Value MmaBuilder::quadSum(Value v) {
 
 void MmaBuilder::build() {
   const int64_t d = s.headDim, bc = kMmaKeyTile, mt = s.rowTiles,
-                rows = s.rowsPerBlock(), nt = s.threads, warps = nt / 32;
+                rows = s.rowsPerBlock(), nt = s.threads;
   const int64_t kSteps = d / 16, keyBlocks = bc / 8, dBlocks = d / 8;
-  const int64_t kRowWords = (d + 8) / 2, vRowWords = (bc + 8) / 2;
+  const int64_t rowElems = d + 8;
   // Rows of the fragments a thread holds: 2 per 16-row tile (g, g + 8).
   const int64_t nRows = 2 * mt;
   Block &entry = func.getBody().front();
@@ -164,9 +162,10 @@ void MmaBuilder::build() {
         v = entry.getArgument(2), o = entry.getArgument(3);
   Value queryLen = entry.getArgument(4), keyLen = entry.getArgument(5);
 
-  // Shared memory (dynamic: it exceeds the 48 KiB static limit): the
-  // block's Q rows and the K tile as [row][D + 8], V as [D][64 + 8], all
-  // as pairs of elements (i32).
+  // Shared memory (dynamic: over the 48 KiB static limit), rows padded to
+  // D + 8 elements so that the eight 16-byte rows of an ldmatrix phase fall
+  // in distinct banks: the block's Q rows, then two buffers each of the K
+  // and V tiles (row-major; P V's B fragments come from ldmatrix.trans).
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   Value smem = gpu::DynamicSharedMemoryOp::create(
@@ -174,16 +173,19 @@ void MmaBuilder::build() {
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                       MemRefLayoutAttrInterface{}, workgroup));
   int64_t offset = 0;
-  auto view = [&](int64_t words) -> Value {
-    auto type =
-        MemRefType::get({words}, i32, MemRefLayoutAttrInterface{}, workgroup);
+  auto view = [&](ArrayRef<int64_t> shape) -> Value {
+    auto type = MemRefType::get(shape, s.element, MemRefLayoutAttrInterface{},
+                                workgroup);
     Value at = index(offset);
-    offset += 4 * words;
+    int64_t bytes = s.element.getIntOrFloatBitWidth() / 8;
+    for (int64_t n : shape)
+      bytes *= n;
+    offset += bytes;
     return memref::ViewOp::create(b, loc, type, smem, at, ValueRange{});
   };
-  Value qTile = view(rows * kRowWords);
-  Value kTile = view(bc * kRowWords);
-  Value vTile = view(d * vRowWords);
+  Value qTile = view({rows, rowElems});
+  Value kTiles = view({2, bc, rowElems});
+  Value vTiles = view({2, bc, rowElems});
 
   auto nonEmpty =
       scf::IfOp::create(b, loc,
@@ -210,23 +212,28 @@ void MmaBuilder::build() {
   Value g = arith::DivUIOp::create(b, loc, lane, index(4));
   Value t = arith::RemUIOp::create(b, loc, lane, index(4));
   Value twoT = mulc(t, 2);
+  // ldmatrix lane roles: the row within an 8-row matrix, and which of the
+  // four matrices the lane addresses.
+  Value lane8 = arith::RemUIOp::create(b, loc, lane, index(8));
+  Value quarter = arith::DivUIOp::create(b, loc, lane, index(8));
+  Value half = arith::DivUIOp::create(b, loc, lane, index(16));
+  Value odd8 = arith::RemUIOp::create(b, loc, quarter, index(2));
+  Value lane16 = arith::RemUIOp::create(b, loc, lane, index(16));
 
   Value firstRow = mulc(block, rows);
-  // Row r of this thread (r = 2 * tile + half): the block row and the
-  // absolute query row.
-  Value warpRow = add(mulc(warp, 16 * mt), g);
-  SmallVector<Value> blockRow(nRows), row(nRows), qpos(nRows);
+  Value warpRow0 = mulc(warp, 16 * mt);
+  SmallVector<Value> row(nRows), qpos(nRows);
   Value offsetPos = arith::SubIOp::create(b, loc, keyLen, queryLen);
   for (int64_t r = 0; r < nRows; ++r) {
-    blockRow[r] = addc(warpRow, 16 * (r / 2) + 8 * (r % 2));
-    row[r] = add(firstRow, blockRow[r]);
+    row[r] = add(firstRow, addc(add(warpRow0, g), 16 * (r / 2) + 8 * (r % 2)));
     qpos[r] = add(offsetPos, row[r]);
   }
   Value lastRow = arith::SubIOp::create(b, loc, queryLen, index(1));
   Value lastKey = arith::SubIOp::create(b, loc, keyLen, index(1));
   Value rowBase = mul(head, queryLen);
+  Value kvBase = mul(kvHead, keyLen);
 
-  // Stage the block's Q rows once (rows past T repeat the last one).
+  // Q rows, once (rows past T repeat the last one).
   {
     auto chunks =
         scf::ForOp::create(b, loc, tid, index(rows * d / 8), index(nt));
@@ -236,16 +243,47 @@ void MmaBuilder::build() {
     Value r = arith::DivUIOp::create(b, loc, c, index(d / 8));
     Value col = mulc(arith::RemUIOp::create(b, loc, c, index(d / 8)), 8);
     Value src = arith::MinUIOp::create(b, loc, add(firstRow, r), lastRow);
-    Value chunk = vector::LoadOp::create(
-        b, loc, VectorType::get({8}, s.element), q,
-        ValueRange{add(mulc(add(rowBase, src), d), col)}, false, kAlign16);
-    Value words =
-        LLVM::BitcastOp::create(b, loc, VectorType::get({4}, i32), chunk);
-    vector::StoreOp::create(
-        b, loc, words, qTile,
-        ValueRange{add(mulc(r, kRowWords),
-                       arith::DivUIOp::create(b, loc, col, index(2)))},
-        false, kAlign16);
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), qTile,
+        ValueRange{r, col}, q, ValueRange{add(mulc(add(rowBase, src), d), col)},
+        b.getIndexAttr(8), Value(), b.getUnitAttr());
+  }
+
+  // Copies of the K and V tile at key `t0` into buffer `buf` (keys past S
+  // repeat the last one; the masks hide them), as one cp.async group.
+  auto stageTile = [&](Value t0, Value buf) {
+    auto chunks = scf::ForOp::create(b, loc, tid, index(bc * d / 8), index(nt));
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(chunks.getBody());
+      Value c = chunks.getInductionVar();
+      Value keyInTile = arith::DivUIOp::create(b, loc, c, index(d / 8));
+      Value col = mulc(arith::RemUIOp::create(b, loc, c, index(d / 8)), 8);
+      Value key = arith::MinUIOp::create(b, loc, add(t0, keyInTile), lastKey);
+      Value src = add(mulc(add(kvBase, key), d), col);
+      Type token = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, token, kTiles, ValueRange{buf, keyInTile, col}, k,
+          ValueRange{src}, b.getIndexAttr(8), Value(), b.getUnitAttr());
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, token, vTiles, ValueRange{buf, keyInTile, col}, v,
+          ValueRange{src}, b.getIndexAttr(8), Value(), b.getUnitAttr());
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  };
+  // The first group holds the Q rows and the first tile (none without
+  // keys: the clamp to the last key needs one).
+  {
+    auto any = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, keyLen,
+                              index(0)),
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(any.thenBlock());
+    stageTile(index(0), index(0));
+    b.setInsertionPointToStart(any.elseBlock());
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
   }
 
   Value keyEnd = keyLen;
@@ -255,6 +293,18 @@ void MmaBuilder::build() {
     keyEnd = arith::MinUIOp::create(b, loc, keyLen, add(offsetPos, blockEnd));
   }
   Value firstPos = add(offsetPos, firstRow);
+
+  /// Four 8x8 matrices of 16-bit elements as four i32 registers.
+  auto ldmatrix = [&](Value tile, ValueRange at, bool transpose) {
+    Value frag = nvgpu::LdMatrixOp::create(
+        b, loc, VectorType::get({4, 2}, s.element), tile, at,
+        b.getBoolAttr(transpose), b.getI32IntegerAttr(4));
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(LLVM::BitcastOp::create(
+          b, loc, i32, vector::ExtractOp::create(b, loc, frag, i)));
+    return regs;
+  };
 
   const float negInf = -std::numeric_limits<float>::infinity();
   // Loop state: the running max and partial sum of each row, then the O
@@ -280,80 +330,49 @@ void MmaBuilder::build() {
       for (int64_t n = 0; n < dBlocks; ++n)
         for (int64_t i = 0; i < 4; ++i)
           acc[x][n][i] = iter[2 * nRows + (x * dBlocks + n) * 4 + i];
-    Value kvBase = mul(kvHead, keyLen);
+    Value buf = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, t0, index(bc)), index(2));
 
-    // Stage K: 8-element chunks, rows padded to D + 8.
+    // Start the next tile's copies into the other buffer (an empty group
+    // past the end), then wait for this tile's.
+    Value next = addc(t0, bc);
+    auto more = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, next, keyEnd),
+        /*withElseRegion=*/true);
     {
-      auto chunks =
-          scf::ForOp::create(b, loc, tid, index(bc * d / 8), index(nt));
       OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(chunks.getBody());
-      Value c = chunks.getInductionVar();
-      Value keyInTile = arith::DivUIOp::create(b, loc, c, index(d / 8));
-      Value col = mulc(arith::RemUIOp::create(b, loc, c, index(d / 8)), 8);
-      Value key = arith::MinUIOp::create(b, loc, add(t0, keyInTile), lastKey);
-      Value chunk = vector::LoadOp::create(
-          b, loc, VectorType::get({8}, s.element), k,
-          ValueRange{add(mulc(add(kvBase, key), d), col)}, false, kAlign16);
-      Value words =
-          LLVM::BitcastOp::create(b, loc, VectorType::get({4}, i32), chunk);
-      Value at = add(mulc(keyInTile, kRowWords),
-                     arith::DivUIOp::create(b, loc, col, index(2)));
-      vector::StoreOp::create(b, loc, words, kTile, ValueRange{at}, false,
-                              kAlign16);
+      b.setInsertionPointToStart(more.thenBlock());
+      stageTile(next, arith::SubIOp::create(b, loc, index(1), buf));
+      b.setInsertionPointToStart(more.elseBlock());
+      NVVM::CpAsyncCommitGroupOp::create(b, loc);
     }
-    // Stage V transposed: lane l packs keys 2l and 2l + 1 of 8 columns.
-    {
-      auto chunks =
-          scf::ForOp::create(b, loc, warp, index(dBlocks), index(warps));
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(chunks.getBody());
-      Value col = mulc(chunks.getInductionVar(), 8);
-      Value key0 = add(t0, mulc(lane, 2));
-      auto load = [&](Value key) {
-        Value clamped = arith::MinUIOp::create(b, loc, key, lastKey);
-        return vector::LoadOp::create(
-            b, loc, VectorType::get({8}, s.element), v,
-            ValueRange{add(mulc(add(kvBase, clamped), d), col)}, false,
-            kAlign16);
-      };
-      Value even = load(key0), odd = load(addc(key0, 1));
-      Value pairs = vector::ShuffleOp::create(
-          b, loc, even, odd,
-          ArrayRef<int64_t>{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7,
-                            15});
-      Value words =
-          LLVM::BitcastOp::create(b, loc, VectorType::get({8}, i32), pairs);
-      for (int64_t i = 0; i < 8; ++i) {
-        Value word = vector::ExtractOp::create(b, loc, words, i);
-        memref::StoreOp::create(
-            b, loc, word, vTile,
-            ValueRange{add(mulc(addc(col, i), vRowWords), lane)});
-      }
-    }
-    // (The first tile's barrier also publishes the staged Q rows.)
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(1));
     gpu::BarrierOp::create(b, loc);
 
-    // S = Q K^T in the log2 domain: per k-step, the Q fragments of each row
-    // tile, then every key block's K fragment, loaded once for all tiles.
+    // S = Q K^T: per k-step, the Q fragments of each row tile, then the K
+    // fragments of two key blocks at a time, each used by every row tile.
     SmallVector<SmallVector<Frag>> sc(mt, SmallVector<Frag>(keyBlocks));
     for (int64_t x = 0; x < mt; ++x)
       for (int64_t j = 0; j < keyBlocks; ++j)
         sc[x][j] = {f32c(0), f32c(0), f32c(0), f32c(0)};
     for (int64_t kk = 0; kk < kSteps; ++kk) {
       SmallVector<SmallVector<Value>> qa(mt);
-      for (int64_t x = 0; x < mt; ++x) {
-        Value w = add(mulc(addc(warpRow, 16 * x), kRowWords), addc(t, kk * 8));
-        Value w8 = addc(w, 8 * kRowWords);
-        qa[x] = {loadWord(qTile, w), loadWord(qTile, w8),
-                 loadWord(qTile, addc(w, 4)), loadWord(qTile, addc(w8, 4))};
-      }
-      for (int64_t j = 0; j < keyBlocks; ++j) {
-        Value w = add(mulc(addc(g, j * 8), kRowWords), addc(t, kk * 8));
-        SmallVector<Value> kb = {loadWord(kTile, w),
-                                 loadWord(kTile, addc(w, 4))};
-        for (int64_t x = 0; x < mt; ++x)
-          sc[x][j] = mma(qa[x], kb, sc[x][j]);
+      for (int64_t x = 0; x < mt; ++x)
+        qa[x] = ldmatrix(qTile,
+                         ValueRange{add(addc(warpRow0, 16 * x), lane16),
+                                    addc(mulc(half, 8), kk * 16)},
+                         /*transpose=*/false);
+      for (int64_t j = 0; j < keyBlocks; j += 2) {
+        SmallVector<Value> kb =
+            ldmatrix(kTiles,
+                     ValueRange{buf, add(addc(lane8, j * 8), mulc(half, 8)),
+                                addc(mulc(odd8, 8), kk * 16)},
+                     /*transpose=*/false);
+        for (int64_t x = 0; x < mt; ++x) {
+          sc[x][j] = mma(qa[x], {kb[0], kb[1]}, sc[x][j]);
+          sc[x][j + 1] = mma(qa[x], {kb[2], kb[3]}, sc[x][j + 1]);
+        }
       }
     }
     // The logits stay unscaled (scale > 0 keeps the max); the softmax
@@ -439,8 +458,8 @@ void MmaBuilder::build() {
           acc[x][n][i] =
               arith::MulFOp::create(b, loc, acc[x][n][i], alpha[2 * x + i / 2]);
 
-    // O += P V: P from registers, each V fragment loaded once for all row
-    // tiles.
+    // O += P V: P from registers; the V fragments of two D blocks at a time
+    // by ldmatrix.trans, each used by every row tile.
     for (int64_t kk = 0; kk < bc / 16; ++kk) {
       SmallVector<SmallVector<Value>> pa(mt);
       for (int64_t x = 0; x < mt; ++x) {
@@ -448,22 +467,31 @@ void MmaBuilder::build() {
         pa[x] = {packPair(lo[0], lo[1]), packPair(lo[2], lo[3]),
                  packPair(hi[0], hi[1]), packPair(hi[2], hi[3])};
       }
-      for (int64_t n = 0; n < dBlocks; ++n) {
-        Value w = add(mulc(addc(g, n * 8), vRowWords), addc(t, kk * 8));
-        SmallVector<Value> vb = {loadWord(vTile, w),
-                                 loadWord(vTile, addc(w, 4))};
-        for (int64_t x = 0; x < mt; ++x)
-          acc[x][n] = mma(pa[x], vb, acc[x][n]);
+      for (int64_t n = 0; n < dBlocks; n += 2) {
+        SmallVector<Value> vb =
+            ldmatrix(vTiles,
+                     ValueRange{buf, add(addc(lane8, kk * 16), mulc(odd8, 8)),
+                                addc(mulc(half, 8), n * 8)},
+                     /*transpose=*/true);
+        for (int64_t x = 0; x < mt; ++x) {
+          acc[x][n] = mma(pa[x], {vb[0], vb[1]}, acc[x][n]);
+          acc[x][n + 1] = mma(pa[x], {vb[2], vb[3]}, acc[x][n + 1]);
+        }
       }
     }
+    // Every warp is done with this buffer before the next iteration's
+    // copies overwrite it.
     gpu::BarrierOp::create(b, loc);
-    SmallVector<Value> next(mNew);
-    next.append(lNew);
+    SmallVector<Value> nextState(mNew);
+    nextState.append(lNew);
     for (int64_t x = 0; x < mt; ++x)
       for (int64_t n = 0; n < dBlocks; ++n)
-        next.append(acc[x][n].begin(), acc[x][n].end());
-    scf::YieldOp::create(b, loc, next);
+        nextState.append(acc[x][n].begin(), acc[x][n].end());
+    scf::YieldOp::create(b, loc, nextState);
   }
+  // No copy may be in flight when the block exits (an empty key range
+  // never waits in the loop).
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(0));
 
   // out = O / l, a row with no visible key is zeros; rows past T store
   // nothing.
