@@ -9,8 +9,8 @@
 // dialect calling the mgpu* runtime, the kernel as PTX in a gpu.binary.
 
 // CHECK-LABEL: llvm.func @attn(
-// CHECK: llvm.call @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_{{[0-9A-F]+}}_or_decode(
-// CHECK-LABEL: llvm.func @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
+// CHECK: llvm.call @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm55296_{{[0-9A-F]+}}_or_decode(
+// CHECK-LABEL: llvm.func @tok_gpu_attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm55296_
 // CHECK: llvm.call @mgpuStreamCreate()
 // CHECK: llvm.call @mgpuMemAlloc(
 // CHECK: llvm.call @mgpuMemcpy(
@@ -20,7 +20,7 @@
 // CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_decode_f16_h4_kv2_d64_causal_{{[0-9A-F]+}}_partial
 // CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_decode_f16_h4_kv2_d64_causal_{{[0-9A-F]+}}_combine
 // Otherwise the tensor-core kernel.
-// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
+// CHECK: gpu.launch_func <%{{.*}} : !llvm.ptr> @tok_kernels::@attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm55296_
 // CHECK: llvm.call @mgpuMemFree(
 // CHECK: llvm.call @mgpuStreamSynchronize(
 // CHECK: llvm.call @mgpuStreamDestroy(
@@ -32,29 +32,30 @@
 // The host module loads the PTX (JIT) in a global constructor.
 // HOST: @llvm.global_ctors = {{.*}} @tok_kernels_load
 // HOST: call ptr @mgpuModuleGetFunction(
-// 4 query heads, 128 threads, 36 KiB of dynamic shared memory, 22
+// 4 query heads, 128 threads, 54 KiB of dynamic shared memory, 22
 // parameters (4 memref descriptors, T, S).
-// HOST: call void @mgpuLaunchKernel(ptr %{{.*}}, i64 %{{.*}}, i64 4, i64 1, i64 128, i64 1, i64 1, i32 36864, ptr %{{.*}}, ptr %{{.*}}, ptr null, i64 22)
+// HOST: call void @mgpuLaunchKernel(ptr %{{.*}}, i64 %{{.*}}, i64 4, i64 1, i64 128, i64 1, i64 1, i32 55296, ptr %{{.*}}, ptr %{{.*}}, ptr null, i64 22)
 // HOST: define internal void @tok_kernels_load()
 // HOST: call ptr @mgpuModuleLoadJIT(ptr @tok_kernels_binary, i32 3)
 
 // PTX: .version 8.0
 // PTX: .target sm_80
-// PTX: .visible .entry attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm36864_
+// PTX: .visible .entry attention_mma_f16_h4_kv2_d64_causal_t64_r128_n128_sm55296_
 // PTX: .maxntid 128, 1, 1
 // (LLVM rotates the loops, so the body is checked for presence, not order.)
 // PTX-DAG: .shared .align 16 .b8 __dynamic_shmem__0;
-// PTX-DAG: ld.global.v4.b32
-// PTX-DAG: st.shared.v4.b32
+// PTX-DAG: cp.async.cg.shared.global [{{.*}}], [{{.*}}], 16;
+// PTX-DAG: cp.async.commit_group
+// PTX-DAG: cp.async.wait_group 1
 // PTX-DAG: bar.sync 0
-// PTX-DAG: ld.shared.b32
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-DAG: ex2.approx.ftz.f32
 // PTX-DAG: cvt.rn.f16x2.f32
 // PTX-DAG: st.global.b32
-// 16-byte loads of the Q rows and the K/V chunks, no scalar half loads, and
-// no libdevice call (the toolkit is not needed).
+// No scalar half loads, and no libdevice call (the toolkit is not needed).
 // NOPTX-NOT: ld.global.b16
 // NOPTX-NOT: __nv_
 func.func @attn(%q: tensor<4x?x64xf16>, %k: tensor<2x?x64xf16>,

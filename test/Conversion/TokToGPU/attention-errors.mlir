@@ -5,8 +5,8 @@
 // Attention forms the GPU kernel does not handle are errors at the op:
 // convert-tok-to-gpu never leaves one for the host silently.
 
-// THREADS: error: convert-tok-to-gpu: key-tile must be > 0 and threads 0 (automatic) or a multiple of 32 up to 1024 (got key-tile=32, threads=100)
-// TILE: (got key-tile=0, threads=0)
+// THREADS: error: convert-tok-to-gpu: key-tile must be > 0 and threads a multiple of 32 up to 1024 (got key-tile=32, threads=100)
+// TILE: (got key-tile=0, threads=128)
 // RUN: not tok-opt --convert-tok-to-gpu="mma-row-tiles=3" %s 2>&1 | FileCheck %s --check-prefix=ROWTILES
 // ROWTILES: error: convert-tok-to-gpu: mma-row-tiles must be 1 or 2 (got 3)
 

@@ -129,41 +129,54 @@ func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
 // -----
 
 // The tensor-core kernel (bf16, D = 128, causal): two 16-row tiles per
-// warp, 128 rows a block, Q and the K / V tiles in dynamic shared memory.
+// warp, 128 rows a block; Q and two buffers of the K and V tiles in dynamic
+// shared memory, filled by cp.async, read by ldmatrix.
 
 // CHECK-LABEL: func.func @mma_causal
-// CHECK: call @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3_or_decode(
-// CHECK: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3(
+// CHECK: call @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm104448_3DB504F3_or_decode(
+// CHECK: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm104448_3DB504F3(
 // CHECK-NOT: workgroup(
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // CHECK: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// Q rows (128 x 68 words), the K tile (64 x 68), V transposed (128 x 36).
-// CHECK: memref.view %[[SMEM]][%c0{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<8704xi32, #gpu.address_space<workgroup>>
-// CHECK: memref.view %[[SMEM]][%c34816{{.*}}][] : {{.*}} to memref<4352xi32, #gpu.address_space<workgroup>>
-// CHECK: memref.view %[[SMEM]][%c52224{{.*}}][] : {{.*}} to memref<4608xi32, #gpu.address_space<workgroup>>
+// Rows padded from 128 to 136 elements (distinct banks for ldmatrix).
+// CHECK: %[[Q:.*]] = memref.view %[[SMEM]][%c0{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<128x136xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[K:.*]] = memref.view %[[SMEM]][%c34816{{.*}}][] : {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[V:.*]] = memref.view %[[SMEM]][%c69632{{.*}}][] : {{.*}} to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
 // Causal blocks run heaviest first.
 // CHECK: gpu.grid_dim  x
-// The V tile is transposed while staging: key pairs interleaved.
-// CHECK: vector.shuffle %{{.*}}, %{{.*}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xbf16>, vector<8xbf16>
+// CHECK: nvgpu.device_async_copy %arg0[%{{.*}}], %[[Q]][%{{.*}}, %{{.*}}], 8 {bypassL1}
+// The first tile, then in the loop the next one into the other buffer.
+// CHECK: nvgpu.device_async_copy %arg1[%{{.*}}], %[[K]][%c0{{.*}}, %{{.*}}, %{{.*}}], 8 {bypassL1}
+// CHECK: nvgpu.device_async_copy %arg2[%{{.*}}], %[[V]][%c0{{.*}}, %{{.*}}, %{{.*}}], 8 {bypassL1}
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: scf.for
+// CHECK: nvgpu.device_async_copy %arg1
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvvm.cp.async.wait.group 1
 // CHECK: gpu.barrier
+// CHECK: nvgpu.ldmatrix %[[Q]][%{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false} : memref<128x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: llvm.bitcast %{{.*}} : vector<2xbf16> to i32
+// CHECK: nvgpu.ldmatrix %[[K]][%{{.*}}, %{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = false}
 // CHECK: nvvm.mma.sync A[{{.*}}]{{ +}}B[{{.*}}]{{ +}}C[{{.*}}]{{ +}}{layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // The masked branch only in tiles that need it.
 // CHECK: scf.if %{{.*}} -> (f32, f32,
 // CHECK: gpu.shuffle  xor
 // CHECK: llvm.intr.fma
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f32"
-// P rounded to bf16 pairs for the P V products.
+// P rounded to bf16 pairs for the P V products; V's fragments transposed
+// by ldmatrix.
 // CHECK: arith.truncf %{{.*}} : vector<2xf32> to vector<2xbf16>
-// CHECK: llvm.bitcast %{{.*}} : vector<2xbf16> to i32
+// CHECK: nvgpu.ldmatrix %[[V]][%{{.*}}, %{{.*}}, %{{.*}}] {numTiles = 4 : i32, transpose = true}
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.barrier
-// CHECK: func.func private @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm70656_3DB504F3_or_decode
-// CHECK-SAME: tok.gpu_dynamic_shared = 70656 : i64
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK: func.func private @tok_gpu_attention_mma_bf16_h32_kv8_d128_causal_t64_r128_n128_sm104448_3DB504F3_or_decode
+// CHECK-SAME: tok.gpu_dynamic_shared = 104448 : i64
 // CHECK-SAME: tok.gpu_rows_per_block = 128 : i64
 
 // SIMT: gpu.func @attention_simt_bf16_h32_kv8_d128_causal_t32_r64_n128_
 // SIMT-NOT: nvvm.mma.sync
-// ONETILE: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r64_n128_sm53248_
+// ONETILE: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r64_n128_sm87040_
 func.func @mma_causal(%q: tensor<32x?x128xbf16>, %k: tensor<8x?x128xbf16>,
                       %v: tensor<8x?x128xbf16>) -> tensor<32x?x128xbf16> {
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
@@ -174,11 +187,11 @@ func.func @mma_causal(%q: tensor<32x?x128xbf16>, %k: tensor<8x?x128xbf16>,
 
 // -----
 
-// f16 operands go to the MMA as f16x2 vectors; a full mask gets 8 warps
-// (automatic block size), so 256 rows a block.
+// f16 operands go to the MMA as f16x2 vectors; no grid reversal without a
+// causal mask.
 
 // CHECK-LABEL: func.func @mma_full_f16
-// CHECK: gpu.func @attention_mma_f16_h4_kv4_d64_full_t64_r256_n256_sm
+// CHECK: gpu.func @attention_mma_f16_h4_kv4_d64_full_t64_r128_n128_sm55296_
 // CHECK-NOT: gpu.grid_dim
 // CHECK: nvvm.mma.sync {{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 func.func @mma_full_f16(%q: tensor<4x?x64xf16>, %k: tensor<4x?x64xf16>,
