@@ -8,28 +8,28 @@
 // accumulation), written as fragments (GPU_CODEGEN.md section 2.2: the
 // vector-to-MMA route cannot put a softmax between two contractions).
 //
-// Each warp owns 16 query rows; with g = lane / 4 and t = lane % 4 a thread
-// holds rows g and g + 8 of every fragment:
+// Each warp owns 16 x rowTiles query rows; with g = lane / 4 and t =
+// lane % 4 a thread holds rows g and g + 8 of every 16-row tile:
 //
-//  - Q (A operand of S = Q K^T): loaded once from global memory, D / 16
-//    k-steps of four packed pairs.
-//  - K tile ([64 keys][D + 8] in shared memory, pairs as i32): the B
-//    fragment of key block j and k-step kk is two 32-bit loads, at words
-//    (8j + g) * (D + 8) / 2 + 8kk + t (+ 4); the 8-element padding puts the
-//    eight rows in distinct banks.
-//  - S: 8 accumulators of 4 f32 (keys 8j + 2t, +1 of both rows), folded
-//    into exp2(fma(s, scale * log2(e), -max * scale * log2(e))); masked
-//    (causal, or past S) with selects only in tiles that need it; the online
-//    softmax reduces the row max over the quad (shuffle xor 1, 2) and keeps a
-//    per-thread partial row sum, reduced once at the end.
+//  - Shared memory (dynamic): the block's Q rows, and two buffers each of
+//    the 64-key K and V tiles, all row-major with rows padded to D + 8
+//    elements (the eight 16-byte rows an ldmatrix phase reads fall in
+//    distinct banks). Tiles arrive by cp.async: tile i + 1's copies are
+//    issued into the other buffer before tile i is computed.
+//  - Q (A operand of S = Q K^T) and K (B operand) fragments by ldmatrix.x4,
+//    two key blocks of K at a time, each K fragment shared by the row
+//    tiles.
+//  - S: 8 accumulators of 4 f32 per row tile (keys 8j + 2t, +1 of both
+//    rows), exponentiated as exp2(fma(s, scale * log2(e), -max * scale *
+//    log2(e))); masked (causal, or past S) with selects only in tiles that
+//    need it; the online softmax reduces the row max over the quad (shuffle
+//    xor 1, 2) and keeps a per-thread partial row sum, reduced once at the
+//    end.
 //  - P (A operand of P V): the S accumulators of key blocks 2kk and 2kk + 1,
 //    rounded to pairs: registers only, no shared memory.
-//  - V tile, transposed while staging ([D][64 + 8] as pairs of keys), so
-//    that its B fragments are 32-bit loads too; lane l packs keys 2l, 2l + 1.
-//  - O: D / 8 accumulators of 4 f32, rescaled by the change of the row max.
-//
-// Tiles are staged synchronously (global -> registers -> shared, barrier);
-// double buffering with cp.async is the next step (docs/gpu.md).
+//  - V (B operand of P V) by ldmatrix.x4.trans, two D blocks at a time.
+//  - O: D / 8 accumulators of 4 f32 per row tile, rescaled by the change of
+//    the row max.
 //
 //===----------------------------------------------------------------------===//
 
