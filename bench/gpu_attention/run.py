@@ -80,6 +80,12 @@ E2E_CASES = [
     ("e2e_f16_decode", "f16", 8, 2, 1, 300, 64, "#tok.mask<causal>"),
     ("e2e_f32_decode_window", "f32", 4, 1, 1, 200, 32,
      "#tok.mask<causal, window = 16, sinks = 4>"),
+    # Empty ranges: no keys (zeros), no queries (an empty result), and a
+    # causal call with more queries than keys (a run-time check fails).
+    ("e2e_f16_no_keys", "f16", 4, 2, 5, 0, 128, "#tok.mask<full>"),
+    ("e2e_f32_no_queries", "f32", 4, 2, 0, 9, 64, "#tok.mask<causal>"),
+    ("e2e_f32_decode_no_keys", "f32", 4, 2, 1, 0, 64, "#tok.mask<full>"),
+    ("e2e_f32_too_many_queries", "f32", 2, 2, 9, 4, 64, "#tok.mask<causal>"),
 ]
 
 # Cases checked against tok's CPU path: `compile` runs them here with
@@ -562,6 +568,18 @@ def run_e2e(args, case, rt):
     """Calls the ahead-of-time compiled function (host copies, launch, copy
     back) on NumPy arrays; checks against the float64 reference."""
     import numpy as np
+    if case["t"] > case["s"] and case["causal"]:
+        # Expected to stop at the run-time check: run it in a child.
+        code = (f"import sys; sys.path.insert(0, {HERE!r}); import run; "
+                f"import json; run.run_e2e_unchecked({args.kernels!r}, "
+                f"json.loads({json.dumps(json.dumps(case))}))")
+        child = subprocess.run([sys.executable, "-c", code],
+                               capture_output=True, text=True)
+        ok = (child.returncode != 0 and "more queries than keys" in
+              child.stdout + child.stderr)
+        print(f"{case['name']:24s} exit {child.returncode} "
+              f"({'ok' if ok else 'FAIL'}: expected the run-time check)")
+        return dict(case, within_tolerance=ok, exit_code=child.returncode)
     lib = ctypes.CDLL(os.path.join(args.kernels, f"lib{case['name']}.so"))
     np_type = {"f32": np.float32, "f16": np.float16}[case["dtype"]]
     rng = np.random.default_rng(1)
@@ -578,19 +596,33 @@ def run_e2e(args, case, rt):
     got = np.ctypeslib.as_array(
         ctypes.cast(result.aligned, ctypes.POINTER(
             ctypes.c_float if np_type == np.float32 else ctypes.c_uint16)),
-        shape=(count,)).copy()
+        shape=(count,)).copy() if count else np.zeros(0, np.float32)
     if np_type == np.float16:
         got = got.view(np.float16)
     got = got.reshape(hq, t, d).astype(np.float64)
-    ref = reference_numpy(q, k, v, case["causal"], case["window"],
-                          case["sinks"])
-    err = float(np.abs(got - ref).max())
+    ref = (reference_numpy(q, k, v, case["causal"], case["window"],
+                           case["sinks"]) if s else np.zeros((hq, t, d)))
+    err = float(np.abs(got - ref).max()) if got.size else 0.0
     tol = {"f32": 1e-5, "f16": 4e-3}[case["dtype"]]
     ok = error is None and err <= tol and list(result.sizes) == [hq, t, d]
     print(f"{case['name']:24s} err {err:.2e} ({'ok' if ok else 'FAIL'})"
           f" sizes {list(result.sizes)} runtime error {error}")
     return dict(case, max_abs_err_vs_f64=err, tolerance=tol,
                 within_tolerance=ok, runtime_error=error)
+
+
+def run_e2e_unchecked(kernels, case):
+    """run_e2e's call alone (in a child process when it should abort)."""
+    import numpy as np
+    lib = ctypes.CDLL(os.path.join(kernels, f"lib{case['name']}.so"))
+    np_type = {"f32": np.float32, "f16": np.float16}[case["dtype"]]
+    q = np.zeros((case["hq"], case["t"], case["d"]), np_type)
+    k = np.zeros((case["hk"], case["s"], case["d"]), np_type)
+    v = np.zeros_like(k)
+    result = MemRef3()
+    descs = [memref_of(x) for x in (q, k, v)]
+    lib._mlir_ciface_attn(ctypes.byref(result),
+                          *[ctypes.byref(x) for x in descs])
 
 
 def run_cpu_check(args, case, rt):

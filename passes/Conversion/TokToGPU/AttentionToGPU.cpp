@@ -21,6 +21,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -263,6 +264,21 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
 void rewriteAttention(AttentionOp op, func::FuncOp launcher) {
   OpBuilder b(op);
   Location loc = op.getLoc();
+  // A causal mask on default positions needs T <= S (the queries are the
+  // last T keys); the verifier checks static lengths, this the others
+  // (the kernels' position arithmetic is unsigned).
+  auto q = cast<RankedTensorType>(op.getQuery().getType());
+  auto k = cast<RankedTensorType>(op.getKey().getType());
+  if (op.getMask().isCausal() && (q.isDynamicDim(1) || k.isDynamicDim(1))) {
+    Value queryLen = tensor::DimOp::create(b, loc, op.getQuery(), 1);
+    Value keyLen = tensor::DimOp::create(b, loc, op.getKey(), 1);
+    cf::AssertOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, queryLen,
+                              keyLen),
+        "tok.attention: without positions the queries are the last of the "
+        "keys, but there are more queries than keys");
+  }
   auto buffer = [&](Value tensor) -> Value {
     auto type = cast<RankedTensorType>(tensor.getType());
     return bufferization::ToBufferOp::create(

@@ -10,6 +10,11 @@
 
 // CHECK: module attributes {gpu.container_module}
 // CHECK-LABEL: func.func @gqa
+// T and S are dynamic: the run-time check that T <= S.
+// CHECK: %[[T:.*]] = tensor.dim %arg0, %c1
+// CHECK: %[[S:.*]] = tensor.dim %arg1, %c1
+// CHECK: %[[FITS:.*]] = arith.cmpi ule, %[[T]], %[[S]]
+// CHECK: cf.assert %[[FITS]], "tok.attention: without positions the queries are the last of the keys, but there are more queries than keys"
 // CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<8x?x128xbf16>
 // CHECK: %[[Q:.*]] = bufferization.to_buffer %arg0 read_only
 // CHECK: %[[K:.*]] = bufferization.to_buffer %arg1 read_only
@@ -107,6 +112,7 @@ func.func @gqa(%q: tensor<8x?x128xbf16>, %k: tensor<2x?x128xbf16>,
 // is no decode path.
 
 // CHECK-LABEL: func.func @encoder
+// CHECK-NOT: cf.assert
 // CHECK: call @tok_gpu_attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000(
 // CHECK: gpu.func @attention_simt_f32_h4_kv4_d64_full_t32_r128_n128_3E800000
 // CHECK-SAME: workgroup(%{{.*}} : memref<2048xf32, #gpu.address_space<workgroup>>
