@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -96,6 +97,8 @@ struct Driver {
 
 struct State {
   std::mutex mutex;
+  /// Guards `error` (mgpu* calls may come from several host threads).
+  std::mutex errorMutex;
   bool initialized = false;
   bool report = true;
   Driver driver{};
@@ -111,6 +114,7 @@ State &state() {
 
 void setError(const std::string &message) {
   State &s = state();
+  std::lock_guard<std::mutex> lock(s.errorMutex);
   if (!s.error.empty())
     return;
   s.error = message;
@@ -118,7 +122,11 @@ void setError(const std::string &message) {
     std::fprintf(stderr, "tok cuda runtime: %s\n", message.c_str());
 }
 
-bool failed() { return !state().error.empty(); }
+bool failed() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.errorMutex);
+  return !s.error.empty();
+}
 
 /// Records a failed driver call; true if `result` is an error.
 bool check(CUresult result, const char *what) {
@@ -260,6 +268,7 @@ TOK_CUDA_EXPORT void tokCudaSetReporting(int report) {
 
 /// The first error any call met, or null.
 TOK_CUDA_EXPORT const char *tokCudaLastError() {
+  // The message never changes once set, so the pointer stays valid.
   return failed() ? state().error.c_str() : nullptr;
 }
 

@@ -101,6 +101,15 @@ void tok::buildTokToNVVMPipeline(OpPassManager &pm,
   gpuOptions.tensorCores = options.tensorCores;
   gpuOptions.mmaRowTiles = options.mmaRowTiles;
   gpuOptions.splitDecode = options.splitDecode;
+  // The opt-in shared memory per block of the target (CUDA programming
+  // guide, compute capabilities table).
+  StringRef chip = options.chip.getValue();
+  if (chip.starts_with("sm_90") || chip.starts_with("sm_100"))
+    gpuOptions.maxSharedMemory = 232448;
+  else if (chip == "sm_80" || chip == "sm_87")
+    gpuOptions.maxSharedMemory = 166912;
+  else
+    gpuOptions.maxSharedMemory = 101376;
   pm.addPass(createConvertTokToGPUPass(gpuOptions));
   buildTokBufferizePipeline(pm);
   pm.addPass(createConvertTokGPULaunchersPass());

@@ -116,6 +116,16 @@ std::string tokrun::CudaRuntime::chip() const {
   return "sm_" + std::to_string(computeCapability ? computeCapability() : 80);
 }
 
+std::string tokrun::CudaRuntime::ptxFeatures() const {
+  // The PTX ISA version each architecture needs (sm_100: 8.6, sm_120: 8.7).
+  int cc = computeCapability ? computeCapability() : 80;
+  if (cc >= 120)
+    return "+ptx87";
+  if (cc >= 100)
+    return "+ptx86";
+  return "+ptx80";
+}
+
 const char *tokrun::CudaRuntime::lastError() const {
   return getLastError ? getLastError() : nullptr;
 }

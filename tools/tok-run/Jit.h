@@ -39,6 +39,8 @@ public:
   const std::string &path() const { return libraryPath; }
   /// The device's chip (sm_80, sm_90, ...).
   std::string chip() const;
+  /// The PTX features its chip needs (+ptx80, ...).
+  std::string ptxFeatures() const;
   /// The first error a runtime call met, or null (always null if not
   /// loaded).
   const char *lastError() const;

@@ -343,7 +343,8 @@ int run(MLIRContext &context) {
       return 1;
     }
     if (pipeline.getNumOccurrences() == 0)
-      lowering = "tok-to-nvvm{chip=" + cuda.chip() + "}";
+      lowering = "tok-to-nvvm{chip=" + cuda.chip() +
+                 " features=" + cuda.ptxFeatures() + "}";
     libs.push_back(cuda.path());
   }
   PassManager pm(&context);

@@ -150,6 +150,13 @@ def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
            "Single-query calls (T = 1 at run time) run the split-KV "
            "(flash-decoding) kernels: the keys of each KV head spread over "
            "blocks, partial results merged by a second kernel">,
+    Option<"maxSharedMemory", "max-shared-memory", "int64_t",
+           /*default=*/"101376",
+           "Shared memory a block may use, in bytes (the device's opt-in "
+           "maximum: 232448 on sm_90, 166912 on sm_80, 101376 on sm_86 / "
+           "sm_89 / sm_120, the default); tok-to-nvvm sets it from the "
+           "chip. A tensor-core kernel that needs more takes one row tile, "
+           "then the SIMT kernel">,
     Option<"mmaRowTiles", "mma-row-tiles", "int64_t", /*default=*/"2",
            "16-row tiles per warp in the tensor-core kernel (1 or 2: two "
            "share each K and V fragment read from shared memory)">

@@ -84,8 +84,8 @@ void buildSimtAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 /// Builds the body of the MMA kernel of `shape` into `func`.
 void buildMmaAttentionKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 
-/// Whether the split-KV decode kernels handle `shape` (for T = 1): D a
-/// multiple of 32 up to 256, at most 2048 / D query heads per KV head.
+/// Whether the split-KV decode kernels handle `shape` (for T = 1): D = 32,
+/// 64, 128 or 256, at most 2048 / D query heads per KV head.
 bool decodeKernelApplies(const KernelShape &shape);
 
 /// Builds the decode partial kernel: (q, k, v, workspace, S, chunk), grid

@@ -127,18 +127,26 @@ std::string unsupportedReason(AttentionOp op, int64_t keyTile,
   }
   if (q.isDynamicDim(0) || k.isDynamicDim(0))
     return "a dynamic number of heads";
-  if (q.isDynamicDim(2))
+  if (q.getDimSize(0) == 0)
+    return "zero query heads";
+  auto v = cast<RankedTensorType>(op.getValue().getType());
+  if (q.isDynamicDim(2) || k.isDynamicDim(2) || v.isDynamicDim(2))
     return "a dynamic head dimension";
   int64_t d = q.getDimSize(2);
-  if (d % 8 != 0 || d > 256 || (d > 64 && d % 64 != 0))
+  if (v.getDimSize(2) != d || k.getDimSize(2) != d)
+    return "a value head dimension (" + std::to_string(v.getDimSize(2)) +
+           ") other than the query's (" + std::to_string(d) + ")";
+  if (d == 0 || d % 8 != 0 || (d > 64 && d != 128 && d != 256))
     return "head dimension " + std::to_string(d) +
-           " (a multiple of 8 up to 64, or of 64 up to 256)";
+           " (a multiple of 8 up to 64, 128 or 256)";
   int64_t perRow = d > 64 ? d / 64 : 1;
   if (threads % perRow != 0)
     return "threads not divisible by the " + std::to_string(perRow) +
            " threads per row";
   return "";
 }
+
+MemRefType launcherBufferType(Value tensor);
 
 /// The kernel for `shape` in `kernels`, built on first use.
 gpu::GPUFuncOp getOrBuildKernel(gpu::GPUModuleOp kernels,
@@ -231,10 +239,7 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
   MLIRContext *ctx = module.getContext();
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
-  auto memrefOf = [](Value tensor) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    return MemRefType::get(type.getShape(), type.getElementType());
-  };
+  auto memrefOf = [](Value tensor) { return launcherBufferType(tensor); };
   auto type =
       b.getFunctionType({memrefOf(op.getQuery()), memrefOf(op.getKey()),
                          memrefOf(op.getValue()), memrefOf(op.getOutput())},
@@ -257,6 +262,15 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
     func->setAttr(kLauncherCombineAttr, ref(decodeCombine));
   }
   return func;
+}
+
+/// The launcher's type for the buffer of `tensor`: its shape with the
+/// token dimension dynamic, so that ops of every length share a launcher.
+MemRefType launcherBufferType(Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> shape(type.getShape());
+  shape[1] = ShapedType::kDynamic;
+  return MemRefType::get(shape, type.getElementType());
 }
 
 /// Replaces `op` by a call of its launcher on the operands' buffers and a
@@ -293,9 +307,17 @@ void rewriteAttention(AttentionOp op, func::FuncOp launcher) {
   Value out = memref::AllocOp::create(
       b, loc, MemRefType::get(outType.getShape(), outType.getElementType()),
       sizes);
+  auto cast = [&](Value memref, Value like) -> Value {
+    MemRefType type = launcherBufferType(like);
+    if (memref.getType() == type)
+      return memref;
+    return memref::CastOp::create(b, loc, type, memref);
+  };
   func::CallOp::create(b, loc, launcher,
-                       ValueRange{buffer(op.getQuery()), buffer(op.getKey()),
-                                  buffer(op.getValue()), out});
+                       ValueRange{cast(buffer(op.getQuery()), op.getQuery()),
+                                  cast(buffer(op.getKey()), op.getKey()),
+                                  cast(buffer(op.getValue()), op.getValue()),
+                                  cast(out, op.getOutput())});
   Value result = bufferization::ToTensorOp::create(
       b, loc, outType, out, /*restrict=*/true, /*writable=*/true);
   op.getOutput().replaceAllUsesWith(result);
@@ -362,6 +384,12 @@ struct ConvertTokToGPUPass
       shape.mma = tensorCores;
       shape.rowTiles = mmaRowTiles;
       shape.keyTile = kMmaKeyTile;
+      // Two row tiles need more shared memory than some GPUs give a
+      // block: one tile, or CUDA cores, where it does not fit.
+      if (shape.mma && shape.dynamicSharedBytes() > maxSharedMemory)
+        shape.rowTiles = 1;
+      if (shape.mma && shape.dynamicSharedBytes() > maxSharedMemory)
+        shape.mma = false;
       if (!shape.mma || !mmaKernelApplies(shape)) {
         shape.mma = false;
         // The K and V tiles (f32) share the 48 KiB of static shared

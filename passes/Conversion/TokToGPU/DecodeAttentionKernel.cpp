@@ -355,8 +355,9 @@ void DecodeBuilder::buildCombine() {
 
 bool mlir::tok::decodeKernelApplies(const KernelShape &shape) {
   int64_t group = shape.queryHeads / shape.keyHeads;
-  return shape.headDim % 32 == 0 && shape.headDim <= 256 &&
-         group * shape.headDim <= 2048;
+  // D / 32 columns a lane, loaded as one vector: a power of two.
+  int64_t d = shape.headDim;
+  return (d == 32 || d == 64 || d == 128 || d == 256) && group * d <= 2048;
 }
 
 void mlir::tok::buildDecodePartialKernel(gpu::GPUFuncOp func,

@@ -51,7 +51,7 @@ func.func @scores(%q: tensor<6x10x64xf32>, %k: tensor<6x10x64xf32>, %v: tensor<6
 // -----
 
 func.func @odd_head_dim(%q: tensor<4x?x100xf32>, %k: tensor<4x?x100xf32>, %v: tensor<4x?x100xf32>) -> tensor<4x?x100xf32> {
-  // expected-error @below {{tok.attention has no GPU lowering for head dimension 100 (a multiple of 8 up to 64, or of 64 up to 256)}}
+  // expected-error @below {{tok.attention has no GPU lowering for head dimension 100 (a multiple of 8 up to 64, 128 or 256)}}
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>} : tensor<4x?x100xf32>, tensor<4x?x100xf32>, tensor<4x?x100xf32> -> tensor<4x?x100xf32>
   return %o : tensor<4x?x100xf32>
 }
@@ -62,4 +62,20 @@ func.func @dynamic_heads(%q: tensor<?x4x64xf32>, %k: tensor<?x4x64xf32>, %v: ten
   // expected-error @below {{tok.attention has no GPU lowering for a dynamic number of heads}}
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>} : tensor<?x4x64xf32>, tensor<?x4x64xf32>, tensor<?x4x64xf32> -> tensor<?x4x64xf32>
   return %o : tensor<?x4x64xf32>
+}
+
+// -----
+
+func.func @head_dim_192(%q: tensor<4x?x192xf32>, %k: tensor<4x?x192xf32>, %v: tensor<4x?x192xf32>) -> tensor<4x?x192xf32> {
+  // expected-error @below {{tok.attention has no GPU lowering for head dimension 192 (a multiple of 8 up to 64, 128 or 256)}}
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>} : tensor<4x?x192xf32>, tensor<4x?x192xf32>, tensor<4x?x192xf32> -> tensor<4x?x192xf32>
+  return %o : tensor<4x?x192xf32>
+}
+
+// -----
+
+func.func @value_dim(%q: tensor<4x?x128xbf16>, %k: tensor<4x?x128xbf16>, %v: tensor<4x?x64xbf16>) -> tensor<4x?x64xbf16> {
+  // expected-error @below {{tok.attention has no GPU lowering for a value head dimension (64) other than the query's (128)}}
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>} : tensor<4x?x128xbf16>, tensor<4x?x128xbf16>, tensor<4x?x64xbf16> -> tensor<4x?x64xbf16>
+  return %o : tensor<4x?x64xbf16>
 }

@@ -1,4 +1,6 @@
-// RUN: tok-opt --convert-tok-to-gpu --split-input-file %s | FileCheck %s
+// RUN: tok-opt --convert-tok-to-gpu="max-shared-memory=232448" --split-input-file %s | FileCheck %s
+// RUN: tok-opt --convert-tok-to-gpu --split-input-file %s | FileCheck %s --check-prefix=SMALLSMEM
+// RUN: tok-opt --convert-tok-to-gpu="max-shared-memory=49152" --split-input-file %s | FileCheck %s --check-prefix=TINYSMEM
 // RUN: tok-opt --convert-tok-to-gpu="key-tile=16 threads=64" %s --split-input-file | FileCheck %s --check-prefix=OPTS
 // RUN: tok-opt --convert-tok-to-gpu="tensor-cores=false" %s --split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: tok-opt --convert-tok-to-gpu="mma-row-tiles=1" %s --split-input-file | FileCheck %s --check-prefix=ONETILE
@@ -183,6 +185,10 @@ func.func @encoder(%q: tensor<4x100x64xf32>, %k: tensor<4x100x64xf32>,
 // SIMT: gpu.func @attention_simt_bf16_h32_kv8_d128_causal_t32_r64_n128_
 // SIMT-NOT: nvvm.mma.sync
 // ONETILE: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r64_n128_sm87040_
+// Two row tiles (102 KiB) do not fit the default 99 KiB a block (sm_86,
+// sm_89): one tile; in 48 KiB not even that: CUDA cores.
+// SMALLSMEM: gpu.func @attention_mma_bf16_h32_kv8_d128_causal_t64_r64_n128_sm87040_
+// TINYSMEM: gpu.func @attention_simt_bf16_h32_kv8_d128_causal_t32_r64_n128_
 func.func @mma_causal(%q: tensor<32x?x128xbf16>, %k: tensor<8x?x128xbf16>,
                       %v: tensor<8x?x128xbf16>) -> tensor<32x?x128xbf16> {
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>}
@@ -206,4 +212,27 @@ func.func @mma_full_f16(%q: tensor<4x?x64xf16>, %k: tensor<4x?x64xf16>,
       : tensor<4x?x64xf16>, tensor<4x?x64xf16>, tensor<4x?x64xf16>
       -> tensor<4x?x64xf16>
   return %o : tensor<4x?x64xf16>
+}
+
+// -----
+
+// Two lengths, one kernel and one launcher: the launcher takes the token
+// dimension dynamic and the call sites cast.
+
+// CHECK-LABEL: func.func @two_lengths
+// CHECK: %[[A:.*]] = memref.cast %{{.*}} : memref<4x128x64xf16> to memref<4x?x64xf16>
+// CHECK: call @[[L:tok_gpu_attention_mma_f16_h4_kv4_d64_full_[A-Za-z0-9_]+]](%[[A]],
+// CHECK: memref.cast %{{.*}} : memref<4x256x64xf16> to memref<4x?x64xf16>
+// CHECK: call @[[L]](
+// CHECK-COUNT-1: gpu.func @attention_mma
+// CHECK: func.func private @[[L]](memref<4x?x64xf16>, memref<4x?x64xf16>, memref<4x?x64xf16>, memref<4x?x64xf16>)
+func.func @two_lengths(%q: tensor<4x128x64xf16>, %q2: tensor<4x256x64xf16>)
+    -> (tensor<4x128x64xf16>, tensor<4x256x64xf16>) {
+  %o = tok.attention %q, %q, %q {mask = #tok.mask<full>}
+      : tensor<4x128x64xf16>, tensor<4x128x64xf16>, tensor<4x128x64xf16>
+      -> tensor<4x128x64xf16>
+  %o2 = tok.attention %q2, %q2, %q2 {mask = #tok.mask<full>}
+      : tensor<4x256x64xf16>, tensor<4x256x64xf16>, tensor<4x256x64xf16>
+      -> tensor<4x256x64xf16>
+  return %o, %o2 : tensor<4x128x64xf16>, tensor<4x256x64xf16>
 }
