@@ -121,6 +121,13 @@ cl::opt<bool> quiet("quiet", cl::desc("No timings or costs on stderr"),
                     cl::init(false), cl::sub(tokrun::getEmbedCommand()),
                     cl::cat(tokrun::getEmbedCategory()));
 
+cl::opt<bool> onCuda(
+    "device-cuda",
+    cl::desc("Run the attention of every block on an NVIDIA GPU (lowered "
+             "with tok-to-nvvm; the rest of the model stays on the host)"),
+    cl::init(false), cl::sub(tokrun::getEmbedCommand()),
+    cl::cat(tokrun::getEmbedCategory()));
+
 int fail(const llvm::Twine &message) {
   llvm::outs().flush();
   llvm::errs() << "tok-run embed: " << message << "\n";
@@ -220,11 +227,21 @@ int tokrun::runEmbed(MLIRContext &context) {
   embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                    UnitAttr::get(&context));
   Clock::time_point t1 = Clock::now();
+  std::string lowering = "tok-to-llvm";
+  SmallVector<std::string> libs;
+  tokrun::CudaRuntime cuda;
+  if (onCuda) {
+    if (llvm::Error err = cuda.load())
+      return fail("--device-cuda: " + llvm::toString(std::move(err)));
+    lowering = "tok-to-nvvm{chip=" + cuda.chip() +
+               " features=" + cuda.ptxFeatures() + "}";
+    libs.push_back(cuda.path());
+  }
   PassManager lower(&context);
-  if (failed(parsePassPipeline("tok-to-llvm", lower, llvm::errs())) ||
+  if (failed(parsePassPipeline(lowering, lower, llvm::errs())) ||
       failed(lower.run(*module)))
-    return fail("internal error: lowering the model failed");
-  auto engine = createJit(*module, 3);
+    return fail("lowering the model failed");
+  auto engine = createJit(*module, 3, libs);
   if (!engine)
     return fail("failed to JIT-compile the model: " +
                 llvm::toString(engine.takeError()));
@@ -251,6 +268,8 @@ int tokrun::runEmbed(MLIRContext &context) {
       Clock::time_point s = Clock::now();
       (*entry)(call.getPackedArguments().data());
       best = std::min(best, secondsBetween(s, Clock::now()));
+      if (const char *error = cuda.lastError())
+        return fail(llvm::Twine("CUDA: ") + error);
       results = call.takeResults();
     }
     totalBest += best;
