@@ -301,6 +301,13 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
+cl::opt<bool> onCuda(
+    "device-cuda",
+    cl::desc("Not available yet: decoders keep their attention over the KV "
+             "cache on the host (docs/gpu.md); the option says so instead of "
+             "being unknown"),
+    cl::init(false), cl::sub(tokrun::getGenerateCommand()));
+
 std::string formatBytes(int64_t bytes) {
   if (bytes >= 1 << 20)
     return llvm::formatv("{0:f2} MiB", bytes / 1048576.0).str();
@@ -323,6 +330,11 @@ std::string formatCount(int64_t n) {
 
 int tokrun::runGenerate(MLIRContext &context) {
   Clock::time_point t0 = Clock::now();
+  if (onCuda)
+    return fail("generate --device-cuda: decoder models do not run on the "
+                "GPU yet: tok.cached_attention and the KV-cache ops have no "
+                "GPU lowering (docs/gpu.md); tok-run --device=cuda runs "
+                "functions and tok-run embed --device-cuda BERT encoders");
   if (maxNewTokens <= 0)
     return fail("--max-new-tokens must be positive, got " +
                 llvm::Twine(maxNewTokens));
