@@ -502,9 +502,12 @@ def measure(args):
             "window")
         vs_sdpa = (float((o.float() - ref_o[0].float()).abs().max())
                    if comparable else float("nan"))
-        tok_ms = time_ms(torch, launch)
-        rt.check()
-        sdpa_ms = time_ms(torch, sdpa)
+        if args.no_timing:
+            tok_ms = sdpa_ms = float("nan")
+        else:
+            tok_ms = time_ms(torch, launch)
+            rt.check()
+            sdpa_ms = time_ms(torch, sdpa)
         flops = attention_flops(hq, t, s, d, case["causal"])
         kv_bytes = 2 * hk * s * d * q.element_size()
         row = dict(case, max_abs_err_vs_f64=max_err, within_tolerance=ok,
@@ -669,6 +672,8 @@ def main():
     m.add_argument("--kernels", default=KERNELS)
     m.add_argument("--out", default="")
     m.add_argument("--only", default="", help="regex of case names")
+    m.add_argument("--no-timing", action="store_true",
+                   help="numerics only (e.g. under compute-sanitizer)")
     args = p.parse_args()
     if args.cmd == "compile":
         compile_cases(args)
