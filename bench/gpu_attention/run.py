@@ -86,6 +86,9 @@ E2E_CASES = [
     ("e2e_f32_no_queries", "f32", 4, 2, 0, 9, 64, "#tok.mask<causal>"),
     ("e2e_f32_decode_no_keys", "f32", 4, 2, 1, 0, 64, "#tok.mask<full>"),
     ("e2e_f32_too_many_queries", "f32", 2, 2, 9, 4, 64, "#tok.mask<causal>"),
+    # ToMe key sizes (proportional attention): log(size) added per key.
+    ("e2e_f32_sizes", "f32", 4, 4, 60, 60, 32, "#tok.mask<full>"),
+    ("e2e_f16_sizes", "f16", 4, 2, 50, 80, 64, "#tok.mask<causal>"),
 ]
 
 # Cases checked against tok's CPU path: `compile` runs them here with
@@ -104,14 +107,18 @@ CPU_CASES = [
 MLIR_TYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16"}
 
 
-def attention_mlir(dtype, hq, hk, t, s, d, mask, c_interface=False):
+def attention_mlir(dtype, hq, hk, t, s, d, mask, c_interface=False,
+                   sizes=False):
     ty = MLIR_TYPES[dtype]
     q = f"tensor<{hq}x?x{d}x{ty}>"
     kv = f"tensor<{hk}x?x{d}x{ty}>"
     attrs = " attributes {llvm.emit_c_interface}" if c_interface else ""
+    sz_arg = ", %sz: tensor<?xf32>" if sizes else ""
+    sz_use = " sizes(%sz : tensor<?xf32>)" if sizes else ""
     return (
-        f"func.func @attn(%q: {q}, %k: {kv}, %v: {kv}) -> {q}{attrs} {{\n"
-        f"  %o = tok.attention %q, %k, %v {{mask = {mask}}}\n"
+        f"func.func @attn(%q: {q}, %k: {kv}, %v: {kv}{sz_arg}) -> {q}{attrs}"
+        f" {{\n"
+        f"  %o = tok.attention %q, %k, %v{sz_use} {{mask = {mask}}}\n"
         f"      : {q}, {kv}, {kv} -> {q}\n"
         f"  return %o : {q}\n}}\n")
 
@@ -174,7 +181,8 @@ def compile_cases(args):
         mlir = os.path.join(KERNELS, name + ".mlir")
         with open(mlir, "w") as f:
             f.write(attention_mlir(dtype, hq, hk, t, s, d, mask,
-                                   c_interface=True))
+                                   c_interface=True,
+                                   sizes=name.endswith("_sizes")))
         lowered = run([tok_opt, pipeline, mlir])
         ll = os.path.join(KERNELS, name + ".ll")
         with open(ll, "w") as f:
@@ -247,7 +255,7 @@ def visible_mask(t, s, causal, window=0, sinks=0):
     return vis
 
 
-def reference_numpy(q, k, v, causal, window=0, sinks=0):
+def reference_numpy(q, k, v, causal, window=0, sinks=0, sizes=None):
     """float64 attention, written separately from the kernel: explicit
     softmax over the visible keys; rows with no visible key are zeros."""
     import numpy as np
@@ -259,6 +267,8 @@ def reference_numpy(q, k, v, causal, window=0, sinks=0):
     for h in range(hq):
         logits = (q[h].astype(np.float64) @ k[h // group].astype(np.float64).T
                   ) / math.sqrt(d)
+        if sizes is not None:
+            logits = logits + np.log(sizes.astype(np.float64))[None, :]
         logits = np.where(vis, logits, -np.inf)
         m = logits.max(axis=1, keepdims=True)
         m = np.where(np.isfinite(m), m, 0.0)
@@ -557,6 +567,19 @@ class MemRef3(ctypes.Structure):
                 ("strides", ctypes.c_int64 * 3)]
 
 
+class MemRef1(ctypes.Structure):
+    _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                ("offset", ctypes.c_int64), ("size", ctypes.c_int64),
+                ("stride", ctypes.c_int64)]
+
+
+def memref1_of(array):
+    m = MemRef1()
+    m.allocated = m.aligned = array.ctypes.data
+    m.offset, m.size, m.stride = 0, array.shape[0], 1
+    return m
+
+
 def memref_of(array):
     m = MemRef3()
     m.allocated = m.aligned = array.ctypes.data
@@ -592,9 +615,19 @@ def run_e2e(args, case, rt):
     v = rng.standard_normal((hk, s, d)).astype(np_type)
     result = MemRef3()
     args_ = [memref_of(x) for x in (q, k, v)]
+    sizes = None
+    if case["name"].endswith("_sizes"):
+        sizes = rng.uniform(1.0, 4.0, s).astype(np.float32)
+        args_.append(memref1_of(sizes))
+    inputs_before = [x.copy() for x in (q, k, v)] + (
+        [sizes.copy()] if sizes is not None else [])
     lib._mlir_ciface_attn(ctypes.byref(result),
                           *[ctypes.byref(a) for a in args_])
     error = rt.error()
+    untouched = all(np.array_equal(a, b) for a, b in zip(
+        inputs_before, [q, k, v] + ([sizes] if sizes is not None else [])))
+    if not untouched:
+        error = (error or "") + " the function changed its inputs"
     count = hq * t * d
     got = np.ctypeslib.as_array(
         ctypes.cast(result.aligned, ctypes.POINTER(
@@ -604,7 +637,7 @@ def run_e2e(args, case, rt):
         got = got.view(np.float16)
     got = got.reshape(hq, t, d).astype(np.float64)
     ref = (reference_numpy(q, k, v, case["causal"], case["window"],
-                           case["sinks"]) if s else np.zeros((hq, t, d)))
+                           case["sinks"], sizes) if s else np.zeros((hq, t, d)))
     err = float(np.abs(got - ref).max()) if got.size else 0.0
     tol = {"f32": 1e-5, "f16": 4e-3}[case["dtype"]]
     ok = error is None and err <= tol and list(result.sizes) == [hq, t, d]

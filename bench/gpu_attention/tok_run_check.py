@@ -103,32 +103,37 @@ def main():
     bert_model.write(model, layers=2, dim=128, heads=4, hidden=256)
     texts = ["the cat sat on the mat", "hello , world !",
              "the dog ran on the mat . the cat sat"]
-    embeddings = {}
-    for device in ("cpu", "cuda"):
-        cmd = [args.tok_run, "embed", "--model", model, "--quiet"]
-        if device == "cuda":
-            cmd.append("--device-cuda")
-        for text in texts:
-            cmd += ["--text", text]
-        rc, out, err = run(cmd)
-        if rc != 0:
-            print(f"tok-run embed ({device}) failed ({rc}): {err.strip()}")
-            embeddings = None
-            break
-        embeddings[device] = np.array(
-            [[float(x) for x in line.split()] for line in out.splitlines()
-             if line.strip()])
-    if embeddings is None:
-        failed += 1
-        report.append(dict(name="bert_embed", ok=False))
-    else:
+    # Plain, then with ToMe merging (proportional attention: key sizes).
+    for label, pipeline in (("bert_embed", ""),
+                            ("bert_embed_tome", "tok-token-merge{r=2}")):
+        embeddings = {}
+        for device in ("cpu", "cuda"):
+            cmd = [args.tok_run, "embed", "--model", model, "--quiet",
+                   f"--pipeline={pipeline}"]
+            if device == "cuda":
+                cmd.append("--device-cuda")
+            for text in texts:
+                cmd += ["--text", text]
+            rc, out, err = run(cmd)
+            if rc != 0:
+                print(f"{label} ({device}) failed ({rc}): {err.strip()}")
+                embeddings = None
+                break
+            embeddings[device] = np.array(
+                [[float(x) for x in line.split()]
+                 for line in out.splitlines() if line.strip()])
+        if embeddings is None:
+            failed += 1
+            report.append(dict(name=label, ok=False))
+            continue
         err = float(np.abs(embeddings["cuda"] - embeddings["cpu"]).max())
         ok = embeddings["cpu"].shape == (len(texts), 128) and err <= 1e-4
         failed += not ok
-        print(f"{'bert_embed':18s} tok-run embed --device-cuda vs cpu: "
-              f"{embeddings['cpu'].shape}, max abs error {err:.2e} "
-              f"({'ok' if ok else 'FAIL'}, tolerance 1e-4)")
-        report.append(dict(name="bert_embed", max_abs_err=err,
+        print(f"{label:18s} tok-run embed --device-cuda vs cpu "
+              f"({pipeline or 'no passes'}): {embeddings['cpu'].shape}, "
+              f"max abs error {err:.2e} ({'ok' if ok else 'FAIL'}, "
+              f"tolerance 1e-4)")
+        report.append(dict(name=label, pipeline=pipeline, max_abs_err=err,
                            tolerance=1e-4, ok=ok))
 
     if args.out:

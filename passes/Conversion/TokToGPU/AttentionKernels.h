@@ -43,6 +43,9 @@ struct KernelShape {
   int64_t keyTile, threads;
   /// Tensor cores (the MMA builder) rather than SIMT.
   bool mma = false;
+  /// ToMe key sizes: the SIMT kernel takes a last argument, log2 of each
+  /// key's size (f32, S), added to its logits.
+  bool keySizes = false;
   /// MMA: 16-row tiles per warp (1 or 2; two share every K and V fragment
   /// loaded from shared memory).
   int64_t rowTiles = 2;

@@ -26,6 +26,8 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -63,6 +65,8 @@ std::string mlir::tok::KernelShape::name() const {
     os << "_w" << mask.getWindow();
   if (mask.getSinks())
     os << "_s" << mask.getSinks();
+  if (keySizes)
+    os << "_sizes";
   os << "_t" << keyTile << "_r" << rowsPerBlock() << "_n" << threads;
   if (int64_t bytes = dynamicSharedBytes())
     os << "_sm" << bytes;
@@ -92,7 +96,7 @@ int64_t mlir::tok::KernelShape::dynamicSharedBytes() const {
 }
 
 bool mlir::tok::mmaKernelApplies(const KernelShape &shape) {
-  return (shape.element.isF16() || shape.element.isBF16()) &&
+  return !shape.keySizes && (shape.element.isF16() || shape.element.isBF16()) &&
          (shape.headDim == 64 || shape.headDim == 128) &&
          shape.mask.getWindow() == 0 && shape.mask.getSinks() == 0 &&
          shape.threads % 32 == 0;
@@ -112,8 +116,6 @@ std::string unsupportedReason(AttentionOp op, int64_t keyTile,
     return "a tree mask";
   if (op.getQuerySegments() || op.getMask().getBlockDiagonal())
     return "segments (block-diagonal mask)";
-  if (op.getKeySizes())
-    return "key sizes (proportional attention)";
   if (op.getScores())
     return "received scores";
   auto q = cast<RankedTensorType>(op.getQuery().getType());
@@ -159,8 +161,11 @@ gpu::GPUFuncOp getOrBuildKernel(gpu::GPUModuleOp kernels,
   b.setInsertionPointToEnd(kernels.getBody());
   auto buffer = MemRefType::get({ShapedType::kDynamic}, shape.element);
   Type indexType = b.getIndexType();
-  auto type = b.getFunctionType(
-      {buffer, buffer, buffer, buffer, indexType, indexType}, {});
+  SmallVector<Type> inputs = {buffer, buffer,    buffer,
+                              buffer, indexType, indexType};
+  if (shape.keySizes)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
+  auto type = b.getFunctionType(inputs, {});
   auto func = gpu::GPUFuncOp::create(b, kernels.getLoc(), name, type,
                                      shape.workgroupBuffers(ctx));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -240,10 +245,12 @@ func::FuncOp getOrDeclareLauncher(ModuleOp module, gpu::GPUFuncOp kernel,
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
   auto memrefOf = [](Value tensor) { return launcherBufferType(tensor); };
-  auto type =
-      b.getFunctionType({memrefOf(op.getQuery()), memrefOf(op.getKey()),
-                         memrefOf(op.getValue()), memrefOf(op.getOutput())},
-                        {});
+  SmallVector<Type> inputs = {memrefOf(op.getQuery()), memrefOf(op.getKey()),
+                              memrefOf(op.getValue())};
+  if (shape.keySizes)
+    inputs.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF32Type()));
+  inputs.push_back(memrefOf(op.getOutput()));
+  auto type = b.getFunctionType(inputs, {});
   auto func = func::FuncOp::create(b, op.getLoc(), name, type);
   func.setPrivate();
   auto kernels = cast<gpu::GPUModuleOp>(kernel->getParentOp());
@@ -313,11 +320,44 @@ void rewriteAttention(AttentionOp op, func::FuncOp launcher) {
       return memref;
     return memref::CastOp::create(b, loc, type, memref);
   };
-  func::CallOp::create(b, loc, launcher,
-                       ValueRange{cast(buffer(op.getQuery()), op.getQuery()),
-                                  cast(buffer(op.getKey()), op.getKey()),
-                                  cast(buffer(op.getValue()), op.getValue()),
-                                  cast(out, op.getOutput())});
+  SmallVector<Value> operands = {cast(buffer(op.getQuery()), op.getQuery()),
+                                 cast(buffer(op.getKey()), op.getKey()),
+                                 cast(buffer(op.getValue()), op.getValue())};
+  if (Value sizes = op.getKeySizes()) {
+    // ToMe's log(size) bias, as log2 for the kernel's log2-domain logits
+    // (computed on the host: elementwise math becomes a linalg loop).
+    // Into a fresh tensor: an elementwise op on the argument itself would
+    // be bufferized in place, overwriting the caller's sizes.
+    auto sizesType = llvm::cast<RankedTensorType>(sizes.getType());
+    SmallVector<Value> dims;
+    if (sizesType.isDynamicDim(0))
+      dims.push_back(tensor::DimOp::create(b, loc, sizes, 0));
+    Value empty = tensor::EmptyOp::create(b, loc, sizesType.getShape(),
+                                          b.getF32Type(), dims);
+    AffineMap id = b.getMultiDimIdentityMap(1);
+    Value bias =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{sizesType}, ValueRange{sizes}, ValueRange{empty},
+            ArrayRef<AffineMap>{id, id},
+            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+            [](OpBuilder &nb, Location nl, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, nl, ValueRange{math::Log2Op::create(nb, nl, args[0])});
+            })
+            .getResult(0);
+    auto dynamic = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+    Value biasBuffer = bufferization::ToBufferOp::create(
+        b, loc,
+        MemRefType::get(
+            llvm::cast<RankedTensorType>(sizes.getType()).getShape(),
+            b.getF32Type()),
+        bias, /*read_only=*/true);
+    if (biasBuffer.getType() != dynamic)
+      biasBuffer = memref::CastOp::create(b, loc, dynamic, biasBuffer);
+    operands.push_back(biasBuffer);
+  }
+  operands.push_back(cast(out, op.getOutput()));
+  func::CallOp::create(b, loc, launcher, operands);
   Value result = bufferization::ToTensorOp::create(
       b, loc, outType, out, /*restrict=*/true, /*writable=*/true);
   op.getOutput().replaceAllUsesWith(result);
@@ -381,6 +421,7 @@ struct ConvertTokToGPUPass
                         ? op.getScale()->convertToFloat()
                         : 1.0f / std::sqrt(static_cast<float>(shape.headDim));
       shape.threads = threads;
+      shape.keySizes = static_cast<bool>(op.getKeySizes());
       shape.mma = tensorCores;
       shape.rowTiles = mmaRowTiles;
       shape.keyTile = kMmaKeyTile;
@@ -403,7 +444,7 @@ struct ConvertTokToGPUPass
       gpu::GPUFuncOp partial, combine;
       int64_t queryLen =
           cast<RankedTensorType>(op.getQuery().getType()).getDimSize(1);
-      if (splitDecode && decodeKernelApplies(shape) &&
+      if (splitDecode && !shape.keySizes && decodeKernelApplies(shape) &&
           (queryLen == 1 || ShapedType::isDynamic(queryLen)))
         std::tie(partial, combine) = getOrBuildDecodeKernels(kernels, shape);
       rewriteAttention(op, getOrDeclareLauncher(module, kernel, shape, op,

@@ -49,11 +49,13 @@ LogicalResult defineLauncher(func::FuncOp func) {
   if (!kernel)
     return func.emitError("GPU launcher of a missing kernel ") << kernelRef;
   FunctionType type = func.getFunctionType();
-  if (type.getNumInputs() != 4 || type.getNumResults() != 0 ||
-      !llvm::all_of(type.getInputs(),
-                    [](Type t) { return isa<MemRefType>(t); }))
+  if ((type.getNumInputs() != 4 && type.getNumInputs() != 5) ||
+      type.getNumResults() != 0 || !llvm::all_of(type.getInputs(), [](Type t) {
+        return isa<MemRefType>(t);
+      }))
     return func.emitError("GPU launcher must take four buffers (query, key, "
-                          "value, output) and return nothing; got ")
+                          "value, output; a key bias before the output with "
+                          "key sizes) and return nothing; got ")
            << type;
   std::optional<DenseI32ArrayAttr> block = kernel.getKnownBlockSizeAttr();
   if (!block || block->size() != 3)
@@ -66,8 +68,9 @@ LogicalResult defineLauncher(func::FuncOp func) {
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
+  bool biased = type.getNumInputs() == 5;
   Value q = body->getArgument(0), k = body->getArgument(1),
-        v = body->getArgument(2), o = body->getArgument(3);
+        v = body->getArgument(2), o = body->getArguments().back();
 
   Value token =
       gpu::WaitOp::create(b, loc, tokenType, ValueRange{}).getAsyncToken();
@@ -102,6 +105,8 @@ LogicalResult defineLauncher(func::FuncOp func) {
   };
 
   Value dq = toDevice(q), dk = toDevice(k), dv = toDevice(v);
+  // ToMe key sizes: log2 of each key's size, one f32 per key.
+  Value dbias = biased ? toDevice(body->getArgument(3)) : Value();
   Value dout = allocLike(o);
   Value queryLen = memref::DimOp::create(b, loc, q, 1);
   Value keyLen = memref::DimOp::create(b, loc, k, 1);
@@ -116,15 +121,16 @@ LogicalResult defineLauncher(func::FuncOp func) {
   Value dynamicShared;
   if (auto bytes = func->getAttrOfType<IntegerAttr>(kLauncherSharedAttr))
     dynamicShared = arith::ConstantIntOp::create(b, loc, bytes.getInt(), 32);
+  SmallVector<Value> prefillArgs = {flatten(dq),   flatten(dk), flatten(dv),
+                                    flatten(dout), queryLen,    keyLen};
+  if (dbias)
+    prefillArgs.push_back(dbias);
   auto launchPrefill = [&](Value after) {
     return gpu::LaunchFuncOp::create(
                b, loc, kernel, gpu::KernelDim3{blocks, index(heads), index(1)},
                gpu::KernelDim3{index((*block)[0]), index((*block)[1]),
                                index((*block)[2])},
-               dynamicShared,
-               ValueRange{flatten(dq), flatten(dk), flatten(dv), flatten(dout),
-                          queryLen, keyLen},
-               tokenType, ValueRange{after})
+               dynamicShared, prefillArgs, tokenType, ValueRange{after})
         .getAsyncToken();
   };
   auto decodeRef = func->getAttrOfType<SymbolRefAttr>(kLauncherDecodeAttr);

@@ -18,6 +18,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
@@ -224,6 +225,11 @@ void KernelBuilder::build() {
         logit = arith::AddFOp::create(b, loc, logit, other);
       }
       Value key = arith::AddIOp::create(b, loc, t0, j);
+      if (s.keySizes)
+        logit = arith::AddFOp::create(
+            b, loc, logit,
+            memref::LoadOp::create(b, loc, entry.getArgument(6),
+                                   ValueRange{key}));
       Value vis = visible(qpos, key);
       Value mNew = arith::SelectOp::create(
           b, loc, vis, arith::MaximumFOp::create(b, loc, mi, logit), mi);

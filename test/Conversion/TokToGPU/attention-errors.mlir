@@ -34,14 +34,6 @@ func.func @segments(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4
 
 // -----
 
-func.func @sizes(%q: tensor<6x10x64xf32>, %k: tensor<6x10x64xf32>, %v: tensor<6x10x64xf32>, %sz: tensor<10xf32>) -> tensor<6x10x64xf32> {
-  // expected-error @below {{tok.attention has no GPU lowering for key sizes (proportional attention)}}
-  %o = tok.attention %q, %k, %v sizes(%sz : tensor<10xf32>) {mask = #tok.mask<full>} : tensor<6x10x64xf32>, tensor<6x10x64xf32>, tensor<6x10x64xf32> -> tensor<6x10x64xf32>
-  return %o : tensor<6x10x64xf32>
-}
-
-// -----
-
 func.func @scores(%q: tensor<6x10x64xf32>, %k: tensor<6x10x64xf32>, %v: tensor<6x10x64xf32>) -> tensor<6x10x64xf32> {
   // expected-error @below {{tok.attention has no GPU lowering for received scores}}
   %o, %s = tok.attention %q, %k, %v {mask = #tok.mask<full>, scores = #tok.scores<>} : tensor<6x10x64xf32>, tensor<6x10x64xf32>, tensor<6x10x64xf32> -> tensor<6x10x64xf32>, tensor<6x10xf32>

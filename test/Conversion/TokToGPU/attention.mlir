@@ -236,3 +236,31 @@ func.func @two_lengths(%q: tensor<4x128x64xf16>, %q2: tensor<4x256x64xf16>)
       -> tensor<4x256x64xf16>
   return %o, %o2 : tensor<4x128x64xf16>, tensor<4x256x64xf16>
 }
+
+// -----
+
+// ToMe key sizes: log2(size) computed on the host (log2 for the kernel's
+// log2-domain logits), passed to the SIMT kernel (also for f16, and
+// without decode kernels) and added to every key's logit.
+
+// CHECK-LABEL: func.func @sizes
+// Into a fresh tensor, never in place over the caller's sizes.
+// CHECK: %[[EMPTY:.*]] = tensor.empty(%{{.*}}) : tensor<?xf32>
+// CHECK: %[[BIAS:.*]] = linalg.generic {{.*}} ins(%arg3 : tensor<?xf32>) outs(%[[EMPTY]] : tensor<?xf32>)
+// CHECK: math.log2
+// CHECK: %[[B:.*]] = bufferization.to_buffer %[[BIAS]] read_only : tensor<?xf32> to memref<?xf32>
+// CHECK: call @tok_gpu_attention_simt_f16_h4_kv4_d64_full_sizes_t32_r128_n128_3E000000(%{{.*}}, %{{.*}}, %{{.*}}, %[[B]], %{{.*}})
+// CHECK-NOT: attention_decode
+// CHECK: gpu.func @attention_simt_f16_h4_kv4_d64_full_sizes_t32_r128_n128_3E000000({{.*}}, %{{.*}}: index, %{{.*}}: index, %[[ARG:.*]]: memref<?xf32>)
+// CHECK: vector.reduction <add>
+// CHECK: %[[S:.*]] = memref.load %[[ARG]][%{{.*}}] : memref<?xf32>
+// CHECK: arith.addf %{{.*}}, %[[S]] : f32
+// CHECK: func.func private @tok_gpu_attention_simt_f16_h4_kv4_d64_full_sizes_t32_r128_n128_3E000000(memref<4x?x64xf16>, memref<4x?x64xf16>, memref<4x?x64xf16>, memref<?xf32>, memref<4x?x64xf16>)
+func.func @sizes(%q: tensor<4x?x64xf16>, %k: tensor<4x?x64xf16>,
+                 %v: tensor<4x?x64xf16>, %sz: tensor<?xf32>)
+    -> tensor<4x?x64xf16> {
+  %o = tok.attention %q, %k, %v sizes(%sz : tensor<?xf32>) {mask = #tok.mask<full>}
+      : tensor<4x?x64xf16>, tensor<4x?x64xf16>, tensor<4x?x64xf16>
+      -> tensor<4x?x64xf16>
+  return %o : tensor<4x?x64xf16>
+}

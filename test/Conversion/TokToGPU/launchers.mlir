@@ -53,7 +53,7 @@ module attributes {gpu.container_module} {
       gpu.return
     }
   }
-  // expected-error @below {{GPU launcher must take four buffers (query, key, value, output) and return nothing; got '(memref<8x?x64xf32>) -> ()'}}
+  // expected-error @below {{GPU launcher must take four buffers (query, key, value, output; a key bias before the output with key sizes) and return nothing; got '(memref<8x?x64xf32>) -> ()'}}
   func.func private @launch(memref<8x?x64xf32>) attributes {tok.gpu_kernel = @tok_kernels::@k, tok.gpu_rows_per_block = 128 : i64}
 }
 
