@@ -102,6 +102,16 @@ void buildDecodeCombineKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 /// ex2.approx.ftz.f32 (no libdevice; -inf gives +0).
 Value buildExp2(OpBuilder &b, Location loc, Value x);
 
+/// Whether the key at position `key` is visible from the query at `qpos`
+/// under `mask` (i1): causal, window and sinks (ALGORITHMS.md section 1).
+Value buildVisible(OpBuilder &b, Location loc, MaskAttr mask, Value qpos,
+                   Value key);
+
+/// The max (or sum) of `v` over `lanes` consecutive lanes (a power of two
+/// up to 32), every lane getting the result (shuffle xor butterfly).
+Value buildXorReduce(OpBuilder &b, Location loc, Value v, int32_t lanes,
+                     bool max);
+
 } // namespace tok
 } // namespace mlir
 

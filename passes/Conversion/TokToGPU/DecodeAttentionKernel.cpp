@@ -77,17 +77,10 @@ private:
       out.push_back(vector::ExtractOp::create(b, loc, v, i));
     return out;
   }
-  Value warpSum(Value v) {
-    for (int32_t off = 16; off >= 1; off /= 2) {
-      Value other =
-          gpu::ShuffleOp::create(b, loc, v, off, 32, gpu::ShuffleMode::XOR)
-              .getShuffleResult();
-      v = arith::AddFOp::create(b, loc, v, other);
-    }
-    return v;
+  Value warpSum(Value v) { return buildXorReduce(b, loc, v, 32, false); }
+  Value visible(Value qpos, Value key) {
+    return buildVisible(b, loc, s.mask, qpos, key);
   }
-  /// exp2(x - base) where base = -inf means "nothing seen" (gives 0).
-  Value visible(Value qpos, Value key);
 
   gpu::GPUFuncOp func;
   const KernelShape &s;
@@ -95,25 +88,6 @@ private:
   Location loc;
   Type f32;
 };
-
-Value DecodeBuilder::visible(Value qpos, Value key) {
-  if (!s.mask.isCausal())
-    return arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
-  Value vis =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, key, qpos);
-  if (s.mask.getWindow() > 0) {
-    Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                     arith::SubIOp::create(b, loc, qpos, key),
-                                     index(s.mask.getWindow()));
-    if (s.mask.getSinks() > 0)
-      in = arith::OrIOp::create(
-          b, loc, in,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, key,
-                                index(s.mask.getSinks())));
-    vis = arith::AndIOp::create(b, loc, vis, in);
-  }
-  return vis;
-}
 
 void DecodeBuilder::buildPartial() {
   const int64_t d = s.headDim, cols = d / 32, group = s.queryHeads / s.keyHeads,

@@ -92,8 +92,8 @@ private:
   /// d = a b + c on one m16n8k16 fragment.
   Frag mma(ArrayRef<Value> a, ArrayRef<Value> bb, const Frag &c);
   /// max / sum over the four threads of a quad.
-  Value quadMax(Value v);
-  Value quadSum(Value v);
+  Value quadMax(Value v) { return buildXorReduce(b, loc, v, 4, true); }
+  Value quadSum(Value v) { return buildXorReduce(b, loc, v, 4, false); }
 
   gpu::GPUFuncOp func;
   const KernelShape &s;
@@ -127,26 +127,6 @@ Frag MmaBuilder::mma(ArrayRef<Value> a, ArrayRef<Value> bb, const Frag &c) {
   for (int64_t i = 0; i < 4; ++i)
     d[i] = LLVM::ExtractValueOp::create(b, loc, op.getRes(), i);
   return d;
-}
-
-Value MmaBuilder::quadMax(Value v) {
-  for (int32_t off : {1, 2}) {
-    Value other =
-        gpu::ShuffleOp::create(b, loc, v, off, 32, gpu::ShuffleMode::XOR)
-            .getShuffleResult();
-    v = arith::MaximumFOp::create(b, loc, v, other);
-  }
-  return v;
-}
-
-Value MmaBuilder::quadSum(Value v) {
-  for (int32_t off : {1, 2}) {
-    Value other =
-        gpu::ShuffleOp::create(b, loc, v, off, 32, gpu::ShuffleMode::XOR)
-            .getShuffleResult();
-    v = arith::AddFOp::create(b, loc, v, other);
-  }
-  return v;
 }
 
 void MmaBuilder::build() {

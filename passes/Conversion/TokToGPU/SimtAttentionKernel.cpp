@@ -59,33 +59,15 @@ private:
                                 v);
     return v;
   }
-  /// Whether key `key` is visible from query position `qpos` (i1).
-  Value visible(Value qpos, Value key);
+  Value visible(Value qpos, Value key) {
+    return buildVisible(b, loc, s.mask, qpos, key);
+  }
 
   gpu::GPUFuncOp func;
   const KernelShape &s;
   OpBuilder b;
   Location loc;
 };
-
-Value KernelBuilder::visible(Value qpos, Value key) {
-  if (!s.mask.isCausal())
-    return arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
-  Value vis =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, key, qpos);
-  if (s.mask.getWindow() > 0) {
-    Value distance = arith::SubIOp::create(b, loc, qpos, key);
-    Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
-                                     distance, index(s.mask.getWindow()));
-    if (s.mask.getSinks() > 0) {
-      Value sink = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, key,
-                                         index(s.mask.getSinks()));
-      in = arith::OrIOp::create(b, loc, in, sink);
-    }
-    vis = arith::AndIOp::create(b, loc, vis, in);
-  }
-  return vis;
-}
 
 void KernelBuilder::build() {
   Block &entry = func.getBody().front();
@@ -218,12 +200,7 @@ void KernelBuilder::build() {
       Value logit = vector::ReductionOp::create(
           b, loc, vector::CombiningKind::ADD,
           arith::MulFOp::create(b, loc, qCols, kCols));
-      for (int64_t off = 1; off < perRow; off *= 2) {
-        Value other = gpu::ShuffleOp::create(b, loc, logit, off, 32,
-                                             gpu::ShuffleMode::XOR)
-                          .getShuffleResult();
-        logit = arith::AddFOp::create(b, loc, logit, other);
-      }
+      logit = buildXorReduce(b, loc, logit, perRow, /*max=*/false);
       Value key = arith::AddIOp::create(b, loc, t0, j);
       if (s.keySizes)
         logit = arith::AddFOp::create(
@@ -281,13 +258,6 @@ void KernelBuilder::build() {
 }
 
 } // namespace
-
-Value mlir::tok::buildExp2(OpBuilder &b, Location loc, Value x) {
-  return LLVM::CallIntrinsicOp::create(
-             b, loc, b.getF32Type(),
-             b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f32"), ValueRange{x})
-      .getResult(0);
-}
 
 void mlir::tok::buildSimtAttentionKernel(gpu::GPUFuncOp func,
                                          const KernelShape &shape) {
