@@ -93,34 +93,33 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
 def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower tok.attention to a GPU kernel (gpu.func) and its launch";
   let description = [{
-    Rewrites each `tok.attention` into a launch of a kernel that the pass
-    builds in the `gpu.module @tok_kernels` (one `gpu.func` per distinct
-    shape and mask), with the host side in the function: the query, key and
-    value tensors are copied to device buffers (`gpu.alloc`, `gpu.memcpy`),
-    the kernel runs, and the output comes back into a host buffer that
-    becomes the op's result tensor. The copies are chained on one async
-    token and joined before the result is used, so the function stays
-    synchronous.
+    Rewrites each `tok.attention` into a call of a private launcher on its
+    operands' buffers and a fresh output buffer; the launcher (defined by
+    `convert-tok-gpu-launchers` after bufferization) copies them to the
+    device, launches a kernel that this pass builds in the
+    `gpu.module @tok_kernels` (one `gpu.func` per distinct shape and mask),
+    and copies the output back. docs/gpu.md describes the kernels:
 
-    The kernel is FlashAttention-2's online softmax in f32 SIMT form (stage
-    1 of docs/gpu.md): a block of `threads` threads owns `threads / R`
-    query rows of one query head, `R = max(1, D / 64)` threads per row
-    (each holds `D / R` columns of the query row and of the output in
-    registers; the dot products are combined with `gpu.shuffle xor`). Key
-    and value tiles of `key-tile` rows are staged through shared memory as
-    f32; logits are scaled by `scale * log2(e)` and exponentiated with
-    `ex2.approx`, so no libdevice is needed. f16 and bf16 inputs are widened
-    on load and the output narrowed on store. Causal masks bound the key
-    loop by the block's last row and a window without sinks raises its
-    start; element masks are selects, so a row with no visible key yields
-    zeros. Grouped-query heads share their KV head as on the CPU.
+    - tensor cores (f16 / bf16, D = 64 or 128, full or causal masks):
+      FlashAttention-2 with `nvvm.mma.sync` m16n8k16 fragments, two 16-row
+      tiles per warp, Q and double-buffered K / V tiles in dynamic shared
+      memory filled by `cp.async` and read by `ldmatrix`;
+    - SIMT (everything else: f32, windows and sinks, other head
+      dimensions, ToMe key sizes): an online softmax on CUDA cores;
+    - split-KV decode (`split-decode`): where T may be 1, flash-decoding
+      partial and combine kernels, which the launcher runs instead when
+      T = 1 at run time.
+
+    Exponentials are `ex2.approx` (no libdevice). Grouped-query heads share
+    their KV head as on the CPU; a row with no visible key is zeros.
 
     Handled: 3-D `Hq x T x D` / `Hk x S x D` operands with static heads and
-    `D` (a multiple of 8, at most 64 or a multiple of 64 up to 256), `full`
-    or `causal` masks (with `window` / `sinks`) on default positions, f32,
-    f16 or bf16. Anything else (explicit positions, trees, segments, key
-    sizes, received scores) is an error at the op: the pass never falls
-    back to the host silently.
+    `D` (a multiple of 8 up to 64, 128 or 256; the value's equal to the
+    query's), `full` or `causal` masks (with `window` / `sinks`) on default
+    positions, f32, f16 or bf16, and key sizes. Anything else (explicit
+    positions, trees, segments, received scores) is an error at the op:
+    the pass never falls back to the host silently. A causal call whose
+    lengths are dynamic gets a run-time check that T <= S.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
