@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::tok;
@@ -52,4 +53,34 @@ Value mlir::tok::buildXorReduce(OpBuilder &b, Location loc, Value v,
             : arith::AddFOp::create(b, loc, v, other).getResult();
   }
   return v;
+}
+
+Value KernelEmitter::index(int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+Value KernelEmitter::f32c(float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+Value KernelEmitter::add(Value x, Value y) {
+  return arith::AddIOp::create(b, loc, x, y);
+}
+
+Value KernelEmitter::mul(Value x, Value y) {
+  return arith::MulIOp::create(b, loc, x, y);
+}
+
+Value KernelEmitter::visible(Value qpos, Value key) {
+  return buildVisible(b, loc, s.mask, qpos, key);
+}
+
+void KernelEmitter::guardNonEmptyQueries(Value queryLen) {
+  auto nonEmpty =
+      scf::IfOp::create(b, loc,
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                              queryLen, index(0)),
+                        /*withElseRegion=*/false);
+  gpu::ReturnOp::create(b, loc);
+  b.setInsertionPointToStart(nonEmpty.thenBlock());
 }

@@ -23,6 +23,7 @@
 #define TOK_PASSES_CONVERSION_TOKTOGPU_ATTENTIONKERNELS_H
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Types.h"
 #include "tok/Dialect/Tok/IR/TokAttrs.h"
 
@@ -98,6 +99,34 @@ void buildDecodePartialKernel(gpu::GPUFuncOp func, const KernelShape &shape);
 /// Builds the decode combine kernel: (workspace, output, splits), grid
 /// (Hq), D threads.
 void buildDecodeCombineKernel(gpu::GPUFuncOp func, const KernelShape &shape);
+
+/// What every kernel builder starts from: the kernel, its shape, a builder
+/// at its location, and the index / f32 arithmetic they all spell.
+class KernelEmitter {
+protected:
+  KernelEmitter(gpu::GPUFuncOp func, const KernelShape &shape)
+      : func(func), s(shape), b(func.getContext()), loc(func.getLoc()) {}
+
+  Value index(int64_t v);
+  Value f32c(float v);
+  Value add(Value x, Value y);
+  Value mul(Value x, Value y);
+  /// x + c, x * c for a constant c.
+  Value addc(Value x, int64_t c) { return c ? add(x, index(c)) : x; }
+  Value mulc(Value x, int64_t c) { return mul(x, index(c)); }
+  /// Whether the key at `key` is visible from the query at `qpos` (i1).
+  Value visible(Value qpos, Value key);
+  /// Emits `if (queryLen > 0) { <insertion point> }; gpu.return` at the
+  /// start of the kernel: an empty query range (one block is launched
+  /// anyway) does nothing, and the condition is uniform, so barriers
+  /// inside stay reached by all threads.
+  void guardNonEmptyQueries(Value queryLen);
+
+  gpu::GPUFuncOp func;
+  const KernelShape &s;
+  OpBuilder b;
+  Location loc;
+};
 
 /// ex2.approx.ftz.f32 (no libdevice; -inf gives +0).
 Value buildExp2(OpBuilder &b, Location loc, Value x);

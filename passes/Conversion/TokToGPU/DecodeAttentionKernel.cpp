@@ -46,24 +46,15 @@ namespace {
 constexpr int64_t kUnroll = 4;
 constexpr int64_t kWarps = 4;
 
-class DecodeBuilder {
+class DecodeBuilder : KernelEmitter {
 public:
   DecodeBuilder(gpu::GPUFuncOp func, const KernelShape &shape)
-      : func(func), s(shape), b(func.getContext()), loc(func.getLoc()),
-        f32(b.getF32Type()) {}
+      : KernelEmitter(func, shape), f32(b.getF32Type()) {}
 
   void buildPartial();
   void buildCombine();
 
 private:
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32c(float v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value addc(Value x, int64_t c) { return c ? add(x, index(c)) : x; }
-  Value mulc(Value x, int64_t c) { return mul(x, index(c)); }
   Value minu(Value x, Value y) { return arith::MinUIOp::create(b, loc, x, y); }
   /// `n` elements at `offset` of a global buffer, widened to f32 scalars.
   SmallVector<Value> loadRow(Value memref, Value offset, int64_t n) {
@@ -78,14 +69,7 @@ private:
     return out;
   }
   Value warpSum(Value v) { return buildXorReduce(b, loc, v, 32, false); }
-  Value visible(Value qpos, Value key) {
-    return buildVisible(b, loc, s.mask, qpos, key);
-  }
 
-  gpu::GPUFuncOp func;
-  const KernelShape &s;
-  OpBuilder b;
-  Location loc;
   Type f32;
 };
 

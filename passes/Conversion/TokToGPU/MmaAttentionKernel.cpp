@@ -55,24 +55,14 @@ namespace {
 
 using Frag = std::array<Value, 4>;
 
-class MmaBuilder {
+class MmaBuilder : KernelEmitter {
 public:
   MmaBuilder(gpu::GPUFuncOp func, const KernelShape &shape)
-      : func(func), s(shape), b(func.getContext()), loc(func.getLoc()),
-        i32(b.getI32Type()), f32(b.getF32Type()) {}
+      : KernelEmitter(func, shape), i32(b.getI32Type()), f32(b.getF32Type()) {}
 
   void build();
 
 private:
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32c(float v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value addc(Value x, int64_t c) { return c ? add(x, index(c)) : x; }
-  Value mulc(Value x, int64_t c) { return mul(x, index(c)); }
-
   /// The pair of elements at `offset` (even) of a global buffer, as i32.
   Value loadPair(Value memref, Value offset) {
     Value v = vector::LoadOp::create(b, loc, VectorType::get({2}, s.element),
@@ -95,10 +85,6 @@ private:
   Value quadMax(Value v) { return buildXorReduce(b, loc, v, 4, true); }
   Value quadSum(Value v) { return buildXorReduce(b, loc, v, 4, false); }
 
-  gpu::GPUFuncOp func;
-  const KernelShape &s;
-  OpBuilder b;
-  Location loc;
   Type i32, f32;
 };
 
@@ -167,13 +153,7 @@ void MmaBuilder::build() {
   Value kTiles = view({2, bc, rowElems});
   Value vTiles = view({2, bc, rowElems});
 
-  auto nonEmpty =
-      scf::IfOp::create(b, loc,
-                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                              queryLen, index(0)),
-                        /*withElseRegion=*/false);
-  gpu::ReturnOp::create(b, loc);
-  b.setInsertionPointToStart(nonEmpty.thenBlock());
+  guardNonEmptyQueries(queryLen);
 
   bool causal = s.mask.isCausal();
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);

@@ -32,18 +32,14 @@ using namespace mlir::tok;
 namespace {
 
 /// Builds the kernel body of `shape` into `func`.
-class KernelBuilder {
+class KernelBuilder : KernelEmitter {
 public:
   KernelBuilder(gpu::GPUFuncOp func, const KernelShape &shape)
-      : func(func), s(shape), b(func.getContext()), loc(func.getLoc()) {}
+      : KernelEmitter(func, shape) {}
 
   void build();
 
 private:
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(float v) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
-  }
   Value splat(VectorType t, float v) {
     return arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(t, b.getF32FloatAttr(v)));
@@ -59,14 +55,6 @@ private:
                                 v);
     return v;
   }
-  Value visible(Value qpos, Value key) {
-    return buildVisible(b, loc, s.mask, qpos, key);
-  }
-
-  gpu::GPUFuncOp func;
-  const KernelShape &s;
-  OpBuilder b;
-  Location loc;
 };
 
 void KernelBuilder::build() {
@@ -84,15 +72,7 @@ void KernelBuilder::build() {
   Type f32Type = b.getF32Type();
   auto colType = VectorType::get({cols}, f32Type);
 
-  // An empty query range (one block is launched anyway) does nothing; the
-  // condition is uniform, so barriers inside stay reached by all threads.
-  auto nonEmpty =
-      scf::IfOp::create(b, loc,
-                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                              queryLen, index(0)),
-                        /*withElseRegion=*/false);
-  gpu::ReturnOp::create(b, loc);
-  b.setInsertionPointToStart(nonEmpty.thenBlock());
+  guardNonEmptyQueries(queryLen);
 
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
@@ -140,8 +120,8 @@ void KernelBuilder::build() {
     }
   }
 
-  Value negInf = f32(-std::numeric_limits<float>::infinity());
-  Value zero = f32(0.0f);
+  Value negInf = f32c(-std::numeric_limits<float>::infinity());
+  Value zero = f32c(0.0f);
   auto tileLoop =
       scf::ForOp::create(b, loc, keyBegin, keyEnd, index(bc),
                          ValueRange{negInf, zero, splat(colType, 0.0f)});
@@ -214,7 +194,7 @@ void KernelBuilder::build() {
       // also keeps (-inf) - (-inf) out of the exponent.
       Value alpha = arith::SelectOp::create(
           b, loc, vis, exp2(arith::SubFOp::create(b, loc, mi, mNew)),
-          f32(1.0f));
+          f32c(1.0f));
       Value p = arith::SelectOp::create(
           b, loc, vis, exp2(arith::SubFOp::create(b, loc, logit, mNew)), zero);
       Value lNew = arith::AddFOp::create(
@@ -238,7 +218,7 @@ void KernelBuilder::build() {
   Value seen =
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, l, zero);
   Value inv = arith::SelectOp::create(
-      b, loc, seen, arith::DivFOp::create(b, loc, f32(1.0f), l), zero);
+      b, loc, seen, arith::DivFOp::create(b, loc, f32c(1.0f), l), zero);
   Value out = arith::MulFOp::create(
       b, loc, acc, vector::BroadcastOp::create(b, loc, colType, inv));
   if (!s.element.isF32())
