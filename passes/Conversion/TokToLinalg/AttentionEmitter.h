@@ -12,6 +12,7 @@
 #ifndef TOK_PASSES_CONVERSION_TOKTOLINALG_ATTENTIONEMITTER_H
 #define TOK_PASSES_CONVERSION_TOKTOLINALG_ATTENTIONEMITTER_H
 
+#include "KVCacheParts.h"
 #include "mlir/IR/Builders.h"
 #include "tok/Conversion/Passes.h"
 #include "tok/Dialect/Tok/IR/TokAttrs.h"
@@ -37,6 +38,11 @@ struct AttentionInputs {
   /// With `scores`: a zero-filled f32 [Hk, >= S] tensor the received mass
   /// of key s is added to (column s).
   Value receivedInit;
+  /// A quantized cache (KVQuantToTensors.cpp): keys [0, quant.quantized)
+  /// are codes, `key` and `value` hold the full-precision rest (slot s is
+  /// row s - quantized), S = quantized + rows(key).
+  QuantParts quant;
+  int64_t quantBits = 0, quantGroup = 0;
 };
 
 /// A zero-filled f32 tensor of `type` to accumulate received scores into.

@@ -799,6 +799,17 @@ SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
   auto general = [&](OpBuilder &ob) {
     return AttentionEmitter(ob, loc, in, how.queryTile, how.keyTile).emit();
   };
+  if (in.quant && (!how.vectorize || !canEmitVectorAttention(in))) {
+    // Quantized caches outside the vectorized kernels: dequantize the keys
+    // and values once, then the general lowering.
+    AttentionInputs plain = in;
+    plain.key = dequantizeSlots(b, loc, in.quant, in.quantBits, in.quantGroup,
+                                in.key, /*ofKeys=*/true);
+    plain.value = dequantizeSlots(b, loc, in.quant, in.quantBits, in.quantGroup,
+                                  in.value, /*ofKeys=*/false);
+    plain.quant = QuantParts();
+    return AttentionEmitter(b, loc, plain, how.queryTile, how.keyTile).emit();
+  }
   if (!how.vectorize || !canEmitVectorAttention(in))
     return general(b);
   return emitVectorAttention(b, loc, in, kVectorPrefillRows);

@@ -113,6 +113,14 @@ private:
         ob, loc, vec, tensor, ValueRange{i0, i1, i2}, f32Const(ob, 0.0),
         ArrayRef<bool>{true});
   }
+  /// Chunks [c0, c0 + n) (16 lanes each) of key or value slot `slot`: read
+  /// from the key / value tensor, or for a quantized cache dequantized from
+  /// its codes (slots before `quantized`) or read from its tail.
+  SmallVector<Value> loadRow(OpBuilder &ob, bool ofKeys, Value kvHead,
+                             Value slot, int64_t c0, int64_t n);
+  /// 16 lanes, channels [d0, d0 + 16), of quantized slot `slot`.
+  Value dequantChunk(OpBuilder &ob, bool ofKeys, Value kvHead, Value slot,
+                     int64_t d0);
   Value fma(OpBuilder &ob, Value a, Value x, Value acc) {
     return vector::FMAOp::create(ob, loc, a, x, acc);
   }
@@ -202,6 +210,115 @@ private:
 };
 
 } // namespace
+
+SmallVector<Value> VectorAttentionEmitter::loadRow(OpBuilder &ob, bool ofKeys,
+                                                   Value kvHead, Value slot,
+                                                   int64_t c0, int64_t n) {
+  Value src = ofKeys ? in.key : in.value;
+  auto read = [&](OpBuilder &rb, Value row) {
+    SmallVector<Value> chunks;
+    for (int64_t c = c0; c < c0 + n; ++c)
+      chunks.push_back(readRow(rb, src, kvHead, row, index(rb, c * kLanes)));
+    return chunks;
+  };
+  if (!in.quant)
+    return read(ob, slot);
+  Value inCodes = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::ult,
+                                        slot, in.quant.quantized);
+  auto ifOp = scf::IfOp::create(
+      ob, loc, inCodes,
+      [&](OpBuilder &tb, Location l) {
+        SmallVector<Value> chunks;
+        for (int64_t c = c0; c < c0 + n; ++c)
+          chunks.push_back(dequantChunk(tb, ofKeys, kvHead, slot, c * kLanes));
+        scf::YieldOp::create(tb, l, chunks);
+      },
+      [&](OpBuilder &eb, Location l) {
+        scf::YieldOp::create(
+            eb, l,
+            read(eb, arith::SubIOp::create(eb, l, slot, in.quant.quantized)));
+      });
+  return SmallVector<Value>(ifOp.getResults());
+}
+
+Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
+                                           Value kvHead, Value slot,
+                                           int64_t d0) {
+  const QuantParts &q = in.quant;
+  int64_t bits = in.quantBits, g = in.quantGroup;
+  Type i8 = ob.getI8Type(), f16 = ob.getF16Type();
+  Value codes = ofKeys ? q.keyCodes : q.valueCodes;
+  Value zeroByte = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(0));
+  Value code;
+  if (bits == 8) {
+    Value raw = vector::TransferReadOp::create(
+        ob, loc, VectorType::get({kLanes}, i8), codes,
+        ValueRange{kvHead, slot, index(ob, d0)}, zeroByte,
+        ArrayRef<bool>{true});
+    code = arith::ExtUIOp::create(ob, loc, ivec, raw);
+  } else {
+    // Two channels per byte, the even one in the low nibble: each byte
+    // twice, then shift the odd lanes by 4.
+    Value raw = vector::TransferReadOp::create(
+        ob, loc, VectorType::get({kLanes / 2}, i8), codes,
+        ValueRange{kvHead, slot, index(ob, d0 / 2)}, zeroByte,
+        ArrayRef<bool>{true});
+    SmallVector<int64_t> twice;
+    SmallVector<int32_t> shifts;
+    for (int64_t lane = 0; lane < kLanes; ++lane) {
+      twice.push_back(lane / 2);
+      shifts.push_back(lane % 2 ? 4 : 0);
+    }
+    Value dup = vector::ShuffleOp::create(ob, loc, raw, raw, twice);
+    Value wide = arith::ExtUIOp::create(ob, loc, ivec, dup);
+    Value shift = arith::ConstantOp::create(
+        ob, loc, DenseElementsAttr::get(ivec, ArrayRef<int32_t>(shifts)));
+    code = arith::AndIOp::create(ob, loc,
+                                 arith::ShRUIOp::create(ob, loc, wide, shift),
+                                 splat(ob, i32Const(ob, 15)));
+  }
+  Value x = arith::UIToFPOp::create(ob, loc, vec, code);
+  Value scale, mn;
+  if (ofKeys) {
+    // Per channel: one f16 per lane, for the slot's token group.
+    Value group = arith::DivUIOp::create(ob, loc, slot, index(ob, g));
+    Value zeroHalf =
+        arith::ConstantOp::create(ob, loc, ob.getFloatAttr(f16, 0.0));
+    auto halves = VectorType::get({kLanes}, f16);
+    auto readHalves = [&](Value t) -> Value {
+      Value h = vector::TransferReadOp::create(
+          ob, loc, halves, t, ValueRange{kvHead, group, index(ob, d0)},
+          zeroHalf, ArrayRef<bool>{true});
+      return arith::ExtFOp::create(ob, loc, vec, h);
+    };
+    scale = readHalves(q.keyScales);
+    mn = readHalves(q.keyMins);
+  } else {
+    // Per token over groups of g channels: the lanes' groups are known
+    // here; one scalar each, broadcast when the chunk lies in one group.
+    auto laneValues = [&](Value t) -> Value {
+      SmallVector<Value> lanes;
+      Value last;
+      int64_t lastGroup = -1;
+      for (int64_t lane = 0; lane < kLanes; ++lane) {
+        int64_t group = (d0 + lane) / g;
+        if (group != lastGroup) {
+          Value half = tensor::ExtractOp::create(
+              ob, loc, t, ValueRange{kvHead, slot, index(ob, group)});
+          last = arith::ExtFOp::create(ob, loc, f32, half);
+          lastGroup = group;
+        }
+        lanes.push_back(last);
+      }
+      if (llvm::all_equal(lanes))
+        return splat(ob, lanes.front());
+      return vector::FromElementsOp::create(ob, loc, vec, lanes);
+    };
+    scale = laneValues(q.valueScales);
+    mn = laneValues(q.valueMins);
+  }
+  return fma(ob, x, scale, mn);
+}
 
 Value VectorAttentionEmitter::keyPositions(OpBuilder &ob, Value kvHead,
                                            Value j0) {
@@ -342,8 +459,10 @@ Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
         Value key = minIndex(lb, j, last);
         Value panel = arith::DivUIOp::create(lb, l, j, index(lb, kKeys));
         Value col = arith::RemUIOp::create(lb, l, j, index(lb, kKeys));
+        SmallVector<Value> keyRow =
+            loadRow(lb, /*ofKeys=*/true, kvHead, key, 0, depth / kLanes);
         for (int64_t c = 0; c < depth / kLanes; ++c) {
-          Value row = readRow(lb, in.key, kvHead, key, index(lb, c * kLanes));
+          Value row = keyRow[c];
           for (int64_t lane = 0; lane < kLanes; ++lane) {
             Value x = vector::ExtractOp::create(lb, l, row, lane);
             memref::StoreOp::create(
@@ -479,10 +598,8 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                     [&](OpBuilder &jb, Location, Value jj, ValueRange a) {
                       Value key = minIndex(
                           jb, arith::AddIOp::create(jb, loc, j0, jj), lastKey);
-                      SmallVector<Value> vs;
-                      for (int64_t w = 0; w < width; ++w)
-                        vs.push_back(readRow(jb, in.value, kvHead, key,
-                                             index(jb, (c + w) * kLanes)));
+                      SmallVector<Value> vs =
+                          loadRow(jb, /*ofKeys=*/false, kvHead, key, c, width);
                       SmallVector<Value> nextAcc;
                       for (int64_t r = 0; r < kRows; ++r) {
                         Value pb = splat(jb, memref::LoadOp::create(
@@ -593,9 +710,10 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
                     lastKey);
                 keyRows.push_back(key);
                 Value acc;
+                SmallVector<Value> keyRow =
+                    loadRow(kb, /*ofKeys=*/true, kvHead, key, 0, qChunks);
                 for (int64_t c = 0; c < qChunks; ++c) {
-                  Value kv =
-                      readRow(kb, in.key, kvHead, key, index(kb, c * kLanes));
+                  Value kv = keyRow[c];
                   acc = acc ? fma(kb, q[c], kv, acc)
                             : arith::MulFOp::create(kb, loc, q[c], kv);
                 }
@@ -616,11 +734,10 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
               for (int64_t lane = 0; lane < kLanes; ++lane) {
                 Value pb = splat(
                     kb, vector::ExtractOp::create(kb, loc, step.p[0], lane));
+                SmallVector<Value> valueRow = loadRow(
+                    kb, /*ofKeys=*/false, kvHead, keyRows[lane], 0, vChunks);
                 for (int64_t c = 0; c < vChunks; ++c)
-                  acc[c] = fma(kb, pb,
-                               readRow(kb, in.value, kvHead, keyRows[lane],
-                                       index(kb, c * kLanes)),
-                               acc[c]);
+                  acc[c] = fma(kb, pb, valueRow[c], acc[c]);
               }
               SmallVector<Value> next{step.max, step.sum};
               next.append(acc);
@@ -724,6 +841,8 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
   tokens = tensor::DimOp::create(b, loc, in.query, 1);
   Value kvHeads = tensor::DimOp::create(b, loc, in.key, 0);
   keys = tensor::DimOp::create(b, loc, in.key, 1);
+  if (in.quant)
+    keys = arith::AddIOp::create(b, loc, in.quant.quantized, keys);
   keysI32 = toI32(b, keys);
   offset = arith::SubIOp::create(b, loc, keys, tokens);
   negInf = f32Const(b, -std::numeric_limits<double>::infinity());

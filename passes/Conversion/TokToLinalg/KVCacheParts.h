@@ -16,13 +16,33 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokTypes.h"
 
 namespace mlir {
 namespace tok {
 
-/// The converted values of one cache.
+/// The quantized storage of a cache with `quant` (KVQuantToTensors.cpp):
+/// slots [0, quantized) live here, the rest in the full-precision tail.
+struct QuantParts {
+  Value quantized;                          // index, a multiple of group
+  Value keyCodes, keyScales, keyMins;       // [H, C, D*b/8] i8, [H, C/g, D] f16
+  Value valueCodes, valueScales, valueMins; // [H, C, D*b/8] i8, [H, C, D/g] f16
+
+  explicit operator bool() const { return static_cast<bool>(quantized); }
+};
+
+/// The converted values of one cache. With `quant`, `keys` and `values` are
+/// the full-precision tail: slot s >= quant.quantized is tail row
+/// s - quant.quantized.
 struct CacheParts {
   Value keys, values, positions, length, scores;
+  QuantParts quant;
+
+  /// The number of converted values of a cache (see
+  /// populateKVCacheTypeConversion).
+  static constexpr size_t kPlainParts = 4, kQuantParts = 7;
 
   static CacheParts unpack(ValueRange parts) {
     CacheParts c;
@@ -30,14 +50,28 @@ struct CacheParts {
     c.values = parts[1];
     c.positions = parts[2];
     c.length = parts[3];
-    if (parts.size() > 4)
+    if (parts.size() == kPlainParts + 1)
       c.scores = parts[4];
+    if (parts.size() == kPlainParts + kQuantParts) {
+      QuantParts &q = c.quant;
+      q.quantized = parts[4];
+      q.keyCodes = parts[5];
+      q.keyScales = parts[6];
+      q.keyMins = parts[7];
+      q.valueCodes = parts[8];
+      q.valueScales = parts[9];
+      q.valueMins = parts[10];
+    }
     return c;
   }
   SmallVector<Value> pack() const {
     SmallVector<Value> parts{keys, values, positions, length};
     if (scores)
       parts.push_back(scores);
+    if (quant)
+      parts.append({quant.quantized, quant.keyCodes, quant.keyScales,
+                    quant.keyMins, quant.valueCodes, quant.valueScales,
+                    quant.valueMins});
     return parts;
   }
 };
@@ -110,6 +144,43 @@ inline CacheParts moveSlots(OpBuilder &b, Location loc, CacheParts c,
 inline Value constIndex(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
+
+//===----------------------------------------------------------------------===//
+// Quantized caches (KVQuantToTensors.cpp)
+//===----------------------------------------------------------------------===//
+
+/// Full-precision tail rows of a quantized cache: min(C, R + g - 1).
+int64_t quantTailCapacity(KVCacheType type);
+
+/// The converted types of a cache with `quant`, in CacheParts order.
+void appendQuantizedCacheTypes(KVCacheType type,
+                               SmallVectorImpl<Type> &results);
+
+/// An empty quantized cache of the converted `parts` types.
+CacheParts emitQuantizedEmpty(OpBuilder &b, Location loc, TypeRange parts);
+
+/// Appends `keys` / `values` ([H, T, D]) to the tail of `c` (a cache of
+/// `type`, growing to `newLength`), quantizing the whole groups that leave
+/// the residual window. Positions and length are the caller's.
+CacheParts emitQuantizedAppend(OpBuilder &b, Location loc, KVCacheType type,
+                               CacheParts c, Value keys, Value values,
+                               Value newLength);
+
+/// Asserts at run time that truncating `c` to `newLength` drops only tail
+/// slots.
+void emitQuantizedTruncateCheck(OpBuilder &b, Location loc, const CacheParts &c,
+                                Value newLength);
+
+/// The keys (or values) of slots [0, quantized + rows(tail)) as one
+/// [H, S, D] tensor of the tail's element type: codes dequantized, tail
+/// rows copied. The general attention lowering reads this; the vectorized
+/// kernels dequantize in registers instead.
+Value dequantizeSlots(OpBuilder &b, Location loc, const QuantParts &q,
+                      int64_t bits, int64_t group, Value tail, bool ofKeys);
+
+/// tok.kv.quantize.
+void populateKVQuantToTensorsPatterns(const TypeConverter &converter,
+                                      RewritePatternSet &patterns);
 
 } // namespace tok
 } // namespace mlir

@@ -57,6 +57,11 @@ struct KVEmptyLowering : OpConversionPattern<KVEmptyOp> {
     SmallVector<Type> parts;
     if (failed(getTypeConverter()->convertType(type, parts)))
       return failure();
+    if (type.getQuant()) {
+      rewriter.replaceOpWithMultiple(
+          op, {emitQuantizedEmpty(rewriter, loc, parts).pack()});
+      return success();
+    }
     // Each buffer is its own allocation: tensor.empty ops of one type are
     // CSE'd into one, and One-Shot Bufferize then lets the keys and values
     // (or two layers' caches) share a buffer.
@@ -117,8 +122,12 @@ struct KVAppendLowering : OpConversionPattern<KVAppendOp> {
                              std::to_string(type.getCapacity()) +
                              " slots is exceeded");
 
-    c.keys = insertSlots(rewriter, loc, keys, c.keys, c.length);
-    c.values = insertSlots(rewriter, loc, values, c.values, c.length);
+    if (type.getQuant()) {
+      c = emitQuantizedAppend(rewriter, loc, type, c, keys, values, newLength);
+    } else {
+      c.keys = insertSlots(rewriter, loc, keys, c.keys, c.length);
+      c.values = insertSlots(rewriter, loc, values, c.values, c.length);
+    }
     // Every KV head records the same positions for new slots.
     int64_t staticTokens = cast<RankedTensorType>(keys.getType()).getDimSize(1);
     SmallVector<Value> dynTokens;
@@ -162,7 +171,10 @@ struct KVTruncateLowering : OpConversionPattern<KVTruncateOp> {
     CacheParts c = CacheParts::unpack(adaptor.getCache());
     Value count = adaptor.getCount().front();
     Value dropped = arith::MinUIOp::create(rewriter, loc, count, c.length);
-    c.length = arith::SubIOp::create(rewriter, loc, c.length, dropped);
+    Value newLength = arith::SubIOp::create(rewriter, loc, c.length, dropped);
+    if (c.quant)
+      emitQuantizedTruncateCheck(rewriter, loc, c, newLength);
+    c.length = newLength;
     rewriter.replaceOpWithMultiple(op, {c.pack()});
     return success();
   }
@@ -230,11 +242,21 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
     CacheParts c = CacheParts::unpack(adaptor.getCache());
     AttentionInputs in;
     in.query = adaptor.getQuery().front();
-    // The live prefix of the cache is the key sequence.
+    // The live prefix of the cache is the key sequence; of a quantized
+    // cache, the codes of [0, quantized) and the tail's live rows.
+    Value tailRows = c.length;
+    if (c.quant) {
+      KVQuantAttr quant = op.getCache().getType().getQuant();
+      tailRows =
+          arith::SubIOp::create(rewriter, loc, c.length, c.quant.quantized);
+      in.quant = c.quant;
+      in.quantBits = quant.getBits();
+      in.quantGroup = quant.getGroup();
+    }
     in.key =
-        extractSlots(rewriter, loc, c.keys, rewriter.getIndexAttr(0), c.length);
+        extractSlots(rewriter, loc, c.keys, rewriter.getIndexAttr(0), tailRows);
     in.value = extractSlots(rewriter, loc, c.values, rewriter.getIndexAttr(0),
-                            c.length);
+                            tailRows);
     in.keyPositions = extractSlots(rewriter, loc, c.positions,
                                    rewriter.getIndexAttr(0), c.length);
     in.queryPositions = adaptor.getPositions().front();
@@ -263,8 +285,14 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
 void mlir::tok::populateKVCacheTypeConversion(TypeConverter &converter) {
   converter.addConversion([](KVCacheType type, SmallVectorImpl<Type> &results)
                               -> std::optional<LogicalResult> {
-    if (type.getQuant())
-      return failure();
+    if (type.getQuant()) {
+      // Eviction and scores over quantized storage are not lowered (the
+      // conversion pass reports it first).
+      if (type.getScores())
+        return failure();
+      appendQuantizedCacheTypes(type, results);
+      return success();
+    }
     MLIRContext *ctx = type.getContext();
     auto kv = RankedTensorType::get(
         {type.getKvHeads(), type.getCapacity(), type.getHeadDim()},
@@ -287,5 +315,6 @@ void mlir::tok::populateKVCacheToTensorsPatterns(const TypeConverter &converter,
   patterns.add<KVAppendLowering, KVCommitLowering, KVEmptyLowering,
                KVLengthLowering, KVTruncateLowering>(converter, ctx);
   populateKVEvictToTensorsPatterns(converter, patterns);
+  populateKVQuantToTensorsPatterns(converter, patterns);
   patterns.add<CachedAttentionLowering>(converter, ctx, how);
 }

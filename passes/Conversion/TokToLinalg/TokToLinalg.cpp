@@ -244,22 +244,48 @@ struct ConvertTokToLinalgPass
           << static_cast<int64_t>(keyTile);
       return signalPassFailure();
     }
-    // Quantized caches have no lowering yet: say so instead of failing to
-    // legalize whatever happens to use one.
+    // Quantized caches lower for append, truncate, attention and
+    // tok.kv.quantize; eviction, tree commits and received scores over
+    // quantized storage do not: say so before any rewriting.
     WalkResult quantized =
         getOperation()->walk<WalkOrder::PreOrder>([](Operation *op) {
-          auto isQuantized = [](Type t) {
+          auto quantizedCache = [](Type t) {
             auto cache = dyn_cast<KVCacheType>(t);
-            return cache && cache.getQuant();
+            return cache && cache.getQuant() ? cache : KVCacheType();
           };
-          bool uses = llvm::any_of(op->getOperandTypes(), isQuantized) ||
-                      llvm::any_of(op->getResultTypes(), isQuantized);
+          SmallVector<Type> types(op->getOperandTypes());
+          llvm::append_range(types, op->getResultTypes());
           if (auto fn = dyn_cast<FunctionOpInterface>(op))
-            uses |= llvm::any_of(fn.getArgumentTypes(), isQuantized);
+            llvm::append_range(types, fn.getArgumentTypes());
+          bool uses = false;
+          for (Type t : types) {
+            KVCacheType cache = quantizedCache(t);
+            if (!cache)
+              continue;
+            uses = true;
+            if (cache.getScores()) {
+              op->emitError("quantized KV caches with tracked scores (score-"
+                            "based eviction) have no lowering yet: ")
+                  << cache;
+              return WalkResult::interrupt();
+            }
+          }
           if (!uses)
             return WalkResult::advance();
-          op->emitError("quantized KV caches are not lowered yet; keep "
-                        "unquantized caches for code generation");
+          const char *what = nullptr;
+          if (isa<KVEvictOp>(op))
+            what = "eviction";
+          else if (isa<KVCommitOp>(op))
+            what = "tree commits";
+          else if (auto att = dyn_cast<CachedAttentionOp>(op);
+                   att && att.getReceived())
+            what = "received attention scores";
+          if (!what)
+            return WalkResult::advance();
+          op->emitError() << "'" << op->getName() << "': no lowering yet for "
+                          << what
+                          << " over a quantized KV cache (keep the cache "
+                             "unquantized for it)";
           return WalkResult::interrupt();
         });
     if (quantized.wasInterrupted())
@@ -315,9 +341,9 @@ struct ConvertTokToLinalgPass
         scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
                         LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
-                        KVEvictOp, KVLengthOp, KVTruncateOp, LayerNormOp,
-                        GatherOp, MergeOp, PruneOp, RMSNormOp, SampleOp,
-                        ScatterOp, UnmergeOp, VerifyOp>();
+                        KVEvictOp, KVLengthOp, KVQuantizeOp, KVTruncateOp,
+                        LayerNormOp, GatherOp, MergeOp, PruneOp, RMSNormOp,
+                        SampleOp, ScatterOp, UnmergeOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());

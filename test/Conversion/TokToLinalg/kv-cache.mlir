@@ -129,10 +129,10 @@ func.func @snapkv(%c: !tok.kv_cache<2x64x8xf32>, %s: tensor<2x64xf32>) -> !tok.k
 
 // -----
 
-// expected-error @+1 {{quantized KV caches are not lowered yet; keep unquantized caches for code generation}}
-func.func @quantized(%c: !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>) -> index {
-  %n = tok.kv.length %c : !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>
-  return %n : index
+func.func @quantized_evict(%c: !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>) -> !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>> {
+  // expected-error @+1 {{'tok.kv.evict': no lowering yet for eviction over a quantized KV cache}}
+  %e = tok.kv.evict %c {policy = #tok.evict<window, budget = 8, sinks = 2, recent = 6>} : !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>
+  return %e : !tok.kv_cache<2x256x32xf32, quant = #tok.kv_quant<bits = 8>>
 }
 
 // -----
