@@ -40,8 +40,23 @@ struct CostCounter {
   }
   static int64_t cacheBytes(KVCacheType type) {
     int64_t slots = type.getKvHeads() * type.getCapacity();
-    int64_t bytes =
-        2 * slots * type.getHeadDim() * elementBytes(type.getElementType());
+    int64_t bytes;
+    if (KVQuantAttr quant = type.getQuant()) {
+      // Codes, f16 scale + min per group (keys: per channel and group of
+      // tokens; values: per token and group of channels) and the
+      // full-precision tail (KVQuantToTensors.cpp).
+      int64_t d = type.getHeadDim(), g = quant.getGroup();
+      int64_t keyGroups = (type.getCapacity() + g - 1) / g;
+      int64_t tail = std::min(type.getCapacity(), quant.getResidual() + g - 1);
+      bytes = 2 * slots * d * quant.getBits() / 8;
+      bytes += 2 * 2 * type.getKvHeads() * keyGroups * d;
+      bytes += 2 * 2 * slots * (d / g);
+      bytes += 2 * type.getKvHeads() * tail * d *
+               elementBytes(type.getElementType());
+    } else {
+      bytes =
+          2 * slots * type.getHeadDim() * elementBytes(type.getElementType());
+    }
     bytes += 4 * slots; // positions
     if (type.getScores())
       bytes += 4 * slots;

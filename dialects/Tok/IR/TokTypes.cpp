@@ -101,6 +101,10 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "kv_cache head_dim " << headDim
                          << " is not a multiple of the quantization group "
                          << quant.getGroup();
+    if (quant.getBits() == 4 && headDim % 2 != 0)
+      return emitError() << "kv_cache head_dim " << headDim
+                         << " must be even for 4-bit quantization (two "
+                            "channels per byte)";
     if (quant.getResidual() > capacity)
       return emitError() << "kv_cache quantization residual "
                          << quant.getResidual() << " exceeds the capacity "

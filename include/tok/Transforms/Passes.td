@@ -170,7 +170,44 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
            "snapkv: width of the max pooling of scores">,
     Option<"chunk", "chunk", "int64_t", /*default=*/"16",
            "The most tokens one step appends (prefill chunk size)">
+  ];  let dependentDialects = ["::mlir::tok::TokDialect"];
+}
+
+def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {
+  let summary = "Store every KV cache quantized to int8 or int4 (KIVI)";
+  let description = [{
+    Gives every `!tok.kv_cache` of the module KIVI-style quantized storage
+    (`quant = #tok.kv_quant<bits, group, residual>`, ALGORITHMS.md §5):
+    keys per channel over groups of `group` consecutive tokens, values per
+    token over groups of `group` consecutive channels, asymmetric with an
+    f16 scale and minimum per group; at least the `residual` most recent
+    tokens stay in full precision, the older ones are quantized in whole
+    groups as they leave that window. The attention kernels dequantize the
+    codes in registers (no dequantized copy of the cache).
+
+    Examples:
+
+    ```
+    tok-opt model.mlir --tok-kv-quantize="bits=4 group=32 residual=128"
+    tok-run generate --pipeline "tok-kv-quantize{bits=8}"
+    ```
+
+    Requirements, checked here: `bits` 4 or 8; `group` divides the head
+    dim and `residual`; `residual` at most the cache capacity; caches not
+    already quantized. Eviction (`tok-kv-evict`) and token-tree commits over
+    quantized storage have no lowering yet and are rejected. A rollback
+    (`tok.kv.truncate`, speculative decoding) may drop only full-precision
+    slots: keep `residual` above the draft length (checked at run time).
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", /*default=*/"8",
+           "Bits per code: 4 or 8">,
+    Option<"group", "group", "int64_t", /*default=*/"32",
+           "Tokens per key group and channels per value group">,
+    Option<"residual", "residual", "int64_t", /*default=*/"128",
+           "Most recent tokens kept in full precision (a multiple of group)">
   ];
+  let dependentDialects = ["::mlir::tok::TokDialect"];
 }
 
 def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
