@@ -19,6 +19,8 @@ h2o: half recent; tova; a2sf with decay 0.95):
     top-1 next-token agreement and the mean KL(full || evicted);
   - peak KV bytes and decode tokens/s: tok-run generate with a prompt of
     L - 64 tokens and 64 new tokens, with the pass in --pipeline.
+And tok-kv-quantize (KIVI int8 / int4, group 32, residual 32) at each
+context, fidelity counted from position 32 (the first quantized tokens).
 """
 
 import argparse
@@ -36,6 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
 from llama_forward import read_weights  # noqa: E402
 
 CHUNK = 1  # one token per step, so every policy sees each query
+QUANT_RESIDUAL = 32
 
 
 def pipeline(policy, budget):
@@ -52,6 +55,10 @@ def pipeline(policy, budget):
             budget, budget // 2, CHUNK)
     if policy == "tova":
         return "tok-kv-evict{policy=tova budget=%d chunk=%d}" % (budget, CHUNK)
+    if policy in ("int8", "int4"):
+        # KIVI: group 32, the 32 most recent tokens in full precision
+        # (example.py's residual; the paper's LongBench runs use 128).
+        return "tok-kv-quantize{bits=%s group=32 residual=%d}" % (policy[3:], QUANT_RESIDUAL)
     raise ValueError(policy)
 
 
@@ -111,6 +118,7 @@ def decode_stats(tok_run, model, ids, new, policy, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["evict", "quant"], help="run only eviction or only quantization")
     ap.add_argument("--model", default=os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv.json"))
     args = ap.parse_args()
@@ -141,7 +149,15 @@ def main():
                          decode_tokens_s=full_speed, top1=1.0, kl=0.0))
         print("%-7d %-6s %-7s %8.1f %10.2f %8.1f %9.3f %9.4f" % (L, "-", "full", full_kv / 1024, 1.0,
                                                                  full_speed, 1.0, 0.0))
-        for f in fractions:
+        for bits in ([] if args.only == "evict" else ["int8", "int4"]):
+            got = teacher_logits(tools, work, args.model, names, weights, ids, bits, L, L)
+            top1, kl = fidelity(full, got, QUANT_RESIDUAL)
+            speed, kv = decode_stats(tools[2], args.model, ids[: L - 64], 64, bits, L)
+            rows.append(dict(context=L, fraction=None, policy=bits, kv_bytes=kv, kv_ratio=kv / full_kv,
+                             decode_tokens_s=speed, decode_ratio=speed / full_speed, top1=top1, kl=kl))
+            print("%-7d %-6s %-7s %8.1f %10.2f %8.1f %9.3f %9.4f" % (
+                L, "-", bits, kv / 1024, kv / full_kv, speed, top1, kl))
+        for f in ([] if args.only == "quant" else fractions):
             budget = max(2, int(f * L))
             for policy in policies:
                 got = teacher_logits(tools, work, args.model, names, weights, ids, policy, budget,
