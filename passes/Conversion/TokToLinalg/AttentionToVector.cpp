@@ -30,6 +30,13 @@
 //     O (registers) = alpha O + p V; received scores from the row's
 //     logits the same way.
 //
+// Quantized caches (KVQuantToTensors.cpp): slots before `quantized` are
+// codes, dequantized in registers (code * scale + min) where K^T is packed
+// and V rows are read; the decode kernel instead folds each key group's
+// per-channel scales into the query row once (q * s, q . min), so a
+// quantized key costs a code conversion and an fma per 16 channels. Slots
+// from `quantized` on read the full-precision tail.
+//
 // Keys past the end of a tile are clamped to the last key (valid memory)
 // and masked, so no loop has a scalar tail. exp stays math.exp; the
 // pipeline rewrites it to its polynomial approximation.
@@ -121,6 +128,16 @@ private:
   /// 16 lanes, channels [d0, d0 + 16), of quantized slot `slot`.
   Value dequantChunk(OpBuilder &ob, bool ofKeys, Value kvHead, Value slot,
                      int64_t d0);
+  /// The codes (as f32) of those lanes.
+  Value codeChunk(OpBuilder &ob, bool ofKeys, Value kvHead, Value slot,
+                  int64_t d0);
+  /// q . k of key slot `slot` for the (scaled) query chunks `q`. For a
+  /// quantized slot, from the codes and the query folded with its key
+  /// group's scales and mins (foldKeyScales): (q * s) . code + q . mn.
+  Value keyDot(OpBuilder &ob, Value kvHead, Value slot, ArrayRef<Value> q);
+  /// Decode with a quantized cache: for every key group of the quantized
+  /// prefix, q * scale (per channel) into qsBuf and q . min into qmBuf.
+  void foldKeyScales(OpBuilder &ob, Value kvHead, ArrayRef<Value> q);
   Value fma(OpBuilder &ob, Value a, Value x, Value acc) {
     return vector::FMAOp::create(ob, loc, a, x, acc);
   }
@@ -183,6 +200,9 @@ private:
   // Prefill only: K^T panels of the task's KV head and per-task scratch
   // (scaled Q rows, P tile, output accumulator).
   Value packed, qBuf, pBuf, oBuf;
+  // Decode over a quantized cache: the query row folded with each key
+  // group's scales [C / g][D] and mins [C / g].
+  Value qsBuf, qmBuf;
   // With received scores: the task's accumulator over the keys and the
   // current row's masked logits (decode), or the row block's masked logits
   // [kRows][S + slack] (prefill).
@@ -241,12 +261,11 @@ SmallVector<Value> VectorAttentionEmitter::loadRow(OpBuilder &ob, bool ofKeys,
   return SmallVector<Value>(ifOp.getResults());
 }
 
-Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
-                                           Value kvHead, Value slot,
-                                           int64_t d0) {
+Value VectorAttentionEmitter::codeChunk(OpBuilder &ob, bool ofKeys,
+                                        Value kvHead, Value slot, int64_t d0) {
   const QuantParts &q = in.quant;
-  int64_t bits = in.quantBits, g = in.quantGroup;
-  Type i8 = ob.getI8Type(), f16 = ob.getF16Type();
+  int64_t bits = in.quantBits;
+  Type i8 = ob.getI8Type();
   Value codes = ofKeys ? q.keyCodes : q.valueCodes;
   Value zeroByte = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(0));
   Value code;
@@ -257,27 +276,39 @@ Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
         ArrayRef<bool>{true});
     code = arith::ExtUIOp::create(ob, loc, ivec, raw);
   } else {
-    // Two channels per byte, the even one in the low nibble: each byte
-    // twice, then shift the odd lanes by 4.
+    // Two channels per byte, the even one in the low nibble: split the 8
+    // bytes into low and high nibbles and interleave them.
+    auto bytes = VectorType::get({kLanes / 2}, i8);
     Value raw = vector::TransferReadOp::create(
-        ob, loc, VectorType::get({kLanes / 2}, i8), codes,
-        ValueRange{kvHead, slot, index(ob, d0 / 2)}, zeroByte,
-        ArrayRef<bool>{true});
-    SmallVector<int64_t> twice;
-    SmallVector<int32_t> shifts;
-    for (int64_t lane = 0; lane < kLanes; ++lane) {
-      twice.push_back(lane / 2);
-      shifts.push_back(lane % 2 ? 4 : 0);
+        ob, loc, bytes, codes, ValueRange{kvHead, slot, index(ob, d0 / 2)},
+        zeroByte, ArrayRef<bool>{true});
+    Value four = vector::BroadcastOp::create(
+        ob, loc, bytes,
+        arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(4)));
+    Value low = arith::AndIOp::create(
+        ob, loc, raw,
+        vector::BroadcastOp::create(
+            ob, loc, bytes,
+            arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(15))));
+    Value high = arith::ShRUIOp::create(ob, loc, raw, four);
+    SmallVector<int64_t> interleave;
+    for (int64_t lane = 0; lane < kLanes / 2; ++lane) {
+      interleave.push_back(lane);
+      interleave.push_back(lane + kLanes / 2);
     }
-    Value dup = vector::ShuffleOp::create(ob, loc, raw, raw, twice);
-    Value wide = arith::ExtUIOp::create(ob, loc, ivec, dup);
-    Value shift = arith::ConstantOp::create(
-        ob, loc, DenseElementsAttr::get(ivec, ArrayRef<int32_t>(shifts)));
-    code = arith::AndIOp::create(ob, loc,
-                                 arith::ShRUIOp::create(ob, loc, wide, shift),
-                                 splat(ob, i32Const(ob, 15)));
+    Value both = vector::ShuffleOp::create(ob, loc, low, high, interleave);
+    code = arith::ExtUIOp::create(ob, loc, ivec, both);
   }
-  Value x = arith::UIToFPOp::create(ob, loc, vec, code);
+  return arith::UIToFPOp::create(ob, loc, vec, code);
+}
+
+Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
+                                           Value kvHead, Value slot,
+                                           int64_t d0) {
+  const QuantParts &q = in.quant;
+  int64_t g = in.quantGroup;
+  Type f16 = ob.getF16Type();
+  Value x = codeChunk(ob, ofKeys, kvHead, slot, d0);
   Value scale, mn;
   if (ofKeys) {
     // Per channel: one f16 per lane, for the slot's token group.
@@ -318,6 +349,81 @@ Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
     mn = laneValues(q.valueMins);
   }
   return fma(ob, x, scale, mn);
+}
+
+Value VectorAttentionEmitter::keyDot(OpBuilder &ob, Value kvHead, Value slot,
+                                     ArrayRef<Value> q) {
+  auto plainDot = [&](OpBuilder &rb, Value row) -> Value {
+    Value acc;
+    for (int64_t c = 0; c < depth / kLanes; ++c) {
+      Value k = readRow(rb, in.key, kvHead, row, index(rb, c * kLanes));
+      acc =
+          acc ? fma(rb, q[c], k, acc) : arith::MulFOp::create(rb, loc, q[c], k);
+    }
+    return reduce(rb, vector::CombiningKind::ADD, acc);
+  };
+  if (!in.quant)
+    return plainDot(ob, slot);
+  Value inCodes = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::ult,
+                                        slot, in.quant.quantized);
+  auto ifOp = scf::IfOp::create(
+      ob, loc, inCodes,
+      [&](OpBuilder &tb, Location l) {
+        Value group =
+            arith::DivUIOp::create(tb, l, slot, index(tb, in.quantGroup));
+        Value acc;
+        for (int64_t c = 0; c < depth / kLanes; ++c) {
+          Value qs = vector::LoadOp::create(
+              tb, l, vec, qsBuf, ValueRange{group, index(tb, c * kLanes)});
+          Value code = codeChunk(tb, /*ofKeys=*/true, kvHead, slot, c * kLanes);
+          acc = acc ? fma(tb, qs, code, acc)
+                    : arith::MulFOp::create(tb, l, qs, code);
+        }
+        Value dot = reduce(tb, vector::CombiningKind::ADD, acc);
+        Value qm = memref::LoadOp::create(tb, l, qmBuf, ValueRange{group});
+        scf::YieldOp::create(tb, l,
+                             ValueRange{arith::AddFOp::create(tb, l, dot, qm)});
+      },
+      [&](OpBuilder &eb, Location l) {
+        Value row = arith::SubIOp::create(eb, l, slot, in.quant.quantized);
+        scf::YieldOp::create(eb, l, ValueRange{plainDot(eb, row)});
+      });
+  return ifOp.getResult(0);
+}
+
+void VectorAttentionEmitter::foldKeyScales(OpBuilder &ob, Value kvHead,
+                                           ArrayRef<Value> q) {
+  Value groups = arith::DivUIOp::create(ob, loc, in.quant.quantized,
+                                        index(ob, in.quantGroup));
+  Type f16 = ob.getF16Type();
+  Value zeroHalf =
+      arith::ConstantOp::create(ob, loc, ob.getFloatAttr(f16, 0.0));
+  auto halves = VectorType::get({kLanes}, f16);
+  scf::ForOp::create(
+      ob, loc, index(ob, 0), groups, index(ob, 1), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value group, ValueRange) {
+        Value qm;
+        for (int64_t c = 0; c < depth / kLanes; ++c) {
+          auto read = [&](Value t) -> Value {
+            Value h = vector::TransferReadOp::create(
+                lb, l, halves, t,
+                ValueRange{kvHead, group, index(lb, c * kLanes)}, zeroHalf,
+                ArrayRef<bool>{true});
+            return arith::ExtFOp::create(lb, l, vec, h);
+          };
+          Value qs =
+              arith::MulFOp::create(lb, l, q[c], read(in.quant.keyScales));
+          vector::StoreOp::create(lb, l, qs, qsBuf,
+                                  ValueRange{group, index(lb, c * kLanes)});
+          Value mn = read(in.quant.keyMins);
+          qm = qm ? fma(lb, q[c], mn, qm)
+                  : arith::MulFOp::create(lb, l, q[c], mn);
+        }
+        memref::StoreOp::create(lb, l,
+                                reduce(lb, vector::CombiningKind::ADD, qm),
+                                qmBuf, ValueRange{group});
+        scf::YieldOp::create(lb, l);
+      });
 }
 
 Value VectorAttentionEmitter::keyPositions(OpBuilder &ob, Value kvHead,
@@ -697,6 +803,8 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
               rb, loc, readRow(rb, in.query, h, i, index(rb, c * kLanes)),
               scaleVec));
         Value qPos = queryPosition(rb, i);
+        if (in.quant)
+          foldKeyScales(rb, kvHead, q);
         auto [lo, hi] = attentionKeyRange(rb, loc, in, tokens, keys, i, c1);
         SmallVector<Value> inits{negInf, zeroF};
         inits.append(vChunks, zeroVec);
@@ -709,15 +817,7 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
                     kb, arith::AddIOp::create(kb, loc, j0, index(kb, lane)),
                     lastKey);
                 keyRows.push_back(key);
-                Value acc;
-                SmallVector<Value> keyRow =
-                    loadRow(kb, /*ofKeys=*/true, kvHead, key, 0, qChunks);
-                for (int64_t c = 0; c < qChunks; ++c) {
-                  Value kv = keyRow[c];
-                  acc = acc ? fma(kb, q[c], kv, acc)
-                            : arith::MulFOp::create(kb, loc, q[c], kv);
-                }
-                dots.push_back(reduce(kb, vector::CombiningKind::ADD, acc));
+                dots.push_back(keyDot(kb, kvHead, key, q));
               }
               Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
               s = addLogSizes(kb, s, j0);
@@ -924,6 +1024,14 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
       }
     } else {
       blockLogits = Value();
+      if (in.quant) {
+        int64_t groups =
+            cast<RankedTensorType>(in.quant.keyScales.getType()).getDimSize(1);
+        qsBuf = memref::AllocOp::create(ob, loc,
+                                        MemRefType::get({groups, depth}, f32));
+        qmBuf =
+            memref::AllocOp::create(ob, loc, MemRefType::get({groups}, f32));
+      }
     }
     auto heads = scf::ForOp::create(
         ob, loc, c0, group, c1, ValueRange{groupOut},

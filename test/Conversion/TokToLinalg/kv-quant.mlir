@@ -44,18 +44,23 @@ func.func @truncate(%c: !tok.kv_cache<2x64x32xf32, quant = #tok.kv_quant<bits = 
 
 // -----
 
-// Attention over int4 codes: the vectorized kernel loads 8 bytes per 16
-// channels, duplicates each byte, shifts the odd lanes by 4, masks, and
-// dequantizes in registers (code * scale + min, the key scales a vector of
-// 16 f16 per channel); slots past the quantized prefix read the tail. No
-// dequantized copy of the cache.
+// Attention over int4 codes, decode: per query row, each key group's
+// per-channel scales are folded into the query once (q * s into a scratch,
+// q . min); a quantized key is then its 8 code bytes split into nibbles,
+// interleaved, converted and one fma per 16 channels with q * s; slots
+// past the quantized prefix read the tail. No dequantized copy of the
+// cache.
 // CHECK-LABEL: func.func @attend(
 // CHECK-NOT:   linalg.generic
-// CHECK:       vector.transfer_read %{{.*}} : tensor<2x64x16xi8>, vector<8xi8>
-// CHECK:       vector.shuffle %{{.*}} [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7] : vector<8xi8>, vector<8xi8>
-// CHECK:       arith.shrui
-// CHECK:       arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK:       memref.alloc() : memref<4x32xf32>
 // CHECK:       vector.transfer_read %{{.*}} : tensor<2x4x32xf16>, vector<16xf16>
+// CHECK:       arith.extf %{{.*}} : vector<16xf16> to vector<16xf32>
+// CHECK:       vector.store %{{.*}} : memref<4x32xf32>, vector<16xf32>
+// CHECK:       vector.load %{{.*}} : memref<4x32xf32>, vector<16xf32>
+// CHECK:       vector.transfer_read %{{.*}} : tensor<2x64x16xi8>, vector<8xi8>
+// CHECK:       arith.shrui %{{.*}} : vector<8xi8>
+// CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
+// CHECK:       arith.uitofp %{{.*}} : vector<16xi32> to vector<16xf32>
 // CHECK:       vector.fma
 // The general lowering dequantizes once into [H, S, D] and attends to it.
 // GENERAL-LABEL: func.func @attend(
