@@ -82,9 +82,10 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
     int64_t capacity = static_cast<int64_t>(budget) + chunk;
     AttrTypeReplacer replacer;
     replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
-      return KVCacheType::get(
-          ctx, t.getKvHeads(), capacity, t.getHeadDim(), t.getElementType(),
-          t.getScores() || evict.accumulatesScores(), t.getQuant());
+      return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
+                              t.getElementType(),
+                              t.getScores() || evict.accumulatesScores(),
+                              t.getQuant(), t.getPages());
     });
     replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
                                           /*replaceLocs=*/false,
@@ -115,7 +116,8 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
         auto scored = CachedAttentionOp::create(
             b, att.getLoc(), att.getOutput().getType(), scoresType,
             att.getQuery(), cache, att.getPositions(), att.getTreeParents(),
-            att.getMaskAttr(), att.getScaleAttr(), scoresAttr);
+            att.getMaskAttr(), att.getScaleAttr(), scoresAttr,
+            att.getSelectBudgetAttr());
         att.getOutput().replaceAllUsesWith(scored.getOutput());
         att.erase();
         scores = scored.getReceived();

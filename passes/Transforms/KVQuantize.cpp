@@ -84,7 +84,8 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
                              << "cannot quantize " << cache << ": ";
                     },
                     cache.getKvHeads(), cache.getCapacity(), cache.getHeadDim(),
-                    cache.getElementType(), cache.getScores(), quant)))
+                    cache.getElementType(), cache.getScores(), quant,
+                    cache.getPages())))
               return WalkResult::interrupt();
             if (cache.getScores()) {
               error(op->getLoc()) << "caches that track attention scores "
@@ -107,7 +108,7 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
     replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
       return KVCacheType::get(ctx, t.getKvHeads(), t.getCapacity(),
                               t.getHeadDim(), t.getElementType(), t.getScores(),
-                              quant);
+                              quant, t.getPages());
     });
     replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
                                           /*replaceLocs=*/false,

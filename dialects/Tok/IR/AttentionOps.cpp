@@ -174,6 +174,19 @@ LogicalResult CachedAttentionOp::verify() {
   if (getMask().getBlockDiagonal())
     return emitOpError("a block-diagonal mask needs segment ids, which a "
                        "cache does not store; use tok.attention");
+  if (std::optional<int64_t> budget = getSelectBudget()) {
+    if (*budget <= 0)
+      return emitOpError("select_budget must be positive, got ") << *budget;
+    if (!cache.getPages())
+      return emitOpError("select_budget needs a cache with page bounds "
+                         "('pages = P' in its type), got ")
+             << cache;
+    if (getTreeParents())
+      return emitOpError("select_budget does not apply to a token tree");
+    if (getReceived())
+      return emitOpError("select_budget does not return received scores "
+                         "(unselected pages receive none)");
+  }
   return verifyLength(*this, "positions", getPositions(),
                       getQuery().getType().getDimSize(1),
                       "one per query token");

@@ -171,7 +171,7 @@ LogicalResult KVQuantizeOp::verify() {
     return emitOpError("expects a result type with 'quant', got ") << to;
   if (KVCacheType::get(getContext(), to.getKvHeads(), to.getCapacity(),
                        to.getHeadDim(), to.getElementType(), to.getScores(),
-                       KVQuantAttr()) != from)
+                       KVQuantAttr(), to.getPages()) != from)
     return emitOpError("expects the result to be ")
            << from << " with 'quant' added, got " << to;
   return success();

@@ -29,7 +29,8 @@ void TokDialect::registerTypes() {
 // KVCacheType
 //===----------------------------------------------------------------------===//
 
-// !tok.kv_cache<H x C x D x T [, scores] [, quant = #tok.kv_quant<...>]>
+// !tok.kv_cache<H x C x D x T [, scores] [, quant = #tok.kv_quant<...>]
+//                [, pages = P]>
 Type KVCacheType::parse(AsmParser &parser) {
   SMLoc loc = parser.getCurrentLocation();
   SmallVector<int64_t> dims;
@@ -47,6 +48,7 @@ Type KVCacheType::parse(AsmParser &parser) {
   }
   bool scores = false;
   KVQuantAttr quant;
+  std::optional<int64_t> pages;
   while (succeeded(parser.parseOptionalComma())) {
     SMLoc keyLoc = parser.getCurrentLocation();
     if (succeeded(parser.parseOptionalKeyword("scores"))) {
@@ -66,13 +68,25 @@ Type KVCacheType::parse(AsmParser &parser) {
         return {};
       continue;
     }
-    parser.emitError(keyLoc, "expected 'scores' or 'quant'");
+    if (succeeded(parser.parseOptionalKeyword("pages"))) {
+      if (pages) {
+        parser.emitError(keyLoc, "'pages' given twice");
+        return {};
+      }
+      int64_t p = 0;
+      if (parser.parseEqual() || parser.parseInteger(p))
+        return {};
+      pages = p;
+      continue;
+    }
+    parser.emitError(keyLoc, "expected 'scores', 'quant' or 'pages'");
     return {};
   }
   if (parser.parseGreater())
     return {};
   return getChecked([&] { return parser.emitError(loc); }, parser.getContext(),
-                    dims[0], dims[1], dims[2], elementType, scores, quant);
+                    dims[0], dims[1], dims[2], elementType, scores, quant,
+                    pages.value_or(0));
 }
 
 void KVCacheType::print(AsmPrinter &printer) const {
@@ -82,13 +96,16 @@ void KVCacheType::print(AsmPrinter &printer) const {
     printer << ", scores";
   if (getQuant())
     printer << ", quant = " << getQuant();
+  if (getPages())
+    printer << ", pages = " << getPages();
   printer << '>';
 }
 
 LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
                                   int64_t kvHeads, int64_t capacity,
                                   int64_t headDim, Type elementType,
-                                  bool scores, KVQuantAttr quant) {
+                                  bool scores, KVQuantAttr quant,
+                                  int64_t pages) {
   if (kvHeads <= 0 || capacity <= 0 || headDim <= 0)
     return emitError() << "kv_cache dimensions must be positive, got "
                        << kvHeads << "x" << capacity << "x" << headDim;
@@ -96,6 +113,11 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "kv_cache element type must be f32, f16 or bf16, "
                           "got "
                        << elementType;
+  if (pages < 0)
+    return emitError() << "kv_cache pages must be positive, got " << pages;
+  if (pages > 0 && quant)
+    return emitError() << "kv_cache page bounds over quantized storage are "
+                          "not supported: use 'pages' or 'quant'";
   if (quant) {
     if (headDim % quant.getGroup() != 0)
       return emitError() << "kv_cache head_dim " << headDim

@@ -43,6 +43,11 @@ struct AttentionInputs {
   /// row s - quantized), S = quantized + rows(key).
   QuantParts quant;
   int64_t quantBits = 0, quantGroup = 0;
+  /// Query-aware selection (Quest, `select_budget`): the cache's page
+  /// bounds [Hk, ceil(C / P), D] f32; each decode row attends only to its
+  /// top pages (see tok.cached_attention).
+  Value pageMin, pageMax;
+  int64_t pageSize = 0, selectBudget = 0;
 };
 
 /// A zero-filled f32 tensor of `type` to accumulate received scores into.

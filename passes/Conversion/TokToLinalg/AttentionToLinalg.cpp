@@ -18,6 +18,7 @@
 #include "tok/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -773,7 +774,11 @@ Value mlir::tok::createAttentionOutput(OpBuilder &b, Location loc,
   for (int64_t i = 0; i < 3; ++i)
     if (type.isDynamicDim(i))
       dynamicSizes.push_back(sizes[i]);
-  return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+  // An allocation of its own: tensor.empty ops of one type would be CSE'd
+  // into one, and two attentions of one shape (e.g. over the same cache)
+  // whose outputs are both live then share an scf.forall destination that
+  // One-Shot Bufferize cannot separate ("cannot avoid RaW conflict").
+  return bufferization::AllocTensorOp::create(b, loc, type, dynamicSizes);
 }
 
 void mlir::tok::emitHeadCountCheck(OpBuilder &b, Location loc, Value queryHeads,

@@ -138,6 +138,12 @@ private:
   /// Decode with a quantized cache: for every key group of the quantized
   /// prefix, q * scale (per channel) into qsBuf and q . min into qmBuf.
   void foldKeyScales(OpBuilder &ob, Value kvHead, ArrayRef<Value> q);
+  /// Quest: marks in selBuf the `budgetPages` pages (of `pages`) a query
+  /// row attends to: the last page, then the others by the upper bound
+  /// sum_d max(q_d max_d, q_d min_d) of their logits, ties to the lower
+  /// page.
+  void markSelectedPages(OpBuilder &ob, Value kvHead, ArrayRef<Value> q,
+                         Value pages, int64_t budgetPages);
   Value fma(OpBuilder &ob, Value a, Value x, Value acc) {
     return vector::FMAOp::create(ob, loc, a, x, acc);
   }
@@ -203,6 +209,9 @@ private:
   // Decode over a quantized cache: the query row folded with each key
   // group's scales [C / g][D] and mins [C / g].
   Value qsBuf, qmBuf;
+  // Decode with query-aware selection: each page's bound, and which pages
+  // the current row reads.
+  Value boundBuf, selBuf;
   // With received scores: the task's accumulator over the keys and the
   // current row's masked logits (decode), or the row block's masked logits
   // [kRows][S + slack] (prefill).
@@ -423,6 +432,60 @@ void VectorAttentionEmitter::foldKeyScales(OpBuilder &ob, Value kvHead,
                                 reduce(lb, vector::CombiningKind::ADD, qm),
                                 qmBuf, ValueRange{group});
         scf::YieldOp::create(lb, l);
+      });
+}
+
+void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
+                                               ArrayRef<Value> q, Value pages,
+                                               int64_t budgetPages) {
+  Value c0 = index(ob, 0), c1 = index(ob, 1);
+  Value no = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(0));
+  Value yes = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(1));
+  // Bounds (the scaled query ranks like the unscaled one).
+  scf::ForOp::create(
+      ob, loc, c0, pages, c1, ValueRange{},
+      [&](OpBuilder &lb, Location l, Value page, ValueRange) {
+        Value acc;
+        for (int64_t c = 0; c < depth / kLanes; ++c) {
+          Value hiB = arith::MulFOp::create(
+              lb, l, q[c],
+              readRow(lb, in.pageMax, kvHead, page, index(lb, c * kLanes)));
+          Value loB = arith::MulFOp::create(
+              lb, l, q[c],
+              readRow(lb, in.pageMin, kvHead, page, index(lb, c * kLanes)));
+          Value m = arith::MaximumFOp::create(lb, l, hiB, loB);
+          acc = acc ? arith::AddFOp::create(lb, l, acc, m) : m;
+        }
+        memref::StoreOp::create(lb, l,
+                                reduce(lb, vector::CombiningKind::ADD, acc),
+                                boundBuf, ValueRange{page});
+        memref::StoreOp::create(lb, l, no, selBuf, ValueRange{page});
+        scf::YieldOp::create(lb, l);
+      });
+  // The last (partial) page always; then the best of the rest, one at a
+  // time (the budget is a few dozen pages).
+  auto take = [&](OpBuilder &tb, Value page) {
+    memref::StoreOp::create(tb, loc, yes, selBuf, ValueRange{page});
+    memref::StoreOp::create(tb, loc, negInf, boundBuf, ValueRange{page});
+  };
+  take(ob, arith::SubIOp::create(ob, loc, pages, c1));
+  scf::ForOp::create(
+      ob, loc, c0, index(ob, budgetPages - 1), c1, ValueRange{},
+      [&](OpBuilder &tb, Location l, Value, ValueRange) {
+        auto best = scf::ForOp::create(
+            tb, l, c0, pages, c1, ValueRange{negInf, c0},
+            [&](OpBuilder &sb, Location, Value page, ValueRange bi) {
+              Value u = memref::LoadOp::create(sb, l, boundBuf, page);
+              Value better = arith::CmpFOp::create(
+                  sb, l, arith::CmpFPredicate::OGT, u, bi[0]);
+              scf::YieldOp::create(
+                  sb, l,
+                  ValueRange{
+                      arith::SelectOp::create(sb, l, better, u, bi[0]),
+                      arith::SelectOp::create(sb, l, better, page, bi[1])});
+            });
+        take(tb, best.getResult(1));
+        scf::YieldOp::create(tb, l);
       });
 }
 
@@ -808,48 +871,109 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
         auto [lo, hi] = attentionKeyRange(rb, loc, in, tokens, keys, i, c1);
         SmallVector<Value> inits{negInf, zeroF};
         inits.append(vChunks, zeroVec);
-        auto keyLoop = scf::ForOp::create(
-            rb, loc, lo, hi, index(rb, kLanes), inits,
-            [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
-              SmallVector<Value> keyRows, dots;
-              for (int64_t lane = 0; lane < kLanes; ++lane) {
-                Value key = minIndex(
-                    kb, arith::AddIOp::create(kb, loc, j0, index(kb, lane)),
-                    lastKey);
-                keyRows.push_back(key);
-                dots.push_back(keyDot(kb, kvHead, key, q));
-              }
-              Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
-              s = addLogSizes(kb, s, j0);
-              Value kPos = keyPositions(kb, kvHead, j0);
-              s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos),
-                                          s, splat(kb, negInf));
-              if (logitBuf)
-                vector::StoreOp::create(kb, loc, s, logitBuf, ValueRange{j0});
-              SoftmaxStep step = softmaxStep(kb, {s}, st[0], st[1]);
-              Value alpha = splat(kb, step.alpha);
-              SmallVector<Value> acc;
-              for (int64_t c = 0; c < vChunks; ++c)
-                acc.push_back(arith::MulFOp::create(kb, loc, st[2 + c], alpha));
-              for (int64_t lane = 0; lane < kLanes; ++lane) {
-                Value pb = splat(
-                    kb, vector::ExtractOp::create(kb, loc, step.p[0], lane));
-                SmallVector<Value> valueRow = loadRow(
-                    kb, /*ofKeys=*/false, kvHead, keyRows[lane], 0, vChunks);
-                for (int64_t c = 0; c < vChunks; ++c)
-                  acc[c] = fma(kb, pb, valueRow[c], acc[c]);
-              }
-              SmallVector<Value> next{step.max, step.sum};
-              next.append(acc);
-              scf::YieldOp::create(kb, loc, next);
-            });
-        SmallVector<Value> acc(keyLoop.getResults().drop_front(2));
+        // One block of 16 keys from j0: logits, online softmax, P V.
+        auto keyBlock = [&](OpBuilder &kb, Value j0,
+                            ValueRange st) -> SmallVector<Value> {
+          SmallVector<Value> keyRows, dots;
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            Value key = minIndex(
+                kb, arith::AddIOp::create(kb, loc, j0, index(kb, lane)),
+                lastKey);
+            keyRows.push_back(key);
+            dots.push_back(keyDot(kb, kvHead, key, q));
+          }
+          Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
+          s = addLogSizes(kb, s, j0);
+          Value kPos = keyPositions(kb, kvHead, j0);
+          s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos), s,
+                                      splat(kb, negInf));
+          if (logitBuf)
+            vector::StoreOp::create(kb, loc, s, logitBuf, ValueRange{j0});
+          SoftmaxStep step = softmaxStep(kb, {s}, st[0], st[1]);
+          Value alpha = splat(kb, step.alpha);
+          SmallVector<Value> acc;
+          for (int64_t c = 0; c < vChunks; ++c)
+            acc.push_back(arith::MulFOp::create(kb, loc, st[2 + c], alpha));
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            Value pb =
+                splat(kb, vector::ExtractOp::create(kb, loc, step.p[0], lane));
+            SmallVector<Value> valueRow = loadRow(kb, /*ofKeys=*/false, kvHead,
+                                                  keyRows[lane], 0, vChunks);
+            for (int64_t c = 0; c < vChunks; ++c)
+              acc[c] = fma(kb, pb, valueRow[c], acc[c]);
+          }
+          SmallVector<Value> next{step.max, step.sum};
+          next.append(acc);
+          return next;
+        };
+        auto denseLoop = [&](OpBuilder &ob) {
+          return scf::ForOp::create(
+              ob, loc, lo, hi, index(ob, kLanes), inits,
+              [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
+                scf::YieldOp::create(kb, loc, keyBlock(kb, j0, st));
+              });
+        };
+        Operation *keyLoop;
+        if (!in.selectBudget) {
+          keyLoop = denseLoop(rb);
+        } else {
+          // Quest: more pages than the budget's -> only the selected ones.
+          Value pages = arith::DivUIOp::create(
+              rb, loc,
+              arith::AddIOp::create(rb, loc, keys, index(rb, in.pageSize - 1)),
+              index(rb, in.pageSize));
+          int64_t budgetPages =
+              std::max<int64_t>(3, in.selectBudget / in.pageSize);
+          Value select =
+              arith::CmpIOp::create(rb, loc, arith::CmpIPredicate::ugt, pages,
+                                    index(rb, budgetPages));
+          keyLoop = scf::IfOp::create(
+              rb, loc, select,
+              [&](OpBuilder &tb, Location) {
+                markSelectedPages(tb, kvHead, q, pages, budgetPages);
+                auto overPages = scf::ForOp::create(
+                    tb, loc, c0, pages, c1, inits,
+                    [&](OpBuilder &pb, Location, Value page, ValueRange st) {
+                      Value flag =
+                          memref::LoadOp::create(pb, loc, selBuf, page);
+                      Value chosen = arith::CmpIOp::create(
+                          pb, loc, arith::CmpIPredicate::ne, flag,
+                          arith::ConstantOp::create(pb, loc,
+                                                    pb.getI8IntegerAttr(0)));
+                      auto ifOp = scf::IfOp::create(
+                          pb, loc, chosen,
+                          [&](OpBuilder &ib, Location) {
+                            Value first = arith::MulIOp::create(
+                                ib, loc, page, index(ib, in.pageSize));
+                            Value end = arith::AddIOp::create(
+                                ib, loc, first, index(ib, in.pageSize));
+                            auto blocks = scf::ForOp::create(
+                                ib, loc, first, end, index(ib, kLanes), st,
+                                [&](OpBuilder &kb, Location, Value j0,
+                                    ValueRange bst) {
+                                  scf::YieldOp::create(kb, loc,
+                                                       keyBlock(kb, j0, bst));
+                                });
+                            scf::YieldOp::create(ib, loc, blocks.getResults());
+                          },
+                          [&](OpBuilder &eb, Location) {
+                            scf::YieldOp::create(eb, loc, st);
+                          });
+                      scf::YieldOp::create(pb, loc, ifOp.getResults());
+                    });
+                scf::YieldOp::create(tb, loc, overPages.getResults());
+              },
+              [&](OpBuilder &eb, Location) {
+                scf::YieldOp::create(eb, loc, denseLoop(eb).getResults());
+              });
+        }
+        SmallVector<Value> acc(keyLoop->getResults().drop_front(2));
         if (logitBuf)
-          accumulateScores(rb, i, lo, hi, keyLoop.getResult(0),
-                           keyLoop.getResult(1));
+          accumulateScores(rb, i, lo, hi, keyLoop->getResult(0),
+                           keyLoop->getResult(1));
         scf::YieldOp::create(
             rb, loc,
-            writeOutputRow(rb, rowArgs[0], hh, i, acc, keyLoop.getResult(1)));
+            writeOutputRow(rb, rowArgs[0], hh, i, acc, keyLoop->getResult(1)));
       });
   return rows.getResult(0);
 }
@@ -1031,6 +1155,14 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
                                         MemRefType::get({groups, depth}, f32));
         qmBuf =
             memref::AllocOp::create(ob, loc, MemRefType::get({groups}, f32));
+      }
+      if (in.selectBudget) {
+        int64_t pages =
+            cast<RankedTensorType>(in.pageMin.getType()).getDimSize(1);
+        boundBuf =
+            memref::AllocOp::create(ob, loc, MemRefType::get({pages}, f32));
+        selBuf = memref::AllocOp::create(
+            ob, loc, MemRefType::get({pages}, ob.getI8Type()));
       }
     }
     auto heads = scf::ForOp::create(

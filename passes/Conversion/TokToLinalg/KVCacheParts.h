@@ -38,10 +38,15 @@ struct QuantParts {
 /// s - quant.quantized.
 struct CacheParts {
   Value keys, values, positions, length, scores;
+  /// With `pages = P`: per KV head, page and channel, the min and max of
+  /// the keys over the page's live slots ([H, ceil(C / P), D] f32).
+  Value pageMin, pageMax;
   QuantParts quant;
 
   /// The number of converted values of a cache (see
-  /// populateKVCacheTypeConversion).
+  /// populateKVCacheTypeConversion): the plain parts, then scores (1), page
+  /// bounds (2) or quantized storage (7; never with the other two). The
+  /// counts 4, 5, 6, 7 and 11 tell them apart.
   static constexpr size_t kPlainParts = 4, kQuantParts = 7;
 
   static CacheParts unpack(ValueRange parts) {
@@ -50,9 +55,14 @@ struct CacheParts {
     c.values = parts[1];
     c.positions = parts[2];
     c.length = parts[3];
-    if (parts.size() == kPlainParts + 1)
-      c.scores = parts[4];
-    if (parts.size() == kPlainParts + kQuantParts) {
+    size_t n = parts.size(), next = kPlainParts;
+    if (n == kPlainParts + 1 || n == kPlainParts + 3)
+      c.scores = parts[next++];
+    if (n == kPlainParts + 2 || n == kPlainParts + 3) {
+      c.pageMin = parts[next++];
+      c.pageMax = parts[next++];
+    }
+    if (n == kPlainParts + kQuantParts) {
       QuantParts &q = c.quant;
       q.quantized = parts[4];
       q.keyCodes = parts[5];
@@ -68,6 +78,8 @@ struct CacheParts {
     SmallVector<Value> parts{keys, values, positions, length};
     if (scores)
       parts.push_back(scores);
+    if (pageMin)
+      parts.append({pageMin, pageMax});
     if (quant)
       parts.append({quant.quantized, quant.keyCodes, quant.keyScales,
                     quant.keyMins, quant.valueCodes, quant.valueScales,
@@ -181,6 +193,27 @@ Value dequantizeSlots(OpBuilder &b, Location loc, const QuantParts &q,
 /// tok.kv.quantize.
 void populateKVQuantToTensorsPatterns(const TypeConverter &converter,
                                       RewritePatternSet &patterns);
+
+//===----------------------------------------------------------------------===//
+// Page bounds for query-aware selection (KVSelectToTensors.cpp)
+//===----------------------------------------------------------------------===//
+
+/// The converted type of a cache's page minima (and maxima):
+/// [H, ceil(C / P), D] f32.
+RankedTensorType pageBoundsType(KVCacheType type);
+
+/// Recomputes the bounds of pages [firstPage, endPage) of `c` from its
+/// keys, over the live slots below `length`.
+CacheParts emitPageBoundsUpdate(OpBuilder &b, Location loc, int64_t pageSize,
+                                CacheParts c, Value firstPage, Value endPage,
+                                Value length);
+
+/// After the live slots changed from `oldLength` slots to `c.length`
+/// (append: the pages from the old last one on; truncate: the new last
+/// partial page).
+CacheParts emitPageBoundsAfterResize(OpBuilder &b, Location loc,
+                                     int64_t pageSize, CacheParts c,
+                                     Value oldLength);
 
 } // namespace tok
 } // namespace mlir

@@ -81,6 +81,11 @@ struct KVEmptyLowering : OpConversionPattern<KVEmptyOp> {
       c.scores =
           linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
     }
+    if (type.getPages()) {
+      // Page bounds are written by the appends that fill a page.
+      c.pageMin = alloc(pageBoundsType(type));
+      c.pageMax = alloc(pageBoundsType(type));
+    }
     rewriter.replaceOpWithMultiple(op, {c.pack()});
     return success();
   }
@@ -155,7 +160,11 @@ struct KVAppendLowering : OpConversionPattern<KVAppendOp> {
           linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
       c.scores = insertSlots(rewriter, loc, zeros, c.scores, c.length);
     }
+    Value oldLength = c.length;
     c.length = newLength;
+    if (c.pageMin)
+      c = emitPageBoundsAfterResize(rewriter, loc, type.getPages(), c,
+                                    oldLength);
     rewriter.replaceOpWithMultiple(op, {c.pack()});
     return success();
   }
@@ -174,7 +183,11 @@ struct KVTruncateLowering : OpConversionPattern<KVTruncateOp> {
     Value newLength = arith::SubIOp::create(rewriter, loc, c.length, dropped);
     if (c.quant)
       emitQuantizedTruncateCheck(rewriter, loc, c, newLength);
+    Value oldLength = c.length;
     c.length = newLength;
+    if (c.pageMin)
+      c = emitPageBoundsAfterResize(
+          rewriter, loc, op.getCache().getType().getPages(), c, oldLength);
     rewriter.replaceOpWithMultiple(op, {c.pack()});
     return success();
   }
@@ -265,6 +278,12 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
     in.mask = op.getMask();
     in.scale = op.getScaleAttr();
     in.scores = op.getScoresAttr();
+    if (std::optional<int64_t> budget = op.getSelectBudget()) {
+      in.pageMin = c.pageMin;
+      in.pageMax = c.pageMax;
+      in.pageSize = op.getCache().getType().getPages();
+      in.selectBudget = *budget;
+    }
     in.outputType = op.getOutput().getType();
     if (Value received = op.getReceived())
       in.receivedInit = createZeroScores(
@@ -304,6 +323,10 @@ void mlir::tok::populateKVCacheTypeConversion(TypeConverter &converter) {
     results.push_back(IndexType::get(ctx));
     if (type.getScores())
       results.push_back(type.getScoresType());
+    if (type.getPages()) {
+      results.push_back(pageBoundsType(type));
+      results.push_back(pageBoundsType(type));
+    }
     return success();
   });
 }

@@ -291,6 +291,39 @@ struct ConvertTokToLinalgPass
     if (quantized.wasInterrupted())
       return signalPassFailure();
 
+    // Query-aware selection runs in the vectorized decode kernel; page
+    // bounds are maintained by append and truncate only.
+    WalkResult paged = getOperation()->walk([&](Operation *op) {
+      if (isa<KVEvictOp, KVCommitOp>(op)) {
+        auto cache = cast<KVCacheType>(op->getOperand(0).getType());
+        if (cache.getPages()) {
+          op->emitError() << "'" << op->getName()
+                          << "': no lowering yet over a cache with page "
+                             "bounds (pages = "
+                          << cache.getPages() << ")";
+          return WalkResult::interrupt();
+        }
+      }
+      auto att = dyn_cast<CachedAttentionOp>(op);
+      if (!att || !att.getSelectBudget())
+        return WalkResult::advance();
+      KVCacheType cache = att.getCache().getType();
+      bool f32 = cache.getElementType().isF32() &&
+                 att.getQuery().getType().getElementType().isF32();
+      if (!vectorAttention || !f32 || cache.getHeadDim() % 16 != 0 ||
+          cache.getPages() % 16 != 0) {
+        att.emitError() << "select_budget is lowered by the vectorized "
+                           "attention kernels only: f32, a head dim and a "
+                           "page size that are multiples of 16, and "
+                           "vector-attention enabled (got "
+                        << cache << ")";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (paged.wasInterrupted())
+      return signalPassFailure();
+
     // Speculative decoding and token ops the lowerings do not handle: one
     // clear error each, before any rewriting.
     bool unsupported = false;

@@ -98,6 +98,13 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
     received (`Hk x capacity`, f32, zero for dead slots), which eviction
     policies consume.
 
+    With `select_budget = B` (a cache with `pages = P`; Quest, query-aware
+    selection) each query row attends only to the `k = min(max(3, B / P),
+    #pages)` pages of live slots with the highest upper bound
+    `sum_d max(q_d max_d, q_d min_d)` of its logits, the last (partial)
+    page always among them; ties keep the lower page. With no more pages
+    than `k` it is the full attention. Nothing is evicted.
+
     Example:
 
     ```mlir
@@ -114,7 +121,8 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
     Optional<Tok_I32Vector>:$tree_parents,
     Tok_MaskAttr:$mask,
     OptionalAttr<F32Attr>:$scale,
-    OptionalAttr<Tok_ScoresAttr>:$scores);
+    OptionalAttr<Tok_ScoresAttr>:$scores,
+    OptionalAttr<I64Attr>:$select_budget);
   let results = (outs
     Tok_HeadsTensor:$output,
     Optional<Tok_ScoresTensor>:$received);

@@ -19,8 +19,10 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
     A value of this type also holds what the cache policies need: the
     position each slot was written with (RoPE positions survive eviction),
     the number of live slots (always a prefix `[0, length)`), with `scores`
-    the received attention mass accumulated per KV head and slot, and with
-    `quant` the quantized storage and its scales.
+    the received attention mass accumulated per KV head and slot, with
+    `quant` the quantized storage and its scales, and with `pages = P` the
+    minimum and maximum of every key channel over each page of `P`
+    consecutive slots (Quest's metadata for query-aware selection).
 
     Caches have value semantics: every op that changes one returns a new
     value. Bufferization turns the chain into in-place updates of one
@@ -32,6 +34,7 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
     !tok.kv_cache<4x1024x32xf32>
     !tok.kv_cache<4x256x32xf32, scores>
     !tok.kv_cache<8x4096x128xbf16, quant = #tok.kv_quant<bits = 4>>
+    !tok.kv_cache<8x4096x128xf32, pages = 16>
     ```
   }];
   let parameters = (ins
@@ -40,7 +43,8 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
     "int64_t":$head_dim,
     "::mlir::Type":$element_type,
     DefaultValuedParameter<"bool", "false">:$scores,
-    OptionalParameter<"::mlir::tok::KVQuantAttr">:$quant);
+    OptionalParameter<"::mlir::tok::KVQuantAttr">:$quant,
+    DefaultValuedParameter<"int64_t", "0">:$pages);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let builders = [
@@ -48,9 +52,10 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
         "int64_t":$kvHeads, "int64_t":$capacity, "int64_t":$headDim,
         "::mlir::Type":$elementType,
         CArg<"bool", "false">:$scores,
-        CArg<"::mlir::tok::KVQuantAttr", "{}">:$quant), [{
+        CArg<"::mlir::tok::KVQuantAttr", "{}">:$quant,
+        CArg<"int64_t", "0">:$pages), [{
       return $_get(elementType.getContext(), kvHeads, capacity, headDim,
-                   elementType, scores, quant);
+                   elementType, scores, quant, pages);
     }]>
   ];
   let skipDefaultBuilders = 0;
@@ -67,7 +72,7 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
     /// eviction budget).
     KVCacheType withCapacity(int64_t capacity) const {
       return get(getContext(), getKvHeads(), capacity, getHeadDim(),
-                 getElementType(), getScores(), getQuant());
+                 getElementType(), getScores(), getQuant(), getPages());
     }
   }];
 }
