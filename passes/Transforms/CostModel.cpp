@@ -57,7 +57,10 @@ struct CostCounter {
       bytes =
           2 * slots * type.getHeadDim() * elementBytes(type.getElementType());
     }
-    bytes += 4 * slots; // positions
+    bytes += 4 * slots;              // positions
+    if (int64_t p = type.getPages()) // page bounds: min and max, f32
+      bytes += 2 * 4 * type.getKvHeads() * ((type.getCapacity() + p - 1) / p) *
+               type.getHeadDim();
     if (type.getScores())
       bytes += 4 * slots;
     return bytes;
@@ -90,8 +93,14 @@ struct CostCounter {
       cost.attentionFlops += f;
     } else if (auto cached = dyn_cast<CachedAttentionOp>(op)) {
       KVCacheType cache = cached.getCache().getType();
-      int64_t f = attentionFlops(cached.getQuery().getType(),
-                                 cache.getCapacity(), cache.getHeadDim());
+      int64_t keys = cache.getCapacity();
+      // Query-aware selection reads k pages of P slots (plus one bound per
+      // page, small next to them).
+      if (std::optional<int64_t> budget = cached.getSelectBudget())
+        keys = std::min(keys, std::max<int64_t>(3, *budget / cache.getPages()) *
+                                  cache.getPages());
+      int64_t f =
+          attentionFlops(cached.getQuery().getType(), keys, cache.getHeadDim());
       cost.flops += f;
       cost.attentionFlops += f;
     } else if (auto norm = dyn_cast<RMSNormOp>(op)) {

@@ -210,6 +210,46 @@ def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tok::TokDialect"];
 }
 
+def TokKVSelectPass : Pass<"tok-kv-select", "::mlir::ModuleOp"> {
+  let summary = "Query-aware KV page selection at decode time (Quest)";
+  let description = [{
+    Gives every `!tok.kv_cache` of the module page bounds (`pages = P`:
+    per KV head, page of `P` slots and key channel, the min and max of the
+    keys, kept up to date by appends and rollbacks), and every
+    `tok.cached_attention` but those of the first `dense-layers` layers
+    (in op order within each function; Quest keeps the first two dense) a
+    `select_budget`: each decode query row then attends only to the last
+    page and the pages whose logit upper bound
+    `sum_d max(q_d max_d, q_d min_d)` is highest, `max(3, budget / P)`
+    pages in all (ALGORITHMS.md §4.1). Nothing is evicted: the cache keeps
+    every slot, and another row may select other pages. Prefill (16 or
+    more query rows) stays dense; with no more pages than the budget the
+    attention is exactly the dense one.
+
+    Examples:
+
+    ```
+    tok-opt model.mlir --tok-kv-select="page=16 budget=512"
+    tok-run generate --pipeline "tok-kv-select{budget=256}"
+    ```
+
+    Requirements: `page` a positive multiple of 16 and `budget` positive
+    (checked here); f32 attention with a head dim a multiple of 16 (checked
+    by the lowering). Eviction, token-tree commits and quantized storage
+    are not combined with page bounds yet and are rejected.
+  }];
+  let options = [
+    Option<"page", "page", "int64_t", /*default=*/"16",
+           "Slots per page (a multiple of 16)">,
+    Option<"budget", "budget", "int64_t", /*default=*/"512",
+           "Tokens attended per decode row (rounded down to pages, at least "
+           "3 pages)">,
+    Option<"denseLayers", "dense-layers", "int64_t", /*default=*/"2",
+           "Attentions per function left dense, in op order">
+  ];
+  let dependentDialects = ["::mlir::tok::TokDialect"];
+}
+
 def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
   let summary = "Merge similar tokens in every encoder block (ToMe)";
   let description = [{

@@ -17,13 +17,28 @@ func.func private @f(!tok.kv_cache<4x16xf32>)
 
 // -----
 
-// expected-error @+1 {{expected 'scores' or 'quant'}}
+// expected-error @+1 {{expected 'scores', 'quant' or 'pages'}}
 func.func private @f(!tok.kv_cache<4x16x8xf32, sorted>)
 
 // -----
 
 // expected-error @+1 {{'scores' given twice}}
 func.func private @f(!tok.kv_cache<4x16x8xf32, scores, scores>)
+
+// -----
+
+// expected-error @+1 {{'pages' given twice}}
+func.func private @f(!tok.kv_cache<4x16x8xf32, pages = 16, pages = 32>)
+
+// -----
+
+// expected-error @+1 {{kv_cache pages must be positive, got -16}}
+func.func private @f(!tok.kv_cache<4x16x8xf32, pages = -16>)
+
+// -----
+
+// expected-error @+1 {{kv_cache page bounds over quantized storage are not supported: use 'pages' or 'quant'}}
+func.func private @f(!tok.kv_cache<4x256x32xf32, pages = 16, quant = #tok.kv_quant<bits = 4>>)
 
 // -----
 

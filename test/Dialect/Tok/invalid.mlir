@@ -962,3 +962,27 @@ func.func @case_prefill_chunk(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) 
   %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, prefill_chunk = 0} : tensor<?xi32> -> tensor<?xi32>
   return
 }
+
+// -----
+
+func.func @select_without_pages(%q: tensor<8x1x32xf32>, %c: !tok.kv_cache<4x256x32xf32>, %p: tensor<1xi32>) {
+  // expected-error @+1 {{'tok.cached_attention' op select_budget needs a cache with page bounds ('pages = P' in its type), got '!tok.kv_cache<4x256x32xf32>'}}
+  %o = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, select_budget = 64} : tensor<8x1x32xf32>, !tok.kv_cache<4x256x32xf32>, tensor<1xi32> -> tensor<8x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @select_zero(%q: tensor<8x1x32xf32>, %c: !tok.kv_cache<4x256x32xf32, pages = 16>, %p: tensor<1xi32>) {
+  // expected-error @+1 {{'tok.cached_attention' op select_budget must be positive, got 0}}
+  %o = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, select_budget = 0} : tensor<8x1x32xf32>, !tok.kv_cache<4x256x32xf32, pages = 16>, tensor<1xi32> -> tensor<8x1x32xf32>
+  return
+}
+
+// -----
+
+func.func @select_scores(%q: tensor<8x1x32xf32>, %c: !tok.kv_cache<4x256x32xf32, pages = 16>, %p: tensor<1xi32>) {
+  // expected-error @+1 {{'tok.cached_attention' op select_budget does not return received scores (unselected pages receive none)}}
+  %o, %s = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, scores = #tok.scores<>, select_budget = 64} : tensor<8x1x32xf32>, !tok.kv_cache<4x256x32xf32, pages = 16>, tensor<1xi32> -> tensor<8x1x32xf32>, tensor<4x256xf32>
+  return
+}

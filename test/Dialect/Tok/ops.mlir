@@ -11,11 +11,21 @@
 // CHECK-SAME: !tok.kv_cache<4x256x32xf32, scores>
 // CHECK-SAME: !tok.kv_cache<8x4096x128xbf16, quant = #tok.kv_quant<bits = 4>>
 // CHECK-SAME: !tok.kv_cache<2x64x16xf16, scores, quant = #tok.kv_quant<bits = 8, group = 16, residual = 32>>
+// CHECK-SAME: !tok.kv_cache<8x4096x128xf32, scores, pages = 16>
 func.func @kv_cache_types(%a: !tok.kv_cache<4x1024x32xf32>,
                           %b: !tok.kv_cache<4x256x32xf32, scores>,
                           %c: !tok.kv_cache<8x4096x128xbf16, quant = #tok.kv_quant<bits = 4, group = 32, residual = 128>>,
-                          %d: !tok.kv_cache<2x64x16xf16, scores, quant = #tok.kv_quant<bits = 8, group = 16, residual = 32>>) {
+                          %d: !tok.kv_cache<2x64x16xf16, scores, quant = #tok.kv_quant<bits = 8, group = 16, residual = 32>>,
+                          %e: !tok.kv_cache<8x4096x128xf32, pages = 16, scores>) {
   return
+}
+
+// Query-aware selection: a decode row reads its top pages.
+// CHECK-LABEL: func.func @select
+// CHECK: tok.cached_attention %{{.*}} {mask = #tok.mask<causal>, select_budget = 512 : i64}
+func.func @select(%q: tensor<32x1x128xf32>, %c: !tok.kv_cache<8x4096x128xf32, pages = 16>, %p: tensor<1xi32>) -> tensor<32x1x128xf32> {
+  %o = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, select_budget = 512} : tensor<32x1x128xf32>, !tok.kv_cache<8x4096x128xf32, pages = 16>, tensor<1xi32> -> tensor<32x1x128xf32>
+  return %o : tensor<32x1x128xf32>
 }
 
 // CHECK-LABEL: func.func @attributes

@@ -1,0 +1,126 @@
+//===- KVSelect.cpp - query-aware KV page selection (Quest) ---------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Two module-wide changes: every !tok.kv_cache gets `pages = P` (page
+// bounds kept by the cache ops' lowering), and every tok.cached_attention
+// after the first `dense-layers` of its function gets
+// `select_budget = budget`. The attention kernels do the selection
+// (AttentionToVector.cpp); nothing here changes which slots a cache holds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AttrTypeSubElements.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+namespace mlir {
+namespace tok {
+#define GEN_PASS_DEF_TOKKVSELECTPASS
+#include "tok/Transforms/Passes.h.inc"
+} // namespace tok
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    auto error = [&](Location loc) {
+      InFlightDiagnostic diag = emitError(loc, "tok-kv-select: ");
+      signalPassFailure();
+      return diag;
+    };
+    if (page <= 0 || page % 16 != 0) {
+      error(module.getLoc()) << "page must be a positive multiple of 16, got "
+                             << static_cast<int64_t>(page);
+      return;
+    }
+    if (budget <= 0) {
+      error(module.getLoc())
+          << "budget must be positive, got " << static_cast<int64_t>(budget);
+      return;
+    }
+    if (denseLayers < 0) {
+      error(module.getLoc()) << "dense-layers must not be negative, got "
+                             << static_cast<int64_t>(denseLayers);
+      return;
+    }
+
+    bool sawCache = false;
+    WalkResult walk =
+        module.walk<WalkOrder::PreOrder>([&](Operation *op) -> WalkResult {
+          if (isa<KVEvictOp, KVCommitOp>(op)) {
+            error(op->getLoc())
+                << "'" << op->getName()
+                << "' over caches with page bounds has no lowering yet; "
+                   "select or evict, not both";
+            return WalkResult::interrupt();
+          }
+          SmallVector<Type> types(op->getOperandTypes());
+          llvm::append_range(types, op->getResultTypes());
+          for (Region &region : op->getRegions())
+            for (Block &block : region)
+              llvm::append_range(types, block.getArgumentTypes());
+          for (Type t : types) {
+            auto cache = dyn_cast<KVCacheType>(t);
+            if (!cache)
+              continue;
+            sawCache = true;
+            if (cache.getPages()) {
+              error(op->getLoc())
+                  << "the cache already has page bounds: " << cache;
+              return WalkResult::interrupt();
+            }
+            if (cache.getQuant()) {
+              error(op->getLoc()) << "page bounds over quantized storage "
+                                     "are not supported: "
+                                  << cache;
+              return WalkResult::interrupt();
+            }
+          }
+          return WalkResult::advance();
+        });
+    if (walk.wasInterrupted())
+      return;
+    if (!sawCache) {
+      error(module.getLoc()) << "the module has no KV cache to select from";
+      return;
+    }
+
+    AttrTypeReplacer replacer;
+    replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
+      return KVCacheType::get(ctx, t.getKvHeads(), t.getCapacity(),
+                              t.getHeadDim(), t.getElementType(), t.getScores(),
+                              t.getQuant(), static_cast<int64_t>(page));
+    });
+    replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
+                                          /*replaceLocs=*/false,
+                                          /*replaceTypes=*/true);
+
+    // Token trees and attentions that return scores keep dense reads.
+    auto budgetAttr = IntegerAttr::get(IntegerType::get(ctx, 64),
+                                       static_cast<int64_t>(budget));
+    module.walk([&](func::FuncOp fn) {
+      int64_t seen = 0;
+      fn.walk([&](CachedAttentionOp att) {
+        if (seen++ < denseLayers || att.getTreeParents() || att.getReceived())
+          return;
+        att.setSelectBudgetAttr(budgetAttr);
+      });
+    });
+  }
+};
+
+} // namespace
