@@ -209,8 +209,8 @@ private:
   // Decode over a quantized cache: the query row folded with each key
   // group's scales [C / g][D] and mins [C / g].
   Value qsBuf, qmBuf;
-  // Decode with query-aware selection: each page's bound, and which pages
-  // the current row reads.
+  // Decode with query-aware selection: each page's bound (as an ordered
+  // integer key), and which pages the current row reads.
   Value boundBuf, selBuf;
   // With received scores: the task's accumulator over the keys and the
   // current row's masked logits (decode), or the row block's masked logits
@@ -438,10 +438,13 @@ void VectorAttentionEmitter::foldKeyScales(OpBuilder &ob, Value kvHead,
 void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
                                                ArrayRef<Value> q, Value pages,
                                                int64_t budgetPages) {
-  Value c0 = index(ob, 0), c1 = index(ob, 1);
+  Value c0 = index(ob, 0), c1 = index(ob, 1), c16 = index(ob, kLanes);
   Value no = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(0));
   Value yes = arith::ConstantOp::create(ob, loc, ob.getI8IntegerAttr(1));
-  // Bounds (the scaled query ranks like the unscaled one).
+  Value zero32 = i32Const(ob, 0);
+  // Each page's bound (the scaled query ranks like the unscaled one) as an
+  // unsigned key of the same order: sign bit set -> all bits flipped,
+  // otherwise the sign bit set.
   scf::ForOp::create(
       ob, loc, c0, pages, c1, ValueRange{},
       [&](OpBuilder &lb, Location l, Value page, ValueRange) {
@@ -456,36 +459,104 @@ void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
           Value m = arith::MaximumFOp::create(lb, l, hiB, loB);
           acc = acc ? arith::AddFOp::create(lb, l, acc, m) : m;
         }
-        memref::StoreOp::create(lb, l,
-                                reduce(lb, vector::CombiningKind::ADD, acc),
-                                boundBuf, ValueRange{page});
+        Value u = reduce(lb, vector::CombiningKind::ADD, acc);
+        Value bits = arith::BitcastOp::create(lb, l, i32, u);
+        Value negative = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::slt,
+                                               bits, zero32);
+        Value flipped = arith::XOrIOp::create(lb, l, bits, i32Const(lb, -1));
+        Value signed_ = arith::OrIOp::create(
+            lb, l, bits, i32Const(lb, static_cast<int32_t>(0x80000000u)));
+        Value key = arith::SelectOp::create(lb, l, negative, flipped, signed_);
+        memref::StoreOp::create(lb, l, key, boundBuf, ValueRange{page});
         memref::StoreOp::create(lb, l, no, selBuf, ValueRange{page});
         scf::YieldOp::create(lb, l);
       });
-  // The last (partial) page always; then the best of the rest, one at a
-  // time (the budget is a few dozen pages).
-  auto take = [&](OpBuilder &tb, Value page) {
-    memref::StoreOp::create(tb, loc, yes, selBuf, ValueRange{page});
-    memref::StoreOp::create(tb, loc, negInf, boundBuf, ValueRange{page});
+  // Pad to whole vectors with the smallest key; the last (partial) page is
+  // always read, so it leaves the ranking the same way.
+  Value padded = arith::MulIOp::create(
+      ob, loc,
+      arith::DivUIOp::create(
+          ob, loc, arith::AddIOp::create(ob, loc, pages, index(ob, kLanes - 1)),
+          c16),
+      c16);
+  scf::ForOp::create(ob, loc, pages, padded, c1, ValueRange{},
+                     [&](OpBuilder &lb, Location l, Value page, ValueRange) {
+                       memref::StoreOp::create(lb, l, zero32, boundBuf,
+                                               ValueRange{page});
+                       scf::YieldOp::create(lb, l);
+                     });
+  Value last = arith::SubIOp::create(ob, loc, pages, c1);
+  memref::StoreOp::create(ob, loc, zero32, boundBuf, ValueRange{last});
+  memref::StoreOp::create(ob, loc, yes, selBuf, ValueRange{last});
+
+  // How many keys satisfy `pred` against `t`, 16 at a time.
+  auto count = [&](OpBuilder &cb, arith::CmpIPredicate pred, Value t) {
+    Value tv = splat(cb, t);
+    Value ones = splat(cb, i32Const(cb, 1)), zeros = splat(cb, zero32);
+    auto loop = scf::ForOp::create(
+        cb, loc, c0, padded, c16, ValueRange{zeros},
+        [&](OpBuilder &lb, Location l, Value p0, ValueRange acc) {
+          Value keys = vector::LoadOp::create(lb, l, ivec, boundBuf, p0);
+          Value hit = arith::CmpIOp::create(lb, l, pred, keys, tv);
+          scf::YieldOp::create(
+              lb, l,
+              ValueRange{arith::AddIOp::create(
+                  lb, l, acc[0],
+                  arith::SelectOp::create(lb, l, hit, ones, zeros))});
+        });
+    auto red = vector::ReductionOp::create(cb, loc, vector::CombiningKind::ADD,
+                                           loop.getResult(0));
+    return red.getResult();
   };
-  take(ob, arith::SubIOp::create(ob, loc, pages, c1));
+  // The (budgetPages - 1)-th largest key, by bisection over the 2^32 keys
+  // (32 counting passes instead of budgetPages scans).
+  Value want = i32Const(ob, budgetPages - 1);
+  Value lo0 = arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(0));
+  Value hi0 =
+      arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(0xFFFFFFFFll));
+  Value one64 = arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(1));
+  auto search = scf::ForOp::create(
+      ob, loc, c0, index(ob, 32), c1, ValueRange{lo0, hi0},
+      [&](OpBuilder &sb, Location l, Value, ValueRange range) {
+        Value mid = arith::ShRUIOp::create(
+            sb, l,
+            arith::AddIOp::create(
+                sb, l, arith::AddIOp::create(sb, l, range[0], range[1]), one64),
+            one64);
+        Value t = arith::TruncIOp::create(sb, l, i32, mid);
+        Value enough = arith::CmpIOp::create(
+            sb, l, arith::CmpIPredicate::sge,
+            count(sb, arith::CmpIPredicate::uge, t), want);
+        scf::YieldOp::create(
+            sb, l,
+            ValueRange{arith::SelectOp::create(sb, l, enough, mid, range[0]),
+                       arith::SelectOp::create(
+                           sb, l, enough, range[1],
+                           arith::SubIOp::create(sb, l, mid, one64))});
+      });
+  Value threshold = arith::TruncIOp::create(ob, loc, i32, search.getResult(0));
+  // Every key above it, then keys equal to it from the lowest page on.
+  Value ties = arith::SubIOp::create(
+      ob, loc, want, count(ob, arith::CmpIPredicate::ugt, threshold));
   scf::ForOp::create(
-      ob, loc, c0, index(ob, budgetPages - 1), c1, ValueRange{},
-      [&](OpBuilder &tb, Location l, Value, ValueRange) {
-        auto best = scf::ForOp::create(
-            tb, l, c0, pages, c1, ValueRange{negInf, c0},
-            [&](OpBuilder &sb, Location, Value page, ValueRange bi) {
-              Value u = memref::LoadOp::create(sb, l, boundBuf, page);
-              Value better = arith::CmpFOp::create(
-                  sb, l, arith::CmpFPredicate::OGT, u, bi[0]);
-              scf::YieldOp::create(
-                  sb, l,
-                  ValueRange{
-                      arith::SelectOp::create(sb, l, better, u, bi[0]),
-                      arith::SelectOp::create(sb, l, better, page, bi[1])});
-            });
-        take(tb, best.getResult(1));
-        scf::YieldOp::create(tb, l);
+      ob, loc, c0, last, c1, ValueRange{ties},
+      [&](OpBuilder &lb, Location l, Value page, ValueRange left) {
+        Value key = memref::LoadOp::create(lb, l, boundBuf, page);
+        Value above = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::ugt,
+                                            key, threshold);
+        Value equal = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::eq,
+                                            key, threshold);
+        Value tie = arith::AndIOp::create(
+            lb, l, equal,
+            arith::CmpIOp::create(lb, l, arith::CmpIPredicate::sgt, left[0],
+                                  zero32));
+        Value take = arith::OrIOp::create(lb, l, above, tie);
+        memref::StoreOp::create(lb, l,
+                                arith::SelectOp::create(lb, l, take, yes, no),
+                                selBuf, ValueRange{page});
+        Value used = arith::ExtUIOp::create(lb, l, i32, tie);
+        scf::YieldOp::create(
+            lb, l, ValueRange{arith::SubIOp::create(lb, l, left[0], used)});
       });
 }
 
@@ -1159,8 +1230,10 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
       if (in.selectBudget) {
         int64_t pages =
             cast<RankedTensorType>(in.pageMin.getType()).getDimSize(1);
-        boundBuf =
-            memref::AllocOp::create(ob, loc, MemRefType::get({pages}, f32));
+        // Page keys padded to whole vectors.
+        boundBuf = memref::AllocOp::create(
+            ob, loc,
+            MemRefType::get({(pages + kLanes - 1) / kLanes * kLanes}, i32));
         selBuf = memref::AllocOp::create(
             ob, loc, MemRefType::get({pages}, ob.getI8Type()));
       }

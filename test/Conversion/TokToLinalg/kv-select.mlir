@@ -22,18 +22,21 @@ func.func @append(%c: !tok.kv_cache<2x64x32xf32, pages = 16>, %k: tensor<2x?x32x
 
 // Decode with select_budget = 48 (3 pages): when the live slots span more
 // than 3 pages, each row computes every page's bound
-// sum_d max(q_d max_d, q_d min_d), marks the last page and the 2 best
-// others (strictly greater wins: ties to the lower page), then runs the
-// online softmax over the marked pages only; otherwise the dense loop.
+// sum_d max(q_d max_d, q_d min_d) as an order-preserving integer key,
+// marks the last page, finds the 2nd largest other key by bisection (32
+// counting passes, 16 keys at a time), takes the keys above it and the
+// equal ones from the lowest page on, then runs the online softmax over
+// the marked pages only; otherwise the dense loop.
 // CHECK-LABEL: func.func @decode(
-// CHECK:       memref.alloc() : memref<4xf32>
+// CHECK:       memref.alloc() : memref<16xi32>
 // CHECK:       memref.alloc() : memref<4xi8>
 // CHECK:       %[[MANY:.*]] = arith.cmpi ugt, %{{.*}}, %c3
 // CHECK:       scf.if %[[MANY]]
 // CHECK:         arith.maximumf %{{.*}}, %{{.*}} : vector<16xf32>
-// CHECK:         memref.store %{{.*}}, %{{.*}} : memref<4xf32>
-// CHECK:         scf.for %{{.*}} = %c0 to %c2 step %c1
-// CHECK:           arith.cmpf ogt
+// CHECK:         arith.bitcast %{{.*}} : f32 to i32
+// CHECK:         scf.for %{{.*}} = %c0 to %c32 step %c1
+// CHECK:           arith.cmpi uge, %{{.*}}, %{{.*}} : vector<16xi32>
+// CHECK:         arith.cmpi ugt, %{{.*}}, %{{.*}} : vector<16xi32>
 // CHECK:         memref.load %{{.*}} : memref<4xi8>
 // CHECK:         arith.cmpi ne
 // CHECK:         scf.if

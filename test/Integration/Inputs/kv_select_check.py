@@ -8,7 +8,8 @@ One module fills a !tok.kv_cache<2x320x32xf32, pages = 16> with a 150-token
 prefill (dense: selection applies to decode rows only), then runs decode
 steps (one token each, T = 1) and a 3-token step, each attended twice:
 with select_budget = 64 (4 pages of the 10-20 live ones) and with a budget
-covering every page, and densely (no select_budget).
+covering every page, and densely (no select_budget). A second cache has
+ten pages of identical keys: all bounds tie and the lowest pages win.
 
 Reference: page bounds min / max per KV head, page and channel over the
 live slots; per query head and row, U(page) = sum_d max(q_d mx_d, q_d mn_d)
@@ -158,6 +159,21 @@ def main():
     q = f(HQ, 3, D)
     attend("%t2", q, [pos, pos + 1, pos + 2], BUDGET)
     expected.append(("3 rows selected", ref.attend(q, [pos, pos + 1, pos + 2], True)))
+    # Exact ties: ten pages of identical keys (values differ), so every
+    # bound is equal and the lowest pages win: pages 0 and 1 plus the last.
+    tie = Ref()
+    block = f(HK, P, D)
+    kt = np.concatenate([block] * 10 + [f(HK, 1, D)], axis=1)
+    vt = f(HK, 10 * P + 1, D)
+    kn_, kt_ = const(kt)
+    vn_, vt_ = const(vt)
+    pn_, pt_ = const(np.arange(10 * P + 1, dtype=np.int32), "i32")
+    lines.append("  %%e0 = tok.kv.empty : %s" % ct)
+    lines.append("  %%e1 = tok.kv.append %%e0, %s, %s, %s : %s, %s, %s, %s" % (kn_, vn_, pn_, ct, kt_, vt_, pt_))
+    tie.append(kt, vt, range(10 * P + 1))
+    q = f(HQ, 1, D)
+    attend("%e1", q, [10 * P], BUDGET)
+    expected.append(("ties to the lower pages", tie.attend(q, [10 * P], True)))
     lines += ["  return", "}"]
 
     path = os.path.join(work, "select.mlir")

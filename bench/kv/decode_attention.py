@@ -1,18 +1,23 @@
-"""Decode attention over a KIVI-quantized KV cache against the full-precision
-cache, on the CPU, measured in the same run.
+"""Decode attention over a compressed KV cache (KIVI int8 / int4 storage,
+Quest page selection) against the full-precision cache, on the CPU,
+measured in the same run.
 
-Usage: python3 bench/kv/quant_attention.py [--contexts 1024,4096,8192]
-                                          [--calls 64] [--json OUT]
+Usage: python3 bench/kv/decode_attention.py [--contexts 1024,4096,8192]
+                                           [--calls 64] [--json OUT]
 
 Shape: a GQA layer, 32 query heads over 8 KV heads of 128, f32, one query
 token (decode) at the end of a context of S tokens. One module per (S,
 storage) fills a cache (tok.kv.append of S random keys / values, then
-tok.kv.quantize for int8 / int4, group 32, residual 128) and runs `calls`
+tok.kv.quantize for int8 / int4, group 32, residual 128; for Quest a cache
+with 16-slot page bounds read with select_budget = 20% or 10% of S) and
+runs `calls`
 tok.cached_attention ops in a chain (each query is the previous output, so
 none can be skipped). The attention time per call is
 (time(calls) - time(0 calls)) / calls, each the fastest of 5 runs of
 tok-run --timing. Reported with the cache bytes (tok-cost-report's model)
-and the output's distance from the full-precision cache.
+and the output's distance from the full-precision cache (random keys make
+Quest's selection far from exact: real attention is peaked, see bench/kv/
+run.py for fidelity on a trained model).
 """
 
 import argparse
@@ -29,10 +34,16 @@ HK, HQ, D = 8, 32, 128
 GROUP, RESIDUAL = 32, 128
 
 
-def module(S, bits, calls):
-    plain = "!tok.kv_cache<%dx%dx%dxf32>" % (HK, S, D)
+PAGE = 16
+
+
+def module(S, storage, calls):
+    bits = {"int8": 8, "int4": 4}.get(storage, 0)
+    select = int(storage[5:]) * S // 100 if storage.startswith("quest") else 0
+    plain = "!tok.kv_cache<%dx%dx%dxf32%s>" % (HK, S, D, ", pages = %d" % PAGE if select else "")
     quant = plain[:-1] + ", quant = #tok.kv_quant<bits = %d, group = %d, residual = %d>>" % (
         bits, GROUP, RESIDUAL) if bits else plain
+    attrs = "mask = #tok.mask<causal>" + (", select_budget = %d" % select if select else "")
     lines = [
         "func.func @run(%%k: tensor<%dx%dx%dxf32>, %%v: tensor<%dx%dx%dxf32>, %%pos: tensor<%dxi32>, "
         "%%q: tensor<%dx1x%dxf32>) -> tensor<%dx1x%dxf32> {" % (HK, S, D, HK, S, D, S, HQ, D, HQ, D),
@@ -49,8 +60,8 @@ def module(S, bits, calls):
         "  %one = arith.constant 1 : index",
         "  %%n = arith.constant %d : index" % calls,
         "  %%o = scf.for %%i = %%lo to %%n step %%one iter_args(%%x = %%q) -> (tensor<%dx1x%dxf32>) {" % (HQ, D),
-        "    %%y = tok.cached_attention %%x, %s, %%qpos {mask = #tok.mask<causal>} : tensor<%dx1x%dxf32>, %s, "
-        "tensor<1xi32> -> tensor<%dx1x%dxf32>" % (cache, HQ, D, quant, HQ, D),
+        "    %%y = tok.cached_attention %%x, %s, %%qpos {%s} : tensor<%dx1x%dxf32>, %s, "
+        "tensor<1xi32> -> tensor<%dx1x%dxf32>" % (cache, attrs, HQ, D, quant, HQ, D),
         "    scf.yield %%y : tensor<%dx1x%dxf32>" % (HQ, D),
         "  }",
         "  return %%o : tensor<%dx1x%dxf32>" % (HQ, D),
@@ -70,8 +81,11 @@ def run(tok_run, path, inputs, out=None):
     return float(re.search(r"run ([0-9.]+) ms", r.stderr).group(1))
 
 
-def kv_bytes(S, bits):
+def kv_bytes(S, storage):
+    bits = {"int8": 8, "int4": 4}.get(storage, 0)
     slots = HK * S
+    if storage.startswith("quest"):  # + min and max per page and channel
+        return 2 * slots * D * 4 + 4 * slots + 2 * 4 * HK * ((S + PAGE - 1) // PAGE) * D
     if not bits:
         return 2 * slots * D * 4 + 4 * slots
     tail = min(S, RESIDUAL + GROUP - 1)
@@ -83,7 +97,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--contexts", default="1024,4096,8192")
     ap.add_argument("--calls", type=int, default=64)
-    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv_quant_attention.json"))
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv_decode_attention.json"))
     args = ap.parse_args()
     tok_run = os.path.join(ROOT, "build", "bin", "tok-run")
     work = tempfile.mkdtemp(prefix="tok-bench-kvq-")
@@ -99,31 +113,31 @@ def main():
             np.save(path, arr.astype(np.int32 if name == "pos" else np.float32))
             inputs.append(path)
         base_time = base_out = None
-        for bits in (0, 8, 4):
+        for storage in ("f32", "int8", "int4", "quest20", "quest10"):
             times = []
             for calls in (0, args.calls):
-                path = os.path.join(work, "m_%d_%d_%d.mlir" % (S, bits, calls))
+                path = os.path.join(work, "m_%d_%s_%d.mlir" % (S, storage, calls))
                 with open(path, "w") as fh:
-                    fh.write(module(S, bits, calls))
-                out = os.path.join(work, "o_%d_%d_" % (S, bits)) if calls else None
+                    fh.write(module(S, storage, calls))
+                out = os.path.join(work, "o_%d_%s_" % (S, storage)) if calls else None
                 times.append(run(tok_run, path, inputs, out))
             per_call = (times[1] - times[0]) / args.calls * 1e3
             # One call's output (the chain's first step) is what fidelity is
             # about; the chain's end mixes 64 steps.
-            one = os.path.join(work, "m1_%d_%d.mlir" % (S, bits))
+            one = os.path.join(work, "m1_%d_%s.mlir" % (S, storage))
             with open(one, "w") as fh:
-                fh.write(module(S, bits, 1))
-            out1 = os.path.join(work, "one_%d_%d_" % (S, bits))
+                fh.write(module(S, storage, 1))
+            out1 = os.path.join(work, "one_%d_%s_" % (S, storage))
             run(tok_run, one, inputs, out1)
             o = np.load(out1 + "0.npy")
-            if bits == 0:
+            if storage == "f32":
                 base_time, base_out = per_call, o
             err = float(np.abs(o - base_out).max())
-            name = "f32" if bits == 0 else "int%d" % bits
-            kb = kv_bytes(S, bits)
-            rows.append(dict(context=S, storage=name, kv_bytes=kb, kv_ratio=kb / kv_bytes(S, 0),
+            name = storage
+            kb = kv_bytes(S, storage)
+            rows.append(dict(context=S, storage=name, kv_bytes=kb, kv_ratio=kb / kv_bytes(S, "f32"),
                              attention_us=per_call, time_ratio=per_call / base_time, max_abs_diff=err))
-            print("%-7d %-7s %10.2f %8.2f %12.1f %8.2f %12.2e" % (S, name, kb / 2 ** 20, kb / kv_bytes(S, 0),
+            print("%-7d %-7s %10.2f %8.2f %12.1f %8.2f %12.2e" % (S, name, kb / 2 ** 20, kb / kv_bytes(S, "f32"),
                                                                  per_call, per_call / base_time, err))
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as fh:
