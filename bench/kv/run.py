@@ -20,7 +20,10 @@ h2o: half recent; tova; a2sf with decay 0.95):
   - peak KV bytes and decode tokens/s: tok-run generate with a prompt of
     L - 64 tokens and 64 new tokens, with the pass in --pipeline.
 And tok-kv-quantize (KIVI int8 / int4, group 32, residual 32) at each
-context, fidelity counted from position 32 (the first quantized tokens).
+context, fidelity counted from position 32 (the first quantized tokens),
+and tok-kv-select (Quest: page 16, the first two layers dense) at each
+budget, which reads a budget's worth of pages per decode step and evicts
+nothing (its peak KV bytes are the full cache's plus the page bounds).
 """
 
 import argparse
@@ -55,6 +58,9 @@ def pipeline(policy, budget):
             budget, budget // 2, CHUNK)
     if policy == "tova":
         return "tok-kv-evict{policy=tova budget=%d chunk=%d}" % (budget, CHUNK)
+    if policy == "quest":
+        # Page 16; Quest keeps the first two layers dense.
+        return "tok-kv-select{page=16 budget=%d dense-layers=2}" % budget
     if policy in ("int8", "int4"):
         # KIVI: group 32, the 32 most recent tokens in full precision
         # (example.py's residual; the paper's LongBench runs use 128).
@@ -118,7 +124,8 @@ def decode_stats(tok_run, model, ids, new, policy, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["evict", "quant"], help="run only eviction or only quantization")
+    ap.add_argument("--only", choices=["evict", "quant", "select"],
+                    help="run only eviction, quantization or selection (Quest)")
     ap.add_argument("--model", default=os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv.json"))
     args = ap.parse_args()
@@ -159,7 +166,8 @@ def main():
                 L, "-", bits, kv / 1024, kv / full_kv, speed, top1, kl))
         for f in ([] if args.only == "quant" else fractions):
             budget = max(2, int(f * L))
-            for policy in policies:
+            chosen = {"select": ["quest"], "evict": policies}.get(args.only, policies + ["quest"])
+            for policy in chosen:
                 got = teacher_logits(tools, work, args.model, names, weights, ids, policy, budget,
                                      L)
                 top1, kl = fidelity(full, got, min(budget, L - 1))
