@@ -9,8 +9,9 @@ Shape: a GQA layer, 32 query heads over 8 KV heads of 128, f32, one query
 token (decode) at the end of a context of S tokens. One module per (S,
 storage) fills a cache (tok.kv.append of S random keys / values, then
 tok.kv.quantize for int8 / int4, group 32, residual 128; for Quest a cache
-with 16-slot page bounds read with select_budget = 20% or 10% of S) and
-runs `calls`
+with 16-slot page bounds read with select_budget = 20% or 10% of S; for
+eviction the cache tok-kv-evict leaves at a 20% or 10% budget: budget + 16
+slots holding budget + 1 tokens) and runs `calls`
 tok.cached_attention ops in a chain (each query is the previous output, so
 none can be skipped). The attention time per call is
 (time(calls) - time(0 calls)) / calls, each the fastest of 5 runs of
@@ -40,7 +41,11 @@ PAGE = 16
 def module(S, storage, calls):
     bits = {"int8": 8, "int4": 4}.get(storage, 0)
     select = int(storage[5:]) * S // 100 if storage.startswith("quest") else 0
-    plain = "!tok.kv_cache<%dx%dx%dxf32%s>" % (HK, S, D, ", pages = %d" % PAGE if select else "")
+    # Eviction: what tok-kv-evict leaves, a cache of budget + 16 slots
+    # holding budget + 1 tokens (the step's new one included).
+    kept = int(storage[6:]) * S // 100 + 1 if storage.startswith("window") else S
+    cap = kept + 15 if kept < S else S
+    plain = "!tok.kv_cache<%dx%dx%dxf32%s>" % (HK, cap, D, ", pages = %d" % PAGE if select else "")
     quant = plain[:-1] + ", quant = #tok.kv_quant<bits = %d, group = %d, residual = %d>>" % (
         bits, GROUP, RESIDUAL) if bits else plain
     attrs = "mask = #tok.mask<causal>" + (", select_budget = %d" % select if select else "")
@@ -48,8 +53,13 @@ def module(S, storage, calls):
         "func.func @run(%%k: tensor<%dx%dx%dxf32>, %%v: tensor<%dx%dx%dxf32>, %%pos: tensor<%dxi32>, "
         "%%q: tensor<%dx1x%dxf32>) -> tensor<%dx1x%dxf32> {" % (HK, S, D, HK, S, D, S, HQ, D, HQ, D),
         "  %c0 = tok.kv.empty : " + plain,
-        "  %%c1 = tok.kv.append %%c0, %%k, %%v, %%pos : %s, tensor<%dx%dx%dxf32>, tensor<%dx%dx%dxf32>, "
-        "tensor<%dxi32>" % (plain, HK, S, D, HK, S, D, S),
+        "  %%ks = tensor.extract_slice %%k[0, 0, 0] [%d, %d, %d] [1, 1, 1] : tensor<%dx%dx%dxf32> to "
+        "tensor<%dx%dx%dxf32>" % (HK, kept, D, HK, S, D, HK, kept, D),
+        "  %%vs = tensor.extract_slice %%v[0, 0, 0] [%d, %d, %d] [1, 1, 1] : tensor<%dx%dx%dxf32> to "
+        "tensor<%dx%dx%dxf32>" % (HK, kept, D, HK, S, D, HK, kept, D),
+        "  %%ps = tensor.extract_slice %%pos[0] [%d] [1] : tensor<%dxi32> to tensor<%dxi32>" % (kept, S, kept),
+        "  %%c1 = tok.kv.append %%c0, %%ks, %%vs, %%ps : %s, tensor<%dx%dx%dxf32>, tensor<%dx%dx%dxf32>, "
+        "tensor<%dxi32>" % (plain, HK, kept, D, HK, kept, D, kept),
     ]
     if bits:
         lines.append("  %%c = tok.kv.quantize %%c1 : %s -> %s" % (plain, quant))
@@ -84,6 +94,9 @@ def run(tok_run, path, inputs, out=None):
 def kv_bytes(S, storage):
     bits = {"int8": 8, "int4": 4}.get(storage, 0)
     slots = HK * S
+    if storage.startswith("window"):
+        cap = int(storage[6:]) * S // 100 + 16
+        return 2 * HK * cap * D * 4 + 4 * HK * cap
     if storage.startswith("quest"):  # + min and max per page and channel
         return 2 * slots * D * 4 + 4 * slots + 2 * 4 * HK * ((S + PAGE - 1) // PAGE) * D
     if not bits:
@@ -113,7 +126,7 @@ def main():
             np.save(path, arr.astype(np.int32 if name == "pos" else np.float32))
             inputs.append(path)
         base_time = base_out = None
-        for storage in ("f32", "int8", "int4", "quest20", "quest10"):
+        for storage in ("f32", "int8", "int4", "quest20", "quest10", "window20", "window10"):
             times = []
             for calls in (0, args.calls):
                 path = os.path.join(work, "m_%d_%s_%d.mlir" % (S, storage, calls))

@@ -54,16 +54,31 @@ TEST_F(KVCacheTypeTest, GetCheckedReportsBadParameters) {
   int64_t four = 4, zero = 0, d = 32, c64 = 64, c256 = 256;
 
   EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, zero, d, f32,
-                                       false, KVQuantAttr()));
+                                       false, KVQuantAttr(), zero));
   EXPECT_EQ(message, "kv_cache dimensions must be positive, got 4x0x32");
 
-  EXPECT_FALSE(
-      KVCacheType::getChecked(emit, &context, four, c64, d, f32, false, quant));
+  EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c64, d, f32, false,
+                                       quant, zero));
   EXPECT_EQ(message,
             "kv_cache quantization residual 128 exceeds the capacity 64");
 
   EXPECT_TRUE(KVCacheType::getChecked(emit, &context, four, c256, d, f16, false,
-                                      quant));
+                                      quant, zero));
+
+  // Page bounds: positive pages, never with quantized storage.
+  int64_t minus16 = -16, p16 = 16;
+  EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c256, d, f32,
+                                       false, KVQuantAttr(), minus16));
+  EXPECT_EQ(message, "kv_cache pages must be positive, got -16");
+  EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c256, d, f32,
+                                       false, quant, p16));
+  EXPECT_EQ(message, "kv_cache page bounds over quantized storage are not "
+                     "supported: use 'pages' or 'quant'");
+  auto paged = KVCacheType::getChecked(emit, &context, four, c256, d, f32,
+                                       false, KVQuantAttr(), p16);
+  ASSERT_TRUE(paged);
+  EXPECT_EQ(paged.getPages(), 16);
+  EXPECT_EQ(paged.withCapacity(c64).getPages(), 16);
 }
 
 } // namespace
