@@ -139,7 +139,8 @@ private:
   /// prefix, q * scale (per channel) into qsBuf and q . min into qmBuf.
   void foldKeyScales(OpBuilder &ob, Value kvHead, ArrayRef<Value> q);
   /// Quest: marks in selBuf the `budgetPages` pages (of `pages`) a query
-  /// row attends to: the last page, then the others by the upper bound
+  /// row attends to: the pages holding the step's own tokens (the last
+  /// page at decode), then the others by the upper bound
   /// sum_d max(q_d max_d, q_d min_d) of their logits, ties to the lower
   /// page.
   void markSelectedPages(OpBuilder &ob, Value kvHead, ArrayRef<Value> q,
@@ -459,7 +460,9 @@ void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
           Value m = arith::MaximumFOp::create(lb, l, hiB, loB);
           acc = acc ? arith::AddFOp::create(lb, l, acc, m) : m;
         }
-        Value u = reduce(lb, vector::CombiningKind::ADD, acc);
+        // + 0.0 makes -0.0 +0.0: equal bounds, equal keys.
+        Value u = arith::AddFOp::create(
+            lb, l, reduce(lb, vector::CombiningKind::ADD, acc), zeroF);
         Value bits = arith::BitcastOp::create(lb, l, i32, u);
         Value negative = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::slt,
                                                bits, zero32);
@@ -485,9 +488,18 @@ void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
                                                ValueRange{page});
                        scf::YieldOp::create(lb, l);
                      });
-  Value last = arith::SubIOp::create(ob, loc, pages, c1);
-  memref::StoreOp::create(ob, loc, zero32, boundBuf, ValueRange{last});
-  memref::StoreOp::create(ob, loc, yes, selBuf, ValueRange{last});
+  // The pages holding this step's own T tokens (the last page at decode)
+  // are always read, so they leave the ranking the same way.
+  Value own = arith::DivUIOp::create(
+      ob, loc, arith::SubIOp::create(ob, loc, keys, tokens),
+      index(ob, in.pageSize));
+  scf::ForOp::create(
+      ob, loc, own, pages, c1, ValueRange{},
+      [&](OpBuilder &lb, Location l, Value page, ValueRange) {
+        memref::StoreOp::create(lb, l, zero32, boundBuf, ValueRange{page});
+        memref::StoreOp::create(lb, l, yes, selBuf, ValueRange{page});
+        scf::YieldOp::create(lb, l);
+      });
 
   // How many keys satisfy `pred` against `t`, 16 at a time.
   auto count = [&](OpBuilder &cb, arith::CmpIPredicate pred, Value t) {
@@ -510,7 +522,12 @@ void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
   };
   // The (budgetPages - 1)-th largest key, by bisection over the 2^32 keys
   // (32 counting passes instead of budgetPages scans).
-  Value want = i32Const(ob, budgetPages - 1);
+  Value forced = arith::IndexCastOp::create(
+      ob, loc, i32, arith::SubIOp::create(ob, loc, pages, own));
+  Value want = arith::MaxSIOp::create(
+      ob, loc,
+      arith::SubIOp::create(ob, loc, i32Const(ob, budgetPages), forced),
+      zero32);
   Value lo0 = arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(0));
   Value hi0 =
       arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(0xFFFFFFFFll));
@@ -539,7 +556,7 @@ void VectorAttentionEmitter::markSelectedPages(OpBuilder &ob, Value kvHead,
   Value ties = arith::SubIOp::create(
       ob, loc, want, count(ob, arith::CmpIPredicate::ugt, threshold));
   scf::ForOp::create(
-      ob, loc, c0, last, c1, ValueRange{ties},
+      ob, loc, c0, own, c1, ValueRange{ties},
       [&](OpBuilder &lb, Location l, Value page, ValueRange left) {
         Value key = memref::LoadOp::create(lb, l, boundBuf, page);
         Value above = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::ugt,

@@ -26,8 +26,8 @@ namespace tok {
 /// The quantized storage of a cache with `quant` (KVQuantToTensors.cpp):
 /// slots [0, quantized) live here, the rest in the full-precision tail.
 struct QuantParts {
-  Value quantized;                          // index, a multiple of group
-  Value keyCodes, keyScales, keyMins;       // [H, C, D*b/8] i8, [H, C/g, D] f16
+  Value quantized;                    // index, a multiple of group
+  Value keyCodes, keyScales, keyMins; // [H, C, D*b/8] i8, [H, ceil(C/g), D] f16
   Value valueCodes, valueScales, valueMins; // [H, C, D*b/8] i8, [H, C, D/g] f16
 
   explicit operator bool() const { return static_cast<bool>(quantized); }

@@ -34,6 +34,8 @@
 // The quantizer is KIVI's (asymmetric, float zero point): per group
 // mn = min, s = (max - mn) / (2^b - 1), both rounded to f16; code =
 // clamp(roundeven((x - mn) / s), 0, 2^b - 1), 0 where s = 0; x^ = code s + mn.
+// Values beyond f16's range (|x| > 65504) make the scale or minimum
+// infinite: KV quantization assumes activations within f16, as KIVI does.
 //
 //===----------------------------------------------------------------------===//
 

@@ -311,11 +311,11 @@ struct ConvertTokToLinalgPass
       bool f32 = cache.getElementType().isF32() &&
                  att.getQuery().getType().getElementType().isF32();
       if (!vectorAttention || !f32 || cache.getHeadDim() % 16 != 0 ||
-          cache.getPages() % 16 != 0) {
+          cache.getHeadDim() > 256 || cache.getPages() % 16 != 0) {
         att.emitError() << "select_budget is lowered by the vectorized "
-                           "attention kernels only: f32, a head dim and a "
-                           "page size that are multiples of 16, and "
-                           "vector-attention enabled (got "
+                           "attention kernels only: f32, a head dim (at "
+                           "most 256) and a page size that are multiples of "
+                           "16, and vector-attention enabled (got "
                         << cache << ")";
         return WalkResult::interrupt();
       }

@@ -14,8 +14,9 @@ ten pages of identical keys: all bounds tie and the lowest pages win.
 Reference: page bounds min / max per KV head, page and channel over the
 live slots; per query head and row, U(page) = sum_d max(q_d mx_d, q_d mn_d)
 (the bound on its logits, checked >= every logit of the page by brute
-force); the last page always, then the k - 1 = 3 others with the largest U
-(ties to the lower page); exact softmax attention over the selected pages'
+force); the pages holding the step's own tokens always (the last page at
+decode), then the others with the largest U up to k = 4 pages (ties to the
+lower page); exact softmax attention over the selected pages'
 visible slots, in float64. Rows whose 4th and 5th bounds are within 1e-4
 of each other (f32 rounding could swap them) are reported and compared
 only loosely. Tolerance: |got - want| <= 2e-5 + 1e-4 |want|. With a budget
@@ -75,10 +76,14 @@ class Ref:
                     for p in range(pages):
                         if u[p] < (kh[p * P:(p + 1) * P] @ qi).max() - 1e-9:
                             self.bound_violations += 1
-                    chosen = [pages - 1]
-                    rest = sorted(range(pages - 1), key=lambda p: (-u[p], p))
-                    chosen += rest[:K - 1]
-                    if abs(u[rest[K - 2]] - u[rest[K - 1]]) < 1e-4 * max(1.0, abs(u[rest[K - 1]])):
+                    # The pages of the step's own t tokens, then the best.
+                    own = (n - t) // P
+                    chosen = list(range(own, pages))
+                    take = max(K - len(chosen), 0)
+                    rest = sorted(range(own), key=lambda p: (-u[p], p))
+                    chosen += rest[:take]
+                    if 0 < take < len(rest) and abs(u[rest[take - 1]] - u[rest[take]]) < 1e-4 * max(
+                            1.0, abs(u[rest[take]])):
                         self.near_ties += 1
                     keep = np.zeros(n, bool)
                     for p in chosen:
@@ -150,11 +155,12 @@ def main():
         attend(cur, q, [pos], 0)
         expected.append(("decode %d dense" % step, ref.attend(q, [pos], False)))
         pos += 1
-    # Rollback 5 slots (across a page boundary), then 3 tokens at once.
-    lines.append("  %five = arith.constant 5 : index")
-    lines.append("  %%t1 = tok.kv.truncate %s, %%five : %s" % (cur, ct))
-    del ref.k[-5:], ref.v[-5:], ref.pos[-5:]
-    pos -= 5
+    # Rollback 4 slots (162 -> 158, across a page boundary), then 3 tokens
+    # at once: 161 slots, the step's own tokens span pages 9 and 10.
+    lines.append("  %four = arith.constant 4 : index")
+    lines.append("  %%t1 = tok.kv.truncate %s, %%four : %s" % (cur, ct))
+    del ref.k[-4:], ref.v[-4:], ref.pos[-4:]
+    pos -= 4
     append("%t1", f(HK, 3, D), f(HK, 3, D), [pos, pos + 1, pos + 2], "%t2")
     q = f(HQ, 3, D)
     attend("%t2", q, [pos, pos + 1, pos + 2], BUDGET)

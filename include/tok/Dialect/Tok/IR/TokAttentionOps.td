@@ -101,9 +101,10 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
     With `select_budget = B` (a cache with `pages = P`; Quest, query-aware
     selection) each query row attends only to the `k = min(max(3, B / P),
     #pages)` pages of live slots with the highest upper bound
-    `sum_d max(q_d max_d, q_d min_d)` of its logits, the last (partial)
-    page always among them; ties keep the lower page. With no more pages
-    than `k` it is the full attention. Nothing is evicted.
+    `sum_d max(q_d max_d, q_d min_d)` of its logits, the pages holding the
+    step's own `T` tokens (the last page at decode) always among them;
+    ties keep the lower page. With no more pages than `k` it is the full
+    attention. Nothing is evicted.
 
     Example:
 
