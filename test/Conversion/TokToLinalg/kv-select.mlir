@@ -49,7 +49,7 @@ func.func @decode(%q: tensor<4x1x32xf32>, %c: !tok.kv_cache<2x64x32xf32, pages =
 // -----
 
 func.func @select_f16(%q: tensor<4x1x32xf16>, %c: !tok.kv_cache<2x64x32xf16, pages = 16>, %p: tensor<1xi32>) -> tensor<4x1x32xf16> {
-  // expected-error @+1 {{select_budget is lowered by the vectorized attention kernels only: f32, a head dim and a page size that are multiples of 16, and vector-attention enabled}}
+  // expected-error @+1 {{select_budget is lowered by the vectorized attention kernels only: f32, a head dim (at most 256) and a page size that are multiples of 16, and vector-attention enabled}}
   %o = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, select_budget = 48} : tensor<4x1x32xf16>, !tok.kv_cache<2x64x32xf16, pages = 16>, tensor<1xi32> -> tensor<4x1x32xf16>
   return %o : tensor<4x1x32xf16>
 }
