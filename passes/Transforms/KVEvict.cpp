@@ -19,8 +19,9 @@
 
 #include "tok/Transforms/Passes.h"
 
+#include "KVCacheTypes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/Builders.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
@@ -80,16 +81,12 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
 
     // Caches: budget + chunk slots, scores tracked if accumulated.
     int64_t capacity = static_cast<int64_t>(budget) + chunk;
-    AttrTypeReplacer replacer;
-    replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
+    replaceCacheTypes(module, [&](KVCacheType t) {
       return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
                               t.getElementType(),
                               t.getScores() || evict.accumulatesScores(),
                               t.getQuant(), t.getPages());
     });
-    replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
-                                          /*replaceLocs=*/false,
-                                          /*replaceTypes=*/true);
 
     // Which query rows count (ALGORITHMS.md §3): all for h2o, decayed for
     // a2sf, the observation window for snapkv, the last query for tova.

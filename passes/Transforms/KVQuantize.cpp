@@ -14,7 +14,8 @@
 
 #include "tok/Transforms/Passes.h"
 
-#include "mlir/IR/AttrTypeSubElements.h"
+#include "KVCacheTypes.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
@@ -63,15 +64,7 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
                                    "quantized caches have no lowering yet";
             return WalkResult::interrupt();
           }
-          SmallVector<Type> types(op->getOperandTypes());
-          llvm::append_range(types, op->getResultTypes());
-          for (Region &region : op->getRegions())
-            for (Block &block : region)
-              llvm::append_range(types, block.getArgumentTypes());
-          for (Type t : types) {
-            auto cache = dyn_cast<KVCacheType>(t);
-            if (!cache)
-              continue;
+          for (KVCacheType cache : cacheTypesOf(op)) {
             sawCache = true;
             if (cache.getQuant()) {
               error(op->getLoc())
@@ -104,15 +97,11 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
       return;
     }
 
-    AttrTypeReplacer replacer;
-    replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
+    replaceCacheTypes(module, [&](KVCacheType t) {
       return KVCacheType::get(ctx, t.getKvHeads(), t.getCapacity(),
                               t.getHeadDim(), t.getElementType(), t.getScores(),
                               quant, t.getPages());
     });
-    replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
-                                          /*replaceLocs=*/false,
-                                          /*replaceTypes=*/true);
   }
 };
 

@@ -14,8 +14,9 @@
 
 #include "tok/Transforms/Passes.h"
 
+#include "KVCacheTypes.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
@@ -68,15 +69,7 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
                    "select or evict, not both";
             return WalkResult::interrupt();
           }
-          SmallVector<Type> types(op->getOperandTypes());
-          llvm::append_range(types, op->getResultTypes());
-          for (Region &region : op->getRegions())
-            for (Block &block : region)
-              llvm::append_range(types, block.getArgumentTypes());
-          for (Type t : types) {
-            auto cache = dyn_cast<KVCacheType>(t);
-            if (!cache)
-              continue;
+          for (KVCacheType cache : cacheTypesOf(op)) {
             sawCache = true;
             if (cache.getPages()) {
               error(op->getLoc())
@@ -99,15 +92,11 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
       return;
     }
 
-    AttrTypeReplacer replacer;
-    replacer.addReplacement([&](KVCacheType t) -> std::optional<Type> {
+    replaceCacheTypes(module, [&](KVCacheType t) {
       return KVCacheType::get(ctx, t.getKvHeads(), t.getCapacity(),
                               t.getHeadDim(), t.getElementType(), t.getScores(),
                               t.getQuant(), static_cast<int64_t>(page));
     });
-    replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
-                                          /*replaceLocs=*/false,
-                                          /*replaceTypes=*/true);
 
     // Token trees and attentions that return scores keep dense reads.
     auto budgetAttr = IntegerAttr::get(IntegerType::get(ctx, 64),
