@@ -19,11 +19,15 @@
 
 #include "tok/Transforms/Passes.h"
 
+#include "KVCacheClasses.h"
 #include "KVCacheTypes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <limits>
 
@@ -39,6 +43,103 @@ using namespace mlir::tok;
 
 namespace {
 
+/// One layer's eviction settings: the pass options, overridden by the
+/// layer's entry of a profile.
+struct EvictSettings {
+  std::string policy;
+  int64_t budget, sinks, recent, observe, pool;
+  double decay;
+  bool full = false; // keep the layer's cache whole (no eviction)
+};
+
+/// Parses a calibration profile (docs/kv-compression.md):
+///   {"layers": ["full", {"budget": 64, "recent": 60, "sinks": 4}, ...]}
+/// one entry per layer, in the order the layers' attentions appear; an
+/// object overrides the pass options it names.
+static LogicalResult parseProfile(StringRef path, const EvictSettings &base,
+                                  SmallVectorImpl<EvictSettings> &layers,
+                                  function_ref<void(const Twine &)> fail) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer) {
+    fail("cannot read profile '" + path + "': " + buffer.getError().message());
+    return failure();
+  }
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*buffer)->getBuffer());
+  if (!json) {
+    fail("profile '" + path + "' is not JSON: " + toString(json.takeError()));
+    return failure();
+  }
+  const llvm::json::Object *root = json->getAsObject();
+  const llvm::json::Array *entries = root ? root->getArray("layers") : nullptr;
+  if (!entries || root->size() != 1) {
+    fail("profile '" + path +
+         "' must be an object with one key, \"layers\": an array of one "
+         "entry per layer");
+    return failure();
+  }
+  for (auto [i, entry] : llvm::enumerate(*entries)) {
+    EvictSettings layer = base;
+    std::string where = ("profile '" + path + "', layer " + Twine(i)).str();
+    if (std::optional<StringRef> word = entry.getAsString()) {
+      if (*word != "full") {
+        fail(where + ": a string entry must be \"full\", got \"" + *word +
+             "\"");
+        return failure();
+      }
+      layer.full = true;
+      layers.push_back(layer);
+      continue;
+    }
+    const llvm::json::Object *fields = entry.getAsObject();
+    if (!fields) {
+      fail(where + ": expected \"full\" or an object of options");
+      return failure();
+    }
+    for (const auto &[key, value] : *fields) {
+      StringRef name = key;
+      if (name == "policy") {
+        std::optional<StringRef> text = value.getAsString();
+        if (!text) {
+          fail(where + ": \"policy\" must be a string");
+          return failure();
+        }
+        layer.policy = text->str();
+        continue;
+      }
+      if (name == "decay") {
+        std::optional<double> number = value.getAsNumber();
+        if (!number) {
+          fail(where + ": \"decay\" must be a number");
+          return failure();
+        }
+        layer.decay = *number;
+        continue;
+      }
+      int64_t *field = llvm::StringSwitch<int64_t *>(name)
+                           .Case("budget", &layer.budget)
+                           .Case("sinks", &layer.sinks)
+                           .Case("recent", &layer.recent)
+                           .Case("observe", &layer.observe)
+                           .Case("pool", &layer.pool)
+                           .Default(nullptr);
+      if (!field) {
+        fail(where + ": unknown key \"" + name +
+             "\" (policy, budget, sinks, recent, decay, observe, pool)");
+        return failure();
+      }
+      std::optional<int64_t> number = value.getAsInteger();
+      if (!number) {
+        fail(where + ": \"" + name + "\" must be an integer");
+        return failure();
+      }
+      *field = *number;
+    }
+    layers.push_back(layer);
+  }
+  return success();
+}
+
 struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
   using Base::Base;
 
@@ -49,25 +150,50 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       module.emitError("tok-kv-evict: ") << message;
       signalPassFailure();
     };
-
-    // The policy, checked like the attribute.
-    std::optional<EvictPolicy> kind = symbolizeEvictPolicy(policy);
-    if (!kind)
-      return fail("unknown policy '" + policy +
-                  "' (window, h2o, a2sf, tova, snapkv)");
-    if (budget <= 0)
-      return fail("budget must be positive, got " + Twine(budget));
     if (chunk <= 0)
       return fail("chunk must be positive, got " + Twine(chunk));
-    if (budget > std::numeric_limits<int64_t>::max() - chunk)
-      return fail("budget + chunk overflows");
-    EvictAttr evict = EvictAttr::getChecked(
-        [&]() { return module.emitError("tok-kv-evict: invalid options: "); },
-        ctx, *kind, static_cast<int64_t>(budget), static_cast<int64_t>(sinks),
-        static_cast<int64_t>(recent), llvm::APFloat(static_cast<double>(decay)),
-        static_cast<int64_t>(observe), static_cast<int64_t>(pool));
-    if (!evict)
-      return signalPassFailure();
+
+    // The policy of one layer (or of all), checked like the attribute.
+    auto buildEvict = [&](const EvictSettings &s,
+                          const Twine &where) -> EvictAttr {
+      std::optional<EvictPolicy> kind = symbolizeEvictPolicy(s.policy);
+      if (!kind) {
+        fail(where + "unknown policy '" + s.policy +
+             "' (window, h2o, a2sf, tova, snapkv)");
+        return {};
+      }
+      if (s.budget <= 0) {
+        fail(where + "budget must be positive, got " + Twine(s.budget));
+        return {};
+      }
+      if (s.budget > std::numeric_limits<int64_t>::max() - chunk) {
+        fail(where + "budget + chunk overflows");
+        return {};
+      }
+      EvictAttr evict = EvictAttr::getChecked(
+          [&]() {
+            return module.emitError("tok-kv-evict: ")
+                   << where << "invalid options: ";
+          },
+          ctx, *kind, s.budget, s.sinks, s.recent, llvm::APFloat(s.decay),
+          s.observe, s.pool);
+      if (!evict)
+        signalPassFailure();
+      return evict;
+    };
+
+    EvictSettings base{policy,
+                       static_cast<int64_t>(budget),
+                       static_cast<int64_t>(sinks),
+                       static_cast<int64_t>(recent),
+                       static_cast<int64_t>(observe),
+                       static_cast<int64_t>(pool),
+                       static_cast<double>(decay)};
+    // Without a profile, the options are one policy for every layer:
+    // checked before anything else.
+    EvictAttr uniform;
+    if (profile.empty() && !(uniform = buildEvict(base, "")))
+      return;
 
     // Attentions over a cache this step appended to.
     SmallVector<CachedAttentionOp> attentions;
@@ -79,26 +205,71 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       return fail("no tok.cached_attention reads a cache appended in the "
                   "same step; nothing to evict from");
 
-    // Caches: budget + chunk slots, scores tracked if accumulated.
-    int64_t capacity = static_cast<int64_t>(budget) + chunk;
-    replaceCacheTypes(module, [&](KVCacheType t) {
-      return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
-                              t.getElementType(),
-                              t.getScores() || evict.accumulatesScores(),
-                              t.getQuant(), t.getPages());
-    });
-
-    // Which query rows count (ALGORITHMS.md §3): all for h2o, decayed for
-    // a2sf, the observation window for snapkv, the last query for tova.
-    int64_t rows = *kind == EvictPolicy::snapkv ? static_cast<int64_t>(observe)
-                   : *kind == EvictPolicy::tova ? 1
-                                                : 0;
-    double rowDecay =
-        *kind == EvictPolicy::a2sf ? static_cast<double>(decay) : 1.0;
-    auto scoresAttr = ScoresAttr::get(ctx, rows, llvm::APFloat(rowDecay));
+    // One policy per attention: all alike, or per layer from the profile.
+    DenseMap<Operation *, EvictAttr> evictOf;
+    if (uniform) {
+      EvictAttr evict = uniform;
+      for (CachedAttentionOp att : attentions)
+        evictOf[att] = evict;
+      // Caches: budget + chunk slots, scores tracked if accumulated.
+      int64_t capacity = evict.getBudget() + chunk;
+      replaceCacheTypes(module, [&](KVCacheType t) {
+        return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
+                                t.getElementType(),
+                                t.getScores() || evict.accumulatesScores(),
+                                t.getQuant(), t.getPages());
+      });
+    } else {
+      SmallVector<EvictSettings> settings;
+      if (failed(parseProfile(profile, base, settings, fail)))
+        return;
+      KVCacheClasses classes;
+      if (failed(classes.build(module)))
+        return signalPassFailure();
+      if (settings.size() != classes.numLayers())
+        return fail("profile '" + profile + "' has " + Twine(settings.size()) +
+                    " layer(s), the module " + Twine(classes.numLayers()));
+      SmallVector<EvictAttr> layerEvict;
+      for (auto [i, s] : llvm::enumerate(settings)) {
+        EvictAttr evict;
+        if (!s.full &&
+            !(evict = buildEvict(s, "profile layer " + Twine(i) + ": ")))
+          return;
+        layerEvict.push_back(evict);
+      }
+      for (CachedAttentionOp att : attentions)
+        if (EvictAttr evict = layerEvict[*classes.layerOf(att)])
+          evictOf[att] = evict;
+      for (unsigned layer = 0; layer < layerEvict.size(); ++layer) {
+        EvictAttr evict = layerEvict[layer];
+        if (!evict)
+          continue;
+        int64_t capacity = evict.getBudget() + chunk;
+        classes.retypeLayer(layer, [&](KVCacheType t) {
+          return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
+                                  t.getElementType(),
+                                  t.getScores() || evict.accumulatesScores(),
+                                  t.getQuant(), t.getPages());
+        });
+      }
+      classes.updateFunctionTypes(module);
+    }
 
     OpBuilder b(ctx);
     for (CachedAttentionOp att : attentions) {
+      EvictAttr evict = evictOf.lookup(att);
+      if (!evict)
+        continue; // a layer the profile keeps whole
+      // Which query rows count (ALGORITHMS.md §3): all for h2o, decayed for
+      // a2sf, the observation window for snapkv, the last query for tova.
+      EvictPolicy kind = evict.getPolicy();
+      int64_t rows = kind == EvictPolicy::snapkv ? evict.getObserve()
+                     : kind == EvictPolicy::tova ? 1
+                                                 : 0;
+      double rowDecay =
+          kind == EvictPolicy::a2sf ? evict.getDecay().convertToDouble() : 1.0;
+      auto scoresAttr = ScoresAttr::get(ctx, rows, llvm::APFloat(rowDecay));
+
       Value cache = att.getCache();
       auto cacheType = cast<KVCacheType>(cache.getType());
       b.setInsertionPointAfter(att);

@@ -37,6 +37,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <limits>
+#include <string>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -449,18 +451,43 @@ int tokrun::runGenerate(MLIRContext &context) {
   // Every cache is allocated once at its capacity: the peak KV bytes are
   // those of the caches @generate creates (the cost model's kv-bytes).
   int64_t kvBytes = tok::computeFunctionCost(generateFn, 1).kvBytes;
-  int64_t cacheSlots = 0;
+  // Caches differ per layer under a per-layer eviction profile.
+  int64_t minSlots = std::numeric_limits<int64_t>::max(), maxSlots = 0;
   generateFn.walk([&](tok::KVEmptyOp empty) {
-    cacheSlots = empty.getType().getCapacity();
+    minSlots = std::min(minSlots, empty.getType().getCapacity());
+    maxSlots = std::max(maxSlots, empty.getType().getCapacity());
   });
+  // A cache the step does not evict from must hold the whole sequence.
+  // Without a tok.generate (rewritten, e.g. by speculative decoding) every
+  // cache counts as unevicted unless the module evicts at all.
+  int64_t smallestUnevicted = std::numeric_limits<int64_t>::max();
   bool evicts = false;
   module->walk([&](tok::KVEvictOp) { evicts = true; });
-  if (!evicts && cacheSlots < promptLen + maxNew)
-    return fail("a cache of " + llvm::Twine(cacheSlots) +
+  bool sawGenerate = false;
+  generateFn.walk([&](tok::GenerateOp gen) {
+    sawGenerate = true;
+    auto step = module->lookupSymbol<func::FuncOp>(gen.getStepAttr());
+    if (!step || step.isExternal())
+      return;
+    Operation *ret = step.getBody().back().getTerminator();
+    for (auto [i, cache] : llvm::enumerate(gen.getCaches()))
+      if (!ret->getOperand(1 + i).getDefiningOp<tok::KVEvictOp>())
+        smallestUnevicted =
+            std::min(smallestUnevicted,
+                     cast<tok::KVCacheType>(cache.getType()).getCapacity());
+  });
+  if (!sawGenerate && !evicts)
+    smallestUnevicted = minSlots;
+  if (smallestUnevicted < promptLen + maxNew)
+    return fail("a cache of " + llvm::Twine(smallestUnevicted) +
                 " slots cannot hold the prompt (" + llvm::Twine(promptLen) +
                 " tokens) and " + llvm::Twine(maxNew) +
                 " new tokens; raise --cache-capacity or evict (--pipeline "
                 "tok-kv-evict...)");
+  std::string cacheSlots =
+      minSlots == maxSlots
+          ? std::to_string(maxSlots)
+          : std::to_string(minSlots) + " to " + std::to_string(maxSlots);
   Clock::time_point t2 = Clock::now();
 
   if (!quiet)

@@ -152,6 +152,26 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
 
     The options are checked like the `#tok.evict` attribute they build
     (e.g. `window` needs `budget = sinks + recent`).
+
+    Per-layer budgets (RazorAttention / DuoAttention style, from a
+    calibration profile): `profile=file.json` with one entry per layer,
+    in the order the layers' attentions appear in the module:
+
+    ```
+    {"layers": ["full",
+                {"budget": 64, "sinks": 4, "recent": 60},
+                {"policy": "h2o", "budget": 96, "recent": 32}
+    ]}
+    ```
+
+    `"full"` keeps the layer's cache whole (its capacity unchanged, no
+    eviction); an object overrides the pass options it names (`policy`,
+    `budget`, `sinks`, `recent`, `decay`, `observe`, `pool`) and each
+    layer's cache gets its own capacity, `budget + chunk`. The layers of a
+    module are the threads of caches through the step function, its
+    callers, `tok.generate` and loops; a cache passed through an op that
+    is not understood is an error. `bench/kv/calibrate.py` writes a profile
+    from a model's attention on calibration text.
   }];
   let options = [
     Option<"policy", "policy", "std::string", /*default=*/"\"window\"",
@@ -169,8 +189,13 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
     Option<"pool", "pool", "int64_t", /*default=*/"1",
            "snapkv: width of the max pooling of scores">,
     Option<"chunk", "chunk", "int64_t", /*default=*/"16",
-           "The most tokens one step appends (prefill chunk size)">
-  ];  let dependentDialects = ["::mlir::tok::TokDialect"];
+           "The most tokens one step appends (prefill chunk size)">,
+    Option<"profile", "profile", "std::string", /*default=*/"\"\"",
+           "Per-layer budgets: a JSON file {\"layers\": [...]}, one entry "
+           "per layer, \"full\" (no eviction) or an object overriding "
+           "the options above">
+  ];
+  let dependentDialects = ["::mlir::tok::TokDialect"];
 }
 
 def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {

@@ -36,6 +36,13 @@ def main():
     evict = None
     if "--evict-window" in rest:
         evict = [int(x) for x in rest[rest.index("--evict-window") + 1].split(",")]
+    # --evict-layers full,S:R,...: tok-run runs tok-kv-evict with a profile,
+    # one entry per layer: "full" (no eviction) or the window policy with S
+    # sinks and R recent; the reference does the same per layer.
+    layers = None
+    if "--evict-layers" in rest:
+        layers = [None if e == "full" else tuple(int(x) for x in e.split(":"))
+                  for e in rest[rest.index("--evict-layers") + 1].split(",")]
     os.makedirs(work, exist_ok=True)
     run_model = model
     if model == "builtin":
@@ -56,6 +63,14 @@ def main():
         cfg = dict(cfg, tok_sinks=sinks, tok_window=recent + 1)
         extra = ["--pipeline", "tok-kv-evict{policy=window budget=%d sinks=%d recent=%d chunk=1}"
                  % (sinks + recent, sinks, recent)]
+    if layers:
+        cfg = dict(cfg, tok_layer_windows=[(s, r + 1) if e else None for e in layers for s, r in [e or (0, 0)]])
+        profile = os.path.join(work, "profile.json")
+        with open(profile, "w") as f:
+            json.dump({"layers": ["full" if e is None else
+                                  {"policy": "window", "budget": e[0] + e[1], "sinks": e[0], "recent": e[1]}
+                                  for e in layers]}, f)
+        extra = ["--pipeline", "tok-kv-evict{profile=%s chunk=1}" % profile]
     V = cfg["vocab_size"]
     prompt = [int(b) % V for b in b"def fib(n):"]
 
@@ -82,7 +97,9 @@ def main():
         ids.append(got[i])
     print("%s%s%s: %d tokens after a %d-token prompt, %d near-ties: %s"
           % (cfg["model_type"], " (llama2.c)" if llama2c else "",
-             " (window eviction %d+%d)" % tuple(evict) if evict else "", len(got), len(prompt), ties,
+             " (window eviction %d+%d)" % tuple(evict) if evict else
+             " (per-layer eviction %s)" % ",".join("full" if e is None else "%d+%d" % e for e in layers)
+             if layers else "", len(got), len(prompt), ties,
              "identical" if ok else "DIFFERENT"))
     print("ids:", " ".join(map(str, got)))
     return 0 if ok else 1

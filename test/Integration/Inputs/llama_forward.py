@@ -201,6 +201,9 @@ def reference(cfg, W, ids, pos):
     # enters per step): the first `tok_sinks` positions plus a window.
     window = cfg.get("tok_window", window)
     sinks = cfg.get("tok_sinks", 0)
+    # Per layer (tok-kv-evict with a profile): (sinks, window) or None (the
+    # whole context) for each layer.
+    layer_windows = cfg.get("tok_layer_windows")
 
     def rms(x, g):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
@@ -219,6 +222,7 @@ def reference(cfg, W, ids, pos):
     x = W["model.embed_tokens.weight"][ids]
     for l in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % l
+        lsinks, lwindow = (layer_windows[l] or (0, None)) if layer_windows else (sinks, window)
         h = rms(x, W[p + "input_layernorm.weight"])
         q = proj(h, p, "self_attn.q_proj").reshape(T, Hq, D).transpose(1, 0, 2)
         k = proj(h, p, "self_attn.k_proj").reshape(T, Hk, D).transpose(1, 0, 2)
@@ -229,8 +233,8 @@ def reference(cfg, W, ids, pos):
             kv = hq // (Hq // Hk)
             z = q[hq] @ k[kv].T / np.sqrt(D)
             visible = pos[None, :] <= pos[:, None]
-            if window:
-                visible &= (pos[:, None] - pos[None, :] < window) | (pos[None, :] < sinks)
+            if lwindow:
+                visible &= (pos[:, None] - pos[None, :] < lwindow) | (pos[None, :] < lsinks)
             z = np.where(visible, z, -np.inf)
             pr = np.exp(z - z.max(-1, keepdims=True))
             out[hq] = (pr / pr.sum(-1, keepdims=True)) @ v[kv]
