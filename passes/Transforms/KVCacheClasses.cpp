@@ -177,6 +177,14 @@ KVCacheClasses::layerOf(CachedAttentionOp attention) const {
   return static_cast<unsigned>(it - layerLeaders.begin());
 }
 
+SmallVector<Value> KVCacheClasses::threadOf(Value cache) const {
+  SmallVector<Value> thread;
+  for (Node member : classes.members(classes.getLeaderValue(node(cache))))
+    if (Value v = valueOf.lookup(member))
+      thread.push_back(v);
+  return thread;
+}
+
 /// The type of a signature slot in the function's current type.
 static Type slotType(Operation *function, bool result, unsigned index) {
   FunctionType type = cast<func::FuncOp>(function).getFunctionType();

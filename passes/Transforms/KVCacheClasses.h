@@ -40,6 +40,9 @@ public:
   std::optional<unsigned> layerOf(CachedAttentionOp attention) const;
   unsigned numLayers() const { return layerLeaders.size(); }
 
+  /// The cache values on the thread of `cache` (in no particular order).
+  SmallVector<Value> threadOf(Value cache) const;
+
   /// Gives every value of `layer`'s thread (and the function signature
   /// slots it passes through) the type `change(old type)`.
   void retypeLayer(unsigned layer,

@@ -21,6 +21,7 @@
 
 #include "KVCacheClasses.h"
 #include "KVCacheTypes.h"
+#include "KVHeadSplit.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -50,6 +51,9 @@ struct EvictSettings {
   int64_t budget, sinks, recent, observe, pool;
   double decay;
   bool full = false; // keep the layer's cache whole (no eviction)
+  /// Per KV head, whether it keeps everything (the others follow the
+  /// policy); empty: every head follows the policy.
+  SmallVector<bool> keepHead;
 };
 
 /// Parses a calibration profile (docs/kv-compression.md):
@@ -107,6 +111,24 @@ static LogicalResult parseProfile(StringRef path, const EvictSettings &base,
         layer.policy = text->str();
         continue;
       }
+      if (name == "heads") {
+        const llvm::json::Array *heads = value.getAsArray();
+        if (!heads) {
+          fail(where + ": \"heads\" must be an array of \"full\" and "
+                       "\"stream\", one per KV head");
+          return failure();
+        }
+        for (const llvm::json::Value &head : *heads) {
+          std::optional<StringRef> kind = head.getAsString();
+          if (!kind || (*kind != "full" && *kind != "stream")) {
+            fail(where + ": \"heads\" entries must be \"full\" or "
+                         "\"stream\"");
+            return failure();
+          }
+          layer.keepHead.push_back(*kind == "full");
+        }
+        continue;
+      }
       if (name == "decay") {
         std::optional<double> number = value.getAsNumber();
         if (!number) {
@@ -125,7 +147,8 @@ static LogicalResult parseProfile(StringRef path, const EvictSettings &base,
                            .Default(nullptr);
       if (!field) {
         fail(where + ": unknown key \"" + name +
-             "\" (policy, budget, sinks, recent, decay, observe, pool)");
+             "\" (policy, budget, sinks, recent, decay, observe, pool, "
+             "heads)");
         return failure();
       }
       std::optional<int64_t> number = value.getAsInteger();
@@ -188,7 +211,9 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
                        static_cast<int64_t>(recent),
                        static_cast<int64_t>(observe),
                        static_cast<int64_t>(pool),
-                       static_cast<double>(decay)};
+                       static_cast<double>(decay),
+                       /*full=*/false,
+                       /*keepHead=*/{}};
     // Without a profile, the options are one policy for every layer:
     // checked before anything else.
     EvictAttr uniform;
@@ -229,37 +254,65 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       if (settings.size() != classes.numLayers())
         return fail("profile '" + profile + "' has " + Twine(settings.size()) +
                     " layer(s), the module " + Twine(classes.numLayers()));
-      SmallVector<EvictAttr> layerEvict;
-      for (auto [i, s] : llvm::enumerate(settings)) {
-        EvictAttr evict;
-        if (!s.full &&
-            !(evict = buildEvict(s, "profile layer " + Twine(i) + ": ")))
-          return;
-        layerEvict.push_back(evict);
-      }
+      SmallVector<std::pair<CachedAttentionOp, unsigned>> layerOf;
       for (CachedAttentionOp att : attentions)
-        if (EvictAttr evict = layerEvict[*classes.layerOf(att)])
-          evictOf[att] = evict;
-      for (unsigned layer = 0; layer < layerEvict.size(); ++layer) {
-        EvictAttr evict = layerEvict[layer];
+        layerOf.push_back({att, *classes.layerOf(att)});
+      for (auto [att, layer] : layerOf) {
+        const EvictSettings &s = settings[layer];
+        bool allKept = !s.keepHead.empty() &&
+                       llvm::all_of(s.keepHead, [](bool k) { return k; });
+        if (s.full || allKept)
+          continue;
+        EvictAttr evict = buildEvict(s, "profile layer " + Twine(layer) + ": ");
         if (!evict)
+          return;
+        if (!llvm::is_contained(s.keepHead, true)) {
+          evictOf[att] = evict;
+          continue;
+        }
+        // Some heads keep everything: the layer's cache splits in two.
+        int64_t heads =
+            cast<KVCacheType>(att.getCache().getType()).getKvHeads();
+        if (static_cast<int64_t>(s.keepHead.size()) != heads)
+          return fail("profile layer " + Twine(layer) + ": \"heads\" has " +
+                      Twine(s.keepHead.size()) + " entries, the layer " +
+                      Twine(heads) + " KV heads");
+        FailureOr<CachedAttentionOp> streamed =
+            splitCacheHeads(module, att, s.keepHead);
+        if (failed(streamed))
+          return signalPassFailure();
+        evictOf[*streamed] = evict;
+      }
+      // Each evicted cache's thread: budget + chunk slots.
+      KVCacheClasses split;
+      if (failed(split.build(module)))
+        return signalPassFailure();
+      llvm::SmallDenseSet<unsigned> retyped;
+      for (auto [op, evict] : evictOf) {
+        unsigned layer = *split.layerOf(cast<CachedAttentionOp>(op));
+        if (!retyped.insert(layer).second)
           continue;
         int64_t capacity = evict.getBudget() + chunk;
-        classes.retypeLayer(layer, [&](KVCacheType t) {
+        bool scores = evict.accumulatesScores();
+        split.retypeLayer(layer, [&](KVCacheType t) {
           return KVCacheType::get(ctx, t.getKvHeads(), capacity, t.getHeadDim(),
-                                  t.getElementType(),
-                                  t.getScores() || evict.accumulatesScores(),
+                                  t.getElementType(), t.getScores() || scores,
                                   t.getQuant(), t.getPages());
         });
       }
-      classes.updateFunctionTypes(module);
+      split.updateFunctionTypes(module);
     }
 
+    // The attentions to evict after (the list above may hold attentions a
+    // head split replaced).
+    SmallVector<CachedAttentionOp> evicting;
+    module.walk([&](CachedAttentionOp op) {
+      if (evictOf.count(op))
+        evicting.push_back(op);
+    });
     OpBuilder b(ctx);
-    for (CachedAttentionOp att : attentions) {
+    for (CachedAttentionOp att : evicting) {
       EvictAttr evict = evictOf.lookup(att);
-      if (!evict)
-        continue; // a layer the profile keeps whole
       // Which query rows count (ALGORITHMS.md §3): all for h2o, decayed for
       // a2sf, the observation window for snapkv, the last query for tova.
       EvictPolicy kind = evict.getPolicy();

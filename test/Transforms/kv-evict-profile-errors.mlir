@@ -22,7 +22,7 @@
 
 // RUN: echo '{"layers": ["full", {"budjet": 4}]}' > %t.json
 // RUN: not tok-opt %s --tok-kv-evict="profile=%t.json" 2>&1 | FileCheck %s --check-prefix=KEY
-// KEY: error: tok-kv-evict: profile '{{.*}}', layer 1: unknown key "budjet" (policy, budget, sinks, recent, decay, observe, pool)
+// KEY: error: tok-kv-evict: profile '{{.*}}', layer 1: unknown key "budjet" (policy, budget, sinks, recent, decay, observe, pool, heads)
 
 // RUN: echo '{"layers": ["full", {"budget": "8"}]}' > %t.json
 // RUN: not tok-opt %s --tok-kv-evict="profile=%t.json" 2>&1 | FileCheck %s --check-prefix=INT
@@ -31,6 +31,14 @@
 // RUN: echo '{"layers": ["full", {"policy": "window", "budget": 5, "sinks": 1, "recent": 3}]}' > %t.json
 // RUN: not tok-opt %s --tok-kv-evict="profile=%t.json" 2>&1 | FileCheck %s --check-prefix=OPTS
 // OPTS: error: tok-kv-evict: profile layer 1: invalid options: window eviction keeps sinks + recent slots: expected budget 4, got 5
+
+// RUN: echo '{"layers": ["full", {"heads": ["full", "stream"], "budget": 4, "sinks": 1, "recent": 3}]}' > %t.json
+// RUN: not tok-opt %s --tok-kv-evict="policy=window profile=%t.json" 2>&1 | FileCheck %s --check-prefix=HEADCOUNT
+// HEADCOUNT: error: tok-kv-evict: profile layer 1: "heads" has 2 entries, the layer 1 KV heads
+
+// RUN: echo '{"layers": ["full", {"heads": ["retrieval"]}]}' > %t.json
+// RUN: not tok-opt %s --tok-kv-evict="policy=window profile=%t.json" 2>&1 | FileCheck %s --check-prefix=HEADWORD
+// HEADWORD: error: tok-kv-evict: profile '{{.*}}', layer 1: "heads" entries must be "full" or "stream"
 
 // The budget comes from the options where the profile does not name one.
 // RUN: echo '{"layers": [{"policy": "tova"}, "full"]}' > %t.json

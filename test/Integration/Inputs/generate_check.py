@@ -36,13 +36,16 @@ def main():
     evict = None
     if "--evict-window" in rest:
         evict = [int(x) for x in rest[rest.index("--evict-window") + 1].split(",")]
-    # --evict-layers full,S:R,...: tok-run runs tok-kv-evict with a profile,
-    # one entry per layer: "full" (no eviction) or the window policy with S
-    # sinks and R recent; the reference does the same per layer.
+    # --evict-layers full,S:R,FSSF@S:R,...: tok-run runs tok-kv-evict with a
+    # profile, one entry per layer: "full" (no eviction), the window policy
+    # with S sinks and R recent, or per KV head F (full) / S (streamed with
+    # S:R); the reference does the same per layer and head.
     layers = None
     if "--evict-layers" in rest:
-        layers = [None if e == "full" else tuple(int(x) for x in e.split(":"))
-                  for e in rest[rest.index("--evict-layers") + 1].split(",")]
+        layers = []
+        for e in rest[rest.index("--evict-layers") + 1].split(","):
+            heads, _, rule = e.rpartition("@")
+            layers.append(None if e == "full" else (heads, tuple(int(x) for x in rule.split(":"))))
     os.makedirs(work, exist_ok=True)
     run_model = model
     if model == "builtin":
@@ -64,12 +67,24 @@ def main():
         extra = ["--pipeline", "tok-kv-evict{policy=window budget=%d sinks=%d recent=%d chunk=1}"
                  % (sinks + recent, sinks, recent)]
     if layers:
-        cfg = dict(cfg, tok_layer_windows=[(s, r + 1) if e else None for e in layers for s, r in [e or (0, 0)]])
+        rules, entries = [], []
+        for e in layers:
+            if e is None:
+                rules.append(None)
+                entries.append("full")
+                continue
+            heads, (s, r) = e
+            entry = {"policy": "window", "budget": s + r, "sinks": s, "recent": r}
+            if heads:
+                entry["heads"] = ["full" if h == "F" else "stream" for h in heads]
+                rules.append([None if h == "F" else (s, r + 1) for h in heads])
+            else:
+                rules.append((s, r + 1))
+            entries.append(entry)
+        cfg = dict(cfg, tok_layer_windows=rules)
         profile = os.path.join(work, "profile.json")
         with open(profile, "w") as f:
-            json.dump({"layers": ["full" if e is None else
-                                  {"policy": "window", "budget": e[0] + e[1], "sinks": e[0], "recent": e[1]}
-                                  for e in layers]}, f)
+            json.dump({"layers": entries}, f)
         extra = ["--pipeline", "tok-kv-evict{profile=%s chunk=1}" % profile]
     V = cfg["vocab_size"]
     prompt = [int(b) % V for b in b"def fib(n):"]
@@ -98,7 +113,8 @@ def main():
     print("%s%s%s: %d tokens after a %d-token prompt, %d near-ties: %s"
           % (cfg["model_type"], " (llama2.c)" if llama2c else "",
              " (window eviction %d+%d)" % tuple(evict) if evict else
-             " (per-layer eviction %s)" % ",".join("full" if e is None else "%d+%d" % e for e in layers)
+             " (per-layer eviction %s)" % ",".join(
+                 "full" if e is None else (e[0] + "@" if e[0] else "") + "%d+%d" % e[1] for e in layers)
              if layers else "", len(got), len(prompt), ties,
              "identical" if ok else "DIFFERENT"))
     print("ids:", " ".join(map(str, got)))

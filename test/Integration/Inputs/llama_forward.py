@@ -202,7 +202,7 @@ def reference(cfg, W, ids, pos):
     window = cfg.get("tok_window", window)
     sinks = cfg.get("tok_sinks", 0)
     # Per layer (tok-kv-evict with a profile): (sinks, window) or None (the
-    # whole context) for each layer.
+    # whole context) for each layer, or a list of those per KV head.
     layer_windows = cfg.get("tok_layer_windows")
 
     def rms(x, g):
@@ -222,7 +222,8 @@ def reference(cfg, W, ids, pos):
     x = W["model.embed_tokens.weight"][ids]
     for l in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % l
-        lsinks, lwindow = (layer_windows[l] or (0, None)) if layer_windows else (sinks, window)
+        lrule = layer_windows[l] if layer_windows else (sinks, window)
+        head_rules = lrule if isinstance(lrule, list) else [lrule] * Hk
         h = rms(x, W[p + "input_layernorm.weight"])
         q = proj(h, p, "self_attn.q_proj").reshape(T, Hq, D).transpose(1, 0, 2)
         k = proj(h, p, "self_attn.k_proj").reshape(T, Hk, D).transpose(1, 0, 2)
@@ -233,6 +234,7 @@ def reference(cfg, W, ids, pos):
             kv = hq // (Hq // Hk)
             z = q[hq] @ k[kv].T / np.sqrt(D)
             visible = pos[None, :] <= pos[:, None]
+            lsinks, lwindow = head_rules[kv] or (0, None)
             if lwindow:
                 visible &= (pos[:, None] - pos[None, :] < lwindow) | (pos[None, :] < lsinks)
             z = np.where(visible, z, -np.inf)
