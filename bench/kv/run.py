@@ -47,6 +47,9 @@ QUANT_RESIDUAL = 32
 def pipeline(policy, budget):
     if policy == "full":
         return None
+    if policy.startswith("profile="):
+        # Per-head budgets (calibrate.py): the profile's file.
+        return "tok-kv-evict{%s chunk=%d}" % (policy, CHUNK)
     if policy == "window":
         sinks = min(4, budget - 1)
         return "tok-kv-evict{policy=window budget=%d sinks=%d recent=%d chunk=%d}" % (
@@ -77,7 +80,8 @@ def teacher_logits(tools, work, model, names, weights, ids, policy, budget, capa
     mod = base
     pipe = pipeline(policy, budget)
     if pipe:
-        mod = os.path.join(work, "teacher_%s_%d_%d.mlir" % (policy, budget, capacity))
+        mod = os.path.join(work, "teacher_%s_%d_%d.mlir" % (
+            os.path.basename(policy).replace("=", "_"), budget, capacity))
         subprocess.run([tok_opt, base, "--pass-pipeline=builtin.module(%s)" % pipe, "-o", mod], check=True)
     args = [os.path.join(work, "ids.npy")]
     np.save(args[0], np.asarray(ids, np.int32))
@@ -124,8 +128,8 @@ def decode_stats(tok_run, model, ids, new, policy, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["evict", "quant", "select"],
-                    help="run only eviction, quantization or selection (Quest)")
+    ap.add_argument("--only", choices=["evict", "quant", "select", "heads"],
+                    help="run only eviction, quantization, selection (Quest) or per-head budgets")
     ap.add_argument("--model", default=os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv.json"))
     args = ap.parse_args()
@@ -145,6 +149,8 @@ def main():
     fractions = [0.5, 0.2] if args.quick else [1.0, 0.5, 0.2, 0.1]
     policies = ["window", "h2o", "tova"] if args.quick else ["window", "h2o", "a2sf", "tova"]
 
+    if args.only == "heads":
+        return heads_main(args, tools, work, names, weights, cfg, text)
     rows = []
     print("%-7s %-6s %-7s %8s %10s %8s %9s %9s" % ("context", "budget", "policy", "KV KiB", "KV/full",
                                                   "decode/s", "top-1", "KL"))
@@ -181,6 +187,51 @@ def main():
     with open(args.json, "w") as fh:
         json.dump(dict(model=args.model, text="json/decoder.py", rows=rows), fh, indent=1)
     print("wrote", args.json)
+
+
+def heads_main(args, tools, work, names, weights, cfg, text):
+    """Per-head budgets (tok-kv-evict{profile=...}) against one window for
+    every head, at equal KV slots: a fraction rho of all heads keeps the
+    whole context L, the others stream with sinks 4 and the budget that
+    makes the total slots equal to the uniform window's (f * L per head).
+    The full heads are chosen by calibrate.py on other text, or at random
+    (seed 0, the control)."""
+    L = 512
+    ids = [b % cfg["vocab_size"] for b in text[:L]]
+    heads = cfg["num_hidden_layers"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    full = teacher_logits(tools, work, args.model, names, weights, ids, "full", L, L)
+    _, full_kv = decode_stats(tools[2], args.model, ids[: L - 64], 64, "full", L)
+    rows = []
+    print("%-6s %-5s %-22s %8s %8s %9s %9s" % ("budget", "rho", "policy", "stream", "KV/full", "top-1", "KL"))
+    for f in [0.5, 0.3, 0.2]:
+        uniform = int(f * L)
+        cases = [("window", None, uniform, "window")]
+        for rho in [0.125, 0.25]:
+            n_full = int(round(rho * heads))
+            stream = (heads * uniform - n_full * L) // (heads - n_full)
+            if stream < 16:
+                continue
+            for how in ["calibrated", "random"]:
+                path = os.path.join(work, "profile_%s_%g_%d.json" % (how, rho, stream))
+                cmd = [sys.executable, os.path.join(ROOT, "bench", "kv", "calibrate.py"), "--model", args.model,
+                       "--out", path, "--full-fraction", str(rho), "--budget", str(stream), "--sinks", "4"]
+                if how == "random":
+                    cmd += ["--random", "0"]
+                subprocess.run(cmd, check=True, capture_output=True)
+                cases.append(("profile=" + path, rho, stream, how))
+        for policy, rho, stream, label in cases:
+            got = teacher_logits(tools, work, args.model, names, weights, ids, policy, uniform, L)
+            top1, kl = fidelity(full, got, min(stream, uniform))
+            _, kv = decode_stats(tools[2], args.model, ids[: L - 64], 64, policy, uniform)
+            rows.append(dict(context=L, fraction=f, rho=rho, stream_budget=stream, policy=label,
+                             kv_bytes=kv, kv_ratio=kv / full_kv, top1=top1, kl=kl))
+            print("%-6s %-5s %-22s %8d %8.2f %9.3f %9.4f" % (
+                "%d%%" % round(100 * f), "-" if rho is None else "%g" % rho, label, stream, kv / full_kv,
+                top1, kl))
+    out = os.path.join(os.path.dirname(args.json), "kv_heads.json")
+    with open(out, "w") as fh:
+        json.dump(dict(model=args.model, text="json/decoder.py", context=L, rows=rows), fh, indent=1)
+    print("wrote", out)
 
 
 if __name__ == "__main__":

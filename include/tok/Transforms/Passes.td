@@ -167,7 +167,10 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
     `"full"` keeps the layer's cache whole (its capacity unchanged, no
     eviction); an object overrides the pass options it names (`policy`,
     `budget`, `sinks`, `recent`, `decay`, `observe`, `pool`) and each
-    layer's cache gets its own capacity, `budget + chunk`. The layers of a
+    layer's cache gets its own capacity, `budget + chunk`. Per head,
+    `"heads": ["full", "stream", ...]` (one per KV head) splits the
+    layer's cache in two: the full heads keep everything, the streamed
+    ones follow the layer's policy in a cache of `budget + chunk` slots. The layers of a
     module are the threads of caches through the step function, its
     callers, `tok.generate` and loops; a cache passed through an op that
     is not understood is an error. `bench/kv/calibrate.py` writes a profile

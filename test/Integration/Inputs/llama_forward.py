@@ -187,7 +187,10 @@ def read_llama2c(path, cfg):
     return w
 
 
-def reference(cfg, W, ids, pos):
+def reference(cfg, W, ids, pos, attn_hook=None):
+    """Logits [T, V] of the tokens `ids` at positions `pos`, float64.
+    `attn_hook(layer, query_head, kv_head, probs)`, if given, sees every
+    head's attention probabilities [T, T] (bench/kv/calibrate.py)."""
     W = {k: v.astype(np.float64) for k, v in W.items()}
     E, Hq = cfg["hidden_size"], cfg["num_attention_heads"]
     Hk = cfg.get("num_key_value_heads", Hq)
@@ -239,7 +242,10 @@ def reference(cfg, W, ids, pos):
                 visible &= (pos[:, None] - pos[None, :] < lwindow) | (pos[None, :] < lsinks)
             z = np.where(visible, z, -np.inf)
             pr = np.exp(z - z.max(-1, keepdims=True))
-            out[hq] = (pr / pr.sum(-1, keepdims=True)) @ v[kv]
+            pr /= pr.sum(-1, keepdims=True)
+            if attn_hook:
+                attn_hook(l, hq, kv, pr)
+            out[hq] = pr @ v[kv]
         x = x + out.transpose(1, 0, 2).reshape(T, Hq * D) @ W[p + "self_attn.o_proj.weight"].T
         h = rms(x, W[p + "post_attention_layernorm.weight"])
         g = h @ W[p + "mlp.gate_proj.weight"].T
