@@ -128,8 +128,11 @@ def decode_stats(tok_run, model, ids, new, policy, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["evict", "quant", "select", "heads"],
-                    help="run only eviction, quantization, selection (Quest) or per-head budgets")
+    ap.add_argument("--only", choices=["evict", "quant", "select", "heads", "long"],
+                    help="run only eviction, quantization, selection (Quest), per-head budgets, or "
+                         "the 1k-8k contexts (past the model's 512 trained positions)")
+    ap.add_argument("--contexts", type=int, nargs="+", default=[1024, 2048, 4096, 8192],
+                    help="with --only long")
     ap.add_argument("--model", default=os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv.json"))
     args = ap.parse_args()
@@ -151,6 +154,8 @@ def main():
 
     if args.only == "heads":
         return heads_main(args, tools, work, names, weights, cfg, text)
+    if args.only == "long":
+        return long_main(args, tools, work, names, weights, cfg)
     rows = []
     print("%-7s %-6s %-7s %8s %10s %8s %9s %9s" % ("context", "budget", "policy", "KV KiB", "KV/full",
                                                   "decode/s", "top-1", "KL"))
@@ -187,6 +192,56 @@ def main():
     with open(args.json, "w") as fh:
         json.dump(dict(model=args.model, text="json/decoder.py", rows=rows), fh, indent=1)
     print("wrote", args.json)
+
+
+def teacher_kv_bytes(tools, work, policy, budget, capacity):
+    """The KV bytes of @teacher's caches (tok-cost-report), for contexts
+    tok-run generate refuses (past the model's positions)."""
+    mod = os.path.join(work, "teacher_%d.mlir" % capacity)
+    pipe = pipeline(policy, budget)
+    passes = ("%s," % pipe if pipe else "") + "tok-cost-report"
+    r = subprocess.run([tools[1], mod, "--pass-pipeline=builtin.module(%s)" % passes, "-o", os.devnull],
+                       capture_output=True, text=True, check=True)
+    lines = r.stderr.splitlines()
+    for i, line in enumerate(lines):
+        m = re.search(r"remark: tok-cost: .*kv-bytes (\d+)", line)
+        if m and i + 1 < len(lines) and "func.func @teacher" in lines[i + 1]:
+            return int(m.group(1))
+    raise RuntimeError("no cost report for @teacher")
+
+
+def long_main(args, tools, work, names, weights, cfg):
+    """Contexts of 1k-8k tokens at a 20% budget, fidelity and peak KV bytes
+    of every policy side by side. pyllama-4m was trained on 512 positions:
+    past them RoPE extrapolates and the model's own predictions degrade, so
+    these numbers say how closely each policy follows this model's full
+    cache there, not how a long-context model would fare."""
+    text = open(os.path.join(os.path.dirname(argparse.__file__), "argparse.py"), "rb").read()
+    rows = []
+    print("%-7s %-7s %8s %10s %9s %9s %8s" % ("context", "policy", "KV MiB", "KV/full", "top-1", "KL", "seconds"))
+    for L in args.contexts:
+        ids = [b % cfg["vocab_size"] for b in text[:L]]
+        budget = L // 5
+        for policy in ["full", "window", "h2o", "a2sf", "tova", "quest", "int8", "int4"]:
+            import time
+            t0 = time.time()
+            got = teacher_logits(tools, work, args.model, names, weights, ids, policy, budget, L)
+            seconds = time.time() - t0
+            if policy == "full":
+                full = got
+            start = QUANT_RESIDUAL if policy.startswith("int") else budget
+            top1, kl = fidelity(full, got, start)
+            kv = teacher_kv_bytes(tools, work, policy, budget, L)
+            if policy == "full":
+                full_kv = kv
+            rows.append(dict(context=L, fraction=0.2, policy=policy, budget=budget, kv_bytes=kv,
+                             kv_ratio=kv / full_kv, top1=top1, kl=kl))
+            print("%-7d %-7s %8.2f %10.2f %9.3f %9.4f %8.1f" % (L, policy, kv / 2**20, kv / full_kv, top1, kl,
+                                                                 seconds), flush=True)
+    out = os.path.join(os.path.dirname(args.json), "kv_long.json")
+    with open(out, "w") as fh:
+        json.dump(dict(model=args.model, text="argparse.py", rows=rows), fh, indent=1)
+    print("wrote", out)
 
 
 def heads_main(args, tools, work, names, weights, cfg, text):

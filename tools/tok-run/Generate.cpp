@@ -153,6 +153,16 @@ cl::opt<int64_t>
                   cl::init(0), cl::sub(tokrun::getGenerateCommand()),
                   cl::cat(tokrun::getGenerateCategory()));
 
+cl::opt<int64_t>
+    maxPositions("positions",
+                 cl::desc("Positions the model may use (default: the "
+                          "model's max_position_embeddings). RoPE "
+                          "extrapolates past the trained length, but the "
+                          "model's predictions degrade there: for speed and "
+                          "memory measurements at long contexts"),
+                 cl::init(0), cl::sub(tokrun::getGenerateCommand()),
+                 cl::cat(tokrun::getGenerateCategory()));
+
 cl::opt<int64_t> prefillChunk(
     "prefill-chunk",
     cl::desc("Run the prompt through the model this many tokens at a time "
@@ -391,18 +401,22 @@ int tokrun::runGenerate(MLIRContext &context) {
   if (prompt.empty())
     return fail("the prompt is empty; give --prompt text or --ids");
   int64_t promptLen = static_cast<int64_t>(prompt.size());
-  if (promptLen >= config.maxPositions)
+  if (maxPositions < 0)
+    return fail("--positions must be positive, got " +
+                llvm::Twine(maxPositions));
+  int64_t positions = maxPositions ? maxPositions : config.maxPositions;
+  if (promptLen >= positions)
     return fail("the prompt has " + llvm::Twine(promptLen) +
-                " tokens; the model has " + llvm::Twine(config.maxPositions) +
-                " positions, so at most " +
-                llvm::Twine(config.maxPositions - 1) + " fit before a new one");
+                " tokens; the model has " + llvm::Twine(positions) +
+                " positions, so at most " + llvm::Twine(positions - 1) +
+                " fit before a new one" +
+                (maxPositions ? "" : " (--positions raises the limit)"));
   int64_t maxNew = maxNewTokens;
-  if (maxNew > config.maxPositions - promptLen) {
-    maxNew = config.maxPositions - promptLen;
+  if (maxNew > positions - promptLen) {
+    maxNew = positions - promptLen;
     if (!quiet)
       llvm::errs() << "tok-run: generating at most " << maxNew
-                   << " tokens: the model has " << config.maxPositions
-                   << " positions\n";
+                   << " tokens: the model has " << positions << " positions\n";
   }
 
   // The module.
