@@ -4,6 +4,12 @@ tok-kv-evict policy against the full cache, on the trained pyllama-4m model
 something), measured in the same run.
 
 Usage: python3 bench/kv/run.py [--quick] [--model DIR] [--json OUT]
+           [--only evict|quant|select|heads|long|long-speed] [--contexts N ...]
+
+--only heads: per-head profiles (calibrate.py) against one window at equal
+KV bytes (kv_heads.json). --only long / long-speed: contexts 1k-8k at a 20%
+budget, past the model's 512 trained positions (fidelity and KV bytes in
+kv_long.json; decode tokens/s and peak KV bytes in kv_long_speed.json).
 
 Text: Python source from the standard library (held-out for a model
 trained on Python), as bytes (the model's tokenizer is byte-level).
@@ -110,9 +116,9 @@ def fidelity(full, got, start):
     return top1, kl
 
 
-def decode_stats(tok_run, model, ids, new, policy, budget):
+def decode_stats(tok_run, model, ids, new, policy, budget, extra=()):
     cmd = [tok_run, "generate", "--model", model, "--ids", ",".join(map(str, ids)),
-           "--max-new-tokens", str(new), "--eos", "-1"]
+           "--max-new-tokens", str(new), "--eos", "-1"] + list(extra)
     pipe = pipeline(policy, budget)
     if pipe:
         cmd += ["--pipeline", pipe]
@@ -128,7 +134,7 @@ def decode_stats(tok_run, model, ids, new, policy, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["evict", "quant", "select", "heads", "long"],
+    ap.add_argument("--only", choices=["evict", "quant", "select", "heads", "long", "long-speed"],
                     help="run only eviction, quantization, selection (Quest), per-head budgets, or "
                          "the 1k-8k contexts (past the model's 512 trained positions)")
     ap.add_argument("--contexts", type=int, nargs="+", default=[1024, 2048, 4096, 8192],
@@ -156,6 +162,8 @@ def main():
         return heads_main(args, tools, work, names, weights, cfg, text)
     if args.only == "long":
         return long_main(args, tools, work, names, weights, cfg)
+    if args.only == "long-speed":
+        return long_speed_main(args, tools, cfg)
     rows = []
     print("%-7s %-6s %-7s %8s %10s %8s %9s %9s" % ("context", "budget", "policy", "KV KiB", "KV/full",
                                                   "decode/s", "top-1", "KL"))
@@ -239,6 +247,33 @@ def long_main(args, tools, work, names, weights, cfg):
             print("%-7d %-7s %8.2f %10.2f %9.3f %9.4f %8.1f" % (L, policy, kv / 2**20, kv / full_kv, top1, kl,
                                                                  seconds), flush=True)
     out = os.path.join(os.path.dirname(args.json), "kv_long.json")
+    with open(out, "w") as fh:
+        json.dump(dict(model=args.model, text="argparse.py", rows=rows), fh, indent=1)
+    print("wrote", out)
+
+
+def long_speed_main(args, tools, cfg):
+    """Decode tokens/s and peak KV bytes at 1k-8k contexts (tok-run generate
+    --positions: past the 512 trained positions; speed and memory do not
+    depend on what the model predicts there): a prompt of L - 32 tokens and
+    32 new ones, full cache against 20% budgets, best of 2 runs."""
+    text = open(os.path.join(os.path.dirname(argparse.__file__), "argparse.py"), "rb").read()
+    rows = []
+    print("%-7s %-7s %8s %10s %10s %10s" % ("context", "policy", "KV MiB", "KV/full", "decode/s", "vs full"))
+    for L in args.contexts:
+        ids = [b % cfg["vocab_size"] for b in text[: L - 32]]
+        budget = L // 5
+        for policy in ["full", "window", "h2o", "quest", "int8", "int4"]:
+            runs = [decode_stats(tools[2], args.model, ids, 32, policy, budget, ["--positions", str(L)])
+                    for _ in range(2)]
+            speed, kv = max(r[0] for r in runs), runs[0][1]
+            if policy == "full":
+                full_speed, full_kv = speed, kv
+            rows.append(dict(context=L, fraction=0.2, policy=policy, budget=budget, kv_bytes=kv,
+                             kv_ratio=kv / full_kv, decode_tokens_s=speed, decode_ratio=speed / full_speed))
+            print("%-7d %-7s %8.2f %10.2f %10.1f %10.2f" % (L, policy, kv / 2**20, kv / full_kv, speed,
+                                                            speed / full_speed), flush=True)
+    out = os.path.join(os.path.dirname(args.json), "kv_long_speed.json")
     with open(out, "w") as fh:
         json.dump(dict(model=args.model, text="argparse.py", rows=rows), fh, indent=1)
     print("wrote", out)
