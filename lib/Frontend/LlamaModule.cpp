@@ -72,6 +72,20 @@ static std::string tensorType(llvm::ArrayRef<int64_t> shape,
   return s + elem.str() + ">";
 }
 
+std::string mlir::tok::checkDraftSkip(const LlamaConfig &config,
+                                      llvm::ArrayRef<int64_t> skip) {
+  llvm::SmallVector<bool> seen(config.layers, false);
+  for (int64_t l : skip) {
+    if (l < 0 || l >= config.layers)
+      return llvm::formatv("layer {0} is not in [0, {1})", l, config.layers)
+          .str();
+    if (seen[l])
+      return llvm::formatv("layer {0} is listed twice", l).str();
+    seen[l] = true;
+  }
+  return "";
+}
+
 std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
                                        const LlamaModuleOptions &o) {
   std::string out;
@@ -109,147 +123,171 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
     weightNames += llvm::formatv(", %w{0}", i);
     weightTypes += ", " + weightType(i);
   }
-  std::string cacheArgs, cacheTypes, cacheNames;
-  for (int64_t l = 0; l < c.layers; ++l) {
-    cacheArgs += llvm::formatv(", %c{0}: {1}", l, cache);
+  std::string cacheTypes, cacheNames;
+  for (int64_t l = 0; l < c.layers; ++l)
     cacheTypes += ", " + cache;
-  }
 
   os << "// " << c.modelType << ": " << c.layers << " layers, dim " << e << ", "
      << hq << " query / " << hk << " KV heads of " << d << ", hidden " << f
      << ", vocabulary " << v << ".\n";
-  os << "func.func private @step(%ids: tensor<?xi32>, %pos: tensor<?xi32>"
-     << weightArgs << cacheArgs << ")\n    -> (" << tensorType({-1, v})
-     << cacheTypes << ") {\n";
-  os << "  %zero = arith.constant 0 : index\n";
-  os << "  %t = tensor.dim %ids, %zero : tensor<?xi32>\n";
-  // 1-D weights (norms, biases) stored narrower than f32 are widened once.
-  auto vecWeight = [&](size_t i) {
-    return elemOf(i) == "f32" ? "w" + std::to_string(i)
-                              : "w" + std::to_string(i) + "_f32";
-  };
-  for (auto [i, w] : llvm::enumerate(weights))
-    if (w.shape.size() == 1 && elemOf(i) != "f32")
-      os << llvm::formatv("  %w{0}_f32 = arith.extf %w{0} : {1} to {2}\n", i,
-                          weightType(i), tensorType(w.shape));
-  if (elemOf(0) == "f32") {
-    os << "  %h0 = tok.embed %w0[%ids] : " << weightType(0)
-       << ", tensor<?xi32>\n";
-  } else {
-    os << "  %h0n = tok.embed %w0[%ids] : " << weightType(0)
-       << ", tensor<?xi32>\n";
-    os << "  %h0 = arith.extf %h0n : " << tensorType({-1, e}, elemOf(0))
-       << " to " << rows << "\n";
-  }
+  // The step function; with `skip`, the layers it marks are left out (the
+  // residual stream passes them unchanged) and so are their caches: the
+  // draft step of layer-skip self-speculation.
+  auto emitStep = [&](llvm::StringRef name, llvm::ArrayRef<bool> skip) {
+    std::string stepCacheArgs, stepCacheTypes;
+    for (int64_t l = 0; l < c.layers; ++l)
+      if (skip.empty() || !skip[l]) {
+        stepCacheArgs += llvm::formatv(", %c{0}: {1}", l, cache);
+        stepCacheTypes += ", " + cache;
+      }
+    os << "func.func private @" << name
+       << "(%ids: tensor<?xi32>, %pos: tensor<?xi32>" << weightArgs
+       << stepCacheArgs << ")\n    -> (" << tensorType({-1, v})
+       << stepCacheTypes << ") {\n";
+    os << "  %zero = arith.constant 0 : index\n";
+    os << "  %t = tensor.dim %ids, %zero : tensor<?xi32>\n";
+    // 1-D weights (norms, biases) stored narrower than f32 are widened once.
+    auto vecWeight = [&](size_t i) {
+      return elemOf(i) == "f32" ? "w" + std::to_string(i)
+                                : "w" + std::to_string(i) + "_f32";
+    };
+    for (auto [i, w] : llvm::enumerate(weights))
+      if (w.shape.size() == 1 && elemOf(i) != "f32")
+        os << llvm::formatv("  %w{0}_f32 = arith.extf %w{0} : {1} to {2}\n", i,
+                            weightType(i), tensorType(w.shape));
+    if (elemOf(0) == "f32") {
+      os << "  %h0 = tok.embed %w0[%ids] : " << weightType(0)
+         << ", tensor<?xi32>\n";
+    } else {
+      os << "  %h0n = tok.embed %w0[%ids] : " << weightType(0)
+         << ", tensor<?xi32>\n";
+      os << "  %h0 = arith.extf %h0n : " << tensorType({-1, e}, elemOf(0))
+         << " to " << rows << "\n";
+    }
 
-  // Weight index of each layer's first weight.
-  size_t wi = 1;
-  auto next = [&]() { return wi++; };
-  std::string newCaches;
-  for (int64_t l = 0; l < c.layers; ++l) {
-    auto lin = [&](const std::string &dst, const std::string &src,
-                   int64_t inDim, int64_t outDim, size_t wIdx,
-                   std::optional<size_t> bIdx) {
-      os << llvm::formatv("  %{0} = tok.linear %{1}, %w{2}", dst, src, wIdx);
-      if (bIdx)
-        os << ", %" << vecWeight(*bIdx);
-      os << " : " << tensorType({-1, inDim}) << ", " << weightType(wIdx);
-      if (bIdx)
-        os << ", " << tensorType({outDim});
-      os << "\n";
-    };
-    // [T, H*D] -> [H, T, D].
-    auto heads = [&](const std::string &dst, const std::string &src,
-                     int64_t h) {
-      os << llvm::formatv("  %{0}_e = tensor.expand_shape %{1} [[0], [1, 2]] "
-                          "output_shape [%t, {2}, {3}] : {4} into {5}\n",
-                          dst, src, h, d, tensorType({-1, h * d}),
-                          tensorType({-1, h, d}));
-      os << llvm::formatv("  %{0}_i = tensor.empty(%t) : {1}\n", dst,
-                          tensorType({h, -1, d}));
-      os << llvm::formatv("  %{0} = linalg.transpose ins(%{0}_e : {1}) "
-                          "outs(%{0}_i : {2}) permutation = [1, 0, 2]\n",
-                          dst, tensorType({-1, h, d}), tensorType({h, -1, d}));
-    };
-    std::string L = "l" + std::to_string(l) + "_";
-    std::string h = l == 0 ? "h0" : "l" + std::to_string(l - 1) + "_out";
-    size_t attnNorm = next(), wq = next(), wk = next(), wv = next();
-    std::optional<size_t> bq, bk, bv;
-    if (c.attentionBias)
-      bq = next(), bk = next(), bv = next();
-    size_t wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
-    os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %{2} {{epsilon = "
-                        "{3:e} : f32} : {4}, {5}\n",
-                        L, h, vecWeight(attnNorm), c.normEps, rows,
+    // Weight index of each layer's first weight.
+    size_t wi = 1;
+    auto next = [&]() { return wi++; };
+    std::string newCaches;
+    std::string h = "h0"; // the residual stream entering layer l
+    for (int64_t l = 0; l < c.layers; ++l) {
+      auto lin = [&](const std::string &dst, const std::string &src,
+                     int64_t inDim, int64_t outDim, size_t wIdx,
+                     std::optional<size_t> bIdx) {
+        os << llvm::formatv("  %{0} = tok.linear %{1}, %w{2}", dst, src, wIdx);
+        if (bIdx)
+          os << ", %" << vecWeight(*bIdx);
+        os << " : " << tensorType({-1, inDim}) << ", " << weightType(wIdx);
+        if (bIdx)
+          os << ", " << tensorType({outDim});
+        os << "\n";
+      };
+      // [T, H*D] -> [H, T, D].
+      auto heads = [&](const std::string &dst, const std::string &src,
+                       int64_t h) {
+        os << llvm::formatv("  %{0}_e = tensor.expand_shape %{1} [[0], [1, 2]] "
+                            "output_shape [%t, {2}, {3}] : {4} into {5}\n",
+                            dst, src, h, d, tensorType({-1, h * d}),
+                            tensorType({-1, h, d}));
+        os << llvm::formatv("  %{0}_i = tensor.empty(%t) : {1}\n", dst,
+                            tensorType({h, -1, d}));
+        os << llvm::formatv("  %{0} = linalg.transpose ins(%{0}_e : {1}) "
+                            "outs(%{0}_i : {2}) permutation = [1, 0, 2]\n",
+                            dst, tensorType({-1, h, d}),
+                            tensorType({h, -1, d}));
+      };
+      std::string L = "l" + std::to_string(l) + "_";
+      size_t attnNorm = next(), wq = next(), wk = next(), wv = next();
+      std::optional<size_t> bq, bk, bv;
+      if (c.attentionBias)
+        bq = next(), bk = next(), bv = next();
+      size_t wo = next(), ffnNorm = next(), wg = next(), wu = next(),
+             wd = next();
+      if (!skip.empty() && skip[l])
+        continue;
+      os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %{2} {{epsilon = "
+                          "{3:e} : f32} : {4}, {5}\n",
+                          L, h, vecWeight(attnNorm), c.normEps, rows,
+                          tensorType({e}));
+      lin(L + "q0", L + "x", e, hq * d, wq, bq);
+      lin(L + "k0", L + "x", e, hk * d, wk, bk);
+      lin(L + "v0", L + "x", e, hk * d, wv, bv);
+      heads(L + "q1", L + "q0", hq);
+      heads(L + "k1", L + "k0", hk);
+      heads(L + "v", L + "v0", hk);
+      os << llvm::formatv("  %{0}q = tok.rope %{0}q1, %pos {1} : {2}, "
+                          "tensor<?xi32>\n",
+                          L, ropeAttrs, tensorType({hq, -1, d}));
+      os << llvm::formatv("  %{0}k = tok.rope %{0}k1, %pos {1} : {2}, "
+                          "tensor<?xi32>\n",
+                          L, ropeAttrs, tensorType({hk, -1, d}));
+      os << llvm::formatv("  %{0}cache = tok.kv.append %c{1}, %{0}k, %{0}v, "
+                          "%pos : {2}, {3}, {3}, tensor<?xi32>\n",
+                          L, l, cache, tensorType({hk, -1, d}));
+      newCaches += ", %" + L + "cache";
+      os << llvm::formatv(
+          "  %{0}a = tok.cached_attention %{0}q, %{0}cache, "
+          "%pos {{mask = {1}} : {2}, {3}, tensor<?xi32> -> {2}\n",
+          L, mask, tensorType({hq, -1, d}), cache);
+      os << llvm::formatv("  %{0}a_i = tensor.empty(%t) : {1}\n", L,
+                          tensorType({-1, hq, d}));
+      os << llvm::formatv("  %{0}a_t = linalg.transpose ins(%{0}a : {1}) "
+                          "outs(%{0}a_i : {2}) permutation = [1, 0, 2]\n",
+                          L, tensorType({hq, -1, d}), tensorType({-1, hq, d}));
+      os << llvm::formatv("  %{0}a_r = tensor.collapse_shape %{0}a_t [[0], [1, "
+                          "2]] : {1} into {2}\n",
+                          L, tensorType({-1, hq, d}), tensorType({-1, hq * d}));
+      lin(L + "o", L + "a_r", hq * d, e, wo, std::nullopt);
+      os << llvm::formatv("  %{0}h = arith.addf %{1}, %{0}o : {2}\n", L, h,
+                          rows);
+      os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %{1} {{epsilon = "
+                          "{2:e} : f32} : {3}, {4}\n",
+                          L, vecWeight(ffnNorm), c.normEps, rows,
+                          tensorType({e}));
+      lin(L + "g", L + "y", e, f, wg, std::nullopt);
+      lin(L + "u", L + "y", e, f, wu, std::nullopt);
+      // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
+      os << llvm::formatv(
+          "  %{0}m_i = tensor.empty(%t) : {1}\n"
+          "  %{0}m = linalg.generic {{indexing_maps = [affine_map<(i, j) -> "
+          "(i, "
+          "j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], "
+          "iterator_types = [\"parallel\", \"parallel\"]} ins(%{0}g, %{0}u : "
+          "{1}, {1}) outs(%{0}m_i : {1}) {{\n"
+          "  ^bb0(%g: f32, %u: f32, %unused: f32):\n"
+          "    %one = arith.constant 1.0 : f32\n"
+          "    %ng = arith.negf %g : f32\n"
+          "    %en = math.exp %ng : f32\n"
+          "    %den = arith.addf %one, %en : f32\n"
+          "    %s = arith.divf %g, %den : f32\n"
+          "    %r = arith.mulf %s, %u : f32\n"
+          "    linalg.yield %r : f32\n"
+          "  } -> {1}\n",
+          L, tensorType({-1, f}));
+      lin(L + "dn", L + "m", f, e, wd, std::nullopt);
+      os << llvm::formatv("  %{0}out = arith.addf %{0}h, %{0}dn : {1}\n", L,
+                          rows);
+      h = L + "out";
+    }
+    const std::string &last = h;
+    size_t finalNorm = next();
+    size_t head = c.tiedEmbeddings ? 0 : next();
+    os << llvm::formatv("  %fin = tok.rms_norm %{0}, %{1} {{epsilon = {2:e} : "
+                        "f32} : {3}, {4}\n",
+                        last, vecWeight(finalNorm), c.normEps, rows,
                         tensorType({e}));
-    lin(L + "q0", L + "x", e, hq * d, wq, bq);
-    lin(L + "k0", L + "x", e, hk * d, wk, bk);
-    lin(L + "v0", L + "x", e, hk * d, wv, bv);
-    heads(L + "q1", L + "q0", hq);
-    heads(L + "k1", L + "k0", hk);
-    heads(L + "v", L + "v0", hk);
-    os << llvm::formatv("  %{0}q = tok.rope %{0}q1, %pos {1} : {2}, "
-                        "tensor<?xi32>\n",
-                        L, ropeAttrs, tensorType({hq, -1, d}));
-    os << llvm::formatv("  %{0}k = tok.rope %{0}k1, %pos {1} : {2}, "
-                        "tensor<?xi32>\n",
-                        L, ropeAttrs, tensorType({hk, -1, d}));
-    os << llvm::formatv("  %{0}cache = tok.kv.append %c{1}, %{0}k, %{0}v, "
-                        "%pos : {2}, {3}, {3}, tensor<?xi32>\n",
-                        L, l, cache, tensorType({hk, -1, d}));
-    newCaches += ", %" + L + "cache";
-    os << llvm::formatv("  %{0}a = tok.cached_attention %{0}q, %{0}cache, "
-                        "%pos {{mask = {1}} : {2}, {3}, tensor<?xi32> -> {2}\n",
-                        L, mask, tensorType({hq, -1, d}), cache);
-    os << llvm::formatv("  %{0}a_i = tensor.empty(%t) : {1}\n", L,
-                        tensorType({-1, hq, d}));
-    os << llvm::formatv("  %{0}a_t = linalg.transpose ins(%{0}a : {1}) "
-                        "outs(%{0}a_i : {2}) permutation = [1, 0, 2]\n",
-                        L, tensorType({hq, -1, d}), tensorType({-1, hq, d}));
-    os << llvm::formatv("  %{0}a_r = tensor.collapse_shape %{0}a_t [[0], [1, "
-                        "2]] : {1} into {2}\n",
-                        L, tensorType({-1, hq, d}), tensorType({-1, hq * d}));
-    lin(L + "o", L + "a_r", hq * d, e, wo, std::nullopt);
-    os << llvm::formatv("  %{0}h = arith.addf %{1}, %{0}o : {2}\n", L, h, rows);
-    os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %{1} {{epsilon = "
-                        "{2:e} : f32} : {3}, {4}\n",
-                        L, vecWeight(ffnNorm), c.normEps, rows,
-                        tensorType({e}));
-    lin(L + "g", L + "y", e, f, wg, std::nullopt);
-    lin(L + "u", L + "y", e, f, wu, std::nullopt);
-    // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
-    os << llvm::formatv(
-        "  %{0}m_i = tensor.empty(%t) : {1}\n"
-        "  %{0}m = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, "
-        "j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], "
-        "iterator_types = [\"parallel\", \"parallel\"]} ins(%{0}g, %{0}u : "
-        "{1}, {1}) outs(%{0}m_i : {1}) {{\n"
-        "  ^bb0(%g: f32, %u: f32, %unused: f32):\n"
-        "    %one = arith.constant 1.0 : f32\n"
-        "    %ng = arith.negf %g : f32\n"
-        "    %en = math.exp %ng : f32\n"
-        "    %den = arith.addf %one, %en : f32\n"
-        "    %s = arith.divf %g, %den : f32\n"
-        "    %r = arith.mulf %s, %u : f32\n"
-        "    linalg.yield %r : f32\n"
-        "  } -> {1}\n",
-        L, tensorType({-1, f}));
-    lin(L + "dn", L + "m", f, e, wd, std::nullopt);
-    os << llvm::formatv("  %{0}out = arith.addf %{0}h, %{0}dn : {1}\n", L,
-                        rows);
+    os << llvm::formatv("  %logits = tok.linear %fin, %w{0} : {1}, {2}\n", head,
+                        rows, weightType(head));
+    os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
+       << stepCacheTypes << "\n}\n\n";
+  };
+  emitStep("step", {});
+  if (!o.draftSkip.empty()) {
+    llvm::SmallVector<bool> skip(c.layers, false);
+    for (int64_t l : o.draftSkip)
+      skip[l] = true;
+    emitStep("draft_step", skip);
   }
-  std::string last =
-      c.layers ? "l" + std::to_string(c.layers - 1) + "_out" : "h0";
-  size_t finalNorm = next();
-  size_t head = c.tiedEmbeddings ? 0 : next();
-  os << llvm::formatv("  %fin = tok.rms_norm %{0}, %{1} {{epsilon = {2:e} : "
-                      "f32} : {3}, {4}\n",
-                      last, vecWeight(finalNorm), c.normEps, rows,
-                      tensorType({e}));
-  os << llvm::formatv("  %logits = tok.linear %fin, %w{0} : {1}, {2}\n", head,
-                      rows, weightType(head));
-  os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
-     << cacheTypes << "\n}\n\n";
 
   // forward: one step from empty caches.
   os << "func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>"

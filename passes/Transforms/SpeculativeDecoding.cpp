@@ -56,9 +56,141 @@ struct SpeculativeExpander {
   OpBuilder &b;
   Location loc;
   RankedTensorType dynI32;
+  /// The draft model's step function (layer_skip), or null (ngram).
+  func::FuncOp draftStep;
 
   Value index(OpBuilder &ob, int64_t v) {
     return arith::ConstantIndexOp::create(ob, loc, v);
+  }
+
+  /// [first, first + 1, ..., first + n - 1] as i32 (n = `rows`).
+  Value positionsFrom(OpBuilder &ob, Value first, Value rows) {
+    Value init = tensor::EmptyOp::create(ob, loc, dynI32, rows);
+    MLIRContext *ctx = ob.getContext();
+    return linalg::GenericOp::create(
+               ob, loc, TypeRange{dynI32}, ValueRange{}, ValueRange{init},
+               ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
+               {utils::IteratorType::parallel},
+               [&](OpBuilder &gb, Location l, ValueRange) {
+                 Value p = arith::AddIOp::create(
+                     gb, l, first, linalg::IndexOp::create(gb, l, 0));
+                 linalg::YieldOp::create(
+                     gb, l,
+                     arith::IndexCastOp::create(gb, l, gb.getI32Type(), p)
+                         .getResult());
+               })
+        .getResult(0);
+  }
+
+  /// The arg-max token (i32) of the last row of `logits` ([R, V]).
+  Value greedyLast(OpBuilder &ob, Value logits) {
+    auto type = cast<RankedTensorType>(logits.getType());
+    int64_t vocab = type.getDimSize(1);
+    Value rows = tensor::DimOp::create(ob, loc, logits, 0);
+    Value lastRow = arith::SubIOp::create(ob, loc, rows, index(ob, 1));
+    Value row = tensor::ExtractSliceOp::create(
+        ob, loc, RankedTensorType::get({1, vocab}, type.getElementType()),
+        logits, ValueRange{lastRow}, ValueRange{}, ValueRange{},
+        ArrayRef<int64_t>{ShapedType::kDynamic, 0}, ArrayRef<int64_t>{1, vocab},
+        ArrayRef<int64_t>{1, 1});
+    auto greedy = SamplerAttr::get(ob.getContext(), llvm::APFloat(0.0), 0,
+                                   llvm::APFloat(1.0), 0);
+    Value tokens = SampleOp::create(ob, loc, row, Value(), greedy);
+    return tensor::ExtractOp::create(ob, loc, tokens, ValueRange{index(ob, 0)});
+  }
+
+  /// What a round of the model drafter leaves: up to `num` greedy drafts
+  /// of the draft step (first `count` of `buffer`), the draft caches and
+  /// the tokens they hold.
+  struct ModelDraft {
+    Value buffer, count, length;
+    SmallVector<Value> caches;
+  };
+
+  /// Runs the draft step: first on the tokens the draft caches miss
+  /// (context[cached : known], at least the pending token), then on each
+  /// new draft, `num` drafts in all (none when `num` is 0).
+  ModelDraft draftWithModel(Value context, Value known, Value num, Value cached,
+                            ValueRange caches) {
+    int64_t k = drafter.getK();
+    Type i32 = b.getI32Type();
+    OpFoldResult one = b.getIndexAttr(1);
+    auto callDraft = [&](OpBuilder &ob, Value tokens, Value positions,
+                         ValueRange dc) {
+      SmallVector<Value> args{tokens, positions};
+      llvm::append_range(args, op.getParams());
+      llvm::append_range(args, dc);
+      return func::CallOp::create(ob, loc, draftStep, args);
+    };
+    Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, num,
+                                      index(b, 0));
+    auto ifOp = scf::IfOp::create(
+        b, loc, any,
+        [&](OpBuilder &tb, Location l) {
+          // Catch up, and the first draft from the last row.
+          Value missing = arith::SubIOp::create(tb, l, known, cached);
+          Value feed = tensor::ExtractSliceOp::create(
+              tb, l, context, ArrayRef<OpFoldResult>{cached},
+              ArrayRef<OpFoldResult>{missing}, ArrayRef<OpFoldResult>{one});
+          auto first =
+              callDraft(tb, feed, positionsFrom(tb, cached, missing), caches);
+          Value t0 = greedyLast(tb, first.getResult(0));
+          Value buffer =
+              tensor::EmptyOp::create(tb, l, ArrayRef<int64_t>{k}, i32);
+          buffer = tensor::InsertOp::create(tb, l, t0, buffer,
+                                            ValueRange{index(tb, 0)});
+          // Then one draft step per further draft.
+          SmallVector<Value> inits{index(tb, 1), t0, buffer};
+          llvm::append_range(inits, first.getResults().drop_front());
+          SmallVector<Type> loopTypes =
+              llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
+          SmallVector<Location> locs(inits.size(), l);
+          auto loop = scf::WhileOp::create(tb, l, loopTypes, inits);
+          {
+            OpBuilder::InsertionGuard guard(tb);
+            Block *before =
+                tb.createBlock(&loop.getBefore(), {}, loopTypes, locs);
+            Value more = arith::CmpIOp::create(tb, l, arith::CmpIPredicate::slt,
+                                               before->getArgument(0), num);
+            scf::ConditionOp::create(tb, l, more, before->getArguments());
+            Block *after =
+                tb.createBlock(&loop.getAfter(), {}, loopTypes, locs);
+            Value i = after->getArgument(0);
+            Value token = tensor::FromElementsOp::create(
+                tb, l, RankedTensorType::get({1}, i32),
+                ValueRange{after->getArgument(1)});
+            token = tensor::CastOp::create(tb, l, dynI32, token);
+            // Draft i - 1 sits at position known + i - 1.
+            Value at = arith::SubIOp::create(
+                tb, l, arith::AddIOp::create(tb, l, known, i), index(tb, 1));
+            auto stepped =
+                callDraft(tb, token, positionsFrom(tb, at, index(tb, 1)),
+                          after->getArguments().drop_front(3));
+            Value t = greedyLast(tb, stepped.getResult(0));
+            Value buf =
+                tensor::InsertOp::create(tb, l, t, after->getArgument(2), i);
+            SmallVector<Value> next{
+                arith::AddIOp::create(tb, l, i, index(tb, 1)), t, buf};
+            llvm::append_range(next, stepped.getResults().drop_front());
+            scf::YieldOp::create(tb, l, next);
+          }
+          // The caches hold every position before the last draft's.
+          Value length = arith::SubIOp::create(
+              tb, l, arith::AddIOp::create(tb, l, known, num), index(tb, 1));
+          SmallVector<Value> results{loop.getResult(2), num, length};
+          llvm::append_range(results, loop.getResults().drop_front(3));
+          scf::YieldOp::create(tb, l, results);
+        },
+        [&](OpBuilder &eb, Location l) {
+          Value buffer =
+              tensor::EmptyOp::create(eb, l, ArrayRef<int64_t>{k}, i32);
+          SmallVector<Value> results{buffer, index(eb, 0), cached};
+          llvm::append_range(results, caches);
+          scf::YieldOp::create(eb, l, results);
+        });
+    ModelDraft d{ifOp.getResult(0), ifOp.getResult(1), ifOp.getResult(2), {}};
+    llvm::append_range(d.caches, ifOp.getResults().drop_front(3));
+    return d;
   }
 
   /// State carried by the emit loop and the round loop.
@@ -131,6 +263,16 @@ struct SpeculativeExpander {
     SmallVector<Value> inits{s.count,   s.last, s.out,
                              s.context, s.done, index(b, drafter.getK())};
     llvm::append_range(inits, pre.caches);
+    // The model drafter's caches (empty: the first round catches up on the
+    // prompt) and the tokens they hold.
+    size_t numCaches = pre.caches.size();
+    if (draftStep) {
+      inits.push_back(index(b, 0));
+      FunctionType type = draftStep.getFunctionType();
+      for (Type t : type.getInputs().drop_front(2 + op.getParams().size()))
+        inits.push_back(
+            KVEmptyOp::create(b, loc, cast<KVCacheType>(t)).getResult());
+    }
     SmallVector<Type> types =
         llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
     SmallVector<Location> locs(inits.size(), loc);
@@ -148,7 +290,8 @@ struct SpeculativeExpander {
                 after->getArgument(2), after->getArgument(3),
                 after->getArgument(4)};
       Value length = after->getArgument(5);
-      ValueRange caches = after->getArguments().drop_front(6);
+      ValueRange caches = after->getArguments().slice(6, numCaches);
+      ValueRange draftState = after->getArguments().drop_front(6 + numCaches);
       OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
       auto slice1D = [&](Value v, OpFoldResult offset, OpFoldResult size) {
         return tensor::ExtractSliceOp::create(
@@ -159,21 +302,36 @@ struct SpeculativeExpander {
       // Draft from the context so far, within the budget left: a round
       // emits at most drafts + 1 tokens.
       Value known = arith::AddIOp::create(b, loc, promptLen, cur.count);
-      Value history = slice1D(cur.context, zero, known);
-      auto draft = DraftOp::create(
-          b, loc,
-          TypeRange{
-              dynI32, dynI32,
-              RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type())},
-          history, ValueRange{}, drafter);
-      Value drafted = tensor::DimOp::create(b, loc, draft.getTokens(), 0);
       Value budget = arith::SubIOp::create(
           b, loc, index(b, maxNew),
           arith::AddIOp::create(b, loc, cur.count, index(b, 1)));
-      Value kept = arith::MinSIOp::create(
-          b, loc, arith::MinSIOp::create(b, loc, drafted, budget), length);
-      Value drafts = slice1D(draft.getTokens(), zero, kept);
-      Value parents = slice1D(draft.getParents(), zero, kept);
+      Value kept, drafts, parents;
+      ModelDraft modelDraft;
+      if (draftStep) {
+        // Greedy drafts of the draft model, as many as the round takes.
+        Value num = arith::MaxSIOp::create(
+            b, loc, arith::MinSIOp::create(b, loc, budget, length),
+            index(b, 0));
+        modelDraft = draftWithModel(cur.context, known, num, draftState[0],
+                                    draftState.drop_front());
+        kept = modelDraft.count;
+        drafts = slice1D(modelDraft.buffer, zero, kept);
+        // A chain: draft i follows draft i - 1, the first the pending token.
+        parents = positionsFrom(b, index(b, -1), kept);
+      } else {
+        Value history = slice1D(cur.context, zero, known);
+        auto draft = DraftOp::create(
+            b, loc,
+            TypeRange{
+                dynI32, dynI32,
+                RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type())},
+            history, ValueRange{}, drafter);
+        Value drafted = tensor::DimOp::create(b, loc, draft.getTokens(), 0);
+        kept = arith::MinSIOp::create(
+            b, loc, arith::MinSIOp::create(b, loc, drafted, budget), length);
+        drafts = slice1D(draft.getTokens(), zero, kept);
+        parents = slice1D(draft.getParents(), zero, kept);
+      }
 
       // One target pass over the pending token and the drafts.
       Value rows = arith::AddIOp::create(b, loc, kept, index(b, 1));
@@ -184,22 +342,7 @@ struct SpeculativeExpander {
           b, loc, drafts, tokens, ArrayRef<OpFoldResult>{one},
           ArrayRef<OpFoldResult>{kept}, ArrayRef<OpFoldResult>{one});
       Value firstPos = arith::SubIOp::create(b, loc, known, index(b, 1));
-      Value posInit = tensor::EmptyOp::create(b, loc, dynI32, rows);
-      MLIRContext *ctx = b.getContext();
-      Value positions =
-          linalg::GenericOp::create(
-              b, loc, TypeRange{dynI32}, ValueRange{}, ValueRange{posInit},
-              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
-              {utils::IteratorType::parallel},
-              [&](OpBuilder &gb, Location l, ValueRange) {
-                Value p = arith::AddIOp::create(
-                    gb, l, firstPos, linalg::IndexOp::create(gb, l, 0));
-                linalg::YieldOp::create(
-                    gb, l,
-                    arith::IndexCastOp::create(gb, l, gb.getI32Type(), p)
-                        .getResult());
-              })
-              .getResult(0);
+      Value positions = positionsFrom(b, firstPos, rows);
       SmallVector<Value> args{tokens, positions};
       llvm::append_range(args, op.getParams());
       llvm::append_range(args, caches);
@@ -221,6 +364,18 @@ struct SpeculativeExpander {
       SmallVector<Value> newCaches;
       for (Value c : call.getResults().drop_front())
         newCaches.push_back(KVTruncateOp::create(b, loc, c, rejected));
+      // The draft caches keep what agrees with the emitted tokens: the
+      // pending token and the accepted drafts (at most what they hold).
+      SmallVector<Value> newDraftState;
+      if (draftStep) {
+        Value valid = arith::MinSIOp::create(
+            b, loc, modelDraft.length,
+            arith::AddIOp::create(b, loc, known, accepted));
+        Value drop = arith::SubIOp::create(b, loc, modelDraft.length, valid);
+        newDraftState.push_back(valid);
+        for (Value c : modelDraft.caches)
+          newDraftState.push_back(KVTruncateOp::create(b, loc, c, drop));
+      }
 
       // Emit the accepted drafts, then the next token.
       Value next =
@@ -283,6 +438,7 @@ struct SpeculativeExpander {
       SmallVector<Value> carried(emitLoop.getResults());
       carried.push_back(nextLength);
       llvm::append_range(carried, newCaches);
+      llvm::append_range(carried, newDraftState);
       scf::YieldOp::create(b, loc, carried);
     }
     b.setInsertionPointAfter(loop);
@@ -296,6 +452,33 @@ struct SpeculativeExpander {
     return result;
   }
 };
+
+/// A draft step must look like a step over the same parameters: tokens,
+/// positions, the generate op's parameters, caches; logits over the same
+/// vocabulary, then the same caches.
+LogicalResult checkDraftStep(GenerateOp op, func::FuncOp step,
+                             func::FuncOp draft) {
+  FunctionType type = draft.getFunctionType();
+  FunctionType target = step.getFunctionType();
+  size_t fixed = 2 + op.getParams().size();
+  auto bad = [&](const Twine &why) {
+    return op.emitOpError("draft step @")
+           << draft.getSymName() << " " << why << "; it has type " << type;
+  };
+  if (type.getNumInputs() < fixed || type.getInputs().take_front(fixed) !=
+                                         target.getInputs().take_front(fixed))
+    return bad("must take the tokens, positions and parameters of @" +
+               step.getSymName());
+  TypeRange caches = type.getInputs().drop_front(fixed);
+  if (!llvm::all_of(caches, [](Type t) { return isa<KVCacheType>(t); }))
+    return bad("must take only KV caches after the parameters");
+  if (type.getNumResults() != 1 + caches.size() ||
+      type.getResult(0) != target.getResult(0) ||
+      TypeRange(type.getResults().drop_front()) != caches)
+    return bad("must return logits like @" + step.getSymName() +
+               " and its caches");
+  return success();
+}
 
 struct TokSpeculativeDecodingPass
     : tok::impl::TokSpeculativeDecodingPassBase<TokSpeculativeDecodingPass> {
@@ -311,11 +494,11 @@ struct TokSpeculativeDecodingPass
     std::optional<DrafterKind> kind = symbolizeDrafterKind(drafterName);
     if (!kind)
       return fail("unknown drafter '" + drafterName +
-                  "'; expected ngram (model and layer_skip are not "
+                  "'; expected ngram or layer_skip (model is not "
                   "implemented yet)");
-    if (*kind != DrafterKind::ngram)
-      return fail("the " + drafterName +
-                  " drafter is not implemented yet; use ngram");
+    if (*kind == DrafterKind::model)
+      return fail("the model drafter (a separate draft model) is not "
+                  "implemented yet; use ngram or layer_skip");
     if (k <= 0)
       return fail("k must be positive, got " + Twine(k));
     if (nMin <= 0 || nMax < nMin)
@@ -350,6 +533,19 @@ struct TokSpeculativeDecodingPass
                "without tok-kv-evict";
         return signalPassFailure();
       }
+      func::FuncOp draftStep;
+      if (*kind == DrafterKind::layer_skip) {
+        draftStep = symbols.lookupNearestSymbolFrom<func::FuncOp>(
+            op, StringAttr::get(ctx, draftStepName));
+        if (!draftStep) {
+          op.emitOpError("the layer_skip drafter needs its step function @")
+              << draftStepName
+              << " (tok-import --draft-skip=..., or the draft-step option)";
+          return signalPassFailure();
+        }
+        if (failed(checkDraftStep(op, step, draftStep)))
+          return signalPassFailure();
+      }
       OpBuilder b(op);
       SpeculativeExpander expander{
           op,
@@ -358,7 +554,8 @@ struct TokSpeculativeDecodingPass
           static_cast<bool>(adaptive),
           b,
           op.getLoc(),
-          RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};
+          RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()),
+          draftStep};
       Value tokens = expander.expand();
       op.getResult().replaceAllUsesWith(tokens);
       op.erase();

@@ -16,8 +16,8 @@
 // FIXED-NOT:     arith.select
 // FIXED:         scf.yield
 
-// MODEL: error: tok-speculative-decoding: the model drafter is not implemented yet; use ngram
-// UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram
+// MODEL: error: tok-speculative-decoding: the model drafter (a separate draft model) is not implemented yet; use ngram or layer_skip
+// UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram or layer_skip
 // BAD-K: error: tok-speculative-decoding: k must be positive, got 0
 // BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max, got n-min = 3, n-max = 2
 
@@ -34,10 +34,10 @@
 // CHECK:         arith.xori %[[DONE]], %true
 // CHECK:       } do {
 // CHECK:         %[[KNOWN:.*]] = arith.addi %{{.*}}, %[[N]]
-// CHECK:         %[[HIST:.*]] = tensor.extract_slice %[[CONTEXT]][0] [%[[KNOWN]]] [1]
-// CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
 // The budget left: a round emits at most drafts + 1 tokens.
 // CHECK:         %[[LEFT:.*]] = arith.subi %c19, %[[N]]
+// CHECK:         %[[HIST:.*]] = tensor.extract_slice %[[CONTEXT]][0] [%[[KNOWN]]] [1]
+// CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
 // CHECK:         %[[WITHIN:.*]] = arith.minsi %{{.*}}, %[[LEFT]]
 // CHECK:         %[[KEPT:.*]] = arith.minsi %[[WITHIN]], %[[LEN]]
 // CHECK:         %[[DK:.*]] = tensor.extract_slice %[[D]][0] [%[[KEPT]]] [1]

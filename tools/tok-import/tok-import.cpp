@@ -79,6 +79,13 @@ static cl::opt<bool> emitTeacher(
              "token fed one step at a time through the caches"),
     cl::init(false), cl::cat(importCategory));
 
+static cl::list<int64_t> draftSkip(
+    "draft-skip",
+    cl::desc("Also emit @draft_step: @step without these layers (comma "
+             "separated), the draft of layer-skip self-speculation "
+             "(tok-speculative-decoding{drafter=layer_skip})"),
+    cl::CommaSeparated, cl::cat(importCategory));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "tok-import: " << message << "\n";
   return 1;
@@ -195,6 +202,12 @@ int main(int argc, char **argv) {
     return fail("--cache-capacity must be positive");
   options.cacheCapacity = cacheCapacity ? cacheCapacity : config.maxPositions;
   options.teacher = emitTeacher;
+  if (draftSkip.getNumOccurrences()) {
+    options.draftSkip.assign(draftSkip.begin(), draftSkip.end());
+    if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);
+        !problem.empty())
+      return fail("--draft-skip: " + problem);
+  }
 
   if (!exportDir.empty()) {
     if (options.interleavedRope)

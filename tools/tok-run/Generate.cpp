@@ -163,6 +163,15 @@ cl::opt<int64_t>
                  cl::init(0), cl::sub(tokrun::getGenerateCommand()),
                  cl::cat(tokrun::getGenerateCategory()));
 
+cl::list<int64_t>
+    draftSkip("draft-skip",
+              cl::desc("Also build @draft_step, the model without these layers "
+                       "(comma separated), for --pipeline "
+                       "\"tok-speculative-decoding{drafter=layer_skip}\" "
+                       "(self-speculation)"),
+              cl::CommaSeparated, cl::sub(tokrun::getGenerateCommand()),
+              cl::cat(tokrun::getGenerateCategory()));
+
 cl::opt<int64_t> prefillChunk(
     "prefill-chunk",
     cl::desc("Run the prompt through the model this many tokens at a time "
@@ -435,6 +444,10 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--eos " + llvm::Twine(*gen.eos) +
                 " is outside the vocabulary of " + llvm::Twine(config.vocab));
   options.generate = gen;
+  options.draftSkip.assign(draftSkip.begin(), draftSkip.end());
+  if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);
+      !problem.empty())
+    return fail("--draft-skip: " + problem);
   std::string moduleText = tok::emitLlamaModule(config, options);
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(moduleText, &context, "tok-run generate");

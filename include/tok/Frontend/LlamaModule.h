@@ -73,6 +73,11 @@ struct LlamaModuleOptions {
   /// logits after each; with an eviction pass applied to @step, what a
   /// compressed cache predicts at every position.
   bool teacher = false;
+  /// Also emit `@draft_step`: @step without these layers (and their
+  /// caches), the draft of layer-skip self-speculation
+  /// (tok-speculative-decoding{drafter=layer_skip}). Indices must be in
+  /// [0, layers); checked by the callers.
+  std::vector<int64_t> draftSkip;
 };
 
 /// The #tok.sampler attribute text of these settings (greedy, the default
@@ -83,6 +88,11 @@ std::string formatSampler(double temperature, int64_t topK, double topP,
 /// The end-of-sequence token of a generation: `requested` if >= 0, none for
 /// -1, the model's own (config.json's eos_token_id) for -2.
 std::optional<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
+
+/// Checks a layer-skip list for LlamaModuleOptions::draftSkip: indices in
+/// [0, layers), no repeats. Returns the problem, or an empty string.
+std::string checkDraftSkip(const LlamaConfig &config,
+                           llvm::ArrayRef<int64_t> skip);
 
 /// The weights the step function takes, in argument order.
 std::vector<LlamaWeight> getLlamaWeights(const LlamaConfig &config);

@@ -90,13 +90,20 @@ def TokSpeculativeDecodingPass
     speculative sampling and the output is distributed as plain sampling's.
 
     Drafters: `ngram` (prompt lookup: the longest suffix of `n-max` down to
-    `n-min` tokens seen earlier, continued for up to `k` tokens; no model).
-    Draft models, layer skipping and token trees are not implemented yet.
+    `n-min` tokens seen earlier, continued for up to `k` tokens; no model);
+    `layer_skip` (self-speculation: the function `draft-step`, the target
+    without some layers, e.g. from `tok-import --draft-skip=3,4`, drafts
+    greedily, one call per draft, with caches of its own that catch up on
+    the emitted tokens at the start of each round and roll back with
+    `tok.kv.truncate`; it takes the same parameters as the step). Separate
+    draft models and token trees are not implemented yet.
 
     Example:
 
     ```
     tok-run generate --pipeline "tok-speculative-decoding{k=8}" ...
+    tok-run generate --draft-skip=3,4 \
+        --pipeline "tok-speculative-decoding{drafter=layer_skip k=4}" ...
     ```
   }];
   let dependentDialects = [
@@ -108,7 +115,11 @@ def TokSpeculativeDecodingPass
   ];
   let options = [
     Option<"drafterName", "drafter", "std::string", /*default=*/"\"ngram\"",
-           "Where drafts come from: ngram">,
+           "Where drafts come from: ngram or layer_skip">,
+    Option<"draftStepName", "draft-step", "std::string",
+           /*default=*/"\"draft_step\"",
+           "layer_skip: the draft's step function (same parameters as the "
+           "step, caches of its own)">,
     Option<"k", "k", "int64_t", /*default=*/"10",
            "Most tokens drafted per round (> 0)">,
     Option<"nMax", "n-max", "int64_t", /*default=*/"3",

@@ -19,6 +19,8 @@ Usage: speculative_check.py <tok-run> <work-dir> [--model <model dir>]
    prompts and k, a budget smaller than k, an eos inside the drafts; on the
    built-in model, or with --model only (1 and 2 skipped) on that model
    (the trained pyllama-4m, whose drafts are often accepted).
+4. The same for self-speculation (drafter=layer_skip), see
+   check_layer_skip.
 """
 
 import os
@@ -205,16 +207,69 @@ def check_generate(tok_run, model):
     return failures
 
 
+def check_layer_skip(tok_run, model):
+    """Self-speculation (drafter=layer_skip): the draft is the model without
+    some layers (tok-run generate --draft-skip), with caches of its own.
+    Token-identical to plain greedy decoding for several skip lists and k;
+    skipping every layer (drafts from embeddings alone: most rounds reject
+    everything, so the draft caches roll back every round), a draft step
+    that is the target itself (draft-step=step: every draft accepted), a
+    budget below k, an eos inside the drafts."""
+    where = ["--model", model] if model else []
+    label = os.path.basename(model) if model else "built-in"
+    layers = 6
+    prompts = ["def f(x):\n    return x\ndef f", "for i in range(10):\n    print(i)\nfor i in range("]
+    failures, cases = 0, 0
+    for pi, prompt in enumerate(prompts):
+        plain, err = generate(tok_run, where + ["--prompt", prompt, "--max-new-tokens", "40", "--eos", "-1"])
+        if plain is None:
+            print("%s plain: failed: %s" % (label, err[-500:]))
+            return 1
+        eos = plain[len(plain) // 2]
+        if pi == 0:
+            runs = [(",".join(map(str, range(layers))), 3, 40, None, None), ("1", 5, 40, None, "step"),
+                    ("2,3", 10, 3, None, None), ("4", 6, 40, eos, None)]
+        else:
+            runs = [("2,3", 4, 40, None, None)]
+        for skip, k, new, stop, step in runs:
+            want = plain[:new] if stop is None else plain[:plain.index(stop) + 1]
+            pipe = "tok-speculative-decoding{drafter=layer_skip k=%d%s}" % (k, " draft-step=" + step if step else "")
+            got, err = generate(tok_run, where + [
+                "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
+                "--draft-skip=" + skip, "--pipeline", pipe])
+            cases += 1
+            stats = re.search(r"(\d+) of (\d+) drafts accepted", err or "")
+            if got != want:
+                failures += 1
+                print("%s layer_skip prompt %d skip=%s k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
+                      % (label, pi, skip, k, new, stop, got, want, (err or "")[-800:]))
+            elif step == "step" and (not stats or stats.group(1) != stats.group(2)):
+                failures += 1
+                print("%s layer_skip prompt %d: the target as its own draft must accept every draft (%s)"
+                      % (label, pi, stats.group(0) if stats else "no statistics"))
+            elif stats is None and len(want) > 1:
+                failures += 1
+                print("%s layer_skip prompt %d: no speculative statistics reported" % (label, pi))
+            else:
+                print("%s layer_skip prompt %d skip=%s k=%d: identical, %s" % (label, pi, skip, k, stats.group(0)
+                                                                            if stats else "no rounds"))
+    print("layer_skip %s: %d of %d self-speculative runs equal plain greedy decoding"
+          % (label, cases - failures, cases))
+    return failures
+
+
 def main():
     tok_run, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
     rng = np.random.default_rng(3)
     if len(sys.argv) > 4 and sys.argv[3] == "--model":
         failures = check_generate(tok_run, sys.argv[4])
+        failures += check_layer_skip(tok_run, sys.argv[4])
     else:
         failures = check_drafts(tok_run, work, rng)
         failures += check_verify(tok_run, work, rng)
         failures += check_generate(tok_run, None)
+        failures += check_layer_skip(tok_run, None)
     print("%d failed" % failures)
     return 1 if failures else 0
 

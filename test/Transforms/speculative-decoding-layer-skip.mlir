@@ -1,0 +1,75 @@
+// RUN: tok-opt %s --tok-speculative-decoding="drafter=layer_skip k=4" --canonicalize --split-input-file -verify-diagnostics | FileCheck %s
+
+// Self-speculation: @draft_step (the target without some layers) drafts
+// with caches of its own, created empty next to the target's. Each round:
+// when it may draft at all, one draft call on the tokens its caches miss
+// (context[cached : known], the prompt in the first round) whose last row
+// gives the first draft, then one call per further draft; the drafts form
+// a chain; after verification the draft caches keep what agrees with the
+// emitted tokens (min(held, known + accepted)) and roll back the rest.
+// CHECK-LABEL: func.func @generate
+// CHECK:       %[[C:.*]] = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+// CHECK:       call @step(
+// CHECK:       %[[D:.*]] = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+// CHECK:       scf.while ({{.*}}%[[D]])
+// CHECK:         %[[ANY:.*]] = arith.cmpi sgt, %[[NUM:.*]], %c0
+// CHECK:         %[[DR:.*]]:3 = scf.if %[[ANY]]
+// CHECK:           %[[MISSING:.*]] = arith.subi %[[KNOWN:.*]], %[[HELD:.*]] : index
+// CHECK:           %[[FEED:.*]] = tensor.extract_slice %{{.*}}[%[[HELD]]] [%[[MISSING]]] [1]
+// CHECK:           call @draft_step(%[[FEED]],
+// CHECK:           tok.sample
+// CHECK:           scf.while
+// CHECK:             arith.cmpi slt, %{{.*}}, %[[NUM]]
+// CHECK:             call @draft_step(
+// CHECK:             tok.sample
+// CHECK:         } else {
+// CHECK:         call @step(
+// CHECK:         tok.verify
+// CHECK:         %[[END:.*]] = arith.addi %[[KNOWN]], %[[ACC:.*]] : index
+// CHECK:         %[[VALID:.*]] = arith.minsi %[[DR]]#1, %[[END]]
+// CHECK:         %[[DROP:.*]] = arith.subi %[[DR]]#1, %[[VALID]]
+// CHECK:         tok.kv.truncate %[[DR]]#2, %[[DROP]]
+func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @generate(%prompt: tensor<?xi32>, %w: tensor<4xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  %out = tok.generate @step(%prompt) params(%w : tensor<4xf32>) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>}
+      : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @missing(%prompt: tensor<?xi32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  // expected-error @+1 {{'tok.generate' op the layer_skip drafter needs its step function @draft_step (tok-import --draft-skip=..., or the draft-step option)}}
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<8xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @params(%prompt: tensor<?xi32>, %w: tensor<4xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  // expected-error @+1 {{'tok.generate' op draft step @draft_step must take the tokens, positions and parameters of @step; it has type}}
+  %out = tok.generate @step(%prompt) params(%w : tensor<4xf32>) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x64xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @vocab(%prompt: tensor<?xi32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  // expected-error @+1 {{'tok.generate' op draft step @draft_step must return logits like @step and its caches}}
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
