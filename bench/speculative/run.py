@@ -2,7 +2,10 @@
 tok-speculative-decoding (n-gram drafter) against plain greedy decoding of
 the same model in the same run, and a check that the output is identical.
 
-Usage: python3 bench/speculative/run.py [--quick] [--tok-run PATH] [--json OUT]
+Usage: python3 bench/speculative/run.py [--quick] [--layer-skip] [--tok-run PATH] [--json OUT]
+
+--layer-skip: self-speculation (drafter=layer_skip, --draft-skip schedules)
+instead of the n-gram drafter.
 
 Models: the built-in model (random weights, in memory), the trained
 pyllama-4m (../shared/models, skipped if absent) and the 110M Llama-2
@@ -42,7 +45,7 @@ def decode_helpers():
     return mod
 
 
-def generate(tok_run, model, prompt, new, pipeline, runs):
+def generate(tok_run, model, prompt, new, pipeline, runs, extra=()):
     best, ids, stats = None, None, None
     for _ in range(runs):
         args = [tok_run, "generate", "--max-new-tokens", str(new), "--eos", "-1", "--print-ids"]
@@ -51,6 +54,7 @@ def generate(tok_run, model, prompt, new, pipeline, runs):
         args += ["--ids", ",".join(map(str, prompt))] if isinstance(prompt, list) else ["--prompt", prompt]
         if pipeline:
             args += ["--pipeline", pipeline]
+        args += list(extra)
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(r.stderr[-2000:])
@@ -70,7 +74,12 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "speculative.json"))
+    ap.add_argument("--layer-skip", action="store_true",
+                    help="self-speculation (drafter=layer_skip) instead: skip schedules x k, "
+                         "bench/results/speculative_layer_skip.json")
     args = ap.parse_args()
+    if args.layer_skip:
+        return layer_skip_main(args)
     work = tempfile.mkdtemp(prefix="tok-bench-spec-")
     models = [("built-in", None, 200)]
     if os.path.isdir(SHARED):
@@ -106,6 +115,39 @@ def main():
     with open(args.json, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
     print("wrote", args.json)
+
+
+def layer_skip_main(args):
+    """Self-speculation: the model without the skipped layers drafts
+    (tok-run generate --draft-skip), against plain greedy decoding in the
+    same run; a draft call costs about (layers - skipped) / layers of a
+    target call."""
+    models = [("built-in", None)]
+    if os.path.isdir(SHARED):
+        models.append(("pyllama-4m", SHARED))
+    schedules = ["4,5", "3,4,5", "1,2,3,4,5"]
+    rows = []
+    print("%-12s %-11s %-10s %3s %10s %10s %7s %9s %11s %9s" % (
+        "model", "prompt", "skip", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
+    for name, model in models:
+        for pname, prompt in (("repetitive", REPETITIVE), ("ordinary", ORDINARY)):
+            plain, plain_ids, _ = generate(args.tok_run, model, prompt, 200, None, 2)
+            for skip in schedules:
+                for k in (2, 4):
+                    spec, ids, st = generate(args.tok_run, model, prompt, 200,
+                                             "tok-speculative-decoding{drafter=layer_skip k=%d}" % k, 2,
+                                             ["--draft-skip=" + skip])
+                    rows.append(dict(model=name, prompt=pname, skip=skip, k=k, plain_tps=plain, spec_tps=spec,
+                                     speedup=spec / plain, identical=ids == plain_ids, **(st or {})))
+                    print("%-12s %-11s %-10s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
+                        name, pname, skip, k, plain, spec, spec / plain,
+                        "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
+                        "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                    sys.stdout.flush()
+    out = os.path.join(os.path.dirname(args.json), "speculative_layer_skip.json")
+    with open(out, "w") as f:
+        json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
+    print("wrote", out)
 
 
 if __name__ == "__main__":

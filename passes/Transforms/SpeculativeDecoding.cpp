@@ -30,10 +30,12 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "tok/Conversion/GenerateExpansion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "llvm/Support/FormatVariadic.h"
 
 namespace mlir {
 namespace tok {
@@ -58,6 +60,8 @@ struct SpeculativeExpander {
   RankedTensorType dynI32;
   /// The draft model's step function (layer_skip), or null (ngram).
   func::FuncOp draftStep;
+  /// The model drafter stops after a draft it gives less than this.
+  double confidence;
 
   Value index(OpBuilder &ob, int64_t v) {
     return arith::ConstantIndexOp::create(ob, loc, v);
@@ -82,10 +86,12 @@ struct SpeculativeExpander {
         .getResult(0);
   }
 
-  /// The arg-max token (i32) of the last row of `logits` ([R, V]).
-  Value greedyLast(OpBuilder &ob, Value logits) {
+  /// The arg-max token (i32) of the last row of `logits` ([R, V]) and its
+  /// softmax probability (f32): 1 / sum_j exp(l_j - l_max).
+  std::pair<Value, Value> greedyLast(OpBuilder &ob, Value logits) {
     auto type = cast<RankedTensorType>(logits.getType());
     int64_t vocab = type.getDimSize(1);
+    Type f32 = ob.getF32Type();
     Value rows = tensor::DimOp::create(ob, loc, logits, 0);
     Value lastRow = arith::SubIOp::create(ob, loc, rows, index(ob, 1));
     Value row = tensor::ExtractSliceOp::create(
@@ -96,7 +102,36 @@ struct SpeculativeExpander {
     auto greedy = SamplerAttr::get(ob.getContext(), llvm::APFloat(0.0), 0,
                                    llvm::APFloat(1.0), 0);
     Value tokens = SampleOp::create(ob, loc, row, Value(), greedy);
-    return tensor::ExtractOp::create(ob, loc, tokens, ValueRange{index(ob, 0)});
+    Value token =
+        tensor::ExtractOp::create(ob, loc, tokens, ValueRange{index(ob, 0)});
+    Value best = tensor::ExtractOp::create(
+        ob, loc, row,
+        ValueRange{index(ob, 0), arith::IndexCastOp::create(
+                                     ob, loc, ob.getIndexType(), token)});
+    MLIRContext *ctx = ob.getContext();
+    Value zero = arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(0.0f));
+    Value init = linalg::FillOp::create(
+                     ob, loc, zero,
+                     tensor::EmptyOp::create(ob, loc, ArrayRef<int64_t>{}, f32)
+                         .getResult())
+                     .getResult(0);
+    Value sum =
+        linalg::GenericOp::create(
+            ob, loc, TypeRange{init.getType()}, ValueRange{row},
+            ValueRange{init},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(2, ctx),
+                                AffineMap::get(2, 0, {}, ctx)},
+            {utils::IteratorType::reduction, utils::IteratorType::reduction},
+            [&](OpBuilder &gb, Location l, ValueRange args) {
+              Value e = math::ExpOp::create(
+                  gb, l, arith::SubFOp::create(gb, l, args[0], best));
+              linalg::YieldOp::create(
+                  gb, l, arith::AddFOp::create(gb, l, args[1], e).getResult());
+            })
+            .getResult(0);
+    Value total = tensor::ExtractOp::create(ob, loc, sum, ValueRange{});
+    Value one = arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(1.0f));
+    return {token, arith::DivFOp::create(ob, loc, one, total)};
   }
 
   /// What a round of the model drafter leaves: up to `num` greedy drafts
@@ -134,13 +169,21 @@ struct SpeculativeExpander {
               ArrayRef<OpFoldResult>{missing}, ArrayRef<OpFoldResult>{one});
           auto first =
               callDraft(tb, feed, positionsFrom(tb, cached, missing), caches);
-          Value t0 = greedyLast(tb, first.getResult(0));
+          auto [t0, p0] = greedyLast(tb, first.getResult(0));
           Value buffer =
               tensor::EmptyOp::create(tb, l, ArrayRef<int64_t>{k}, i32);
           buffer = tensor::InsertOp::create(tb, l, t0, buffer,
                                             ValueRange{index(tb, 0)});
-          // Then one draft step per further draft.
-          SmallVector<Value> inits{index(tb, 1), t0, buffer};
+          // Then one draft step per further draft, while the drafter's
+          // probability of its last draft is at least `confidence`
+          // (ALGORITHMS.md §8.8; that draft is still proposed).
+          Value threshold = arith::ConstantOp::create(
+              tb, l, tb.getF32FloatAttr(static_cast<float>(confidence)));
+          auto sure = [&](OpBuilder &ob, Value p) -> Value {
+            return arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OGE, p,
+                                         threshold);
+          };
+          SmallVector<Value> inits{index(tb, 1), t0, buffer, sure(tb, p0)};
           llvm::append_range(inits, first.getResults().drop_front());
           SmallVector<Type> loopTypes =
               llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
@@ -150,8 +193,11 @@ struct SpeculativeExpander {
             OpBuilder::InsertionGuard guard(tb);
             Block *before =
                 tb.createBlock(&loop.getBefore(), {}, loopTypes, locs);
-            Value more = arith::CmpIOp::create(tb, l, arith::CmpIPredicate::slt,
-                                               before->getArgument(0), num);
+            Value more = arith::AndIOp::create(
+                tb, l,
+                arith::CmpIOp::create(tb, l, arith::CmpIPredicate::slt,
+                                      before->getArgument(0), num),
+                before->getArgument(3));
             scf::ConditionOp::create(tb, l, more, before->getArguments());
             Block *after =
                 tb.createBlock(&loop.getAfter(), {}, loopTypes, locs);
@@ -165,20 +211,23 @@ struct SpeculativeExpander {
                 tb, l, arith::AddIOp::create(tb, l, known, i), index(tb, 1));
             auto stepped =
                 callDraft(tb, token, positionsFrom(tb, at, index(tb, 1)),
-                          after->getArguments().drop_front(3));
-            Value t = greedyLast(tb, stepped.getResult(0));
+                          after->getArguments().drop_front(4));
+            auto [t, p] = greedyLast(tb, stepped.getResult(0));
             Value buf =
                 tensor::InsertOp::create(tb, l, t, after->getArgument(2), i);
             SmallVector<Value> next{
-                arith::AddIOp::create(tb, l, i, index(tb, 1)), t, buf};
+                arith::AddIOp::create(tb, l, i, index(tb, 1)), t, buf,
+                sure(tb, p)};
             llvm::append_range(next, stepped.getResults().drop_front());
             scf::YieldOp::create(tb, l, next);
           }
-          // The caches hold every position before the last draft's.
+          // n drafts; the caches hold every position before the last
+          // draft's.
+          Value n = loop.getResult(0);
           Value length = arith::SubIOp::create(
-              tb, l, arith::AddIOp::create(tb, l, known, num), index(tb, 1));
-          SmallVector<Value> results{loop.getResult(2), num, length};
-          llvm::append_range(results, loop.getResults().drop_front(3));
+              tb, l, arith::AddIOp::create(tb, l, known, n), index(tb, 1));
+          SmallVector<Value> results{loop.getResult(2), n, length};
+          llvm::append_range(results, loop.getResults().drop_front(4));
           scf::YieldOp::create(tb, l, results);
         },
         [&](OpBuilder &eb, Location l) {
@@ -501,6 +550,9 @@ struct TokSpeculativeDecodingPass
                   "implemented yet; use ngram or layer_skip");
     if (k <= 0)
       return fail("k must be positive, got " + Twine(k));
+    if (!(confidence >= 0.0 && confidence <= 1.0))
+      return fail("confidence must be in [0, 1], got " +
+                  llvm::formatv("{0}", static_cast<double>(confidence)).str());
     if (nMin <= 0 || nMax < nMin)
       return fail("expects 0 < n-min <= n-max, got n-min = " + Twine(nMin) +
                   ", n-max = " + Twine(nMax));
@@ -555,7 +607,8 @@ struct TokSpeculativeDecodingPass
           b,
           op.getLoc(),
           RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()),
-          draftStep};
+          draftStep,
+          static_cast<double>(confidence)};
       Value tokens = expander.expand();
       op.getResult().replaceAllUsesWith(tokens);
       op.erase();

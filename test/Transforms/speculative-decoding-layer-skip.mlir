@@ -1,4 +1,6 @@
 // RUN: tok-opt %s --tok-speculative-decoding="drafter=layer_skip k=4" --canonicalize --split-input-file -verify-diagnostics | FileCheck %s
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=layer_skip confidence=1.5" 2>&1 | FileCheck %s --check-prefix=CONF
+// CONF: error: tok-speculative-decoding: confidence must be in [0, 1], got 1.5
 
 // Self-speculation: @draft_step (the target without some layers) drafts
 // with caches of its own, created empty next to the target's. Each round:
@@ -13,22 +15,28 @@
 // CHECK:       %[[D:.*]] = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
 // CHECK:       scf.while ({{.*}}%[[D]])
 // CHECK:         %[[ANY:.*]] = arith.cmpi sgt, %[[NUM:.*]], %c0
-// CHECK:         %[[DR:.*]]:3 = scf.if %[[ANY]]
+// CHECK:         %[[DR:.*]]:4 = scf.if %[[ANY]]
 // CHECK:           %[[MISSING:.*]] = arith.subi %[[KNOWN:.*]], %[[HELD:.*]] : index
 // CHECK:           %[[FEED:.*]] = tensor.extract_slice %{{.*}}[%[[HELD]]] [%[[MISSING]]] [1]
 // CHECK:           call @draft_step(%[[FEED]],
 // CHECK:           tok.sample
-// CHECK:           scf.while
-// CHECK:             arith.cmpi slt, %{{.*}}, %[[NUM]]
+// The drafter's probability of its draft, 1 / sum exp(l - l_max), against
+// `confidence` (default 0.4): drafting goes on while it is at least that.
+// CHECK:           math.exp
+// CHECK:           arith.divf %cst{{.*}}, %{{.*}} : f32
+// CHECK:           %[[SURE:.*]] = arith.cmpf oge, %{{.*}}, %[[C04:.*]] : f32
+// CHECK:           scf.while ({{.*}}, %{{.*}} = %[[SURE]],
+// CHECK:             %[[LT:.*]] = arith.cmpi slt, %{{.*}}, %[[NUM]]
+// CHECK:             arith.andi %[[LT]],
 // CHECK:             call @draft_step(
 // CHECK:             tok.sample
 // CHECK:         } else {
 // CHECK:         call @step(
 // CHECK:         tok.verify
 // CHECK:         %[[END:.*]] = arith.addi %[[KNOWN]], %[[ACC:.*]] : index
-// CHECK:         %[[VALID:.*]] = arith.minsi %[[DR]]#1, %[[END]]
-// CHECK:         %[[DROP:.*]] = arith.subi %[[DR]]#1, %[[VALID]]
-// CHECK:         tok.kv.truncate %[[DR]]#2, %[[DROP]]
+// CHECK:         %[[VALID:.*]] = arith.minsi %[[DR]]#2, %[[END]]
+// CHECK:         %[[DROP:.*]] = arith.subi %[[DR]]#2, %[[VALID]]
+// CHECK:         tok.kv.truncate %[[DR]]#3, %[[DROP]]
 func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func @generate(%prompt: tensor<?xi32>, %w: tensor<4xf32>) -> tensor<?xi32> {

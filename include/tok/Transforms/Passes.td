@@ -110,6 +110,7 @@ def TokSpeculativeDecodingPass
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];
@@ -126,6 +127,9 @@ def TokSpeculativeDecodingPass
            "Longest suffix the ngram drafter looks up">,
     Option<"nMin", "n-min", "int64_t", /*default=*/"1",
            "Shortest suffix the ngram drafter looks up (> 0)">,
+    Option<"confidence", "confidence", "double", /*default=*/"0.4",
+           "layer_skip: stop drafting after a draft the drafter gives a "
+           "probability below this (0: never; Hugging Face's default 0.4)">,
     Option<"adaptive", "adaptive", "bool", /*default=*/"true",
            "Adapt the draft length per round: +2 after a round that "
            "accepted every draft, -1 (to at least 1) otherwise, at most k">

@@ -226,23 +226,32 @@ def check_layer_skip(tok_run, model):
             print("%s plain: failed: %s" % (label, err[-500:]))
             return 1
         eos = plain[len(plain) // 2]
+        # (skip, k, max new, eos, draft step, confidence)
         if pi == 0:
-            runs = [(",".join(map(str, range(layers))), 3, 40, None, None), ("1", 5, 40, None, "step"),
-                    ("2,3", 10, 3, None, None), ("4", 6, 40, eos, None)]
+            runs = [(",".join(map(str, range(layers))), 3, 40, None, None, 0.0),
+                    ("1", 5, 40, None, "step", 0.0), ("2,3", 10, 3, None, None, 0.4),
+                    ("4", 6, 40, eos, None, 0.4)]
         else:
-            runs = [("2,3", 4, 40, None, None)]
-        for skip, k, new, stop, step in runs:
+            # confidence 1: every round stops after its first draft.
+            runs = [("2,3", 4, 40, None, None, 0.4), ("1", 5, 40, None, "step", 1.0)]
+        for skip, k, new, stop, step, conf in runs:
             want = plain[:new] if stop is None else plain[:plain.index(stop) + 1]
-            pipe = "tok-speculative-decoding{drafter=layer_skip k=%d%s}" % (k, " draft-step=" + step if step else "")
+            pipe = "tok-speculative-decoding{drafter=layer_skip k=%d confidence=%g%s}" % (
+                k, conf, " draft-step=" + step if step else "")
             got, err = generate(tok_run, where + [
                 "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
                 "--draft-skip=" + skip, "--pipeline", pipe])
             cases += 1
             stats = re.search(r"(\d+) of (\d+) drafts accepted", err or "")
+            calls = re.search(r"speculative: (\d+) target calls", err or "")
             if got != want:
                 failures += 1
                 print("%s layer_skip prompt %d skip=%s k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
                       % (label, pi, skip, k, new, stop, got, want, (err or "")[-800:]))
+            elif conf == 1.0 and (not stats or not calls or int(stats.group(2)) > int(calls.group(1))):
+                failures += 1
+                print("%s layer_skip prompt %d: confidence 1 must draft at most one token per round (%s)"
+                      % (label, pi, err[-300:]))
             elif step == "step" and (not stats or stats.group(1) != stats.group(2)):
                 failures += 1
                 print("%s layer_skip prompt %d: the target as its own draft must accept every draft (%s)"
@@ -251,8 +260,9 @@ def check_layer_skip(tok_run, model):
                 failures += 1
                 print("%s layer_skip prompt %d: no speculative statistics reported" % (label, pi))
             else:
-                print("%s layer_skip prompt %d skip=%s k=%d: identical, %s" % (label, pi, skip, k, stats.group(0)
-                                                                            if stats else "no rounds"))
+                print("%s layer_skip prompt %d skip=%s k=%d confidence=%g: identical, %s, %s" % (
+                    label, pi, skip, k, conf, stats.group(0) if stats else "no rounds",
+                    calls.group(0) if calls else "-"))
     print("layer_skip %s: %d of %d self-speculative runs equal plain greedy decoding"
           % (label, cases - failures, cases))
     return failures
