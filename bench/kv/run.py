@@ -139,7 +139,10 @@ def main():
                     help="run only eviction, quantization, selection (Quest), per-head budgets, or "
                          "the 1k-16k contexts (past the model's 512 trained positions)")
     ap.add_argument("--contexts", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384],
-                    help="with --only long")
+                    help="with --only long / long-speed")
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.2],
+                    help="with --only long: budgets as fractions of the context (20%%: every policy; "
+                         "others: window, h2o, quest)")
     ap.add_argument("--model", default=os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "kv.json"))
     args = ap.parse_args()
@@ -228,10 +231,14 @@ def long_main(args, tools, work, names, weights, cfg):
     text = open(os.path.join(os.path.dirname(argparse.__file__), "argparse.py"), "rb").read()
     rows = []
     print("%-7s %-7s %8s %10s %9s %9s %8s" % ("context", "policy", "KV MiB", "KV/full", "top-1", "KL", "seconds"))
+    cases = []
+    for f in args.fractions:
+        cases += [(f, p) for p in (["window", "h2o", "a2sf", "tova", "quest", "int8", "int4"] if f == 0.2
+                                   else ["window", "h2o", "quest"])]
     for L in args.contexts:
         ids = [b % cfg["vocab_size"] for b in text[:L]]
-        budget = L // 5
-        for policy in ["full", "window", "h2o", "a2sf", "tova", "quest", "int8", "int4"]:
+        for f, policy in [(0.2, "full")] + cases:
+            budget = int(f * L)
             import time
             t0 = time.time()
             got = teacher_logits(tools, work, args.model, names, weights, ids, policy, budget, L)
@@ -243,21 +250,23 @@ def long_main(args, tools, work, names, weights, cfg):
             kv = teacher_kv_bytes(tools, work, policy, budget, L)
             if policy == "full":
                 full_kv = kv
-            rows.append(dict(context=L, fraction=0.2, policy=policy, budget=budget, kv_bytes=kv,
+            rows.append(dict(context=L, fraction=f, policy=policy, budget=budget, kv_bytes=kv,
                              kv_ratio=kv / full_kv, top1=top1, kl=kl))
-            print("%-7d %-7s %8.2f %10.2f %9.3f %9.4f %8.1f" % (L, policy, kv / 2**20, kv / full_kv, top1, kl,
-                                                                 seconds), flush=True)
+            print("%-7d %3d%% %-7s %8.2f %10.2f %9.3f %9.4f %8.1f" % (
+                L, round(100 * f), policy, kv / 2**20, kv / full_kv, top1, kl, seconds), flush=True)
     write_merged(os.path.join(os.path.dirname(args.json), "kv_long.json"), args, rows)
 
 
 def write_merged(out, args, rows):
     """Writes `rows`, keeping the rows of other contexts already in `out`
     (so that one context can be re-run or added alone)."""
-    contexts = {r["context"] for r in rows}
+    def key(r):
+        return (r["context"], r.get("fraction", 0.2), r["policy"])
+    new = {key(r) for r in rows}
     if os.path.exists(out):
         old = json.load(open(out))["rows"]
-        rows = [r for r in old if r["context"] not in contexts] + rows
-    rows.sort(key=lambda r: r["context"])
+        rows = [r for r in old if key(r) not in new] + rows
+    rows.sort(key=lambda r: (r["context"], -r.get("fraction", 0.2)))
     with open(out, "w") as fh:
         json.dump(dict(model=args.model, text="argparse.py", rows=rows), fh, indent=1)
     print("wrote", out)
@@ -286,7 +295,9 @@ def long_speed_main(args, tools, cfg):
                              kv_ratio=kv / full_kv, decode_tokens_s=speed, decode_ratio=speed / full_speed))
             print("%-7d %-7s %8.2f %10.2f %10.1f %10.2f" % (L, policy, kv / 2**20, kv / full_kv, speed,
                                                             speed / full_speed), flush=True)
-    write_merged(os.path.join(os.path.dirname(args.json), "kv_long_speed.json"), args, rows)
+    name = os.path.basename(os.path.normpath(args.model))
+    out = "kv_long_speed.json" if name == "pyllama-4m" else "kv_long_speed_%s.json" % name
+    write_merged(os.path.join(os.path.dirname(args.json), out), args, rows)
 
 
 def heads_main(args, tools, work, names, weights, cfg, text):
