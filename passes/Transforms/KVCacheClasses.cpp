@@ -47,9 +47,22 @@ LogicalResult KVCacheClasses::build(ModuleOp module) {
   });
 
   // A function's signature slots are its entry block's arguments and what
-  // its returns pass.
-  module.walk([&](func::FuncOp fn) {
+  // its returns pass. Caches into a declaration (what it does with them is
+  // unknown) or through branches between blocks are not followed.
+  WalkResult signatures = module.walk([&](func::FuncOp fn) -> WalkResult {
     FunctionType type = fn.getFunctionType();
+    if (fn.isExternal() && (llvm::any_of(type.getInputs(), isCache) ||
+                            llvm::any_of(type.getResults(), isCache))) {
+      fn.emitError("cannot follow KV caches into a function without a "
+                   "body");
+      return WalkResult::interrupt();
+    }
+    for (Block &block : llvm::drop_begin(fn.getBody()))
+      if (llvm::any_of(block.getArgumentTypes(), isCache)) {
+        fn.emitError("cannot follow KV caches through branches between "
+                     "blocks (a cache-typed block argument)");
+        return WalkResult::interrupt();
+      }
     for (auto [i, input] : llvm::enumerate(type.getInputs()))
       if (isCache(input)) {
         Node s = slot(fn, /*result=*/false, i);
@@ -59,7 +72,10 @@ LogicalResult KVCacheClasses::build(ModuleOp module) {
     for (auto [i, result] : llvm::enumerate(type.getResults()))
       if (isCache(result))
         slot(fn, /*result=*/true, i);
+    return WalkResult::advance();
   });
+  if (signatures.wasInterrupted())
+    return failure();
 
   auto lookup = [&](Operation *from, FlatSymbolRefAttr ref) -> Operation * {
     return ref ? symbols.lookupNearestSymbolFrom<func::FuncOp>(from, ref)

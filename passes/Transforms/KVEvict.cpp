@@ -254,11 +254,24 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       if (settings.size() != classes.numLayers())
         return fail("profile '" + profile + "' has " + Twine(settings.size()) +
                     " layer(s), the module " + Twine(classes.numLayers()));
-      SmallVector<std::pair<CachedAttentionOp, unsigned>> layerOf;
-      for (CachedAttentionOp att : attentions)
-        layerOf.push_back({att, *classes.layerOf(att)});
-      for (auto [att, layer] : layerOf) {
+      // Every layer's settings are checked before anything is rewritten.
+      struct Plan {
+        CachedAttentionOp attention;
+        EvictAttr evict;
+        bool split;
+        ArrayRef<bool> keep;
+      };
+      SmallVector<Plan> plans;
+      for (CachedAttentionOp att : attentions) {
+        unsigned layer = *classes.layerOf(att);
         const EvictSettings &s = settings[layer];
+        int64_t heads =
+            cast<KVCacheType>(att.getCache().getType()).getKvHeads();
+        if (!s.keepHead.empty() &&
+            static_cast<int64_t>(s.keepHead.size()) != heads)
+          return fail("profile layer " + Twine(layer) + ": \"heads\" has " +
+                      Twine(s.keepHead.size()) + " entries, the layer " +
+                      Twine(heads) + " KV heads");
         bool allKept = !s.keepHead.empty() &&
                        llvm::all_of(s.keepHead, [](bool k) { return k; });
         if (s.full || allKept)
@@ -266,22 +279,20 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
         EvictAttr evict = buildEvict(s, "profile layer " + Twine(layer) + ": ");
         if (!evict)
           return;
-        if (!llvm::is_contained(s.keepHead, true)) {
-          evictOf[att] = evict;
+        plans.push_back(
+            {att, evict, llvm::is_contained(s.keepHead, true), s.keepHead});
+      }
+      for (const Plan &plan : plans) {
+        if (!plan.split) {
+          evictOf[plan.attention] = plan.evict;
           continue;
         }
         // Some heads keep everything: the layer's cache splits in two.
-        int64_t heads =
-            cast<KVCacheType>(att.getCache().getType()).getKvHeads();
-        if (static_cast<int64_t>(s.keepHead.size()) != heads)
-          return fail("profile layer " + Twine(layer) + ": \"heads\" has " +
-                      Twine(s.keepHead.size()) + " entries, the layer " +
-                      Twine(heads) + " KV heads");
         FailureOr<CachedAttentionOp> streamed =
-            splitCacheHeads(module, att, s.keepHead);
+            splitCacheHeads(module, plan.attention, plan.keep);
         if (failed(streamed))
           return signalPassFailure();
-        evictOf[*streamed] = evict;
+        evictOf[*streamed] = plan.evict;
       }
       // Each evicted cache's thread: budget + chunk slots.
       KVCacheClasses split;

@@ -261,6 +261,37 @@ struct Splitter {
     return success();
   }
 
+  /// Whether splitOp can rewrite `op` (checked for every op on the thread
+  /// before anything changes, so that a failure leaves the module as it
+  /// was).
+  LogicalResult canSplit(Operation *op) {
+    if (isa<func::FuncOp, KVEmptyOp, KVAppendOp, KVLengthOp, scf::ForOp,
+            func::ReturnOp, GenerateOp>(op))
+      return success();
+    if (auto att = dyn_cast<CachedAttentionOp>(op)) {
+      if (att.getReceived())
+        return fail(att, "under an attention that returns scores");
+      return success();
+    }
+    if (auto call = dyn_cast<func::CallOp>(op)) {
+      auto callee = module.lookupSymbol<func::FuncOp>(call.getCalleeAttr());
+      if (!callee || callee.isExternal())
+        return fail(call, "through a call to a function without a body");
+      return success();
+    }
+    if (isa<scf::YieldOp>(op)) {
+      if (!isa<scf::ForOp>(op->getParentOp()))
+        return fail(op->getParentOp(), "through this op");
+      return success();
+    }
+    if (op->getNumResults() == 1 && onThread.contains(op->getResult(0)) &&
+        llvm::count_if(op->getOperands(), [&](Value v) {
+          return isa<KVCacheType>(v.getType());
+        }) == 1)
+      return success();
+    return fail(op, "through this op");
+  }
+
   LogicalResult splitOp(OpBuilder &b, Operation *op) {
     bool touches =
         llvm::any_of(op->getOperands(),
@@ -353,6 +384,16 @@ FailureOr<CachedAttentionOp> tok::splitCacheHeads(ModuleOp module,
     return failure();
   }
 
+  for (Value v : s.onThread) {
+    Operation *owner = isa<BlockArgument>(v)
+                           ? cast<BlockArgument>(v).getOwner()->getParentOp()
+                           : v.getDefiningOp();
+    if (failed(s.canSplit(owner)))
+      return failure();
+    for (Operation *user : v.getUsers())
+      if (failed(s.canSplit(user)))
+        return failure();
+  }
   if (failed(s.splitSignatures()))
     return failure();
   SmallVector<Operation *> ops;

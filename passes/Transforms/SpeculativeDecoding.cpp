@@ -597,6 +597,14 @@ struct TokSpeculativeDecodingPass
         }
         if (failed(checkDraftStep(op, step, draftStep)))
           return signalPassFailure();
+        if (draftStep.walk([](KVEvictOp) { return WalkResult::interrupt(); })
+                .wasInterrupted()) {
+          op.emitOpError("the draft step @")
+              << draftStepName
+              << " evicts from its caches, which rollback cannot undo; run "
+                 "tok-speculative-decoding without tok-kv-evict";
+          return signalPassFailure();
+        }
       }
       OpBuilder b(op);
       SpeculativeExpander expander{

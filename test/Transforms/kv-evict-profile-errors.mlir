@@ -36,6 +36,11 @@
 // RUN: not tok-opt %s --tok-kv-evict="policy=window profile=%t.json" 2>&1 | FileCheck %s --check-prefix=HEADCOUNT
 // HEADCOUNT: error: tok-kv-evict: profile layer 1: "heads" has 2 entries, the layer 1 KV heads
 
+// The head count is checked whether or not the layer splits.
+// RUN: echo '{"layers": ["full", {"heads": ["stream", "stream"], "budget": 4, "sinks": 1, "recent": 3}]}' > %t.json
+// RUN: not tok-opt %s --tok-kv-evict="policy=window profile=%t.json" 2>&1 | FileCheck %s --check-prefix=HEADCOUNT2
+// HEADCOUNT2: error: tok-kv-evict: profile layer 1: "heads" has 2 entries, the layer 1 KV heads
+
 // RUN: echo '{"layers": ["full", {"heads": ["retrieval"]}]}' > %t.json
 // RUN: not tok-opt %s --tok-kv-evict="policy=window profile=%t.json" 2>&1 | FileCheck %s --check-prefix=HEADWORD
 // HEADWORD: error: tok-kv-evict: profile '{{.*}}', layer 1: "heads" entries must be "full" or "stream"

@@ -81,3 +81,21 @@ func.func @vocab(%prompt: tensor<?xi32>) -> tensor<?xi32> {
       {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   return %out : tensor<?xi32>
 }
+
+// -----
+
+// The draft step's caches roll back like the target's: no eviction there.
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(%t: tensor<?xi32>, %p: tensor<?xi32>, %c: !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>) {
+  %e = tok.kv.evict %c {policy = #tok.evict<window, budget = 6, sinks = 2, recent = 4>} : !tok.kv_cache<2x64x16xf32>
+  %l = tensor.empty() : tensor<1x32xf32>
+  %d = tensor.cast %l : tensor<1x32xf32> to tensor<?x32xf32>
+  return %d, %e : tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>
+}
+func.func @evicting(%prompt: tensor<?xi32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  // expected-error @+1 {{'tok.generate' op the draft step @draft_step evicts from its caches, which rollback cannot undo; run tok-speculative-decoding without tok-kv-evict}}
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
