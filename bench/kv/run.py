@@ -49,6 +49,7 @@ from llama_forward import read_weights  # noqa: E402
 
 CHUNK = 1  # one token per step, so every policy sees each query
 QUANT_RESIDUAL = 32
+QUANT_GROUP = 32  # 16 for head dims that 32 does not divide (the built-in model's 48)
 
 
 def pipeline(policy, budget):
@@ -74,7 +75,7 @@ def pipeline(policy, budget):
     if policy in ("int8", "int4"):
         # KIVI: group 32, the 32 most recent tokens in full precision
         # (example.py's residual; the paper's LongBench runs use 128).
-        return "tok-kv-quantize{bits=%s group=32 residual=%d}" % (policy[3:], QUANT_RESIDUAL)
+        return "tok-kv-quantize{bits=%s group=%d residual=%d}" % (policy[3:], QUANT_GROUP, QUANT_RESIDUAL)
     raise ValueError(policy)
 
 
@@ -151,6 +152,9 @@ def main():
     work = tempfile.mkdtemp(prefix="tok-bench-kv-")
 
     cfg = json.load(open(os.path.join(args.model, "config.json")))
+    global QUANT_GROUP
+    if (cfg["hidden_size"] // cfg["num_attention_heads"]) % 32:
+        QUANT_GROUP = 16
     weights = read_weights(args.model)
     mlir = subprocess.run([tools[0], args.model], capture_output=True, text=True, check=True).stdout
     names = []
