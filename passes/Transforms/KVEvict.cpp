@@ -13,7 +13,10 @@
 //
 // plus one module-wide change: every cache type gets the capacity
 // budget + chunk (and tracked scores for accumulating policies), and every
-// tok.generate prefills in chunks of `chunk` tokens.
+// tok.generate prefills in chunks of `chunk` tokens. With a `profile`, the
+// retyping is per layer instead (KVCacheClasses.h: each layer's cache
+// thread alone), and a layer with per-head rules first splits its cache by
+// head (KVHeadSplit.h).
 //
 //===----------------------------------------------------------------------===//
 
