@@ -11,8 +11,8 @@
 //
 //   scf.forall over 8 chunks of output features (OpenMP threads)
 //     for each block of R = 4 rows of W in the chunk
-//       for groups of 4 tokens, then the remaining tokens one at a time
-//         (the block stays in L1/L2 across tokens)
+//       for groups of 4 tokens, then the remaining 1-3 tokens as one
+//         group (the block stays in L1/L2 across groups)
 //         R x 4 dot products of W rows with x[t], 16 lanes wide, each W
 //         vector feeding the group's 4 tokens:
 //           acc_rt = fma(W[n + r, k : k+16], x[t, k : k+16], acc_rt)
@@ -187,7 +187,7 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
             Value col0 = arith::AddIOp::create(bb, loc, first, j);
             Value row0 = arith::AddIOp::create(bb, loc, n0, col0);
             // Groups of kTokens tokens share every W read (prefill,
-            // speculative verification), then the rest one at a time.
+            // speculative verification), then the rest as one group.
             Value fullT = arith::MulIOp::create(
                 bb, loc, arith::DivUIOp::create(bb, loc, tokens, idx(kTokens)),
                 idx(kTokens));
@@ -200,12 +200,32 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
                   scf::YieldOp::create(
                       tb, loc, emitDots(tb, tArgs[0], ts, row0, col0, rows));
                 });
-            auto overT = scf::ForOp::create(
-                bb, loc, fullT, tokens, c1, groups.getResults(),
-                [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
-                  scf::YieldOp::create(
-                      tb, loc, emitDots(tb, tArgs[0], {t}, row0, col0, rows));
-                });
+            // The last T mod kTokens tokens as one group of their own
+            // (verification steps of 2-3 tokens read W once, not per token).
+            Value rest = arith::SubIOp::create(bb, loc, tokens, fullT);
+            SmallVector<int64_t> restSizes;
+            for (int64_t i = 1; i < kTokens; ++i)
+              restSizes.push_back(i);
+            auto overT =
+                scf::IndexSwitchOp::create(bb, loc, TypeRange{slice.getType()},
+                                           rest, restSizes, restSizes.size());
+            for (auto [region, nt] :
+                 llvm::zip_equal(overT.getCaseRegions(), restSizes)) {
+              OpBuilder::InsertionGuard guard(bb);
+              bb.setInsertionPointToStart(&region.emplaceBlock());
+              SmallVector<Value> ts{fullT};
+              for (int64_t i = 1; i < nt; ++i)
+                ts.push_back(arith::AddIOp::create(bb, loc, fullT, idx(i)));
+              scf::YieldOp::create(
+                  bb, loc,
+                  emitDots(bb, groups.getResult(0), ts, row0, col0, rows));
+            }
+            {
+              OpBuilder::InsertionGuard guard(bb);
+              bb.setInsertionPointToStart(
+                  &overT.getDefaultRegion().emplaceBlock());
+              scf::YieldOp::create(bb, loc, groups.getResults());
+            }
             scf::YieldOp::create(bb, loc, overT.getResults());
           });
       return blocks.getResult(0);

@@ -3,7 +3,8 @@
 // An f32 tok.linear with a static [N, K] weight becomes the threaded,
 // vectorized kernel: an scf.forall over chunks of output features (here
 // N = 10: 3 chunks of 4 rows), blocks of 4 W rows with 4 vector<16xf32>
-// FMA accumulators over K in steps of 16, reassociated horizontal sums, a
+// FMA accumulators per token over K in steps of 16 (tokens in groups of 4,
+// then the last T mod 4 as one group), reassociated horizontal sums, a
 // scalar tail for K % 16 (40 = 2 x 16 + 8), the bias, and single rows for
 // what is left of a chunk.
 
@@ -11,15 +12,27 @@
 // CHECK-SAME:    %[[X:.*]]: tensor<?x40xf32>, %[[W:.*]]: tensor<10x40xf32>, %[[B:.*]]: tensor<10xf32>)
 // CHECK:         scf.forall (%{{.*}}) in (3) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<?x10xf32>)
 // CHECK:           scf.for
+// Groups of 4 tokens: 4 rows x 4 tokens = 16 accumulators, each x vector
+// feeding the 4 rows.
 // CHECK:             scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
+// CHECK:               scf.for %{{.*}} = %{{.*}} to %c32 step %c16 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-16:        vector.fma
+// The last T mod 4 tokens as one group of 1, 2 or 3 (4, 8, 12 accumulators).
+// CHECK:             scf.index_switch %{{.*}} -> tensor<?x?xf32>
+// CHECK-NEXT:        case 1 {
 // CHECK:               %[[ACC:.*]]:4 = scf.for %[[K:.*]] = %{{.*}} to %c32 step %c16 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK:                 %[[XV:.*]] = vector.transfer_read %[[X]][%[[T]], %[[K]]], %{{.*}} {in_bounds = [true]} : tensor<?x40xf32>, vector<16xf32>
+// CHECK:                 %[[XV:.*]] = vector.transfer_read %[[X]][%{{.*}}, %[[K]]], %{{.*}} {in_bounds = [true]} : tensor<?x40xf32>, vector<16xf32>
 // CHECK-COUNT-4:         vector.fma %{{.*}}, %[[XV]], %{{.*}} : vector<16xf32>
 // CHECK:               vector.reduction <add>, %[[ACC]]#0 fastmath<reassoc> : vector<16xf32> into f32
 // CHECK:               scf.for %{{.*}} = %c32{{.*}} to %c40 step
 // CHECK-COUNT-4:         math.fma
 // CHECK:               tensor.extract %[[B]]
 // CHECK:               tensor.insert
+// CHECK:             case 2 {
+// CHECK:               scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:             case 3 {
+// CHECK:               scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:             default {
 // The rows left over, one accumulator each.
 // CHECK:           scf.for
 // CHECK:             scf.for
