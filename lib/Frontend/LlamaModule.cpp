@@ -86,54 +86,59 @@ std::string mlir::tok::checkDraftSkip(const LlamaConfig &config,
   return "";
 }
 
-std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
-                                       const LlamaModuleOptions &o) {
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  std::vector<LlamaWeight> weights = getLlamaWeights(c);
-  int64_t e = c.dim, hq = c.heads, hk = c.kvHeads, d = c.headDim,
-          f = c.hiddenDim, v = c.vocab;
-  std::string cache =
-      llvm::formatv("!tok.kv_cache<{0}x{1}x{2}xf32>", hk, o.cacheCapacity, d);
-  std::string rows = tensorType({-1, e});
-  std::string mask =
-      c.slidingWindow
-          ? llvm::formatv("#tok.mask<causal, window = {0}>", *c.slidingWindow)
-                .str()
-          : std::string("#tok.mask<causal>");
-  std::string ropeAttrs = llvm::formatv(
-      "{{theta = {0:e} : f32, scale = {1:e} : f32{2}}", c.ropeTheta,
-      c.ropeScale,
-      o.interleavedRope ? ", style = #tok.rope_style<interleaved>" : "");
+namespace {
 
-  // Signature pieces.
-  std::string weightArgs, weightTypes, weightNames;
-  // The element type each weight is stored in (f32 unless the checkpoint
-  // says otherwise); matrices are used as stored (tok.linear widens them),
-  // vectors and the embedding rows are widened to f32 in the IR.
-  auto elemOf = [&](size_t i) -> std::string {
-    return i < o.weightElementTypes.size() ? o.weightElementTypes[i] : "f32";
-  };
-  auto weightType = [&](size_t i) {
-    return tensorType(weights[i].shape, elemOf(i));
-  };
-  for (auto [i, w] : llvm::enumerate(weights)) {
-    weightArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
-                                weightType(i), w.name);
-    weightNames += llvm::formatv(", %w{0}", i);
-    weightTypes += ", " + weightType(i);
+/// One model's pieces of the module text: the types and signature strings
+/// of its weights and caches, and its step function.
+class ModelEmitter {
+public:
+  /// `weightPrefix` is put before every checkpoint name in `tok.weight`
+  /// (a draft model's weights: "draft.").
+  ModelEmitter(const LlamaConfig &c, llvm::ArrayRef<std::string> elemTypes,
+               bool interleavedRope, int64_t capacity,
+               llvm::StringRef weightPrefix)
+      : c(c), weights(getLlamaWeights(c)),
+        elemTypes(elemTypes.begin(), elemTypes.end()), e(c.dim), hq(c.heads),
+        hk(c.kvHeads), d(c.headDim), f(c.hiddenDim), v(c.vocab) {
+    cache = llvm::formatv("!tok.kv_cache<{0}x{1}x{2}xf32>", hk, capacity, d);
+    rows = tensorType({-1, e});
+    mask = c.slidingWindow ? llvm::formatv("#tok.mask<causal, window = {0}>",
+                                           *c.slidingWindow)
+                                 .str()
+                           : std::string("#tok.mask<causal>");
+    ropeAttrs = llvm::formatv(
+        "{{theta = {0:e} : f32, scale = {1:e} : f32{2}}", c.ropeTheta,
+        c.ropeScale,
+        interleavedRope ? ", style = #tok.rope_style<interleaved>" : "");
+    weightArgs = getWeightArgs("w", weightPrefix);
+    weightNames = getWeightNames("w");
+    for (size_t i = 0; i < weights.size(); ++i)
+      weightTypes += ", " + weightType(i);
+    for (int64_t l = 0; l < c.layers; ++l)
+      cacheTypes += ", " + cache;
   }
-  std::string cacheTypes, cacheNames;
-  for (int64_t l = 0; l < c.layers; ++l)
-    cacheTypes += ", " + cache;
 
-  os << "// " << c.modelType << ": " << c.layers << " layers, dim " << e << ", "
-     << hq << " query / " << hk << " KV heads of " << d << ", hidden " << f
-     << ", vocabulary " << v << ".\n";
-  // The step function; with `skip`, the layers it marks are left out (the
-  // residual stream passes them unchanged) and so are their caches: the
-  // draft step of layer-skip self-speculation.
-  auto emitStep = [&](llvm::StringRef name, llvm::ArrayRef<bool> skip) {
+  /// ", %<ssa>0: type {tok.weight = "<prefix>name"}, ...".
+  std::string getWeightArgs(llvm::StringRef ssa, llvm::StringRef prefix) const {
+    std::string s;
+    for (auto [i, w] : llvm::enumerate(weights))
+      s += llvm::formatv(", %{0}{1}: {2} {{tok.weight = \"{3}{4}\"}", ssa, i,
+                         weightType(i), prefix, w.name);
+    return s;
+  }
+  /// ", %<ssa>0, %<ssa>1, ...".
+  std::string getWeightNames(llvm::StringRef ssa) const {
+    std::string s;
+    for (size_t i = 0; i < weights.size(); ++i)
+      s += llvm::formatv(", %{0}{1}", ssa, i);
+    return s;
+  }
+
+  /// The step function; with `skip`, the layers it marks are left out (the
+  /// residual stream passes them unchanged) and so are their caches: the
+  /// draft step of layer-skip self-speculation.
+  void emitStep(llvm::raw_ostream &os, llvm::StringRef name,
+                llvm::ArrayRef<bool> skip) const {
     std::string stepCacheArgs, stepCacheTypes;
     for (int64_t l = 0; l < c.layers; ++l)
       if (skip.empty() || !skip[l]) {
@@ -280,13 +285,76 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
                         rows, weightType(head));
     os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
        << stepCacheTypes << "\n}\n\n";
-  };
-  emitStep("step", {});
+  }
+
+  const LlamaConfig &c;
+  std::vector<LlamaWeight> weights;
+  std::vector<std::string> elemTypes;
+  int64_t e, hq, hk, d, f, v;
+  std::string cache, rows, mask, ropeAttrs;
+  /// Signature pieces: the weights as `%w<i>` and one cache per layer.
+  std::string weightArgs, weightTypes, weightNames, cacheTypes;
+
+private:
+  /// The element type each weight is stored in (f32 unless the checkpoint
+  /// says otherwise); matrices are used as stored (tok.linear widens them),
+  /// vectors and the embedding rows are widened to f32 in the IR.
+  std::string elemOf(size_t i) const {
+    return i < elemTypes.size() ? elemTypes[i] : "f32";
+  }
+  std::string weightType(size_t i) const {
+    return tensorType(weights[i].shape, elemOf(i));
+  }
+};
+
+} // namespace
+
+std::string mlir::tok::checkDraftModel(const LlamaConfig &target,
+                                       const LlamaConfig &draft) {
+  if (draft.vocab != target.vocab)
+    return llvm::formatv("the draft model's vocabulary has {0} tokens, the "
+                         "target's {1}; speculative decoding needs the same "
+                         "tokenizer",
+                         draft.vocab, target.vocab)
+        .str();
+  return "";
+}
+
+std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
+                                       const LlamaModuleOptions &o) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  ModelEmitter target(c, o.weightElementTypes, o.interleavedRope,
+                      o.cacheCapacity, "");
+  int64_t e = c.dim, hq = c.heads, hk = c.kvHeads, d = c.headDim,
+          f = c.hiddenDim, v = c.vocab;
+  const std::vector<LlamaWeight> &weights = target.weights;
+  const std::string &cache = target.cache, &weightArgs = target.weightArgs,
+                    &weightTypes = target.weightTypes,
+                    &weightNames = target.weightNames,
+                    &cacheTypes = target.cacheTypes;
+  std::string cacheNames;
+
+  os << "// " << c.modelType << ": " << c.layers << " layers, dim " << e << ", "
+     << hq << " query / " << hk << " KV heads of " << d << ", hidden " << f
+     << ", vocabulary " << v << ".\n";
+  target.emitStep(os, "step", {});
   if (!o.draftSkip.empty()) {
     llvm::SmallVector<bool> skip(c.layers, false);
     for (int64_t l : o.draftSkip)
       skip[l] = true;
-    emitStep("draft_step", skip);
+    target.emitStep(os, "draft_step", skip);
+  }
+  // A separate draft model: its step over its own weights (named
+  // "draft.<checkpoint name>"), taken by @generate after the target's.
+  std::optional<ModelEmitter> draft;
+  if (o.draftModel) {
+    const LlamaDraftModel &dm = *o.draftModel;
+    draft.emplace(dm.config, dm.weightElementTypes, dm.interleavedRope,
+                  o.cacheCapacity, "draft.");
+    os << "// draft model (" << dm.config.modelType << "): " << dm.config.layers
+       << " layers, dim " << dm.config.dim << ".\n";
+    draft->emitStep(os, "draft_step", {});
   }
 
   // forward: one step from empty caches.
@@ -369,6 +437,7 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
     os << "\nfunc.func private @tok_on_token(i32, i64)\n"
        << "func.func private @tok_on_round(i64, i64)\n";
   os << "\nfunc.func @generate(%prompt: tensor<?xi32>" << weightArgs
+     << (draft ? draft->getWeightArgs("dw", "draft.") : "")
      << ") -> tensor<?xi32> {\n";
   for (int64_t l = 0; l < c.layers; ++l)
     os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
@@ -379,6 +448,10 @@ std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
   if (c.layers)
     os << " caches(" << StringRef(cacheNames).drop_front(2) << " : "
        << StringRef(cacheTypes).drop_front(2) << ")";
+  if (draft && !draft->weights.empty())
+    os << " draft_params("
+       << StringRef(draft->getWeightNames("dw")).drop_front(2) << " : "
+       << StringRef(draft->weightTypes).drop_front(2) << ")";
   os << " {max_new_tokens = " << g.maxNewTokens
      << " : i64, sampler = " << g.sampler;
   if (g.eos)

@@ -58,8 +58,11 @@ struct SpeculativeExpander {
   OpBuilder &b;
   Location loc;
   RankedTensorType dynI32;
-  /// The draft model's step function (layer_skip), or null (ngram).
+  /// The draft model's step function (layer_skip, model), or null (ngram),
+  /// and the parameters it takes (the step's, or a separate model's
+  /// draft_params).
   func::FuncOp draftStep;
+  ValueRange draftParams;
   /// The model drafter stops after a draft it gives less than this.
   double confidence;
 
@@ -153,7 +156,7 @@ struct SpeculativeExpander {
     auto callDraft = [&](OpBuilder &ob, Value tokens, Value positions,
                          ValueRange dc) {
       SmallVector<Value> args{tokens, positions};
-      llvm::append_range(args, op.getParams());
+      llvm::append_range(args, draftParams);
       llvm::append_range(args, dc);
       return func::CallOp::create(ob, loc, draftStep, args);
     };
@@ -318,7 +321,7 @@ struct SpeculativeExpander {
     if (draftStep) {
       inits.push_back(index(b, 0));
       FunctionType type = draftStep.getFunctionType();
-      for (Type t : type.getInputs().drop_front(2 + op.getParams().size()))
+      for (Type t : type.getInputs().drop_front(2 + draftParams.size()))
         inits.push_back(
             KVEmptyOp::create(b, loc, cast<KVCacheType>(t)).getResult());
     }
@@ -502,22 +505,26 @@ struct SpeculativeExpander {
   }
 };
 
-/// A draft step must look like a step over the same parameters: tokens,
-/// positions, the generate op's parameters, caches; logits over the same
-/// vocabulary, then the same caches.
+/// A draft step must look like a step: the step's tokens and positions,
+/// then `params` (layer_skip: the step's parameters; model: the generate
+/// op's draft_params), then caches; logits over the same vocabulary, then
+/// the same caches.
 LogicalResult checkDraftStep(GenerateOp op, func::FuncOp step,
-                             func::FuncOp draft) {
+                             func::FuncOp draft, ValueRange params,
+                             StringRef paramsName) {
   FunctionType type = draft.getFunctionType();
   FunctionType target = step.getFunctionType();
-  size_t fixed = 2 + op.getParams().size();
+  size_t fixed = 2 + params.size();
   auto bad = [&](const Twine &why) {
     return op.emitOpError("draft step @")
            << draft.getSymName() << " " << why << "; it has type " << type;
   };
-  if (type.getNumInputs() < fixed || type.getInputs().take_front(fixed) !=
-                                         target.getInputs().take_front(fixed))
-    return bad("must take the tokens, positions and parameters of @" +
-               step.getSymName());
+  if (type.getNumInputs() < fixed ||
+      type.getInputs().take_front(2) != target.getInputs().take_front(2) ||
+      TypeRange(type.getInputs().slice(2, params.size())) !=
+          TypeRange(params.getTypes()))
+    return bad("must take the tokens and positions of @" + step.getSymName() +
+               ", then " + paramsName);
   TypeRange caches = type.getInputs().drop_front(fixed);
   if (!llvm::all_of(caches, [](Type t) { return isa<KVCacheType>(t); }))
     return bad("must take only KV caches after the parameters");
@@ -525,7 +532,7 @@ LogicalResult checkDraftStep(GenerateOp op, func::FuncOp step,
       type.getResult(0) != target.getResult(0) ||
       TypeRange(type.getResults().drop_front()) != caches)
     return bad("must return logits like @" + step.getSymName() +
-               " and its caches");
+               " (the same vocabulary) and its caches");
   return success();
 }
 
@@ -543,11 +550,7 @@ struct TokSpeculativeDecodingPass
     std::optional<DrafterKind> kind = symbolizeDrafterKind(drafterName);
     if (!kind)
       return fail("unknown drafter '" + drafterName +
-                  "'; expected ngram or layer_skip (model is not "
-                  "implemented yet)");
-    if (*kind == DrafterKind::model)
-      return fail("the model drafter (a separate draft model) is not "
-                  "implemented yet; use ngram or layer_skip");
+                  "'; expected ngram, layer_skip or model");
     if (k <= 0)
       return fail("k must be positive, got " + Twine(k));
     if (!(confidence >= 0.0 && confidence <= 1.0))
@@ -586,16 +589,39 @@ struct TokSpeculativeDecodingPass
         return signalPassFailure();
       }
       func::FuncOp draftStep;
-      if (*kind == DrafterKind::layer_skip) {
+      ValueRange draftParams;
+      if (*kind == DrafterKind::layer_skip && !op.getDraftParams().empty()) {
+        op.emitOpError("has draft_params (a separate draft model's); the "
+                       "layer_skip drafter drafts with the target's own "
+                       "parameters: use drafter=model");
+        return signalPassFailure();
+      }
+      if (*kind == DrafterKind::model && op.getDraftParams().empty()) {
+        op.emitOpError("the model drafter needs the draft model's weights as "
+                       "draft_params (tok-import --draft-model=..., or "
+                       "tok-run generate --draft-model=...)");
+        return signalPassFailure();
+      }
+      if (*kind != DrafterKind::ngram) {
+        bool layerSkip = *kind == DrafterKind::layer_skip;
         draftStep = symbols.lookupNearestSymbolFrom<func::FuncOp>(
             op, StringAttr::get(ctx, draftStepName));
         if (!draftStep) {
-          op.emitOpError("the layer_skip drafter needs its step function @")
+          op.emitOpError("the ")
+              << drafterName << " drafter needs its step function @"
               << draftStepName
-              << " (tok-import --draft-skip=..., or the draft-step option)";
+              << (layerSkip ? " (tok-import --draft-skip=..., or the "
+                              "draft-step option)"
+                            : " (tok-import --draft-model=..., or the "
+                              "draft-step option)");
           return signalPassFailure();
         }
-        if (failed(checkDraftStep(op, step, draftStep)))
+        draftParams = layerSkip ? op.getParams() : op.getDraftParams();
+        if (failed(checkDraftStep(op, step, draftStep, draftParams,
+                                  layerSkip ? "the parameters of @" +
+                                                  op.getStep().str()
+                                            : "the draft_params of the "
+                                              "tok.generate")))
           return signalPassFailure();
         if (draftStep.walk([](KVEvictOp) { return WalkResult::interrupt(); })
                 .wasInterrupted()) {
@@ -616,6 +642,7 @@ struct TokSpeculativeDecodingPass
           op.getLoc(),
           RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()),
           draftStep,
+          draftParams,
           static_cast<double>(confidence)};
       Value tokens = expander.expand();
       op.getResult().replaceAllUsesWith(tokens);

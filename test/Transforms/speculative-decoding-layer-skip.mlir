@@ -64,7 +64,7 @@ func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cac
 func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<8xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func @params(%prompt: tensor<?xi32>, %w: tensor<4xf32>) -> tensor<?xi32> {
   %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
-  // expected-error @+1 {{'tok.generate' op draft step @draft_step must take the tokens, positions and parameters of @step; it has type}}
+  // expected-error @+1 {{'tok.generate' op draft step @draft_step must take the tokens and positions of @step, then the parameters of @step; it has type}}
   %out = tok.generate @step(%prompt) params(%w : tensor<4xf32>) caches(%c : !tok.kv_cache<2x64x16xf32>)
       {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   return %out : tensor<?xi32>
@@ -76,7 +76,7 @@ func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>
 func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x64xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func @vocab(%prompt: tensor<?xi32>) -> tensor<?xi32> {
   %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
-  // expected-error @+1 {{'tok.generate' op draft step @draft_step must return logits like @step and its caches}}
+  // expected-error @+1 {{'tok.generate' op draft step @draft_step must return logits like @step (the same vocabulary) and its caches}}
   %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
       {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   return %out : tensor<?xi32>
@@ -96,6 +96,19 @@ func.func @evicting(%prompt: tensor<?xi32>) -> tensor<?xi32> {
   %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
   // expected-error @+1 {{'tok.generate' op the draft step @draft_step evicts from its caches, which rollback cannot undo; run tok-speculative-decoding without tok-kv-evict}}
   %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
+// A separate draft model's weights are for drafter=model.
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<8xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func @draft_params(%prompt: tensor<?xi32>, %dw: tensor<8xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  // expected-error @+1 {{'tok.generate' op has draft_params (a separate draft model's); the layer_skip drafter drafts with the target's own parameters: use drafter=model}}
+  %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>) draft_params(%dw : tensor<8xf32>)
       {max_new_tokens = 20 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   return %out : tensor<?xi32>
 }

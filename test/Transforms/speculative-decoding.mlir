@@ -1,6 +1,5 @@
 // RUN: tok-opt %s --tok-speculative-decoding="k=5 n-max=2" --canonicalize --split-input-file | FileCheck %s
 // RUN: tok-opt %s --tok-speculative-decoding="k=5 adaptive=0" --canonicalize --split-input-file | FileCheck %s --check-prefix=FIXED
-// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=model" 2>&1 | FileCheck %s --check-prefix=MODEL
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=tree" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=0" 2>&1 | FileCheck %s --check-prefix=BAD-K
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-min=3 n-max=2" 2>&1 | FileCheck %s --check-prefix=BAD-N
@@ -16,8 +15,7 @@
 // FIXED-NOT:     arith.select
 // FIXED:         scf.yield
 
-// MODEL: error: tok-speculative-decoding: the model drafter (a separate draft model) is not implemented yet; use ngram or layer_skip
-// UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram or layer_skip
+// UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram, layer_skip or model
 // BAD-K: error: tok-speculative-decoding: k must be positive, got 0
 // BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max, got n-min = 3, n-max = 2
 

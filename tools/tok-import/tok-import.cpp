@@ -86,6 +86,14 @@ static cl::list<int64_t> draftSkip(
              "(tok-speculative-decoding{drafter=layer_skip})"),
     cl::CommaSeparated, cl::cat(importCategory));
 
+static cl::opt<std::string> draftModelPath(
+    "draft-model",
+    cl::desc("Also emit @draft_step: the step function of this separate "
+             "draft model (builtin, a llama2.c .bin or a Hugging Face "
+             "directory with the target's vocabulary), its weights named "
+             "draft.<name> (tok-speculative-decoding{drafter=model})"),
+    cl::value_desc("model"), cl::cat(importCategory));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "tok-import: " << message << "\n";
   return 1;
@@ -207,6 +215,25 @@ int main(int argc, char **argv) {
     if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);
         !problem.empty())
       return fail("--draft-skip: " + problem);
+  }
+  if (!draftModelPath.empty()) {
+    if (!options.draftSkip.empty())
+      return fail("--draft-model and --draft-skip are exclusive: one draft "
+                  "per module");
+    auto opened = tok::LlamaModel::open(draftModelPath, "",
+                                        tok::LlamaModel::TokenizerPolicy::Skip);
+    if (!opened)
+      return fail("--draft-model: " + llvm::toString(opened.takeError()));
+    tok::LlamaDraftModel draft;
+    draft.config = (*opened)->getConfig();
+    draft.interleavedRope = (*opened)->hasInterleavedRope();
+    if (!f32Weights)
+      draft.weightElementTypes.assign((*opened)->getWeightTypes().begin(),
+                                      (*opened)->getWeightTypes().end());
+    if (std::string problem = tok::checkDraftModel(config, draft.config);
+        !problem.empty())
+      return fail("--draft-model: " + problem);
+    options.draftModel = std::move(draft);
   }
 
   if (!exportDir.empty()) {

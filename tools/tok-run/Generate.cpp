@@ -172,6 +172,15 @@ cl::list<int64_t>
               cl::CommaSeparated, cl::sub(tokrun::getGenerateCommand()),
               cl::cat(tokrun::getGenerateCategory()));
 
+cl::opt<std::string> draftModelPath(
+    "draft-model",
+    cl::desc("Also build @draft_step from this separate draft model "
+             "(builtin, a llama2.c .bin or a Hugging Face directory with the "
+             "model's vocabulary), for --pipeline "
+             "\"tok-speculative-decoding{drafter=model}\""),
+    cl::value_desc("model"), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
 cl::opt<int64_t> prefillChunk(
     "prefill-chunk",
     cl::desc("Run the prompt through the model this many tokens at a time "
@@ -448,6 +457,33 @@ int tokrun::runGenerate(MLIRContext &context) {
   if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);
       !problem.empty())
     return fail("--draft-skip: " + problem);
+  // A separate draft model: its weights are bound after the target's.
+  std::unique_ptr<tok::LlamaModel> draftModel;
+  if (!draftModelPath.empty()) {
+    if (!options.draftSkip.empty())
+      return fail("--draft-model and --draft-skip are exclusive: one draft "
+                  "at a time");
+    auto opened = tok::LlamaModel::open(draftModelPath, "",
+                                        tok::LlamaModel::TokenizerPolicy::Skip);
+    if (!opened)
+      return fail("--draft-model: " + llvm::toString(opened.takeError()));
+    draftModel = std::move(*opened);
+    tok::LlamaDraftModel draft;
+    draft.config = draftModel->getConfig();
+    draft.interleavedRope = draftModel->hasInterleavedRope();
+    draft.weightElementTypes.assign(draftModel->getWeightTypes().begin(),
+                                    draftModel->getWeightTypes().end());
+    if (std::string problem = tok::checkDraftModel(config, draft.config);
+        !problem.empty())
+      return fail("--draft-model: " + problem);
+    if (draft.config.maxPositions < promptLen + maxNew && !maxPositions)
+      return fail("--draft-model: the draft model has " +
+                  llvm::Twine(draft.config.maxPositions) +
+                  " positions, fewer than the prompt and new tokens (" +
+                  llvm::Twine(promptLen + maxNew) +
+                  "); lower --max-new-tokens or raise --positions");
+    options.draftModel = std::move(draft);
+  }
   std::string moduleText = tok::emitLlamaModule(config, options);
   OwningOpRef<ModuleOp> module =
       parseSourceString<ModuleOp>(moduleText, &context, "tok-run generate");
@@ -552,13 +588,17 @@ int tokrun::runGenerate(MLIRContext &context) {
   SmallVector<tok::NpyArray> args;
   args.push_back(
       tok::NpyArray::view(tok::NpyDType::I32, {promptLen}, prompt.data()));
-  std::vector<tok::LlamaWeight> shapes = tok::getLlamaWeights(config);
   // (bf16 travels as a 2-byte type: only the element size matters here.)
-  for (auto [i, w] : llvm::enumerate(shapes))
-    args.push_back(tok::NpyArray::view(model.getWeightTypes()[i] == "f32"
-                                           ? tok::NpyDType::F32
-                                           : tok::NpyDType::F16,
-                                       w.shape, model.getWeights()[i]));
+  auto bindWeights = [&](const tok::LlamaModel &m) {
+    for (auto [i, w] : llvm::enumerate(tok::getLlamaWeights(m.getConfig())))
+      args.push_back(tok::NpyArray::view(m.getWeightTypes()[i] == "f32"
+                                             ? tok::NpyDType::F32
+                                             : tok::NpyDType::F16,
+                                         w.shape, m.getWeights()[i]));
+  };
+  bindWeights(model);
+  if (draftModel)
+    bindWeights(*draftModel);
 
   StreamState stream;
   activeStream = &stream;

@@ -19,7 +19,8 @@
 // runs a second step on the caches the first filled (a decode step when
 // %ids2 is one token) and returns the second step's logits. With generate
 // options, `generate(%prompt, weights...)` returns the generated tokens
-// (tok.generate).
+// (tok.generate). With a draft model, `@draft_step` is its step function
+// and `generate` takes its weights after the target's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,6 +56,16 @@ struct LlamaGenerateOptions {
   int64_t prefillChunk = 0;
 };
 
+/// A separate draft model for speculative decoding
+/// (tok-speculative-decoding{drafter=model}): a second decoder with the
+/// target's vocabulary.
+struct LlamaDraftModel {
+  LlamaConfig config;
+  /// As LlamaModuleOptions::weightElementTypes, for the draft's weights.
+  std::vector<std::string> weightElementTypes;
+  bool interleavedRope = false;
+};
+
 struct LlamaModuleOptions {
   /// Slots of each layer's KV cache.
   int64_t cacheCapacity = 512;
@@ -78,6 +89,11 @@ struct LlamaModuleOptions {
   /// (tok-speculative-decoding{drafter=layer_skip}). Indices must be in
   /// [0, layers); checked by the callers.
   std::vector<int64_t> draftSkip;
+  /// Also emit `@draft_step`: the step of this separate draft model, whose
+  /// weights `@generate` takes after the target's (`tok.weight` names
+  /// "draft.<name>") and passes as `draft_params`. Exclusive with
+  /// draftSkip; the vocabularies must match (checkDraftModel).
+  std::optional<LlamaDraftModel> draftModel;
 };
 
 /// The #tok.sampler attribute text of these settings (greedy, the default
@@ -93,6 +109,11 @@ std::optional<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
 /// [0, layers), no repeats. Returns the problem, or an empty string.
 std::string checkDraftSkip(const LlamaConfig &config,
                            llvm::ArrayRef<int64_t> skip);
+
+/// Checks that `draft` can draft for `target`: the same vocabulary size.
+/// Returns the problem, or an empty string.
+std::string checkDraftModel(const LlamaConfig &target,
+                            const LlamaConfig &draft);
 
 /// The weights the step function takes, in argument order.
 std::vector<LlamaWeight> getLlamaWeights(const LlamaConfig &config);

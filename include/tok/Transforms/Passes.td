@@ -95,8 +95,12 @@ def TokSpeculativeDecodingPass
     without some layers, e.g. from `tok-import --draft-skip=3,4`, drafts
     greedily, one call per draft, with caches of its own that catch up on
     the emitted tokens at the start of each round and roll back with
-    `tok.kv.truncate`; it takes the same parameters as the step). Separate
-    draft models and token trees are not implemented yet.
+    `tok.kv.truncate`; it takes the same parameters as the step); `model`
+    (a separate draft model: the same rounds, but `draft-step` takes the
+    `draft_params` of `tok.generate`, its own weights, e.g. from `tok-import
+    --draft-model=dir` / `tok-run generate --draft-model=dir`; its vocabulary
+    must be the target's). Token trees from a drafter are not implemented
+    yet.
 
     Example:
 
@@ -104,6 +108,8 @@ def TokSpeculativeDecodingPass
     tok-run generate --pipeline "tok-speculative-decoding{k=8}" ...
     tok-run generate --draft-skip=3,4 \
         --pipeline "tok-speculative-decoding{drafter=layer_skip k=4}" ...
+    tok-run generate --draft-model=small/ \
+        --pipeline "tok-speculative-decoding{drafter=model k=4}" ...
     ```
   }];
   let dependentDialects = [
@@ -116,11 +122,12 @@ def TokSpeculativeDecodingPass
   ];
   let options = [
     Option<"drafterName", "drafter", "std::string", /*default=*/"\"ngram\"",
-           "Where drafts come from: ngram or layer_skip">,
+           "Where drafts come from: ngram, layer_skip or model">,
     Option<"draftStepName", "draft-step", "std::string",
            /*default=*/"\"draft_step\"",
-           "layer_skip: the draft's step function (same parameters as the "
-           "step, caches of its own)">,
+           "layer_skip / model: the draft's step function (layer_skip: the "
+           "step's parameters; model: tok.generate's draft_params; caches of "
+           "its own)">,
     Option<"k", "k", "int64_t", /*default=*/"10",
            "Most tokens drafted per round (> 0)">,
     Option<"nMax", "n-max", "int64_t", /*default=*/"3",
@@ -128,7 +135,7 @@ def TokSpeculativeDecodingPass
     Option<"nMin", "n-min", "int64_t", /*default=*/"1",
            "Shortest suffix the ngram drafter looks up (> 0)">,
     Option<"confidence", "confidence", "double", /*default=*/"0.4",
-           "layer_skip: stop drafting after a draft the drafter gives a "
+           "layer_skip / model: stop drafting after a draft the drafter gives a "
            "probability below this (0: never; Hugging Face's default 0.4)">,
     Option<"adaptive", "adaptive", "bool", /*default=*/"true",
            "Adapt the draft length per round: +2 after a round that "

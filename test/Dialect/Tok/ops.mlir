@@ -222,6 +222,16 @@ func.func @generate_with_params(%prompt: tensor<?xi32>, %w: tensor<256x64xf32>) 
   return %out : tensor<?xi32>
 }
 
+// A separate draft model's weights travel with the op as draft_params.
+// CHECK-LABEL: func.func @generate_with_draft_params
+func.func @generate_with_draft_params(%prompt: tensor<?xi32>, %w: tensor<256x64xf32>, %dw: tensor<256x16xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x512x32xf32>
+  // CHECK: tok.generate @weighted_step(%{{.*}}) params(%{{.*}} : tensor<256x64xf32>) caches(%{{.*}} : !tok.kv_cache<2x512x32xf32>) draft_params(%{{.*}} : tensor<256x16xf32>) {max_new_tokens = 4 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  %out = tok.generate @weighted_step(%prompt) params(%w : tensor<256x64xf32>) caches(%c : !tok.kv_cache<2x512x32xf32>)
+      draft_params(%dw : tensor<256x16xf32>) {max_new_tokens = 4, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
 // CHECK-LABEL: func.func @decoding_ops
 func.func @decoding_ops(%prompt: tensor<?xi32>, %logits: tensor<1x256xf32>, %n: i64,
                         %vlogits: tensor<5x256xf32>, %dc: !tok.kv_cache<2x512x32xf32>) {

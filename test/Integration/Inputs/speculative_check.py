@@ -20,11 +20,14 @@ Usage: speculative_check.py <tok-run> <work-dir> [--model <model dir>]
    built-in model, or with --model only (1 and 2 skipped) on that model
    (the trained pyllama-4m, whose drafts are often accepted).
 4. The same for self-speculation (drafter=layer_skip), see
-   check_layer_skip.
+   check_layer_skip, and for a separate draft model (drafter=model), see
+   check_draft_model.
 """
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -268,6 +271,124 @@ def check_layer_skip(tok_run, model):
     return failures
 
 
+def truncated_copy(model, layers, out):
+    """A Hugging Face copy of `model` with only its first `layers` layers
+    (and its final norm and head): a separate, smaller draft model with the
+    same vocabulary."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import llama_forward as lf
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    w = lf.read_weights(model)
+    keep = {n: t for n, t in w.items()
+            if not n.startswith("model.layers.") or int(n.split(".")[2]) < layers}
+    cfg["num_hidden_layers"] = layers
+    os.makedirs(out, exist_ok=True)
+    json.dump(cfg, open(os.path.join(out, "config.json"), "w"))
+    lf.write_safetensors(os.path.join(out, "model.safetensors"), keep)
+    return out
+
+
+def random_draft(out, vocab):
+    """A tiny random draft of another shape (1 layer, dim 32, GQA 4/2, an
+    untied head) with the target's vocabulary: its drafts are mostly
+    rejected."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import llama_forward as lf
+    rng = np.random.default_rng(11)
+    E, F, D = 32, 48, 8
+    f = lambda *s: rng.standard_normal(s) / np.sqrt(s[-1])
+    w = {"model.embed_tokens.weight": f(vocab, E), "model.norm.weight": np.ones(E),
+         "lm_head.weight": 3 * f(vocab, E),
+         "model.layers.0.input_layernorm.weight": np.ones(E),
+         "model.layers.0.post_attention_layernorm.weight": np.ones(E),
+         "model.layers.0.self_attn.q_proj.weight": f(4 * D, E),
+         "model.layers.0.self_attn.k_proj.weight": f(2 * D, E),
+         "model.layers.0.self_attn.v_proj.weight": f(2 * D, E),
+         "model.layers.0.self_attn.o_proj.weight": f(E, 4 * D),
+         "model.layers.0.mlp.gate_proj.weight": f(F, E),
+         "model.layers.0.mlp.up_proj.weight": f(F, E),
+         "model.layers.0.mlp.down_proj.weight": f(E, F)}
+    cfg = {"model_type": "llama", "hidden_size": E, "intermediate_size": F, "num_hidden_layers": 1,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": vocab,
+           "max_position_embeddings": 512, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+           "tie_word_embeddings": False, "hidden_act": "silu"}
+    os.makedirs(out, exist_ok=True)
+    json.dump(cfg, open(os.path.join(out, "config.json"), "w"))
+    lf.write_safetensors(os.path.join(out, "model.safetensors"), w)
+    return out
+
+
+def check_draft_model(tok_run, model, work):
+    """A separate draft model (drafter=model, tok-run generate
+    --draft-model): the target's first two layers as a checkpoint of their
+    own, a tiny random model of another shape (most drafts rejected), and
+    the target itself (every draft accepted); a budget below k, an eos
+    inside the drafts, confidence 1. Token-identical to plain greedy
+    decoding every time."""
+    where = ["--model", model] if model else []
+    label = os.path.basename(model) if model else "built-in"
+    hf = model
+    if model is None:
+        hf = os.path.join(work, "builtin-hf")
+        r = subprocess.run([shutil.which("tok-import") or "tok-import", "builtin", "--export-hf", hf, "-o",
+                            os.devnull], capture_output=True, text=True)
+        if r.returncode != 0:
+            print("built-in export failed: %s" % r.stderr[-500:])
+            return 1
+    drafts = {"first-2-layers": truncated_copy(hf, 2, os.path.join(work, label + "-draft2")),
+              "random": random_draft(os.path.join(work, label + "-random-draft"), 256),
+              "itself": model or "builtin"}
+    prompts = ["def f(x):\n    return x\ndef f", "for i in range(10):\n    print(i)\nfor i in range("]
+    failures, cases = 0, 0
+    for pi, prompt in enumerate(prompts):
+        plain, err = generate(tok_run, where + ["--prompt", prompt, "--max-new-tokens", "40", "--eos", "-1"])
+        if plain is None:
+            print("%s plain: failed: %s" % (label, err[-500:]))
+            return 1
+        eos = plain[len(plain) // 2]
+        # (draft, k, max new, eos, confidence)
+        if pi == 0:
+            runs = [("first-2-layers", 4, 40, None, 0.4), ("random", 3, 40, None, 0.0),
+                    ("itself", 5, 40, None, 0.0), ("itself", 10, 3, None, 0.0),
+                    ("itself", 6, 40, eos, 0.0)]
+        else:
+            runs = [("first-2-layers", 4, 40, None, 0.4), ("random", 5, 40, None, 1.0)]
+        for draft, k, new, stop, conf in runs:
+            want = plain[:new] if stop is None else plain[:plain.index(stop) + 1]
+            got, err = generate(tok_run, where + [
+                "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
+                "--draft-model", drafts[draft],
+                "--pipeline", "tok-speculative-decoding{drafter=model k=%d confidence=%g}" % (k, conf)])
+            cases += 1
+            stats = re.search(r"(\d+) of (\d+) drafts accepted", err or "")
+            calls = re.search(r"speculative: (\d+) target calls", err or "")
+            if got != want:
+                failures += 1
+                print("%s draft model %s prompt %d k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
+                      % (label, draft, pi, k, new, stop, got, want, (err or "")[-800:]))
+            elif stats is None and len(want) > 1:
+                failures += 1
+                print("%s draft model %s prompt %d: no speculative statistics reported" % (label, draft, pi))
+            elif conf == 1.0 and (not calls or int(stats.group(2)) > int(calls.group(1))):
+                failures += 1
+                print("%s draft model prompt %d: confidence 1 must draft at most one token per round (%s)"
+                      % (label, pi, err[-300:]))
+            elif draft == "itself" and stats.group(1) != stats.group(2):
+                failures += 1
+                print("%s draft model: the target as its own draft must accept every draft (%s)"
+                      % (label, stats.group(0)))
+            elif draft == "random" and conf == 0.0 and int(stats.group(1)) * 2 > int(stats.group(2)):
+                failures += 1
+                print("%s draft model: a random draft should be mostly rejected (%s)" % (label, stats.group(0)))
+            else:
+                print("%s draft model %s prompt %d k=%d confidence=%g: identical, %s, %s" % (
+                    label, draft, pi, k, conf, stats.group(0) if stats else "no rounds",
+                    calls.group(0) if calls else "-"))
+    print("draft model %s: %d of %d runs with a separate draft model equal plain greedy decoding"
+          % (label, cases - failures, cases))
+    return failures
+
+
 def main():
     tok_run, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
@@ -275,11 +396,13 @@ def main():
     if len(sys.argv) > 4 and sys.argv[3] == "--model":
         failures = check_generate(tok_run, sys.argv[4])
         failures += check_layer_skip(tok_run, sys.argv[4])
+        failures += check_draft_model(tok_run, sys.argv[4], work)
     else:
         failures = check_drafts(tok_run, work, rng)
         failures += check_verify(tok_run, work, rng)
         failures += check_generate(tok_run, None)
         failures += check_layer_skip(tok_run, None)
+        failures += check_draft_model(tok_run, None, work)
     print("%d failed" % failures)
     return 1 if failures else 0
 

@@ -72,7 +72,10 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     tokens at a time (chunked prefill), so that no step appends more than N
     slots to a cache: what bounds the cache of an evicting model.
     `tok-speculative-decoding` rewrites this op into draft / verify /
-    accept form; `@step` itself is left unchanged.
+    accept form; `@step` itself is left unchanged. `draft_params` are the
+    parameters of a separate draft model's step function (its weights),
+    used by `tok-speculative-decoding{drafter=model}` and ignored by plain
+    decoding.
 
     Example:
 
@@ -90,6 +93,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     Tok_I32Vector:$prompt,
     Variadic<AnyType>:$params,
     Variadic<Tok_KVCache>:$caches,
+    Variadic<AnyType>:$draft_params,
     I64Attr:$max_new_tokens,
     Tok_SamplerAttr:$sampler,
     OptionalAttr<I64Attr>:$eos,
@@ -101,6 +105,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     $step `(` $prompt `)`
     (`params` `(` $params^ `:` type($params) `)`)?
     (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)?
+    (`draft_params` `(` $draft_params^ `:` type($draft_params) `)`)?
     attr-dict `:` type($prompt) `->` type($tokens)
   }];
   let hasVerifier = 1;
