@@ -2,10 +2,13 @@
 tok-speculative-decoding (n-gram drafter) against plain greedy decoding of
 the same model in the same run, and a check that the output is identical.
 
-Usage: python3 bench/speculative/run.py [--quick] [--layer-skip] [--tok-run PATH] [--json OUT]
+Usage: python3 bench/speculative/run.py [--quick] [--layer-skip | --draft-model [--draft DIR]]
+                                       [--tok-run PATH] [--json OUT]
 
 --layer-skip: self-speculation (drafter=layer_skip, --draft-skip schedules)
-instead of the n-gram drafter.
+instead of the n-gram drafter. --draft-model: a separate draft model
+(drafter=model; the 0.4M-parameter draft of train_draft.py, trained into
+--draft on first use, and the target's first two layers).
 
 Models: the built-in model (random weights, in memory), the trained
 pyllama-4m (../shared/models, skipped if absent) and the 110M Llama-2
@@ -77,9 +80,17 @@ def main():
     ap.add_argument("--layer-skip", action="store_true",
                     help="self-speculation (drafter=layer_skip) instead: skip schedules x k, "
                          "bench/results/speculative_layer_skip.json")
+    ap.add_argument("--draft-model", action="store_true",
+                    help="a separate draft model (drafter=model): a 0.4M-parameter draft trained by "
+                         "train_draft.py and the target's first two layers as a checkpoint of their own; "
+                         "bench/results/speculative_draft_model.json")
+    ap.add_argument("--draft", default=os.path.join(os.path.expanduser("~"), ".cache", "tok", "draft-0.4m"),
+                    help="where the trained draft is (trained there if missing)")
     args = ap.parse_args()
     if args.layer_skip:
         return layer_skip_main(args)
+    if args.draft_model:
+        return draft_model_main(args)
     work = tempfile.mkdtemp(prefix="tok-bench-spec-")
     models = [("built-in", None, 200)]
     if os.path.isdir(SHARED):
@@ -147,6 +158,56 @@ def layer_skip_main(args):
     out = os.path.join(os.path.dirname(args.json), "speculative_layer_skip.json")
     with open(out, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
+    print("wrote", out)
+
+
+def draft_model_main(args):
+    """A separate draft model: pyllama-4m drafted by a 0.4M-parameter model
+    trained on the same kind of text (train_draft.py, written on first use)
+    and by its own first two layers as a separate checkpoint; the built-in
+    model by its first two layers. Against plain greedy decoding in the
+    same run; the draft's own decode rate gives its cost per token."""
+    sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
+    import speculative_check
+    work = tempfile.mkdtemp(prefix="tok-bench-draft-")
+    if not os.path.isfile(os.path.join(args.draft, "model.safetensors")):
+        print("training the draft model into %s (about 12 minutes) ..." % args.draft)
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "speculative", "train_draft.py"),
+                        args.draft, "--minutes", "12"], check=True)
+    tok_import = os.path.join(os.path.dirname(args.tok_run), "tok-import")
+    builtin_hf = os.path.join(work, "builtin-hf")
+    subprocess.run([tok_import, "builtin", "--export-hf", builtin_hf, "-o", os.devnull], check=True)
+    targets = [("built-in", None, builtin_hf)]
+    if os.path.isdir(SHARED):
+        targets.insert(0, ("pyllama-4m", SHARED, SHARED))
+    rows = []
+    print("%-11s %-16s %-11s %3s %10s %10s %10s %7s %9s %11s %9s" % (
+        "target", "draft", "prompt", "k", "draft t/s", "plain t/s", "spec t/s", "speedup", "accepted",
+        "calls/token", "identical"))
+    for name, model, hf in targets:
+        drafts = [("first 2 layers", speculative_check.truncated_copy(hf, 2, os.path.join(work, name + "-2")))]
+        if model == SHARED:
+            drafts.insert(0, ("trained 0.4M", args.draft))
+        for pname, prompt in (("repetitive", REPETITIVE), ("ordinary", ORDINARY)):
+            plain, plain_ids, _ = generate(args.tok_run, model, prompt, 200, None, 2)
+            for dname, dpath in drafts:
+                alone, _, _ = generate(args.tok_run, dpath, prompt, 200, None, 2)
+                for k in (2, 4):
+                    spec, ids, st = generate(args.tok_run, model, prompt, 200,
+                                             "tok-speculative-decoding{drafter=model k=%d}" % k, 2,
+                                             ["--draft-model", dpath])
+                    rows.append(dict(target=name, draft=dname, prompt=pname, k=k, draft_tps=alone,
+                                     plain_tps=plain, spec_tps=spec, speedup=spec / plain,
+                                     identical=ids == plain_ids, **(st or {})))
+                    print("%-11s %-16s %-11s %3d %10.1f %10.1f %10.1f %6.2fx %9s %11s %9s" % (
+                        name, dname, pname, k, alone, plain, spec, spec / plain,
+                        "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
+                        "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                    sys.stdout.flush()
+    out = os.path.join(os.path.dirname(args.json), "speculative_draft_model.json")
+    with open(out, "w") as f:
+        json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows,
+                       draft_log=open(os.path.join(args.draft, "train.log")).read()), f, indent=1)
     print("wrote", out)
 
 
