@@ -330,8 +330,12 @@ def check_draft_model(tok_run, model, work):
     hf = model
     if model is None:
         hf = os.path.join(work, "builtin-hf")
-        r = subprocess.run([shutil.which("tok-import") or "tok-import", "builtin", "--export-hf", hf, "-o",
-                            os.devnull], capture_output=True, text=True)
+        # tok-import sits next to tok-run (lit passes tok-run's full path).
+        tok_import = os.path.join(os.path.dirname(tok_run), "tok-import")
+        if not os.path.isfile(tok_import):
+            tok_import = shutil.which("tok-import") or "tok-import"
+        r = subprocess.run([tok_import, "builtin", "--export-hf", hf, "-o", os.devnull],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             print("built-in export failed: %s" % r.stderr[-500:])
             return 1
