@@ -165,13 +165,41 @@ struct SpeculativeExpander {
     auto ifOp = scf::IfOp::create(
         b, loc, any,
         [&](OpBuilder &tb, Location l) {
-          // Catch up, and the first draft from the last row.
-          Value missing = arith::SubIOp::create(tb, l, known, cached);
+          // Catch up, and the first draft from the last row. With
+          // prefill_chunk = N, every call but the last takes N tokens (the
+          // prompt in the first round, as the target's prefill), the last
+          // 1 .. N.
+          Value from = cached;
+          SmallVector<Value> dc(caches.begin(), caches.end());
+          if (std::optional<uint64_t> chunk = op.getPrefillChunk()) {
+            Value n = index(tb, static_cast<int64_t>(*chunk));
+            Value lead = arith::DivUIOp::create(
+                tb, l,
+                arith::SubIOp::create(
+                    tb, l, arith::SubIOp::create(tb, l, known, cached),
+                    index(tb, 1)),
+                n);
+            auto chunks = scf::ForOp::create(
+                tb, l, index(tb, 0), lead, index(tb, 1), dc,
+                [&](OpBuilder &cb, Location, Value i, ValueRange cc) {
+                  Value at = arith::AddIOp::create(
+                      cb, l, cached, arith::MulIOp::create(cb, l, i, n));
+                  Value part = tensor::ExtractSliceOp::create(
+                      cb, l, context, ArrayRef<OpFoldResult>{at},
+                      ArrayRef<OpFoldResult>{n}, ArrayRef<OpFoldResult>{one});
+                  auto call = callDraft(cb, part, positionsFrom(cb, at, n), cc);
+                  scf::YieldOp::create(cb, l, call.getResults().drop_front());
+                });
+            from = arith::AddIOp::create(tb, l, cached,
+                                         arith::MulIOp::create(tb, l, lead, n));
+            dc.assign(chunks.getResults().begin(), chunks.getResults().end());
+          }
+          Value missing = arith::SubIOp::create(tb, l, known, from);
           Value feed = tensor::ExtractSliceOp::create(
-              tb, l, context, ArrayRef<OpFoldResult>{cached},
+              tb, l, context, ArrayRef<OpFoldResult>{from},
               ArrayRef<OpFoldResult>{missing}, ArrayRef<OpFoldResult>{one});
           auto first =
-              callDraft(tb, feed, positionsFrom(tb, cached, missing), caches);
+              callDraft(tb, feed, positionsFrom(tb, from, missing), dc);
           auto [t0, p0] = greedyLast(tb, first.getResult(0));
           Value buffer =
               tensor::EmptyOp::create(tb, l, ArrayRef<int64_t>{k}, i32);

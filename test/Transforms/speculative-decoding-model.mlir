@@ -34,6 +34,37 @@ func.func @generate(%prompt: tensor<?xi32>, %w: tensor<4xf32>, %dw0: tensor<8xf3
 
 // -----
 
+// With prefill_chunk = 4 the draft catches up 4 tokens per call too (the
+// whole prompt in the first round): (missing - 1) / 4 calls of 4 tokens in
+// an scf.for, then one call on the last 1 .. 4 tokens, whose last row
+// gives the first draft.
+// CHECK-LABEL: func.func @chunked(
+// CHECK:       scf.while
+// CHECK:         scf.if
+// CHECK:           %[[MISSING:.*]] = arith.subi %[[KNOWN:.*]], %[[HELD:.*]] : index
+// CHECK:           %[[M1:.*]] = arith.subi %[[MISSING]], %c1
+// CHECK:           %[[LEAD:.*]] = arith.divui %[[M1]], %c4
+// CHECK:           %[[CAUGHT:.*]]:2 = scf.for %{{.*}} = %c0 to %[[LEAD]] step %c1 iter_args(
+// CHECK:             %[[PART:.*]] = tensor.extract_slice %{{.*}}[%{{.*}}] [4] [1]
+// CHECK:             call @draft_step(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK:           %[[DONE:.*]] = arith.muli %[[LEAD]], %c4
+// CHECK:           %[[FROM:.*]] = arith.addi %[[HELD]], %[[DONE]]
+// CHECK:           %[[REST:.*]] = arith.subi %[[KNOWN]], %[[FROM]]
+// CHECK:           %[[FEED:.*]] = tensor.extract_slice %{{.*}}[%[[FROM]]] [%[[REST]]] [1]
+// CHECK:           call @draft_step(%[[FEED]], %{{.*}}, %{{.*}}, %{{.*}}, %[[CAUGHT]]#0, %[[CAUGHT]]#1)
+func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
+func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<8xf32>, tensor<2x8xf32>, !tok.kv_cache<1x64x8xf32>, !tok.kv_cache<1x64x8xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<1x64x8xf32>, !tok.kv_cache<1x64x8xf32>)
+func.func @chunked(%prompt: tensor<?xi32>, %w: tensor<4xf32>, %dw0: tensor<8xf32>, %dw1: tensor<2x8xf32>) -> tensor<?xi32> {
+  %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
+  %out = tok.generate @step(%prompt) params(%w : tensor<4xf32>) caches(%c : !tok.kv_cache<2x64x16xf32>)
+      draft_params(%dw0, %dw1 : tensor<8xf32>, tensor<2x8xf32>)
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>, prefill_chunk = 4 : i64}
+      : tensor<?xi32> -> tensor<?xi32>
+  return %out : tensor<?xi32>
+}
+
+// -----
+
 func.func private @step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func private @draft_step(tensor<?xi32>, tensor<?xi32>, tensor<4xf32>, !tok.kv_cache<2x64x16xf32>) -> (tensor<?x32xf32>, !tok.kv_cache<2x64x16xf32>)
 func.func @no_draft_params(%prompt: tensor<?xi32>, %w: tensor<4xf32>) -> tensor<?xi32> {

@@ -330,6 +330,7 @@ def check_draft_model(tok_run, model, work):
     hf = model
     if model is None:
         hf = os.path.join(work, "builtin-hf")
+        shutil.rmtree(hf, ignore_errors=True)  # tok-import never overwrites
         # tok-import sits next to tok-run (lit passes tok-run's full path).
         tok_import = os.path.join(os.path.dirname(tok_run), "tok-import")
         if not os.path.isfile(tok_import):
@@ -350,18 +351,20 @@ def check_draft_model(tok_run, model, work):
             print("%s plain: failed: %s" % (label, err[-500:]))
             return 1
         eos = plain[len(plain) // 2]
-        # (draft, k, max new, eos, confidence)
+        # (draft, k, max new, eos, confidence, prefill chunk)
         if pi == 0:
-            runs = [("first-2-layers", 4, 40, None, 0.4), ("random", 3, 40, None, 0.0),
-                    ("itself", 5, 40, None, 0.0), ("itself", 10, 3, None, 0.0),
-                    ("itself", 6, 40, eos, 0.0)]
+            runs = [("first-2-layers", 4, 40, None, 0.4, 0), ("random", 3, 40, None, 0.0, 0),
+                    ("itself", 5, 40, None, 0.0, 0), ("itself", 10, 3, None, 0.0, 0),
+                    ("itself", 6, 40, eos, 0.0, 0)]
         else:
-            runs = [("first-2-layers", 4, 40, None, 0.4), ("random", 5, 40, None, 1.0)]
-        for draft, k, new, stop, conf in runs:
+            # Chunked prefill: the draft catches up on the prompt 3 tokens
+            # per call too.
+            runs = [("first-2-layers", 4, 40, None, 0.4, 3), ("random", 5, 40, None, 1.0, 0)]
+        for draft, k, new, stop, conf, chunk in runs:
             want = plain[:new] if stop is None else plain[:plain.index(stop) + 1]
             got, err = generate(tok_run, where + [
                 "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
-                "--draft-model", drafts[draft],
+                "--draft-model", drafts[draft], "--prefill-chunk", str(chunk),
                 "--pipeline", "tok-speculative-decoding{drafter=model k=%d confidence=%g}" % (k, conf)])
             cases += 1
             stats = re.search(r"(\d+) of (\d+) drafts accepted", err or "")
@@ -385,8 +388,8 @@ def check_draft_model(tok_run, model, work):
                 failures += 1
                 print("%s draft model: a random draft should be mostly rejected (%s)" % (label, stats.group(0)))
             else:
-                print("%s draft model %s prompt %d k=%d confidence=%g: identical, %s, %s" % (
-                    label, draft, pi, k, conf, stats.group(0) if stats else "no rounds",
+                print("%s draft model %s prompt %d k=%d confidence=%g chunk=%d: identical, %s, %s" % (
+                    label, draft, pi, k, conf, chunk, stats.group(0) if stats else "no rounds",
                     calls.group(0) if calls else "-"))
     print("draft model %s: %d of %d runs with a separate draft model equal plain greedy decoding"
           % (label, cases - failures, cases))
