@@ -65,6 +65,10 @@ struct SpeculativeExpander {
   ValueRange draftParams;
   /// The model drafter stops after a draft it gives less than this.
   double confidence;
+  /// Tree drafting: leaves per level besides the chain's token (branch -
+  /// 1; 0 drafts a chain), and the step copy with a tree mask.
+  int64_t alts;
+  func::FuncOp treeStep;
 
   Value index(OpBuilder &ob, int64_t v) {
     return arith::ConstantIndexOp::create(ob, loc, v);
@@ -91,22 +95,62 @@ struct SpeculativeExpander {
 
   /// The arg-max token (i32) of the last row of `logits` ([R, V]) and its
   /// softmax probability (f32): 1 / sum_j exp(l_j - l_max).
-  std::pair<Value, Value> greedyLast(OpBuilder &ob, Value logits) {
+  /// The last row of `logits` ([R, V]) as [1, V].
+  Value lastRow(OpBuilder &ob, Value logits) {
     auto type = cast<RankedTensorType>(logits.getType());
     int64_t vocab = type.getDimSize(1);
-    Type f32 = ob.getF32Type();
     Value rows = tensor::DimOp::create(ob, loc, logits, 0);
-    Value lastRow = arith::SubIOp::create(ob, loc, rows, index(ob, 1));
-    Value row = tensor::ExtractSliceOp::create(
+    Value last = arith::SubIOp::create(ob, loc, rows, index(ob, 1));
+    return tensor::ExtractSliceOp::create(
         ob, loc, RankedTensorType::get({1, vocab}, type.getElementType()),
-        logits, ValueRange{lastRow}, ValueRange{}, ValueRange{},
+        logits, ValueRange{last}, ValueRange{}, ValueRange{},
         ArrayRef<int64_t>{ShapedType::kDynamic, 0}, ArrayRef<int64_t>{1, vocab},
         ArrayRef<int64_t>{1, 1});
+  }
+
+  /// The arg-max token (i32) of a [1, V] row.
+  Value argmax(OpBuilder &ob, Value row) {
     auto greedy = SamplerAttr::get(ob.getContext(), llvm::APFloat(0.0), 0,
                                    llvm::APFloat(1.0), 0);
     Value tokens = SampleOp::create(ob, loc, row, Value(), greedy);
-    Value token =
-        tensor::ExtractOp::create(ob, loc, tokens, ValueRange{index(ob, 0)});
+    return tensor::ExtractOp::create(ob, loc, tokens, ValueRange{index(ob, 0)});
+  }
+
+  /// The `alts` most likely tokens of the last row of `logits` after
+  /// `best` (its arg-max), best first: the tree's leaves at that level.
+  SmallVector<Value> alternatives(OpBuilder &ob, Value logits, Value best) {
+    Value row = lastRow(ob, logits);
+    Value negInf = arith::ConstantOp::create(
+        ob, loc, ob.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    SmallVector<Value> out;
+    Value prev = best;
+    for (int64_t a = 0; a < alts; ++a) {
+      row = tensor::InsertOp::create(
+          ob, loc, negInf, row,
+          ValueRange{index(ob, 0), arith::IndexCastOp::create(
+                                       ob, loc, ob.getIndexType(), prev)});
+      prev = argmax(ob, row);
+      out.push_back(prev);
+    }
+    return out;
+  }
+
+  /// Stores the alternatives of tree level `level` into `siblings`.
+  Value storeAlternatives(OpBuilder &ob, Value siblings, Value level,
+                          ArrayRef<Value> alt) {
+    Value base = arith::MulIOp::create(ob, loc, level, index(ob, alts));
+    for (auto [a, t] : llvm::enumerate(alt))
+      siblings = tensor::InsertOp::create(
+          ob, loc, t, siblings,
+          ValueRange{arith::AddIOp::create(
+              ob, loc, base, index(ob, static_cast<int64_t>(a)))});
+    return siblings;
+  }
+
+  std::pair<Value, Value> greedyLast(OpBuilder &ob, Value logits) {
+    Type f32 = ob.getF32Type();
+    Value row = lastRow(ob, logits);
+    Value token = argmax(ob, row);
     Value best = tensor::ExtractOp::create(
         ob, loc, row,
         ValueRange{index(ob, 0), arith::IndexCastOp::create(
@@ -142,8 +186,45 @@ struct SpeculativeExpander {
   /// the tokens they hold.
   struct ModelDraft {
     Value buffer, count, length;
+    /// Tree leaves: level i's alternatives at [i * alts, (i + 1) * alts).
+    Value siblings;
     SmallVector<Value> caches;
   };
+
+  /// The tree step's parents: the pending token is the root (-1), draft
+  /// node j is step row j + 1 with parent row parents[j] + 1.
+  Value stepParents(Value parents, Value rows) {
+    Value out = tensor::EmptyOp::create(b, loc, dynI32, rows);
+    Value minusOne = arith::ConstantIntOp::create(b, loc, -1, 32);
+    out = tensor::InsertOp::create(b, loc, minusOne, out,
+                                   ValueRange{index(b, 0)});
+    Value shifted = tensor::EmptyOp::create(
+        b, loc, dynI32, ValueRange{tensor::DimOp::create(b, loc, parents, 0)});
+    MLIRContext *ctx = b.getContext();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+    shifted =
+        linalg::GenericOp::create(
+            b, loc, TypeRange{dynI32}, ValueRange{parents}, ValueRange{shifted},
+            ArrayRef<AffineMap>{id, id}, {utils::IteratorType::parallel},
+            [&](OpBuilder &gb, Location l, ValueRange a) {
+              Value one = arith::ConstantIntOp::create(gb, l, 1, 32);
+              linalg::YieldOp::create(
+                  gb, l, arith::AddIOp::create(gb, l, a[0], one).getResult());
+            })
+            .getResult(0);
+    OpFoldResult one = b.getIndexAttr(1);
+    return tensor::InsertSliceOp::create(
+        b, loc, shifted, out, ArrayRef<OpFoldResult>{one},
+        ArrayRef<OpFoldResult>{
+            tensor::DimOp::create(b, loc, parents, 0).getResult()},
+        ArrayRef<OpFoldResult>{one});
+  }
+
+  /// The sibling buffer's shape: k levels of `alts` leaves (one unused
+  /// slot when drafting a chain).
+  SmallVector<int64_t> siblingShape() {
+    return {drafter.getK() * std::max<int64_t>(alts, 1)};
+  }
 
   /// Runs the draft step: first on the tokens the draft caches miss
   /// (context[cached : known], at least the pending token), then on each
@@ -205,6 +286,9 @@ struct SpeculativeExpander {
               tensor::EmptyOp::create(tb, l, ArrayRef<int64_t>{k}, i32);
           buffer = tensor::InsertOp::create(tb, l, t0, buffer,
                                             ValueRange{index(tb, 0)});
+          Value siblings = storeAlternatives(
+              tb, tensor::EmptyOp::create(tb, l, siblingShape(), i32),
+              index(tb, 0), alternatives(tb, first.getResult(0), t0));
           // Then one draft step per further draft, while the drafter's
           // probability of its last draft is at least `confidence`
           // (ALGORITHMS.md §8.8; that draft is still proposed).
@@ -214,7 +298,8 @@ struct SpeculativeExpander {
             return arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OGE, p,
                                          threshold);
           };
-          SmallVector<Value> inits{index(tb, 1), t0, buffer, sure(tb, p0)};
+          SmallVector<Value> inits{index(tb, 1), t0, buffer, sure(tb, p0),
+                                   siblings};
           llvm::append_range(inits, first.getResults().drop_front());
           SmallVector<Type> loopTypes =
               llvm::map_to_vector(inits, [](Value v) { return v.getType(); });
@@ -242,13 +327,16 @@ struct SpeculativeExpander {
                 tb, l, arith::AddIOp::create(tb, l, known, i), index(tb, 1));
             auto stepped =
                 callDraft(tb, token, positionsFrom(tb, at, index(tb, 1)),
-                          after->getArguments().drop_front(4));
+                          after->getArguments().drop_front(5));
             auto [t, p] = greedyLast(tb, stepped.getResult(0));
             Value buf =
                 tensor::InsertOp::create(tb, l, t, after->getArgument(2), i);
+            Value sibs =
+                storeAlternatives(tb, after->getArgument(4), i,
+                                  alternatives(tb, stepped.getResult(0), t));
             SmallVector<Value> next{
                 arith::AddIOp::create(tb, l, i, index(tb, 1)), t, buf,
-                sure(tb, p)};
+                sure(tb, p), sibs};
             llvm::append_range(next, stepped.getResults().drop_front());
             scf::YieldOp::create(tb, l, next);
           }
@@ -257,19 +345,26 @@ struct SpeculativeExpander {
           Value n = loop.getResult(0);
           Value length = arith::SubIOp::create(
               tb, l, arith::AddIOp::create(tb, l, known, n), index(tb, 1));
-          SmallVector<Value> results{loop.getResult(2), n, length};
-          llvm::append_range(results, loop.getResults().drop_front(4));
+          SmallVector<Value> results{loop.getResult(2), n, length,
+                                     loop.getResult(4)};
+          llvm::append_range(results, loop.getResults().drop_front(5));
           scf::YieldOp::create(tb, l, results);
         },
         [&](OpBuilder &eb, Location l) {
           Value buffer =
               tensor::EmptyOp::create(eb, l, ArrayRef<int64_t>{k}, i32);
-          SmallVector<Value> results{buffer, index(eb, 0), cached};
+          SmallVector<Value> results{
+              buffer, index(eb, 0), cached,
+              tensor::EmptyOp::create(eb, l, siblingShape(), i32)};
           llvm::append_range(results, caches);
           scf::YieldOp::create(eb, l, results);
         });
-    ModelDraft d{ifOp.getResult(0), ifOp.getResult(1), ifOp.getResult(2), {}};
-    llvm::append_range(d.caches, ifOp.getResults().drop_front(3));
+    ModelDraft d{ifOp.getResult(0),
+                 ifOp.getResult(1),
+                 ifOp.getResult(2),
+                 ifOp.getResult(3),
+                 {}};
+    llvm::append_range(d.caches, ifOp.getResults().drop_front(4));
     return d;
   }
 
@@ -388,10 +483,16 @@ struct SpeculativeExpander {
       Value kept, drafts, parents;
       ModelDraft modelDraft;
       if (draftStep) {
-        // Greedy drafts of the draft model, as many as the round takes.
+        // Greedy drafts of the draft model, as many as the round takes. A
+        // tree's nodes (kept x branch) all take cache slots until the
+        // commit: at most `budget` of them, so the caches never hold more
+        // than prompt + max_new_tokens.
+        Value room =
+            alts ? arith::DivSIOp::create(b, loc, budget, index(b, 1 + alts))
+                       .getResult()
+                 : budget;
         Value num = arith::MaxSIOp::create(
-            b, loc, arith::MinSIOp::create(b, loc, budget, length),
-            index(b, 0));
+            b, loc, arith::MinSIOp::create(b, loc, room, length), index(b, 0));
         modelDraft = draftWithModel(cur.context, known, num, draftState[0],
                                     draftState.drop_front());
         kept = modelDraft.count;
@@ -413,20 +514,77 @@ struct SpeculativeExpander {
         parents = slice1D(draft.getParents(), zero, kept);
       }
 
-      // One target pass over the pending token and the drafts.
+      // A tree: the chain's `kept` nodes, then `alts` leaves per level
+      // (level i's are children of chain node i - 1, the pending token's
+      // for level 0), each at position known + level.
+      Value nodes = kept, positions;
+      Value firstPos = arith::SubIOp::create(b, loc, known, index(b, 1));
       Value rows = arith::AddIOp::create(b, loc, kept, index(b, 1));
+      if (treeStep) {
+        nodes = arith::MulIOp::create(b, loc, kept, index(b, 1 + alts));
+        rows = arith::AddIOp::create(b, loc, nodes, index(b, 1));
+        Value treeDrafts = tensor::EmptyOp::create(b, loc, dynI32, nodes);
+        Value treeParents = tensor::EmptyOp::create(b, loc, dynI32, nodes);
+        positions = tensor::EmptyOp::create(b, loc, dynI32, rows);
+        auto insert1D = [&](OpBuilder &ob, Value part, Value into,
+                            Value at) -> Value {
+          return tensor::InsertSliceOp::create(
+              ob, loc, part, into, ArrayRef<OpFoldResult>{at},
+              ArrayRef<OpFoldResult>{kept}, ArrayRef<OpFoldResult>{one});
+        };
+        treeDrafts = insert1D(b, drafts, treeDrafts, index(b, 0));
+        treeParents = insert1D(b, parents, treeParents, index(b, 0));
+        positions =
+            insert1D(b, positionsFrom(b, known, kept), positions, index(b, 1));
+        Value rootPos =
+            arith::IndexCastOp::create(b, loc, i32, firstPos).getResult();
+        positions = tensor::InsertOp::create(b, loc, rootPos, positions,
+                                             ValueRange{index(b, 0)});
+        auto leaves = scf::ForOp::create(
+            b, loc, index(b, 0), kept, index(b, 1),
+            ValueRange{treeDrafts, treeParents, positions},
+            [&](OpBuilder &lb, Location l, Value lvl, ValueRange acc) {
+              Value d = acc[0], par = acc[1], pos = acc[2];
+              Value parent = arith::IndexCastOp::create(
+                  lb, l, i32, arith::SubIOp::create(lb, l, lvl, index(lb, 1)));
+              Value at = arith::IndexCastOp::create(
+                  lb, l, i32, arith::AddIOp::create(lb, l, known, lvl));
+              for (int64_t a = 0; a < alts; ++a) {
+                Value slot = arith::AddIOp::create(
+                    lb, l, arith::MulIOp::create(lb, l, lvl, index(lb, alts)),
+                    index(lb, a));
+                Value token = tensor::ExtractOp::create(
+                    lb, l, modelDraft.siblings, ValueRange{slot});
+                Value node = arith::AddIOp::create(lb, l, kept, slot);
+                d = tensor::InsertOp::create(lb, l, token, d, node);
+                par = tensor::InsertOp::create(lb, l, parent, par, node);
+                pos = tensor::InsertOp::create(lb, l, at, pos,
+                                               ValueRange{arith::AddIOp::create(
+                                                   lb, l, node, index(lb, 1))});
+              }
+              scf::YieldOp::create(lb, l, ValueRange{d, par, pos});
+            });
+        drafts = leaves.getResult(0);
+        parents = leaves.getResult(1);
+        positions = leaves.getResult(2);
+      } else {
+        positions = positionsFrom(b, firstPos, rows);
+      }
+
+      // One target pass over the pending token and the drafts.
       Value tokens = tensor::EmptyOp::create(b, loc, dynI32, rows);
       tokens = tensor::InsertOp::create(b, loc, cur.last, tokens,
                                         ValueRange{index(b, 0)});
       tokens = tensor::InsertSliceOp::create(
           b, loc, drafts, tokens, ArrayRef<OpFoldResult>{one},
-          ArrayRef<OpFoldResult>{kept}, ArrayRef<OpFoldResult>{one});
-      Value firstPos = arith::SubIOp::create(b, loc, known, index(b, 1));
-      Value positions = positionsFrom(b, firstPos, rows);
+          ArrayRef<OpFoldResult>{nodes}, ArrayRef<OpFoldResult>{one});
       SmallVector<Value> args{tokens, positions};
+      if (treeStep)
+        args.push_back(stepParents(parents, rows));
       llvm::append_range(args, op.getParams());
       llvm::append_range(args, caches);
-      auto call = func::CallOp::create(b, loc, step, args);
+      auto call =
+          func::CallOp::create(b, loc, treeStep ? treeStep : step, args);
       Value logits = call.getResult(0);
 
       Value counter;
@@ -439,18 +597,52 @@ struct SpeculativeExpander {
       Value path = verify.getPath();
       Value accepted = tensor::DimOp::create(b, loc, path, 0);
 
-      // Keep the pending token and the accepted drafts in the caches.
-      Value rejected = arith::SubIOp::create(b, loc, kept, accepted);
+      // Keep the pending token and the accepted drafts in the caches: drop
+      // the rejected tail of a chain, or keep a tree's accepted path (node
+      // j in slot known + j).
       SmallVector<Value> newCaches;
+      Value rejected = arith::SubIOp::create(b, loc, kept, accepted);
       for (Value c : call.getResults().drop_front())
-        newCaches.push_back(KVTruncateOp::create(b, loc, c, rejected));
+        newCaches.push_back(
+            treeStep ? KVCommitOp::create(b, loc, c, known, path).getResult()
+                     : KVTruncateOp::create(b, loc, c, rejected).getResult());
       // The draft caches keep what agrees with the emitted tokens: the
       // pending token and the accepted drafts (at most what they hold).
+      // In a tree only the chain's nodes were fed to the draft: a path
+      // ending in a leaf agrees with the chain up to the leaf's parent.
       SmallVector<Value> newDraftState;
       if (draftStep) {
+        Value onChain = accepted;
+        if (treeStep) {
+          Value some = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                             accepted, index(b, 0));
+          Value lastAt = arith::MaxSIOp::create(
+              b, loc, arith::SubIOp::create(b, loc, accepted, index(b, 1)),
+              index(b, 0));
+          auto lastNode = scf::IfOp::create(
+              b, loc, some,
+              [&](OpBuilder &tb, Location l) {
+                Value node = arith::IndexCastOp::create(
+                    tb, l, tb.getIndexType(),
+                    tensor::ExtractOp::create(tb, l, path, lastAt));
+                scf::YieldOp::create(tb, l, node);
+              },
+              [&](OpBuilder &eb, Location l) {
+                scf::YieldOp::create(eb, l, index(eb, 0));
+              });
+          Value leaf = arith::AndIOp::create(
+              b, loc, some,
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                    lastNode.getResult(0), kept));
+          onChain = arith::SubIOp::create(
+              b, loc, accepted,
+              arith::IndexCastOp::create(
+                  b, loc, b.getIndexType(),
+                  arith::ExtUIOp::create(b, loc, b.getI64Type(), leaf)));
+        }
         Value valid = arith::MinSIOp::create(
             b, loc, modelDraft.length,
-            arith::AddIOp::create(b, loc, known, accepted));
+            arith::AddIOp::create(b, loc, known, onChain));
         Value drop = arith::SubIOp::create(b, loc, modelDraft.length, valid);
         newDraftState.push_back(valid);
         for (Value c : modelDraft.caches)
@@ -496,7 +688,7 @@ struct SpeculativeExpander {
         Type i64 = b.getI64Type();
         func::CallOp::create(
             b, loc, onRound, TypeRange{},
-            ValueRange{arith::IndexCastOp::create(b, loc, i64, kept),
+            ValueRange{arith::IndexCastOp::create(b, loc, i64, nodes),
                        arith::IndexCastOp::create(b, loc, i64, accepted)});
       }
       Value nextLength = length;
@@ -564,6 +756,42 @@ LogicalResult checkDraftStep(GenerateOp op, func::FuncOp step,
   return success();
 }
 
+/// A copy of `step` that verifies a token tree: a `parents` argument after
+/// the positions (row i's parent row, -1 for the root) becomes the tree
+/// mask of every tok.cached_attention (the last T slots are the nodes).
+LogicalResult buildTreeStep(GenerateOp op, func::FuncOp step,
+                            func::FuncOp &treeStep) {
+  if (step.isExternal())
+    return op.emitOpError("token trees need the body of @")
+           << step.getSymName() << " (its attention takes the tree mask)";
+  bool any = false, bad = false;
+  step.walk([&](CachedAttentionOp attention) {
+    any = true;
+    bad |= static_cast<bool>(attention.getTreeParents());
+  });
+  if (!any || bad)
+    return op.emitOpError("token trees need every attention of @")
+           << step.getSymName()
+           << " to be a tok.cached_attention without a tree mask of its own";
+  Operation *table = SymbolTable::getNearestSymbolTable(step);
+  std::string name = (step.getSymName() + "_tree").str();
+  for (int i = 0; SymbolTable::lookupSymbolIn(table, name); ++i)
+    name = (step.getSymName() + "_tree" + Twine(i)).str();
+  OpBuilder b(step);
+  b.setInsertionPointAfter(step);
+  treeStep = cast<func::FuncOp>(b.clone(*step));
+  treeStep.setSymName(name);
+  treeStep.setPrivate();
+  auto dynI32 = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
+  if (failed(treeStep.insertArgument(2, dynI32, {}, step.getLoc())))
+    return failure();
+  Value parents = treeStep.getArgument(2);
+  treeStep.walk([&](CachedAttentionOp attention) {
+    attention.getTreeParentsMutable().assign(parents);
+  });
+  return success();
+}
+
 struct TokSpeculativeDecodingPass
     : tok::impl::TokSpeculativeDecodingPassBase<TokSpeculativeDecodingPass> {
   using Base::Base;
@@ -584,6 +812,11 @@ struct TokSpeculativeDecodingPass
     if (!(confidence >= 0.0 && confidence <= 1.0))
       return fail("confidence must be in [0, 1], got " +
                   llvm::formatv("{0}", static_cast<double>(confidence)).str());
+    if (branch < 1)
+      return fail("branch must be positive, got " + Twine(branch));
+    if (branch > 1 && *kind == DrafterKind::ngram)
+      return fail("the ngram drafter proposes a chain; token trees "
+                  "(branch > 1) need a model drafter (layer_skip or model)");
     if (nMin <= 0 || nMax < nMin)
       return fail("expects 0 < n-min <= n-max, got n-min = " + Twine(nMin) +
                   ", n-max = " + Twine(nMax));
@@ -660,6 +893,20 @@ struct TokSpeculativeDecodingPass
           return signalPassFailure();
         }
       }
+      func::FuncOp treeStep;
+      if (branch > 1) {
+        auto logitsType =
+            dyn_cast<RankedTensorType>(step.getFunctionType().getResult(0));
+        if (logitsType && !logitsType.isDynamicDim(1) &&
+            branch > logitsType.getDimSize(1)) {
+          op.emitOpError("branch ")
+              << static_cast<int64_t>(branch) << " exceeds the vocabulary of "
+              << logitsType.getDimSize(1);
+          return signalPassFailure();
+        }
+        if (failed(buildTreeStep(op, step, treeStep)))
+          return signalPassFailure();
+      }
       OpBuilder b(op);
       SpeculativeExpander expander{
           op,
@@ -671,7 +918,9 @@ struct TokSpeculativeDecodingPass
           RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type()),
           draftStep,
           draftParams,
-          static_cast<double>(confidence)};
+          static_cast<double>(confidence),
+          branch - 1,
+          treeStep};
       Value tokens = expander.expand();
       op.getResult().replaceAllUsesWith(tokens);
       op.erase();

@@ -99,8 +99,12 @@ def TokSpeculativeDecodingPass
     (a separate draft model: the same rounds, but `draft-step` takes the
     `draft_params` of `tok.generate`, its own weights, e.g. from `tok-import
     --draft-model=dir` / `tok-run generate --draft-model=dir`; its vocabulary
-    must be the target's). Token trees from a drafter are not implemented
-    yet.
+    must be the target's). With `branch` > 1 a model drafter proposes a
+    token tree: its greedy chain plus, at each level, the next `branch - 1`
+    tokens of the same draft row as leaves; the target verifies every node
+    in one call of a copy of the step whose attention takes the tree mask
+    (`tok.cached_attention ... tree(%parents)`), positions by depth, and
+    `tok.kv.commit` keeps the accepted path.
 
     Example:
 
@@ -139,7 +143,13 @@ def TokSpeculativeDecodingPass
            "probability below this (0: never; Hugging Face's default 0.4)">,
     Option<"adaptive", "adaptive", "bool", /*default=*/"true",
            "Adapt the draft length per round: +2 after a round that "
-           "accepted every draft, -1 (to at least 1) otherwise, at most k">
+           "accepted every draft, -1 (to at least 1) otherwise, at most k">,
+    Option<"branch", "branch", "int64_t", /*default=*/"1",
+           "layer_skip / model: tokens proposed per tree level (> 0); above "
+           "1 the drafts form a token tree: the greedy chain plus, at each "
+           "level, the drafter's next branch - 1 most likely tokens as "
+           "leaves, verified in one target pass under a tree mask and "
+           "committed with tok.kv.commit">
   ];
 }
 

@@ -393,6 +393,45 @@ def check_draft_model(tok_run, model, work):
                     calls.group(0) if calls else "-"))
     print("draft model %s: %d of %d runs with a separate draft model equal plain greedy decoding"
           % (label, cases - failures, cases))
+    return failures + check_trees(tok_run, where, label, drafts, prompts[0])
+
+
+def check_trees(tok_run, where, label, drafts, prompt):
+    """Token trees (branch > 1): the chain of a model drafter plus the
+    next branch - 1 tokens of each draft row as leaves, verified in one
+    target call under a tree mask, the accepted path kept with
+    tok.kv.commit. Token-identical to plain greedy decoding with a separate
+    draft and with self-speculation, with the budget and an eos inside the
+    tree."""
+    plain, err = generate(tok_run, where + ["--prompt", prompt, "--max-new-tokens", "40", "--eos", "-1"])
+    if plain is None:
+        print("%s plain: failed: %s" % (label, err[-500:]))
+        return 1
+    eos = plain[len(plain) // 2]
+    # (extra arguments, drafter, branch, k, max new, eos)
+    runs = [(["--draft-model", drafts["first-2-layers"]], "model", 2, 4, 40, None),
+            (["--draft-model", drafts["random"]], "model", 3, 3, 40, None),
+            (["--draft-model", drafts["itself"]], "model", 2, 6, 40, eos),
+            (["--draft-model", drafts["first-2-layers"]], "model", 3, 10, 5, None),
+            (["--draft-skip=3,4,5"], "layer_skip", 2, 4, 40, None)]
+    failures = 0
+    for extra, kind, branch, k, new, stop in runs:
+        want = plain[:new] if stop is None else plain[:plain.index(stop) + 1]
+        got, err = generate(tok_run, where + [
+            "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1)] + extra + [
+            "--pipeline", "tok-speculative-decoding{drafter=%s k=%d branch=%d confidence=0}" % (kind, k, branch)])
+        stats = re.search(r"(\d+) of (\d+) drafts accepted", err or "")
+        if got != want:
+            failures += 1
+            print("%s tree %s branch=%d k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
+                  % (label, kind, branch, k, new, stop, got, want, (err or "")[-800:]))
+        elif stats is None and len(want) > 1:
+            failures += 1
+            print("%s tree %s branch=%d: no speculative statistics reported" % (label, kind, branch))
+        else:
+            print("%s tree %s branch=%d k=%d: identical, %s" % (
+                label, kind, branch, k, stats.group(0) if stats else "no rounds"))
+    print("trees %s: %d of %d token-tree runs equal plain greedy decoding" % (label, len(runs) - failures, len(runs)))
     return failures
 
 
