@@ -1193,13 +1193,26 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
   Value firstHead = arith::MulIOp::create(b, loc, kvHead, group);
   OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
   SmallVector<OpFoldResult> offsets{firstHead, zero, zero};
-  SmallVector<OpFoldResult> groupSizes{group, tokens,
+  // A static group keeps the slice's type static in its heads, so that the
+  // prefill / decode branches below yield the very slice and bufferization
+  // writes in place (with ?-typed results, a copy of the slice onto itself
+  // survived behind the casts).
+  int64_t kvHeadsStatic =
+      cast<RankedTensorType>(in.key.getType()).getDimSize(0);
+  int64_t groupStatic = ShapedType::kDynamic;
+  if (!qType.isDynamicDim(0) && !ShapedType::isDynamic(kvHeadsStatic) &&
+      kvHeadsStatic > 0 && qType.getDimSize(0) % kvHeadsStatic == 0)
+    groupStatic = qType.getDimSize(0) / kvHeadsStatic;
+  OpFoldResult groupSize = ShapedType::isDynamic(groupStatic)
+                               ? OpFoldResult(group)
+                               : OpFoldResult(b.getIndexAttr(groupStatic));
+  SmallVector<OpFoldResult> groupSizes{groupSize, tokens,
                                        b.getIndexAttr(valueDepth)};
   SmallVector<OpFoldResult> strides(3, one);
   Value groupOut = tensor::ExtractSliceOp::create(
       b, loc,
-      RankedTensorType::get(
-          {ShapedType::kDynamic, ShapedType::kDynamic, valueDepth}, f32),
+      RankedTensorType::get({groupStatic, ShapedType::kDynamic, valueDepth},
+                            f32),
       shared, offsets, groupSizes, strides);
 
   // Received scores: a task-local accumulator over the keys (+ one vector

@@ -6,8 +6,10 @@
 //
 // The model building blocks around attention:
 //   tok.embed   a gather generic, after a run-time check of every id
-//   tok.rope    an elementwise generic that reads each element's rotation
-//               partner (half: i +- D/2; interleaved: i xor 1)
+//   tok.rope    a [T, D/2] cos / sin table (one angle per token and pair,
+//               shared by the heads), then an elementwise generic that
+//               reads each element's rotation partner (half: i +- D/2;
+//               interleaved: i xor 1) and its pair's cos / sin
 //   tok.linear  a contraction generic over the input features, started from
 //               the bias (or zero)
 // Angles and accumulations are f32 whatever the element type.
@@ -163,13 +165,63 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
         dyn.push_back({input, d});
     Value init = emptyLike(rewriter, loc, type, dyn);
     Value depth = tensor::DimOp::create(rewriter, loc, input, 2);
-    AffineExpr h, t, i;
+    Value two = arith::ConstantIndexOp::create(rewriter, loc, 2);
+    Value pairs = arith::DivUIOp::create(rewriter, loc, depth, two);
+    Value tokens = tensor::DimOp::create(rewriter, loc, input, 1);
+
+    // cos and sin of every (token, pair) once: angle = pos / scale *
+    // theta^(-2j/D) in f32. The heads share them (one sincos per pair and
+    // token instead of per element).
+    auto tableType = RankedTensorType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, rewriter.getF32Type());
+    Value tableInit = tensor::EmptyOp::create(rewriter, loc, tableType,
+                                              ValueRange{tokens, pairs});
+    AffineExpr t, j;
+    bindDims(ctx, t, j);
+    auto table = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{tableType, tableType}, ValueRange{positions},
+        ValueRange{tableInit, tableInit},
+        ArrayRef<AffineMap>{AffineMap::get(2, 0, {t}, ctx),
+                            AffineMap::get(2, 0, {t, j}, ctx),
+                            AffineMap::get(2, 0, {t, j}, ctx)},
+        SmallVector<IteratorType>(2, IteratorType::parallel),
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          Value ji = linalg::IndexOp::create(b, l, 1);
+          auto asF32 = [&](Value v) {
+            return arith::UIToFPOp::create(
+                b, l, b.getF32Type(),
+                arith::IndexCastUIOp::create(b, l, b.getI64Type(), v));
+          };
+          Value exponent = arith::DivFOp::create(
+              b, l,
+              arith::MulFOp::create(
+                  b, l, asF32(ji),
+                  arith::ConstantOp::create(b, l, b.getF32FloatAttr(-2.0f))),
+              asF32(depth));
+          Value freq = math::ExpOp::create(
+              b, l,
+              arith::MulFOp::create(
+                  b, l, exponent,
+                  arith::ConstantOp::create(
+                      b, l, b.getF32FloatAttr(static_cast<float>(logTheta)))));
+          Value pos = arith::SIToFPOp::create(b, l, b.getF32Type(), a[0]);
+          pos = arith::MulFOp::create(
+              b, l, pos,
+              arith::ConstantOp::create(
+                  b, l, b.getF32FloatAttr(static_cast<float>(invScale))));
+          Value angle = arith::MulFOp::create(b, l, pos, freq);
+          linalg::YieldOp::create(b, l,
+                                  ValueRange{math::CosOp::create(b, l, angle),
+                                             math::SinOp::create(b, l, angle)});
+        });
+    Value cosTable = table.getResult(0), sinTable = table.getResult(1);
+
+    AffineExpr h, i;
     bindDims(ctx, h, t, i);
     Value result =
         linalg::GenericOp::create(
-            rewriter, loc, type, ValueRange{input, positions}, ValueRange{init},
+            rewriter, loc, type, ValueRange{input}, ValueRange{init},
             ArrayRef<AffineMap>{AffineMap::get(3, 0, {h, t, i}, ctx),
-                                AffineMap::get(3, 0, {t}, ctx),
                                 AffineMap::get(3, 0, {h, t, i}, ctx)},
             SmallVector<IteratorType>(3, IteratorType::parallel),
             [&](OpBuilder &b, Location l, ValueRange a) {
@@ -177,21 +229,17 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
               Value ti = linalg::IndexOp::create(b, l, 1);
               Value ii = linalg::IndexOp::create(b, l, 2);
               Value one = arith::ConstantIndexOp::create(b, l, 1);
-              Value two = arith::ConstantIndexOp::create(b, l, 2);
-              // Pair index j, partner element and the sign of its term.
-              Value j, partner, first;
+              // Pair index, partner element and the sign of its term.
+              Value pair, partner, first;
               if (half) {
-                Value halfDim = arith::DivUIOp::create(b, l, depth, two);
                 first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
-                                              ii, halfDim);
-                Value lowJ = ii;
-                Value highJ = arith::SubIOp::create(b, l, ii, halfDim);
-                j = arith::SelectOp::create(b, l, first, lowJ, highJ);
+                                              ii, pairs);
+                Value highJ = arith::SubIOp::create(b, l, ii, pairs);
+                pair = arith::SelectOp::create(b, l, first, ii, highJ);
                 partner = arith::SelectOp::create(
-                    b, l, first, arith::AddIOp::create(b, l, ii, halfDim),
-                    highJ);
+                    b, l, first, arith::AddIOp::create(b, l, ii, pairs), highJ);
               } else {
-                j = arith::DivUIOp::create(b, l, ii, two);
+                pair = arith::DivUIOp::create(b, l, ii, two);
                 Value odd = arith::RemUIOp::create(b, l, ii, two);
                 first = arith::CmpIOp::create(
                     b, l, arith::CmpIPredicate::eq, odd,
@@ -200,33 +248,10 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
                     b, l, first, arith::AddIOp::create(b, l, ii, one),
                     arith::SubIOp::create(b, l, ii, one));
               }
-              // angle = pos / scale * theta^(-2j/D), in f32.
-              auto asF32 = [&](Value v) {
-                return arith::UIToFPOp::create(
-                    b, l, b.getF32Type(),
-                    arith::IndexCastUIOp::create(b, l, b.getI64Type(), v));
-              };
-              Value exponent = arith::DivFOp::create(
-                  b, l,
-                  arith::MulFOp::create(b, l, asF32(j),
-                                        arith::ConstantOp::create(
-                                            b, l, b.getF32FloatAttr(-2.0f))),
-                  asF32(depth));
-              Value freq = math::ExpOp::create(
-                  b, l,
-                  arith::MulFOp::create(
-                      b, l, exponent,
-                      arith::ConstantOp::create(
-                          b, l,
-                          b.getF32FloatAttr(static_cast<float>(logTheta)))));
-              Value pos = arith::SIToFPOp::create(b, l, b.getF32Type(), a[1]);
-              pos = arith::MulFOp::create(
-                  b, l, pos,
-                  arith::ConstantOp::create(
-                      b, l, b.getF32FloatAttr(static_cast<float>(invScale))));
-              Value angle = arith::MulFOp::create(b, l, pos, freq);
-              Value cos = math::CosOp::create(b, l, angle);
-              Value sin = math::SinOp::create(b, l, angle);
+              Value cos = tensor::ExtractOp::create(b, l, cosTable,
+                                                    ValueRange{ti, pair});
+              Value sin = tensor::ExtractOp::create(b, l, sinTable,
+                                                    ValueRange{ti, pair});
               Value x = toF32(b, l, a[0]);
               Value other =
                   toF32(b, l,

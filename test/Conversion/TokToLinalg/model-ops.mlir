@@ -17,16 +17,27 @@ func.func @embed(%t: tensor<256x32xf32>, %ids: tensor<?xi32>) -> tensor<?x32xf32
 
 // -----
 
-// Each element reads its rotation partner; angles are f32.
+// One cos / sin table over (token, pair) from the positions, shared by the
+// heads; then each element reads its rotation partner and its pair's entry.
+// Angles are f32.
 // CHECK-LABEL: func.func @rope_half
-// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]
-// CHECK:         arith.divui
-// CHECK:         arith.cmpi ult
+// CHECK-SAME: (%[[X:.*]]: tensor<8x?x32xf32>, %[[P:.*]]: tensor<?xi32>)
+// CHECK:       %[[PAIRS:.*]] = arith.divui %{{.*}}, %c2
+// CHECK:       %[[T:.*]] = tensor.empty(%{{.*}}, %[[PAIRS]]) : tensor<?x?xf32>
+// CHECK:       %[[TAB:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
+// CHECK-SAME:    ins(%[[P]] : tensor<?xi32>) outs(%[[T]], %[[T]] : tensor<?x?xf32>, tensor<?x?xf32>)
 // CHECK:         math.exp
-// CHECK:         math.cos
-// CHECK:         math.sin
-// CHECK:         tensor.extract
+// CHECK:         %[[COS:.*]] = math.cos
+// CHECK:         %[[SIN:.*]] = math.sin
+// CHECK:         linalg.yield %[[COS]], %[[SIN]]
+// CHECK:       linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]
+// CHECK-SAME:    ins(%[[X]] : tensor<8x?x32xf32>)
+// CHECK:         arith.cmpi ult
+// CHECK:         tensor.extract %[[TAB]]#0
+// CHECK:         tensor.extract %[[TAB]]#1
+// CHECK:         tensor.extract %[[X]]
 // CHECK:         arith.negf
+// CHECK-NOT:     math.cos
 func.func @rope_half(%x: tensor<8x?x32xf32>, %p: tensor<?xi32>) -> tensor<8x?x32xf32> {
   %r = tok.rope %x, %p : tensor<8x?x32xf32>, tensor<?xi32>
   return %r : tensor<8x?x32xf32>
