@@ -16,7 +16,11 @@ shape with random weights (written by bench/decode's helpers; bandwidth
 bound). Prompts: a repetitive Python prompt (the same statement pattern
 over and over) and ordinary Python. Each configuration reports the decode
 rate (tokens after the first, compile time excluded, best of 2 runs), the
-drafts accepted, and target calls per generated token.
+drafts accepted, and target calls per generated token. The 110M shape
+is in every mode (n-gram, layer skip: half or all but two of its 12
+layers skipped, draft model: its first two layers); --quick leaves it out
+(and, for the n-gram drafter, runs k = 4 only). report.py prints any of
+the three JSON files as a Markdown table.
 """
 
 import argparse
@@ -38,6 +42,20 @@ REPETITIVE = "".join("    self.assertEqual(result[%d], expected[%d])\n" % (i, i)
 REPETITIVE = "def test_values(self):\n    result = compute()\n    expected = load()\n" + REPETITIVE
 ORDINARY = ("import os\nimport sys\n\n\ndef read_lines(path):\n    with open(path) as f:\n"
             "        return [line.rstrip() for line in f]\n\n\ndef main():\n    ")
+
+
+PROMPTS = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
+# Random weights, vocabulary 32000: token ids, not text.
+PROMPTS_110M = (("ids 1..8 x2", [1, 2, 3, 4, 5, 6, 7, 8] * 2),)
+
+
+def write_110m(work):
+    """The 110M Llama-2 shape with random weights (seed 0), in Hugging Face
+    layout under `work`."""
+    helpers = decode_helpers()
+    path = os.path.join(work, "llama2-110m")
+    helpers.write_model(path, helpers.SHAPE_110M, helpers.weights(helpers.SHAPE_110M, np.random.default_rng(0)))
+    return path
 
 
 def decode_helpers():
@@ -96,19 +114,13 @@ def main():
     if os.path.isdir(SHARED):
         models.append(("pyllama-4m", SHARED, 200))
     if not args.quick:
-        helpers = decode_helpers()
-        path = os.path.join(work, "llama2-110m")
-        helpers.write_model(path, helpers.SHAPE_110M, helpers.weights(helpers.SHAPE_110M, np.random.default_rng(0)))
-        models.append(("llama2-110m (random)", path, 96))
+        models.append(("llama2-110m (random)", write_110m(work), 96))
     ks = (2, 4, 8) if not args.quick else (4,)
     rows = []
     print("%-22s %-11s %3s %10s %10s %7s %9s %11s %9s" % (
         "model", "prompt", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
     for name, model, new in models:
-        prompts = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
-        if model and "110m" in name:
-            # Random weights, vocabulary 32000: token ids, not text.
-            prompts = (("ids 1..8 x2", [1, 2, 3, 4, 5, 6, 7, 8] * 2),)
+        prompts = PROMPTS_110M if model and "110m" in name else PROMPTS
         for pname, prompt in prompts:
             plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for k in ks:
@@ -133,24 +145,27 @@ def layer_skip_main(args):
     (tok-run generate --draft-skip), against plain greedy decoding in the
     same run; a draft call costs about (layers - skipped) / layers of a
     target call."""
-    models = [("built-in", None)]
+    models = [("built-in", None, 200, ["4,5", "3,4,5", "1,2,3,4,5"], PROMPTS)]
     if os.path.isdir(SHARED):
-        models.append(("pyllama-4m", SHARED))
-    schedules = ["4,5", "3,4,5", "1,2,3,4,5"]
+        models.append(("pyllama-4m", SHARED, 200, ["4,5", "3,4,5", "1,2,3,4,5"], PROMPTS))
+    if not args.quick:
+        # Bandwidth bound: a draft call costs (12 - skipped) / 12 of a step.
+        models.append(("llama2-110m (random)", write_110m(tempfile.mkdtemp(prefix="tok-bench-spec-")), 96,
+                       ["6,7,8,9,10,11", "2,3,4,5,6,7,8,9,10,11"], PROMPTS_110M))
     rows = []
-    print("%-12s %-11s %-10s %3s %10s %10s %7s %9s %11s %9s" % (
+    print("%-20s %-11s %-10s %3s %10s %10s %7s %9s %11s %9s" % (
         "model", "prompt", "skip", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
-    for name, model in models:
-        for pname, prompt in (("repetitive", REPETITIVE), ("ordinary", ORDINARY)):
-            plain, plain_ids, _ = generate(args.tok_run, model, prompt, 200, None, 2)
+    for name, model, new, schedules, prompts in models:
+        for pname, prompt in prompts:
+            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for skip in schedules:
                 for k in (2, 4):
-                    spec, ids, st = generate(args.tok_run, model, prompt, 200,
+                    spec, ids, st = generate(args.tok_run, model, prompt, new,
                                              "tok-speculative-decoding{drafter=layer_skip k=%d}" % k, 2,
                                              ["--draft-skip=" + skip])
                     rows.append(dict(model=name, prompt=pname, skip=skip, k=k, plain_tps=plain, spec_tps=spec,
                                      speedup=spec / plain, identical=ids == plain_ids, **(st or {})))
-                    print("%-12s %-11s %-10s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
+                    print("%-20s %-11s %-10s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
                         name, pname, skip, k, plain, spec, spec / plain,
                         "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
                         "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
@@ -177,29 +192,32 @@ def draft_model_main(args):
     tok_import = os.path.join(os.path.dirname(args.tok_run), "tok-import")
     builtin_hf = os.path.join(work, "builtin-hf")
     subprocess.run([tok_import, "builtin", "--export-hf", builtin_hf, "-o", os.devnull], check=True)
-    targets = [("built-in", None, builtin_hf)]
+    targets = [("built-in", None, builtin_hf, 200, PROMPTS)]
     if os.path.isdir(SHARED):
-        targets.insert(0, ("pyllama-4m", SHARED, SHARED))
+        targets.insert(0, ("pyllama-4m", SHARED, SHARED, 200, PROMPTS))
+    if not args.quick:
+        path = write_110m(work)
+        targets.append(("llama2-110m (random)", path, path, 96, PROMPTS_110M))
     rows = []
-    print("%-11s %-16s %-11s %3s %10s %10s %10s %7s %9s %11s %9s" % (
+    print("%-20s %-16s %-11s %3s %10s %10s %10s %7s %9s %11s %9s" % (
         "target", "draft", "prompt", "k", "draft t/s", "plain t/s", "spec t/s", "speedup", "accepted",
         "calls/token", "identical"))
-    for name, model, hf in targets:
+    for name, model, hf, new, prompts in targets:
         drafts = [("first 2 layers", speculative_check.truncated_copy(hf, 2, os.path.join(work, name + "-2")))]
         if model == SHARED:
             drafts.insert(0, ("trained 0.4M", args.draft))
-        for pname, prompt in (("repetitive", REPETITIVE), ("ordinary", ORDINARY)):
-            plain, plain_ids, _ = generate(args.tok_run, model, prompt, 200, None, 2)
+        for pname, prompt in prompts:
+            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for dname, dpath in drafts:
-                alone, _, _ = generate(args.tok_run, dpath, prompt, 200, None, 2)
+                alone, _, _ = generate(args.tok_run, dpath, prompt, new, None, 2)
                 for k in (2, 4):
-                    spec, ids, st = generate(args.tok_run, model, prompt, 200,
+                    spec, ids, st = generate(args.tok_run, model, prompt, new,
                                              "tok-speculative-decoding{drafter=model k=%d}" % k, 2,
                                              ["--draft-model", dpath])
                     rows.append(dict(target=name, draft=dname, prompt=pname, k=k, draft_tps=alone,
                                      plain_tps=plain, spec_tps=spec, speedup=spec / plain,
                                      identical=ids == plain_ids, **(st or {})))
-                    print("%-11s %-16s %-11s %3d %10.1f %10.1f %10.1f %6.2fx %9s %11s %9s" % (
+                    print("%-20s %-16s %-11s %3d %10.1f %10.1f %10.1f %6.2fx %9s %11s %9s" % (
                         name, dname, pname, k, alone, plain, spec, spec / plain,
                         "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
                         "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))

@@ -8,7 +8,8 @@
 //
 //   <name>.h          the C API: load, generate, free, last error
 //   lib<name>.so      the compiled model and its C glue (needs only libc,
-//                     libm and the OpenMP runtime at run time: no MLIR)
+//                     libm and tok's parallel runtime, found by rpath in
+//                     the lib/ beside tok-compile's bin/: no MLIR)
 //   <name>.weights    the weights as float32, 64-byte aligned, in argument
 //                     order, mapped (not copied) by <name>_load
 //
@@ -590,7 +591,14 @@ int main(int argc, char **argv) {
     return failClean("C compiler '" + cCompiler +
                      "' not found (give one with --cc)");
   std::string include = "-I" + std::string(outDir);
-  std::string ompDir = llvm::sys::path::parent_path(TOK_LIBOMP).str();
+  // tok's parallel runtime (the __kmpc_* calls of the parallel loops), in
+  // the lib/ beside this executable's bin/ (build tree or installed prefix).
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      nullptr, reinterpret_cast<void *>(&fail));
+  SmallString<256> runtimeDir(
+      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(runtimeDir, "lib");
+  std::string runtimeLib = std::string(runtimeDir);
   std::vector<std::string> ccArgs{*cc,
                                   "-O2",
                                   "-shared",
@@ -600,9 +608,9 @@ int main(int argc, char **argv) {
                                   object.str().str(),
                                   "-o",
                                   lib.str().str(),
-                                  "-L" + ompDir,
-                                  "-Wl,-rpath," + ompDir,
-                                  "-lomp",
+                                  "-L" + runtimeLib,
+                                  "-Wl,-rpath," + runtimeLib,
+                                  "-ltok_parallel_runtime",
                                   "-lm"};
   SmallVector<StringRef> argRefs(ccArgs.begin(), ccArgs.end());
   std::string ccError;

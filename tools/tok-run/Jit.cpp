@@ -37,6 +37,15 @@ extern "C" void tokRunCheckAbort() {
   std::_Exit(1);
 }
 
+std::string tokrun::runtimeLibraryPath(llvm::StringRef name) {
+  std::string exe = llvm::sys::fs::getMainExecutable(
+      nullptr, reinterpret_cast<void *>(&tokrun::createJit));
+  SmallString<256> path(
+      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(path, "lib", name);
+  return std::string(path);
+}
+
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 tokrun::createJit(ModuleOp module, unsigned optLevel,
                   llvm::ArrayRef<std::string> sharedLibs,
@@ -49,8 +58,8 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
   SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
-  // The OpenMP runtime the parallel loops of tok-to-llvm call.
-  libs.push_back(TOK_LIBOMP);
+  // The runtime of the parallel loops of tok-to-llvm (__kmpc_*).
+  libs.push_back(runtimeLibraryPath("libtok_parallel_runtime.so"));
   SmallVector<StringRef> libRefs(libs.begin(), libs.end());
 
   ExecutionEngineOptions options;
@@ -77,12 +86,7 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
 }
 
 llvm::Error tokrun::CudaRuntime::load() {
-  std::string exe = llvm::sys::fs::getMainExecutable(
-      nullptr, reinterpret_cast<void *>(&tokrun::createJit));
-  SmallString<256> path(
-      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
-  llvm::sys::path::append(path, "lib", "libtok_cuda_runtime.so");
-  libraryPath = std::string(path);
+  libraryPath = runtimeLibraryPath("libtok_cuda_runtime.so");
   std::string error;
   auto lib = llvm::sys::DynamicLibrary::getPermanentLibrary(libraryPath.c_str(),
                                                             &error);

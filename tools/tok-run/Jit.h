@@ -18,9 +18,13 @@
 
 namespace tokrun {
 
+/// `name` in the lib/ directory beside the bin/ directory of this
+/// executable (the build tree and an installed prefix alike).
+std::string runtimeLibraryPath(llvm::StringRef name);
+
 /// JIT-compiles `module` (in the LLVM dialect) at `optLevel` (0-3) with the
-/// MLIR runner utilities, the OpenMP runtime and `sharedLibs` loaded. Failed
-/// run-time checks (puts + abort in the generated code) print
+/// MLIR runner utilities, tok's parallel runtime and `sharedLibs` loaded.
+/// Failed run-time checks (puts + abort in the generated code) print
 /// "tok-run: run-time check failed: <message>" and exit with status 1.
 /// `symbols` adds host functions the module calls, by name.
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
