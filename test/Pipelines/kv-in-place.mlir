@@ -66,3 +66,23 @@ func.func private @window_step(%c: !tok.kv_cache<2x1024x8xf32>, %q: tensor<4x1x8
   %e = tok.kv.evict %c1 {policy = #tok.evict<window, budget = 1023, sinks = 4, recent = 1019>} : !tok.kv_cache<2x1024x8xf32>
   return %o, %e : tensor<4x1x8xf32>, !tok.kv_cache<2x1024x8xf32>
 }
+
+// -----
+
+// A step over a dynamic number of tokens (decode or verification) with
+// grouped queries (8 query heads over 4 KV heads, head dim 16: the vector
+// kernels). Each KV head's task writes its group's output rows in place:
+// no copy inside the forall (the prefill / decode branch used to yield a
+// ?-typed slice, and the copy of the slice onto itself survived).
+// CHECK-LABEL: func.func private @gqa_step
+// CHECK:       scf.forall (%{{.*}}) in (4)
+// CHECK-NOT:   memref.copy
+// CHECK:       return %{{.*}}, %{{.*}} : memref<8x?x16xf32>, index
+func.func private @gqa_step(%c: !tok.kv_cache<4x64x16xf32>, %q: tensor<8x?x16xf32>, %k: tensor<4x?x16xf32>,
+                    %v: tensor<4x?x16xf32>, %pos: tensor<?xi32>)
+    -> (tensor<8x?x16xf32>, !tok.kv_cache<4x64x16xf32>) {
+  %c1 = tok.kv.append %c, %k, %v, %pos : !tok.kv_cache<4x64x16xf32>, tensor<4x?x16xf32>, tensor<4x?x16xf32>, tensor<?xi32>
+  %o = tok.cached_attention %q, %c1, %pos {mask = #tok.mask<causal>}
+      : tensor<8x?x16xf32>, !tok.kv_cache<4x64x16xf32>, tensor<?xi32> -> tensor<8x?x16xf32>
+  return %o, %c1 : tensor<8x?x16xf32>, !tok.kv_cache<4x64x16xf32>
+}
