@@ -49,6 +49,17 @@ PROMPTS = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
 PROMPTS_110M = (("ids 1..8 x2", [1, 2, 3, 4, 5, 6, 7, 8] * 2),)
 
 
+ALL_MODELS = "built-in,pyllama-4m,110m"
+
+
+def result_path(args, name):
+    """bench/results/<name>, with the --models subset as a suffix."""
+    if args.models != ALL_MODELS:
+        stem, ext = os.path.splitext(name)
+        name = "%s_%s%s" % (stem, args.models.replace(",", "_"), ext)
+    return os.path.join(os.path.dirname(args.json), name)
+
+
 def write_110m(work):
     """The 110M Llama-2 shape with random weights (seed 0), in Hugging Face
     layout under `work`."""
@@ -93,6 +104,9 @@ def generate(tok_run, model, prompt, new, pipeline, runs, extra=()):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--models", default=ALL_MODELS,
+                    help="which of built-in, pyllama-4m, 110m to run (comma-separated); with a subset the JSON "
+                         "name gets it as a suffix, so a partial run does not replace the full table")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "speculative.json"))
     ap.add_argument("--layer-skip", action="store_true",
@@ -105,15 +119,19 @@ def main():
     ap.add_argument("--draft", default=os.path.join(os.path.expanduser("~"), ".cache", "tok", "draft-0.4m"),
                     help="where the trained draft is (trained there if missing)")
     args = ap.parse_args()
+    args.wanted = set(args.models.split(","))
+    unknown = args.wanted - set(ALL_MODELS.split(","))
+    if unknown:
+        ap.error("unknown --models: " + ",".join(sorted(unknown)))
     if args.layer_skip:
         return layer_skip_main(args)
     if args.draft_model:
         return draft_model_main(args)
     work = tempfile.mkdtemp(prefix="tok-bench-spec-")
-    models = [("built-in", None, 200)]
-    if os.path.isdir(SHARED):
+    models = [("built-in", None, 200)] if "built-in" in args.wanted else []
+    if os.path.isdir(SHARED) and "pyllama-4m" in args.wanted:
         models.append(("pyllama-4m", SHARED, 200))
-    if not args.quick:
+    if not args.quick and "110m" in args.wanted:
         models.append(("llama2-110m (random)", write_110m(work), 96))
     ks = (2, 4, 8) if not args.quick else (4,)
     rows = []
@@ -135,6 +153,7 @@ def main():
                     "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
                 sys.stdout.flush()
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    args.json = result_path(args, os.path.basename(args.json))
     with open(args.json, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
     print("wrote", args.json)
@@ -145,10 +164,10 @@ def layer_skip_main(args):
     (tok-run generate --draft-skip), against plain greedy decoding in the
     same run; a draft call costs about (layers - skipped) / layers of a
     target call."""
-    models = [("built-in", None, 200, ["4,5", "3,4,5", "1,2,3,4,5"], PROMPTS)]
-    if os.path.isdir(SHARED):
+    models = [("built-in", None, 200, ["4,5", "3,4,5", "1,2,3,4,5"], PROMPTS)] if "built-in" in args.wanted else []
+    if os.path.isdir(SHARED) and "pyllama-4m" in args.wanted:
         models.append(("pyllama-4m", SHARED, 200, ["4,5", "3,4,5", "1,2,3,4,5"], PROMPTS))
-    if not args.quick:
+    if not args.quick and "110m" in args.wanted:
         # Bandwidth bound: a draft call costs (12 - skipped) / 12 of a step.
         models.append(("llama2-110m (random)", write_110m(tempfile.mkdtemp(prefix="tok-bench-spec-")), 96,
                        ["6,7,8,9,10,11", "2,3,4,5,6,7,8,9,10,11"], PROMPTS_110M))
@@ -170,7 +189,7 @@ def layer_skip_main(args):
                         "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
                         "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
                     sys.stdout.flush()
-    out = os.path.join(os.path.dirname(args.json), "speculative_layer_skip.json")
+    out = result_path(args, "speculative_layer_skip.json")
     with open(out, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows), f, indent=1)
     print("wrote", out)
@@ -185,17 +204,18 @@ def draft_model_main(args):
     sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
     import speculative_check
     work = tempfile.mkdtemp(prefix="tok-bench-draft-")
-    if not os.path.isfile(os.path.join(args.draft, "model.safetensors")):
+    needs_trained = os.path.isdir(SHARED) and "pyllama-4m" in args.wanted
+    if needs_trained and not os.path.isfile(os.path.join(args.draft, "model.safetensors")):
         print("training the draft model into %s (about 12 minutes) ..." % args.draft)
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "speculative", "train_draft.py"),
                         args.draft, "--minutes", "12"], check=True)
     tok_import = os.path.join(os.path.dirname(args.tok_run), "tok-import")
     builtin_hf = os.path.join(work, "builtin-hf")
     subprocess.run([tok_import, "builtin", "--export-hf", builtin_hf, "-o", os.devnull], check=True)
-    targets = [("built-in", None, builtin_hf, 200, PROMPTS)]
-    if os.path.isdir(SHARED):
+    targets = [("built-in", None, builtin_hf, 200, PROMPTS)] if "built-in" in args.wanted else []
+    if os.path.isdir(SHARED) and "pyllama-4m" in args.wanted:
         targets.insert(0, ("pyllama-4m", SHARED, SHARED, 200, PROMPTS))
-    if not args.quick:
+    if not args.quick and "110m" in args.wanted:
         path = write_110m(work)
         targets.append(("llama2-110m (random)", path, path, 96, PROMPTS_110M))
     rows = []
@@ -222,10 +242,11 @@ def draft_model_main(args):
                         "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
                         "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
                     sys.stdout.flush()
-    out = os.path.join(os.path.dirname(args.json), "speculative_draft_model.json")
+    out = result_path(args, "speculative_draft_model.json")
     with open(out, "w") as f:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), cores=os.cpu_count(), rows=rows,
-                       draft_log=open(os.path.join(args.draft, "train.log")).read()), f, indent=1)
+                       draft_log=open(os.path.join(args.draft, "train.log")).read() if needs_trained else None),
+                  f, indent=1)
     print("wrote", out)
 
 
