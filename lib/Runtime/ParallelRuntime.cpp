@@ -90,8 +90,7 @@ thread_local bool tlsInRegion = false;
 
 /// Waits until `value` differs from `old`: spins, then sleeps.
 template <typename T>
-T awaitChange(const std::atomic<T> &value, T old,
-              std::atomic<int> *sleepers = nullptr) {
+T awaitChange(const std::atomic<T> &value, T old, std::atomic<int> &sleepers) {
   T now = old;
   if (spinUntil([&] {
         now = value.load(std::memory_order_acquire);
@@ -99,14 +98,12 @@ T awaitChange(const std::atomic<T> &value, T old,
       }))
     return now;
   for (;;) {
-    if (sleepers)
-      sleepers->fetch_add(1, std::memory_order_seq_cst);
+    sleepers.fetch_add(1, std::memory_order_seq_cst);
     // Checked again after announcing the sleep (see Pool::fork).
     now = value.load(std::memory_order_seq_cst);
     if (now == old)
       value.wait(old, std::memory_order_seq_cst);
-    if (sleepers)
-      sleepers->fetch_sub(1, std::memory_order_relaxed);
+    sleepers.fetch_sub(1, std::memory_order_relaxed);
     now = value.load(std::memory_order_acquire);
     if (now != old)
       return now;
@@ -235,7 +232,7 @@ public:
         barrierPhase.notify_all();
       return;
     }
-    awaitChange(barrierPhase, phase, &barrierSleepers);
+    awaitChange(barrierPhase, phase, barrierSleepers);
   }
 
 private:
@@ -274,7 +271,7 @@ private:
   [[noreturn]] void work(int32_t thread) {
     uint64_t seen = 0;
     for (;;) {
-      seen = awaitChange(generation, seen, &sleepers);
+      seen = awaitChange(generation, seen, sleepers);
       enter(thread, size);
       invoke(current.task, current.argc, current.args, thread);
       leave();
