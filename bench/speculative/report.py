@@ -34,7 +34,12 @@ def main():
         cells = [row["target"], row["draft"], row["prompt"], str(row["k"]), "%.1f" % row["draft_tps"]] if draft \
             else [row["model"], row["prompt"], row["skip"], str(row["k"])] if skip \
             else [row["model"], row["prompt"], str(row["k"])]
-        cells += ["%.1f" % row["plain_tps"], "%.1f" % row["spec_tps"], "%.2fx" % row["speedup"],
+        # Median of interleaved pairs with their range (older JSON: one
+        # best-of-2 figure).
+        speedup = "%.2fx" % row["speedup"]
+        if "speedup_min" in row:
+            speedup += " (%.2f-%.2f)" % (row["speedup_min"], row["speedup_max"])
+        cells += ["%.1f" % row["plain_tps"], "%.1f" % row["spec_tps"], speedup,
                   "%d / %d" % (row["accepted"], row["drafted"]) if stats else "-",
                   "%.2f" % (row["calls"] / row["tokens"]) if stats else "-",
                   "yes" if row["identical"] else "NO"]

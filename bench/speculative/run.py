@@ -3,6 +3,7 @@ tok-speculative-decoding (n-gram drafter) against plain greedy decoding of
 the same model in the same run, and a check that the output is identical.
 
 Usage: python3 bench/speculative/run.py [--quick] [--layer-skip | --draft-model [--draft DIR]]
+                                       [--models LIST] [--pairs 3] [--repeat 5]
                                        [--tok-run PATH] [--json OUT]
 
 --layer-skip: self-speculation (drafter=layer_skip, --draft-skip schedules)
@@ -14,9 +15,12 @@ Models: the built-in model (random weights, in memory), the trained
 pyllama-4m (../shared/models, skipped if absent) and the 110M Llama-2
 shape with random weights (written by bench/decode's helpers; bandwidth
 bound). Prompts: a repetitive Python prompt (the same statement pattern
-over and over) and ordinary Python. Each configuration reports the decode
-rate (tokens after the first, compile time excluded, best of 2 runs), the
-drafts accepted, and target calls per generated token. The 110M shape
+over and over) and ordinary Python. Each configuration runs --pairs
+interleaved pairs of processes, plain greedy decoding then speculative,
+each generating --repeat times with its compiled code (tok-run generate
+--repeat; the median decode rate, tokens after the first, compile time
+excluded), and reports the median of the pairs' speedups with their range,
+the drafts accepted, and target calls per generated token. The 110M shape
 is in every mode (n-gram, layer skip: half or all but two of its 12
 layers skipped, draft model: its first two layers); --quick leaves it out
 (and, for the n-gram drafter, runs k = 4 only). report.py prints any of
@@ -28,6 +32,7 @@ import importlib.util
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,28 +82,58 @@ def decode_helpers():
     return mod
 
 
-def generate(tok_run, model, prompt, new, pipeline, runs, extra=()):
-    best, ids, stats = None, None, None
-    for _ in range(runs):
-        args = [tok_run, "generate", "--max-new-tokens", str(new), "--eos", "-1", "--print-ids"]
-        args += ["--model", model] if model else []
-        # A list of token ids, or text for the model's tokenizer.
-        args += ["--ids", ",".join(map(str, prompt))] if isinstance(prompt, list) else ["--prompt", prompt]
-        if pipeline:
-            args += ["--pipeline", pipeline]
-        args += list(extra)
-        r = subprocess.run(args, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr[-2000:])
-        m = re.search(r"decode (\d+) tokens in ([0-9.]+) ms", r.stderr)
-        rate = int(m.group(1)) / (float(m.group(2)) / 1e3)
-        ids = re.search(r"^ids:(.*)$", r.stdout, re.M).group(1).split()
-        s = re.search(r"speculative: (\d+) target calls for (\d+) tokens .*?; (\d+) of (\d+) drafts accepted", r.stderr)
-        if s:
-            stats = dict(calls=int(s.group(1)), tokens=int(s.group(2)), accepted=int(s.group(3)),
-                         drafted=int(s.group(4)))
-        best = rate if best is None else max(best, rate)
-    return best, ids, stats
+def generate(tok_run, model, prompt, new, pipeline, repeat, extra=()):
+    """One tok-run generate process: the median decode rate of `repeat`
+    generations with the same compiled code (tok-run --repeat), the ids and
+    the speculative statistics."""
+    args = [tok_run, "generate", "--max-new-tokens", str(new), "--eos", "-1", "--print-ids",
+            "--repeat", str(repeat)]
+    args += ["--model", model] if model else []
+    # A list of token ids, or text for the model's tokenizer.
+    args += ["--ids", ",".join(map(str, prompt))] if isinstance(prompt, list) else ["--prompt", prompt]
+    if pipeline:
+        args += ["--pipeline", pipeline]
+    args += list(extra)
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    m = re.search(r"decode (\d+) tokens in ([0-9.]+) ms", r.stderr)
+    rate = int(m.group(1)) / (float(m.group(2)) / 1e3)
+    ids = re.search(r"^ids:(.*)$", r.stdout, re.M).group(1).split()
+    s = re.search(r"speculative: (\d+) target calls for (\d+) tokens .*?; (\d+) of (\d+) drafts accepted", r.stderr)
+    stats = None
+    if s:
+        stats = dict(calls=int(s.group(1)), tokens=int(s.group(2)), accepted=int(s.group(3)),
+                     drafted=int(s.group(4)))
+    return rate, ids, stats
+
+
+def compare(args, model, prompt, new, pipeline, extra=()):
+    """Plain greedy decoding against `pipeline`, in `args.pairs` interleaved
+    pairs of processes (plain, then speculative), each the median of
+    `args.repeat` generations. The speedup is the median of the pairs'
+    ratios (with their range); the rates are medians too."""
+    plains, specs, ratios, identical, stats = [], [], [], True, None
+    for _ in range(args.pairs):
+        plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, args.repeat)
+        spec, ids, stats = generate(args.tok_run, model, prompt, new, pipeline, args.repeat, extra)
+        plains.append(plain)
+        specs.append(spec)
+        ratios.append(spec / plain)
+        identical = identical and ids == plain_ids
+    return dict(plain_tps=statistics.median(plains), spec_tps=statistics.median(specs),
+                speedup=statistics.median(ratios), speedup_min=min(ratios), speedup_max=max(ratios),
+                identical=identical, **(stats or {}))
+
+
+def speedup_text(row):
+    return "%5.2fx (%.2f-%.2f)" % (row["speedup"], row["speedup_min"], row["speedup_max"])
+
+
+def stats_text(row):
+    if "calls" not in row:
+        return "-", "-"
+    return "%d/%d" % (row["accepted"], row["drafted"]), "%.2f" % (row["calls"] / row["tokens"])
 
 
 def main():
@@ -107,6 +142,10 @@ def main():
     ap.add_argument("--models", default=ALL_MODELS,
                     help="which of built-in, pyllama-4m, 110m to run (comma-separated); with a subset the JSON "
                          "name gets it as a suffix, so a partial run does not replace the full table")
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="interleaved plain / speculative process pairs per configuration (median ratio)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="generations per process (tok-run generate --repeat; the median rate)")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "speculative.json"))
     ap.add_argument("--layer-skip", action="store_true",
@@ -135,22 +174,19 @@ def main():
         models.append(("llama2-110m (random)", write_110m(work), 96))
     ks = (2, 4, 8) if not args.quick else (4,)
     rows = []
-    print("%-22s %-11s %3s %10s %10s %7s %9s %11s %9s" % (
-        "model", "prompt", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
+    print("%-22s %-11s %3s %10s %10s %19s %9s %11s %9s" % (
+        "model", "prompt", "k", "plain t/s", "spec t/s", "speedup (range)", "accepted", "calls/token",
+        "identical"))
     for name, model, new in models:
         prompts = PROMPTS_110M if model and "110m" in name else PROMPTS
         for pname, prompt in prompts:
-            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for k in ks:
-                spec, ids, st = generate(args.tok_run, model, prompt, new,
-                                         "tok-speculative-decoding{k=%d}" % k, 2)
-                row = dict(model=name, prompt=pname, k=k, plain_tps=plain, spec_tps=spec, speedup=spec / plain,
-                           identical=ids == plain_ids, **(st or {}))
+                row = dict(model=name, prompt=pname, k=k,
+                           **compare(args, model, prompt, new, "tok-speculative-decoding{k=%d}" % k))
                 rows.append(row)
-                print("%-22s %-11s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
-                    name, pname, k, plain, spec, spec / plain,
-                    "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
-                    "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                print("%-22s %-11s %3d %10.1f %10.1f %19s %9s %11s %9s" % (
+                    name, pname, k, row["plain_tps"], row["spec_tps"], speedup_text(row), *stats_text(row),
+                    row["identical"]))
                 sys.stdout.flush()
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     args.json = result_path(args, os.path.basename(args.json))
@@ -172,22 +208,21 @@ def layer_skip_main(args):
         models.append(("llama2-110m (random)", write_110m(tempfile.mkdtemp(prefix="tok-bench-spec-")), 96,
                        ["6,7,8,9,10,11", "2,3,4,5,6,7,8,9,10,11"], PROMPTS_110M))
     rows = []
-    print("%-20s %-11s %-10s %3s %10s %10s %7s %9s %11s %9s" % (
-        "model", "prompt", "skip", "k", "plain t/s", "spec t/s", "speedup", "accepted", "calls/token", "identical"))
+    print("%-20s %-11s %-10s %3s %10s %10s %19s %9s %11s %9s" % (
+        "model", "prompt", "skip", "k", "plain t/s", "spec t/s", "speedup (range)", "accepted", "calls/token",
+        "identical"))
     for name, model, new, schedules, prompts in models:
         for pname, prompt in prompts:
-            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for skip in schedules:
                 for k in (2, 4):
-                    spec, ids, st = generate(args.tok_run, model, prompt, new,
-                                             "tok-speculative-decoding{drafter=layer_skip k=%d}" % k, 2,
-                                             ["--draft-skip=" + skip])
-                    rows.append(dict(model=name, prompt=pname, skip=skip, k=k, plain_tps=plain, spec_tps=spec,
-                                     speedup=spec / plain, identical=ids == plain_ids, **(st or {})))
-                    print("%-20s %-11s %-10s %3d %10.1f %10.1f %6.2fx %9s %11s %9s" % (
-                        name, pname, skip, k, plain, spec, spec / plain,
-                        "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
-                        "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                    row = dict(model=name, prompt=pname, skip=skip, k=k,
+                               **compare(args, model, prompt, new,
+                                         "tok-speculative-decoding{drafter=layer_skip k=%d}" % k,
+                                         ["--draft-skip=" + skip]))
+                    rows.append(row)
+                    print("%-20s %-11s %-10s %3d %10.1f %10.1f %19s %9s %11s %9s" % (
+                        name, pname, skip, k, row["plain_tps"], row["spec_tps"], speedup_text(row),
+                        *stats_text(row), row["identical"]))
                     sys.stdout.flush()
     out = result_path(args, "speculative_layer_skip.json")
     with open(out, "w") as f:
@@ -219,28 +254,25 @@ def draft_model_main(args):
         path = write_110m(work)
         targets.append(("llama2-110m (random)", path, path, 96, PROMPTS_110M))
     rows = []
-    print("%-20s %-16s %-11s %3s %10s %10s %10s %7s %9s %11s %9s" % (
-        "target", "draft", "prompt", "k", "draft t/s", "plain t/s", "spec t/s", "speedup", "accepted",
+    print("%-20s %-16s %-11s %3s %10s %10s %10s %19s %9s %11s %9s" % (
+        "target", "draft", "prompt", "k", "draft t/s", "plain t/s", "spec t/s", "speedup (range)", "accepted",
         "calls/token", "identical"))
     for name, model, hf, new, prompts in targets:
         drafts = [("first 2 layers", speculative_check.truncated_copy(hf, 2, os.path.join(work, name + "-2")))]
         if model == SHARED:
             drafts.insert(0, ("trained 0.4M", args.draft))
         for pname, prompt in prompts:
-            plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, 2)
             for dname, dpath in drafts:
-                alone, _, _ = generate(args.tok_run, dpath, prompt, new, None, 2)
+                alone, _, _ = generate(args.tok_run, dpath, prompt, new, None, args.repeat)
                 for k in (2, 4):
-                    spec, ids, st = generate(args.tok_run, model, prompt, new,
-                                             "tok-speculative-decoding{drafter=model k=%d}" % k, 2,
-                                             ["--draft-model", dpath])
-                    rows.append(dict(target=name, draft=dname, prompt=pname, k=k, draft_tps=alone,
-                                     plain_tps=plain, spec_tps=spec, speedup=spec / plain,
-                                     identical=ids == plain_ids, **(st or {})))
-                    print("%-20s %-16s %-11s %3d %10.1f %10.1f %10.1f %6.2fx %9s %11s %9s" % (
-                        name, dname, pname, k, alone, plain, spec, spec / plain,
-                        "%d/%d" % (st["accepted"], st["drafted"]) if st else "-",
-                        "%.2f" % (st["calls"] / st["tokens"]) if st else "-", ids == plain_ids))
+                    row = dict(target=name, draft=dname, prompt=pname, k=k, draft_tps=alone,
+                               **compare(args, model, prompt, new,
+                                         "tok-speculative-decoding{drafter=model k=%d}" % k,
+                                         ["--draft-model", dpath]))
+                    rows.append(row)
+                    print("%-20s %-16s %-11s %3d %10.1f %10.1f %10.1f %19s %9s %11s %9s" % (
+                        name, dname, pname, k, alone, row["plain_tps"], row["spec_tps"], speedup_text(row),
+                        *stats_text(row), row["identical"]))
                     sys.stdout.flush()
     out = result_path(args, "speculative_draft_model.json")
     with open(out, "w") as f:

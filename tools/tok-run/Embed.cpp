@@ -226,7 +226,6 @@ int tokrun::runEmbed(MLIRContext &context) {
     return fail("--pipeline must keep @encode and the signature of @embed");
   embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                    UnitAttr::get(&context));
-  Clock::time_point t1 = Clock::now();
   std::string lowering = "tok-to-llvm";
   SmallVector<std::string> libs;
   tokrun::CudaRuntime cuda;
@@ -241,7 +240,7 @@ int tokrun::runEmbed(MLIRContext &context) {
   if (failed(parsePassPipeline(lowering, lower, llvm::errs())) ||
       failed(lower.run(*module)))
     return fail("lowering the model failed");
-  auto engine = createJit(*module, 3, libs);
+  auto engine = createJit(*module, 3, libs, {}, {"_mlir_ciface_embed"});
   if (!engine)
     return fail("failed to JIT-compile the model: " +
                 llvm::toString(engine.takeError()));

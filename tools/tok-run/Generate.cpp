@@ -200,6 +200,14 @@ cl::opt<bool> quiet("quiet",
                     cl::init(false), cl::sub(tokrun::getGenerateCommand()),
                     cl::cat(tokrun::getGenerateCategory()));
 
+cl::opt<unsigned> repeatRuns(
+    "repeat",
+    cl::desc("Generate this many times with the compiled model (the text is "
+             "printed once; every run must produce the same tokens) and "
+             "report the median prefill and decode times, with the range"),
+    cl::init(1), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
 cl::opt<unsigned> genOptLevel("O", cl::desc("LLVM optimization level (0-3)"),
                               cl::init(3), cl::Prefix,
                               cl::sub(tokrun::getGenerateCommand()),
@@ -266,6 +274,8 @@ struct StreamState {
   /// space (a piece decoded alone would lose it).
   std::vector<int32_t> context;
   size_t written = 0;
+  /// Runs after the first of --repeat only record their tokens and times.
+  bool silent = false;
   Clock::time_point start, first, last;
   /// Speculative rounds (target calls after the prefill), draft tokens
   /// verified and accepted.
@@ -287,6 +297,8 @@ extern "C" void tokRunOnToken(int32_t token, int64_t index) {
     s.first = now;
   s.last = now;
   s.tokens.push_back(token);
+  if (s.silent)
+    return;
   if (s.tokenizer) {
     s.context.push_back(token);
     llvm::Expected<std::string> text = s.tokenizer->decode(s.context);
@@ -378,6 +390,8 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--cache-capacity must be positive");
   if (prefillChunk < 0)
     return fail("--prefill-chunk must be positive");
+  if (repeatRuns == 0)
+    return fail("--repeat must be at least 1");
   if (!promptIds.empty() + !promptFile.empty() +
           (promptText.getNumOccurrences() > 0) >
       1)
@@ -573,7 +587,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   auto engine =
       createJit(*module, genOptLevel, {},
                 {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)},
-                 {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}});
+                 {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}},
+                {"_mlir_ciface_generate"});
   if (!engine)
     return fail("failed to JIT-compile the model: " +
                 llvm::toString(engine.takeError()));
@@ -617,25 +632,47 @@ int tokrun::runGenerate(MLIRContext &context) {
       stream.text.write(("<" + llvm::Twine(id) + ">").str());
   }
 
-  SmallVector<tok::NpyArray> results;
-  {
-    tok::JitCall call(fnType, args);
-    stream.start = Clock::now();
-    (*entry)(call.getPackedArguments().data());
-    results = call.takeResults();
+  // One generation per --repeat run; the first streams the text. Every
+  // run's times are kept (prefill, decode, total) for the medians below.
+  std::vector<int32_t> returned;
+  SmallVector<double> prefillTimes, decodeTimes, totalTimes;
+  for (unsigned run = 0; run < repeatRuns; ++run) {
+    if (run > 0) {
+      stream.silent = true;
+      stream.tokens.clear();
+      stream.rounds = stream.drafted = stream.accepted = 0;
+    }
+    SmallVector<tok::NpyArray> results;
+    {
+      tok::JitCall call(fnType, args);
+      stream.start = Clock::now();
+      (*entry)(call.getPackedArguments().data());
+      results = call.takeResults();
+    }
+    Clock::time_point end = Clock::now();
+    if (run == 0) {
+      stream.text.write("", /*final=*/true);
+      llvm::outs() << "\n";
+    }
+    // The returned tokens must be the streamed ones, and every run's the
+    // first run's (the sampler is keyed by the seed, not by state).
+    const tok::NpyArray &out = results.front();
+    auto *ids = static_cast<const int32_t *>(out.data());
+    std::vector<int32_t> runIds(ids, ids + out.getNumElements());
+    if (runIds != stream.tokens)
+      return fail("internal error: the returned tokens differ from the "
+                  "streamed ones");
+    if (run == 0)
+      returned = std::move(runIds);
+    else if (runIds != returned)
+      return fail(llvm::formatv("internal error: run {0} of --repeat "
+                                "generated other tokens than run 1",
+                                run + 1));
+    prefillTimes.push_back(secondsBetween(stream.start, stream.first));
+    decodeTimes.push_back(secondsBetween(stream.first, stream.last));
+    totalTimes.push_back(secondsBetween(stream.start, end));
   }
-  Clock::time_point end = Clock::now();
-  stream.text.write("", /*final=*/true);
-  llvm::outs() << "\n";
   activeStream = nullptr;
-
-  // The returned tokens must be the streamed ones.
-  const tok::NpyArray &out = results.front();
-  auto *ids = static_cast<const int32_t *>(out.data());
-  std::vector<int32_t> returned(ids, ids + out.getNumElements());
-  if (returned != stream.tokens)
-    return fail("internal error: the returned tokens differ from the "
-                "streamed ones");
   if (printIds) {
     llvm::outs() << "ids:";
     for (int32_t id : returned)
@@ -647,8 +684,12 @@ int tokrun::runGenerate(MLIRContext &context) {
     return 0;
 
   int64_t n = static_cast<int64_t>(returned.size());
-  double prefill = secondsBetween(stream.start, stream.first);
-  double decode = secondsBetween(stream.first, stream.last);
+  auto median = [](SmallVector<double> v) {
+    llvm::sort(v);
+    size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+  };
+  double prefill = median(prefillTimes), decode = median(decodeTimes);
   llvm::errs() << llvm::formatv(
       "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, lower "
       "{3:f2}, jit {4:f2})\n",
@@ -661,6 +702,13 @@ int tokrun::runGenerate(MLIRContext &context) {
     llvm::errs() << llvm::formatv(
         "tok-run: decode {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", n - 1,
         decode * 1e3, (n - 1) / decode);
+  if (repeatRuns > 1) {
+    auto [lo, hi] = std::minmax_element(decodeTimes.begin(), decodeTimes.end());
+    llvm::errs() << llvm::formatv(
+        "tok-run: {0} runs (times above are medians); decode {1:f1} to "
+        "{2:f1} tokens/s\n",
+        repeatRuns, n > 1 ? (n - 1) / *hi : 0.0, n > 1 ? (n - 1) / *lo : 0.0);
+  }
   if (stream.rounds > 0)
     llvm::errs() << llvm::formatv(
         "tok-run: speculative: {0} target calls for {1} tokens after the "
@@ -674,9 +722,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   llvm::errs() << llvm::formatv(
       "tok-run: total {0:f1} ms; KV cache {1} at peak ({2} layers x {3} "
       "slots); weights {4} mapped in place, {5} in memory\n",
-      secondsBetween(stream.start, end) * 1e3, formatBytes(kvBytes),
-      config.layers, cacheSlots, formatBytes(model.getMappedBytes()),
-      formatBytes(model.getOwnedBytes()));
+      median(totalTimes) * 1e3, formatBytes(kvBytes), config.layers, cacheSlots,
+      formatBytes(model.getMappedBytes()), formatBytes(model.getOwnedBytes()));
   auto costLine = [](const char *what, const tok::FunctionCost &c) {
     llvm::errs() << llvm::formatv(
         "tok-run:   {0,-24} {1,10}FLOP {2,10}B moved {3,10}B KV "

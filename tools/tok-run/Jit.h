@@ -26,11 +26,14 @@ std::string runtimeLibraryPath(llvm::StringRef name);
 /// MLIR runner utilities, tok's parallel runtime and `sharedLibs` loaded.
 /// Failed run-time checks (puts + abort in the generated code) print
 /// "tok-run: run-time check failed: <message>" and exit with status 1.
-/// `symbols` adds host functions the module calls, by name.
+/// `symbols` adds host functions the module calls, by name. `entries`,
+/// when given, are the only functions looked up later (by
+/// lookupPacked(name)); the others are optimized as internal ones.
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
 createJit(mlir::ModuleOp module, unsigned optLevel,
           llvm::ArrayRef<std::string> sharedLibs = {},
-          llvm::ArrayRef<std::pair<std::string, void *>> symbols = {});
+          llvm::ArrayRef<std::pair<std::string, void *>> symbols = {},
+          llvm::ArrayRef<std::string> entries = {});
 
 /// The tok CUDA runtime (libtok_cuda_runtime.so in the lib/ beside the
 /// tool's bin/), opened before compiling so that a missing driver or device
