@@ -135,6 +135,18 @@ private:
   /// quantized slot, from the codes and the query folded with its key
   /// group's scales and mins (foldKeyScales): (q * s) . code + q . mn.
   Value keyDot(OpBuilder &ob, Value kvHead, Value slot, ArrayRef<Value> q);
+  /// The lane-wise products q * k of a full-precision key slot, summed over
+  /// the head dim's chunks (not across lanes): their lane sum is q . k.
+  Value keyPartials(OpBuilder &ob, Value kvHead, Value slot, ArrayRef<Value> q);
+  /// A vector whose lane i is the sum of the lanes of partials[r(i)], r
+  /// reversing the 4 bits of i (partials: 16 vectors of 16 lanes). Four
+  /// levels; each halves the number of vectors by adding the two halves of
+  /// a pair of vectors interleaved by a two-source shuffle.
+  Value sumAcross(OpBuilder &ob, ArrayRef<Value> partials);
+  static int64_t reverseLaneBits(int64_t lane) {
+    return ((lane & 1) << 3) | ((lane & 2) << 1) | ((lane & 4) >> 1) |
+           ((lane & 8) >> 3);
+  }
   /// Decode with a quantized cache: for every key group of the quantized
   /// prefix, q * scale (per channel) into qsBuf and q . min into qmBuf.
   void foldKeyScales(OpBuilder &ob, Value kvHead, ArrayRef<Value> q);
@@ -359,6 +371,43 @@ Value VectorAttentionEmitter::dequantChunk(OpBuilder &ob, bool ofKeys,
     mn = laneValues(q.valueMins);
   }
   return fma(ob, x, scale, mn);
+}
+
+Value VectorAttentionEmitter::keyPartials(OpBuilder &ob, Value kvHead,
+                                          Value slot, ArrayRef<Value> q) {
+  Value acc;
+  for (int64_t c = 0; c < depth / kLanes; ++c) {
+    Value k = readRow(ob, in.key, kvHead, slot, index(ob, c * kLanes));
+    acc = acc ? fma(ob, q[c], k, acc) : arith::MulFOp::create(ob, loc, q[c], k);
+  }
+  return acc;
+}
+
+Value VectorAttentionEmitter::sumAcross(OpBuilder &ob,
+                                        ArrayRef<Value> partials) {
+  assert(partials.size() == kLanes && "one partial vector per lane");
+  // After the level of width w (8, 4, 2, 1), vector j holds, in blocks of
+  // w lanes, partial sums of the inputs it has absorbed. A pair (a, b)
+  // becomes lo + hi, where lo takes the first w lanes of each 2w-lane
+  // block of a then b, and hi the last w.
+  SmallVector<Value> level(partials.begin(), partials.end());
+  for (int64_t w = kLanes / 2; w >= 1; w /= 2) {
+    SmallVector<int64_t> lo, hi;
+    for (int64_t block = 0; block < kLanes / (2 * w); ++block)
+      for (int64_t src = 0; src < 2; ++src)
+        for (int64_t i = 0; i < w; ++i) {
+          lo.push_back(src * kLanes + block * 2 * w + i);
+          hi.push_back(src * kLanes + block * 2 * w + w + i);
+        }
+    SmallVector<Value> next;
+    for (size_t j = 0; j + 1 < level.size(); j += 2) {
+      Value a = vector::ShuffleOp::create(ob, loc, level[j], level[j + 1], lo);
+      Value c = vector::ShuffleOp::create(ob, loc, level[j], level[j + 1], hi);
+      next.push_back(arith::AddFOp::create(ob, loc, a, c, reassoc));
+    }
+    level = std::move(next);
+  }
+  return level.front();
 }
 
 Value VectorAttentionEmitter::keyDot(OpBuilder &ob, Value kvHead, Value slot,
@@ -956,21 +1005,37 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
         Value qPos = queryPosition(rb, i);
         if (in.quant)
           foldKeyScales(rb, kvHead, q);
-        auto [lo, hi] = attentionKeyRange(rb, loc, in, tokens, keys, i, c1);
+        std::pair<Value, Value> range =
+            attentionKeyRange(rb, loc, in, tokens, keys, i, c1);
+        Value lo = range.first, hi = range.second;
         SmallVector<Value> inits{negInf, zeroF};
         inits.append(vChunks, zeroVec);
         // One block of 16 keys from j0: logits, online softmax, P V.
         auto keyBlock = [&](OpBuilder &kb, Value j0,
                             ValueRange st) -> SmallVector<Value> {
-          SmallVector<Value> keyRows, dots;
-          for (int64_t lane = 0; lane < kLanes; ++lane) {
-            Value key = minIndex(
+          SmallVector<Value> keyRows;
+          for (int64_t lane = 0; lane < kLanes; ++lane)
+            keyRows.push_back(minIndex(
                 kb, arith::AddIOp::create(kb, loc, j0, index(kb, lane)),
-                lastKey);
-            keyRows.push_back(key);
-            dots.push_back(keyDot(kb, kvHead, key, q));
+                lastKey));
+          Value s;
+          if (!in.quant) {
+            // q . k for the 16 keys as one vector: each key's 16 lane
+            // partial products, summed across by a butterfly (15 adds,
+            // 30 two-source shuffles) instead of 16 horizontal sums and
+            // 16 inserts. Key `lane` goes in slot bitreverse(lane), which
+            // the butterfly returns in natural order.
+            SmallVector<Value> partials(kLanes);
+            for (int64_t lane = 0; lane < kLanes; ++lane)
+              partials[reverseLaneBits(lane)] =
+                  keyPartials(kb, kvHead, keyRows[lane], q);
+            s = sumAcross(kb, partials);
+          } else {
+            SmallVector<Value> dots;
+            for (Value key : keyRows)
+              dots.push_back(keyDot(kb, kvHead, key, q));
+            s = vector::FromElementsOp::create(kb, loc, vec, dots);
           }
-          Value s = vector::FromElementsOp::create(kb, loc, vec, dots);
           s = addLogSizes(kb, s, j0);
           Value kPos = keyPositions(kb, kvHead, j0);
           s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos), s,

@@ -43,16 +43,20 @@ func.func @prefill(%q: tensor<8x128x32xf32>, %k: tensor<2x128x32xf32>, %v: tenso
 
 // -----
 
-// Decode (T = 1, static): no packing; per row, 16 keys at a time: 16 dot
-// products with q held in registers (D / 16 FMAs and a horizontal sum
-// each), softmax on the 16 logits, O in registers.
+// Decode (T = 1, static): no packing; per row, 16 keys at a time: 16
+// lane-wise products with q held in registers (a mul and D / 16 - 1 FMAs
+// each), summed across into one vector of 16 logits by a butterfly (30
+// two-source shuffles, 15 adds; no horizontal sum, no inserts), softmax on
+// the 16 logits, O in registers.
 // CHECK-LABEL: func.func @decode
 // CHECK-NOT:   memref.alloc
 // CHECK:       scf.forall
 // CHECK:         %[[ROWS:.*]] = scf.for
 // CHECK:           scf.for %{{.*}} = %c0 to %{{.*}} step %c16 iter_args({{.*}}) -> (f32, f32, vector<16xf32>, vector<16xf32>)
-// CHECK-COUNT-16:    vector.reduction <add>
-// CHECK:             vector.from_elements {{.*}} : vector<16xf32>
+// CHECK-COUNT-16:    vector.fma {{.*}} : vector<16xf32>
+// CHECK-COUNT-30:    vector.shuffle {{.*}} : vector<16xf32>, vector<16xf32>
+// CHECK-NOT:         vector.from_elements
+// CHECK-NOT:         vector.reduction <add>
 // CHECK:             math.exp {{.*}} : f32
 // CHECK:             math.exp {{.*}} : vector<16xf32>
 // CHECK-COUNT-32:    vector.fma
