@@ -26,7 +26,8 @@
 //       [12][S]; after its last tile, sum_r w_r exp(s - lse_r) per key
 //       into the task's score accumulator (one exp per logit)
 //   otherwise (decode, short chunks): per query row, 16 keys at a time,
-//     16 dot products (q held in registers), softmax on the 16 logits,
+//     16 lane-wise products with q (held in registers) summed across
+//     into one logit vector by a shuffle butterfly, softmax on the 16 logits,
 //     O (registers) = alpha O + p V; received scores from the row's
 //     logits the same way.
 //
