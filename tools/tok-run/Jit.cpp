@@ -99,9 +99,10 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
   options.jitCodeGenOptLevel = codeGenLevel;
   options.sharedLibPaths = libRefs;
   // Profiling JIT code: TOK_JIT_PERF=1 registers it with perf (jit-PID.dump
-  // for `perf inject --jit`, docs/development.md).
-  if (const char *perf = std::getenv("TOK_JIT_PERF"))
-    options.enablePerfNotificationListener = StringRef(perf) == "1";
+  // for `perf inject --jit`, docs/development.md). Off otherwise: MLIR's
+  // default (on) wrote half a megabyte under ~/.debug/jit on every run.
+  const char *perf = std::getenv("TOK_JIT_PERF");
+  options.enablePerfNotificationListener = perf && StringRef(perf) == "1";
   auto engine = ExecutionEngine::create(module, options, std::move(*machine));
   if (!engine)
     return engine.takeError();
