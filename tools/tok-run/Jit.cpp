@@ -76,12 +76,12 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
   auto machine = builder->createTargetMachine();
   if (!machine)
     return machine.takeError();
-  // (options.transformer is a function_ref: the function must outlive
-  // create.)
   // With `entries`, every other function becomes internal first, so that
   // the optimizer sees all their call sites (IPSCCP folds the constant
   // strides and offsets of the memref descriptors a step receives, unused
-  // functions go away), as tok-compile's libraries have it.
+  // functions go away), as tok-compile's libraries have it. (The function
+  // is kept in a variable: options.transformer is a function_ref and must
+  // outlive create.)
   llvm::StringSet<> keep;
   for (const std::string &entry : entries)
     keep.insert("_mlir_" + entry); // ExecutionEngine's packed wrapper
