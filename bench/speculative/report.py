@@ -21,8 +21,9 @@ def main():
     # (target, draft and the draft's own rate).
     skip = any("skip" in row for row in rows)
     draft = any("draft" in row for row in rows)
+    match = any("match" in row for row in rows)
     head = ["target", "draft", "prompt", "k", "draft tokens/s"] if draft else \
-        ["model", "prompt", "skip", "k"] if skip else ["model", "prompt", "k"]
+        ["model", "prompt", "skip", "k"] if skip else ["model", "prompt", "k"] + (["match"] if match else [])
     head += ["plain tokens/s", "speculative tokens/s", "speedup", "drafts accepted", "target calls / token",
              "identical"]
     print("Measured %s on %d cores:" % (r["date"], r["cores"]))
@@ -33,7 +34,7 @@ def main():
         stats = "accepted" in row
         cells = [row["target"], row["draft"], row["prompt"], str(row["k"]), "%.1f" % row["draft_tps"]] if draft \
             else [row["model"], row["prompt"], row["skip"], str(row["k"])] if skip \
-            else [row["model"], row["prompt"], str(row["k"])]
+            else [row["model"], row["prompt"], str(row["k"])] + ([row.get("match", "-")] if match else [])
         # Median of interleaved pairs with their range (older JSON: one
         # best-of-2 figure).
         speedup = "%.2fx" % row["speedup"]

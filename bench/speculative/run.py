@@ -4,7 +4,7 @@ the same model in the same run, and a check that the output is identical.
 
 Usage: python3 bench/speculative/run.py [--quick] [--layer-skip | --draft-model [--draft DIR]]
                                        [--models LIST] [--pairs 3] [--repeat 5]
-                                       [--tok-run PATH] [--json OUT]
+                                       [--match recent,earliest] [--tok-run PATH] [--json OUT]
 
 --layer-skip: self-speculation (drafter=layer_skip, --draft-skip schedules)
 instead of the n-gram drafter. --draft-model: a separate draft model
@@ -20,7 +20,9 @@ interleaved pairs of processes, plain greedy decoding then speculative,
 each generating --repeat times with its compiled code (tok-run generate
 --repeat; the median decode rate, tokens after the first, compile time
 excluded), and reports the median of the pairs' speedups with their range,
-the drafts accepted, and target calls per generated token. The 110M shape
+the drafts accepted, and target calls per generated token. The n-gram
+drafter runs once per --match rule (recent, the default, and earliest,
+vLLM's), all against the same plain processes. The 110M shape
 is in every mode (n-gram, layer skip: half or all but two of its 12
 layers skipped, draft model: its first two layers); --quick leaves it out
 (and, for the n-gram drafter, runs k = 4 only). report.py prints any of
@@ -108,22 +110,30 @@ def generate(tok_run, model, prompt, new, pipeline, repeat, extra=()):
     return rate, ids, stats
 
 
-def compare(args, model, prompt, new, pipeline, extra=()):
-    """Plain greedy decoding against `pipeline`, in `args.pairs` interleaved
-    pairs of processes (plain, then speculative), each the median of
-    `args.repeat` generations. The speedup is the median of the pairs'
-    ratios (with their range); the rates are medians too."""
-    plains, specs, ratios, identical, stats = [], [], [], True, None
+def compare_many(args, model, prompt, new, pipelines, extra=()):
+    """Plain greedy decoding against each of `pipelines`, in `args.pairs`
+    interleaved rounds of processes (plain, then every pipeline), each the
+    median of `args.repeat` generations. A pipeline's speedup is the median
+    of its ratios to the plain process of the same round (with their
+    range); the rates are medians too."""
+    plains, specs, ratios = [], [[] for _ in pipelines], [[] for _ in pipelines]
+    identical, stats = [True] * len(pipelines), [None] * len(pipelines)
     for _ in range(args.pairs):
         plain, plain_ids, _ = generate(args.tok_run, model, prompt, new, None, args.repeat)
-        spec, ids, stats = generate(args.tok_run, model, prompt, new, pipeline, args.repeat, extra)
         plains.append(plain)
-        specs.append(spec)
-        ratios.append(spec / plain)
-        identical = identical and ids == plain_ids
-    return dict(plain_tps=statistics.median(plains), spec_tps=statistics.median(specs),
-                speedup=statistics.median(ratios), speedup_min=min(ratios), speedup_max=max(ratios),
-                identical=identical, **(stats or {}))
+        for i, pipeline in enumerate(pipelines):
+            spec, ids, stats[i] = generate(args.tok_run, model, prompt, new, pipeline, args.repeat, extra)
+            specs[i].append(spec)
+            ratios[i].append(spec / plain)
+            identical[i] = identical[i] and ids == plain_ids
+    return [dict(plain_tps=statistics.median(plains), spec_tps=statistics.median(specs[i]),
+                 speedup=statistics.median(ratios[i]), speedup_min=min(ratios[i]), speedup_max=max(ratios[i]),
+                 identical=identical[i], **(stats[i] or {})) for i in range(len(pipelines))]
+
+
+def compare(args, model, prompt, new, pipeline, extra=()):
+    """compare_many for one pipeline: interleaved plain / speculative pairs."""
+    return compare_many(args, model, prompt, new, [pipeline], extra)[0]
 
 
 def speedup_text(row):
@@ -146,6 +156,9 @@ def main():
                     help="interleaved plain / speculative process pairs per configuration (median ratio)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="generations per process (tok-run generate --repeat; the median rate)")
+    ap.add_argument("--match", default="recent,earliest",
+                    help="n-gram match rules to run (comma-separated: recent, earliest), each against the "
+                         "same plain processes")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "speculative.json"))
     ap.add_argument("--layer-skip", action="store_true",
@@ -174,20 +187,23 @@ def main():
         models.append(("llama2-110m (random)", write_110m(work), 96))
     ks = (2, 4, 8) if not args.quick else (4,)
     rows = []
-    print("%-22s %-11s %3s %10s %10s %19s %9s %11s %9s" % (
-        "model", "prompt", "k", "plain t/s", "spec t/s", "speedup (range)", "accepted", "calls/token",
+    matches = args.match.split(",")
+    print("%-22s %-11s %3s %-8s %10s %10s %19s %9s %11s %9s" % (
+        "model", "prompt", "k", "match", "plain t/s", "spec t/s", "speedup (range)", "accepted", "calls/token",
         "identical"))
     for name, model, new in models:
         prompts = PROMPTS_110M if model and "110m" in name else PROMPTS
         for pname, prompt in prompts:
             for k in ks:
-                row = dict(model=name, prompt=pname, k=k,
-                           **compare(args, model, prompt, new, "tok-speculative-decoding{k=%d}" % k))
-                rows.append(row)
-                print("%-22s %-11s %3d %10.1f %10.1f %19s %9s %11s %9s" % (
-                    name, pname, k, row["plain_tps"], row["spec_tps"], speedup_text(row), *stats_text(row),
-                    row["identical"]))
-                sys.stdout.flush()
+                # Every match rule against the same plain processes.
+                pipelines = ["tok-speculative-decoding{k=%d match=%s}" % (k, m) for m in matches]
+                for m, result in zip(matches, compare_many(args, model, prompt, new, pipelines)):
+                    row = dict(model=name, prompt=pname, k=k, match=m, **result)
+                    rows.append(row)
+                    print("%-22s %-11s %3d %-8s %10.1f %10.1f %19s %9s %11s %9s" % (
+                        name, pname, k, m, row["plain_tps"], row["spec_tps"], speedup_text(row),
+                        *stats_text(row), row["identical"]))
+                    sys.stdout.flush()
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     args.json = result_path(args, os.path.basename(args.json))
     with open(args.json, "w") as f:

@@ -501,15 +501,19 @@ struct SpeculativeExpander {
         parents = positionsFrom(b, index(b, -1), kept);
       } else {
         Value history = slice1D(cur.context, zero, known);
+        // The drafter learns how many drafts the round takes (the
+        // adaptive length, the budget): a recent match needs that many.
+        Value limit = arith::MaxSIOp::create(
+            b, loc, arith::MinSIOp::create(b, loc, budget, length),
+            index(b, 0));
         auto draft = DraftOp::create(
             b, loc,
             TypeRange{
                 dynI32, dynI32,
                 RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type())},
-            history, ValueRange{}, drafter);
+            history, limit, ValueRange{}, drafter);
         Value drafted = tensor::DimOp::create(b, loc, draft.getTokens(), 0);
-        kept = arith::MinSIOp::create(
-            b, loc, arith::MinSIOp::create(b, loc, drafted, budget), length);
+        kept = arith::MinSIOp::create(b, loc, drafted, limit);
         drafts = slice1D(draft.getTokens(), zero, kept);
         parents = slice1D(draft.getParents(), zero, kept);
       }
@@ -820,10 +824,17 @@ struct TokSpeculativeDecodingPass
     if (nMin <= 0 || nMax < nMin)
       return fail("expects 0 < n-min <= n-max, got n-min = " + Twine(nMin) +
                   ", n-max = " + Twine(nMax));
+    std::optional<NgramMatch> matchRule = symbolizeNgramMatch(match);
+    if (!matchRule)
+      return fail("unknown match '" + match + "'; expected recent or earliest");
     Builder builder(ctx);
-    auto drafter = DrafterAttr::get(ctx, *kind, k, /*branch=*/1, nMax, nMin,
-                                    /*step=*/nullptr,
-                                    /*skip=*/nullptr, llvm::APFloat(0.0));
+    // n-max, n-min and match only shape the ngram drafter; model drafters
+    // keep the attribute's defaults.
+    bool ngram = *kind == DrafterKind::ngram;
+    auto drafter = DrafterAttr::get(
+        ctx, *kind, k, /*branch=*/1, ngram ? nMax : 3, ngram ? nMin : 1,
+        ngram ? *matchRule : NgramMatch::recent, /*step=*/nullptr,
+        /*skip=*/nullptr, llvm::APFloat(0.0));
 
     SmallVector<GenerateOp> ops;
     module.walk([&](GenerateOp op) { ops.push_back(op); });

@@ -3,13 +3,16 @@
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=tree" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=0" 2>&1 | FileCheck %s --check-prefix=BAD-K
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-min=3 n-max=2" 2>&1 | FileCheck %s --check-prefix=BAD-N
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="match=latest" 2>&1 | FileCheck %s --check-prefix=BAD-MATCH
+// RUN: tok-opt %s --tok-speculative-decoding="k=5 match=earliest" --split-input-file | FileCheck %s --check-prefix=EARLIEST
 
 // Without adaptation every round may draft k (the constant length folds
 // into the loop) and nothing updates it.
 // FIXED-LABEL: func.func @generate
 // FIXED:       scf.while
-// FIXED:         %[[WITHIN:.*]] = arith.minsi
-// FIXED:         arith.minsi %[[WITHIN]], %c5
+// FIXED:         %[[WITHIN:.*]] = arith.minsi %{{.*}}, %c5
+// FIXED:         %[[LIMIT:.*]] = arith.maxsi %[[WITHIN]], %c0
+// FIXED:         tok.draft %{{.*}} limit %[[LIMIT]]
 // FIXED-NOT:     %c2 :
 // FIXED:         func.call @rounds
 // FIXED-NOT:     arith.select
@@ -18,6 +21,11 @@
 // UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram, layer_skip or model
 // BAD-K: error: tok-speculative-decoding: k must be positive, got 0
 // BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max, got n-min = 3, n-max = 2
+// BAD-MATCH: error: tok-speculative-decoding: unknown match 'latest'; expected recent or earliest
+
+// The match rule reaches the drafter (recent, the default, is not printed).
+// EARLIEST-LABEL: func.func @generate
+// EARLIEST:       tok.draft %{{.*}} limit %{{.*}} {drafter = #tok.drafter<ngram, k = 5, match = earliest>}
 
 // The prefill and the first token as in plain decoding; then rounds of
 // draft (from the prompt and the tokens so far, read in place from one
@@ -35,9 +43,13 @@
 // The budget left: a round emits at most drafts + 1 tokens.
 // CHECK:         %[[LEFT:.*]] = arith.subi %c19, %[[N]]
 // CHECK:         %[[HIST:.*]] = tensor.extract_slice %[[CONTEXT]][0] [%[[KNOWN]]] [1]
-// CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
-// CHECK:         %[[WITHIN:.*]] = arith.minsi %{{.*}}, %[[LEFT]]
-// CHECK:         %[[KEPT:.*]] = arith.minsi %[[WITHIN]], %[[LEN]]
+// The drafter learns the round's length (the adaptive length within the
+// budget left), which a recent match needs after its occurrence.
+// CHECK:         %[[WITHIN:.*]] = arith.minsi %[[LEFT]], %[[LEN]]
+// CHECK:         %[[LIMIT:.*]] = arith.maxsi %[[WITHIN]], %c0
+// CHECK:         %[[D:.*]], %[[P:.*]], %{{.*}} = tok.draft %[[HIST]] limit %[[LIMIT]] {drafter = #tok.drafter<ngram, k = 5, n_max = 2>}
+// CHECK:         %[[DRAFTED:.*]] = tensor.dim %[[D]]
+// CHECK:         %[[KEPT:.*]] = arith.minsi %[[DRAFTED]], %[[LIMIT]]
 // CHECK:         %[[DK:.*]] = tensor.extract_slice %[[D]][0] [%[[KEPT]]] [1]
 // CHECK:         %[[PK:.*]] = tensor.extract_slice %[[P]][0] [%[[KEPT]]] [1]
 // CHECK:         tensor.insert %[[T]] into

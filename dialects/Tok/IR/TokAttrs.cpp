@@ -139,7 +139,7 @@ LogicalResult SamplerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   DrafterKind kind, int64_t k, int64_t branch,
-                                  int64_t nMax, int64_t nMin,
+                                  int64_t nMax, int64_t nMin, NgramMatch match,
                                   FlatSymbolRefAttr step,
                                   DenseI64ArrayAttr skipAttr,
                                   APFloat confidenceValue) {
@@ -177,8 +177,9 @@ LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "ngram drafter needs 1 <= n_min <= n_max, got "
                             "n_min = "
                          << nMin << ", n_max = " << nMax;
-  } else if (nMax != 3 || nMin != 1) {
-    return emitError() << "n_max and n_min only apply to an ngram drafter";
+  } else if (nMax != 3 || nMin != 1 || match != NgramMatch::recent) {
+    return emitError()
+           << "n_max, n_min and match only apply to an ngram drafter";
   }
   return success();
 }

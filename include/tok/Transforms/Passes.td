@@ -90,7 +90,10 @@ def TokSpeculativeDecodingPass
     speculative sampling and the output is distributed as plain sampling's.
 
     Drafters: `ngram` (prompt lookup: the longest suffix of `n-max` down to
-    `n-min` tokens seen earlier, continued for up to `k` tokens; no model);
+    `n-min` tokens seen earlier, continued for up to `k` tokens; no model;
+    `match=recent`, the default, copies from the latest occurrence that is
+    followed by a whole draft of the round's length, else from the
+    earliest; `match=earliest` always from the earliest, vLLM's rule);
     `layer_skip` (self-speculation: the function `draft-step`, the target
     without some layers, e.g. from `tok-import --draft-skip=3,4`, drafts
     greedily, one call per draft, with caches of its own that catch up on
@@ -138,6 +141,10 @@ def TokSpeculativeDecodingPass
            "Longest suffix the ngram drafter looks up">,
     Option<"nMin", "n-min", "int64_t", /*default=*/"1",
            "Shortest suffix the ngram drafter looks up (> 0)">,
+    Option<"match", "match", "std::string", /*default=*/"\"recent\"",
+           "Which earlier occurrence the ngram drafter copies: recent (the "
+           "latest followed by a whole draft, else the earliest) or "
+           "earliest (vLLM)">,
     Option<"confidence", "confidence", "double", /*default=*/"0.4",
            "layer_skip / model: stop drafting after a draft the drafter gives a "
            "probability below this (0: never; Hugging Face's default 0.4)">,

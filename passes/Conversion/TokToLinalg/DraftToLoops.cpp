@@ -4,23 +4,36 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The n-gram / prompt-lookup drafter (ALGORITHMS.md §8.6, vLLM's rule):
-// for n = n_max down to n_min, take the last n tokens of the history and
-// find their earliest earlier occurrence (the suffix itself excluded); the
-// first n that matches drafts the up to k tokens that followed it. No
-// match drafts nothing. Drafts form a chain (parents -1, 0, 1, ...) with
+// The n-gram / prompt-lookup drafter (ALGORITHMS.md §8.6): for n = n_max
+// down to n_min, take the last n tokens of the history and look for an
+// earlier occurrence (the suffix itself excluded); the first n that has
+// one drafts the `need` = min(k, limit) tokens that followed it (fewer if
+// the history ends first). Which occurrence:
+//
+//   earliest (vLLM's rule): the first;
+//   recent (default): the last one followed by at least max(need, 1)
+//     tokens, else the first (docs/speculative.md: the first occurrence
+//     of a short suffix is often in the prompt or an early, different
+//     context, and a run of one token then keeps drafting what followed
+//     it there).
+//
+// No match drafts nothing. Drafts form a chain (parents -1, 0, 1, ...) with
 // probability 1 (one-hot proposals).
 //
 //   found = false
 //   for n = n_max .. n_min (unrolled: n is static):
 //     if !found and n < L:
-//       s = 0; while s < L - n and history[s : s+n] != history[L-n : L]: s++
-//       found = s < L - n; start = s + n
-//   count = found ? min(k, L - start) : 0
+//       recent:   s = L - n - max(need, 1)
+//                 while s >= 0 and history[s : s+n] != suffix: s--
+//                 if s < 0: s = the earliest scan below from s_last + 1
+//       earliest: s = 0; while s < L - n and history[s : s+n] != suffix: s++
+//       found = s in range; start = s + n
+//   count = found ? min(need, L - start) : 0
 //   drafts = history[start : start + count]
 //
 // The search is O(L * n_max) scalar compares per round, small next to a
-// model step. Model drafters (draft model, layer skip) are not lowered yet.
+// model step. Model drafters (draft model, layer skip) are lowered by
+// tok-speculative-decoding itself.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,7 +69,14 @@ struct NgramDraftLowering : OpConversionPattern<DraftOp> {
     Value history = adaptor.getHistory();
     Value length = tensor::DimOp::create(b, loc, history, 0);
     Value falseV = arith::ConstantIntOp::create(b, loc, 0, 1);
+    Value trueV = arith::ConstantIntOp::create(b, loc, 1, 1);
     Value found = falseV, start = idx(0);
+    // Drafts the round takes: k, or fewer with a limit.
+    Value need = idx(drafter.getK());
+    if (Value limit = adaptor.getLimit())
+      need = arith::MaxSIOp::create(
+          b, loc, arith::MinSIOp::create(b, loc, need, limit), idx(0));
+    bool recent = drafter.getMatch() == NgramMatch::recent;
 
     for (int64_t n = drafter.getNMax(); n >= drafter.getNMin(); --n) {
       // Only while nothing longer matched and the history is long enough
@@ -64,55 +84,102 @@ struct NgramDraftLowering : OpConversionPattern<DraftOp> {
       Value longEnough = arith::CmpIOp::create(
           b, loc, arith::CmpIPredicate::sgt, length, idx(n));
       Value search = arith::AndIOp::create(
-          b, loc, longEnough,
-          arith::XOrIOp::create(b, loc, found,
-                                arith::ConstantIntOp::create(b, loc, 1, 1)));
+          b, loc, longEnough, arith::XOrIOp::create(b, loc, found, trueV));
       auto ifOp = scf::IfOp::create(
           b, loc, search,
           [&](OpBuilder &tb, Location l) {
-            Value limit = arith::SubIOp::create(
-                tb, l, length, arith::ConstantIndexOp::create(tb, l, n));
-            auto loop = scf::WhileOp::create(
-                tb, l, TypeRange{tb.getIndexType()},
-                ValueRange{arith::ConstantIndexOp::create(tb, l, 0)},
-                [&](OpBuilder &wb, Location wl, ValueRange args) {
-                  Value s = args[0];
-                  Value inRange = arith::CmpIOp::create(
-                      wb, wl, arith::CmpIPredicate::slt, s, limit);
-                  // s <= L - n here, so every read below is in bounds.
-                  Value equal = arith::ConstantIntOp::create(wb, wl, 1, 1);
-                  for (int64_t j = 0; j < n; ++j) {
-                    Value jj = arith::ConstantIndexOp::create(wb, wl, j);
-                    Value a = tensor::ExtractOp::create(
-                        wb, wl, history,
-                        ValueRange{arith::AddIOp::create(wb, wl, s, jj)});
-                    Value c = tensor::ExtractOp::create(
-                        wb, wl, history,
-                        ValueRange{arith::AddIOp::create(wb, wl, limit, jj)});
-                    equal = arith::AndIOp::create(
-                        wb, wl, equal,
-                        arith::CmpIOp::create(wb, wl, arith::CmpIPredicate::eq,
-                                              a, c));
-                  }
-                  Value notEqual = arith::XOrIOp::create(
-                      wb, wl, equal,
-                      arith::ConstantIntOp::create(wb, wl, 1, 1));
-                  Value go = arith::AndIOp::create(wb, wl, inRange, notEqual);
-                  scf::ConditionOp::create(wb, wl, go, args);
-                },
-                [&](OpBuilder &wb, Location wl, ValueRange args) {
-                  scf::YieldOp::create(
-                      wb, wl,
-                      ValueRange{arith::AddIOp::create(
-                          wb, wl, args[0],
-                          arith::ConstantIndexOp::create(wb, wl, 1))});
-                });
-            Value s = loop.getResult(0);
+            auto cst = [&](OpBuilder &ob, int64_t v) -> Value {
+              return arith::ConstantIndexOp::create(ob, l, v);
+            };
+            // The suffix starts at L - n; candidates start before it.
+            Value suffix = arith::SubIOp::create(tb, l, length, cst(tb, n));
+            // history[s : s + n] == history[L - n : L] (n unrolled), for
+            // 0 <= s <= L - n.
+            auto matchesAt = [&](OpBuilder &ob, Value s) -> Value {
+              Value equal = trueV;
+              for (int64_t j = 0; j < n; ++j) {
+                Value a = tensor::ExtractOp::create(
+                    ob, l, history,
+                    ValueRange{arith::AddIOp::create(ob, l, s, cst(ob, j))});
+                Value c =
+                    tensor::ExtractOp::create(ob, l, history,
+                                              ValueRange{arith::AddIOp::create(
+                                                  ob, l, suffix, cst(ob, j))});
+                equal = arith::AndIOp::create(
+                    ob, l, equal,
+                    arith::CmpIOp::create(ob, l, arith::CmpIPredicate::eq, a,
+                                          c));
+              }
+              return equal;
+            };
+            // The first s in [from, L - n) (upwards, step 1) or in
+            // [0, from] (downwards, step -1) where the suffix occurs; ends
+            // out of range (L - n, or -1) when there is none.
+            auto scan = [&](OpBuilder &ob, Value from, int64_t step) {
+              auto loop = scf::WhileOp::create(
+                  ob, l, TypeRange{ob.getIndexType()}, ValueRange{from},
+                  [&](OpBuilder &wb, Location wl, ValueRange args) {
+                    Value s = args[0];
+                    Value inRange =
+                        step > 0
+                            ? arith::CmpIOp::create(
+                                  wb, wl, arith::CmpIPredicate::slt, s, suffix)
+                            : arith::CmpIOp::create(wb, wl,
+                                                    arith::CmpIPredicate::sge,
+                                                    s, cst(wb, 0));
+                    // Upwards s <= L - n keeps the reads in bounds;
+                    // downwards s = -1 reads at 0 (the result is unused).
+                    Value at =
+                        step > 0 ? s
+                                 : arith::MaxSIOp::create(wb, wl, s, cst(wb, 0))
+                                       .getResult();
+                    Value differs =
+                        arith::XOrIOp::create(wb, wl, matchesAt(wb, at), trueV);
+                    Value go = arith::AndIOp::create(wb, wl, inRange, differs);
+                    scf::ConditionOp::create(wb, wl, go, args);
+                  },
+                  [&](OpBuilder &wb, Location wl, ValueRange args) {
+                    scf::YieldOp::create(wb, wl,
+                                         ValueRange{arith::AddIOp::create(
+                                             wb, wl, args[0], cst(wb, step))});
+                  });
+              return loop.getResult(0);
+            };
+            auto earliest = [&](OpBuilder &ob, Value from) {
+              Value s = scan(ob, from, 1);
+              Value matched = arith::CmpIOp::create(
+                  ob, l, arith::CmpIPredicate::slt, s, suffix);
+              scf::YieldOp::create(
+                  ob, l,
+                  ValueRange{matched,
+                             arith::AddIOp::create(ob, l, s, cst(ob, n))});
+            };
+            if (!recent)
+              return earliest(tb, cst(tb, 0));
+            // Recent: the latest s with `need` (at least 1) tokens after
+            // the occurrence, s + n + need <= L; else the earliest of the
+            // later ones (none before them matched).
+            Value last = arith::SubIOp::create(
+                tb, l, suffix, arith::MaxSIOp::create(tb, l, need, cst(tb, 1)));
+            Value s = scan(tb, last, -1);
             Value matched = arith::CmpIOp::create(
-                tb, l, arith::CmpIPredicate::slt, s, limit);
-            Value next = arith::AddIOp::create(
-                tb, l, s, arith::ConstantIndexOp::create(tb, l, n));
-            scf::YieldOp::create(tb, l, ValueRange{matched, next});
+                tb, l, arith::CmpIPredicate::sge, s, cst(tb, 0));
+            auto pick = scf::IfOp::create(
+                tb, l, matched,
+                [&](OpBuilder &mb, Location ml) {
+                  scf::YieldOp::create(
+                      mb, ml,
+                      ValueRange{trueV,
+                                 arith::AddIOp::create(mb, ml, s, cst(mb, n))});
+                },
+                [&](OpBuilder &eb, Location) {
+                  earliest(eb,
+                           arith::MaxSIOp::create(
+                               eb, l,
+                               arith::AddIOp::create(eb, l, last, cst(eb, 1)),
+                               cst(eb, 0)));
+                });
+            scf::YieldOp::create(tb, l, pick.getResults());
           },
           [&](OpBuilder &eb, Location l) {
             scf::YieldOp::create(eb, l, ValueRange{found, start});
@@ -123,8 +190,7 @@ struct NgramDraftLowering : OpConversionPattern<DraftOp> {
 
     Value available = arith::SubIOp::create(b, loc, length, start);
     Value count = arith::SelectOp::create(
-        b, loc, found,
-        arith::MinSIOp::create(b, loc, idx(drafter.getK()), available), idx(0));
+        b, loc, found, arith::MinSIOp::create(b, loc, need, available), idx(0));
 
     auto dyn = [&](Type elem) {
       return RankedTensorType::get({ShapedType::kDynamic}, elem);

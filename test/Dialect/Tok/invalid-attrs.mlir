@@ -218,8 +218,19 @@ func.func private @f() attributes {a = #tok.drafter<ngram, k = 4, n_max = 2, n_m
 
 // -----
 
-// expected-error @+1 {{n_max and n_min only apply to an ngram drafter}}
+// expected-error @+1 {{n_max, n_min and match only apply to an ngram drafter}}
 func.func private @f() attributes {a = #tok.drafter<model, k = 4, step = @s, n_max = 5>}
+
+// -----
+
+// expected-error @+1 {{n_max, n_min and match only apply to an ngram drafter}}
+func.func private @f() attributes {a = #tok.drafter<layer_skip, k = 4, step = @s, skip = [1], match = earliest>}
+
+// -----
+
+// expected-error @+2 {{expected one of [earliest, recent] for ngram drafter match rule, got: latest}}
+// expected-error @+1 {{failed to parse Tok_DrafterAttr parameter 'match' which is to be a `NgramMatch`}}
+func.func private @f() attributes {a = #tok.drafter<ngram, k = 4, match = latest>}
 
 // -----
 

@@ -33,6 +33,7 @@ func.func @select(%q: tensor<32x1x128xf32>, %c: !tok.kv_cache<8x4096x128xf32, pa
 // CHECK-SAME: drafter2 = #tok.drafter<model, k = 4, step = @draft_step, confidence = 4.000000e-01>
 // CHECK-SAME: drafter3 = #tok.drafter<layer_skip, k = 3, step = @step, skip = [2, 3, 4]>
 // CHECK-SAME: drafter4 = #tok.drafter<ngram, k = 5, branch = 2, n_max = 4, n_min = 2>
+// CHECK-SAME: drafter5 = #tok.drafter<ngram, k = 6, match = earliest>
 // CHECK-SAME: evict = #tok.evict<window, budget = 256, sinks = 4, recent = 252>
 // CHECK-SAME: evict2 = #tok.evict<h2o, budget = 256, recent = 128>
 // CHECK-SAME: evict3 = #tok.evict<a2sf, budget = 256, recent = 64, decay = 9.000000e-01>
@@ -66,6 +67,7 @@ func.func @attributes() attributes {
     drafter2 = #tok.drafter<model, k = 4, step = @draft_step, confidence = 0.4>,
     drafter3 = #tok.drafter<layer_skip, k = 3, step = @step, skip = [2, 3, 4]>,
     drafter4 = #tok.drafter<ngram, k = 5, branch = 2, n_max = 4, n_min = 2>,
+    drafter5 = #tok.drafter<ngram, k = 6, match = earliest>,
     style = #tok.rope_style<interleaved>,
     method = #tok.merge_method<pitome>} {
   return
@@ -246,6 +248,10 @@ func.func @decoding_ops(%prompt: tensor<?xi32>, %logits: tensor<1x256xf32>, %n: 
       {max_new_tokens = 128, sampler = #tok.sampler<>, eos = 10} : tensor<?xi32> -> tensor<?xi32>
   // CHECK: {{.*}} = tok.draft %{{.*}} {drafter = #tok.drafter<ngram, k = 4>} : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
   %d, %p, %q = tok.draft %out {drafter = #tok.drafter<ngram, k = 4>}
+      : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
+  // CHECK: tok.draft %{{.*}} limit %{{.*}} {drafter = #tok.drafter<ngram, k = 4, match = earliest>} : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
+  %lim = arith.constant 2 : index
+  %ld, %lp, %lq = tok.draft %out limit %lim {drafter = #tok.drafter<ngram, k = 4, match = earliest>}
       : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
   // CHECK: tok.draft %{{.*}} caches(%{{.*}} : !tok.kv_cache<2x512x32xf32>) {drafter = #tok.drafter<model, k = 4, step = @draft_step>} : tensor<?xi32> -> tensor<4xi32>, tensor<4xi32>, tensor<4xf32>, !tok.kv_cache<2x512x32xf32>
   %md, %mp, %mq, %dc2 = tok.draft %out caches(%dc : !tok.kv_cache<2x512x32xf32>)

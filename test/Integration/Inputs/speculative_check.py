@@ -37,21 +37,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jit_entry import run_entry  # noqa: E402
 
 
-def draft_ref(history, k, n_max, n_min):
+def draft_ref(history, k, n_max, n_min, match="recent", limit=None):
+    """The drafts for `history`: `need` = min(k, limit) tokens after an
+    earlier occurrence of the longest suffix (n_max .. n_min) that has one.
+    earliest: the first occurrence; recent: the last occurrence with at
+    least max(need, 1) tokens after it, else the first."""
     h = list(history)
     L = len(h)
+    need = k if limit is None else max(min(k, limit), 0)
     for n in range(n_max, n_min - 1, -1):
         if L <= n:
             continue
-        suffix = h[L - n:]
-        for s in range(0, L - n):
-            if h[s:s + n] == suffix:
-                return h[s + n: s + n + k]
+        starts = [s for s in range(L - n) if h[s:s + n] == h[L - n:]]
+        if not starts:
+            continue
+        full = [s for s in starts if L - (s + n) >= max(need, 1)]
+        s = full[-1] if match == "recent" and full else starts[0]
+        return h[s + n: s + n + need]
     return []
 
 
-DRAFT = """func.func @f(%%h: tensor<?xi32>) -> (tensor<?xi32>, tensor<?xi32>, tensor<?xf32>) {
-  %%d, %%p, %%q = tok.draft %%h {drafter = #tok.drafter<ngram, k = %d, n_max = %d, n_min = %d>}
+DRAFT = """func.func @f(%%h: tensor<?xi32>, %%m: tensor<i64>) -> (tensor<?xi32>, tensor<?xi32>, tensor<?xf32>) {
+  %%mi = tensor.extract %%m[] : tensor<i64>
+  %%limit = arith.index_cast %%mi : i64 to index
+  %%d, %%p, %%q = tok.draft %%h %s{drafter = #tok.drafter<ngram, k = %d, n_max = %d, n_min = %d, match = %s>}
       : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
   return %%d, %%p, %%q : tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
 }
@@ -93,16 +102,20 @@ def verify_ref(logits, drafts, parents):
 
 def check_drafts(tok_run, work, rng):
     failures, cases = 0, 0
-    configs = [(4, 3, 1), (1, 3, 1), (6, 2, 2), (3, 1, 1)]
+    # (k, n_max, n_min, match, limit): None = no limit operand.
+    configs = [(4, 3, 1, "earliest", None), (1, 3, 1, "earliest", None), (6, 2, 2, "earliest", None),
+               (3, 1, 1, "earliest", None), (4, 3, 1, "recent", None), (6, 2, 1, "recent", 3),
+               (3, 3, 1, "recent", 0), (2, 1, 1, "recent", 9)]
     lengths = [0, 1, 2, 3, 7, 19, 40]
-    for ci, (k, n_max, n_min) in enumerate(configs):
+    for ci, (k, n_max, n_min, match, limit) in enumerate(configs):
         for li, length in enumerate(lengths):
             if (ci + li) % 2:  # half the grid keeps the JIT runs few
                 continue
             history = rng.integers(0, 3, length).astype(np.int32)
             name = "draft_%d_%d" % (ci, li)
-            got, err = run_entry(tok_run, work, name, DRAFT % (k, n_max, n_min), [history], 3)
-            want = draft_ref(history.tolist(), k, n_max, n_min)
+            text = DRAFT % ("" if limit is None else "limit %limit ", k, n_max, n_min, match)
+            got, err = run_entry(tok_run, work, name, text, [history, np.array(limit or 0, np.int64)], 3)
+            want = draft_ref(history.tolist(), k, n_max, n_min, match, limit)
             cases += 1
             ok = got is not None
             if ok:
@@ -111,9 +124,9 @@ def check_drafts(tok_run, work, rng):
                       and q.tolist() == [1.0] * len(want))
             if not ok:
                 failures += 1
-                print("draft k=%d n=%d..%d L=%d: MISMATCH got %s want %s %s"
-                      % (k, n_max, n_min, length, None if got is None else got[0].tolist(), want,
-                         err[-500:] if got is None else ""))
+                print("draft k=%d n=%d..%d match=%s limit=%s L=%d: MISMATCH got %s want %s %s"
+                      % (k, n_max, n_min, match, limit, length, None if got is None else got[0].tolist(),
+                         want, err[-500:] if got is None else ""))
     print("draft: %d of %d cases match the reference" % (cases - failures, cases))
     return failures
 
@@ -172,7 +185,34 @@ def generate(tok_run, args):
     return (m.group(1).split() if m else None), r.stderr
 
 
+def replay_rounds(prompt, plain, k, new, match):
+    """The rounds of tok-speculative-decoding{k, match} (ngram, adaptive
+    draft length, greedy) replayed from the tokens plain greedy decoding
+    emits: each round drafts with draft_ref from the context so far, within
+    the round's length and the budget left; the target accepts the drafts
+    that equal the plain tokens and adds one. Returns (target calls, tokens
+    after the first, drafts accepted, drafts), as tok-run reports them."""
+    out = plain[:new]
+    context = list(prompt) + out[:1]
+    count, length, calls, accepted, drafted = 1, k, 0, 0, 0
+    while count < len(out):
+        limit = max(min(new - (count + 1), length), 0)
+        drafts = draft_ref(context, k, 3, 1, match, limit)[:limit]
+        a = 0
+        while a < len(drafts) and count + a < len(out) and drafts[a] == out[count + a]:
+            a += 1
+        calls, accepted, drafted = calls + 1, accepted + a, drafted + len(drafts)
+        context += out[count:count + a + 1]
+        count += a + 1
+        if drafts:
+            length = min(k, length + 2) if a == len(drafts) else max(1, length - 1)
+    return calls, len(out) - 1, accepted, drafted
+
+
 def check_generate(tok_run, model):
+    """Token identity with plain greedy decoding, and the reported round
+    statistics against replay_rounds (the prompts are ASCII: a byte-level
+    vocabulary's ids are the bytes)."""
     where = ["--model", model] if model else []
     label = os.path.basename(model) if model else "built-in"
     prompts = ["def f(x):\n    return x\ndef f", "for i in range(10):\n    print(i)\nfor i in range("]
@@ -182,29 +222,44 @@ def check_generate(tok_run, model):
         if plain is None:
             print("%s plain: failed: %s" % (label, err[-500:]))
             return 1
-        runs = [(k, 48, None) for k in ((1, 10) if pi == 0 else (4,))]
+        # (k, max new tokens, eos, match)
+        runs = [(k, 48, None, "recent") for k in ((1, 10) if pi == 0 else (4,))]
         if pi == 0:
-            runs.append((10, 3, None))  # the budget is smaller than k
+            runs.append((10, 3, None, "recent"))  # the budget is smaller than k
+        else:
+            runs.append((4, 48, None, "earliest"))
         # An eos that plain decoding emits mid-way: speculation must stop
         # at the same token even when the eos sits inside accepted drafts.
         eos = plain[len(plain) // 2]
-        runs.append((6, 48, eos))
-        for k, new, stop in runs:
+        runs.append((6, 48, eos, "recent"))
+        for k, new, stop, match in runs:
             want = plain[:new]
             if stop is not None:
                 want = plain[:plain.index(stop) + 1]
             got, err = generate(tok_run, where + [
                 "--prompt", prompt, "--max-new-tokens", str(new), "--eos", str(stop if stop else -1),
-                "--pipeline", "tok-speculative-decoding{k=%d}" % k])
+                "--pipeline", "tok-speculative-decoding{k=%d match=%s}" % (k, match)])
             cases += 1
-            stats = re.search(r"speculative: .*", err or "")
+            stats = re.search(r"speculative: (\d+) target calls for (\d+) tokens after the first.*?; "
+                              r"(\d+) of (\d+) drafts accepted", err or "")
             if got != want:
                 failures += 1
-                print("%s prompt %d k=%d max=%d eos=%s: MISMATCH\n  got  %s\n  want %s\n%s"
-                      % (label, pi, k, new, stop, got, want, (err or "")[-800:]))
+                print("%s prompt %d k=%d max=%d eos=%s match=%s: MISMATCH\n  got  %s\n  want %s\n%s"
+                      % (label, pi, k, new, stop, match, got, want, (err or "")[-800:]))
             elif stats is None and len(want) > 1:
                 failures += 1
                 print("%s prompt %d k=%d: no speculative statistics reported" % (label, pi, k))
+            elif stats and stop is None:
+                ids = [int(t) for t in plain]
+                expect = replay_rounds(prompt.encode(), ids, k, new, match)
+                reported = tuple(int(g) for g in stats.groups())
+                if reported != expect:
+                    failures += 1
+                    print("%s prompt %d k=%d max=%d match=%s: ROUNDS MISMATCH reported (calls, tokens, accepted, "
+                          "drafted) %s, replayed %s" % (label, pi, k, new, match, reported, expect))
+                else:
+                    print("%s prompt %d k=%d max=%d match=%s: rounds as replayed, %d calls, %d of %d accepted"
+                          % (label, pi, k, new, match, expect[0], expect[2], expect[3]))
     print("generate %s: %d of %d speculative runs equal plain greedy decoding"
           % (label, cases - failures, cases))
     return failures

@@ -187,6 +187,9 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
       skipped;
     - `ngram`: prompt lookup: the longest suffix of `n_max` down to `n_min`
       tokens found earlier in the history, continued for up to `k` tokens.
+      `match` picks the occurrence: `recent` (default) the latest one
+      followed by a full draft (k tokens, or the op's `limit`), else the
+      earliest; `earliest` the earliest (vLLM's rule).
 
     Every drafter proposes up to `k` tokens per round; with `branch > 1` it
     proposes a token tree (top-`branch` children per node, `k` levels).
@@ -197,6 +200,7 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
 
     ```mlir
     #tok.drafter<ngram, k = 4, n_max = 3>
+    #tok.drafter<ngram, k = 4, match = earliest>
     #tok.drafter<model, k = 4, step = @draft_step, confidence = 4.0e-01>
     #tok.drafter<layer_skip, k = 3, step = @step, skip = [2, 3, 4]>
     ```
@@ -207,12 +211,13 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
     DefaultValuedParameter<"int64_t", "1">:$branch,
     DefaultValuedParameter<"int64_t", "3">:$n_max,
     DefaultValuedParameter<"int64_t", "1">:$n_min,
+    DefaultValuedParameter<"NgramMatch", "NgramMatch::recent">:$match,
     OptionalParameter<"::mlir::FlatSymbolRefAttr">:$step,
     OptionalParameter<"::mlir::DenseI64ArrayAttr">:$skip,
     DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(0.0)">:$confidence);
   let assemblyFormat = [{
-    `<` $kind `,` struct($k, $branch, $n_max, $n_min, $step, $skip,
-                         $confidence) `>`
+    `<` $kind `,` struct($k, $branch, $n_max, $n_min, $match, $step,
+                         $skip, $confidence) `>`
   }];
 }
 

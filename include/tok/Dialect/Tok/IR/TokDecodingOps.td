@@ -111,7 +111,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
   let hasVerifier = 1;
 }
 
-def Tok_DraftOp : Tok_Op<"draft", [
+def Tok_DraftOp : Tok_Op<"draft", [AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "Propose draft tokens for speculative decoding";
   let description = [{
@@ -122,16 +122,23 @@ def Tok_DraftOp : Tok_Op<"draft", [
     drafter's probability of `tokens[i]` (1.0 for deterministic drafters).
     Model drafters thread their own caches: `caches` in, `new_caches` out,
     grown by the drafted tokens (roll them back with `tok.kv.truncate`).
+    With `limit`, at most `limit` tokens are drafted (the round's adaptive
+    draft length or the budget left, when below `k`); an ngram drafter with
+    `match = recent` then looks for an occurrence followed by `min(k,
+    limit)` tokens.
 
     Example:
 
     ```mlir
     %d, %p, %q = tok.draft %history {drafter = #tok.drafter<ngram, k = 4>}
         : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
+    %e, %f, %g = tok.draft %history limit %n {drafter = #tok.drafter<ngram, k = 8>}
+        : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
     ```
   }];
   let arguments = (ins
     Tok_I32Vector:$history,
+    Optional<Index>:$limit,
     Variadic<Tok_KVCache>:$caches,
     Tok_DrafterAttr:$drafter);
   let results = (outs
@@ -140,7 +147,8 @@ def Tok_DraftOp : Tok_Op<"draft", [
     Tok_F32Vector:$probs,
     Variadic<Tok_KVCache>:$new_caches);
   let assemblyFormat = [{
-    $history (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)? attr-dict `:`
+    $history (`limit` $limit^)?
+    (`caches` `(` $caches^ `:` qualified(type($caches)) `)`)? attr-dict `:`
     type($history) `->` type($tokens) `,` type($parents) `,` type($probs)
     (`,` qualified(type($new_caches))^)?
   }];

@@ -41,6 +41,14 @@ def Tok_DrafterKind : Tok_I32Enum<"DrafterKind", "speculative drafter", [
   I32EnumAttrCase<"ngram", 2>
 ]>;
 
+// Which earlier occurrence of the suffix an ngram drafter copies from.
+def Tok_NgramMatch : Tok_I32Enum<"NgramMatch", "ngram drafter match rule", [
+  // vLLM / prompt lookup: the earliest occurrence.
+  I32EnumAttrCase<"earliest", 0>,
+  // The latest occurrence followed by a full draft, else the earliest.
+  I32EnumAttrCase<"recent", 1>
+]>;
+
 def Tok_MergeMethod : Tok_I32Enum<"MergeMethod", "token merging method", [
   I32EnumAttrCase<"tome", 0>,
   I32EnumAttrCase<"pitome", 1>
