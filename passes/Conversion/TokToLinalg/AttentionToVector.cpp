@@ -45,6 +45,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionEmitter.h"
+#include "LaneSums.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -139,15 +140,6 @@ private:
   /// The lane-wise products q * k of a full-precision key slot, summed over
   /// the head dim's chunks (not across lanes): their lane sum is q . k.
   Value keyPartials(OpBuilder &ob, Value kvHead, Value slot, ArrayRef<Value> q);
-  /// A vector whose lane i is the sum of the lanes of partials[r(i)], r
-  /// reversing the 4 bits of i (partials: 16 vectors of 16 lanes). Four
-  /// levels; each halves the number of vectors by adding the two halves of
-  /// a pair of vectors interleaved by a two-source shuffle.
-  Value sumAcross(OpBuilder &ob, ArrayRef<Value> partials);
-  static int64_t reverseLaneBits(int64_t lane) {
-    return ((lane & 1) << 3) | ((lane & 2) << 1) | ((lane & 4) >> 1) |
-           ((lane & 8) >> 3);
-  }
   /// Decode with a quantized cache: for every key group of the quantized
   /// prefix, q * scale (per channel) into qsBuf and q . min into qmBuf.
   void foldKeyScales(OpBuilder &ob, Value kvHead, ArrayRef<Value> q);
@@ -382,33 +374,6 @@ Value VectorAttentionEmitter::keyPartials(OpBuilder &ob, Value kvHead,
     acc = acc ? fma(ob, q[c], k, acc) : arith::MulFOp::create(ob, loc, q[c], k);
   }
   return acc;
-}
-
-Value VectorAttentionEmitter::sumAcross(OpBuilder &ob,
-                                        ArrayRef<Value> partials) {
-  assert(partials.size() == kLanes && "one partial vector per lane");
-  // After the level of width w (8, 4, 2, 1), vector j holds, in blocks of
-  // w lanes, partial sums of the inputs it has absorbed. A pair (a, b)
-  // becomes lo + hi, where lo takes the first w lanes of each 2w-lane
-  // block of a then b, and hi the last w.
-  SmallVector<Value> level(partials.begin(), partials.end());
-  for (int64_t w = kLanes / 2; w >= 1; w /= 2) {
-    SmallVector<int64_t> lo, hi;
-    for (int64_t block = 0; block < kLanes / (2 * w); ++block)
-      for (int64_t src = 0; src < 2; ++src)
-        for (int64_t i = 0; i < w; ++i) {
-          lo.push_back(src * kLanes + block * 2 * w + i);
-          hi.push_back(src * kLanes + block * 2 * w + w + i);
-        }
-    SmallVector<Value> next;
-    for (size_t j = 0; j + 1 < level.size(); j += 2) {
-      Value a = vector::ShuffleOp::create(ob, loc, level[j], level[j + 1], lo);
-      Value c = vector::ShuffleOp::create(ob, loc, level[j], level[j + 1], hi);
-      next.push_back(arith::AddFOp::create(ob, loc, a, c, reassoc));
-    }
-    level = std::move(next);
-  }
-  return level.front();
 }
 
 Value VectorAttentionEmitter::keyDot(OpBuilder &ob, Value kvHead, Value slot,
@@ -1030,7 +995,10 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
             for (int64_t lane = 0; lane < kLanes; ++lane)
               partials[reverseLaneBits(lane)] =
                   keyPartials(kb, kvHead, keyRows[lane], q);
-            s = sumAcross(kb, partials);
+            LaneSums lanes = sumLanes(kb, loc, partials, reassoc);
+            assert(lanes.laneOf[reverseLaneBits(3)] == 3 &&
+                   "bit-reversed inputs come out in order");
+            s = lanes.sums;
           } else {
             SmallVector<Value> dots;
             for (Value key : keyRows)

@@ -16,8 +16,10 @@
 //         R x 4 dot products of W rows with x[t], 16 lanes wide, each W
 //         vector feeding the group's 4 tokens:
 //           acc_rt = fma(W[n + r, k : k+16], x[t, k : k+16], acc_rt)
-//         then a reassociated horizontal sum, a scalar tail for K % 16,
-//         and the bias
+//         then the R x 4 sums across lanes together by a butterfly of
+//         shuffles (LaneSums.h) and each token's R outputs written as
+//         one vector, plus the bias (K % 16 != 0 or single rows: a
+//         horizontal sum per dot product, a scalar tail, scalar writes)
 //     rows left over (chunk % R) one at a time.
 //
 // Each W row is read contiguously once per call (decode, T = 1, is a pure
@@ -29,6 +31,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Conversion/Passes.h"
+
+#include "LaneSums.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -132,6 +136,32 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
             }
             scf::YieldOp::create(kb, loc, next);
           });
+      if (rows == kRows && kFull == k) {
+        // All rows x tokens sums at once (a butterfly of shuffles), then
+        // each token's kRows outputs (contiguous in y) as one vector write.
+        SmallVector<Value> accs(kLoop.getResults());
+        LaneSums lanes = sumLanes(ob, loc, accs, reassoc);
+        auto outVecType = VectorType::get({kRows}, f32);
+        Value biasVec;
+        if (bias)
+          biasVec = vector::TransferReadOp::create(ob, loc, outVecType, bias,
+                                                   ValueRange{row0}, zeroF,
+                                                   ArrayRef<bool>{true});
+        for (int64_t i = 0; i < nt; ++i) {
+          SmallVector<int64_t> pick;
+          for (int64_t r = 0; r < rows; ++r)
+            pick.push_back(lanes.laneOf[r * nt + i]);
+          Value y =
+              vector::ShuffleOp::create(ob, loc, lanes.sums, lanes.sums, pick);
+          if (biasVec)
+            y = arith::AddFOp::create(ob, loc, y, biasVec);
+          slice = vector::TransferWriteOp::create(ob, loc, y, slice,
+                                                  ValueRange{ts[i], col0},
+                                                  ArrayRef<bool>{true})
+                      .getResult();
+        }
+        return slice;
+      }
       for (int64_t a = 0; a < rows * nt; ++a) {
         auto red = vector::ReductionOp::create(
             ob, loc, vector::CombiningKind::ADD, kLoop.getResult(a));

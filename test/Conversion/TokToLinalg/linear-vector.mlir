@@ -61,3 +61,31 @@ func.func @half(%x: tensor<4x32xf16>, %w: tensor<8x32xf16>) -> tensor<4x8xf16> {
   %y = tok.linear %x, %w : tensor<4x32xf16>, tensor<8x32xf16>
   return %y : tensor<4x8xf16>
 }
+
+// K a multiple of 16 (no scalar tail): a block's rows x tokens sums come
+// out of one butterfly of shuffles (no horizontal reductions), and each
+// token's 4 outputs plus the bias are one vector<4xf32> write.
+// CHECK-LABEL: func.func @whole_steps(
+// CHECK-SAME:    %[[X:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<8x32xf32>, %[[B:.*]]: tensor<8xf32>)
+// CHECK:         scf.forall (%{{.*}}) in (2)
+// CHECK:             scf.index_switch %{{.*}} -> tensor<?x?xf32>
+// CHECK-NEXT:        case 1 {
+// One token: 4 accumulators, 2 + 1 two-source shuffle pairs, then the
+// one vector left adds itself with swapped halves (2 shuffles), then one
+// pick.
+// CHECK:               %[[ACC:.*]]:4 = scf.for
+// CHECK-COUNT-8:       vector.shuffle
+// CHECK:               %[[BV:.*]] = vector.transfer_read %[[B]][%{{.*}}], %{{.*}} {in_bounds = [true]} : tensor<8xf32>, vector<4xf32>
+// CHECK:               %[[Y:.*]] = vector.shuffle %{{.*}}, %{{.*}} [{{.*}}] : vector<16xf32>, vector<16xf32>
+// CHECK:               %[[YB:.*]] = arith.addf %[[Y]], %[[BV]] : vector<4xf32>
+// CHECK:               vector.transfer_write %[[YB]], %{{.*}}[%{{.*}}, %{{.*}}] {in_bounds = [true]} : vector<4xf32>, tensor<?x?xf32>
+// CHECK-NOT:           vector.reduction
+// CHECK:             case 2 {
+// CHECK-COUNT-2:       vector.transfer_write {{.*}} : vector<4xf32>, tensor<?x?xf32>
+// CHECK:             case 3 {
+// CHECK-COUNT-3:       vector.transfer_write {{.*}} : vector<4xf32>, tensor<?x?xf32>
+// CHECK:             default {
+func.func @whole_steps(%x: tensor<?x32xf32>, %w: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x8xf32> {
+  %y = tok.linear %x, %w, %b : tensor<?x32xf32>, tensor<8x32xf32>, tensor<8xf32>
+  return %y : tensor<?x8xf32>
+}

@@ -90,14 +90,21 @@ def main():
     # linear: rank 2 and rank 3 inputs, with and without bias, f32 and f16
     # (the generic lowering), and f32 [T, K] x [N, K] shapes for the
     # vectorized kernel: K with and without a tail of K % 16, N not a
-    # multiple of the 4-row blocks or of the chunks, one token (decode).
+    # multiple of the 4-row blocks or of the chunks, one token (decode),
+    # 1 to 6 tokens over whole 16-lane steps.
     for name, shape, n, bias, dt in (("linear", (5, 24), 10, False, np.float32),
                                      ("linear bias rank3", (2, 3, 24), 10, True, np.float32),
                                      ("linear f16", (4, 24), 10, True, np.float16),
                                      ("linear decode K37 N67", (1, 37), 67, True, np.float32),
                                      ("linear prefill K64 N33", (7, 64), 33, False, np.float32),
                                      ("linear K16 N5", (3, 16), 5, True, np.float32),
-                                     ("linear K3 N1", (2, 3), 1, False, np.float32)):
+                                     ("linear K3 N1", (2, 3), 1, False, np.float32),
+                                     # K % 16 == 0: the butterfly sums of
+                                     # 4 rows x 1..4 tokens, vector writes
+                                     ("linear decode K48 N40", (1, 48), 40, True, np.float32),
+                                     ("linear T2 K32 N24", (2, 32), 24, True, np.float32),
+                                     ("linear T5 K48 N36", (5, 48), 36, True, np.float32),
+                                     ("linear T6 K32 N16", (6, 32), 16, False, np.float32)):
         et = "f32" if dt == np.float32 else "f16"
         k = shape[-1]
         xin = rng.standard_normal(shape).astype(dt)
