@@ -15,7 +15,9 @@ Models: the built-in model (random weights, in memory), the trained
 pyllama-4m (../shared/models, skipped if absent) and the 110M Llama-2
 shape with random weights (written by bench/decode's helpers; bandwidth
 bound). Prompts: a repetitive Python prompt (the same statement pattern
-over and over) and ordinary Python. Each configuration runs --pairs
+over and over) and ordinary Python; the n-gram mode adds twelve
+assignments that the trained pyllama-4m continues in kind (--prompts and
+--k select a subset). Each configuration runs --pairs
 interleaved pairs of processes, plain greedy decoding then speculative,
 each generating --repeat times with its compiled code (tok-run generate
 --repeat; the median decode rate, tokens after the first, compile time
@@ -52,6 +54,10 @@ ORDINARY = ("import os\nimport sys\n\n\ndef read_lines(path):\n    with open(pat
 
 
 PROMPTS = (("repetitive", REPETITIVE), ("ordinary", ORDINARY))
+# For the n-gram drafter also: twelve assignments that pyllama-4m continues
+# in kind (it falls into repeating a line), unlike the six assertions.
+ASSIGNMENTS = "".join("    x%d = data[%d]\n" % (i, i) for i in range(12))
+NGRAM_PROMPTS = PROMPTS + (("assignments", ASSIGNMENTS),)
 # Random weights, vocabulary 32000: token ids, not text.
 PROMPTS_110M = (("ids 1..8 x2", [1, 2, 3, 4, 5, 6, 7, 8] * 2),)
 
@@ -156,6 +162,11 @@ def main():
                     help="interleaved plain / speculative process pairs per configuration (median ratio)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="generations per process (tok-run generate --repeat; the median rate)")
+    ap.add_argument("--prompts", default="",
+                    help="n-gram mode: only these prompts (comma-separated: repetitive, ordinary, assignments; "
+                         "the 110M shape's is 'ids 1..8 x2'); default all")
+    ap.add_argument("--k", default="",
+                    help="n-gram mode: draft lengths to run (comma-separated; default 2,4,8, --quick 4)")
     ap.add_argument("--match", default="recent,earliest",
                     help="n-gram match rules to run (comma-separated: recent, earliest), each against the "
                          "same plain processes")
@@ -185,14 +196,16 @@ def main():
         models.append(("pyllama-4m", SHARED, 200))
     if not args.quick and "110m" in args.wanted:
         models.append(("llama2-110m (random)", write_110m(work), 96))
-    ks = (2, 4, 8) if not args.quick else (4,)
+    ks = tuple(map(int, args.k.split(","))) if args.k else (2, 4, 8) if not args.quick else (4,)
     rows = []
     matches = args.match.split(",")
     print("%-22s %-11s %3s %-8s %10s %10s %19s %9s %11s %9s" % (
         "model", "prompt", "k", "match", "plain t/s", "spec t/s", "speedup (range)", "accepted", "calls/token",
         "identical"))
     for name, model, new in models:
-        prompts = PROMPTS_110M if model and "110m" in name else PROMPTS
+        prompts = PROMPTS_110M if model and "110m" in name else NGRAM_PROMPTS
+        if args.prompts:
+            prompts = [p for p in prompts if p[0] in args.prompts.split(",")]
         for pname, prompt in prompts:
             for k in ks:
                 # Every match rule against the same plain processes.
