@@ -82,7 +82,13 @@ static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu) {
   // which must be lowered while its region is still a single block.
   if (gpu)
     pm.addPass(createGpuToLLVMConversionPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // Heap buffers through MLIR's generic allocation functions, which tok's
+  // runtime implements over a cache of freed blocks
+  // (lib/Runtime/BufferCache.cpp: re-faulting the pages of every freed
+  // activation cost a fifth of an encoder forward).
+  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+  memrefOptions.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
