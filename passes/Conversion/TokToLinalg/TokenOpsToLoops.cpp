@@ -24,7 +24,8 @@
 //   every source merges into its most similar destination.
 // The similarity searches cost |A| |B| M (ToMe) or N^2 M (PiToMe)
 // multiply-adds, 16 lanes wide for metric widths that are multiples of 16;
-// the rankings |A|^2 or N^2 compares.
+// ToMe's runs as an scf.forall over chunks of A (the thread pool), the
+// rest serially; the rankings cost |A|^2 or N^2 compares.
 //
 // tok.unmerge: out[o] = in[map[o]], after a run-time range check of map.
 //
@@ -309,15 +310,43 @@ struct MergeOpLowering : OpConversionPattern<MergeOp> {
     Value negInf = a.f32(-std::numeric_limits<float>::infinity());
     Value best0 = a.filled({nA}, b.getF32Type(), negInf);
     Value dst0 = a.filled({nA}, b.getIndexType(), zero);
-    SmallVector<Value> found = forLoop(
-        b, loc, zero, nA, ValueRange{best0, dst0},
-        [&](OpBuilder &ob, Value k, ValueRange acc) -> SmallVector<Value> {
-          Arith o{ob, loc};
-          Value ai = o.add(o.idx(aStart), o.mul(k, o.idx(2)));
-          auto [best, dst] =
-              mb.bestMatch(ob, ai, o.idx(bStart), mb.t, o.idx(2), nullptr);
-          return {o.insert(best, acc[0], {k}), o.insert(dst, acc[1], {k})};
-        });
+    // The best match of every A token: |A| x |B| cosines, the bulk of the
+    // op's work, in chunks of kChunk A tokens on the thread pool (scf.forall
+    // becomes an OpenMP loop); each chunk writes its own slice.
+    constexpr int64_t kChunk = 16;
+    Value chunks = arith::CeilDivSIOp::create(b, loc, nA, a.idx(kChunk));
+    auto forall = scf::ForallOp::create(b, loc, ArrayRef<OpFoldResult>{chunks},
+                                        ValueRange{best0, dst0}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(forall.getBody()->getTerminator());
+      Arith o{b, loc};
+      Value k0 = o.mul(forall.getInductionVars()[0], o.idx(kChunk));
+      Value size = o.minS(o.idx(kChunk), o.sub(nA, k0));
+      SmallVector<OpFoldResult> offsets{k0}, sizes{size},
+          strides{b.getIndexAttr(1)};
+      SmallVector<Value> slices;
+      for (Value shared : forall.getRegionIterArgs())
+        slices.push_back(tensor::ExtractSliceOp::create(b, loc, shared, offsets,
+                                                        sizes, strides));
+      SmallVector<Value> chunk = forLoop(
+          b, loc, o.idx(0), size, slices,
+          [&](OpBuilder &ob, Value kk, ValueRange acc) -> SmallVector<Value> {
+            Arith in{ob, loc};
+            Value ai =
+                in.add(in.idx(aStart), in.mul(in.add(k0, kk), in.idx(2)));
+            auto [best, dst] =
+                mb.bestMatch(ob, ai, in.idx(bStart), mb.t, in.idx(2), nullptr);
+            return {in.insert(best, acc[0], {kk}),
+                    in.insert(dst, acc[1], {kk})};
+          });
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      for (auto [part, shared] :
+           llvm::zip_equal(chunk, forall.getRegionIterArgs()))
+        tensor::ParallelInsertSliceOp::create(b, loc, part, shared, offsets,
+                                              sizes, strides);
+    }
+    SmallVector<Value> found(forall.getResults());
     return forLoop(b, loc, zero, nA, ValueRange{role},
                    [&](OpBuilder &ob, Value k,
                        ValueRange acc) -> SmallVector<Value> {
