@@ -1,0 +1,268 @@
+//===- AttentionToVectorPrefill.cpp - the prefill kernel ------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The prefill kernel of the vectorized f32 attention (AttentionToVector.cpp
+// has the design): K of a KV head packed as K^T panels, then per block of
+// 12 query rows a 12 x 32 register tile of Q K^T per key tile, the online
+// softmax in registers and O = alpha O + P V, with received scores from the
+// block's kept logits.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionVectorEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::tok;
+using namespace mlir::tok::vector_attention;
+
+Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
+  // Whole tiles of panels, so that the last tile reads no further.
+  Value tiles = arith::DivUIOp::create(
+      ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kTileKeys - 1)),
+      index(ob, kTileKeys));
+  Value panels = arith::MulIOp::create(ob, loc, tiles, index(ob, kTilePanels));
+  auto type = MemRefType::get({ShapedType::kDynamic, depth, kKeys}, f32);
+  Value kt = memref::AllocOp::create(ob, loc, type, ValueRange{panels});
+  Value last = arith::SubIOp::create(ob, loc, keys, index(ob, 1));
+  Value slots = arith::MulIOp::create(ob, loc, panels, index(ob, kKeys));
+  // One key row at a time, scattered into its column of the panel; slots
+  // past S repeat the last key (masked later).
+  scf::ForOp::create(
+      ob, loc, index(ob, 0), slots, index(ob, 1), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value j, ValueRange) {
+        Value key = minIndex(lb, j, last);
+        Value panel = arith::DivUIOp::create(lb, l, j, index(lb, kKeys));
+        Value col = arith::RemUIOp::create(lb, l, j, index(lb, kKeys));
+        SmallVector<Value> keyRow =
+            loadRow(lb, /*ofKeys=*/true, kvHead, key, 0, depth / kLanes);
+        for (int64_t c = 0; c < depth / kLanes; ++c) {
+          Value row = keyRow[c];
+          for (int64_t lane = 0; lane < kLanes; ++lane) {
+            Value x = vector::ExtractOp::create(lb, l, row, lane);
+            memref::StoreOp::create(
+                lb, l, x, kt,
+                ValueRange{panel, index(lb, c * kLanes + lane), col});
+          }
+        }
+        scf::YieldOp::create(lb, l);
+      });
+  return kt;
+}
+
+Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
+                                          Value kvHead, Value h, Value hh) {
+  Value c0 = index(ob, 0), c1 = index(ob, 1);
+  int64_t qChunks = depth / kLanes, vChunks = valueDepth / kLanes;
+  Value lastRow = arith::SubIOp::create(ob, loc, tokens, c1);
+  Value lastKey = arith::SubIOp::create(ob, loc, keys, c1);
+  Value scaleVec = splat(ob, scale);
+  Value zeroVec = splat(ob, zeroF);
+
+  auto blocks = scf::ForOp::create(
+      ob, loc, c0, tokens, index(ob, kRows), ValueRange{out},
+      [&](OpBuilder &tb, Location, Value i0, ValueRange tileArgs) {
+        Value rest = arith::SubIOp::create(tb, loc, tokens, i0);
+        Value bq = minIndex(tb, index(tb, kRows), rest);
+        // Rows past T repeat the last row; their results are dropped.
+        SmallVector<Value> qPos;
+        for (int64_t r = 0; r < kRows; ++r) {
+          Value row = minIndex(
+              tb, arith::AddIOp::create(tb, loc, i0, index(tb, r)), lastRow);
+          qPos.push_back(queryPosition(tb, row));
+          for (int64_t c = 0; c < qChunks; ++c) {
+            Value qv = readRow(tb, in.query, h, row, index(tb, c * kLanes));
+            vector::StoreOp::create(
+                tb, loc, arith::MulFOp::create(tb, loc, qv, scaleVec), qBuf,
+                ValueRange{index(tb, r), index(tb, c * kLanes)});
+          }
+          for (int64_t c = 0; c < vChunks; ++c)
+            vector::StoreOp::create(
+                tb, loc, zeroVec, oBuf,
+                ValueRange{index(tb, r), index(tb, c * kLanes)});
+        }
+        auto [lo, hi] = attentionKeyRange(tb, loc, in, tokens, keys, i0, bq);
+        // Tiles start on tile boundaries.
+        Value loAligned = arith::MulIOp::create(
+            tb, loc, arith::DivUIOp::create(tb, loc, lo, index(tb, kTileKeys)),
+            index(tb, kTileKeys));
+        SmallVector<Value> stats;
+        for (int64_t r = 0; r < kRows; ++r)
+          stats.push_back(negInf);
+        for (int64_t r = 0; r < kRows; ++r)
+          stats.push_back(zeroF);
+
+        auto keyLoop = scf::ForOp::create(
+            tb, loc, loAligned, hi, index(tb, kTileKeys), stats,
+            [&](OpBuilder &kb, Location, Value j0, ValueRange st) {
+              Value firstPanel =
+                  arith::DivUIOp::create(kb, loc, j0, index(kb, kKeys));
+              // S = Q K^T, one kRows x 2-vector register tile per panel.
+              // logits[r] holds row r's 2 * kTilePanels vectors.
+              SmallVector<SmallVector<Value>> logits(kRows);
+              for (int64_t pi = 0; pi < kTilePanels; ++pi) {
+                Value panel =
+                    arith::AddIOp::create(kb, loc, firstPanel, index(kb, pi));
+                SmallVector<Value> inits(2 * kRows, zeroVec);
+                auto dLoop = scf::ForOp::create(
+                    kb, loc, c0, index(kb, depth), c1, inits,
+                    [&](OpBuilder &db, Location, Value d, ValueRange acc) {
+                      Value k0 = vector::LoadOp::create(
+                          db, loc, vec, packed, ValueRange{panel, d, c0});
+                      Value k1 = vector::LoadOp::create(
+                          db, loc, vec, packed,
+                          ValueRange{panel, d, index(db, kLanes)});
+                      SmallVector<Value> next;
+                      for (int64_t r = 0; r < kRows; ++r) {
+                        Value qs = memref::LoadOp::create(
+                            db, loc, qBuf, ValueRange{index(db, r), d});
+                        Value qb = splat(db, qs);
+                        next.push_back(fma(db, qb, k0, acc[2 * r]));
+                        next.push_back(fma(db, qb, k1, acc[2 * r + 1]));
+                      }
+                      scf::YieldOp::create(db, loc, next);
+                    });
+                for (int64_t r = 0; r < kRows; ++r) {
+                  logits[r].push_back(dLoop.getResult(2 * r));
+                  logits[r].push_back(dLoop.getResult(2 * r + 1));
+                }
+              }
+              SmallVector<Value> firstKeys, kPos;
+              for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi) {
+                firstKeys.push_back(
+                    arith::AddIOp::create(kb, loc, j0, index(kb, vi * kLanes)));
+                kPos.push_back(keyPositions(kb, kvHead, firstKeys.back()));
+              }
+              Value negInfVec = splat(kb, negInf);
+              SmallVector<Value> next(2 * kRows), alphas;
+              for (int64_t r = 0; r < kRows; ++r) {
+                SmallVector<Value> masked;
+                for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
+                  masked.push_back(arith::SelectOp::create(
+                      kb, loc, visible(kb, firstKeys[vi], kPos[vi], qPos[r]),
+                      addLogSizes(kb, logits[r][vi], firstKeys[vi]),
+                      negInfVec));
+                if (blockLogits)
+                  for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
+                    vector::StoreOp::create(
+                        kb, loc, masked[vi], blockLogits,
+                        ValueRange{index(kb, r), firstKeys[vi]});
+                SoftmaxStep step =
+                    softmaxStep(kb, masked, st[r], st[kRows + r]);
+                next[r] = step.max;
+                next[kRows + r] = step.sum;
+                alphas.push_back(splat(kb, step.alpha));
+                for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
+                  vector::StoreOp::create(
+                      kb, loc, step.p[vi], pBuf,
+                      ValueRange{index(kb, r), index(kb, vi * kLanes)});
+              }
+              // O = alpha O + P V, 32 value columns at a time.
+              for (int64_t c = 0; c < vChunks; c += 2) {
+                int64_t width = std::min<int64_t>(2, vChunks - c);
+                SmallVector<Value> acc;
+                for (int64_t r = 0; r < kRows; ++r)
+                  for (int64_t w = 0; w < width; ++w) {
+                    Value o = vector::LoadOp::create(
+                        kb, loc, vec, oBuf,
+                        ValueRange{index(kb, r), index(kb, (c + w) * kLanes)});
+                    acc.push_back(arith::MulFOp::create(kb, loc, o, alphas[r]));
+                  }
+                auto jLoop = scf::ForOp::create(
+                    kb, loc, c0, index(kb, kTileKeys), c1, acc,
+                    [&](OpBuilder &jb, Location, Value jj, ValueRange a) {
+                      Value key = minIndex(
+                          jb, arith::AddIOp::create(jb, loc, j0, jj), lastKey);
+                      SmallVector<Value> vs =
+                          loadRow(jb, /*ofKeys=*/false, kvHead, key, c, width);
+                      SmallVector<Value> nextAcc;
+                      for (int64_t r = 0; r < kRows; ++r) {
+                        Value pb = splat(jb, memref::LoadOp::create(
+                                                 jb, loc, pBuf,
+                                                 ValueRange{index(jb, r), jj}));
+                        for (int64_t w = 0; w < width; ++w)
+                          nextAcc.push_back(
+                              fma(jb, pb, vs[w], a[r * width + w]));
+                      }
+                      scf::YieldOp::create(jb, loc, nextAcc);
+                    });
+                for (int64_t r = 0; r < kRows; ++r)
+                  for (int64_t w = 0; w < width; ++w)
+                    vector::StoreOp::create(
+                        kb, loc, jLoop.getResult(r * width + w), oBuf,
+                        ValueRange{index(kb, r), index(kb, (c + w) * kLanes)});
+              }
+              scf::YieldOp::create(kb, loc, next);
+            });
+
+        // Received scores: sum over the block's rows (padding rows weigh
+        // 0) of each row's weighted probabilities, 16 keys at a time.
+        if (blockLogits) {
+          SmallVector<Value> lses, weights;
+          for (int64_t r = 0; r < kRows; ++r) {
+            Value row = arith::AddIOp::create(tb, loc, i0, index(tb, r));
+            auto [w, lse] = scoreWeightAndLse(tb, row, keyLoop.getResult(r),
+                                              keyLoop.getResult(kRows + r));
+            Value exists = arith::CmpIOp::create(
+                tb, loc, arith::CmpIPredicate::slt, index(tb, r), bq);
+            weights.push_back(
+                splat(tb, arith::SelectOp::create(tb, loc, exists, w, zeroF)));
+            lses.push_back(splat(tb, lse));
+          }
+          scf::ForOp::create(
+              tb, loc, loAligned, hi, index(tb, kLanes), ValueRange{},
+              [&](OpBuilder &lb, Location l, Value j, ValueRange) {
+                Value acc =
+                    vector::LoadOp::create(lb, l, vec, scoreAcc, ValueRange{j});
+                for (int64_t r = 0; r < kRows; ++r) {
+                  Value s = vector::LoadOp::create(lb, l, vec, blockLogits,
+                                                   ValueRange{index(lb, r), j});
+                  Value p = math::ExpOp::create(
+                      lb, l, arith::SubFOp::create(lb, l, s, lses[r]));
+                  acc = fma(lb, p, weights[r], acc);
+                }
+                vector::StoreOp::create(lb, l, acc, scoreAcc, ValueRange{j});
+                scf::YieldOp::create(lb, l);
+              });
+        }
+
+        // The block's rows that exist.
+        Value result = tileArgs[0];
+        for (int64_t r = 0; r < kRows; ++r) {
+          Value exists = arith::CmpIOp::create(
+              tb, loc, arith::CmpIPredicate::slt, index(tb, r), bq);
+          auto ifOp = scf::IfOp::create(
+              tb, loc, exists,
+              [&](OpBuilder &wb, Location l) {
+                SmallVector<Value> acc;
+                for (int64_t c = 0; c < vChunks; ++c)
+                  acc.push_back(vector::LoadOp::create(
+                      wb, l, vec, oBuf,
+                      ValueRange{index(wb, r), index(wb, c * kLanes)}));
+                Value row = arith::AddIOp::create(wb, l, i0, index(wb, r));
+                scf::YieldOp::create(
+                    wb, l,
+                    writeOutputRow(wb, result, hh, row, acc,
+                                   keyLoop.getResult(kRows + r)));
+              },
+              [&](OpBuilder &eb, Location l) {
+                scf::YieldOp::create(eb, l, result);
+              });
+          result = ifOp.getResult(0);
+        }
+        scf::YieldOp::create(tb, loc, result);
+      });
+  return blocks.getResult(0);
+}
