@@ -503,7 +503,14 @@ int main(int argc, char **argv) {
       "  tok-run generate [options]       generate text with a model "
       "(tok-run generate --help)\n"
       "  tok-run embed [options]          sentence embeddings with a BERT "
-      "encoder (tok-run embed --help)\n");
+      "encoder (tok-run embed --help)\n\n"
+      "Environment:\n"
+      "  TOK_NUM_THREADS (else OMP_NUM_THREADS)  threads of the parallel "
+      "loops (default: the CPUs this process may use)\n"
+      "  TOK_BUFFER_CACHE_MB   megabytes of freed buffers kept for reuse "
+      "(default 1024; 0: plain malloc / free)\n"
+      "  TOK_JIT_PERF=1        make JIT code visible to perf (perf record "
+      "-k 1, perf inject --jit)\n");
 
   MLIRContext context(registry);
   context.printOpOnDiagnostic(false);
