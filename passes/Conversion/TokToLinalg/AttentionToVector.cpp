@@ -76,22 +76,34 @@ SmallVector<Value> VectorAttentionEmitter::loadRow(OpBuilder &ob, bool ofKeys,
       chunks.push_back(readRow(rb, src, kvHead, row, index(rb, c * kLanes)));
     return chunks;
   };
+  return bySlotKind(
+      ob, slot,
+      [&](OpBuilder &tb) {
+        SmallVector<Value> chunks;
+        for (int64_t c = c0; c < c0 + n; ++c)
+          chunks.push_back(dequantChunk(tb, ofKeys, kvHead, slot, c * kLanes));
+        return chunks;
+      },
+      read);
+}
+
+SmallVector<Value> VectorAttentionEmitter::bySlotKind(
+    OpBuilder &ob, Value slot,
+    function_ref<SmallVector<Value>(OpBuilder &)> codes,
+    function_ref<SmallVector<Value>(OpBuilder &, Value)> tail) {
   if (!in.quant)
-    return read(ob, slot);
+    return tail(ob, slot);
   Value inCodes = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::ult,
                                         slot, in.quant.quantized);
   auto ifOp = scf::IfOp::create(
       ob, loc, inCodes,
       [&](OpBuilder &tb, Location l) {
-        SmallVector<Value> chunks;
-        for (int64_t c = c0; c < c0 + n; ++c)
-          chunks.push_back(dequantChunk(tb, ofKeys, kvHead, slot, c * kLanes));
-        scf::YieldOp::create(tb, l, chunks);
+        scf::YieldOp::create(tb, l, codes(tb));
       },
       [&](OpBuilder &eb, Location l) {
         scf::YieldOp::create(
             eb, l,
-            read(eb, arith::SubIOp::create(eb, l, slot, in.quant.quantized)));
+            tail(eb, arith::SubIOp::create(eb, l, slot, in.quant.quantized)));
       });
   return SmallVector<Value>(ifOp.getResults());
 }

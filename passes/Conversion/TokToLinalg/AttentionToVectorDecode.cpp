@@ -50,33 +50,30 @@ Value VectorAttentionEmitter::keyDot(OpBuilder &ob, Value kvHead, Value slot,
     }
     return reduce(rb, vector::CombiningKind::ADD, acc);
   };
-  if (!in.quant)
-    return plainDot(ob, slot);
-  Value inCodes = arith::CmpIOp::create(ob, loc, arith::CmpIPredicate::ult,
-                                        slot, in.quant.quantized);
-  auto ifOp = scf::IfOp::create(
-      ob, loc, inCodes,
-      [&](OpBuilder &tb, Location l) {
-        Value group =
-            arith::DivUIOp::create(tb, l, slot, index(tb, in.quantGroup));
-        Value acc;
-        for (int64_t c = 0; c < depth / kLanes; ++c) {
-          Value qs = vector::LoadOp::create(
-              tb, l, vec, qsBuf, ValueRange{group, index(tb, c * kLanes)});
-          Value code = codeChunk(tb, /*ofKeys=*/true, kvHead, slot, c * kLanes);
-          acc = acc ? fma(tb, qs, code, acc)
-                    : arith::MulFOp::create(tb, l, qs, code);
-        }
-        Value dot = reduce(tb, vector::CombiningKind::ADD, acc);
-        Value qm = memref::LoadOp::create(tb, l, qmBuf, ValueRange{group});
-        scf::YieldOp::create(tb, l,
-                             ValueRange{arith::AddFOp::create(tb, l, dot, qm)});
-      },
-      [&](OpBuilder &eb, Location l) {
-        Value row = arith::SubIOp::create(eb, l, slot, in.quant.quantized);
-        scf::YieldOp::create(eb, l, ValueRange{plainDot(eb, row)});
-      });
-  return ifOp.getResult(0);
+  return bySlotKind(
+             ob, slot,
+             [&](OpBuilder &tb) -> SmallVector<Value> {
+               Value group = arith::DivUIOp::create(tb, loc, slot,
+                                                    index(tb, in.quantGroup));
+               Value acc;
+               for (int64_t c = 0; c < depth / kLanes; ++c) {
+                 Value qs = vector::LoadOp::create(
+                     tb, loc, vec, qsBuf,
+                     ValueRange{group, index(tb, c * kLanes)});
+                 Value code =
+                     codeChunk(tb, /*ofKeys=*/true, kvHead, slot, c * kLanes);
+                 acc = acc ? fma(tb, qs, code, acc)
+                           : arith::MulFOp::create(tb, loc, qs, code);
+               }
+               Value dot = reduce(tb, vector::CombiningKind::ADD, acc);
+               Value qm =
+                   memref::LoadOp::create(tb, loc, qmBuf, ValueRange{group});
+               return {arith::AddFOp::create(tb, loc, dot, qm)};
+             },
+             [&](OpBuilder &eb, Value row) -> SmallVector<Value> {
+               return {plainDot(eb, row)};
+             })
+      .front();
 }
 
 void VectorAttentionEmitter::foldKeyScales(OpBuilder &ob, Value kvHead,

@@ -94,6 +94,14 @@ private:
   /// its codes (slots before `quantized`) or read from its tail.
   SmallVector<Value> loadRow(OpBuilder &ob, bool ofKeys, Value kvHead,
                              Value slot, int64_t c0, int64_t n);
+  /// The values of slot `slot` by where it lives: `codes` builds them for a
+  /// slot of a quantized cache's code prefix, `tail` for a full-precision
+  /// row (the key / value tensor's, or the quantized cache's tail row, as
+  /// its argument); an scf.if between the two for a quantized cache.
+  SmallVector<Value>
+  bySlotKind(OpBuilder &ob, Value slot,
+             function_ref<SmallVector<Value>(OpBuilder &)> codes,
+             function_ref<SmallVector<Value>(OpBuilder &, Value)> tail);
   /// 16 lanes, channels [d0, d0 + 16), of quantized slot `slot`.
   Value dequantChunk(OpBuilder &ob, bool ofKeys, Value kvHead, Value slot,
                      int64_t d0);
