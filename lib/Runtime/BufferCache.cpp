@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -86,14 +87,22 @@ int classForBlock(size_t usable) {
   return (p - kMinLog2) * kStepsPerPowerOfTwo + int(steps - 8);
 }
 
+/// TOK_BUFFER_CACHE_MB in bytes: a count of megabytes up to 2^20 (1 TiB);
+/// anything else is reported once on stderr and the default used.
 size_t limitFromEnvironment() {
+  constexpr unsigned long long kDefaultMB = 1024, kMaxMB = 1ull << 20;
   const char *v = std::getenv("TOK_BUFFER_CACHE_MB");
   if (!v || !*v)
-    return size_t(1024) << 20;
+    return size_t(kDefaultMB) << 20;
   char *end = nullptr;
   unsigned long long mb = std::strtoull(v, &end, 10);
-  if (*end != '\0')
-    return size_t(1024) << 20;
+  if (*v < '0' || *v > '9' || *end != '\0' || mb > kMaxMB) {
+    std::fprintf(stderr,
+                 "tok runtime: TOK_BUFFER_CACHE_MB='%s' is not a number of "
+                 "megabytes from 0 to %llu; using %llu\n",
+                 v, kMaxMB, kDefaultMB);
+    return size_t(kDefaultMB) << 20;
+  }
   return size_t(mb) << 20;
 }
 
