@@ -24,6 +24,15 @@ config.environment["FILECHECK_OPTS"] = (
     "-enable-var-scope --allow-unused-prefixes=false"
 )
 
+# tok-run keeps compiled modules in a JIT cache (tools/tok-run/JitCache.h);
+# the suite shares one in the build tree (lit passes no HOME, which would
+# leave it off), so a module that several tests run compiles once. Its key
+# holds the tok-run binary: a rebuild starts afresh. Tests of the cache
+# itself point TOK_JIT_CACHE_DIR elsewhere.
+config.environment["TOK_JIT_CACHE_DIR"] = os.path.join(
+    config.test_exec_root, "jit-cache"
+)
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 

@@ -236,17 +236,18 @@ int tokrun::runEmbed(MLIRContext &context) {
                " features=" + cuda.ptxFeatures() + "}";
     libs.push_back(cuda.path());
   }
-  PassManager lower(&context);
-  if (failed(parsePassPipeline(lowering, lower, llvm::errs())) ||
-      failed(lower.run(*module)))
-    return fail("lowering the model failed");
-  auto engine = createJit(*module, 3, libs, {}, {"_mlir_ciface_embed"});
+  tokrun::JitOptions jitOptions;
+  jitOptions.lowering = lowering;
+  jitOptions.sharedLibs = libs;
+  std::string entryName = "_mlir_ciface_embed";
+  jitOptions.entries = entryName;
+  auto engine = tokrun::Jit::create(*module, jitOptions);
   if (!engine)
-    return fail("failed to JIT-compile the model: " +
+    return fail("failed to compile the model: " +
                 llvm::toString(engine.takeError()));
-  auto entry = (*engine)->lookupPacked("_mlir_ciface_embed");
+  auto entry = (*engine)->lookupPacked(entryName);
   if (!entry)
-    return fail("failed to JIT-compile the model: " +
+    return fail("failed to compile the model: " +
                 llvm::toString(entry.takeError()));
   Clock::time_point t2 = Clock::now();
 

@@ -573,29 +573,30 @@ int tokrun::runGenerate(MLIRContext &context) {
                  << ", vocabulary " << config.vocab << ") ...\n";
   generateFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                       UnitAttr::get(&context));
-  PassManager lower(&context);
-  if (failed(parsePassPipeline("tok-to-llvm", lower, llvm::errs())) ||
-      failed(lower.run(*module)))
-    return fail("internal error: lowering the model failed");
-  Clock::time_point t3 = Clock::now();
+  tokrun::JitOptions jitOptions;
+  jitOptions.optLevel = genOptLevel;
+  std::pair<std::string, void *> callbacks[] = {
+      {"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)},
+      {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}};
+  jitOptions.symbols = callbacks;
+  std::string entryName = "_mlir_ciface_generate";
+  jitOptions.entries = entryName;
   // On a terminal, say which stage the (seconds-long) compile is in.
-  if (!quiet && llvm::errs().is_displayed())
-    llvm::errs() << "tok-run:   lowered to LLVM in "
-                 << llvm::formatv("{0:f2}", secondsBetween(t2, t3))
-                 << " s; generating machine code (LLVM -O" << genOptLevel
-                 << ") ...\n";
-  auto engine =
-      createJit(*module, genOptLevel, {},
-                {{"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)},
-                 {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}},
-                {"_mlir_ciface_generate"});
+  jitOptions.onLowered = [&](double seconds) {
+    if (!quiet && llvm::errs().is_displayed())
+      llvm::errs() << "tok-run:   lowered to LLVM in "
+                   << llvm::formatv("{0:f2}", seconds)
+                   << " s; generating machine code (LLVM -O" << genOptLevel
+                   << ") ...\n";
+  };
+  tokrun::JitTimes jitTimes;
+  auto engine = tokrun::Jit::create(*module, jitOptions, &jitTimes);
   if (!engine)
-    return fail("failed to JIT-compile the model: " +
+    return fail("failed to compile the model: " +
                 llvm::toString(engine.takeError()));
-  // Code generation happens on the first lookup: do it before the clock.
-  auto entry = (*engine)->lookupPacked("_mlir_ciface_generate");
+  auto entry = (*engine)->lookupPacked(entryName);
   if (!entry)
-    return fail("failed to JIT-compile the model: " +
+    return fail("failed to compile the model: " +
                 llvm::toString(entry.takeError()));
   Clock::time_point t4 = Clock::now();
 
@@ -690,11 +691,18 @@ int tokrun::runGenerate(MLIRContext &context) {
     return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
   };
   double prefill = median(prefillTimes), decode = median(decodeTimes);
-  llvm::errs() << llvm::formatv(
-      "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, lower "
-      "{3:f2}, jit {4:f2})\n",
-      secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
-      secondsBetween(t2, t3), secondsBetween(t3, t4));
+  if (jitTimes.cached)
+    llvm::errs() << llvm::formatv(
+        "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, machine "
+        "code from the JIT cache {3:f2})\n",
+        secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
+        secondsBetween(t2, t4));
+  else
+    llvm::errs() << llvm::formatv(
+        "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, lower "
+        "{3:f2}, jit {4:f2})\n",
+        secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
+        jitTimes.lowerSeconds, secondsBetween(t2, t4) - jitTimes.lowerSeconds);
   llvm::errs() << llvm::formatv(
       "tok-run: prefill {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", promptLen,
       prefill * 1e3, promptLen / prefill);

@@ -1,24 +1,40 @@
-//===- Jit.cpp - the ExecutionEngine set-up shared by tok-run modes -------===//
+//===- Jit.cpp - the JIT shared by tok-run's modes ------------------------===//
 //
 // Part of the tok project.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Jit.h"
+#include "JitCache.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/OperationSupport.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/ExecutionEngine/JITEventListener.h"
+#include "llvm/ExecutionEngine/Orc/CompileUtils.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
+#include "llvm/ExecutionEngine/SectionMemoryManager.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 using namespace mlir;
 
@@ -41,30 +57,85 @@ extern "C" void tokRunCheckAbort() {
 
 std::string tokrun::runtimeLibraryPath(llvm::StringRef name) {
   std::string exe = llvm::sys::fs::getMainExecutable(
-      nullptr, reinterpret_cast<void *>(&tokrun::createJit));
+      nullptr, reinterpret_cast<void *>(&tokRunCheckAbort));
   SmallString<256> path(
       llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
   llvm::sys::path::append(path, "lib", name);
   return std::string(path);
 }
 
-llvm::Expected<std::unique_ptr<ExecutionEngine>>
-tokrun::createJit(ModuleOp module, unsigned optLevel,
-                  llvm::ArrayRef<std::string> sharedLibs,
-                  llvm::ArrayRef<std::pair<std::string, void *>> symbols,
-                  llvm::ArrayRef<std::string> entries) {
+namespace {
+
+/// MLIR's packed calling convention: for each function `f` defined in the
+/// module, `void _mlir_f(void **args)` loads f's arguments through
+/// args[0 .. n) and stores its result (if any) through args[n]. (The same
+/// wrappers MLIR's ExecutionEngine adds, so that JitCall's argument packing
+/// serves both.)
+void addPackedWrappers(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::IRBuilder<> builder(ctx);
+  SmallVector<llvm::Function *> defined;
+  for (llvm::Function &f : module)
+    if (!f.isDeclaration())
+      defined.push_back(&f);
+  auto *wrapperType = llvm::FunctionType::get(
+      builder.getVoidTy(), builder.getPtrTy(), /*isVarArg=*/false);
+  for (llvm::Function *f : defined) {
+    auto *wrapper =
+        llvm::Function::Create(wrapperType, llvm::GlobalValue::ExternalLinkage,
+                               "_mlir_" + f->getName(), module);
+    builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", wrapper));
+    llvm::Value *argList = wrapper->getArg(0);
+    SmallVector<llvm::Value *> args;
+    for (llvm::Argument &arg : f->args()) {
+      llvm::Value *slot = builder.CreateConstGEP1_64(builder.getPtrTy(),
+                                                     argList, arg.getArgNo());
+      llvm::Value *address = builder.CreateLoad(builder.getPtrTy(), slot);
+      args.push_back(builder.CreateLoad(arg.getType(), address));
+    }
+    llvm::Value *result = builder.CreateCall(f, args);
+    if (!result->getType()->isVoidTy()) {
+      llvm::Value *slot = builder.CreateConstGEP1_64(builder.getPtrTy(),
+                                                     argList, f->arg_size());
+      builder.CreateStore(result, builder.CreateLoad(builder.getPtrTy(), slot));
+    }
+    builder.CreateRetVoid();
+  }
+}
+
+/// `module` printed with everything that decides its code: generic form,
+/// every constant in full, no locations.
+std::string printForKey(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  OpPrintingFlags flags;
+  flags.printGenericOpForm()
+      .enableDebugInfo(false)
+      .elideLargeElementsAttrs(std::numeric_limits<int64_t>::max())
+      .elideLargeResourceString(std::numeric_limits<int64_t>::max());
+  module->print(os, flags);
+  return text;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+} // namespace
+
+llvm::Expected<std::unique_ptr<tokrun::Jit>>
+tokrun::Jit::create(ModuleOp module, const JitOptions &options,
+                    JitTimes *times) {
+  JitTimes ignored;
+  JitTimes &time = times ? *times : ignored;
+  time = JitTimes();
+  unsigned optLevel = options.optLevel;
   std::optional<llvm::CodeGenOptLevel> codeGenLevel =
       llvm::CodeGenOpt::getLevel(optLevel);
   if (!codeGenLevel)
     return llvm::createStringError("-O" + std::to_string(optLevel) +
                                    " is not in 0-3");
-  SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
-  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
-  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
-  // The runtime of the parallel loops of tok-to-llvm (__kmpc_*).
-  libs.push_back(runtimeLibraryPath("libtok_parallel_runtime.so"));
-  SmallVector<StringRef> libRefs(libs.begin(), libs.end());
-
   // The JIT's target machine (the host's CPU and features) also drives the
   // IR optimizer's cost models; without it they are generic ones (no
   // vector registers) and JIT-compiled models decoded 10-20% slower than
@@ -76,49 +147,186 @@ tokrun::createJit(ModuleOp module, unsigned optLevel,
   auto machine = builder->createTargetMachine();
   if (!machine)
     return machine.takeError();
-  // With `entries`, every other function becomes internal first, so that
-  // the optimizer sees all their call sites (IPSCCP folds the constant
-  // strides and offsets of the memref descriptors a step receives, unused
-  // functions go away), as tok-compile's libraries have it. (The function
-  // is kept in a variable: options.transformer is a function_ref and must
-  // outlive create.)
-  llvm::StringSet<> keep;
-  for (const std::string &entry : entries)
-    keep.insert("_mlir_" + entry); // ExecutionEngine's packed wrapper
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      [&keep, optimizeIR = makeOptimizingTransformer(
-                  optLevel, /*sizeLevel=*/0, machine->get())](llvm::Module *m) {
-        if (!keep.empty())
-          for (llvm::Function &f : *m)
-            if (!f.isDeclaration() && !keep.contains(f.getName()))
-              f.setLinkage(llvm::GlobalValue::InternalLinkage);
-        return optimizeIR(m);
-      };
-  ExecutionEngineOptions options;
-  options.transformer = optimize;
-  options.jitCodeGenOptLevel = codeGenLevel;
-  options.sharedLibPaths = libRefs;
+
+  // The cache key: the module before lowering and every option that
+  // changes its code (JitCache.h).
+  JitCache cache = JitCache::fromEnvironment();
+  std::string key;
+  if (cache.isEnabled()) {
+    SmallVector<std::string> parts = {
+        "lowering=" + options.lowering, "O" + std::to_string(optLevel),
+        "cpu=" + builder->getCPU(),
+        "features=" + builder->getFeatures().getString(),
+        "triple=" + builder->getTargetTriple().str()};
+    for (const std::string &entry : options.entries)
+      parts.push_back("entry=" + entry);
+    key = JitCache::makeKey(printForKey(module), parts);
+  }
+
+  std::unique_ptr<llvm::MemoryBuffer> object = cache.load(key);
+  time.cached = object != nullptr;
+  if (!object) {
+    auto start = std::chrono::steady_clock::now();
+    if (options.lowering != "none") {
+      PassManager lower(module->getContext());
+      if (failed(parsePassPipeline(options.lowering, lower, llvm::errs())))
+        return llvm::createStringError("cannot parse the pipeline '" +
+                                       options.lowering + "'");
+      if (failed(lower.run(module)))
+        return llvm::createStringError("lowering with '" + options.lowering +
+                                       "' failed");
+    }
+    time.lowerSeconds = secondsSince(start);
+    if (options.onLowered)
+      options.onLowered(time.lowerSeconds);
+
+    start = std::chrono::steady_clock::now();
+    llvm::LLVMContext context;
+    std::unique_ptr<llvm::Module> llvmModule =
+        translateModuleToLLVMIR(module, context);
+    if (!llvmModule)
+      return llvm::createStringError("cannot translate the module to LLVM IR");
+    llvmModule->setDataLayout((*machine)->createDataLayout());
+    llvmModule->setTargetTriple((*machine)->getTargetTriple());
+    addPackedWrappers(*llvmModule);
+    // With `entries`, every other function becomes internal first, so that
+    // the optimizer sees all their call sites (IPSCCP folds the constant
+    // strides and offsets of the memref descriptors a step receives, unused
+    // functions go away), as tok-compile's libraries have it.
+    if (!options.entries.empty()) {
+      llvm::StringSet<> keep;
+      for (const std::string &entry : options.entries)
+        keep.insert("_mlir_" + entry);
+      for (llvm::Function &f : *llvmModule)
+        if (!f.isDeclaration() && !keep.contains(f.getName()))
+          f.setLinkage(llvm::GlobalValue::InternalLinkage);
+    }
+    if (llvm::Error err = makeOptimizingTransformer(
+            optLevel, /*sizeLevel=*/0, machine->get())(llvmModule.get()))
+      return std::move(err);
+    llvm::orc::SimpleCompiler compile(**machine);
+    auto compiled = compile(*llvmModule);
+    if (!compiled)
+      return compiled.takeError();
+    object = std::move(*compiled);
+    time.codegenSeconds = secondsSince(start);
+    cache.store(key, object->getBuffer());
+  }
+
+  // Link the object into this process.
+  std::unique_ptr<Jit> result(new Jit());
+  SmallVector<std::string> libs(options.sharedLibs.begin(),
+                                options.sharedLibs.end());
+  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
+  libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
+  // The runtime of the parallel loops of tok-to-llvm (__kmpc_*).
+  libs.push_back(runtimeLibraryPath("libtok_parallel_runtime.so"));
   // Profiling JIT code: TOK_JIT_PERF=1 registers it with perf (jit-PID.dump
-  // for `perf inject --jit`, docs/development.md). Off otherwise: MLIR's
-  // default (on) wrote half a megabyte under ~/.debug/jit on every run.
+  // for `perf inject --jit`, docs/development.md). Off otherwise: it wrote
+  // half a megabyte under ~/.debug/jit on every run.
   const char *perf = std::getenv("TOK_JIT_PERF");
-  options.enablePerfNotificationListener = perf && StringRef(perf) == "1";
-  auto engine = ExecutionEngine::create(module, options, std::move(*machine));
-  if (!engine)
-    return engine.takeError();
-  std::vector<std::pair<std::string, void *>> all(symbols.begin(),
-                                                  symbols.end());
+  llvm::JITEventListener *perfListener =
+      perf && StringRef(perf) == "1"
+          ? llvm::JITEventListener::createPerfJITEventListener()
+          : nullptr;
+  auto jit =
+      llvm::orc::LLJITBuilder()
+          .setJITTargetMachineBuilder(*builder)
+          .setObjectLinkingLayerCreator(
+              [perfListener](llvm::orc::ExecutionSession &session)
+                  -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
+                auto layer =
+                    std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+                        session, [](const llvm::MemoryBuffer &) {
+                          return std::make_unique<llvm::SectionMemoryManager>();
+                        });
+                // gdb sees JIT code, as with MLIR's ExecutionEngine.
+                layer->registerJITEventListener(
+                    *llvm::JITEventListener::createGDBRegistrationListener());
+                if (perfListener)
+                  layer->registerJITEventListener(*perfListener);
+                return layer;
+              })
+          .create();
+  if (!jit)
+    return jit.takeError();
+  result->jit = std::move(*jit);
+  llvm::orc::JITDylib &main = result->jit->getMainJITDylib();
+  char prefix = result->jit->getDataLayout().getGlobalPrefix();
+
+  // Host functions first: definitions in the JITDylib win over the
+  // generators below (puts and abort of the run-time checks are tok-run's).
+  std::vector<std::pair<std::string, void *>> all(options.symbols.begin(),
+                                                  options.symbols.end());
   all.emplace_back("puts", reinterpret_cast<void *>(&tokRunCheckMessage));
   all.emplace_back("abort", reinterpret_cast<void *>(&tokRunCheckAbort));
-  (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
-    llvm::orc::SymbolMap map;
-    for (auto &[name, address] : all)
-      map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                             llvm::JITSymbolFlags::Exported};
-    return map;
-  });
-  (*engine)->initialize();
-  return engine;
+  llvm::StringMap<void *> exported;
+  for (const std::string &path : libs) {
+    std::string error;
+    auto lib =
+        llvm::sys::DynamicLibrary::getPermanentLibrary(path.c_str(), &error);
+    if (!lib.isValid())
+      return llvm::createStringError("cannot load " + path + ": " + error);
+    // Libraries written for MLIR's ExecutionEngine may hand over their
+    // symbols through an init function (and want a destroy call).
+    void *init = lib.getAddressOfSymbol("__mlir_execution_engine_init");
+    void *destroy = lib.getAddressOfSymbol("__mlir_execution_engine_destroy");
+    if (init && destroy) {
+      reinterpret_cast<void (*)(llvm::StringMap<void *> &)>(init)(exported);
+      result->destroyHooks.push_back(reinterpret_cast<void (*)()>(destroy));
+      continue;
+    }
+    auto generator =
+        llvm::orc::DynamicLibrarySearchGenerator::Load(path.c_str(), prefix);
+    if (!generator)
+      return generator.takeError();
+    main.addGenerator(std::move(*generator));
+  }
+  for (auto &entry : exported)
+    all.emplace_back(entry.getKey().str(), entry.getValue());
+  auto process =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(prefix);
+  if (!process)
+    return process.takeError();
+  main.addGenerator(std::move(*process));
+  llvm::orc::MangleAndInterner interner(result->jit->getExecutionSession(),
+                                        result->jit->getDataLayout());
+  llvm::orc::SymbolMap map;
+  for (auto &[name, address] : all)
+    map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                           llvm::JITSymbolFlags::Exported};
+  if (llvm::Error err = main.define(llvm::orc::absoluteSymbols(map)))
+    return std::move(err);
+
+  if (llvm::Error err = result->jit->addObjectFile(std::move(object)))
+    return std::move(err);
+  if (llvm::Error err = result->jit->initialize(main))
+    return std::move(err);
+  return result;
+}
+
+tokrun::Jit::~Jit() {
+  if (jit)
+    llvm::consumeError(jit->deinitialize(jit->getMainJITDylib()));
+  for (void (*destroy)() : destroyHooks)
+    destroy();
+}
+
+llvm::Expected<void (*)(void **)>
+tokrun::Jit::lookupPacked(llvm::StringRef name) {
+  auto symbol = jit->lookup(("_mlir_" + name).str());
+  if (!symbol)
+    return symbol.takeError();
+  return symbol->toPtr<void (*)(void **)>();
+}
+
+llvm::Error tokrun::Jit::invokePacked(llvm::StringRef name,
+                                      llvm::MutableArrayRef<void *> args) {
+  auto function = lookupPacked(name);
+  if (!function)
+    return function.takeError();
+  (*function)(args.data());
+  return llvm::Error::success();
 }
 
 llvm::Error tokrun::CudaRuntime::load() {

@@ -1,4 +1,4 @@
-//===- Jit.h - the ExecutionEngine set-up shared by tok-run modes -*- C++
+//===- Jit.h - the JIT shared by tok-run's modes -----------------*- C++
 //-*-===//
 //
 // Part of the tok project.
@@ -8,11 +8,11 @@
 #ifndef TOK_TOOLS_TOKRUN_JIT_H
 #define TOK_TOOLS_TOKRUN_JIT_H
 
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
 
-#include "llvm/ExecutionEngine/Orc/Core.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,18 +22,69 @@ namespace tokrun {
 /// executable (the build tree and an installed prefix alike).
 std::string runtimeLibraryPath(llvm::StringRef name);
 
-/// JIT-compiles `module` (in the LLVM dialect) at `optLevel` (0-3) with the
-/// MLIR runner utilities, tok's parallel runtime and `sharedLibs` loaded.
+/// How Jit::create turns a module into machine code.
+struct JitOptions {
+  /// The pass pipeline that lowers the module to the LLVM dialect
+  /// ("tok-to-llvm", ...), or "none" for a module already there.
+  std::string lowering = "tok-to-llvm";
+  /// LLVM's optimization level, 0-3, for the IR optimizer and the code
+  /// generator.
+  unsigned optLevel = 3;
+  /// Libraries the code calls into, besides the MLIR runner utilities and
+  /// tok's parallel runtime (always loaded).
+  llvm::ArrayRef<std::string> sharedLibs;
+  /// Host functions the module calls, by name.
+  llvm::ArrayRef<std::pair<std::string, void *>> symbols;
+  /// When given, the only functions looked up later (by lookupPacked);
+  /// the others are optimized as internal ones.
+  llvm::ArrayRef<std::string> entries;
+  /// Called after lowering, with its duration in seconds, before code
+  /// generation starts (not called when the object comes from the cache).
+  std::function<void(double)> onLowered;
+};
+
+/// Where the time of Jit::create went.
+struct JitTimes {
+  double lowerSeconds = 0;
+  double codegenSeconds = 0;
+  /// The object came from the JIT cache (JitCache.h): no lowering, no
+  /// code generation.
+  bool cached = false;
+};
+
+/// A module compiled to machine code and loaded into this process, with
+/// MLIR's packed calling convention (`_mlir_<name>(void **args)`, the
+/// arguments' addresses followed by the result's).
+///
+/// create() lowers `module` with `options.lowering` (in place), translates
+/// it to LLVM IR, optimizes and compiles it to an object file, and links
+/// that object into the process; the object is stored in the JIT cache
+/// (JitCache.h) under a key of everything it depends on, and a later
+/// create() with the same key loads it from there and skips lowering and
+/// code generation (the module is then left as it was).
+///
 /// Failed run-time checks (puts + abort in the generated code) print
 /// "tok-run: run-time check failed: <message>" and exit with status 1.
-/// `symbols` adds host functions the module calls, by name. `entries`,
-/// when given, are the only functions looked up later (by
-/// lookupPacked(name)); the others are optimized as internal ones.
-llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
-createJit(mlir::ModuleOp module, unsigned optLevel,
-          llvm::ArrayRef<std::string> sharedLibs = {},
-          llvm::ArrayRef<std::pair<std::string, void *>> symbols = {},
-          llvm::ArrayRef<std::string> entries = {});
+class Jit {
+public:
+  static llvm::Expected<std::unique_ptr<Jit>> create(mlir::ModuleOp module,
+                                                     const JitOptions &options,
+                                                     JitTimes *times = nullptr);
+  ~Jit();
+
+  /// The packed wrapper of function `name`.
+  llvm::Expected<void (*)(void **)> lookupPacked(llvm::StringRef name);
+  /// Calls the packed wrapper of `name` with `args`.
+  llvm::Error invokePacked(llvm::StringRef name,
+                           llvm::MutableArrayRef<void *> args = {});
+
+private:
+  Jit() = default;
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  /// The destroy hooks of libraries that registered their symbols through
+  /// MLIR's ExecutionEngine protocol (__mlir_execution_engine_init).
+  llvm::SmallVector<void (*)()> destroyHooks;
+};
 
 /// The tok CUDA runtime (libtok_cuda_runtime.so in the lib/ beside the
 /// tool's bin/), opened before compiling so that a missing driver or device
