@@ -60,6 +60,10 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
 /// vectors and memrefs to LLVM. With `gpu`, the launches and device buffers
 /// become mgpu* runtime calls first.
 static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu) {
+  // One function per distinct kernel loop, instead of one copy per layer:
+  // LLVM's time grows with the code it is given.
+  if (!gpu)
+    pm.addPass(tok::createTokOutlineKernelsPass());
   // bufferization.clone (ownership transfer of returned buffers) -> alloc +
   // copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
