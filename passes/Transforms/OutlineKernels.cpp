@@ -50,6 +50,7 @@ std::string printBody(func::FuncOp fn) {
                 .printGenericOpForm()
                 .enableDebugInfo(false)
                 .useLocalScope()
+                .skipRegions(false)
                 .elideLargeElementsAttrs(std::numeric_limits<int64_t>::max()));
   fn.setSymNameAttr(name);
   return text;

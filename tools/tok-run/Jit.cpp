@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <tuple>
 
 using namespace mlir;
 
@@ -71,19 +72,23 @@ namespace {
 /// args[0 .. n) and stores its result (if any) through args[n]. (The same
 /// wrappers MLIR's ExecutionEngine adds, so that JitCall's argument packing
 /// serves both.)
-void addPackedWrappers(llvm::Module &module) {
+llvm::Error addPackedWrappers(llvm::Module &module) {
   llvm::LLVMContext &ctx = module.getContext();
   llvm::IRBuilder<> builder(ctx);
   SmallVector<llvm::Function *> defined;
   for (llvm::Function &f : module)
-    if (!f.isDeclaration())
+    if (!f.isDeclaration() && !f.hasLocalLinkage())
       defined.push_back(&f);
   auto *wrapperType = llvm::FunctionType::get(
       builder.getVoidTy(), builder.getPtrTy(), /*isVarArg=*/false);
   for (llvm::Function *f : defined) {
-    auto *wrapper =
-        llvm::Function::Create(wrapperType, llvm::GlobalValue::ExternalLinkage,
-                               "_mlir_" + f->getName(), module);
+    std::string name = ("_mlir_" + f->getName()).str();
+    if (module.getNamedValue(name))
+      return llvm::createStringError("the module defines " + name +
+                                     ", the name of the packed wrapper of " +
+                                     f->getName().str());
+    auto *wrapper = llvm::Function::Create(
+        wrapperType, llvm::GlobalValue::ExternalLinkage, name, module);
     builder.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", wrapper));
     llvm::Value *argList = wrapper->getArg(0);
     SmallVector<llvm::Value *> args;
@@ -101,6 +106,63 @@ void addPackedWrappers(llvm::Module &module) {
     }
     builder.CreateRetVoid();
   }
+  return llvm::Error::success();
+}
+
+constexpr llvm::StringLiteral kInitName = "__tok_jit_run_ctors";
+constexpr llvm::StringLiteral kDeinitName = "__tok_jit_run_dtors";
+
+/// Replaces llvm.global_ctors / llvm.global_dtors (the GPU lowering loads
+/// its kernels' binaries from a constructor) by two functions that call
+/// them in their order, kInitName and kDeinitName, which Jit::create and
+/// ~Jit call: an object file linked by RTDyld has no one to run its
+/// .init_array, and a cached object must run them too.
+void lowerGlobalCtors(llvm::Module &module) {
+  for (auto [global, name, reverse] :
+       {std::tuple{"llvm.global_ctors", kInitName, false},
+        std::tuple{"llvm.global_dtors", kDeinitName, true}}) {
+    llvm::GlobalVariable *list = module.getGlobalVariable(global);
+    if (!list)
+      continue;
+    SmallVector<std::pair<uint64_t, llvm::Function *>> calls;
+    if (auto *array =
+            llvm::dyn_cast_or_null<llvm::ConstantArray>(list->getInitializer()))
+      for (llvm::Value *element : array->operands()) {
+        auto *entry = llvm::cast<llvm::ConstantStruct>(element);
+        auto *fn = llvm::dyn_cast<llvm::Function>(
+            entry->getOperand(1)->stripPointerCasts());
+        if (!fn)
+          continue;
+        uint64_t priority =
+            llvm::cast<llvm::ConstantInt>(entry->getOperand(0))->getZExtValue();
+        calls.push_back({priority, fn});
+      }
+    // Constructors by ascending priority, destructors descending; equal
+    // priorities in list order (as they would run on a target).
+    llvm::stable_sort(calls, [&](auto &a, auto &b) {
+      return reverse ? a.first > b.first : a.first < b.first;
+    });
+    list->eraseFromParent();
+    llvm::IRBuilder<> builder(module.getContext());
+    auto *runner = llvm::Function::Create(
+        llvm::FunctionType::get(builder.getVoidTy(), /*isVarArg=*/false),
+        llvm::GlobalValue::ExternalLinkage, name, module);
+    builder.SetInsertPoint(
+        llvm::BasicBlock::Create(module.getContext(), "entry", runner));
+    for (auto &[priority, fn] : calls)
+      builder.CreateCall(fn);
+    builder.CreateRetVoid();
+  }
+}
+
+/// Calls the function `name` of `jit` if the object defines it.
+void runIfDefined(llvm::orc::LLJIT &jit, llvm::StringRef name) {
+  auto symbol = jit.lookup(name);
+  if (!symbol) {
+    llvm::consumeError(symbol.takeError());
+    return;
+  }
+  symbol->toPtr<void (*)()>()();
 }
 
 /// `module` printed with everything that decides its code: generic form,
@@ -111,6 +173,7 @@ std::string printForKey(ModuleOp module) {
   OpPrintingFlags flags;
   flags.printGenericOpForm()
       .enableDebugInfo(false)
+      .skipRegions(false)
       .elideLargeElementsAttrs(std::numeric_limits<int64_t>::max())
       .elideLargeResourceString(std::numeric_limits<int64_t>::max());
   module->print(os, flags);
@@ -188,7 +251,9 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
       return llvm::createStringError("cannot translate the module to LLVM IR");
     llvmModule->setDataLayout((*machine)->createDataLayout());
     llvmModule->setTargetTriple((*machine)->getTargetTriple());
-    addPackedWrappers(*llvmModule);
+    lowerGlobalCtors(*llvmModule);
+    if (llvm::Error err = addPackedWrappers(*llvmModule))
+      return std::move(err);
     // With `entries`, every other function becomes internal first, so that
     // the optimizer sees all their call sites (IPSCCP folds the constant
     // strides and offsets of the memref descriptors a step receives, unused
@@ -197,6 +262,8 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
       llvm::StringSet<> keep;
       for (const std::string &entry : options.entries)
         keep.insert("_mlir_" + entry);
+      keep.insert(kInitName);
+      keep.insert(kDeinitName);
       for (llvm::Function &f : *llvmModule)
         if (!f.isDeclaration() && !keep.contains(f.getName()))
           f.setLinkage(llvm::GlobalValue::InternalLinkage);
@@ -254,8 +321,8 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
   llvm::orc::JITDylib &main = result->jit->getMainJITDylib();
   char prefix = result->jit->getDataLayout().getGlobalPrefix();
 
-  // Host functions first: definitions in the JITDylib win over the
-  // generators below (puts and abort of the run-time checks are tok-run's).
+  // Host functions: definitions in the JITDylib win over the generators
+  // below (puts and abort of the run-time checks are tok-run's).
   std::vector<std::pair<std::string, void *>> all(options.symbols.begin(),
                                                   options.symbols.end());
   all.emplace_back("puts", reinterpret_cast<void *>(&tokRunCheckMessage));
@@ -292,9 +359,11 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
   llvm::orc::MangleAndInterner interner(result->jit->getExecutionSession(),
                                         result->jit->getDataLayout());
   llvm::orc::SymbolMap map;
+  // The first definition of a name wins: the caller's, then tok-run's
+  // puts / abort, then the libraries' exported ones.
   for (auto &[name, address] : all)
-    map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
-                           llvm::JITSymbolFlags::Exported};
+    map.try_emplace(interner(name), llvm::orc::ExecutorAddr::fromPtr(address),
+                    llvm::JITSymbolFlags::Exported);
   if (llvm::Error err = main.define(llvm::orc::absoluteSymbols(map)))
     return std::move(err);
 
@@ -302,12 +371,15 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
     return std::move(err);
   if (llvm::Error err = result->jit->initialize(main))
     return std::move(err);
+  runIfDefined(*result->jit, kInitName);
   return result;
 }
 
 tokrun::Jit::~Jit() {
-  if (jit)
+  if (jit) {
+    runIfDefined(*jit, kDeinitName);
     llvm::consumeError(jit->deinitialize(jit->getMainJITDylib()));
+  }
   for (void (*destroy)() : destroyHooks)
     destroy();
 }

@@ -14,12 +14,15 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Support/xxhash.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <vector>
@@ -58,6 +61,45 @@ const std::string &executableHash() {
         llvm::arrayRefFromStringRef((*buffer)->getBuffer())));
   }();
   return hash;
+}
+
+/// The shared objects this process has loaded (libLLVM, libMLIR, libc, ...),
+/// each by path, size and modification time: a library upgraded in place
+/// keeps its name but may generate other code.
+std::string loadedLibraries() {
+  std::string list;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info *info, size_t, void *data) {
+        auto &out = *static_cast<std::string *>(data);
+        struct stat st;
+        if (info->dlpi_name && *info->dlpi_name &&
+            ::stat(info->dlpi_name, &st) == 0)
+          out += std::string(info->dlpi_name) + " " +
+                 std::to_string(st.st_size) + " " +
+                 std::to_string(st.st_mtim.tv_sec) + "." +
+                 std::to_string(st.st_mtim.tv_nsec) + "\n";
+        return 0;
+      },
+      &list);
+  return list;
+}
+
+/// Whether `directory` may hold code this process runs: a directory (not
+/// a link) owned by this user that no one else can write. One that does
+/// not exist yet is created so (owner only). Reported once if not.
+bool isPrivateDirectory(const std::string &directory) {
+  struct stat st;
+  if (::lstat(directory.c_str(), &st) != 0)
+    return true;
+  if (S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+      !(st.st_mode & (S_IWGRP | S_IWOTH)))
+    return true;
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true))
+    llvm::errs() << "tok-run: not using the JIT cache " << directory
+                 << ": it must be a directory of yours that no one else can "
+                    "write\n";
+  return false;
 }
 
 /// Reports a failure to write the cache, once per process.
@@ -111,6 +153,7 @@ std::string JitCache::makeKey(llvm::StringRef moduleText,
   all += "tok-jit-cache v1\n";
   all += exe;
   all += "\nLLVM " LLVM_VERSION_STRING "\n";
+  all += loadedLibraries();
   for (const std::string &part : parts) {
     all += part;
     all += '\0';
@@ -126,11 +169,25 @@ std::string JitCache::entryPath(llvm::StringRef key) const {
 }
 
 std::unique_ptr<llvm::MemoryBuffer> JitCache::load(llvm::StringRef key) const {
-  if (!isEnabled() || key.size() != kKeySize)
+  if (!isEnabled() || key.size() != kKeySize ||
+      key.find_first_not_of("0123456789abcdef") != llvm::StringRef::npos ||
+      !isPrivateDirectory(directory))
     return nullptr;
   std::string path = entryPath(key);
-  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                          /*RequiresNullTerminator=*/false);
+  // A regular file of this user's, not a link (nor a FIFO that would block).
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return nullptr;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return nullptr;
+  }
+  auto file = llvm::MemoryBuffer::getOpenFile(fs::convertFDToNativeFile(fd),
+                                              path, st.st_size,
+                                              /*RequiresNullTerminator=*/false);
+  ::close(fd);
   if (!file)
     return nullptr;
   llvm::StringRef data = (*file)->getBuffer();
@@ -146,7 +203,11 @@ std::unique_ptr<llvm::MemoryBuffer> JitCache::load(llvm::StringRef key) const {
   if (!intact) {
     llvm::errs() << "tok-run: ignoring the damaged JIT cache entry " << path
                  << "\n";
-    fs::remove(path);
+    // Unless another process has put a new entry there since.
+    struct stat now;
+    if (::lstat(path.c_str(), &now) == 0 && now.st_ino == st.st_ino &&
+        now.st_dev == st.st_dev)
+      fs::remove(path);
     return nullptr;
   }
   // Recently used: trim() removes the oldest entries first.
@@ -165,16 +226,19 @@ void JitCache::store(llvm::StringRef key, llvm::StringRef object) const {
     warnStoreFailed(path, ec);
     return;
   }
+  if (!isPrivateDirectory(directory))
+    return;
   // Written aside and renamed: a concurrent reader sees all or nothing.
-  std::string temp = path + ".tmp" + std::to_string(::getpid()) + "-" +
-                     std::to_string(llvm::sys::Process::GetRandomNumber());
+  SmallString<256> temp;
+  int fd;
+  if (std::error_code ec = fs::createUniqueFile(
+          path + ".tmp%%%%%%%%", fd, temp, fs::OF_None,
+          fs::perms::owner_read | fs::perms::owner_write)) {
+    warnStoreFailed(path, ec);
+    return;
+  }
   {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(temp, ec, fs::OF_None);
-    if (ec) {
-      warnStoreFailed(path, ec);
-      return;
-    }
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     char word[8];
     os << kMagic;
     llvm::support::endian::write64le(word, object.size());
@@ -210,10 +274,19 @@ void JitCache::trim(llvm::StringRef keep) const {
   std::error_code ec;
   for (fs::directory_iterator it(directory, ec), end; it != end && !ec;
        it.increment(ec)) {
-    if (!llvm::StringRef(it->path()).ends_with(kSuffix))
-      continue;
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
     fs::file_status status;
-    if (fs::status(it->path(), status))
+    if (fs::status(it->path(), status, /*Follow=*/false))
+      continue;
+    // A temporary file an interrupted run left behind (an hour is far
+    // longer than any write takes).
+    if (name.contains(".tokjit.tmp")) {
+      if (std::chrono::system_clock::now() - status.getLastModificationTime() >
+          std::chrono::hours(1))
+        fs::remove(it->path());
+      continue;
+    }
+    if (!name.ends_with(kSuffix))
       continue;
     entries.push_back(
         {it->path(), status.getSize(), status.getLastModificationTime()});

@@ -23,8 +23,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <vector>
 
 using tokrun::JitCache;
 namespace fs = llvm::sys::fs;
@@ -98,7 +101,9 @@ TEST_F(JitCacheTest, StoresAndLoadsByteForByte) {
   EXPECT_EQ(cache.load(key("m2", {})), nullptr);
   // Storing again replaces the entry.
   cache.store(k, "new");
-  EXPECT_EQ(cache.load(k)->getBuffer(), "new");
+  auto replaced = cache.load(k);
+  ASSERT_NE(replaced, nullptr);
+  EXPECT_EQ(replaced->getBuffer(), "new");
   EXPECT_EQ(countEntries(dir("c")), 1);
 }
 
@@ -163,6 +168,28 @@ TEST_F(JitCacheTest, CapRemovesLeastRecentlyUsedFirst) {
   EXPECT_EQ(countEntries(dir("c")), 3);
 }
 
+TEST_F(JitCacheTest, OnlyAPrivateDirectoryAndRegularFilesAreUsed) {
+  // A directory others may write: nothing loaded from it, nothing stored.
+  JitCache cache(dir("shared"), 1 << 20);
+  std::string k = key("m", {});
+  cache.store(k, "object");
+  ASSERT_NE(cache.load(k), nullptr);
+  ASSERT_EQ(chmod(dir("shared").c_str(), 0777), 0);
+  EXPECT_EQ(cache.load(k), nullptr);
+  cache.store(key("m2", {}), "object");
+  EXPECT_EQ(countEntries(dir("shared")), 1);
+  ASSERT_EQ(chmod(dir("shared").c_str(), 0700), 0);
+  // An entry that is a link (here to a good entry) is not followed.
+  std::string other = key("other", {});
+  ASSERT_FALSE(fs::create_link(cache.entryPath(k), cache.entryPath(other)));
+  EXPECT_EQ(cache.load(other), nullptr);
+  EXPECT_NE(cache.load(k), nullptr);
+  // A cache directory that is a link is not used.
+  ASSERT_FALSE(fs::create_link(dir("shared"), dir("link")));
+  JitCache viaLink(dir("link"), 1 << 20);
+  EXPECT_EQ(viaLink.load(k), nullptr);
+}
+
 TEST_F(JitCacheTest, DisabledCacheWritesNothing) {
   JitCache off(dir("off"), 0);
   EXPECT_FALSE(off.isEnabled());
@@ -174,6 +201,25 @@ TEST_F(JitCacheTest, DisabledCacheWritesNothing) {
 }
 
 TEST_F(JitCacheTest, Environment) {
+  // Restores the variables this test changes.
+  struct Saved {
+    std::vector<std::pair<std::string, std::optional<std::string>>> vars;
+    Saved() {
+      for (const char *name : {"TOK_JIT_CACHE_DIR", "TOK_JIT_CACHE_MB",
+                               "XDG_CACHE_HOME", "HOME"}) {
+        const char *v = getenv(name);
+        vars.push_back(
+            {name, v ? std::optional<std::string>(v) : std::nullopt});
+      }
+    }
+    ~Saved() {
+      for (auto &[name, value] : vars)
+        if (value)
+          setenv(name.c_str(), value->c_str(), 1);
+        else
+          unsetenv(name.c_str());
+    }
+  } saved;
   setenv("TOK_JIT_CACHE_DIR", dir("env").c_str(), 1);
   setenv("TOK_JIT_CACHE_MB", "3", 1);
   JitCache fromEnv = JitCache::fromEnvironment();
