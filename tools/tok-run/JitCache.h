@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // Lowering a model and generating its machine code takes seconds (the
-// built-in model: about 10 s on two cores), running it milliseconds. The
+// built-in model: about 5 s on two cores), running it milliseconds. The
 // JIT cache keeps each object file tok-run generated, under a key of
 // everything the object depends on, so that running the same module again
 // loads it instead:
