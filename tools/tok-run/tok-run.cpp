@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Parses a module, lowers it with a named pipeline (tok-to-llvm by default),
-// JIT-compiles it with MLIR's ExecutionEngine and calls an entry function.
+// JIT-compiles it (Jit.h; the object kept in the JIT cache, JitCache.h) and
+// calls an entry function.
 // Tensor and scalar arguments come from .npy files (--input) or are drawn
 // from a seeded generator; tensor results are printed and/or written as
 // .npy files (--output). A module may also print its own results with the
@@ -19,7 +20,6 @@
 #include "Jit.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
