@@ -16,6 +16,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cstring>
+#include <tuple>
 
 using namespace mlir::tok;
 using llvm::StringRef;
@@ -34,6 +35,19 @@ llvm::Error BertConfig::validate(StringRef name) const {
     if (value <= 0)
       return fileError(name,
                        "'" + field + "' must be positive, got " + Twine(value));
+  // As for decoders (LlamaConfig::validate): refused before anything is
+  // built or allocated.
+  for (auto [field, value, limit] :
+       {std::tuple<StringRef, int64_t, int64_t>{"hidden_size", dim, 1 << 20},
+        {"intermediate_size", hiddenDim, 1 << 22},
+        {"num_hidden_layers", layers, 4096},
+        {"num_attention_heads", heads, 4096},
+        {"vocab_size", vocab, 1 << 24},
+        {"max_position_embeddings", maxPositions, 1 << 24},
+        {"type_vocab_size", typeVocab, 1 << 16}})
+    if (value > limit)
+      return fileError(name, "'" + field + "' is " + Twine(value) +
+                                 "; tok supports at most " + Twine(limit));
   if (dim % heads != 0)
     return fileError(name, "hidden_size (" + Twine(dim) +
                                ") must be a multiple of num_attention_heads (" +

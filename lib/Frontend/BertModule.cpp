@@ -4,235 +4,315 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Every shape inside a block is taken from the block's own values (never
-// from the input ids), so that token merging and pruning, which shrink the
-// token dimension in the middle of a block, leave a well-formed function.
+// Built with MLIR's builders. @encode embeds the ids and calls the private
+// block function @layer once per encoder block. Every shape inside a block
+// is taken from the block's own values (never from the input ids), so that
+// token merging and pruning, which shrink the token dimension in the middle
+// of a block, leave a well-formed function.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/BertModel.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/raw_ostream.h"
 
+using namespace mlir;
 using namespace mlir::tok;
 
-static std::string tensorType(llvm::ArrayRef<int64_t> shape) {
-  std::string s = "tensor<";
-  for (int64_t d : shape)
-    s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
-  return s + "f32>";
-}
+namespace {
 
-static const char *kParallel2 = "iterator_types = [\"parallel\", \"parallel\"]";
+constexpr int64_t kDyn = ShapedType::kDynamic;
+constexpr size_t kEmbeddingWeights = 5, kBlockWeights = 16;
 
-std::string mlir::tok::emitBertModule(const BertConfig &c,
-                                      const BertModuleOptions &o) {
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  std::vector<BertWeight> weights = getBertWeights(c);
-  int64_t e = c.dim, h = c.heads, d = c.getHeadDim(), f = c.hiddenDim;
-  std::string rows = tensorType({-1, e});
-
-  std::string weightArgs, weightTypes, weightNames;
-  for (auto [i, w] : llvm::enumerate(weights)) {
-    weightArgs += llvm::formatv(", %w{0}: {1} {{tok.weight = \"{2}\"}", i,
-                                tensorType(w.shape), w.name);
-    weightNames += llvm::formatv(", %w{0}", i);
-    weightTypes += ", " + tensorType(w.shape);
+class BertBuilder {
+public:
+  BertBuilder(ModuleOp module, const BertConfig &c)
+      : module(module), b(module.getContext()), c(c),
+        weights(getBertWeights(c)), e(c.dim), h(c.heads), d(c.getHeadDim()) {
+    f32 = b.getF32Type();
+    rows = tensor({kDyn, e});
+    vec = tensor({e});
+    ids = RankedTensorType::get({kDyn}, b.getI32Type());
+    for (const BertWeight &w : weights)
+      weightTypes.push_back(tensor(w.shape));
   }
-  auto W = [&](size_t i) { return "%w" + std::to_string(i); };
-  auto T = [&](size_t i) { return tensorType(weights[i].shape); };
 
-  os << "// bert: " << c.layers << " layers, dim " << e << ", " << h
-     << " heads of " << d << ", hidden " << f << ", vocabulary " << c.vocab
-     << ", " << c.maxPositions << " positions.\n";
-  os << "func.func @encode(%ids: tensor<?xi32>" << weightArgs << ") -> " << rows
-     << " {\n";
-  os << "  %c0 = arith.constant 0 : index\n";
-  os << "  %c1 = arith.constant 1 : index\n";
-  os << "  %t = tensor.dim %ids, %c0 : tensor<?xi32>\n";
-  // Embeddings: word + position (0..T-1) + token type 0, then LayerNorm.
-  os << "  %pos_i = tensor.empty(%t) : tensor<?xi32>\n";
-  os << "  %pos = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>], "
-        "iterator_types = [\"parallel\"]} outs(%pos_i : tensor<?xi32>) {\n"
-        "  ^bb0(%unused: i32):\n"
-        "    %i = linalg.index 0 : index\n"
-        "    %i32 = arith.index_cast %i : index to i32\n"
-        "    linalg.yield %i32 : i32\n"
-        "  } -> tensor<?xi32>\n";
-  os << "  %word = tok.embed " << W(0) << "[%ids] : " << T(0)
-     << ", tensor<?xi32>\n";
-  os << "  %posrow = tok.embed " << W(1) << "[%pos] : " << T(1)
-     << ", tensor<?xi32>\n";
-  os << llvm::formatv("  %type2 = tensor.extract_slice {0}[0, 0] [1, {1}] "
-                      "[1, 1] : {2} to {3}\n",
-                      W(2), e, T(2), tensorType({1, e}));
-  os << llvm::formatv("  %type = tensor.collapse_shape %type2 [[0, 1]] : {0} "
-                      "into {1}\n",
-                      tensorType({1, e}), tensorType({e}));
-  os << "  %emb_i = tensor.empty(%t) : " << rows << "\n";
-  os << llvm::formatv(
-      "  %emb = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, "
-      "j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, "
-      "affine_map<(i, j) -> (i, j)>], {0}} ins(%word, %posrow, %type : {1}, "
-      "{1}, {2}) outs(%emb_i : {1}) {{\n"
-      "  ^bb0(%a: f32, %b: f32, %c: f32, %unused: f32):\n"
-      "    %ab = arith.addf %a, %b : f32\n"
-      "    %abc = arith.addf %ab, %c : f32\n"
-      "    linalg.yield %abc : f32\n"
-      "  } -> {1}\n",
-      kParallel2, rows, tensorType({e}));
-  auto layerNorm = [&](const std::string &dst, const std::string &src,
-                       size_t wIdx) {
-    os << llvm::formatv("  %{0} = tok.layer_norm %{1}, {2}, {3} {{epsilon = "
-                        "{4:e} : f32} : {5}, {6}, {6}\n",
-                        dst, src, W(wIdx), W(wIdx + 1), c.normEps, rows,
-                        tensorType({e}));
-  };
-  layerNorm("h0", "emb", 3);
+  /// A public function `(%ids, weights...) -> result`, weights named.
+  func::FuncOp begin(StringRef name, Type result) {
+    SmallVector<Type> args{ids};
+    llvm::append_range(args, weightTypes);
+    b.setInsertionPointToEnd(module.getBody());
+    auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                                   b.getFunctionType(args, result));
+    for (auto [i, w] : llvm::enumerate(weights))
+      fn.setArgAttr(1 + i, "tok.weight", b.getStringAttr(w.name));
+    b.setInsertionPointToStart(fn.addEntryBlock());
+    return fn;
+  }
 
-  auto lin = [&](const std::string &dst, const std::string &src, int64_t inDim,
-                 size_t wIdx) {
-    os << llvm::formatv("  %{0} = tok.linear %{1}, {2}, {3} : {4}, {5}, {6}\n",
-                        dst, src, W(wIdx), W(wIdx + 1), tensorType({-1, inDim}),
-                        T(wIdx), T(wIdx + 1));
-  };
-  // [T, E] -> [H, T, D], with T read off the value itself.
-  auto heads = [&](const std::string &dst, const std::string &src) {
-    os << llvm::formatv("  %{0}_t = tensor.dim %{1}, %c0 : {2}\n", dst, src,
-                        rows);
-    os << llvm::formatv("  %{0}_e = tensor.expand_shape %{1} [[0], [1, 2]] "
-                        "output_shape [%{0}_t, {2}, {3}] : {4} into {5}\n",
-                        dst, src, h, d, rows, tensorType({-1, h, d}));
-    os << llvm::formatv("  %{0}_i = tensor.empty(%{0}_t) : {1}\n", dst,
-                        tensorType({h, -1, d}));
-    os << llvm::formatv("  %{0} = linalg.transpose ins(%{0}_e : {1}) "
-                        "outs(%{0}_i : {2}) permutation = [1, 0, 2]\n",
-                        dst, tensorType({-1, h, d}), tensorType({h, -1, d}));
-  };
-
-  size_t wi = 5;
-  for (int64_t l = 0; l < c.layers; ++l) {
-    std::string L = "l" + std::to_string(l) + "_";
-    std::string x = l == 0 ? "h0" : "l" + std::to_string(l - 1) + "_out";
-    size_t wq = wi, wk = wi + 2, wv = wi + 4, wo = wi + 6, ln1 = wi + 8,
-           wInter = wi + 10, wOut = wi + 12, ln2 = wi + 14;
-    wi += 16;
-    lin(L + "q0", x, e, wq);
-    lin(L + "k0", x, e, wk);
-    lin(L + "v0", x, e, wv);
-    heads(L + "q", L + "q0");
-    heads(L + "k", L + "k0");
-    heads(L + "v", L + "v0");
-    os << llvm::formatv("  %{0}a = tok.attention %{0}q, %{0}k, %{0}v {{mask = "
-                        "#tok.mask<full>} : {1}, {1}, {1} -> {1}\n",
-                        L, tensorType({h, -1, d}));
-    os << llvm::formatv("  %{0}a_t = tensor.dim %{0}a, %c1 : {1}\n", L,
-                        tensorType({h, -1, d}));
-    os << llvm::formatv("  %{0}a_i = tensor.empty(%{0}a_t) : {1}\n", L,
-                        tensorType({-1, h, d}));
-    os << llvm::formatv("  %{0}a_p = linalg.transpose ins(%{0}a : {1}) "
-                        "outs(%{0}a_i : {2}) permutation = [1, 0, 2]\n",
-                        L, tensorType({h, -1, d}), tensorType({-1, h, d}));
-    os << llvm::formatv("  %{0}a_r = tensor.collapse_shape %{0}a_p [[0], [1, "
-                        "2]] : {1} into {2}\n",
-                        L, tensorType({-1, h, d}), rows);
-    lin(L + "o", L + "a_r", e, wo);
-    os << llvm::formatv("  %{0}r = arith.addf %{1}, %{0}o : {2}\n", L, x, rows);
-    layerNorm(L + "x", L + "r", ln1);
-    lin(L + "i", L + "x", e, wInter);
+  /// One encoder block: `(x, weights...) -> x'` (post-norm).
+  func::FuncOp buildBlock() {
+    SmallVector<Type> args{rows};
+    llvm::append_range(
+        args,
+        llvm::ArrayRef(weightTypes).slice(kEmbeddingWeights, kBlockWeights));
+    Location loc = NameLoc::get(b.getStringAttr("layer"));
+    b.setInsertionPointToEnd(module.getBody());
+    auto fn =
+        func::FuncOp::create(b, loc, "layer", b.getFunctionType(args, rows));
+    fn.setPrivate();
+    fn->setAttr(TokDialect::getLayerAttrName(), b.getUnitAttr());
+    Block *body = fn.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    auto w = [&](unsigned i) { return body->getArgument(1 + i); };
+    Value x = body->getArgument(0);
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    auto linear = [&](Value in, unsigned wIdx) -> Value {
+      return LinearOp::create(b, loc, in, w(wIdx), w(wIdx + 1));
+    };
+    // [T, E] -> [H, T, D], with T read off the value itself.
+    auto heads = [&](Value in) -> Value {
+      Value t = tensor::DimOp::create(b, loc, in, c0);
+      SmallVector<OpFoldResult> shape{t, b.getIndexAttr(h), b.getIndexAttr(d)};
+      Value expanded = tensor::ExpandShapeOp::create(
+          b, loc, tensor({kDyn, h, d}), in,
+          SmallVector<ReassociationIndices>{{0}, {1, 2}}, shape);
+      Value init =
+          tensor::EmptyOp::create(b, loc, tensor({h, kDyn, d}), ValueRange{t});
+      return linalg::TransposeOp::create(b, loc, expanded, init,
+                                         ArrayRef<int64_t>{1, 0, 2})
+          .getResult()[0];
+    };
+    Value q = heads(linear(x, 0)), k = heads(linear(x, 2)),
+          v = heads(linear(x, 4));
+    Value a = AttentionOp::create(
+                  b, loc, q.getType(), Type(), q, k, v, Value(), Value(),
+                  Value(), Value(), Value(), Value(),
+                  MaskAttr::get(b.getContext(), MaskKind::full, 0, 0, false),
+                  FloatAttr(), ScoresAttr())
+                  .getOutput();
+    Value at = tensor::DimOp::create(b, loc, a, c1);
+    Value aInit =
+        tensor::EmptyOp::create(b, loc, tensor({kDyn, h, d}), ValueRange{at});
+    Value aP = linalg::TransposeOp::create(b, loc, a, aInit,
+                                           ArrayRef<int64_t>{1, 0, 2})
+                   .getResult()[0];
+    Value aR = tensor::CollapseShapeOp::create(
+        b, loc, aP, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value r = arith::AddFOp::create(b, loc, x, linear(aR, 6));
+    Value xn = layerNorm(loc, r, w(8), w(9));
+    Value i = linear(xn, 10);
     // GELU, erf form: x/2 * (1 + erf(x / sqrt 2)).
-    os << llvm::formatv("  %{0}g_t = tensor.dim %{0}i, %c0 : {1}\n", L,
-                        tensorType({-1, f}));
-    os << llvm::formatv(
-        "  %{0}g_i = tensor.empty(%{0}g_t) : {1}\n"
-        "  %{0}g = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, "
-        "j)>, affine_map<(i, j) -> (i, j)>], {2}} ins(%{0}i : {1}) "
-        "outs(%{0}g_i : {1}) {{\n"
-        "  ^bb0(%x: f32, %unused: f32):\n"
-        "    %half = arith.constant 0.5 : f32\n"
-        "    %one = arith.constant 1.0 : f32\n"
-        "    %rsqrt2 = arith.constant 0.707106781 : f32\n"
-        "    %xs = arith.mulf %x, %rsqrt2 : f32\n"
-        "    %erf = math.erf %xs : f32\n"
-        "    %p = arith.addf %one, %erf : f32\n"
-        "    %hx = arith.mulf %x, %half : f32\n"
-        "    %y = arith.mulf %hx, %p : f32\n"
-        "    linalg.yield %y : f32\n"
-        "  } -> {1}\n",
-        L, tensorType({-1, f}), kParallel2);
-    lin(L + "m", L + "g", f, wOut);
-    os << llvm::formatv("  %{0}r2 = arith.addf %{0}x, %{0}m : {1}\n", L, rows);
-    layerNorm(L + "out", L + "r2", ln2);
+    Value gt = tensor::DimOp::create(b, loc, i, c0);
+    Value gInit = tensor::EmptyOp::create(b, loc, i.getType(), ValueRange{gt});
+    AffineMap id = b.getMultiDimIdentityMap(2);
+    Value g =
+        linalg::GenericOp::create(
+            b, loc, i.getType(), ValueRange{i}, ValueRange{gInit},
+            ArrayRef<AffineMap>{id, id},
+            {utils::IteratorType::parallel, utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              auto cst = [&](float value) -> Value {
+                return arith::ConstantOp::create(nb, l,
+                                                 nb.getF32FloatAttr(value));
+              };
+              Value half = cst(0.5f), one = cst(1.0f),
+                    rsqrt2 = cst(0.707106781f);
+              Value xs = arith::MulFOp::create(nb, l, args[0], rsqrt2);
+              Value erf = math::ErfOp::create(nb, l, xs);
+              Value p = arith::AddFOp::create(nb, l, one, erf);
+              Value hx = arith::MulFOp::create(nb, l, args[0], half);
+              Value y = arith::MulFOp::create(nb, l, hx, p);
+              linalg::YieldOp::create(nb, l, y);
+            })
+            .getResult(0);
+    Value r2 = arith::AddFOp::create(b, loc, xn, linear(g, 12));
+    Value out = layerNorm(loc, r2, w(14), w(15));
+    func::ReturnOp::create(b, loc, out);
+    return fn;
   }
-  std::string last =
-      c.layers ? "l" + std::to_string(c.layers - 1) + "_out" : "h0";
-  os << "  return %" << last << " : " << rows << "\n}\n\n";
 
-  // @embed: mean pooling (+ L2 normalization).
-  os << "func.func @embed(%ids: tensor<?xi32>" << weightArgs << ") -> "
-     << tensorType({e}) << " {\n";
-  os << "  %c0 = arith.constant 0 : index\n";
-  os << "  %hs = func.call @encode(%ids" << weightNames << ") : (tensor<?xi32>"
-     << weightTypes << ") -> " << rows << "\n";
-  os << "  %n = tensor.dim %hs, %c0 : " << rows << "\n";
-  os << "  %n64 = arith.index_cast %n : index to i64\n";
-  os << "  %nf = arith.sitofp %n64 : i64 to f32\n";
-  os << "  %zero = arith.constant 0.0 : f32\n";
-  os << "  %acc_i = tensor.empty() : " << tensorType({e}) << "\n";
-  os << "  %acc0 = linalg.fill ins(%zero : f32) outs(%acc_i : "
-     << tensorType({e}) << ") -> " << tensorType({e}) << "\n";
-  os << llvm::formatv(
-      "  %sum = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, "
-      "j)>, affine_map<(i, j) -> (j)>], iterator_types = [\"reduction\", "
-      "\"parallel\"]} ins(%hs : {0}) outs(%acc0 : {1}) {{\n"
-      "  ^bb0(%x: f32, %a: f32):\n"
-      "    %s = arith.addf %a, %x : f32\n"
-      "    linalg.yield %s : f32\n"
-      "  } -> {1}\n",
-      rows, tensorType({e}));
-  std::string vec = tensorType({e});
-  os << llvm::formatv(
-      "  %mean = linalg.generic {{indexing_maps = [affine_map<(j) -> (j)>, "
-      "affine_map<(j) -> (j)>], iterator_types = [\"parallel\"]} ins(%sum : "
-      "{0}) outs(%acc_i : {0}) {{\n"
-      "  ^bb0(%s: f32, %unused: f32):\n"
-      "    %m = arith.divf %s, %nf : f32\n"
-      "    linalg.yield %m : f32\n"
-      "  } -> {0}\n",
-      vec);
-  if (!o.normalize) {
-    os << "  return %mean : " << vec << "\n}\n";
-    return out;
+  /// @encode: embeddings, then one call of `block` per encoder block.
+  void buildEncode(func::FuncOp block) {
+    func::FuncOp fn = begin("encode", rows);
+    Block *body = &fn.getBody().front();
+    Location loc = fn.getLoc();
+    auto w = [&](unsigned i) { return body->getArgument(1 + i); };
+    Value tokIds = body->getArgument(0);
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value t = tensor::DimOp::create(b, loc, tokIds, c0);
+    // Embeddings: word + position (0..T-1) + token type 0, then LayerNorm.
+    Value posInit = tensor::EmptyOp::create(b, loc, ids, ValueRange{t});
+    Value pos = linalg::GenericOp::create(
+                    b, loc, ids, ValueRange{}, ValueRange{posInit},
+                    ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1)},
+                    {utils::IteratorType::parallel},
+                    [&](OpBuilder &nb, Location l, ValueRange) {
+                      Value i = linalg::IndexOp::create(nb, l, 0);
+                      Value i32 =
+                          arith::IndexCastOp::create(nb, l, nb.getI32Type(), i);
+                      linalg::YieldOp::create(nb, l, i32);
+                    })
+                    .getResult(0);
+    Value word = EmbedOp::create(b, loc, w(0), tokIds);
+    Value posRow = EmbedOp::create(b, loc, w(1), pos);
+    auto idx = [&](int64_t x) -> OpFoldResult { return b.getIndexAttr(x); };
+    Value type2 = tensor::ExtractSliceOp::create(
+        b, loc, tensor({1, e}), w(2), ArrayRef<OpFoldResult>{idx(0), idx(0)},
+        ArrayRef<OpFoldResult>{idx(1), idx(e)},
+        ArrayRef<OpFoldResult>{idx(1), idx(1)});
+    Value type = tensor::CollapseShapeOp::create(
+        b, loc, type2, SmallVector<ReassociationIndices>{{0, 1}});
+    Value embInit = tensor::EmptyOp::create(b, loc, rows, ValueRange{t});
+    MLIRContext *ctx = b.getContext();
+    AffineMap id = b.getMultiDimIdentityMap(2);
+    AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    Value emb =
+        linalg::GenericOp::create(
+            b, loc, rows, ValueRange{word, posRow, type}, ValueRange{embInit},
+            ArrayRef<AffineMap>{id, id, col, id},
+            {utils::IteratorType::parallel, utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value ab = arith::AddFOp::create(nb, l, args[0], args[1]);
+              Value abc = arith::AddFOp::create(nb, l, ab, args[2]);
+              linalg::YieldOp::create(nb, l, abc);
+            })
+            .getResult(0);
+    Value x = layerNorm(loc, emb, w(3), w(4));
+    for (int64_t l = 0; l < c.layers; ++l) {
+      SmallVector<Value> operands{x};
+      for (size_t k = 0; k < kBlockWeights; ++k)
+        operands.push_back(w(kEmbeddingWeights + l * kBlockWeights + k));
+      Location callLoc =
+          NameLoc::get(b.getStringAttr("encoder.layer." + std::to_string(l)));
+      auto call = func::CallOp::create(b, callLoc, block, operands);
+      call->setAttr(TokDialect::getLayerAttrName(), b.getI64IntegerAttr(l));
+      x = call.getResult(0);
+    }
+    func::ReturnOp::create(b, loc, x);
   }
-  // x / max(|x|, 1e-12), as torch.nn.functional.normalize.
-  os << "  %sq0_i = tensor.empty() : tensor<f32>\n";
-  os << "  %sq0 = linalg.fill ins(%zero : f32) outs(%sq0_i : tensor<f32>) -> "
-        "tensor<f32>\n";
-  os << llvm::formatv(
-      "  %sq = linalg.generic {{indexing_maps = [affine_map<(j) -> (j)>, "
-      "affine_map<(j) -> ()>], iterator_types = [\"reduction\"]} ins(%mean : "
-      "{0}) outs(%sq0 : tensor<f32>) {{\n"
-      "  ^bb0(%x: f32, %a: f32):\n"
-      "    %xx = arith.mulf %x, %x : f32\n"
-      "    %s = arith.addf %a, %xx : f32\n"
-      "    linalg.yield %s : f32\n"
-      "  } -> tensor<f32>\n",
-      vec);
-  os << "  %sqv = tensor.extract %sq[] : tensor<f32>\n";
-  os << "  %norm0 = math.sqrt %sqv : f32\n";
-  os << "  %tiny = arith.constant 1.0e-12 : f32\n";
-  os << "  %norm = arith.maximumf %norm0, %tiny : f32\n";
-  os << llvm::formatv(
-      "  %unit = linalg.generic {{indexing_maps = [affine_map<(j) -> (j)>, "
-      "affine_map<(j) -> (j)>], iterator_types = [\"parallel\"]} ins(%mean : "
-      "{0}) outs(%acc_i : {0}) {{\n"
-      "  ^bb0(%x: f32, %unused: f32):\n"
-      "    %u = arith.divf %x, %norm : f32\n"
-      "    linalg.yield %u : f32\n"
-      "  } -> {0}\n",
-      vec);
-  os << "  return %unit : " << vec << "\n}\n";
-  return out;
+
+  /// @embed: mean pooling (+ L2 normalization, as
+  /// torch.nn.functional.normalize: x / max(|x|, 1e-12)).
+  void buildEmbed(func::FuncOp encode, bool normalize) {
+    func::FuncOp fn = begin("embed", vec);
+    Block *body = &fn.getBody().front();
+    Location loc = fn.getLoc();
+    MLIRContext *ctx = b.getContext();
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value hs =
+        func::CallOp::create(b, loc, encode, body->getArguments()).getResult(0);
+    Value n = tensor::DimOp::create(b, loc, hs, c0);
+    Value n64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), n);
+    Value nf = arith::SIToFPOp::create(b, loc, f32, n64);
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value accInit = tensor::EmptyOp::create(b, loc, vec, ValueRange{});
+    Value acc0 = linalg::FillOp::create(b, loc, zero, accInit).getResult(0);
+    AffineMap id2 = b.getMultiDimIdentityMap(2);
+    AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    Value sum =
+        linalg::GenericOp::create(
+            b, loc, vec, ValueRange{hs}, ValueRange{acc0},
+            ArrayRef<AffineMap>{id2, col},
+            {utils::IteratorType::reduction, utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value sum = arith::AddFOp::create(nb, l, args[1], args[0]);
+              linalg::YieldOp::create(nb, l, sum);
+            })
+            .getResult(0);
+    AffineMap id1 = b.getMultiDimIdentityMap(1);
+    auto elementwise =
+        [&](Value in,
+            function_ref<Value(OpBuilder &, Location, Value)> fnBody) -> Value {
+      return linalg::GenericOp::create(
+                 b, loc, vec, ValueRange{in}, ValueRange{accInit},
+                 ArrayRef<AffineMap>{id1, id1}, {utils::IteratorType::parallel},
+                 [&](OpBuilder &nb, Location l, ValueRange args) {
+                   linalg::YieldOp::create(nb, l, fnBody(nb, l, args[0]));
+                 })
+          .getResult(0);
+    };
+    Value mean = elementwise(sum, [&](OpBuilder &nb, Location l, Value s) {
+      return arith::DivFOp::create(nb, l, s, nf);
+    });
+    if (!normalize) {
+      func::ReturnOp::create(b, loc, mean);
+      return;
+    }
+    auto scalar = RankedTensorType::get({}, f32);
+    Value sqInit = tensor::EmptyOp::create(b, loc, scalar, ValueRange{});
+    Value sq0 = linalg::FillOp::create(b, loc, zero, sqInit).getResult(0);
+    Value sq = linalg::GenericOp::create(
+                   b, loc, scalar, ValueRange{mean}, ValueRange{sq0},
+                   ArrayRef<AffineMap>{id1, AffineMap::get(1, 0, {}, ctx)},
+                   {utils::IteratorType::reduction},
+                   [&](OpBuilder &nb, Location l, ValueRange args) {
+                     Value xx = arith::MulFOp::create(nb, l, args[0], args[0]);
+                     Value sum = arith::AddFOp::create(nb, l, args[1], xx);
+                     linalg::YieldOp::create(nb, l, sum);
+                   })
+                   .getResult(0);
+    Value sqv = tensor::ExtractOp::create(b, loc, sq, ValueRange{});
+    Value norm0 = math::SqrtOp::create(b, loc, sqv);
+    Value tiny = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0e-12f));
+    Value norm = arith::MaximumFOp::create(b, loc, norm0, tiny);
+    Value unit = elementwise(mean, [&](OpBuilder &nb, Location l, Value x) {
+      return arith::DivFOp::create(nb, l, x, norm);
+    });
+    func::ReturnOp::create(b, loc, unit);
+  }
+
+private:
+  ModuleOp module;
+  OpBuilder b;
+  const BertConfig &c;
+  std::vector<BertWeight> weights;
+  SmallVector<Type> weightTypes;
+  int64_t e, h, d;
+  Type f32;
+  RankedTensorType rows, vec, ids;
+
+  RankedTensorType tensor(llvm::ArrayRef<int64_t> shape) const {
+    return RankedTensorType::get(shape, f32);
+  }
+  Value layerNorm(Location loc, Value x, Value w, Value bias) {
+    return LayerNormOp::create(
+        b, loc, x, w, bias, b.getF32FloatAttr(static_cast<float>(c.normEps)));
+  }
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlir::tok::buildBertModule(MLIRContext *ctx,
+                                                 const BertConfig &c,
+                                                 const BertModuleOptions &o) {
+  ctx->loadDialect<TokDialect, func::FuncDialect, arith::ArithDialect,
+                   linalg::LinalgDialect, math::MathDialect,
+                   tensor::TensorDialect>();
+  OwningOpRef<ModuleOp> owned =
+      ModuleOp::create(NameLoc::get(StringAttr::get(ctx, "bert")));
+  owned->getOperation()->setAttr(
+      "tok.model",
+      StringAttr::get(ctx,
+                      llvm::formatv("bert: {0} layers, dim {1}, {2} heads "
+                                    "of {3}, hidden {4}, vocabulary {5}, "
+                                    "{6} positions",
+                                    c.layers, c.dim, c.heads, c.getHeadDim(),
+                                    c.hiddenDim, c.vocab, c.maxPositions)
+                          .str()));
+  BertBuilder builder(*owned, c);
+  func::FuncOp block = builder.buildBlock();
+  builder.buildEncode(block);
+  auto encode = owned->lookupSymbol<func::FuncOp>("encode");
+  builder.buildEmbed(encode, o.normalize);
+  return owned;
 }

@@ -11,6 +11,7 @@
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include <tuple>
 
 using namespace mlir::tok;
 using llvm::StringRef;
@@ -33,6 +34,25 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
                               {"head_dim", headDim}})
     if (llvm::Error err = positive(field, value))
       return err;
+  // Far beyond any published model, and small enough that no size derived
+  // from them (a weight's elements, a cache's slots) overflows int64_t:
+  // refused here, before anything is built or allocated.
+  for (auto [field, value, limit] :
+       {std::tuple<StringRef, int64_t, int64_t>{"hidden_size", dim, 1 << 20},
+        {"intermediate_size", hiddenDim, 1 << 22},
+        {"num_hidden_layers", layers, 4096},
+        {"num_attention_heads", heads, 4096},
+        {"num_key_value_heads", kvHeads, 4096},
+        {"vocab_size", vocab, 1 << 24},
+        {"max_position_embeddings", maxPositions, 1 << 24},
+        {"head_dim", headDim, 1 << 16}})
+    if (value > limit)
+      return fileError(name, "'" + field + "' is " + Twine(value) +
+                                 "; tok supports at most " + Twine(limit));
+  if (heads * headDim > (int64_t{1} << 22))
+    return fileError(name, "num_attention_heads x head_dim (" +
+                               Twine(heads * headDim) +
+                               ") is larger than tok supports (2^22)");
   if (heads % kvHeads != 0)
     return fileError(name, "num_attention_heads (" + Twine(heads) +
                                ") must be a multiple of "

@@ -4,16 +4,29 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The module is emitted as text and parsed by the caller: every op it uses
-// has a stable custom syntax, and the text is what users read and diff.
+// The module is built with MLIR's builders. Each decoder layer is one call of
+// a private layer function; layers whose weights have the same types share
+// one function, so the IR (and the time to compile it) grows with the number
+// of distinct layers, not with the depth of the model.
 //
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/LlamaModule.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/raw_ostream.h"
 
+using namespace mlir;
 using namespace mlir::tok;
 using llvm::StringRef;
 
@@ -45,14 +58,8 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
   return w;
 }
 
-std::string mlir::tok::formatSampler(double temperature, int64_t topK,
-                                     double topP, int64_t seed) {
-  if (!(temperature > 0.0))
-    return "#tok.sampler<>";
-  return llvm::formatv("#tok.sampler<temperature = {0:e}, top_k = {1}, "
-                       "top_p = {2:e}, seed = {3}>",
-                       temperature, topK, topP, seed)
-      .str();
+int64_t mlir::tok::getLlamaWeightsPerLayer(const LlamaConfig &c) {
+  return c.attentionBias ? 12 : 9;
 }
 
 std::optional<int64_t> mlir::tok::chooseEos(int64_t requested,
@@ -62,14 +69,6 @@ std::optional<int64_t> mlir::tok::chooseEos(int64_t requested,
   if (requested == -2)
     return config.eosToken;
   return std::nullopt;
-}
-
-static std::string tensorType(llvm::ArrayRef<int64_t> shape,
-                              llvm::StringRef elem = "f32") {
-  std::string s = "tensor<";
-  for (int64_t d : shape)
-    s += (d < 0 ? std::string("?") : std::to_string(d)) + "x";
-  return s + elem.str() + ">";
 }
 
 std::string mlir::tok::checkDraftSkip(const LlamaConfig &config,
@@ -86,229 +85,6 @@ std::string mlir::tok::checkDraftSkip(const LlamaConfig &config,
   return "";
 }
 
-namespace {
-
-/// One model's pieces of the module text: the types and signature strings
-/// of its weights and caches, and its step function.
-class ModelEmitter {
-public:
-  /// `weightPrefix` is put before every checkpoint name in `tok.weight`
-  /// (a draft model's weights: "draft.").
-  ModelEmitter(const LlamaConfig &c, llvm::ArrayRef<std::string> elemTypes,
-               bool interleavedRope, int64_t capacity,
-               llvm::StringRef weightPrefix)
-      : c(c), weights(getLlamaWeights(c)),
-        elemTypes(elemTypes.begin(), elemTypes.end()), e(c.dim), hq(c.heads),
-        hk(c.kvHeads), d(c.headDim), f(c.hiddenDim), v(c.vocab) {
-    cache = llvm::formatv("!tok.kv_cache<{0}x{1}x{2}xf32>", hk, capacity, d);
-    rows = tensorType({-1, e});
-    mask = c.slidingWindow ? llvm::formatv("#tok.mask<causal, window = {0}>",
-                                           *c.slidingWindow)
-                                 .str()
-                           : std::string("#tok.mask<causal>");
-    ropeAttrs = llvm::formatv(
-        "{{theta = {0:e} : f32, scale = {1:e} : f32{2}}", c.ropeTheta,
-        c.ropeScale,
-        interleavedRope ? ", style = #tok.rope_style<interleaved>" : "");
-    weightArgs = getWeightArgs("w", weightPrefix);
-    weightNames = getWeightNames("w");
-    for (size_t i = 0; i < weights.size(); ++i)
-      weightTypes += ", " + weightType(i);
-    for (int64_t l = 0; l < c.layers; ++l)
-      cacheTypes += ", " + cache;
-  }
-
-  /// ", %<ssa>0: type {tok.weight = "<prefix>name"}, ...".
-  std::string getWeightArgs(llvm::StringRef ssa, llvm::StringRef prefix) const {
-    std::string s;
-    for (auto [i, w] : llvm::enumerate(weights))
-      s += llvm::formatv(", %{0}{1}: {2} {{tok.weight = \"{3}{4}\"}", ssa, i,
-                         weightType(i), prefix, w.name);
-    return s;
-  }
-  /// ", %<ssa>0, %<ssa>1, ...".
-  std::string getWeightNames(llvm::StringRef ssa) const {
-    std::string s;
-    for (size_t i = 0; i < weights.size(); ++i)
-      s += llvm::formatv(", %{0}{1}", ssa, i);
-    return s;
-  }
-
-  /// The step function; with `skip`, the layers it marks are left out (the
-  /// residual stream passes them unchanged) and so are their caches: the
-  /// draft step of layer-skip self-speculation.
-  void emitStep(llvm::raw_ostream &os, llvm::StringRef name,
-                llvm::ArrayRef<bool> skip) const {
-    std::string stepCacheArgs, stepCacheTypes;
-    for (int64_t l = 0; l < c.layers; ++l)
-      if (skip.empty() || !skip[l]) {
-        stepCacheArgs += llvm::formatv(", %c{0}: {1}", l, cache);
-        stepCacheTypes += ", " + cache;
-      }
-    os << "func.func private @" << name
-       << "(%ids: tensor<?xi32>, %pos: tensor<?xi32>" << weightArgs
-       << stepCacheArgs << ")\n    -> (" << tensorType({-1, v})
-       << stepCacheTypes << ") {\n";
-    os << "  %zero = arith.constant 0 : index\n";
-    os << "  %t = tensor.dim %ids, %zero : tensor<?xi32>\n";
-    // 1-D weights (norms, biases) stored narrower than f32 are widened once.
-    auto vecWeight = [&](size_t i) {
-      return elemOf(i) == "f32" ? "w" + std::to_string(i)
-                                : "w" + std::to_string(i) + "_f32";
-    };
-    for (auto [i, w] : llvm::enumerate(weights))
-      if (w.shape.size() == 1 && elemOf(i) != "f32")
-        os << llvm::formatv("  %w{0}_f32 = arith.extf %w{0} : {1} to {2}\n", i,
-                            weightType(i), tensorType(w.shape));
-    if (elemOf(0) == "f32") {
-      os << "  %h0 = tok.embed %w0[%ids] : " << weightType(0)
-         << ", tensor<?xi32>\n";
-    } else {
-      os << "  %h0n = tok.embed %w0[%ids] : " << weightType(0)
-         << ", tensor<?xi32>\n";
-      os << "  %h0 = arith.extf %h0n : " << tensorType({-1, e}, elemOf(0))
-         << " to " << rows << "\n";
-    }
-
-    // Weight index of each layer's first weight.
-    size_t wi = 1;
-    auto next = [&]() { return wi++; };
-    std::string newCaches;
-    std::string h = "h0"; // the residual stream entering layer l
-    for (int64_t l = 0; l < c.layers; ++l) {
-      auto lin = [&](const std::string &dst, const std::string &src,
-                     int64_t inDim, int64_t outDim, size_t wIdx,
-                     std::optional<size_t> bIdx) {
-        os << llvm::formatv("  %{0} = tok.linear %{1}, %w{2}", dst, src, wIdx);
-        if (bIdx)
-          os << ", %" << vecWeight(*bIdx);
-        os << " : " << tensorType({-1, inDim}) << ", " << weightType(wIdx);
-        if (bIdx)
-          os << ", " << tensorType({outDim});
-        os << "\n";
-      };
-      // [T, H*D] -> [H, T, D].
-      auto heads = [&](const std::string &dst, const std::string &src,
-                       int64_t h) {
-        os << llvm::formatv("  %{0}_e = tensor.expand_shape %{1} [[0], [1, 2]] "
-                            "output_shape [%t, {2}, {3}] : {4} into {5}\n",
-                            dst, src, h, d, tensorType({-1, h * d}),
-                            tensorType({-1, h, d}));
-        os << llvm::formatv("  %{0}_i = tensor.empty(%t) : {1}\n", dst,
-                            tensorType({h, -1, d}));
-        os << llvm::formatv("  %{0} = linalg.transpose ins(%{0}_e : {1}) "
-                            "outs(%{0}_i : {2}) permutation = [1, 0, 2]\n",
-                            dst, tensorType({-1, h, d}),
-                            tensorType({h, -1, d}));
-      };
-      std::string L = "l" + std::to_string(l) + "_";
-      size_t attnNorm = next(), wq = next(), wk = next(), wv = next();
-      std::optional<size_t> bq, bk, bv;
-      if (c.attentionBias)
-        bq = next(), bk = next(), bv = next();
-      size_t wo = next(), ffnNorm = next(), wg = next(), wu = next(),
-             wd = next();
-      if (!skip.empty() && skip[l])
-        continue;
-      os << llvm::formatv("  %{0}x = tok.rms_norm %{1}, %{2} {{epsilon = "
-                          "{3:e} : f32} : {4}, {5}\n",
-                          L, h, vecWeight(attnNorm), c.normEps, rows,
-                          tensorType({e}));
-      lin(L + "q0", L + "x", e, hq * d, wq, bq);
-      lin(L + "k0", L + "x", e, hk * d, wk, bk);
-      lin(L + "v0", L + "x", e, hk * d, wv, bv);
-      heads(L + "q1", L + "q0", hq);
-      heads(L + "k1", L + "k0", hk);
-      heads(L + "v", L + "v0", hk);
-      os << llvm::formatv("  %{0}q = tok.rope %{0}q1, %pos {1} : {2}, "
-                          "tensor<?xi32>\n",
-                          L, ropeAttrs, tensorType({hq, -1, d}));
-      os << llvm::formatv("  %{0}k = tok.rope %{0}k1, %pos {1} : {2}, "
-                          "tensor<?xi32>\n",
-                          L, ropeAttrs, tensorType({hk, -1, d}));
-      os << llvm::formatv("  %{0}cache = tok.kv.append %c{1}, %{0}k, %{0}v, "
-                          "%pos : {2}, {3}, {3}, tensor<?xi32>\n",
-                          L, l, cache, tensorType({hk, -1, d}));
-      newCaches += ", %" + L + "cache";
-      os << llvm::formatv(
-          "  %{0}a = tok.cached_attention %{0}q, %{0}cache, "
-          "%pos {{mask = {1}} : {2}, {3}, tensor<?xi32> -> {2}\n",
-          L, mask, tensorType({hq, -1, d}), cache);
-      os << llvm::formatv("  %{0}a_i = tensor.empty(%t) : {1}\n", L,
-                          tensorType({-1, hq, d}));
-      os << llvm::formatv("  %{0}a_t = linalg.transpose ins(%{0}a : {1}) "
-                          "outs(%{0}a_i : {2}) permutation = [1, 0, 2]\n",
-                          L, tensorType({hq, -1, d}), tensorType({-1, hq, d}));
-      os << llvm::formatv("  %{0}a_r = tensor.collapse_shape %{0}a_t [[0], [1, "
-                          "2]] : {1} into {2}\n",
-                          L, tensorType({-1, hq, d}), tensorType({-1, hq * d}));
-      lin(L + "o", L + "a_r", hq * d, e, wo, std::nullopt);
-      os << llvm::formatv("  %{0}h = arith.addf %{1}, %{0}o : {2}\n", L, h,
-                          rows);
-      os << llvm::formatv("  %{0}y = tok.rms_norm %{0}h, %{1} {{epsilon = "
-                          "{2:e} : f32} : {3}, {4}\n",
-                          L, vecWeight(ffnNorm), c.normEps, rows,
-                          tensorType({e}));
-      lin(L + "g", L + "y", e, f, wg, std::nullopt);
-      lin(L + "u", L + "y", e, f, wu, std::nullopt);
-      // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
-      os << llvm::formatv(
-          "  %{0}m_i = tensor.empty(%t) : {1}\n"
-          "  %{0}m = linalg.generic {{indexing_maps = [affine_map<(i, j) -> "
-          "(i, "
-          "j)>, affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>], "
-          "iterator_types = [\"parallel\", \"parallel\"]} ins(%{0}g, %{0}u : "
-          "{1}, {1}) outs(%{0}m_i : {1}) {{\n"
-          "  ^bb0(%g: f32, %u: f32, %unused: f32):\n"
-          "    %one = arith.constant 1.0 : f32\n"
-          "    %ng = arith.negf %g : f32\n"
-          "    %en = math.exp %ng : f32\n"
-          "    %den = arith.addf %one, %en : f32\n"
-          "    %s = arith.divf %g, %den : f32\n"
-          "    %r = arith.mulf %s, %u : f32\n"
-          "    linalg.yield %r : f32\n"
-          "  } -> {1}\n",
-          L, tensorType({-1, f}));
-      lin(L + "dn", L + "m", f, e, wd, std::nullopt);
-      os << llvm::formatv("  %{0}out = arith.addf %{0}h, %{0}dn : {1}\n", L,
-                          rows);
-      h = L + "out";
-    }
-    const std::string &last = h;
-    size_t finalNorm = next();
-    size_t head = c.tiedEmbeddings ? 0 : next();
-    os << llvm::formatv("  %fin = tok.rms_norm %{0}, %{1} {{epsilon = {2:e} : "
-                        "f32} : {3}, {4}\n",
-                        last, vecWeight(finalNorm), c.normEps, rows,
-                        tensorType({e}));
-    os << llvm::formatv("  %logits = tok.linear %fin, %w{0} : {1}, {2}\n", head,
-                        rows, weightType(head));
-    os << "  return %logits" << newCaches << " : " << tensorType({-1, v})
-       << stepCacheTypes << "\n}\n\n";
-  }
-
-  const LlamaConfig &c;
-  std::vector<LlamaWeight> weights;
-  std::vector<std::string> elemTypes;
-  int64_t e, hq, hk, d, f, v;
-  std::string cache, rows, mask, ropeAttrs;
-  /// Signature pieces: the weights as `%w<i>` and one cache per layer.
-  std::string weightArgs, weightTypes, weightNames, cacheTypes;
-
-private:
-  /// The element type each weight is stored in (f32 unless the checkpoint
-  /// says otherwise); matrices are used as stored (tok.linear widens them),
-  /// vectors and the embedding rows are widened to f32 in the IR.
-  std::string elemOf(size_t i) const {
-    return i < elemTypes.size() ? elemTypes[i] : "f32";
-  }
-  std::string weightType(size_t i) const {
-    return tensorType(weights[i].shape, elemOf(i));
-  }
-};
-
-} // namespace
-
 std::string mlir::tok::checkDraftModel(const LlamaConfig &target,
                                        const LlamaConfig &draft) {
   if (draft.vocab != target.vocab)
@@ -320,147 +96,457 @@ std::string mlir::tok::checkDraftModel(const LlamaConfig &target,
   return "";
 }
 
-std::string mlir::tok::emitLlamaModule(const LlamaConfig &c,
-                                       const LlamaModuleOptions &o) {
-  std::string out;
-  llvm::raw_string_ostream os(out);
-  ModelEmitter target(c, o.weightElementTypes, o.interleavedRope,
-                      o.cacheCapacity, "");
-  int64_t e = c.dim, hq = c.heads, hk = c.kvHeads, d = c.headDim,
-          f = c.hiddenDim, v = c.vocab;
-  const std::vector<LlamaWeight> &weights = target.weights;
-  const std::string &cache = target.cache, &weightArgs = target.weightArgs,
-                    &weightTypes = target.weightTypes,
-                    &weightNames = target.weightNames,
-                    &cacheTypes = target.cacheTypes;
-  std::string cacheNames;
+SamplerAttr mlir::tok::SamplerSettings::getAttr(MLIRContext *ctx) const {
+  if (!(temperature > 0.0))
+    return SamplerAttr::get(ctx, llvm::APFloat(0.0), 0, llvm::APFloat(1.0), 0);
+  return SamplerAttr::get(ctx, llvm::APFloat(temperature), topK,
+                          llvm::APFloat(topP), seed);
+}
 
-  os << "// " << c.modelType << ": " << c.layers << " layers, dim " << e << ", "
-     << hq << " query / " << hk << " KV heads of " << d << ", hidden " << f
-     << ", vocabulary " << v << ".\n";
-  target.emitStep(os, "step", {});
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+
+/// Builds one model's functions: its layer functions and its step (and the
+/// draft step of layer-skip self-speculation) into a module.
+class ModelBuilder {
+public:
+  /// `weightPrefix` is put before every checkpoint name in `tok.weight`
+  /// (a draft model's weights: "draft."); `symbolPrefix` before the layer
+  /// functions' names.
+  ModelBuilder(ModuleOp module, const LlamaConfig &c,
+               llvm::ArrayRef<std::string> elemTypes, bool interleavedRope,
+               int64_t capacity, StringRef weightPrefix, StringRef symbolPrefix)
+      : c(c), module(module), ctx(module.getContext()), b(ctx),
+        weights(getLlamaWeights(c)), weightPrefix(weightPrefix.str()),
+        symbolPrefix(symbolPrefix.str()), e(c.dim), hq(c.heads), hk(c.kvHeads),
+        d(c.headDim), f(c.hiddenDim), v(c.vocab) {
+    f32 = b.getF32Type();
+    for (auto [i, w] : llvm::enumerate(weights)) {
+      Type elem = f32;
+      if (i < elemTypes.size()) {
+        if (elemTypes[i] == "f16")
+          elem = b.getF16Type();
+        else if (elemTypes[i] == "bf16")
+          elem = b.getBF16Type();
+      }
+      weightTypes.push_back(RankedTensorType::get(w.shape, elem));
+    }
+    cacheType = KVCacheType::get(hk, capacity, d, f32);
+    rows = RankedTensorType::get({kDyn, e}, f32);
+    ids = RankedTensorType::get({kDyn}, b.getI32Type());
+    logits = RankedTensorType::get({kDyn, v}, f32);
+    mask = c.slidingWindow ? MaskAttr::get(ctx, MaskKind::causal,
+                                           *c.slidingWindow, 0, false)
+                           : MaskAttr::get(ctx, MaskKind::causal, 0, 0, false);
+    ropeStyle = RopeStyleAttr::get(ctx, interleavedRope ? RopeStyle::interleaved
+                                                        : RopeStyle::half);
+  }
+
+  /// The step's weight arguments: `{tok.weight = "<prefix><name>"}` each.
+  SmallVector<DictionaryAttr> weightArgAttrs() const {
+    SmallVector<DictionaryAttr> attrs;
+    for (const LlamaWeight &w : weights)
+      attrs.push_back(b.getDictionaryAttr(b.getNamedAttr(
+          "tok.weight", b.getStringAttr(weightPrefix + w.name))));
+    return attrs;
+  }
+
+  /// The step function; with `skip`, the layers it marks are left out (the
+  /// residual stream passes them unchanged) and so are their caches: the
+  /// draft step of layer-skip self-speculation.
+  func::FuncOp buildStep(StringRef name, llvm::ArrayRef<bool> skip) {
+    SmallVector<Type> argTypes{ids, ids}, resultTypes{logits};
+    llvm::append_range(argTypes, weightTypes);
+    for (int64_t l = 0; l < c.layers; ++l)
+      if (skip.empty() || !skip[l]) {
+        argTypes.push_back(cacheType);
+        resultTypes.push_back(cacheType);
+      }
+    Location loc = NameLoc::get(b.getStringAttr(name));
+    b.setInsertionPointToEnd(module.getBody());
+    auto fn = func::FuncOp::create(b, loc, name,
+                                   b.getFunctionType(argTypes, resultTypes));
+    fn.setPrivate();
+    currentStep = fn;
+    for (auto [i, attrs] : llvm::enumerate(weightArgAttrs()))
+      fn.setArgAttrs(2 + i, attrs);
+    Block *body = fn.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    Value tokIds = body->getArgument(0), pos = body->getArgument(1);
+    auto weight = [&](size_t i) { return body->getArgument(2 + i); };
+    size_t cacheArg = 2 + weights.size();
+
+    Value h = EmbedOp::create(b, loc, weight(0), tokIds);
+    h = widen(loc, h);
+    SmallVector<Value> newCaches;
+    size_t wi = 1;
+    size_t perLayer = getLlamaWeightsPerLayer(c);
+    for (int64_t l = 0; l < c.layers; ++l, wi += perLayer) {
+      if (!skip.empty() && skip[l])
+        continue;
+      func::FuncOp layer = getLayerFunction(wi);
+      SmallVector<Value> operands{h, pos};
+      for (size_t k = 0; k < perLayer; ++k)
+        operands.push_back(weight(wi + k));
+      operands.push_back(body->getArgument(cacheArg++));
+      Location callLoc =
+          NameLoc::get(b.getStringAttr("model.layers." + std::to_string(l)));
+      auto call = func::CallOp::create(b, callLoc, layer, operands);
+      call->setAttr(TokDialect::getLayerAttrName(), b.getI64IntegerAttr(l));
+      h = call.getResult(0);
+      newCaches.push_back(call.getResult(1));
+    }
+    size_t finalNorm = wi;
+    size_t head = c.tiedEmbeddings ? 0 : wi + 1;
+    Value fin = rmsNorm(loc, h, widen(loc, weight(finalNorm)));
+    Value out = LinearOp::create(b, loc, fin, weight(head), Value());
+    SmallVector<Value> results{out};
+    llvm::append_range(results, newCaches);
+    func::ReturnOp::create(b, loc, results);
+    return fn;
+  }
+
+  const LlamaConfig &c;
+  SmallVector<Type> weightTypes;
+  KVCacheType cacheType;
+  RankedTensorType rows, ids, logits;
+
+private:
+  ModuleOp module;
+  MLIRContext *ctx;
+  mutable OpBuilder b;
+  std::vector<LlamaWeight> weights;
+  std::string weightPrefix, symbolPrefix;
+  int64_t e, hq, hk, d, f, v;
+  Type f32;
+  MaskAttr mask;
+  RopeStyleAttr ropeStyle;
+  /// Layer functions by the types of their weights.
+  llvm::StringMap<func::FuncOp> layerFunctions;
+
+  RankedTensorType tensor(llvm::ArrayRef<int64_t> shape) const {
+    return RankedTensorType::get(shape, f32);
+  }
+
+  /// `x` as f32 (arith.extf of a narrower float tensor).
+  Value widen(Location loc, Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    if (type.getElementType() == f32)
+      return x;
+    return arith::ExtFOp::create(b, loc, type.clone(f32), x);
+  }
+
+  Value rmsNorm(Location loc, Value x, Value w) {
+    return RMSNormOp::create(b, loc, x, w,
+                             b.getF32FloatAttr(static_cast<float>(c.normEps)));
+  }
+
+  /// The layer function for the layer whose first weight is `first`: one
+  /// per distinct list of weight types, built on first use.
+  func::FuncOp getLayerFunction(size_t first) {
+    size_t perLayer = getLlamaWeightsPerLayer(c);
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    for (size_t k = 0; k < perLayer; ++k)
+      os << weightTypes[first + k] << ";";
+    func::FuncOp &fn = layerFunctions[key];
+    if (fn)
+      return fn;
+    std::string name = symbolPrefix + "layer";
+    if (layerFunctions.size() > 1)
+      name += "_" + std::to_string(layerFunctions.size() - 1);
+    OpBuilder::InsertionGuard guard(b);
+    fn = buildLayer(name, llvm::ArrayRef(weightTypes).slice(first, perLayer));
+    return fn;
+  }
+
+  /// One decoder layer: `(h, pos, weights..., cache) -> (h', cache')`.
+  func::FuncOp buildLayer(StringRef name, llvm::ArrayRef<Type> wTypes) {
+    SmallVector<Type> argTypes{rows, ids};
+    llvm::append_range(argTypes, wTypes);
+    argTypes.push_back(cacheType);
+    Location loc = NameLoc::get(b.getStringAttr(name));
+    // Layer functions go just before the step that first calls them.
+    b.setInsertionPoint(currentStep);
+    auto fn = func::FuncOp::create(
+        b, loc, name,
+        b.getFunctionType(argTypes, TypeRange{rows, Type(cacheType)}));
+    fn.setPrivate();
+    fn->setAttr(TokDialect::getLayerAttrName(), b.getUnitAttr());
+    Block *body = fn.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    Value h = body->getArgument(0), pos = body->getArgument(1);
+    unsigned wi = 2;
+    auto next = [&]() { return body->getArgument(wi++); };
+    Value attnNorm = next(), wq = next(), wk = next(), wv = next();
+    Value bq, bk, bv;
+    if (c.attentionBias)
+      bq = widen(loc, next()), bk = widen(loc, next()), bv = widen(loc, next());
+    Value wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
+    Value cache = body->getArgument(wi);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value t = tensor::DimOp::create(b, loc, h, zero);
+
+    // [T, H*D] -> [H, T, D].
+    auto heads = [&](Value x, int64_t n) -> Value {
+      SmallVector<OpFoldResult> shape{t, b.getIndexAttr(n), b.getIndexAttr(d)};
+      Value expanded = tensor::ExpandShapeOp::create(
+          b, loc, tensor({kDyn, n, d}), x,
+          SmallVector<ReassociationIndices>{{0}, {1, 2}}, shape);
+      Value init =
+          tensor::EmptyOp::create(b, loc, tensor({n, kDyn, d}), ValueRange{t});
+      return linalg::TransposeOp::create(b, loc, expanded, init,
+                                         ArrayRef<int64_t>{1, 0, 2})
+          .getResult()[0];
+    };
+    auto linear = [&](Value x, Value w, Value bias = Value()) -> Value {
+      return LinearOp::create(b, loc, x, w, bias);
+    };
+    FloatAttr theta = b.getF32FloatAttr(static_cast<float>(c.ropeTheta));
+    FloatAttr scale = b.getF32FloatAttr(static_cast<float>(c.ropeScale));
+
+    Value x = rmsNorm(loc, h, widen(loc, attnNorm));
+    Value q = heads(linear(x, wq, bq), hq);
+    Value k = heads(linear(x, wk, bk), hk);
+    Value vv = heads(linear(x, wv, bv), hk);
+    q = RopeOp::create(b, loc, q, pos, theta, scale, ropeStyle);
+    k = RopeOp::create(b, loc, k, pos, theta, scale, ropeStyle);
+    Value appended = KVAppendOp::create(b, loc, cache, k, vv, pos);
+    Value a = CachedAttentionOp::create(
+                  b, loc, q.getType(), Type(), q, appended, pos, Value(), mask,
+                  FloatAttr(), ScoresAttr(), IntegerAttr())
+                  .getOutput();
+    Value aInit =
+        tensor::EmptyOp::create(b, loc, tensor({kDyn, hq, d}), ValueRange{t});
+    Value aT = linalg::TransposeOp::create(b, loc, a, aInit,
+                                           ArrayRef<int64_t>{1, 0, 2})
+                   .getResult()[0];
+    Value aR = tensor::CollapseShapeOp::create(
+        b, loc, aT, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value h2 = arith::AddFOp::create(b, loc, h, linear(aR, wo));
+    Value y = rmsNorm(loc, h2, widen(loc, ffnNorm));
+    Value g = linear(y, wg), u = linear(y, wu);
+    // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
+    Value mInit =
+        tensor::EmptyOp::create(b, loc, tensor({kDyn, f}), ValueRange{t});
+    AffineMap id = b.getMultiDimIdentityMap(2);
+    Value m =
+        linalg::GenericOp::create(
+            b, loc, mInit.getType(), ValueRange{g, u}, ValueRange{mInit},
+            ArrayRef<AffineMap>{id, id, id},
+            {utils::IteratorType::parallel, utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location l, ValueRange args) {
+              Value one =
+                  arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0f));
+              Value ng = arith::NegFOp::create(nb, l, args[0]);
+              Value en = math::ExpOp::create(nb, l, ng);
+              Value den = arith::AddFOp::create(nb, l, one, en);
+              Value s = arith::DivFOp::create(nb, l, args[0], den);
+              Value r = arith::MulFOp::create(nb, l, s, args[1]);
+              linalg::YieldOp::create(nb, l, r);
+            })
+            .getResult(0);
+    Value out = arith::AddFOp::create(b, loc, h2, linear(m, wd));
+    func::ReturnOp::create(b, loc, ValueRange{out, appended});
+    return fn;
+  }
+
+  /// The step function being built.
+  Operation *currentStep = nullptr;
+};
+
+/// Builds the public entry points over @step.
+class EntryBuilder {
+public:
+  EntryBuilder(ModuleOp module, ModelBuilder &target)
+      : module(module), b(module.getContext()), t(target) {}
+
+  /// A function taking `(leading..., weights...)` with the weights named.
+  func::FuncOp begin(StringRef name, TypeRange leading, TypeRange results,
+                     ModelBuilder *draft = nullptr) {
+    SmallVector<Type> args(leading.begin(), leading.end());
+    llvm::append_range(args, t.weightTypes);
+    if (draft)
+      llvm::append_range(args, draft->weightTypes);
+    b.setInsertionPointToEnd(module.getBody());
+    auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                                   b.getFunctionType(args, results));
+    unsigned i = leading.size();
+    for (DictionaryAttr attrs : t.weightArgAttrs())
+      fn.setArgAttrs(i++, attrs);
+    if (draft)
+      for (DictionaryAttr attrs : draft->weightArgAttrs())
+        fn.setArgAttrs(i++, attrs);
+    Block *body = fn.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    loc = fn.getLoc();
+    weights = body->getArguments().slice(leading.size(), t.weightTypes.size());
+    return fn;
+  }
+
+  SmallVector<Value> emptyCaches() {
+    SmallVector<Value> caches;
+    for (int64_t l = 0; l < t.c.layers; ++l)
+      caches.push_back(KVEmptyOp::create(b, loc, t.cacheType));
+    return caches;
+  }
+
+  func::CallOp callStep(Value ids, Value pos, ValueRange caches) {
+    SmallVector<Value> operands{ids, pos};
+    llvm::append_range(operands, weights);
+    llvm::append_range(operands, caches);
+    SmallVector<Type> results{t.logits};
+    results.append(caches.size(), t.cacheType);
+    return func::CallOp::create(b, loc, "step", results, operands);
+  }
+
+  ModuleOp module;
+  OpBuilder b;
+  ModelBuilder &t;
+  Location loc = UnknownLoc::get(module.getContext());
+  ValueRange weights;
+};
+
+} // namespace
+
+OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
+                                                  const LlamaConfig &c,
+                                                  const LlamaModuleOptions &o) {
+  ctx->loadDialect<TokDialect, func::FuncDialect, arith::ArithDialect,
+                   linalg::LinalgDialect, math::MathDialect, scf::SCFDialect,
+                   tensor::TensorDialect>();
+  Location moduleLoc = NameLoc::get(StringAttr::get(ctx, c.modelType));
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(moduleLoc);
+  ModuleOp module = *owned;
+  module->setAttr(
+      "tok.model",
+      StringAttr::get(
+          ctx, llvm::formatv("{0}: {1} layers, dim {2}, {3} query / {4} KV "
+                             "heads of {5}, hidden {6}, vocabulary {7}",
+                             c.modelType, c.layers, c.dim, c.heads, c.kvHeads,
+                             c.headDim, c.hiddenDim, c.vocab)
+                   .str()));
+
+  ModelBuilder target(module, c, o.weightElementTypes, o.interleavedRope,
+                      o.cacheCapacity, "", "");
+  target.buildStep("step", {});
   if (!o.draftSkip.empty()) {
     llvm::SmallVector<bool> skip(c.layers, false);
     for (int64_t l : o.draftSkip)
       skip[l] = true;
-    target.emitStep(os, "draft_step", skip);
+    target.buildStep("draft_step", skip);
   }
   // A separate draft model: its step over its own weights (named
   // "draft.<checkpoint name>"), taken by @generate after the target's.
-  std::optional<ModelEmitter> draft;
+  std::optional<ModelBuilder> draft;
   if (o.draftModel) {
     const LlamaDraftModel &dm = *o.draftModel;
-    draft.emplace(dm.config, dm.weightElementTypes, dm.interleavedRope,
-                  o.cacheCapacity, "draft.");
-    os << "// draft model (" << dm.config.modelType << "): " << dm.config.layers
-       << " layers, dim " << dm.config.dim << ".\n";
-    draft->emitStep(os, "draft_step", {});
+    draft.emplace(module, dm.config, dm.weightElementTypes, dm.interleavedRope,
+                  o.cacheCapacity, "draft.", "draft_");
+    draft->buildStep("draft_step", {});
   }
 
+  EntryBuilder eb(module, target);
+  OpBuilder &b = eb.b;
+  RankedTensorType ids = target.ids, logits = target.logits;
+
   // forward: one step from empty caches.
-  os << "func.func @forward(%ids: tensor<?xi32>, %pos: tensor<?xi32>"
-     << weightArgs << ") -> " << tensorType({-1, v}) << " {\n";
-  for (int64_t l = 0; l < c.layers; ++l) {
-    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
-    cacheNames += ", %c" + std::to_string(l);
+  eb.begin("forward", {ids, ids}, {logits});
+  {
+    Block *body = b.getInsertionBlock();
+    func::CallOp r = eb.callStep(body->getArgument(0), body->getArgument(1),
+                                 eb.emptyCaches());
+    func::ReturnOp::create(b, eb.loc, r.getResult(0));
   }
-  os << "  %r:" << c.layers + 1 << " = func.call @step(%ids, %pos"
-     << weightNames << cacheNames << ") : (tensor<?xi32>, tensor<?xi32>"
-     << weightTypes << cacheTypes << ") -> (" << tensorType({-1, v})
-     << cacheTypes << ")\n";
-  os << "  return %r#0 : " << tensorType({-1, v}) << "\n}\n\n";
 
   // continue: a prefill, then a second step on the caches it filled (a
   // decode step when %ids2 holds one token); returns the second logits.
-  os << "func.func @continue(%ids: tensor<?xi32>, %pos: tensor<?xi32>, "
-        "%ids2: tensor<?xi32>, %pos2: tensor<?xi32>"
-     << weightArgs << ") -> " << tensorType({-1, v}) << " {\n";
-  for (int64_t l = 0; l < c.layers; ++l)
-    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
-  std::string stepType = "(tensor<?xi32>, tensor<?xi32>" + weightTypes +
-                         cacheTypes + ") -> (" + tensorType({-1, v}) +
-                         cacheTypes + ")";
-  os << "  %r:" << c.layers + 1 << " = func.call @step(%ids, %pos"
-     << weightNames << cacheNames << ") : " << stepType << "\n";
-  std::string filled;
-  for (int64_t l = 0; l < c.layers; ++l)
-    filled += ", %r#" + std::to_string(l + 1);
-  os << "  %s:" << c.layers + 1 << " = func.call @step(%ids2, %pos2"
-     << weightNames << filled << ") : " << stepType << "\n";
-  os << "  return %s#0 : " << tensorType({-1, v}) << "\n}\n";
+  eb.begin("continue", {ids, ids, ids, ids}, {logits});
+  {
+    Block *body = b.getInsertionBlock();
+    func::CallOp r = eb.callStep(body->getArgument(0), body->getArgument(1),
+                                 eb.emptyCaches());
+    func::CallOp s = eb.callStep(body->getArgument(2), body->getArgument(3),
+                                 r.getResults().drop_front());
+    func::ReturnOp::create(b, eb.loc, s.getResult(0));
+  }
 
   if (o.teacher) {
-    std::string logitsT = tensorType({-1, v});
-    os << "\nfunc.func @teacher(%ids: tensor<?xi32>" << weightArgs << ") -> "
-       << logitsT << " {\n";
-    for (int64_t l = 0; l < c.layers; ++l)
-      os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
-    os << "  %zero = arith.constant 0 : index\n"
-          "  %one = arith.constant 1 : index\n"
-          "  %n = tensor.dim %ids, %zero : tensor<?xi32>\n"
-       << "  %init = tensor.empty(%n) : " << logitsT << "\n";
-    std::string iterArgs = "%acc = %init", iterTypes = logitsT, yieldNames;
-    for (int64_t l = 0; l < c.layers; ++l) {
-      iterArgs += llvm::formatv(", %it{0} = %c{0}", l).str();
-      iterTypes += ", " + cache;
-    }
-    os << "  %r:" << c.layers + 1 << " = scf.for %i = %zero to %n step %one"
-       << " iter_args(" << iterArgs << ") -> (" << iterTypes << ") {\n";
-    os << "    %id1 = tensor.extract_slice %ids[%i] [1] [1] : tensor<?xi32> to "
-          "tensor<1xi32>\n"
-          "    %id = tensor.cast %id1 : tensor<1xi32> to tensor<?xi32>\n"
-          "    %p32 = arith.index_cast %i : index to i32\n"
-          "    %p1 = tensor.from_elements %p32 : tensor<1xi32>\n"
-          "    %pos = tensor.cast %p1 : tensor<1xi32> to tensor<?xi32>\n";
-    std::string its;
-    for (int64_t l = 0; l < c.layers; ++l)
-      its += ", %it" + std::to_string(l);
-    os << "    %s:" << c.layers + 1 << " = func.call @step(%id, %pos"
-       << weightNames << its << ") : " << stepType << "\n";
-    os << "    %row = tensor.extract_slice %s#0[0, 0] [1, " << v
-       << "] [1, 1] : " << logitsT << " to " << tensorType({1, v}) << "\n";
-    os << "    %acc2 = tensor.insert_slice %row into %acc[%i, 0] [1, " << v
-       << "] [1, 1] : " << tensorType({1, v}) << " into " << logitsT << "\n";
-    std::string yields = "%acc2", yieldTypes = logitsT;
-    for (int64_t l = 0; l < c.layers; ++l) {
-      yields += ", %s#" + std::to_string(l + 1);
-      yieldTypes += ", " + cache;
-    }
-    os << "    scf.yield " << yields << " : " << yieldTypes << "\n  }\n";
-    os << "  return %r#0 : " << logitsT << "\n}\n";
+    eb.begin("teacher", {ids}, {logits});
+    Block *body = b.getInsertionBlock();
+    Location loc = eb.loc;
+    Value prompt = body->getArgument(0);
+    SmallVector<Value> caches = eb.emptyCaches();
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value n = tensor::DimOp::create(b, loc, prompt, zero);
+    Value init = tensor::EmptyOp::create(b, loc, logits, ValueRange{n});
+    SmallVector<Value> iterArgs{init};
+    llvm::append_range(iterArgs, caches);
+    auto loop = scf::ForOp::create(
+        b, loc, zero, n, one, iterArgs,
+        [&](OpBuilder &nb, Location l, Value i, ValueRange its) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          auto idx = [&](int64_t x) -> OpFoldResult {
+            return b.getIndexAttr(x);
+          };
+          Value id1 = tensor::ExtractSliceOp::create(
+              b, l, RankedTensorType::get({1}, b.getI32Type()), prompt,
+              ArrayRef<OpFoldResult>{i}, ArrayRef<OpFoldResult>{idx(1)},
+              ArrayRef<OpFoldResult>{idx(1)});
+          Value id = tensor::CastOp::create(b, l, ids, id1);
+          Value p32 = arith::IndexCastOp::create(b, l, b.getI32Type(), i);
+          Value p1 = tensor::FromElementsOp::create(b, l, ValueRange{p32});
+          Value pos = tensor::CastOp::create(b, l, ids, p1);
+          func::CallOp s = eb.callStep(id, pos, its.drop_front());
+          Value row = tensor::ExtractSliceOp::create(
+              b, l, RankedTensorType::get({1, c.vocab}, b.getF32Type()),
+              s.getResult(0), ArrayRef<OpFoldResult>{idx(0), idx(0)},
+              ArrayRef<OpFoldResult>{idx(1), idx(c.vocab)},
+              ArrayRef<OpFoldResult>{idx(1), idx(1)});
+          Value acc = tensor::InsertSliceOp::create(
+              b, l, row, its[0], ArrayRef<OpFoldResult>{i, idx(0)},
+              ArrayRef<OpFoldResult>{idx(1), idx(c.vocab)},
+              ArrayRef<OpFoldResult>{idx(1), idx(1)});
+          SmallVector<Value> yields{acc};
+          llvm::append_range(yields, s.getResults().drop_front());
+          scf::YieldOp::create(b, l, yields);
+        });
+    func::ReturnOp::create(b, loc, loop.getResult(0));
   }
 
   if (!o.generate)
-    return out;
+    return owned;
   const LlamaGenerateOptions &g = *o.generate;
-  if (g.stream)
-    os << "\nfunc.func private @tok_on_token(i32, i64)\n"
-       << "func.func private @tok_on_round(i64, i64)\n";
-  os << "\nfunc.func @generate(%prompt: tensor<?xi32>" << weightArgs
-     << (draft ? draft->getWeightArgs("dw", "draft.") : "")
-     << ") -> tensor<?xi32> {\n";
-  for (int64_t l = 0; l < c.layers; ++l)
-    os << llvm::formatv("  %c{0} = tok.kv.empty : {1}\n", l, cache);
-  os << "  %out = tok.generate @step(%prompt)";
-  if (!weights.empty())
-    os << " params(" << StringRef(weightNames).drop_front(2) << " : "
-       << StringRef(weightTypes).drop_front(2) << ")";
-  if (c.layers)
-    os << " caches(" << StringRef(cacheNames).drop_front(2) << " : "
-       << StringRef(cacheTypes).drop_front(2) << ")";
-  if (draft && !draft->weights.empty())
-    os << " draft_params("
-       << StringRef(draft->getWeightNames("dw")).drop_front(2) << " : "
-       << StringRef(draft->weightTypes).drop_front(2) << ")";
-  os << " {max_new_tokens = " << g.maxNewTokens
-     << " : i64, sampler = " << g.sampler;
-  if (g.eos)
-    os << ", eos = " << *g.eos << " : i64";
-  if (g.stream)
-    os << ", on_token = @tok_on_token, on_round = @tok_on_round";
-  if (g.prefillChunk > 0)
-    os << ", prefill_chunk = " << g.prefillChunk << " : i64";
-  os << "} : tensor<?xi32> -> tensor<?xi32>\n";
-  os << "  return %out : tensor<?xi32>\n}\n";
-  return out;
+  if (g.stream) {
+    b.setInsertionPointToEnd(module.getBody());
+    func::FuncOp::create(
+        b, eb.loc, "tok_on_token",
+        b.getFunctionType({b.getI32Type(), b.getI64Type()}, {}))
+        .setPrivate();
+    func::FuncOp::create(
+        b, eb.loc, "tok_on_round",
+        b.getFunctionType({b.getI64Type(), b.getI64Type()}, {}))
+        .setPrivate();
+  }
+  eb.begin("generate", {ids}, {ids}, draft ? &*draft : nullptr);
+  Block *body = b.getInsertionBlock();
+  SmallVector<Value> caches = eb.emptyCaches();
+  ValueRange draftWeights;
+  if (draft)
+    draftWeights = body->getArguments().take_back(draft->weightTypes.size());
+  auto gen = GenerateOp::create(
+      b, eb.loc, ids, FlatSymbolRefAttr::get(ctx, "step"), body->getArgument(0),
+      eb.weights, caches, draftWeights, b.getI64IntegerAttr(g.maxNewTokens),
+      g.sampler.getAttr(ctx),
+      g.eos ? b.getI64IntegerAttr(*g.eos) : IntegerAttr(),
+      g.stream ? FlatSymbolRefAttr::get(ctx, "tok_on_token")
+               : FlatSymbolRefAttr(),
+      g.stream ? FlatSymbolRefAttr::get(ctx, "tok_on_round")
+               : FlatSymbolRefAttr(),
+      g.prefillChunk > 0 ? b.getI64IntegerAttr(g.prefillChunk) : IntegerAttr());
+  func::ReturnOp::create(b, eb.loc, gen.getTokens());
+  return owned;
 }

@@ -8,6 +8,9 @@
 
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
 #include <algorithm>
 
 using namespace mlir;
@@ -117,6 +120,25 @@ struct CostCounter {
 
 } // namespace
 
+/// Adds the cost of the ops of `fn`'s body to `cost`, and that of every
+/// function it calls, once per call (`active`: the functions on the call
+/// stack, so that recursion is counted once).
+static void addBodyCost(func::FuncOp fn, const CostCounter &counter,
+                        FunctionCost &cost,
+                        llvm::SmallPtrSetImpl<Operation *> &active) {
+  if (!active.insert(fn).second)
+    return;
+  fn.walk([&](Operation *op) {
+    counter.add(op, cost);
+    if (auto call = dyn_cast<func::CallOp>(op))
+      if (auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+              call, call.getCalleeAttr());
+          callee && !callee.isExternal())
+        addBodyCost(callee, counter, cost, active);
+  });
+  active.erase(fn);
+}
+
 FunctionCost mlir::tok::computeFunctionCost(func::FuncOp fn,
                                             int64_t dynamicSize) {
   CostCounter counter{dynamicSize};
@@ -124,6 +146,30 @@ FunctionCost mlir::tok::computeFunctionCost(func::FuncOp fn,
   for (Type arg : fn.getArgumentTypes())
     if (auto cache = dyn_cast<KVCacheType>(arg))
       cost.kvBytes += CostCounter::cacheBytes(cache);
-  fn.walk([&](Operation *op) { counter.add(op, cost); });
+  llvm::SmallPtrSet<Operation *, 8> active;
+  addBodyCost(fn, counter, cost, active);
   return cost;
+}
+
+std::vector<CallCost> mlir::tok::computeCallCosts(func::FuncOp fn,
+                                                  int64_t dynamicSize) {
+  CostCounter counter{dynamicSize};
+  std::vector<CallCost> calls;
+  for (Operation &op : fn.getBody().getOps()) {
+    auto call = dyn_cast<func::CallOp>(op);
+    if (!call)
+      continue;
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    if (!callee || callee.isExternal())
+      continue;
+    CallCost entry{call, callee.getSymName().str(), {}};
+    for (Type arg : callee.getArgumentTypes())
+      if (auto cache = dyn_cast<KVCacheType>(arg))
+        entry.cost.kvBytes += CostCounter::cacheBytes(cache);
+    llvm::SmallPtrSet<Operation *, 8> active{fn};
+    addBodyCost(callee, counter, entry.cost, active);
+    calls.push_back(std::move(entry));
+  }
+  return calls;
 }

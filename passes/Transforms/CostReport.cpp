@@ -7,6 +7,8 @@
 #include "tok/Transforms/CostModel.h"
 #include "tok/Transforms/Passes.h"
 
+#include "LayerFunctions.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace mlir {
@@ -38,6 +40,19 @@ struct TokCostReportPass : tok::impl::TokCostReportPassBase<TokCostReportPass> {
       fn.emitRemark() << "tok-cost: flops " << cost.flops << ", bytes "
                       << cost.bytes << ", kv-bytes " << cost.kvBytes
                       << ", attention-flops " << cost.attentionFlops;
+      if (!perLayer)
+        return;
+      for (auto [i, entry] :
+           llvm::enumerate(computeCallCosts(fn, dynamicSize))) {
+        if (!isLayerCall(entry.call))
+          continue;
+        const FunctionCost &c = entry.cost;
+        entry.call.emitRemark()
+            << "tok-cost layer " << getLayerIndex(entry.call, i) << " (@"
+            << entry.callee << "): flops " << c.flops << ", bytes " << c.bytes
+            << ", kv-bytes " << c.kvBytes << ", attention-flops "
+            << c.attentionFlops;
+      }
     });
   }
 };

@@ -25,11 +25,13 @@
 #include "KVCacheClasses.h"
 #include "KVCacheTypes.h"
 #include "KVHeadSplit.h"
+#include "LayerFunctions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
@@ -57,6 +59,19 @@ struct EvictSettings {
   /// Per KV head, whether it keeps everything (the others follow the
   /// policy); empty: every head follows the policy.
   SmallVector<bool> keepHead;
+
+  /// Equal for equal settings: layers with one key share a layer function.
+  std::string key() const {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    if (full)
+      return "full";
+    os << policy << ' ' << budget << ' ' << sinks << ' ' << recent << ' '
+       << observe << ' ' << pool << ' ' << llvm::format("%a", decay) << ' ';
+    for (bool keep : keepHead)
+      os << (keep ? 'f' : 's');
+    return s;
+  }
 };
 
 /// Parses a calibration profile (docs/kv-compression.md):
@@ -251,10 +266,48 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       SmallVector<EvictSettings> settings;
       if (failed(parseProfile(profile, base, settings, fail)))
         return;
+      // Layers built as functions: one copy per distinct setting, each
+      // call's settings by its layer index (LayerFunctions.h). Attentions
+      // directly in a step are numbered by their cache threads.
+      SmallVector<func::CallOp> calls = getLayerCalls(module);
+      DenseMap<Operation *, const EvictSettings *> settingsOfFunction;
+      if (!calls.empty()) {
+        int64_t layers = 0;
+        SmallVector<int64_t> indices;
+        for (func::CallOp call : calls) {
+          indices.push_back(getLayerIndex(call, -1));
+          if (indices.back() < 0)
+            return fail("a layer call has no layer index (tok.layer)");
+          layers = std::max(layers, indices.back() + 1);
+        }
+        if (static_cast<int64_t>(settings.size()) != layers)
+          return fail("profile '" + profile + "' has " +
+                      Twine(settings.size()) + " layer(s), the module " +
+                      Twine(layers));
+        SmallVector<std::string> keys;
+        for (int64_t index : indices)
+          keys.push_back(settings[index].key());
+        specializeLayerCalls(module, calls, keys);
+        for (auto [call, index] : llvm::zip(calls, indices))
+          if (func::FuncOp callee = getCallee(call))
+            settingsOfFunction[callee] = &settings[index];
+        attentions.clear();
+        module.walk([&](CachedAttentionOp op) {
+          if (op.getCache().getDefiningOp<KVAppendOp>())
+            attentions.push_back(op);
+        });
+      }
       KVCacheClasses classes;
       if (failed(classes.build(module)))
         return signalPassFailure();
-      if (settings.size() != classes.numLayers())
+      auto settingsOf = [&](CachedAttentionOp att) -> const EvictSettings * {
+        if (const EvictSettings *s =
+                settingsOfFunction.lookup(att->getParentOfType<func::FuncOp>()))
+          return s;
+        unsigned layer = *classes.layerOf(att);
+        return layer < settings.size() ? &settings[layer] : nullptr;
+      };
+      if (calls.empty() && settings.size() != classes.numLayers())
         return fail("profile '" + profile + "' has " + Twine(settings.size()) +
                     " layer(s), the module " + Twine(classes.numLayers()));
       // Every layer's settings are checked before anything is rewritten.
@@ -266,8 +319,14 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       };
       SmallVector<Plan> plans;
       for (CachedAttentionOp att : attentions) {
-        unsigned layer = *classes.layerOf(att);
-        const EvictSettings &s = settings[layer];
+        const EvictSettings *found = settingsOf(att);
+        if (!found) {
+          att.emitError("tok-kv-evict: this attention is in no layer of "
+                        "the profile");
+          return signalPassFailure();
+        }
+        const EvictSettings &s = *found;
+        unsigned layer = &s - settings.data();
         int64_t heads =
             cast<KVCacheType>(att.getCache().getType()).getKvHeads();
         if (!s.keepHead.empty() &&

@@ -15,6 +15,7 @@
 #include "tok/Transforms/Passes.h"
 
 #include "KVCacheTypes.h"
+#include "LayerFunctions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -101,12 +102,42 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
     // Token trees and attentions that return scores keep dense reads.
     auto budgetAttr = IntegerAttr::get(IntegerType::get(ctx, 64),
                                        static_cast<int64_t>(budget));
+    auto select = [&](CachedAttentionOp att) {
+      if (!att.getTreeParents() && !att.getReceived())
+        att.setSelectBudgetAttr(budgetAttr);
+    };
+    // Layers built as functions: the calls of the first dense-layers layers
+    // keep a dense copy, the others call one that selects
+    // (LayerFunctions.h).
+    SmallVector<func::CallOp> calls = getLayerCalls(module);
+    SmallVector<std::string> keys;
+    for (func::CallOp call : calls) {
+      int64_t fallback = 0;
+      for (func::CallOp other :
+           getLayerCalls(call->getParentOfType<func::FuncOp>())) {
+        if (other == call)
+          break;
+        ++fallback;
+      }
+      keys.push_back(getLayerIndex(call, fallback) < denseLayers ? "dense"
+                                                                 : "select");
+    }
+    specializeLayerCalls(module, calls, keys);
+    llvm::SmallPtrSet<Operation *, 4> selecting;
+    for (auto [call, key] : llvm::zip(calls, keys))
+      if (key == "select")
+        if (func::FuncOp callee = getCallee(call))
+          selecting.insert(callee);
+    for (Operation *fn : selecting)
+      fn->walk(select);
+    // Attentions directly in a function: the first dense-layers stay dense.
     module.walk([&](func::FuncOp fn) {
+      if (fn->hasAttr(TokDialect::getLayerAttrName()))
+        return;
       int64_t seen = 0;
       fn.walk([&](CachedAttentionOp att) {
-        if (seen++ < denseLayers || att.getTreeParents() || att.getReceived())
-          return;
-        att.setSelectBudgetAttr(budgetAttr);
+        if (seen++ >= denseLayers)
+          select(att);
       });
     });
   }

@@ -32,6 +32,7 @@
 
 #include "tok/Transforms/Passes.h"
 
+#include "LayerFunctions.h"
 #include "SpeculativeExpander.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -88,40 +89,84 @@ LogicalResult checkDraftStep(GenerateOp op, func::FuncOp step,
   return success();
 }
 
+/// A private copy of `fn` named `<fn>_tree` (or `_tree<i>` on a clash),
+/// after it, with a tree-parents argument inserted at `index` that becomes
+/// the tree mask of its tok.cached_attention ops; each call in it of a
+/// function that holds attention is redirected to such a copy of that
+/// function (`copies`: the copies made so far).
+static FailureOr<func::FuncOp>
+cloneForTree(func::FuncOp fn, unsigned index,
+             llvm::DenseMap<Operation *, func::FuncOp> &copies) {
+  if (func::FuncOp done = copies.lookup(fn))
+    return done;
+  Operation *table = SymbolTable::getNearestSymbolTable(fn);
+  std::string name = (fn.getSymName() + "_tree").str();
+  for (int i = 0; SymbolTable::lookupSymbolIn(table, name); ++i)
+    name = (fn.getSymName() + "_tree" + Twine(i)).str();
+  OpBuilder b(fn);
+  b.setInsertionPointAfter(fn);
+  auto copy = cast<func::FuncOp>(b.clone(*fn));
+  copy.setSymName(name);
+  copy.setPrivate();
+  copies[fn] = copy;
+  auto dynI32 = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
+  if (failed(copy.insertArgument(index, dynI32, {}, fn.getLoc())))
+    return failure();
+  Value parents = copy.getArgument(index);
+  copy.walk([&](CachedAttentionOp attention) {
+    attention.getTreeParentsMutable().assign(parents);
+  });
+  // Layer functions: the parents go in after their positions, too.
+  SmallVector<func::CallOp> calls;
+  copy.walk([&](func::CallOp call) { calls.push_back(call); });
+  for (func::CallOp call : calls) {
+    func::FuncOp callee = getCallee(call);
+    if (!callee || callee.isExternal() ||
+        !callee.walk([](CachedAttentionOp) { return WalkResult::interrupt(); })
+             .wasInterrupted())
+      continue;
+    FailureOr<func::FuncOp> calleeCopy = cloneForTree(callee, 2, copies);
+    if (failed(calleeCopy))
+      return failure();
+    call->insertOperands(2, parents);
+    call.setCalleeAttr(FlatSymbolRefAttr::get(calleeCopy->getSymNameAttr()));
+  }
+  return copy;
+}
+
 /// A copy of `step` that verifies a token tree: a `parents` argument after
 /// the positions (row i's parent row, -1 for the root) becomes the tree
-/// mask of every tok.cached_attention (the last T slots are the nodes).
+/// mask of every tok.cached_attention (the last T slots are the nodes),
+/// in the step and in copies of the layer functions it calls.
 LogicalResult buildTreeStep(GenerateOp op, func::FuncOp step,
                             func::FuncOp &treeStep) {
   if (step.isExternal())
     return op.emitOpError("token trees need the body of @")
            << step.getSymName() << " (its attention takes the tree mask)";
   bool any = false, bad = false;
-  step.walk([&](CachedAttentionOp attention) {
-    any = true;
-    bad |= static_cast<bool>(attention.getTreeParents());
+  walkWithCallees(step, [&](Operation *nested) {
+    if (auto attention = dyn_cast<CachedAttentionOp>(nested)) {
+      any = true;
+      bad |= static_cast<bool>(attention.getTreeParents());
+    }
   });
   if (!any || bad)
     return op.emitOpError("token trees need every attention of @")
            << step.getSymName()
            << " to be a tok.cached_attention without a tree mask of its own";
-  Operation *table = SymbolTable::getNearestSymbolTable(step);
-  std::string name = (step.getSymName() + "_tree").str();
-  for (int i = 0; SymbolTable::lookupSymbolIn(table, name); ++i)
-    name = (step.getSymName() + "_tree" + Twine(i)).str();
-  OpBuilder b(step);
-  b.setInsertionPointAfter(step);
-  treeStep = cast<func::FuncOp>(b.clone(*step));
-  treeStep.setSymName(name);
-  treeStep.setPrivate();
-  auto dynI32 = RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type());
-  if (failed(treeStep.insertArgument(2, dynI32, {}, step.getLoc())))
+  llvm::DenseMap<Operation *, func::FuncOp> copies;
+  FailureOr<func::FuncOp> copy = cloneForTree(step, 2, copies);
+  if (failed(copy))
     return failure();
-  Value parents = treeStep.getArgument(2);
-  treeStep.walk([&](CachedAttentionOp attention) {
-    attention.getTreeParentsMutable().assign(parents);
-  });
+  treeStep = *copy;
   return success();
+}
+
+/// Whether `fn` or a function it calls evicts from a cache.
+static bool evictsInside(func::FuncOp fn) {
+  bool evicts = false;
+  walkWithCallees(fn, [&](Operation *op) { evicts |= isa<KVEvictOp>(op); });
+  return evicts;
 }
 
 struct TokSpeculativeDecodingPass
@@ -178,9 +223,7 @@ struct TokSpeculativeDecodingPass
       // Rolling back rejected drafts truncates the newest slots; after an
       // eviction inside the step those are no longer the drafts' slots
       // (ALGORITHMS.md §8.5: no eviction between draft and commit).
-      WalkResult evicts =
-          step.walk([](KVEvictOp) { return WalkResult::interrupt(); });
-      if (evicts.wasInterrupted()) {
+      if (evictsInside(step)) {
         op.emitOpError("speculative decoding cannot roll back a cache that "
                        "the step function evicts from (")
             << op.getStepAttr()
@@ -223,8 +266,7 @@ struct TokSpeculativeDecodingPass
                                             : "the draft_params of the "
                                               "tok.generate")))
           return signalPassFailure();
-        if (draftStep.walk([](KVEvictOp) { return WalkResult::interrupt(); })
-                .wasInterrupted()) {
+        if (evictsInside(draftStep)) {
           op.emitOpError("the draft step @")
               << draftStepName
               << " evicts from its caches, which rollback cannot undo; run "

@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LayerFunctions.h"
 #include "TokenReduction.h"
 #include "tok/Transforms/Passes.h"
 
@@ -104,6 +105,14 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
     for (int64_t v : rList)
       if (v < 0)
         return fail("r-list entries must be non-negative, got " + Twine(v));
+
+    // The reduction carries its state (token maps, sizes, scores) from one
+    // block into the next: encoder blocks built as layer functions are
+    // inlined into their caller first (LayerFunctions.h).
+    if (failed(inlineLayerCalls(module, [](func::FuncOp block) {
+          return !getEncoderAttentions(block).empty();
+        })))
+      return signalPassFailure();
 
     for (auto fn : module.getOps<func::FuncOp>()) {
       SmallVector<AttentionOp> blocks = getEncoderAttentions(fn);

@@ -25,6 +25,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LayerFunctions.h"
 #include "TokenReduction.h"
 #include "tok/Transforms/Passes.h"
 
@@ -78,6 +79,14 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
         return fail("layers must be non-negative, got " + Twine(l));
     if (restore != "scatter" && restore != "none")
       return fail("unknown restore '" + restore + "' (scatter, none)");
+
+    // The reduction carries its state (token maps, sizes, scores) from one
+    // block into the next: encoder blocks built as layer functions are
+    // inlined into their caller first (LayerFunctions.h).
+    if (failed(inlineLayerCalls(module, [](func::FuncOp block) {
+          return !getEncoderAttentions(block).empty();
+        })))
+      return signalPassFailure();
 
     for (auto fn : module.getOps<func::FuncOp>()) {
       SmallVector<AttentionOp> blocks = getEncoderAttentions(fn);

@@ -479,18 +479,15 @@ int main(int argc, char **argv) {
   tok::LlamaGenerateOptions gen;
   gen.maxNewTokens = maxNewTokens;
   gen.stream = true;
-  gen.sampler = tok::formatSampler(temperature, topK, topP, seed);
+  gen.sampler = {temperature, topK, topP, seed};
   gen.eos = tok::chooseEos(eosToken, config);
   if (gen.eos && *gen.eos >= config.vocab)
     return fail("--eos is outside the vocabulary");
   options.generate = gen;
 
   MLIRContext context(registry);
-  std::string text = tok::emitLlamaModule(config, options);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(text, &context, "tok-compile");
-  if (!module)
-    return fail("internal error: the model's module does not parse");
+      tok::buildLlamaModule(&context, config, options);
   module->lookupSymbol<func::FuncOp>("generate")
       ->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                 UnitAttr::get(&context));

@@ -99,14 +99,14 @@ static int fail(const llvm::Twine &message) {
   return 1;
 }
 
-static int printModule(llvm::StringRef text) {
+static int
+printModule(llvm::function_ref<OwningOpRef<ModuleOp>(MLIRContext *)> build) {
   DialectRegistry registry;
   registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
                   scf::SCFDialect, math::MathDialect, tensor::TensorDialect>();
   tok::registerAllTokDialects(registry);
   MLIRContext context(registry);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(text, &context, "tok-import");
+  OwningOpRef<ModuleOp> module = build(&context);
   if (!module || failed(verify(*module)))
     return fail("internal error: the emitted module does not verify");
   std::string error;
@@ -145,7 +145,9 @@ static int importBert(llvm::StringRef input) {
       return fail(llvm::toString(parsed.takeError()));
     config = *parsed;
   }
-  return printModule(tok::emitBertModule(config, {}));
+  return printModule([&](MLIRContext *context) {
+    return tok::buildBertModule(context, config, {});
+  });
 }
 
 int main(int argc, char **argv) {
@@ -244,5 +246,7 @@ int main(int argc, char **argv) {
     if (llvm::Error err = model->exportHuggingFace(exportDir))
       return fail(llvm::toString(std::move(err)));
   }
-  return printModule(tok::emitLlamaModule(config, options));
+  return printModule([&](MLIRContext *context) {
+    return tok::buildLlamaModule(context, config, options);
+  });
 }

@@ -201,11 +201,8 @@ int tokrun::runEmbed(MLIRContext &context) {
   // The module, the user's passes, the lowering.
   tok::BertModuleOptions options;
   options.normalize = normalize;
-  std::string moduleText = tok::emitBertModule(config, options);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(moduleText, &context, "tok-run embed");
-  if (!module)
-    return fail("internal error: the model's module does not parse");
+      tok::buildBertModule(&context, config, options);
   auto embedFn = module->lookupSymbol<func::FuncOp>("embed");
   FunctionType fnType = embedFn.getFunctionType();
   int64_t costTokens = static_cast<int64_t>(inputs.front().size());

@@ -370,6 +370,25 @@ std::string formatCount(int64_t n) {
 
 } // namespace
 
+/// Whether the cache `value` is the result of a tok.kv.evict, directly or
+/// returned by the function a call (a layer's) calls.
+static bool comesFromEviction(Value value) {
+  for (int depth = 0; depth < 8; ++depth) {
+    if (value.getDefiningOp<tok::KVEvictOp>())
+      return true;
+    auto call = value.getDefiningOp<func::CallOp>();
+    if (!call)
+      return false;
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    if (!callee || callee.isExternal())
+      return false;
+    Operation *ret = callee.getBody().back().getTerminator();
+    value = ret->getOperand(cast<OpResult>(value).getResultNumber());
+  }
+  return false;
+}
+
 int tokrun::runGenerate(MLIRContext &context) {
   Clock::time_point t0 = Clock::now();
   if (onCuda)
@@ -461,7 +480,7 @@ int tokrun::runGenerate(MLIRContext &context) {
   gen.maxNewTokens = maxNew;
   gen.stream = true;
   gen.prefillChunk = prefillChunk;
-  gen.sampler = tok::formatSampler(temperature, topK, topP, sampleSeed);
+  gen.sampler = {temperature, topK, topP, sampleSeed};
   gen.eos = tok::chooseEos(eosToken, config);
   if (gen.eos && *gen.eos >= config.vocab)
     return fail("--eos " + llvm::Twine(*gen.eos) +
@@ -498,11 +517,8 @@ int tokrun::runGenerate(MLIRContext &context) {
                   "); lower --max-new-tokens or raise --positions");
     options.draftModel = std::move(draft);
   }
-  std::string moduleText = tok::emitLlamaModule(config, options);
   OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(moduleText, &context, "tok-run generate");
-  if (!module)
-    return fail("internal error: the model's module does not parse");
+      tok::buildLlamaModule(&context, config, options);
   auto generateFn = module->lookupSymbol<func::FuncOp>("generate");
   FunctionType fnType = generateFn.getFunctionType();
   auto stepFn = module->lookupSymbol<func::FuncOp>("step");
@@ -548,7 +564,7 @@ int tokrun::runGenerate(MLIRContext &context) {
       return;
     Operation *ret = step.getBody().back().getTerminator();
     for (auto [i, cache] : llvm::enumerate(gen.getCaches()))
-      if (!ret->getOperand(1 + i).getDefiningOp<tok::KVEvictOp>())
+      if (!comesFromEviction(ret->getOperand(1 + i)))
         smallestUnevicted =
             std::min(smallestUnevicted,
                      cast<tok::KVCacheType>(cache.getType()).getCapacity());

@@ -23,6 +23,9 @@
 
 #include "tok/Frontend/Tokenizer.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
@@ -70,8 +73,16 @@ struct BertModuleOptions {
   bool normalize = true;
 };
 
-std::string emitBertModule(const BertConfig &config,
-                           const BertModuleOptions &options);
+/// The encoder's module, built in `context` (which gets the tok, func,
+/// arith, linalg, math and tensor dialects loaded):
+///   func.func private @layer(%x: tensor<?xExf32>, <16 block weights>...)
+///       -> tensor<?xExf32>
+///   func.func @encode(%ids: tensor<?xi32>, <weights>...) -> tensor<?xExf32>
+///   func.func @embed(%ids: tensor<?xi32>, <weights>...) -> tensor<Exf32>
+/// @encode calls @layer once per block; @embed mean-pools @encode's rows.
+OwningOpRef<ModuleOp> buildBertModule(MLIRContext *context,
+                                      const BertConfig &config,
+                                      const BertModuleOptions &options);
 
 class BertModel {
 public:

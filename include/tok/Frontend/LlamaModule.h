@@ -4,30 +4,40 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Emits the tok module of a Llama-family decoder for a LlamaConfig. Weights
+// Builds the tok module of a Llama-family decoder for a LlamaConfig. Weights
 // are never in the IR: they are arguments of the step function, in the
 // order of getLlamaWeights, each annotated with its checkpoint name
 // (`tok.weight`), to be bound at run time from the mapped weight files.
 //
+//   func.func private @layer(%h: tensor<?xExf32>, %pos: tensor<?xi32>,
+//                            <one layer's weights>..., %cache)
+//       -> (tensor<?xExf32>, <cache>)
 //   func.func private @step(%ids: tensor<?xi32>, %pos: tensor<?xi32>,
 //                           <weights>..., <one cache per layer>...)
 //       -> (tensor<?xVxf32>, <caches>...)
 //   func.func @forward(%ids, %pos, <weights>...) -> tensor<?xVxf32>
 //
-// `forward` runs one step from empty caches (prefill) and returns the
-// logits of every position; `continue(%ids, %pos, %ids2, %pos2, weights...)`
-// runs a second step on the caches the first filled (a decode step when
-// %ids2 is one token) and returns the second step's logits. With generate
-// options, `generate(%prompt, weights...)` returns the generated tokens
+// @step embeds the ids, calls a layer function once per layer (layers whose
+// weights have the same types share one: `@layer`, `@layer_1`, ...), and
+// applies the final norm and the head. `forward` runs one step from empty
+// caches (prefill) and returns the logits of every position;
+// `continue(%ids, %pos, %ids2, %pos2, weights...)` runs a second step on the
+// caches the first filled (a decode step when %ids2 is one token) and
+// returns the second step's logits. With generate options,
+// `generate(%prompt, weights...)` returns the generated tokens
 // (tok.generate). With a draft model, `@draft_step` is its step function
-// and `generate` takes its weights after the target's.
+// (over `@draft_layer`) and `generate` takes its weights after the target's.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef TOK_FRONTEND_LLAMAMODULE_H
 #define TOK_FRONTEND_LLAMAMODULE_H
 
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
 #include "tok/Frontend/LlamaConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 
 #include "llvm/ADT/SmallVector.h"
 
@@ -43,11 +53,21 @@ struct LlamaWeight {
   llvm::SmallVector<int64_t> shape;
 };
 
-/// What `@generate` does (see emitLlamaModule).
+/// How tokens are chosen: greedy when `temperature` is 0.
+struct SamplerSettings {
+  double temperature = 0.0;
+  int64_t topK = 0;
+  double topP = 1.0;
+  int64_t seed = 0;
+  /// The #tok.sampler attribute (the default one, greedy, when
+  /// `temperature` is 0).
+  SamplerAttr getAttr(MLIRContext *context) const;
+};
+
+/// What `@generate` does (see buildLlamaModule).
 struct LlamaGenerateOptions {
   int64_t maxNewTokens = 64;
-  /// A #tok.sampler attribute, as text.
-  std::string sampler = "#tok.sampler<>";
+  SamplerSettings sampler;
   std::optional<int64_t> eos;
   /// Call `@tok_on_token(i32 token, i64 index)` (external, bound by the
   /// runner) with every token as it is chosen.
@@ -96,11 +116,6 @@ struct LlamaModuleOptions {
   std::optional<LlamaDraftModel> draftModel;
 };
 
-/// The #tok.sampler attribute text of these settings (greedy, the default
-/// sampler, when `temperature` is 0).
-std::string formatSampler(double temperature, int64_t topK, double topP,
-                          int64_t seed);
-
 /// The end-of-sequence token of a generation: `requested` if >= 0, none for
 /// -1, the model's own (config.json's eos_token_id) for -2.
 std::optional<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
@@ -115,13 +130,18 @@ std::string checkDraftSkip(const LlamaConfig &config,
 std::string checkDraftModel(const LlamaConfig &target,
                             const LlamaConfig &draft);
 
-/// The weights the step function takes, in argument order.
+/// The weights the step function takes, in argument order: the embedding,
+/// getLlamaWeightsPerLayer(config) per layer, the final norm, the head
+/// (unless tied).
 std::vector<LlamaWeight> getLlamaWeights(const LlamaConfig &config);
+int64_t getLlamaWeightsPerLayer(const LlamaConfig &config);
 
-/// The module's text (tok, func, tensor, linalg and arith ops). `config`
-/// must have passed LlamaConfig::validate.
-std::string emitLlamaModule(const LlamaConfig &config,
-                            const LlamaModuleOptions &options);
+/// The module (tok, func, tensor, linalg, arith, math and scf ops), built
+/// in `context` (which gets those dialects loaded). `config` must have
+/// passed LlamaConfig::validate.
+OwningOpRef<ModuleOp> buildLlamaModule(MLIRContext *context,
+                                       const LlamaConfig &config,
+                                       const LlamaModuleOptions &options);
 
 } // namespace tok
 } // namespace mlir

@@ -31,6 +31,18 @@ def TokCostReportPass : Pass<"tok-cost-report", "::mlir::ModuleOp"> {
       position per head and slot, f32 scores when tracked (quantized caches
       count their element type, an upper bound).
 
+    A function's cost includes, once per call, the cost of the functions it
+    calls: a step's cost is that of its layers (layer functions, one call
+    per layer) plus its own ops. With `per-layer`, each layer call (a call
+    marked `tok.layer`) also gets a remark with its callee's cost:
+
+    ```
+    tok-cost layer <L> (@<callee>): flops <F>, bytes <B>, kv-bytes <K>,
+        attention-flops <A>
+    ```
+
+    where `kv-bytes` is the layer's own caches.
+
     Dynamic dimensions count as `dynamic-size` (default 1, i.e. per token).
     Run it before and after a pass to see what the pass bought:
 
@@ -40,7 +52,9 @@ def TokCostReportPass : Pass<"tok-cost-report", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"dynamicSize", "dynamic-size", "int64_t", /*default=*/"1",
-           "Size assumed for every dynamic dimension (> 0)">
+           "Size assumed for every dynamic dimension (> 0)">,
+    Option<"perLayer", "per-layer", "bool", /*default=*/"false",
+           "Also report each layer call's cost">
   ];
 }
 

@@ -30,6 +30,18 @@ def Tok_Dialect : Dialect {
   let extraClassDeclaration = [{
     void registerAttributes();
     void registerTypes();
+
+    /// A discardable attribute: on a function, a unit attribute marking it
+    /// as one layer (decoder layer, encoder block) of a model; on a call of
+    /// such a function, the index of the layer the call runs (i64).
+    static constexpr ::llvm::StringLiteral getLayerAttrName() {
+      return ::llvm::StringLiteral("tok.layer");
+    }
+    /// On a function argument: the name of the checkpoint tensor bound to
+    /// it at run time.
+    static constexpr ::llvm::StringLiteral getWeightAttrName() {
+      return ::llvm::StringLiteral("tok.weight");
+    }
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
