@@ -1,0 +1,77 @@
+"""Time to machine-level IR for config-only Llama models as they grow:
+layers x hidden size (bench for "Models at scale").
+
+Usage: /usr/bin/python3 bench/runtime/compile_scale.py [--layers 6,12,32,80]
+           [--hidden 768,2048,4096,8192] [--json OUT]
+
+For each shape a Hugging Face config.json (Llama-2 proportions: intermediate
+= 8/3 hidden rounded up to 256, head dimension 128 above hidden 768, else
+64; vocabulary 32000) goes through `tok-import --cache-capacity 512`, then
+`tok-opt --tok-to-llvm` (the lowering tok-run generate applies) and
+`tok-translate --mlir-to-llvmir` (LLVM IR). Reported per shape: the
+seconds and peak RSS of the lowering, the seconds of the translation, and
+the number of lines after lowering. LLVM's own optimization and code
+generation (tok-run's "jit" time) are not part of these figures.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "build", "bin")
+
+
+def config(layers, hidden):
+    head_dim = 64 if hidden <= 768 else 128
+    heads = hidden // head_dim
+    inter = (8 * hidden // 3 + 255) // 256 * 256
+    return {"model_type": "llama", "hidden_size": hidden, "intermediate_size": inter,
+            "num_hidden_layers": layers, "num_attention_heads": heads,
+            "num_key_value_heads": heads, "vocab_size": 32000,
+            "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
+
+
+def timed(cmd):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS in MiB)."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, check=True, capture_output=True, text=True)
+    seconds, kib = r.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kib) / 1024.0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", default="6,12,32,80")
+    ap.add_argument("--hidden", default="768,2048,4096,8192")
+    ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "compile_scale.json"))
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        shapes = [(int(l), int(h)) for h in args.hidden.split(",") for l in args.layers.split(",")]
+        for layers, hidden in shapes:
+            cfg = os.path.join(tmp, "config.json")
+            with open(cfg, "w") as f:
+                json.dump(config(layers, hidden), f)
+            mlir, lowered = os.path.join(tmp, "m.mlir"), os.path.join(tmp, "l.mlir")
+            subprocess.run([os.path.join(BIN, "tok-import"), cfg, "--cache-capacity", "512", "-o", mlir], check=True)
+            lower_s, rss = timed([os.path.join(BIN, "tok-opt"), mlir, "--tok-to-llvm", "-o", lowered])
+            translate_s, _ = timed([os.path.join(BIN, "tok-translate"), "--mlir-to-llvmir", lowered, "-o", os.devnull])
+            with open(lowered) as f:
+                lines = sum(1 for _ in f)
+            row = {"layers": layers, "hidden": hidden, "lower_s": round(lower_s, 3),
+                   "translate_s": round(translate_s, 3), "lower_peak_rss_mib": round(rss, 1),
+                   "lowered_lines": lines}
+            rows.append(row)
+            print(f"layers {layers:3d} hidden {hidden:5d}: lower {lower_s:6.2f} s, translate {translate_s:5.2f} s, "
+                  f"peak {rss:6.0f} MiB, {lines} lines", flush=True)
+    rows.sort(key=lambda r: (r["hidden"], r["layers"]))
+    out = {"machine": platform.processor() or platform.machine(), "rows": rows}
+    with open(args.json, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
