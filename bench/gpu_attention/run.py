@@ -240,7 +240,7 @@ def compile_cases(args):
 
 
 def visible_mask(t, s, causal, window=0, sinks=0):
-    """[T, S] bool: query i at position S - T + i sees key j (ALGORITHMS 1)."""
+    """[T, S] bool: query i at position S - T + i sees key j (docs/algorithms.md, "Masks")."""
     import numpy as np
     qpos = np.arange(t)[:, None] + (s - t)
     kpos = np.arange(s)[None, :]

@@ -5,10 +5,10 @@
 //===----------------------------------------------------------------------===//
 //
 // What code lowered by `tok-to-nvvm` calls on the host: the mgpu* functions
-// that upstream's gpu-to-llvm emits (signatures from GPU_CODEGEN.md section
-// 4.1), implemented over the CUDA driver API. libcuda.so.1 is opened with
-// dlopen on first use, so this library builds, links and loads on machines
-// without CUDA; there every call fails softly.
+// that upstream's gpu-to-llvm emits (signatures: docs/algorithms.md, "Host
+// runtime ABI"), implemented over the CUDA driver API. libcuda.so.1 is
+// opened with dlopen on first use, so this library builds, links and loads
+// on machines without CUDA; there every call fails softly.
 //
 // Errors are sticky: the first failing driver call records a message
 // ("<call>: <CUDA error name>: <description>"), prints it once to stderr,

@@ -29,7 +29,7 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   // CSE before canonicalize so that self-copies are recognized as such after
-  // bufferization (CPU_CODEGEN.md, pitfall 8).
+  // bufferization (docs/algorithms.md, "CSE before canonicalize").
   pm.addPass(createCSEPass());
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
 

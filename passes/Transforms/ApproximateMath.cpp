@@ -6,9 +6,9 @@
 //
 // Rewrites f32 `math.exp` (scalar and vector) into MLIR's polynomial
 // approximation (Cephes-style range reduction, ~1 ulp on the range softmax
-// uses; CPU_CODEGEN.md §1.4). Without it LLVM turns an exp on a
-// vector<16xf32> into 16 calls of the C library's expf. f32 `math.erf`
-// (GELU) has no LLVM lowering at all and takes the same route.
+// uses; docs/algorithms.md, "exp approximation"). Without it LLVM turns an
+// exp on a vector<16xf32> into 16 calls of the C library's expf. f32
+// `math.erf` (GELU) has no LLVM lowering at all and takes the same route.
 //
 //===----------------------------------------------------------------------===//
 

@@ -386,8 +386,9 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
     OpBuilder b(ctx);
     for (CachedAttentionOp att : evicting) {
       EvictAttr evict = evictOf.lookup(att);
-      // Which query rows count (ALGORITHMS.md §3): all for h2o, decayed for
-      // a2sf, the observation window for snapkv, the last query for tova.
+      // Which query rows count (docs/algorithms.md, "KV-cache eviction"):
+      // all for h2o, decayed for a2sf, the observation window for snapkv,
+      // the last query for tova.
       EvictPolicy kind = evict.getPolicy();
       int64_t rows = kind == EvictPolicy::snapkv ? evict.getObserve()
                      : kind == EvictPolicy::tova ? 1

@@ -5,7 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Rewrites every tok.generate into a speculative decoding loop
-// (ALGORITHMS.md §8.1), on tok ops that convert-tok-to-linalg lowers:
+// (docs/algorithms.md, "Speculative rounds"), on tok ops that
+// convert-tok-to-linalg lowers:
 //
 //   prefill; t = first token; emit t                   (as plain decoding)
 //   while not done:                  t: the pending token, not yet cached
@@ -222,7 +223,8 @@ struct TokSpeculativeDecodingPass
       }
       // Rolling back rejected drafts truncates the newest slots; after an
       // eviction inside the step those are no longer the drafts' slots
-      // (ALGORITHMS.md §8.5: no eviction between draft and commit).
+      // (docs/algorithms.md, "Rollback": no eviction between draft and
+      // commit).
       if (evictsInside(step)) {
         op.emitOpError("speculative decoding cannot roll back a cache that "
                        "the step function evicts from (")

@@ -81,7 +81,8 @@ SpeculativeExpander::draftWithModel(Value context, Value known, Value num,
             index(tb, 0), alternatives(tb, first.getResult(0), t0));
         // Then one draft step per further draft, while the drafter's
         // probability of its last draft is at least `confidence`
-        // (ALGORITHMS.md §8.8; that draft is still proposed).
+        // (docs/algorithms.md, "Adaptive draft length"; that draft is still
+        // proposed).
         Value threshold = arith::ConstantOp::create(
             tb, l, tb.getF32FloatAttr(static_cast<float>(confidence)));
         auto sure = [&](OpBuilder &ob, Value p) -> Value {

@@ -111,17 +111,17 @@ def TokSpeculativeDecodingPass
                 "(speculative decoding)";
   let description = [{
     Replaces every `tok.generate` by its prefill and a loop of speculative
-    rounds (ALGORITHMS.md §8): `tok.draft` proposes up to `k` tokens from the
-    context (prompt and generated tokens), one call of the step function
-    runs the pending token and the drafts at their positions, `tok.verify`
-    accepts a prefix and picks the next token, `tok.kv.truncate` drops the
-    rejected drafts from every cache (no copy), and the accepted tokens and
-    the next one are emitted through `on_token` up to `eos` or
-    `max_new_tokens` (a round never drafts past the budget left). With
-    `adaptive` (the default) a round drafts at most the current draft
+    rounds (docs/algorithms.md, "Speculative decoding"): `tok.draft` proposes
+    up to `k` tokens from the context (prompt and generated tokens), one call
+    of the step function runs the pending token and the drafts at their
+    positions, `tok.verify` accepts a prefix and picks the next token,
+    `tok.kv.truncate` drops the rejected drafts from every cache (no copy),
+    and the accepted tokens and the next one are emitted through `on_token` up
+    to `eos` or `max_new_tokens` (a round never drafts past the budget left).
+    With `adaptive` (the default) a round drafts at most the current draft
     length, which starts at `k`, grows by 2 after a round that accepted all
     its drafts and shrinks by 1 (to at least 1) after one that did not
-    (Hugging Face's heuristic, ALGORITHMS.md §8.8).
+    (Hugging Face's heuristic, docs/algorithms.md, "Adaptive draft length").
     `on_round`, if the op has one, is called with the drafted and accepted
     counts of every round. With a greedy sampler the output equals plain
     greedy decoding token for token; with a stochastic one, verification is
@@ -206,7 +206,8 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
     (`tok.kv.append`), inserts `tok.kv.evict` with the policy, so that at
     most `budget` slots per KV head survive each step; later uses of the
     cache (the step's returned cache) see the evicted one. Kept slots keep
-    the positions they were written with (ALGORITHMS.md §3.0 (a)).
+    the positions they were written with (original positions:
+    docs/algorithms.md, "Rules shared by all policies").
 
     Every `!tok.kv_cache` of the module shrinks to `budget + chunk` slots:
     a step appends at most `chunk` tokens before it evicts, and every
@@ -282,13 +283,13 @@ def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {
   let summary = "Store every KV cache quantized to int8 or int4 (KIVI)";
   let description = [{
     Gives every `!tok.kv_cache` of the module KIVI-style quantized storage
-    (`quant = #tok.kv_quant<bits, group, residual>`, ALGORITHMS.md §5):
-    keys per channel over groups of `group` consecutive tokens, values per
-    token over groups of `group` consecutive channels, asymmetric with an
-    f16 scale and minimum per group; at least the `residual` most recent
-    tokens stay in full precision, the older ones are quantized in whole
-    groups as they leave that window. The attention kernels dequantize the
-    codes in registers (no dequantized copy of the cache).
+    (`quant = #tok.kv_quant<bits, group, residual>`, docs/algorithms.md,
+    "KV-cache quantization (KIVI)"): keys per channel over groups of `group`
+    consecutive tokens, values per token over groups of `group` consecutive
+    channels, asymmetric with an f16 scale and minimum per group; at least the
+    `residual` most recent tokens stay in full precision, the older ones are
+    quantized in whole groups as they leave that window. The attention kernels
+    dequantize the codes in registers (no dequantized copy of the cache).
 
     Examples:
 
@@ -326,10 +327,10 @@ def TokKVSelectPass : Pass<"tok-kv-select", "::mlir::ModuleOp"> {
     `select_budget`: each decode query row then attends only to the last
     page and the pages whose logit upper bound
     `sum_d max(q_d max_d, q_d min_d)` is highest, `max(3, budget / P)`
-    pages in all (ALGORITHMS.md §4.1). Nothing is evicted: the cache keeps
-    every slot, and another row may select other pages. Prefill (16 or
-    more query rows) stays dense; with no more pages than the budget the
-    attention is exactly the dense one.
+    pages in all (docs/algorithms.md, "Query-aware page selection (Quest)").
+    Nothing is evicted: the cache keeps every slot, and another row may select
+    other pages. Prefill (16 or more query rows) stays dense; with no more
+    pages than the budget the attention is exactly the dense one.
 
     Examples:
 
@@ -363,18 +364,19 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
     residual add that follows the attention, or at the LayerNorm that is
     its only user (post-LN blocks such as BERT), before the MLP. The metric
     is the block's keys averaged over heads; `r_l` tokens merge in block
-    `l` (bipartite soft matching, ALGORITHMS.md §6.1, or with
-    `method=pitome` PiToMe's energy-ranked matching, §6.5, with the margin
-    0.9 - 0.8 l / L); the first `protect-first` tokens (CLS) never merge. Later blocks see the merged
-    tokens, and with `prop-attn` their attention adds `log(size)` of each
-    key (proportional attention, §6.2). Returned token rows are expanded
-    back to one row per input token with `tok.unmerge` (§6.3), so callers
-    (pooling, token-level heads) see the shapes they saw before.
+    `l` (bipartite soft matching, docs/algorithms.md, "Bipartite soft matching
+    (ToMe)", or with `method=pitome` PiToMe's energy-ranked matching,
+    "PiToMe", with the margin 0.9 - 0.8 l / L); the first `protect-first`
+    tokens (CLS) never merge. Later blocks see the merged tokens, and with
+    `prop-attn` their attention adds `log(size)` of each key ("Proportional
+    attention"). Returned token rows are expanded back to one row per input
+    token with `tok.unmerge` ("Source map and unmerge"), so callers (pooling,
+    token-level heads) see the shapes they saw before.
 
     `r_l` comes from `r-list` if given (missing layers merge nothing), else
-    from `r` and `schedule` (ToMe's parse_r, §6.4): `constant` r in every
-    block, `decreasing` 2r down to 0, `increasing` 0 up to 2r. Every block
-    clamps to half of its unprotected tokens at run time.
+    from `r` and `schedule` (ToMe's parse_r, "r schedules"): `constant` r in
+    every block, `decreasing` 2r down to 0, `increasing` 0 up to 2r. Every
+    block clamps to half of its unprotected tokens at run time.
 
     Requirements, checked with errors at the offending op: the token
     dimension of the rows is dynamic, and every op after the merge sizes
@@ -429,16 +431,18 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
     attention's residual add (or the LayerNorm that is its only user),
     before the MLP. The kept tokens are the first `protect-first` and last
     `protect-last` and, of the rest, the best scored, `ceil(keep T)` in all
-    (ALGORITHMS.md §7); pruned tokens leave every later block (cascade,
-    never revived). Scores:
+    (docs/algorithms.md, "Token pruning (EViT, SpAtten)"); pruned tokens leave
+    every later block (cascade, never revived). Scores:
 
-    - `cls` (default, EViT, §7.2): the attention the first token pays
-      each token in this block, summed over heads (a one-row attention on
-      the block's keys with received scores, computed by the row kernel);
-    - `received` (SpAtten, §7.1): the attention mass each token received
-      from every query of the block, summed over heads and accumulated
-      over the pruning blocks. Received scores over many query rows take
-      the general attention lowering (slower than the vectorized kernel).
+    - `cls` (default, EViT, "[CLS] attention (EViT)"): the attention the first
+      token pays each token in this block, summed over heads (a one-row
+      attention on the block's keys with received scores, computed by the row
+      kernel);
+    - `received` (SpAtten, "Cascade pruning (SpAtten)"): the attention mass
+      each token received from every query of the block, summed over heads and
+      accumulated over the pruning blocks. Received scores over many query
+      rows take the general attention lowering (slower than the vectorized
+      kernel).
 
     With `restore=scatter` (default) returned token rows are restored to
     one row per input token with `tok.scatter`: a pruned token keeps its

@@ -132,7 +132,7 @@ protected:
 Value buildExp2(OpBuilder &b, Location loc, Value x);
 
 /// Whether the key at position `key` is visible from the query at `qpos`
-/// under `mask` (i1): causal, window and sinks (ALGORITHMS.md section 1).
+/// under `mask` (i1): causal, window and sinks (docs/algorithms.md, "Masks").
 Value buildVisible(OpBuilder &b, Location loc, MaskAttr mask, Value qpos,
                    Value key);
 

@@ -5,9 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // convert-tok-to-gpu: each supported tok.attention becomes a launch of an
-// online-softmax kernel built here as a gpu.func (GPU_CODEGEN.md's "direct
-// build" route: the kernel needs warp-level code, dynamic lengths and masks,
-// which no upstream tiling route produces). The host side copies the
+// online-softmax kernel built here as a gpu.func (docs/algorithms.md, "The
+// direct-build route": the kernel needs warp-level code, dynamic lengths and
+// masks, which no upstream tiling route produces). The host side copies the
 // operands to device buffers, launches, and copies the output back.
 //
 // Kernel ABI (what bench/gpu_attention launches directly): the query, key,

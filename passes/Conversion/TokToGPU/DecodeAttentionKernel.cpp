@@ -17,8 +17,8 @@
 //    writes, per query head, the unnormalized output row, the max (log2
 //    domain) and the sum to a workspace.
 //  - The combine kernel: grid (Hq), D threads: merges the splits' partial
-//    results with their maxima (ALGORITHMS.md section 2) and stores the
-//    normalized row.
+//    results with their maxima (docs/algorithms.md, "Merging partial
+//    attentions") and stores the normalized row.
 //
 // Workspace layout (f32): output rows [split][Hq][D], then maxima
 // [split][Hq], then sums [split][Hq].

@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // FlashAttention-2 with mma.sync (m16n8k16, f16 / bf16 operands, f32
-// accumulation), written as fragments (GPU_CODEGEN.md section 2.2: the
-// vector-to-MMA route cannot put a softmax between two contractions).
+// accumulation), written as fragments (docs/algorithms.md, "Tensor-core
+// fragments": the vector-to-MMA route cannot put a softmax between two
+// contractions).
 //
 // Each warp owns 16 x rowTiles query rows; with g = lane / 4 and t =
 // lane % 4 a thread holds rows g and g + 8 of every 16-row tile:

@@ -6,11 +6,12 @@
 //
 // Lowers tok.attention to loops over (query head, query tile, key tile) that
 // carry FlashAttention-2's running max, running sum and unnormalized output
-// (ALGORITHMS.md §1), with every tile computation a linalg op on tensors.
-// Only a query-tile x key-tile block of logits exists at any time; the full
-// T x S score matrix is never built. All statistics are f32 whatever the
-// element type. The `received` scores take a second pass over the key tiles
-// of each query tile with the rows' final log-sum-exp (method (A) of §1).
+// (docs/algorithms.md, "Attention (online softmax)"), with every tile
+// computation a linalg op on tensors. Only a query-tile x key-tile block of
+// logits exists at any time; the full T x S score matrix is never built. All
+// statistics are f32 whatever the element type. The `received` scores take a
+// second pass over the key tiles of each query tile with the rows' final
+// log-sum-exp (method (A) of docs/algorithms.md, "Received mass (scores)").
 //
 //===----------------------------------------------------------------------===//
 

@@ -4,11 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The n-gram / prompt-lookup drafter (ALGORITHMS.md §8.6): for n = n_max
-// down to n_min, take the last n tokens of the history and look for an
-// earlier occurrence (the suffix itself excluded); the first n that has
-// one drafts the `need` = min(k, limit) tokens that followed it (fewer if
-// the history ends first). Which occurrence:
+// The n-gram / prompt-lookup drafter (docs/algorithms.md, "N-gram drafting
+// (prompt lookup)"): for n = n_max down to n_min, take the last n tokens of
+// the history and look for an earlier occurrence (the suffix itself
+// excluded); the first n that has one drafts the `need` = min(k, limit)
+// tokens that followed it (fewer if the history ends first). Which
+// occurrence:
 //
 //   earliest (vLLM's rule): the first;
 //   recent (default): the last one followed by at least max(need, 1)

@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Eviction policies on the tensors of a lowered cache (ALGORITHMS.md §3):
+// Eviction policies on the tensors of a lowered cache (docs/algorithms.md,
+// "KV-cache eviction"):
 //
 //   window  StreamingLLM: over budget, the `recent` newest slots move down
 //           behind the `sinks`.

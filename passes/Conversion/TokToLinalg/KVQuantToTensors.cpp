@@ -5,8 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // A cache with `quant = #tok.kv_quant<bits = b, group = g, residual = R>`
-// (ALGORITHMS.md §5) lowers to the plain parts, whose keys and values hold
-// only the full-precision tail, plus its quantized storage:
+// (docs/algorithms.md, "KV-cache quantization (KIVI)") lowers to the plain
+// parts, whose keys and values hold only the full-precision tail, plus its
+// quantized storage:
 //
 //   keys, values   tensor<H x Rt x D x T>   the tail, Rt = min(C, R + g - 1)
 //   positions      tensor<H x C x i32>      every slot, as for plain caches

@@ -6,12 +6,12 @@
 //
 // A cache with `pages = P` carries, per KV head, page of P consecutive
 // slots and key channel, the minimum and maximum of the keys over the
-// page's live slots (ALGORITHMS.md §4.1, Quest's metadata), as two f32
-// tensors [H, ceil(C / P), D] after the plain parts. Appends recompute the
-// pages they touch (the old last page and the new ones), a truncate the
-// new last partial page; pages past the live slots are stale and never
-// read. tok.cached_attention with `select_budget` reads them to rank pages
-// (AttentionToVector.cpp).
+// page's live slots (Quest's metadata: docs/algorithms.md, "Query-aware
+// page selection (Quest)"), as two f32 tensors [H, ceil(C / P), D] after
+// the plain parts. Appends recompute the pages they touch (the old last
+// page and the new ones), a truncate the new last partial page; pages past
+// the live slots are stale and never read. tok.cached_attention with
+// `select_budget` reads them to rank pages (AttentionToVector.cpp).
 //
 //===----------------------------------------------------------------------===//
 

@@ -5,7 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 // Greedy sampling is an arg-max reduction (ties to the lowest token id).
-// Stochastic sampling, per row of logits z (ALGORITHMS.md §8.4):
+// Stochastic sampling, per row of logits z (docs/algorithms.md, "Sampling"):
 //
 //   z <- z / temperature
 //   top_k: keep z >= the k-th largest value (ties at the boundary are kept)

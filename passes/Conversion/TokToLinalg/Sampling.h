@@ -6,7 +6,7 @@
 //
 // Private to the tok-to-linalg conversion (SampleToLoops.cpp): what plain
 // sampling draws from, so that speculative verification accepts against
-// exactly the same distribution (ALGORITHMS.md §8.4).
+// exactly the same distribution (docs/algorithms.md, "Sampler transforms").
 //
 //===----------------------------------------------------------------------===//
 

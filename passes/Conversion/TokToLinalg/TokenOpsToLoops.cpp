@@ -4,7 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Token merging and pruning on f32 token rows (ALGORITHMS.md §6, §7).
+// Token merging and pruning on f32 token rows (docs/algorithms.md, "Token
+// merging (ToMe, PiToMe)" and "Token pruning (EViT, SpAtten)").
 //
 // tok.merge (ToMe bipartite soft matching), with p = protect_first:
 //   r'  = min(r, (T - p) / 2)
@@ -17,7 +18,7 @@
 //   every other token is kept, in input order; a source is added into its
 //   dst: y = (sum of size * x) / (sum of size), size' = sum of size
 //   map[i] = output row of i (of dst[i] for a source)
-// method = pitome (PiToMe, ALGORITHMS.md §6.5): energy
+// method = pitome (PiToMe, docs/algorithms.md, "PiToMe"): energy
 //   E_i = (1/N) sum_j ELU(cos(m_i, m_j) - margin) over the N unprotected
 //   tokens; ranked by E (descending, ties to the smaller index), the first
 //   2r' alternate into sources (even ranks) and destinations (odd ranks);

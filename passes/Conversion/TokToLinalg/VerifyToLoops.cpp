@@ -4,32 +4,33 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Greedy verification of a draft tree (ALGORITHMS.md §8.2, §8.7): with
-// a = arg-max of every logits row (tok.sample, ties to the lowest id), a
-// draft node i is accepted iff its token equals a[parents[i] + 1] and its
-// parent is accepted (or is the root, -1). Nodes are in topological order,
-// so one pass computes every node's accepted depth; the deepest accepted
-// node (the first one in node order on ties) ends the path, which is read
-// back up the parent pointers. The next token is the arg-max after the
-// last accepted node (the root's row when nothing is accepted), so the
-// output equals plain greedy decoding token for token.
+// Greedy verification of a draft tree (docs/algorithms.md, "Greedy
+// verification" and "Token trees"): with a = arg-max of every logits row
+// (tok.sample, ties to the lowest id), a draft node i is accepted iff its
+// token equals a[parents[i] + 1] and its parent is accepted (or is the root,
+// -1). Nodes are in topological order, so one pass computes every node's
+// accepted depth; the deepest accepted node (the first one in node order on
+// ties) ends the path, which is read back up the parent pointers. The next
+// token is the arg-max after the last accepted node (the root's row when
+// nothing is accepted), so the output equals plain greedy decoding token for
+// token.
 //
 // A parent pointer that does not point backwards marks its node rejected
 // (a malformed tree cannot loop or read out of bounds).
 //
-// Stochastic verification (speculative sampling, ALGORITHMS.md §8.3 and
-// §8.7 for deterministic children): starting at the root with w = the
-// weights plain sampling would use for its row (Sampling.h: temperature,
+// Stochastic verification (docs/algorithms.md, "Speculative sampling", and
+// "Token trees" for deterministic children): starting at the root with w =
+// the weights plain sampling would use for its row (Sampling.h: temperature,
 // top-k, top-p), the children of the current node are tried in node order:
 // child c is accepted with probability w[tok c] / sum w (one-hot draft
 // proposals); a rejected child's token is removed from w (the residual
 // max(0, p - q) renormalized) before the next child. An accepted child
 // becomes the current node with its own row's weights; when no child is
 // accepted (or there is none: the bonus after a leaf) the next token is
-// drawn from the current w. Every uniform is keyed by (seed, counter,
-// node) and the final draw by (seed, counter, N), so the op stays pure.
-// The emitted tokens are distributed exactly as plain sampling's.
-// Drafter distributions (`draft_probs`) are not lowered yet.
+// drawn from the current w. Every uniform is keyed by (seed, counter, node)
+// and the final draw by (seed, counter, N), so the op stays pure. The
+// emitted tokens are distributed exactly as plain sampling's. Drafter
+// distributions (`draft_probs`) are not lowered yet.
 //
 //===----------------------------------------------------------------------===//
 

@@ -7,11 +7,12 @@ float64 throughout, one head at a time. Used as the reference for
     encode(cfg, w, ids)       -> [T, E] last hidden states
     embed(cfg, w, ids, norm)  -> [E] mean-pooled (and L2-normalized)
 
-With `merge_r` (r per layer), ToMe as its paper and ALGORITHMS.md §6 state
-it: after each block's attention LayerNorm, bipartite soft matching on the
-keys averaged over heads (CLS protected), size-weighted averages,
-proportional attention (log size added to the logits) in later blocks, and
-the final rows expanded back to one per input token through the source map.
+With `merge_r` (r per layer), ToMe as its paper and docs/algorithms.md
+("Token merging (ToMe, PiToMe)") state it: after each block's attention
+LayerNorm, bipartite soft matching on the keys averaged over heads (CLS
+protected), size-weighted averages, proportional attention (log size added
+to the logits) in later blocks, and the final rows expanded back to one per
+input token through the source map.
 """
 import json
 import math

@@ -8,13 +8,14 @@ evicts with given per-slot scores (with planted ties) to a budget of 8,
 probes the cache with cached attention, appends 2 more tokens, evicts again
 with new scores (h2o and a2sf accumulate across the two calls) and probes
 again. The reference keeps, per KV head, the list of (key, value, position,
-accumulated score) slots and applies ALGORITHMS.md §3: h2o/a2sf keep the
-`recent` newest slots plus the best-scored others per head (a2sf decays the
-old scores by the factor), tova keeps the newest slot plus the best by the
-scores summed over heads (the same slots in every head); ties keep the
-older slot; snapkv keeps the last `observe` slots plus the best others by
-scores max-pooled over neighbouring candidates. The probes' outputs (4 query heads, GQA 2) depend on exactly
-which slots, with which positions, survived. Tolerance 1e-5 + 1e-4 |want|.
+accumulated score) slots and applies docs/algorithms.md, "KV-cache
+eviction": h2o/a2sf keep the `recent` newest slots plus the best-scored
+others per head (a2sf decays the old scores by the factor), tova keeps the
+newest slot plus the best by the scores summed over heads (the same slots in
+every head); ties keep the older slot; snapkv keeps the last `observe` slots
+plus the best others by scores max-pooled over neighbouring candidates. The
+probes' outputs (4 query heads, GQA 2) depend on exactly which slots, with
+which positions, survived. Tolerance 1e-5 + 1e-4 |want|.
 """
 
 import os

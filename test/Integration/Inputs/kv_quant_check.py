@@ -1,6 +1,6 @@
 """Checks KIVI-quantized KV caches (tok.kv.append / truncate / quantize and
 tok.cached_attention over a cache with `quant`) against an independent NumPy
-model of ALGORITHMS.md §5.
+model of docs/algorithms.md, "KV-cache quantization (KIVI)".
 
 Usage: kv_quant_check.py <tok-run> <tok-opt> <work-dir>
 

@@ -1,6 +1,6 @@
 """Checks query-aware page selection (Quest: a cache with `pages = 16`,
 tok.cached_attention with `select_budget`) against an independent NumPy
-model of ALGORITHMS.md §4.1.
+model of docs/algorithms.md, "Query-aware page selection (Quest)".
 
 Usage: kv_select_check.py <tok-run> <work-dir>
 

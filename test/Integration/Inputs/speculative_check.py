@@ -3,17 +3,18 @@
 Usage: speculative_check.py <tok-run> <work-dir> [--model <model dir>]
 
 1. tok.draft (ngram), JIT-compiled, against a separate Python statement of
-   the rule (ALGORITHMS.md §8.6): for n = n_max .. n_min, the earliest
-   earlier occurrence of the last n tokens (the suffix itself excluded);
-   the first n that matches drafts up to k following tokens; parents form a
-   chain, probabilities are 1. Random histories over a 3-token vocabulary
-   (many matches), lengths 0 .. 40, several k / n_max / n_min.
-2. tok.verify (greedy), against a Python statement of §8.2 / §8.7: node i
-   is accepted iff its token is the arg-max (lowest id on ties) of its
-   parent's row and its parent is accepted; the path ends at the deepest
-   accepted node (first in node order on ties); the next token is the
-   arg-max after it. Chains with everything / nothing / a prefix accepted,
-   ties, trees, a malformed tree.
+   the rule (docs/algorithms.md, "N-gram drafting (prompt lookup)"): for n =
+   n_max .. n_min, the earliest earlier occurrence of the last n tokens (the
+   suffix itself excluded); the first n that matches drafts up to k
+   following tokens; parents form a chain, probabilities are 1. Random
+   histories over a 3-token vocabulary (many matches), lengths 0 .. 40,
+   several k / n_max / n_min.
+2. tok.verify (greedy), against a Python statement of "Greedy verification"
+   / "Token trees" (docs/algorithms.md): node i is accepted iff its token is
+   the arg-max (lowest id on ties) of its parent's row and its parent is
+   accepted; the path ends at the deepest accepted node (first in node order
+   on ties); the next token is the arg-max after it. Chains with everything
+   / nothing / a prefix accepted, ties, trees, a malformed tree.
 3. tok-run generate with --pipeline tok-speculative-decoding against plain
    greedy decoding of the same model: token-identical ids for several
    prompts and k, a budget smaller than k, an eos inside the drafts; on the

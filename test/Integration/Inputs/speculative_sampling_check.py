@@ -2,7 +2,8 @@
 distribution: tok.verify with a sampler, JIT-compiled and called with
 counters 0 .. N-1 inside one module, emits a first token distributed as the
 target's row-0 distribution, and (when the first draft was accepted) a
-second token distributed as the row-1 distribution (ALGORITHMS.md §8.3).
+second token distributed as the row-1 distribution (docs/algorithms.md,
+"Speculative sampling").
 
 Usage: speculative_sampling_check.py <tok-run> <work-dir>
 

@@ -1,6 +1,7 @@
 """tok.merge, tok.unmerge and tok.prune, JIT-compiled through tok-run,
 against a separately written NumPy statement of ToMe's bipartite soft
-matching (ALGORITHMS.md §6.1) and of score pruning (§7).
+matching (docs/algorithms.md, "Bipartite soft matching (ToMe)") and of
+score pruning ("Score pruning").
 
 usage: token_ops_check.py <tok-run> <work dir>
 
@@ -50,7 +51,7 @@ def ref_merge(x, m, s, r, p):
 
 
 def ref_pitome(x, m, s, r, p, margin):
-    """PiToMe (ALGORITHMS.md §6.5): energy-ranked sources and
+    """PiToMe (docs/algorithms.md, "PiToMe"): energy-ranked sources and
     destinations; returns (rows, sizes, map)."""
     t = len(x)
     r = min(r, max(0, (t - p) // 2))

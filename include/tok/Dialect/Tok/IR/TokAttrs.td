@@ -102,7 +102,7 @@ def Tok_EvictAttr : Tok_Attr<"Evict", "evict"> {
   let summary = "A KV-cache eviction policy and its budget";
   let description = [{
     `budget` is the number of slots kept per KV head after eviction. The
-    policies (see ALGORITHMS.md §3):
+    policies (see docs/algorithms.md, "KV-cache eviction"):
 
     - `window` (StreamingLLM): the first `sinks` positions and the most
       recent `recent` slots; `budget = sinks + recent`;
