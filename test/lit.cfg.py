@@ -105,6 +105,10 @@ consumer = lit_config.params.get("tok_consumer")
 if consumer and os.path.isfile(consumer):
     config.available_features.add("tok-consumer")
     config.substitutions.append(("%tok_consumer", consumer))
+    generate = os.path.join(os.path.dirname(consumer), "tok-generate")
+    if os.path.isfile(generate):
+        config.available_features.add("tok-generate")
+        config.substitutions.append(("%tok_generate", generate))
 
 # The trained model of ../shared/models (a checkout beside shared/).
 shared_models = os.path.join(os.path.dirname(config.tok_src_root), "shared", "models")

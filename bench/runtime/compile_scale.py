@@ -6,7 +6,9 @@ Usage: /usr/bin/python3 bench/runtime/compile_scale.py [--layers 6,12,32,80]
 
 For each shape a Hugging Face config.json (Llama-2 proportions: intermediate
 = 8/3 hidden rounded up to 256, head dimension 128 above hidden 768, else
-64; vocabulary 32000) goes through `tok-import --cache-capacity 512`, then
+64; vocabulary 32000) goes through `tok-import --cache-capacity 512
+--generate 32` (the module tok-run generate compiles: @step, its layer
+functions and @generate), then
 `tok-opt --tok-to-llvm` (the lowering tok-run generate applies) and
 `tok-translate --mlir-to-llvmir` (LLVM IR). Reported per shape: the
 seconds and peak RSS of the lowering, the seconds of the translation, and
@@ -56,7 +58,7 @@ def main():
             with open(cfg, "w") as f:
                 json.dump(config(layers, hidden), f)
             mlir, lowered = os.path.join(tmp, "m.mlir"), os.path.join(tmp, "l.mlir")
-            subprocess.run([os.path.join(BIN, "tok-import"), cfg, "--cache-capacity", "512", "-o", mlir], check=True)
+            subprocess.run([os.path.join(BIN, "tok-import"), cfg, "--cache-capacity", "512", "--generate", "32", "-o", mlir], check=True)
             lower_s, rss = timed([os.path.join(BIN, "tok-opt"), mlir, "--tok-to-llvm", "-o", lowered])
             translate_s, _ = timed([os.path.join(BIN, "tok-translate"), "--mlir-to-llvmir", lowered, "-o", os.devnull])
             with open(lowered) as f:

@@ -452,8 +452,8 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
   RankedTensorType ids = target.ids, logits = target.logits;
 
   // forward: one step from empty caches.
-  eb.begin("forward", {ids, ids}, {logits});
-  {
+  if (o.stepEntries) {
+    eb.begin("forward", {ids, ids}, {logits});
     Block *body = b.getInsertionBlock();
     func::CallOp r = eb.callStep(body->getArgument(0), body->getArgument(1),
                                  eb.emptyCaches());
@@ -462,8 +462,8 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
 
   // continue: a prefill, then a second step on the caches it filled (a
   // decode step when %ids2 holds one token); returns the second logits.
-  eb.begin("continue", {ids, ids, ids, ids}, {logits});
-  {
+  if (o.stepEntries) {
+    eb.begin("continue", {ids, ids, ids, ids}, {logits});
     Block *body = b.getInsertionBlock();
     func::CallOp r = eb.callStep(body->getArgument(0), body->getArgument(1),
                                  eb.emptyCaches());

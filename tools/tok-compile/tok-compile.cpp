@@ -21,41 +21,28 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tok/Driver/Context.h"
+#include "tok/Driver/ObjectCode.h"
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/InitAllTok.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Export.h"
 
-#include "llvm/IR/LLVMContext.h"
-#include "llvm/IR/LegacyPassManager.h"
-#include "llvm/IR/Module.h"
-#include "llvm/MC/TargetRegistry.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
-#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/Target/TargetMachine.h"
-#include "llvm/Target/TargetOptions.h"
-#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -407,17 +394,9 @@ static llvm::Error writeWeights(StringRef path, const tok::LlamaModel &model,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
+  tok::initializeDriver();
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerOpenMPDialectTranslation(registry);
-  tok::registerAllTokDialects(registry);
-  registerAllPasses();
-  tok::registerAllTokPasses();
+  tok::registerDriverDialects(registry);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -484,6 +463,7 @@ int main(int argc, char **argv) {
   if (gen.eos && *gen.eos >= config.vocab)
     return fail("--eos is outside the vocabulary");
   options.generate = gen;
+  options.stepEntries = false;
 
   MLIRContext context(registry);
   OwningOpRef<ModuleOp> module =
@@ -499,41 +479,12 @@ int main(int argc, char **argv) {
       failed(pm.run(*module)))
     return fail("lowering the model failed");
 
-  // LLVM IR for the host, optimized, to an object file.
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext, name);
-  if (!llvmModule)
-    return fail("translation to LLVM IR failed");
-  std::string triple = llvm::sys::getProcessTriple(), error;
-  const llvm::Target *target =
-      llvm::TargetRegistry::lookupTarget(llvm::Triple(triple), error);
-  if (!target)
-    return fail("no target for " + triple + ": " + error);
-  llvm::StringMap<bool> hostFeatures = llvm::sys::getHostCPUFeatures();
-  std::string features;
-  for (auto &f : hostFeatures)
-    features += (f.second ? "+" : "-") + f.first().str() + ",";
-  llvm::TargetOptions targetOptions;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      llvm::Triple(triple), llvm::sys::getHostCPUName(), features,
-      targetOptions, llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
-  // Only the C entry leaves the object, and only for the glue: the rest
-  // (@step, @forward, ...) is internal, so unused functions disappear.
-  for (llvm::Function &f : *llvmModule) {
-    if (f.isDeclaration())
-      continue;
-    if (f.getName() == "_mlir_ciface_generate")
-      f.setVisibility(llvm::GlobalValue::HiddenVisibility);
-    else
-      f.setLinkage(llvm::GlobalValue::InternalLinkage);
-  }
-  llvmModule->setTargetTriple(llvm::Triple(triple));
-  llvmModule->setDataLayout(machine->createDataLayout());
-  if (llvm::Error err =
-          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
-    return fail("LLVM optimization failed: " + llvm::toString(std::move(err)));
+  // Machine code for the host: only the C entry stays visible (for the
+  // glue); the rest (@step, the layers, ...) is internal.
+  auto objectCode = tok::compileToObject(
+      *module, name, {std::string("_mlir_ciface_generate")});
+  if (!objectCode)
+    return fail(llvm::toString(objectCode.takeError()));
   // From here on, every file written is removed again if a later step
   // fails, so that a failed run leaves nothing that blocks the next one.
   std::vector<std::string> written;
@@ -549,11 +500,7 @@ int main(int argc, char **argv) {
   written.push_back(object.str().str());
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    llvm::legacy::PassManager codegen;
-    if (machine->addPassesToEmitFile(codegen, os, nullptr,
-                                     llvm::CodeGenFileType::ObjectFile))
-      return failClean("the target cannot emit object files");
-    codegen.run(*llvmModule);
+    os << *objectCode;
     os.close();
     if (os.has_error()) {
       std::string message = os.error().message();

@@ -79,6 +79,13 @@ static cl::opt<bool> emitTeacher(
              "token fed one step at a time through the caches"),
     cl::init(false), cl::cat(importCategory));
 
+static cl::opt<int64_t> generateTokens(
+    "generate",
+    cl::desc("Emit @generate(prompt, weights...) for this many new tokens "
+             "(greedy, no end-of-sequence token) instead of @forward and "
+             "@continue: the module tok-run generate compiles"),
+    cl::value_desc("n"), cl::init(0), cl::cat(importCategory));
+
 static cl::list<int64_t> draftSkip(
     "draft-skip",
     cl::desc("Also emit @draft_step: @step without these layers (comma "
@@ -212,6 +219,14 @@ int main(int argc, char **argv) {
     return fail("--cache-capacity must be positive");
   options.cacheCapacity = cacheCapacity ? cacheCapacity : config.maxPositions;
   options.teacher = emitTeacher;
+  if (generateTokens < 0)
+    return fail("--generate must be positive");
+  if (generateTokens > 0) {
+    tok::LlamaGenerateOptions gen;
+    gen.maxNewTokens = generateTokens;
+    options.generate = gen;
+    options.stepEntries = false;
+  }
   if (draftSkip.getNumOccurrences()) {
     options.draftSkip.assign(draftSkip.begin(), draftSkip.end());
     if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);

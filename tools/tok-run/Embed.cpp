@@ -4,26 +4,18 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Opens a BERT-family encoder (a Hugging Face directory), emits its tok
-// module (@encode: hidden states; @embed: mean pooling, L2 normalization),
-// applies the user's --pipeline of tok passes (token merging, pruning),
-// lowers it with tok-to-llvm, JIT-compiles it and embeds every sentence:
-// one line of numbers per sentence on stdout, timings and costs on stderr.
+// Opens a BERT-family encoder (a Hugging Face directory), tokenizes the
+// inputs and hands them to the driver library's Encoder
+// (tok/Driver/Encoder.h: the module, the user's --pipeline of tok passes
+// such as token merging or pruning, the lowering, the JIT): one line of
+// numbers per sentence on stdout, timings and costs on stderr.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Embed.h"
-#include "Jit.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "tok/Execution/JitCall.h"
+#include "tok/Driver/Encoder.h"
 #include "tok/Frontend/BertModel.h"
-#include "tok/Transforms/CostModel.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -198,76 +190,29 @@ int tokrun::runEmbed(MLIRContext &context) {
                   " positions (--max-tokens truncates)");
   }
 
-  // The module, the user's passes, the lowering.
-  tok::BertModuleOptions options;
-  options.normalize = normalize;
-  OwningOpRef<ModuleOp> module =
-      tok::buildBertModule(&context, config, options);
-  auto embedFn = module->lookupSymbol<func::FuncOp>("embed");
-  FunctionType fnType = embedFn.getFunctionType();
-  int64_t costTokens = static_cast<int64_t>(inputs.front().size());
-  tok::FunctionCost before = tok::computeFunctionCost(
-      module->lookupSymbol<func::FuncOp>("encode"), costTokens);
-  if (!passPipeline.empty()) {
-    if (StringRef(passPipeline).starts_with("builtin.module("))
-      return fail("give --pipeline without the builtin.module(...) anchor");
-    PassManager pm(&context);
-    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
-      return 1;
-    if (failed(pm.run(*module)))
-      return fail("--pipeline '" + passPipeline + "' failed");
-  }
-  embedFn = module->lookupSymbol<func::FuncOp>("embed");
-  auto encodeFn = module->lookupSymbol<func::FuncOp>("encode");
-  if (!embedFn || !encodeFn || embedFn.getFunctionType() != fnType)
-    return fail("--pipeline must keep @encode and the signature of @embed");
-  embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                   UnitAttr::get(&context));
-  std::string lowering = "tok-to-llvm";
-  SmallVector<std::string> libs;
-  tokrun::CudaRuntime cuda;
-  if (onCuda) {
-    if (llvm::Error err = cuda.load())
-      return fail("--device-cuda: " + llvm::toString(std::move(err)));
-    lowering = "tok-to-nvvm{chip=" + cuda.chip() +
-               " features=" + cuda.ptxFeatures() + "}";
-    libs.push_back(cuda.path());
-  }
-  tokrun::JitOptions jitOptions;
-  jitOptions.lowering = lowering;
-  jitOptions.sharedLibs = libs;
-  std::string entryName = "_mlir_ciface_embed";
-  jitOptions.entries = entryName;
-  auto engine = tokrun::Jit::create(*module, jitOptions);
-  if (!engine)
-    return fail("failed to compile the model: " +
-                llvm::toString(engine.takeError()));
-  auto entry = (*engine)->lookupPacked(entryName);
-  if (!entry)
-    return fail("failed to compile the model: " +
-                llvm::toString(entry.takeError()));
+  // The compiled encoder (the driver library does the work).
+  tok::EmbedSettings settings;
+  settings.normalize = normalize;
+  settings.pipeline = passPipeline;
+  settings.cuda = onCuda;
+  settings.costTokens = static_cast<int64_t>(inputs.front().size());
+  auto encoder = tok::Encoder::create(context, model, settings);
+  if (!encoder)
+    return fail(llvm::toString(encoder.takeError()));
   Clock::time_point t2 = Clock::now();
 
-  std::vector<tok::BertWeight> shapes = tok::getBertWeights(config);
   double totalBest = 0;
   int64_t totalTokens = 0;
   for (std::vector<int32_t> &row : inputs) {
-    SmallVector<tok::NpyArray> args;
-    args.push_back(tok::NpyArray::view(
-        tok::NpyDType::I32, {static_cast<int64_t>(row.size())}, row.data()));
-    for (auto [i, w] : llvm::enumerate(shapes))
-      args.push_back(tok::NpyArray::view(tok::NpyDType::F32, w.shape,
-                                         model.getWeights()[i]));
-    SmallVector<tok::NpyArray> results;
+    std::vector<float> vector;
     double best = 1e30;
     for (unsigned r = 0; r < repeat; ++r) {
-      tok::JitCall call(fnType, args);
       Clock::time_point s = Clock::now();
-      (*entry)(call.getPackedArguments().data());
+      auto embedded = (*encoder)->embed(row);
       best = std::min(best, secondsBetween(s, Clock::now()));
-      if (const char *error = cuda.lastError())
-        return fail(llvm::Twine("CUDA: ") + error);
-      results = call.takeResults();
+      if (!embedded)
+        return fail(llvm::toString(embedded.takeError()));
+      vector = std::move(*embedded);
     }
     totalBest += best;
     totalTokens += static_cast<int64_t>(row.size());
@@ -277,9 +222,8 @@ int tokrun::runEmbed(MLIRContext &context) {
         llvm::outs() << " " << id;
       llvm::outs() << "\n";
     }
-    const auto *v = static_cast<const float *>(results.front().data());
-    for (int64_t j = 0; j < config.dim; ++j)
-      llvm::outs() << (j ? " " : "") << llvm::formatv("{0:e7}", v[j]);
+    for (auto [j, x] : llvm::enumerate(vector))
+      llvm::outs() << (j ? " " : "") << llvm::formatv("{0:e7}", x);
     llvm::outs() << "\n";
   }
   llvm::outs().flush();
@@ -295,6 +239,6 @@ int tokrun::runEmbed(MLIRContext &context) {
   llvm::errs() << llvm::formatv(
       "tok-run embed: cost of @encode on {0} tokens as imported: {1:f3} "
       "GFLOP\n",
-      costTokens, before.flops / 1e9);
+      settings.costTokens, (*encoder)->getReport().asImported.flops / 1e9);
   return 0;
 }

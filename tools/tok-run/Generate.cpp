@@ -5,28 +5,17 @@
 //===----------------------------------------------------------------------===//
 //
 // Opens a model (the built-in one, a llama2.c checkpoint or a Hugging Face
-// directory), emits its tok module with a @generate function (tok.generate
-// over the model's step, streaming each token through @tok_on_token),
-// applies the user's --pipeline of tok passes, lowers it with tok-to-llvm,
-// JIT-compiles it and calls @generate with the weights bound in place from
-// the mapped files. Text streams to stdout as tokens are chosen; timings,
-// KV-cache bytes and what the pipeline changed go to stderr.
+// directory), turns the prompt into ids and hands both to the driver
+// library's Generator (tok/Driver/Generator.h), which builds the module,
+// applies --pipeline, compiles it and runs @generate with the weights bound
+// in place. Text streams to stdout as tokens are chosen; timings, KV-cache
+// bytes and what the pipeline changed go to stderr.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Generate.h"
-#include "Jit.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/Pass.h"
-#include "mlir/Pass/PassInstrumentation.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "tok/Dialect/Tok/IR/TokOps.h"
-#include "tok/Execution/JitCall.h"
+#include "tok/Driver/Generator.h"
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/Transforms/CostModel.h"
@@ -267,7 +256,6 @@ private:
 struct StreamState {
   const tok::Tokenizer *tokenizer = nullptr;
   TextStream text;
-  std::vector<int32_t> tokens;
   /// The ids decoded so far (prompt, then generated) and the bytes of text
   /// already written: each token is decoded in context and only the new
   /// bytes are written, so that SentencePiece pieces keep their leading
@@ -276,65 +264,28 @@ struct StreamState {
   size_t written = 0;
   /// Runs after the first of --repeat only record their tokens and times.
   bool silent = false;
-  Clock::time_point start, first, last;
-  /// Speculative rounds (target calls after the prefill), draft tokens
-  /// verified and accepted.
-  int64_t rounds = 0, drafted = 0, accepted = 0;
-};
-StreamState *activeStream = nullptr;
 
-extern "C" void tokRunOnRound(int64_t drafted, int64_t accepted) {
-  StreamState &s = *activeStream;
-  ++s.rounds;
-  s.drafted += drafted;
-  s.accepted += accepted;
-}
-
-extern "C" void tokRunOnToken(int32_t token, int64_t index) {
-  StreamState &s = *activeStream;
-  Clock::time_point now = Clock::now();
-  if (index == 0)
-    s.first = now;
-  s.last = now;
-  s.tokens.push_back(token);
-  if (s.silent)
-    return;
-  if (s.tokenizer) {
-    s.context.push_back(token);
-    llvm::Expected<std::string> text = s.tokenizer->decode(s.context);
-    if (text && text->size() >= s.written) {
-      s.text.write(StringRef(*text).drop_front(s.written));
-      s.written = text->size();
+  /// Writes the text of a new token.
+  void show(int32_t token) {
+    if (silent)
       return;
+    if (tokenizer) {
+      context.push_back(token);
+      llvm::Expected<std::string> decoded = tokenizer->decode(context);
+      if (decoded && decoded->size() >= written) {
+        text.write(StringRef(*decoded).drop_front(written));
+        written = decoded->size();
+        return;
+      }
+      if (!decoded)
+        llvm::consumeError(decoded.takeError());
+      // Not decodable (an id beyond the tokenizer's vocabulary): show the
+      // id and start a new context after it.
+      context.clear();
+      written = 0;
     }
-    if (!text)
-      llvm::consumeError(text.takeError());
-    // Not decodable (an id beyond the tokenizer's vocabulary): show the id
-    // and start a new context after it.
-    s.context.clear();
-    s.written = 0;
+    text.write(("<" + llvm::Twine(token) + ">").str());
   }
-  s.text.write(("<" + llvm::Twine(token) + ">").str());
-}
-
-/// Records the cost of @step after every pass of the user's pipeline that
-/// runs on the module (what each pass changed).
-class CostAfterEachPass : public PassInstrumentation {
-public:
-  explicit CostAfterEachPass(
-      std::vector<std::pair<std::string, tok::FunctionCost>> &costs)
-      : costs(costs) {}
-  void runAfterPass(Pass *pass, Operation *op) override {
-    auto module = dyn_cast<ModuleOp>(op);
-    if (!module)
-      return;
-    if (auto step = module.lookupSymbol<func::FuncOp>("step"))
-      costs.emplace_back(pass->getArgument().str(),
-                         tok::computeFunctionCost(step, 1));
-  }
-
-private:
-  std::vector<std::pair<std::string, tok::FunctionCost>> &costs;
 };
 
 int fail(const llvm::Twine &message) {
@@ -369,25 +320,6 @@ std::string formatCount(int64_t n) {
 }
 
 } // namespace
-
-/// Whether the cache `value` is the result of a tok.kv.evict, directly or
-/// returned by the function a call (a layer's) calls.
-static bool comesFromEviction(Value value) {
-  for (int depth = 0; depth < 8; ++depth) {
-    if (value.getDefiningOp<tok::KVEvictOp>())
-      return true;
-    auto call = value.getDefiningOp<func::CallOp>();
-    if (!call)
-      return false;
-    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
-        call, call.getCalleeAttr());
-    if (!callee || callee.isExternal())
-      return false;
-    Operation *ret = callee.getBody().back().getTerminator();
-    value = ret->getOperand(cast<OpResult>(value).getResultNumber());
-  }
-  return false;
-}
 
 int tokrun::runGenerate(MLIRContext &context) {
   Clock::time_point t0 = Clock::now();
@@ -470,30 +402,20 @@ int tokrun::runGenerate(MLIRContext &context) {
                    << " tokens: the model has " << positions << " positions\n";
   }
 
-  // The module.
-  tok::LlamaModuleOptions options;
-  options.interleavedRope = model.hasInterleavedRope();
-  options.weightElementTypes.assign(model.getWeightTypes().begin(),
-                                    model.getWeightTypes().end());
-  options.cacheCapacity = cacheCapacity ? cacheCapacity : promptLen + maxNew;
-  tok::LlamaGenerateOptions gen;
-  gen.maxNewTokens = maxNew;
-  gen.stream = true;
-  gen.prefillChunk = prefillChunk;
-  gen.sampler = {temperature, topK, topP, sampleSeed};
-  gen.eos = tok::chooseEos(eosToken, config);
-  if (gen.eos && *gen.eos >= config.vocab)
-    return fail("--eos " + llvm::Twine(*gen.eos) +
-                " is outside the vocabulary of " + llvm::Twine(config.vocab));
-  options.generate = gen;
-  options.draftSkip.assign(draftSkip.begin(), draftSkip.end());
-  if (std::string problem = tok::checkDraftSkip(config, options.draftSkip);
-      !problem.empty())
-    return fail("--draft-skip: " + problem);
+  // The compiled generator (the driver library does the work).
+  tok::GenerateSettings settings;
+  settings.maxNewTokens = maxNew;
+  settings.sampler = {temperature, topK, topP, sampleSeed};
+  settings.eos = tok::chooseEos(eosToken, config);
+  settings.prefillChunk = prefillChunk;
+  settings.cacheCapacity = cacheCapacity;
+  settings.draftSkip.assign(draftSkip.begin(), draftSkip.end());
+  settings.pipeline = passPipeline;
+  settings.optLevel = genOptLevel;
   // A separate draft model: its weights are bound after the target's.
   std::unique_ptr<tok::LlamaModel> draftModel;
   if (!draftModelPath.empty()) {
-    if (!options.draftSkip.empty())
+    if (!settings.draftSkip.empty())
       return fail("--draft-model and --draft-skip are exclusive: one draft "
                   "at a time");
     auto opened = tok::LlamaModel::open(draftModelPath, "",
@@ -501,139 +423,43 @@ int tokrun::runGenerate(MLIRContext &context) {
     if (!opened)
       return fail("--draft-model: " + llvm::toString(opened.takeError()));
     draftModel = std::move(*opened);
-    tok::LlamaDraftModel draft;
-    draft.config = draftModel->getConfig();
-    draft.interleavedRope = draftModel->hasInterleavedRope();
-    draft.weightElementTypes.assign(draftModel->getWeightTypes().begin(),
-                                    draftModel->getWeightTypes().end());
-    if (std::string problem = tok::checkDraftModel(config, draft.config);
+    const tok::LlamaConfig &draftConfig = draftModel->getConfig();
+    if (std::string problem = tok::checkDraftModel(config, draftConfig);
         !problem.empty())
       return fail("--draft-model: " + problem);
-    if (draft.config.maxPositions < promptLen + maxNew && !maxPositions)
+    if (draftConfig.maxPositions < promptLen + maxNew && !maxPositions)
       return fail("--draft-model: the draft model has " +
-                  llvm::Twine(draft.config.maxPositions) +
+                  llvm::Twine(draftConfig.maxPositions) +
                   " positions, fewer than the prompt and new tokens (" +
                   llvm::Twine(promptLen + maxNew) +
                   "); lower --max-new-tokens or raise --positions");
-    options.draftModel = std::move(draft);
+    settings.draftModel = draftModel.get();
   }
-  OwningOpRef<ModuleOp> module =
-      tok::buildLlamaModule(&context, config, options);
-  auto generateFn = module->lookupSymbol<func::FuncOp>("generate");
-  FunctionType fnType = generateFn.getFunctionType();
-  auto stepFn = module->lookupSymbol<func::FuncOp>("step");
-  tok::FunctionCost before = tok::computeFunctionCost(stepFn, 1);
-  std::vector<std::pair<std::string, tok::FunctionCost>> perPass;
-  Clock::time_point t1 = Clock::now();
-
-  // The user's passes, then the lowering.
-  if (!passPipeline.empty()) {
-    if (StringRef(passPipeline).starts_with("builtin.module("))
-      return fail("give --pipeline without the builtin.module(...) anchor");
-    PassManager pm(&context);
-    if (failed(parsePassPipeline(passPipeline, pm, llvm::errs())))
-      return 1;
-    pm.addInstrumentation(std::make_unique<CostAfterEachPass>(perPass));
-    if (failed(pm.run(*module)))
-      return fail("--pipeline '" + passPipeline + "' failed");
-  }
-  stepFn = module->lookupSymbol<func::FuncOp>("step");
-  generateFn = module->lookupSymbol<func::FuncOp>("generate");
-  if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
-    return fail("--pipeline must keep @step and the signature of @generate");
-  // Every cache is allocated once at its capacity: the peak KV bytes are
-  // those of the caches @generate creates (the cost model's kv-bytes).
-  int64_t kvBytes = tok::computeFunctionCost(generateFn, 1).kvBytes;
-  // Caches differ per layer under a per-layer eviction profile.
-  int64_t minSlots = std::numeric_limits<int64_t>::max(), maxSlots = 0;
-  generateFn.walk([&](tok::KVEmptyOp empty) {
-    minSlots = std::min(minSlots, empty.getType().getCapacity());
-    maxSlots = std::max(maxSlots, empty.getType().getCapacity());
-  });
-  // A cache the step does not evict from must hold the whole sequence.
-  // Without a tok.generate (rewritten, e.g. by speculative decoding) every
-  // cache counts as unevicted unless the module evicts at all.
-  int64_t smallestUnevicted = std::numeric_limits<int64_t>::max();
-  bool evicts = false;
-  module->walk([&](tok::KVEvictOp) { evicts = true; });
-  bool sawGenerate = false;
-  generateFn.walk([&](tok::GenerateOp gen) {
-    sawGenerate = true;
-    auto step = module->lookupSymbol<func::FuncOp>(gen.getStepAttr());
-    if (!step || step.isExternal())
-      return;
-    Operation *ret = step.getBody().back().getTerminator();
-    for (auto [i, cache] : llvm::enumerate(gen.getCaches()))
-      if (!comesFromEviction(ret->getOperand(1 + i)))
-        smallestUnevicted =
-            std::min(smallestUnevicted,
-                     cast<tok::KVCacheType>(cache.getType()).getCapacity());
-  });
-  if (!sawGenerate && !evicts)
-    smallestUnevicted = minSlots;
-  if (smallestUnevicted < promptLen + maxNew)
-    return fail("a cache of " + llvm::Twine(smallestUnevicted) +
-                " slots cannot hold the prompt (" + llvm::Twine(promptLen) +
-                " tokens) and " + llvm::Twine(maxNew) +
-                " new tokens; raise --cache-capacity or evict (--pipeline "
-                "tok-kv-evict...)");
-  std::string cacheSlots =
-      minSlots == maxSlots
-          ? std::to_string(maxSlots)
-          : std::to_string(minSlots) + " to " + std::to_string(maxSlots);
-  Clock::time_point t2 = Clock::now();
-
   if (!quiet)
     llvm::errs() << "tok-run: compiling " << model.getName() << " ("
                  << config.layers << " layers, dim " << config.dim
                  << ", vocabulary " << config.vocab << ") ...\n";
-  generateFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                      UnitAttr::get(&context));
-  tokrun::JitOptions jitOptions;
-  jitOptions.optLevel = genOptLevel;
-  std::pair<std::string, void *> callbacks[] = {
-      {"tok_on_token", reinterpret_cast<void *>(&tokRunOnToken)},
-      {"tok_on_round", reinterpret_cast<void *>(&tokRunOnRound)}};
-  jitOptions.symbols = callbacks;
-  std::string entryName = "_mlir_ciface_generate";
-  jitOptions.entries = entryName;
   // On a terminal, say which stage the (seconds-long) compile is in.
-  jitOptions.onLowered = [&](double seconds) {
+  settings.onLowered = [&](double seconds) {
     if (!quiet && llvm::errs().is_displayed())
       llvm::errs() << "tok-run:   lowered to LLVM in "
                    << llvm::formatv("{0:f2}", seconds)
                    << " s; generating machine code (LLVM -O" << genOptLevel
                    << ") ...\n";
   };
-  tokrun::JitTimes jitTimes;
-  auto engine = tokrun::Jit::create(*module, jitOptions, &jitTimes);
-  if (!engine)
-    return fail("failed to compile the model: " +
-                llvm::toString(engine.takeError()));
-  auto entry = (*engine)->lookupPacked(entryName);
-  if (!entry)
-    return fail("failed to compile the model: " +
-                llvm::toString(entry.takeError()));
+  Clock::time_point tModel = Clock::now();
+  auto generator = tok::Generator::create(context, model, settings, promptLen);
+  if (!generator)
+    return fail(llvm::toString(generator.takeError()));
   Clock::time_point t4 = Clock::now();
-
-  // Arguments: the prompt, then every weight in place.
-  SmallVector<tok::NpyArray> args;
-  args.push_back(
-      tok::NpyArray::view(tok::NpyDType::I32, {promptLen}, prompt.data()));
-  // (bf16 travels as a 2-byte type: only the element size matters here.)
-  auto bindWeights = [&](const tok::LlamaModel &m) {
-    for (auto [i, w] : llvm::enumerate(tok::getLlamaWeights(m.getConfig())))
-      args.push_back(tok::NpyArray::view(m.getWeightTypes()[i] == "f32"
-                                             ? tok::NpyDType::F32
-                                             : tok::NpyDType::F16,
-                                         w.shape, m.getWeights()[i]));
-  };
-  bindWeights(model);
-  if (draftModel)
-    bindWeights(*draftModel);
+  const tok::GeneratorReport &report = (*generator)->getReport();
+  int64_t kvBytes = report.kvBytes;
+  std::string cacheSlots = report.minSlots == report.maxSlots
+                               ? std::to_string(report.maxSlots)
+                               : std::to_string(report.minSlots) + " to " +
+                                     std::to_string(report.maxSlots);
 
   StreamState stream;
-  activeStream = &stream;
   if (model.hasTokenizer()) {
     stream.tokenizer = &model.getTokenizer();
     llvm::Expected<std::string> shown = stream.tokenizer->decode(prompt);
@@ -653,43 +479,30 @@ int tokrun::runGenerate(MLIRContext &context) {
   // run's times are kept (prefill, decode, total) for the medians below.
   std::vector<int32_t> returned;
   SmallVector<double> prefillTimes, decodeTimes, totalTimes;
+  tok::GenerateResult first;
   for (unsigned run = 0; run < repeatRuns; ++run) {
-    if (run > 0) {
-      stream.silent = true;
-      stream.tokens.clear();
-      stream.rounds = stream.drafted = stream.accepted = 0;
-    }
-    SmallVector<tok::NpyArray> results;
-    {
-      tok::JitCall call(fnType, args);
-      stream.start = Clock::now();
-      (*entry)(call.getPackedArguments().data());
-      results = call.takeResults();
-    }
-    Clock::time_point end = Clock::now();
+    stream.silent = run > 0;
+    auto result = (*generator)->generate(prompt, [&](int32_t token, int64_t) {
+      stream.show(token);
+    });
+    if (!result)
+      return fail(llvm::toString(result.takeError()));
     if (run == 0) {
       stream.text.write("", /*final=*/true);
       llvm::outs() << "\n";
-    }
-    // The returned tokens must be the streamed ones, and every run's the
-    // first run's (the sampler is keyed by the seed, not by state).
-    const tok::NpyArray &out = results.front();
-    auto *ids = static_cast<const int32_t *>(out.data());
-    std::vector<int32_t> runIds(ids, ids + out.getNumElements());
-    if (runIds != stream.tokens)
-      return fail("internal error: the returned tokens differ from the "
-                  "streamed ones");
-    if (run == 0)
-      returned = std::move(runIds);
-    else if (runIds != returned)
+      first = *result;
+      returned = result->tokens;
+    } else if (result->tokens != returned) {
+      // Every run's tokens are the first run's (the sampler is keyed by
+      // the seed, not by state).
       return fail(llvm::formatv("internal error: run {0} of --repeat "
                                 "generated other tokens than run 1",
                                 run + 1));
-    prefillTimes.push_back(secondsBetween(stream.start, stream.first));
-    decodeTimes.push_back(secondsBetween(stream.first, stream.last));
-    totalTimes.push_back(secondsBetween(stream.start, end));
+    }
+    prefillTimes.push_back(result->prefillSeconds);
+    decodeTimes.push_back(result->decodeSeconds);
+    totalTimes.push_back(result->totalSeconds);
   }
-  activeStream = nullptr;
   if (printIds) {
     llvm::outs() << "ids:";
     for (int32_t id : returned)
@@ -707,18 +520,20 @@ int tokrun::runGenerate(MLIRContext &context) {
     return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
   };
   double prefill = median(prefillTimes), decode = median(decodeTimes);
-  if (jitTimes.cached)
+  double modelSeconds = secondsBetween(t0, tModel) + report.buildSeconds;
+  if (report.jit.cached)
     llvm::errs() << llvm::formatv(
         "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, machine "
         "code from the JIT cache {3:f2})\n",
-        secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
-        secondsBetween(t2, t4));
+        secondsBetween(t0, t4), modelSeconds, report.passSeconds,
+        report.compileSeconds);
   else
     llvm::errs() << llvm::formatv(
         "tok-run: compiled in {0:f2} s (model {1:f2}, passes {2:f2}, lower "
         "{3:f2}, jit {4:f2})\n",
-        secondsBetween(t0, t4), secondsBetween(t0, t1), secondsBetween(t1, t2),
-        jitTimes.lowerSeconds, secondsBetween(t2, t4) - jitTimes.lowerSeconds);
+        secondsBetween(t0, t4), modelSeconds, report.passSeconds,
+        report.jit.lowerSeconds,
+        report.compileSeconds - report.jit.lowerSeconds);
   llvm::errs() << llvm::formatv(
       "tok-run: prefill {0} tokens in {1:f1} ms ({2:f1} tokens/s)\n", promptLen,
       prefill * 1e3, promptLen / prefill);
@@ -733,16 +548,16 @@ int tokrun::runGenerate(MLIRContext &context) {
         "{2:f1} tokens/s\n",
         repeatRuns, n > 1 ? (n - 1) / *hi : 0.0, n > 1 ? (n - 1) / *lo : 0.0);
   }
-  if (stream.rounds > 0)
+  if (first.rounds > 0)
     llvm::errs() << llvm::formatv(
         "tok-run: speculative: {0} target calls for {1} tokens after the "
         "first ({2:f2} per token); {3} of {4} drafts accepted ({5:f1}%), "
         "{6:f2} per call\n",
-        stream.rounds, n - 1,
-        n > 1 ? static_cast<double>(stream.rounds) / (n - 1) : 0.0,
-        stream.accepted, stream.drafted,
-        stream.drafted ? 100.0 * stream.accepted / stream.drafted : 0.0,
-        static_cast<double>(stream.accepted) / stream.rounds);
+        first.rounds, n - 1,
+        n > 1 ? static_cast<double>(first.rounds) / (n - 1) : 0.0,
+        first.accepted, first.drafted,
+        first.drafted ? 100.0 * first.accepted / first.drafted : 0.0,
+        static_cast<double>(first.accepted) / first.rounds);
   llvm::errs() << llvm::formatv(
       "tok-run: total {0:f1} ms; KV cache {1} at peak ({2} layers x {3} "
       "slots); weights {4} mapped in place, {5} in memory\n",
@@ -757,8 +572,8 @@ int tokrun::runGenerate(MLIRContext &context) {
   };
   llvm::errs() << "tok-run: cost of one decode step (@step on 1 token, "
                   "tok-cost-report):\n";
-  costLine("as imported", before);
-  for (auto &[pass, cost] : perPass)
+  costLine("as imported", report.asImported);
+  for (auto &[pass, cost] : report.afterEachPass)
     costLine(("after " + pass).c_str(), cost);
 
   return 0;

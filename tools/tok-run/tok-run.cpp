@@ -17,7 +17,6 @@
 
 #include "Embed.h"
 #include "Generate.h"
-#include "Jit.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -33,6 +32,8 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "tok/Driver/Context.h"
+#include "tok/Driver/Jit.h"
 #include "tok/Execution/JitCall.h"
 #include "tok/Execution/NpyFile.h"
 #include "tok/InitAllTok.h"
@@ -335,7 +336,7 @@ int run(MLIRContext &context) {
   }
   std::string lowering = pipeline;
   SmallVector<std::string> libs(sharedLibs.begin(), sharedLibs.end());
-  tokrun::CudaRuntime cuda;
+  tok::CudaRuntime cuda;
   if (device == Device::cuda) {
     if (llvm::Error err = cuda.load()) {
       llvm::errs() << "tok-run: --device=cuda: "
@@ -392,12 +393,12 @@ int run(MLIRContext &context) {
   double parseMs = millisSince(start);
 
   start = Clock::now();
-  tokrun::JitOptions jitOptions;
+  tok::JitOptions jitOptions;
   jitOptions.lowering = lowering;
   jitOptions.optLevel = optLevel;
   jitOptions.sharedLibs = libs;
-  tokrun::JitTimes jitTimes;
-  auto engine = tokrun::Jit::create(*module, jitOptions, &jitTimes);
+  tok::JitTimes jitTimes;
+  auto engine = tok::Jit::create(*module, jitOptions, &jitTimes);
   if (!engine) {
     llvm::errs() << "tok-run: failed to compile the module: "
                  << llvm::toString(engine.takeError()) << "\n";
@@ -480,18 +481,9 @@ int run(MLIRContext &context) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM y(argc, argv);
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-
+  tok::initializeDriver();
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerOpenMPDialectTranslation(registry);
-  tok::registerAllTokDialects(registry);
-  registerAllPasses();
-  tok::registerAllTokPasses();
+  tok::registerDriverDialects(registry);
 
   cl::HideUnrelatedOptions(runCategory);
   cl::HideUnrelatedOptions(tokrun::getGenerateCategory(),

@@ -96,6 +96,11 @@ struct LlamaModuleOptions {
   /// type (tok.linear widens as it reads); vectors and embedded rows are
   /// widened with arith.extf.
   std::vector<std::string> weightElementTypes;
+  /// Emit `@forward` and `@continue` (what tests and tok-run's function
+  /// mode call). A driver that only generates leaves them out: each calls
+  /// @step with every weight and cache, and bufferizing such a call costs
+  /// time that grows with the number of layers.
+  bool stepEntries = true;
   /// Also emit `@generate(%prompt, weights...) -> tensor<?xi32>`: a
   /// tok.generate over @step from empty caches.
   std::optional<LlamaGenerateOptions> generate;

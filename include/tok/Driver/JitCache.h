@@ -27,8 +27,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef TOK_TOOLS_TOKRUN_JITCACHE_H
-#define TOK_TOOLS_TOKRUN_JITCACHE_H
+#ifndef TOK_DRIVER_JITCACHE_H
+#define TOK_DRIVER_JITCACHE_H
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
@@ -38,7 +38,8 @@
 #include <memory>
 #include <string>
 
-namespace tokrun {
+namespace mlir {
+namespace tok {
 
 class JitCache {
 public:
@@ -77,6 +78,7 @@ private:
   uint64_t capacity;
 };
 
-} // namespace tokrun
+} // namespace tok
+} // namespace mlir
 
-#endif // TOK_TOOLS_TOKRUN_JITCACHE_H
+#endif // TOK_DRIVER_JITCACHE_H

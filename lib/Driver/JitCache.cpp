@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "JitCache.h"
+#include "tok/Driver/JitCache.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <vector>
 
-using namespace tokrun;
+using namespace mlir::tok;
 using llvm::SmallString;
 namespace fs = llvm::sys::fs;
 

@@ -1,12 +1,11 @@
-//===- Jit.h - the JIT shared by tok-run's modes -----------------*- C++
-//-*-===//
+//===- Jit.h - lower a module and JIT-compile it ----------------*- C++ -*-===//
 //
 // Part of the tok project.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef TOK_TOOLS_TOKRUN_JIT_H
-#define TOK_TOOLS_TOKRUN_JIT_H
+#ifndef TOK_DRIVER_JIT_H
+#define TOK_DRIVER_JIT_H
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -16,10 +15,13 @@
 #include <memory>
 #include <string>
 
-namespace tokrun {
+namespace mlir {
+namespace tok {
 
-/// `name` in the lib/ directory beside the bin/ directory of this
-/// executable (the build tree and an installed prefix alike).
+/// The runtime library `name` (libtok_parallel_runtime.so, ...): the first
+/// that exists of $TOK_RUNTIME_DIR/name, lib/name beside the bin/ directory
+/// of this executable (the tools, in the build tree and an installed
+/// prefix alike), the build tree's lib/ and the install prefix's lib/.
 std::string runtimeLibraryPath(llvm::StringRef name);
 
 /// How Jit::create turns a module into machine code.
@@ -109,6 +111,7 @@ private:
   const char *(*getLastError)() = nullptr;
 };
 
-} // namespace tokrun
+} // namespace tok
+} // namespace mlir
 
-#endif // TOK_TOOLS_TOKRUN_JIT_H
+#endif // TOK_DRIVER_JIT_H

@@ -1,11 +1,11 @@
-//===- Jit.cpp - the JIT shared by tok-run's modes ------------------------===//
+//===- Jit.cpp - lower a module and JIT-compile it ------------------------===//
 //
 // Part of the tok project.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Jit.h"
-#include "JitCache.h"
+#include "tok/Driver/Jit.h"
+#include "tok/Driver/JitCache.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/OperationSupport.h"
@@ -56,12 +56,27 @@ extern "C" void tokRunCheckAbort() {
   std::_Exit(1);
 }
 
-std::string tokrun::runtimeLibraryPath(llvm::StringRef name) {
+std::string mlir::tok::runtimeLibraryPath(llvm::StringRef name) {
+  SmallVector<std::string> dirs;
+  if (const char *dir = std::getenv("TOK_RUNTIME_DIR"); dir && *dir)
+    dirs.push_back(dir);
   std::string exe = llvm::sys::fs::getMainExecutable(
       nullptr, reinterpret_cast<void *>(&tokRunCheckAbort));
-  SmallString<256> path(
+  SmallString<256> besideBin(
       llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
-  llvm::sys::path::append(path, "lib", name);
+  llvm::sys::path::append(besideBin, "lib");
+  dirs.push_back(std::string(besideBin));
+  dirs.push_back(TOK_BUILD_LIBRARY_DIR);
+  dirs.push_back(TOK_INSTALL_LIBRARY_DIR);
+  for (const std::string &dir : dirs) {
+    SmallString<256> path(dir);
+    llvm::sys::path::append(path, name);
+    if (llvm::sys::fs::exists(path))
+      return std::string(path);
+  }
+  // Not found: the loader's error names the first place looked.
+  SmallString<256> path(dirs.front());
+  llvm::sys::path::append(path, name);
   return std::string(path);
 }
 
@@ -187,9 +202,9 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
 
 } // namespace
 
-llvm::Expected<std::unique_ptr<tokrun::Jit>>
-tokrun::Jit::create(ModuleOp module, const JitOptions &options,
-                    JitTimes *times) {
+llvm::Expected<std::unique_ptr<mlir::tok::Jit>>
+mlir::tok::Jit::create(ModuleOp module, const JitOptions &options,
+                       JitTimes *times) {
   JitTimes ignored;
   JitTimes &time = times ? *times : ignored;
   time = JitTimes();
@@ -375,7 +390,7 @@ tokrun::Jit::create(ModuleOp module, const JitOptions &options,
   return result;
 }
 
-tokrun::Jit::~Jit() {
+mlir::tok::Jit::~Jit() {
   if (jit) {
     runIfDefined(*jit, kDeinitName);
     llvm::consumeError(jit->deinitialize(jit->getMainJITDylib()));
@@ -385,15 +400,15 @@ tokrun::Jit::~Jit() {
 }
 
 llvm::Expected<void (*)(void **)>
-tokrun::Jit::lookupPacked(llvm::StringRef name) {
+mlir::tok::Jit::lookupPacked(llvm::StringRef name) {
   auto symbol = jit->lookup(("_mlir_" + name).str());
   if (!symbol)
     return symbol.takeError();
   return symbol->toPtr<void (*)(void **)>();
 }
 
-llvm::Error tokrun::Jit::invokePacked(llvm::StringRef name,
-                                      llvm::MutableArrayRef<void *> args) {
+llvm::Error mlir::tok::Jit::invokePacked(llvm::StringRef name,
+                                         llvm::MutableArrayRef<void *> args) {
   auto function = lookupPacked(name);
   if (!function)
     return function.takeError();
@@ -401,7 +416,7 @@ llvm::Error tokrun::Jit::invokePacked(llvm::StringRef name,
   return llvm::Error::success();
 }
 
-llvm::Error tokrun::CudaRuntime::load() {
+llvm::Error mlir::tok::CudaRuntime::load() {
   libraryPath = runtimeLibraryPath("libtok_cuda_runtime.so");
   std::string error;
   auto lib = llvm::sys::DynamicLibrary::getPermanentLibrary(libraryPath.c_str(),
@@ -432,11 +447,11 @@ llvm::Error tokrun::CudaRuntime::load() {
   return llvm::Error::success();
 }
 
-std::string tokrun::CudaRuntime::chip() const {
+std::string mlir::tok::CudaRuntime::chip() const {
   return "sm_" + std::to_string(computeCapability ? computeCapability() : 80);
 }
 
-std::string tokrun::CudaRuntime::ptxFeatures() const {
+std::string mlir::tok::CudaRuntime::ptxFeatures() const {
   // The PTX ISA version each architecture needs (sm_100: 8.6, sm_120: 8.7).
   int cc = computeCapability ? computeCapability() : 80;
   if (cc >= 120)
@@ -446,6 +461,6 @@ std::string tokrun::CudaRuntime::ptxFeatures() const {
   return "+ptx80";
 }
 
-const char *tokrun::CudaRuntime::lastError() const {
+const char *mlir::tok::CudaRuntime::lastError() const {
   return getLastError ? getLastError() : nullptr;
 }

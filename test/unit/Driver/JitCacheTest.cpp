@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// tools/tok-run/JitCache.cpp decides whether tok-run runs code compiled in
+// lib/Driver/JitCache.cpp decides whether tok-run runs code compiled in
 // an earlier process, so what it must not get wrong is checked here: a key
 // changes with every input, an entry comes back byte for byte, a damaged
 // entry is never handed out (and is removed), the size cap holds with the
@@ -13,7 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "../../../../tools/tok-run/JitCache.h"
+#include "tok/Driver/JitCache.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
@@ -29,7 +29,7 @@
 #include <sys/time.h>
 #include <vector>
 
-using tokrun::JitCache;
+using mlir::tok::JitCache;
 namespace fs = llvm::sys::fs;
 
 namespace {

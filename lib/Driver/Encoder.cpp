@@ -1,0 +1,124 @@
+//===- Encoder.cpp - an encoder compiled for sentence embeddings ----------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Driver/Encoder.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "tok/Execution/JitCall.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mlir::tok;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+Encoder::~Encoder() = default;
+
+llvm::Expected<std::unique_ptr<Encoder>>
+Encoder::create(MLIRContext &context, const BertModel &model,
+                const EmbedSettings &settings) {
+  auto start = std::chrono::steady_clock::now();
+  const BertConfig &config = model.getConfig();
+  if (settings.costTokens <= 0)
+    return makeError("the cost's token count must be positive");
+  std::unique_ptr<Encoder> e(new Encoder());
+  e->model = &model;
+  BertModuleOptions options;
+  options.normalize = settings.normalize;
+  OwningOpRef<ModuleOp> module = buildBertModule(&context, config, options);
+  auto embedFn = module->lookupSymbol<func::FuncOp>("embed");
+  FunctionType fnType = embedFn.getFunctionType();
+  e->report.asImported = computeFunctionCost(
+      module->lookupSymbol<func::FuncOp>("encode"), settings.costTokens);
+  if (!settings.pipeline.empty()) {
+    if (StringRef(settings.pipeline).starts_with("builtin.module("))
+      return makeError("give --pipeline without the builtin.module(...) "
+                       "anchor");
+    PassManager pm(&context);
+    std::string parseErrors;
+    llvm::raw_string_ostream errorStream(parseErrors);
+    if (failed(parsePassPipeline(settings.pipeline, pm, errorStream)))
+      return makeError(StringRef(parseErrors).rtrim());
+    if (failed(pm.run(*module)))
+      return makeError("--pipeline '" + settings.pipeline + "' failed");
+  }
+  embedFn = module->lookupSymbol<func::FuncOp>("embed");
+  auto encodeFn = module->lookupSymbol<func::FuncOp>("encode");
+  if (!embedFn || !encodeFn || embedFn.getFunctionType() != fnType)
+    return makeError(
+        "--pipeline must keep @encode and the signature of @embed");
+  embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                   UnitAttr::get(&context));
+  JitOptions jitOptions;
+  SmallVector<std::string> libs;
+  if (settings.cuda) {
+    e->cuda = std::make_unique<CudaRuntime>();
+    if (llvm::Error err = e->cuda->load())
+      return makeError("--device-cuda: " + llvm::toString(std::move(err)));
+    jitOptions.lowering = "tok-to-nvvm{chip=" + e->cuda->chip() +
+                          " features=" + e->cuda->ptxFeatures() + "}";
+    libs.push_back(e->cuda->path());
+  }
+  jitOptions.sharedLibs = libs;
+  std::string entryName = "_mlir_ciface_embed";
+  jitOptions.entries = entryName;
+  auto jit = Jit::create(*module, jitOptions, &e->report.jit);
+  if (!jit)
+    return makeError("failed to compile the model: " +
+                     llvm::toString(jit.takeError()));
+  auto entry = (*jit)->lookupPacked(entryName);
+  if (!entry)
+    return makeError("failed to compile the model: " +
+                     llvm::toString(entry.takeError()));
+  e->jit = std::move(*jit);
+  e->entry = *entry;
+  e->entryType = fnType;
+  e->report.compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return e;
+}
+
+llvm::Expected<std::vector<float>> Encoder::embed(llvm::ArrayRef<int32_t> ids) {
+  const BertConfig &config = model->getConfig();
+  if (ids.empty())
+    return makeError("the input has no tokens");
+  if (static_cast<int64_t>(ids.size()) > config.maxPositions)
+    return makeError("the input has " + llvm::Twine(ids.size()) +
+                     " tokens; the model has " +
+                     llvm::Twine(config.maxPositions) + " positions");
+  for (int32_t id : ids)
+    if (id < 0 || id >= config.vocab)
+      return makeError("token id " + llvm::Twine(id) +
+                       " is outside the vocabulary of " +
+                       llvm::Twine(config.vocab));
+  SmallVector<NpyArray> args;
+  args.push_back(NpyArray::view(
+      NpyDType::I32, {static_cast<int64_t>(ids.size())}, ids.data()));
+  for (auto [i, w] : llvm::enumerate(getBertWeights(config)))
+    args.push_back(
+        NpyArray::view(NpyDType::F32, w.shape, model->getWeights()[i]));
+  SmallVector<NpyArray> results;
+  {
+    JitCall call(entryType, args);
+    entry(call.getPackedArguments().data());
+    if (cuda)
+      if (const char *error = cuda->lastError())
+        return makeError(llvm::Twine("CUDA: ") + error);
+    results = call.takeResults();
+  }
+  const auto *v = static_cast<const float *>(results.front().data());
+  return std::vector<float>(v, v + results.front().getNumElements());
+}

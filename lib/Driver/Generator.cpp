@@ -1,0 +1,332 @@
+//===- Generator.cpp - a decoder compiled for generation ------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Driver/Generator.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Execution/JitCall.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// The state of one generate() call, which the compiled code's callbacks
+/// reach through a thread-local pointer: the callbacks run on the thread
+/// that called the entry (the generation loop is sequential code), so
+/// generations on different threads never see each other's state.
+struct Stream {
+  llvm::function_ref<void(int32_t, int64_t)> onToken;
+  GenerateResult *result;
+  Clock::time_point first, last;
+};
+thread_local Stream *activeStream = nullptr;
+
+extern "C" void tokDriverOnToken(int32_t token, int64_t index) {
+  Stream &s = *activeStream;
+  Clock::time_point now = Clock::now();
+  if (index == 0)
+    s.first = now;
+  s.last = now;
+  s.result->tokens.push_back(token);
+  if (s.onToken)
+    s.onToken(token, index);
+}
+
+extern "C" void tokDriverOnRound(int64_t drafted, int64_t accepted) {
+  GenerateResult &r = *activeStream->result;
+  ++r.rounds;
+  r.drafted += drafted;
+  r.accepted += accepted;
+}
+
+/// Records the cost of @step after every pass of the pipeline that runs
+/// on the module (what each pass changed).
+class CostAfterEachPass : public PassInstrumentation {
+public:
+  explicit CostAfterEachPass(
+      std::vector<std::pair<std::string, FunctionCost>> &costs)
+      : costs(costs) {}
+  void runAfterPass(Pass *pass, Operation *op) override {
+    auto module = dyn_cast<ModuleOp>(op);
+    if (!module)
+      return;
+    if (auto step = module.lookupSymbol<func::FuncOp>("step"))
+      costs.emplace_back(pass->getArgument().str(),
+                         computeFunctionCost(step, 1));
+  }
+
+private:
+  std::vector<std::pair<std::string, FunctionCost>> &costs;
+};
+
+/// Whether the cache `value` is the result of a tok.kv.evict, directly or
+/// returned by the function a call (a layer's) calls.
+bool comesFromEviction(Value value) {
+  for (int depth = 0; depth < 8; ++depth) {
+    if (value.getDefiningOp<KVEvictOp>())
+      return true;
+    auto call = value.getDefiningOp<func::CallOp>();
+    if (!call)
+      return false;
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    if (!callee || callee.isExternal())
+      return false;
+    Operation *ret = callee.getBody().back().getTerminator();
+    value = ret->getOperand(cast<OpResult>(value).getResultNumber());
+  }
+  return false;
+}
+
+/// The smallest capacity of a cache that @generate's step does not evict
+/// from (such a cache must hold the whole sequence); max() if all evict.
+int64_t smallestUnevictedCache(ModuleOp module, func::FuncOp generateFn,
+                               int64_t minSlots) {
+  int64_t smallest = std::numeric_limits<int64_t>::max();
+  bool evicts = false;
+  module->walk([&](KVEvictOp) { evicts = true; });
+  bool sawGenerate = false;
+  generateFn.walk([&](GenerateOp gen) {
+    sawGenerate = true;
+    auto step = module.lookupSymbol<func::FuncOp>(gen.getStepAttr());
+    if (!step || step.isExternal())
+      return;
+    Operation *ret = step.getBody().back().getTerminator();
+    for (auto [i, cache] : llvm::enumerate(gen.getCaches()))
+      if (!comesFromEviction(ret->getOperand(1 + i)))
+        smallest = std::min(smallest,
+                            cast<KVCacheType>(cache.getType()).getCapacity());
+  });
+  // Without a tok.generate (rewritten, e.g. by speculative decoding) every
+  // cache counts as unevicted unless the module evicts at all.
+  if (!sawGenerate && !evicts)
+    smallest = minSlots;
+  return smallest;
+}
+
+} // namespace
+
+Generator::~Generator() = default;
+
+llvm::Expected<std::unique_ptr<Generator>>
+Generator::create(MLIRContext &context, const LlamaModel &model,
+                  const GenerateSettings &settings, int64_t maxPromptTokens) {
+  Clock::time_point t0 = Clock::now();
+  const LlamaConfig &config = model.getConfig();
+  if (settings.maxNewTokens <= 0)
+    return makeError("the number of new tokens must be positive, got " +
+                     llvm::Twine(settings.maxNewTokens));
+  if (maxPromptTokens <= 0)
+    return makeError("the longest prompt must be positive, got " +
+                     llvm::Twine(maxPromptTokens));
+  if (settings.cacheCapacity < 0 || settings.prefillChunk < 0)
+    return makeError("the cache capacity and the prefill chunk must not be "
+                     "negative");
+  if (settings.optLevel > 3)
+    return makeError("the optimization level must be 0 to 3");
+  if (settings.eos && (*settings.eos < 0 || *settings.eos >= config.vocab))
+    return makeError("--eos " + llvm::Twine(*settings.eos) +
+                     " is outside the vocabulary of " +
+                     llvm::Twine(config.vocab));
+  int64_t maxNew = settings.maxNewTokens;
+  if (maxPromptTokens > std::numeric_limits<int32_t>::max() - maxNew)
+    return makeError("the prompt and the new tokens exceed 2^31 positions");
+
+  LlamaModuleOptions options;
+  options.interleavedRope = model.hasInterleavedRope();
+  options.weightElementTypes.assign(model.getWeightTypes().begin(),
+                                    model.getWeightTypes().end());
+  options.cacheCapacity = settings.cacheCapacity ? settings.cacheCapacity
+                                                 : maxPromptTokens + maxNew;
+  LlamaGenerateOptions gen;
+  gen.maxNewTokens = maxNew;
+  gen.stream = true;
+  gen.prefillChunk = settings.prefillChunk;
+  gen.sampler = settings.sampler;
+  gen.eos = settings.eos;
+  options.generate = gen;
+  options.stepEntries = false;
+  options.draftSkip = settings.draftSkip;
+  if (std::string problem = checkDraftSkip(config, options.draftSkip);
+      !problem.empty())
+    return makeError("--draft-skip: " + problem);
+  if (const LlamaModel *dm = settings.draftModel) {
+    if (!options.draftSkip.empty())
+      return makeError("--draft-model and --draft-skip are exclusive: one "
+                       "draft at a time");
+    LlamaDraftModel draft;
+    draft.config = dm->getConfig();
+    draft.interleavedRope = dm->hasInterleavedRope();
+    draft.weightElementTypes.assign(dm->getWeightTypes().begin(),
+                                    dm->getWeightTypes().end());
+    if (std::string problem = checkDraftModel(config, draft.config);
+        !problem.empty())
+      return makeError("--draft-model: " + problem);
+    options.draftModel = std::move(draft);
+  }
+
+  std::unique_ptr<Generator> g(new Generator());
+  g->model = &model;
+  g->draftModel = settings.draftModel;
+  g->maxPromptTokens = maxPromptTokens;
+  GeneratorReport &report = g->report;
+  report.layers = config.layers;
+  OwningOpRef<ModuleOp> module = buildLlamaModule(&context, config, options);
+  auto generateFn = module->lookupSymbol<func::FuncOp>("generate");
+  FunctionType fnType = generateFn.getFunctionType();
+  report.asImported =
+      computeFunctionCost(module->lookupSymbol<func::FuncOp>("step"), 1);
+  Clock::time_point t1 = Clock::now();
+
+  // The user's passes.
+  if (!settings.pipeline.empty()) {
+    if (StringRef(settings.pipeline).starts_with("builtin.module("))
+      return makeError("give --pipeline without the builtin.module(...) "
+                       "anchor");
+    PassManager pm(&context);
+    std::string parseErrors;
+    llvm::raw_string_ostream errorStream(parseErrors);
+    if (failed(parsePassPipeline(settings.pipeline, pm, errorStream)))
+      return makeError(StringRef(parseErrors).rtrim());
+    pm.addInstrumentation(
+        std::make_unique<CostAfterEachPass>(report.afterEachPass));
+    if (failed(pm.run(*module)))
+      return makeError("--pipeline '" + settings.pipeline + "' failed");
+  }
+  auto stepFn = module->lookupSymbol<func::FuncOp>("step");
+  generateFn = module->lookupSymbol<func::FuncOp>("generate");
+  if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
+    return makeError(
+        "--pipeline must keep @step and the signature of @generate");
+  // Every cache is allocated once at its capacity: the peak KV bytes are
+  // those of the caches @generate creates (the cost model's kv-bytes).
+  report.kvBytes = computeFunctionCost(generateFn, 1).kvBytes;
+  report.minSlots = std::numeric_limits<int64_t>::max();
+  generateFn.walk([&](KVEmptyOp empty) {
+    report.minSlots = std::min(report.minSlots, empty.getType().getCapacity());
+    report.maxSlots = std::max(report.maxSlots, empty.getType().getCapacity());
+  });
+  int64_t smallest =
+      smallestUnevictedCache(*module, generateFn, report.minSlots);
+  if (smallest < maxPromptTokens + maxNew)
+    return makeError("a cache of " + llvm::Twine(smallest) +
+                     " slots cannot hold the prompt (" +
+                     llvm::Twine(maxPromptTokens) + " tokens) and " +
+                     llvm::Twine(maxNew) +
+                     " new tokens; raise --cache-capacity or evict "
+                     "(--pipeline tok-kv-evict...)");
+  Clock::time_point t2 = Clock::now();
+  report.buildSeconds = secondsBetween(t0, t1);
+  report.passSeconds = secondsBetween(t1, t2);
+
+  // Lowering and machine code.
+  generateFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      UnitAttr::get(&context));
+  JitOptions jitOptions;
+  jitOptions.optLevel = settings.optLevel;
+  std::pair<std::string, void *> callbacks[] = {
+      {"tok_on_token", reinterpret_cast<void *>(&tokDriverOnToken)},
+      {"tok_on_round", reinterpret_cast<void *>(&tokDriverOnRound)}};
+  jitOptions.symbols = callbacks;
+  std::string entryName = "_mlir_ciface_generate";
+  jitOptions.entries = entryName;
+  jitOptions.onLowered = settings.onLowered;
+  auto jit = Jit::create(*module, jitOptions, &report.jit);
+  if (!jit)
+    return makeError("failed to compile the model: " +
+                     llvm::toString(jit.takeError()));
+  auto entry = (*jit)->lookupPacked(entryName);
+  if (!entry)
+    return makeError("failed to compile the model: " +
+                     llvm::toString(entry.takeError()));
+  report.compileSeconds = secondsBetween(t2, Clock::now());
+  g->jit = std::move(*jit);
+  g->entry = *entry;
+  g->entryType = fnType;
+  return g;
+}
+
+llvm::Expected<GenerateResult>
+Generator::generate(llvm::ArrayRef<int32_t> prompt,
+                    llvm::function_ref<void(int32_t, int64_t)> onToken) {
+  const LlamaConfig &config = model->getConfig();
+  if (prompt.empty())
+    return makeError("the prompt is empty");
+  if (static_cast<int64_t>(prompt.size()) > maxPromptTokens)
+    return makeError("the prompt has " + llvm::Twine(prompt.size()) +
+                     " tokens; this generator was compiled for at most " +
+                     llvm::Twine(maxPromptTokens));
+  for (int32_t id : prompt)
+    if (id < 0 || id >= config.vocab)
+      return makeError("token id " + llvm::Twine(id) +
+                       " is outside the vocabulary of " +
+                       llvm::Twine(config.vocab));
+
+  // Arguments: the prompt, then every weight in place (bf16 travels as a
+  // 2-byte type: only the element size matters here).
+  SmallVector<NpyArray> args;
+  args.push_back(NpyArray::view(
+      NpyDType::I32, {static_cast<int64_t>(prompt.size())}, prompt.data()));
+  auto bindWeights = [&](const LlamaModel &m) {
+    for (auto [i, w] : llvm::enumerate(getLlamaWeights(m.getConfig())))
+      args.push_back(NpyArray::view(
+          m.getWeightTypes()[i] == "f32" ? NpyDType::F32 : NpyDType::F16,
+          w.shape, m.getWeights()[i]));
+  };
+  bindWeights(*model);
+  if (draftModel)
+    bindWeights(*draftModel);
+
+  GenerateResult result;
+  Stream stream{onToken, &result, {}, {}};
+  Stream *outer = activeStream;
+  activeStream = &stream;
+  SmallVector<NpyArray> results;
+  Clock::time_point start = Clock::now();
+  {
+    JitCall call(entryType, args);
+    entry(call.getPackedArguments().data());
+    results = call.takeResults();
+  }
+  Clock::time_point end = Clock::now();
+  activeStream = outer;
+  // The returned tokens must be the streamed ones.
+  const NpyArray &out = results.front();
+  auto *ids = static_cast<const int32_t *>(out.data());
+  if (std::vector<int32_t>(ids, ids + out.getNumElements()) != result.tokens)
+    return makeError("internal error: the returned tokens differ from the "
+                     "streamed ones");
+  if (!result.tokens.empty()) {
+    result.prefillSeconds = secondsBetween(start, stream.first);
+    result.decodeSeconds = secondsBetween(stream.first, stream.last);
+  }
+  result.totalSeconds = secondsBetween(start, end);
+  return result;
+}

@@ -1,0 +1,202 @@
+//===- GeneratorTest.cpp - the driver library's decoder path --------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// The tokens a Generator streams and returns, generations on two threads at
+// once, and the errors it returns instead of compiling. The greedy tokens'
+// reference is an independent path through the same model: the argmax of
+// the last row of @forward's logits (one step from empty caches, JIT-called
+// on its own) gives the first new token; the NumPy comparison of whole
+// generations is test/Integration/generate.test.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Driver/Generator.h"
+#include "tok/Driver/Context.h"
+#include "tok/Driver/Jit.h"
+#include "tok/Execution/JitCall.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <thread>
+
+using namespace mlir;
+
+namespace {
+
+class GeneratorTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    // No JIT cache: nothing written under the user's home.
+    setenv("TOK_JIT_CACHE_MB", "0", 1);
+    tok::initializeDriver();
+    tok::registerDriverDialects(registry);
+    context = std::make_unique<MLIRContext>(registry);
+    auto opened = tok::LlamaModel::open("builtin", "",
+                                        tok::LlamaModel::TokenizerPolicy::Skip);
+    ASSERT_TRUE(static_cast<bool>(opened)) << toString(opened.takeError());
+    model = std::move(*opened);
+  }
+
+  std::string errorOf(const tok::GenerateSettings &settings,
+                      int64_t maxPrompt = 4) {
+    auto g = tok::Generator::create(*context, *model, settings, maxPrompt);
+    if (g)
+      return "";
+    return toString(g.takeError());
+  }
+
+  DialectRegistry registry;
+  std::unique_ptr<MLIRContext> context;
+  std::unique_ptr<tok::LlamaModel> model;
+};
+
+TEST_F(GeneratorTest, StreamsWhatItReturnsAndStartsWithForwardsArgmax) {
+  std::vector<int32_t> prompt = {100, 101, 102};
+  tok::GenerateSettings settings;
+  settings.maxNewTokens = 6;
+  auto g = tok::Generator::create(*context, *model, settings, 3);
+  ASSERT_TRUE(static_cast<bool>(g)) << toString(g.takeError());
+  std::vector<std::pair<int32_t, int64_t>> streamed;
+  auto result = (*g)->generate(prompt, [&](int32_t token, int64_t index) {
+    streamed.emplace_back(token, index);
+  });
+  ASSERT_TRUE(static_cast<bool>(result)) << toString(result.takeError());
+  ASSERT_EQ(result->tokens.size(), 6u);
+  ASSERT_EQ(streamed.size(), 6u);
+  for (size_t i = 0; i < streamed.size(); ++i) {
+    EXPECT_EQ(streamed[i].first, result->tokens[i]);
+    EXPECT_EQ(streamed[i].second, static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(result->rounds, 0);
+
+  // The reference: @forward on the prompt, the argmax of its last row.
+  const tok::LlamaConfig &config = model->getConfig();
+  tok::LlamaModuleOptions options;
+  options.cacheCapacity = 8;
+  OwningOpRef<ModuleOp> module =
+      tok::buildLlamaModule(context.get(), config, options);
+  auto forward = module->lookupSymbol<func::FuncOp>("forward");
+  forward->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                   UnitAttr::get(context.get()));
+  FunctionType type = forward.getFunctionType();
+  tok::JitOptions jitOptions;
+  std::string entryName = "_mlir_ciface_forward";
+  jitOptions.entries = entryName;
+  auto jit = tok::Jit::create(*module, jitOptions);
+  ASSERT_TRUE(static_cast<bool>(jit)) << toString(jit.takeError());
+  auto entry = (*jit)->lookupPacked(entryName);
+  ASSERT_TRUE(static_cast<bool>(entry)) << toString(entry.takeError());
+  std::vector<int32_t> positions = {0, 1, 2};
+  SmallVector<tok::NpyArray> args;
+  args.push_back(tok::NpyArray::view(tok::NpyDType::I32, {3}, prompt.data()));
+  args.push_back(
+      tok::NpyArray::view(tok::NpyDType::I32, {3}, positions.data()));
+  for (auto [i, w] : llvm::enumerate(tok::getLlamaWeights(config)))
+    args.push_back(tok::NpyArray::view(tok::NpyDType::F32, w.shape,
+                                       model->getWeights()[i]));
+  SmallVector<tok::NpyArray> logits;
+  {
+    tok::JitCall call(type, args);
+    (*entry)(call.getPackedArguments().data());
+    logits = call.takeResults();
+  }
+  ASSERT_EQ(logits.front().getNumElements(), 3 * config.vocab);
+  auto *row =
+      static_cast<const float *>(logits.front().data()) + 2 * config.vocab;
+  int32_t best = 0;
+  for (int32_t v = 1; v < config.vocab; ++v)
+    if (row[v] > row[best])
+      best = v;
+  EXPECT_EQ(result->tokens.front(), best);
+}
+
+TEST_F(GeneratorTest, TwoThreadsGenerateAsOne) {
+  tok::GenerateSettings settings;
+  settings.maxNewTokens = 12;
+  settings.sampler = {0.8, 20, 0.95, 7};
+  auto g = tok::Generator::create(*context, *model, settings, 4);
+  ASSERT_TRUE(static_cast<bool>(g)) << toString(g.takeError());
+  std::vector<int32_t> promptA = {1, 2, 3, 4}, promptB = {50, 60};
+  auto alone = [&](ArrayRef<int32_t> prompt) {
+    auto r = (*g)->generate(prompt);
+    EXPECT_TRUE(static_cast<bool>(r));
+    return r ? r->tokens : std::vector<int32_t>{};
+  };
+  std::vector<int32_t> a = alone(promptA), b = alone(promptB);
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_NE(a, b);
+  std::vector<int32_t> streamedA, streamedB, returnedA, returnedB;
+  auto run = [&](ArrayRef<int32_t> prompt, std::vector<int32_t> &streamed,
+                 std::vector<int32_t> &returned) {
+    for (int i = 0; i < 3; ++i) {
+      streamed.clear();
+      auto r = (*g)->generate(
+          prompt, [&](int32_t token, int64_t) { streamed.push_back(token); });
+      if (!r) {
+        llvm::consumeError(r.takeError());
+        return;
+      }
+      returned = r->tokens;
+    }
+  };
+  std::thread ta(run, ArrayRef<int32_t>(promptA), std::ref(streamedA),
+                 std::ref(returnedA));
+  std::thread tb(run, ArrayRef<int32_t>(promptB), std::ref(streamedB),
+                 std::ref(returnedB));
+  ta.join();
+  tb.join();
+  EXPECT_EQ(returnedA, a);
+  EXPECT_EQ(streamedA, a);
+  EXPECT_EQ(returnedB, b);
+  EXPECT_EQ(streamedB, b);
+}
+
+TEST_F(GeneratorTest, RefusesWhatDoesNotFit) {
+  tok::GenerateSettings settings;
+  settings.maxNewTokens = 4;
+  settings.eos = 256;
+  EXPECT_NE(errorOf(settings).find("outside the vocabulary of 256"),
+            std::string::npos);
+  settings.eos.reset();
+  settings.cacheCapacity = 5;
+  EXPECT_NE(errorOf(settings).find("a cache of 5 slots cannot hold the "
+                                   "prompt (4 tokens) and 4 new tokens"),
+            std::string::npos);
+  settings.cacheCapacity = 0;
+  settings.pipeline = "no-such-pass";
+  EXPECT_NE(errorOf(settings).find("no-such-pass"), std::string::npos);
+  settings.pipeline = "builtin.module(canonicalize)";
+  EXPECT_NE(errorOf(settings).find("without the builtin.module"),
+            std::string::npos);
+  settings.pipeline.clear();
+  settings.draftSkip = {6};
+  EXPECT_NE(errorOf(settings).find("layer 6 is not in [0, 6)"),
+            std::string::npos);
+  settings.draftSkip.clear();
+  settings.maxNewTokens = 0;
+  EXPECT_NE(errorOf(settings).find("must be positive"), std::string::npos);
+
+  settings.maxNewTokens = 2;
+  auto g = tok::Generator::create(*context, *model, settings, 2);
+  ASSERT_TRUE(static_cast<bool>(g)) << toString(g.takeError());
+  std::vector<int32_t> tooLong = {1, 2, 3}, badId = {1, 256}, empty;
+  for (auto [prompt, message] :
+       {std::pair{ArrayRef<int32_t>(tooLong), "compiled for at most 2"},
+        {ArrayRef<int32_t>(badId), "token id 256 is outside"},
+        {ArrayRef<int32_t>(empty), "the prompt is empty"}}) {
+    auto r = (*g)->generate(prompt);
+    ASSERT_FALSE(static_cast<bool>(r));
+    EXPECT_NE(toString(r.takeError()).find(message), std::string::npos);
+  }
+}
+
+} // namespace
