@@ -288,6 +288,9 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
         for (int64_t index : indices)
           keys.push_back(settings[index].key());
         specializeLayerCalls(module, calls, keys);
+        for (auto fn : module.getOps<func::FuncOp>())
+          if (fn->hasAttr(TokDialect::getLayerAttrName()))
+            ++numLayerCopies;
         for (auto [call, index] : llvm::zip(calls, indices))
           if (func::FuncOp callee = getCallee(call))
             settingsOfFunction[callee] = &settings[index];
@@ -421,6 +424,7 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       }
       auto evicted =
           KVEvictOp::create(b, reader->getLoc(), cache, evict, scores);
+      ++numEvictions;
       cache.replaceUsesWithIf(evicted.getResult(), [&](OpOperand &use) {
         Operation *user = use.getOwner();
         return user != evicted && user != reader &&

@@ -97,7 +97,10 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
       return;
     }
 
+    llvm::SmallDenseSet<Type> quantized;
     replaceCacheTypes(module, [&](KVCacheType t) {
+      if (quantized.insert(t).second)
+        ++numCacheTypes;
       return KVCacheType::get(ctx, t.getKvHeads(), t.getCapacity(),
                               t.getHeadDim(), t.getElementType(), t.getScores(),
                               quant, t.getPages());

@@ -103,8 +103,10 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
     auto budgetAttr = IntegerAttr::get(IntegerType::get(ctx, 64),
                                        static_cast<int64_t>(budget));
     auto select = [&](CachedAttentionOp att) {
-      if (!att.getTreeParents() && !att.getReceived())
+      if (!att.getTreeParents() && !att.getReceived()) {
         att.setSelectBudgetAttr(budgetAttr);
+        ++numSelecting;
+      }
     };
     // Layers built as functions: the calls of the first dense-layers layers
     // keep a dense copy, the others call one that selects

@@ -42,7 +42,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "tok/Conversion/GenerateExpansion.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -289,6 +289,7 @@ struct TokSpeculativeDecodingPass
         }
         if (failed(buildTreeStep(op, step, treeStep)))
           return signalPassFailure();
+        ++numTreeSteps;
       }
       OpBuilder b(op);
       SpeculativeExpander expander{
@@ -307,6 +308,7 @@ struct TokSpeculativeDecodingPass
       Value tokens = expander.expand();
       op.getResult().replaceAllUsesWith(tokens);
       op.erase();
+      ++numRewritten;
     }
   }
 };

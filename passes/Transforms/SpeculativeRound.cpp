@@ -14,7 +14,7 @@
 
 #include "SpeculativeExpander.h"
 
-#include "tok/Conversion/GenerateExpansion.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 
 using namespace mlir;
 using namespace mlir::tok;

@@ -178,6 +178,7 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
           b.getI64IntegerAttr(rl), b.getI64IntegerAttr(protectFirst),
           MergeMethodAttr::get(ctx, kind),
           b.getF32FloatAttr(kind == MergeMethod::pitome ? margin : 0.5));
+      ++numMerges;
       replaceStream(*point, merge.getOutput(), merge);
       sizes = merge.getOutputSizes();
       map = map ? composeMaps(b, loc, map, merge.getMap()) : merge.getMap();

@@ -218,6 +218,7 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
           b, loc, rows, RankedTensorType::get({dyn}, b.getI32Type()), *point,
           tokenScore, b.getF32FloatAttr(ratio),
           b.getI64IntegerAttr(protectFirst), b.getI64IntegerAttr(protectLast));
+      ++numPrunes;
       replaceStream(*point, prune.getOutput(), prune);
       prunes.push_back({*point, prune.getIndices()});
       roots.push_back(prune.getOutput());

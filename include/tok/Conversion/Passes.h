@@ -83,11 +83,6 @@ void populateKVCacheToTensorsPatterns(const TypeConverter &converter,
 void populateKVEvictToTensorsPatterns(const TypeConverter &converter,
                                       RewritePatternSet &patterns);
 
-/// Replaces every tok.generate under `root` by a prefill call of its step
-/// function and an scf.while decode loop (still on tok caches and
-/// tok.sample, for the conversion to lower).
-LogicalResult expandGenerateOps(Operation *root);
-
 #define GEN_PASS_REGISTRATION
 #include "tok/Conversion/Passes.h.inc"
 

@@ -157,6 +157,10 @@ def TokSpeculativeDecodingPass
         --pipeline "tok-speculative-decoding{drafter=model k=4}" ...
     ```
   }];
+  let statistics = [
+    Statistic<"numRewritten", "generates-rewritten", "tok.generate loops turned into draft / verify rounds">,
+    Statistic<"numTreeSteps", "tree-steps", "Step functions copied to verify token trees">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
@@ -276,6 +280,10 @@ def TokKVEvictPass : Pass<"tok-kv-evict", "::mlir::ModuleOp"> {
            "per layer, \"full\" (no eviction) or an object overriding "
            "the options above">
   ];
+  let statistics = [
+    Statistic<"numEvictions", "evictions", "tok.kv.evict ops inserted">,
+    Statistic<"numLayerCopies", "layer-functions", "Layer functions after specializing per setting">
+  ];
   let dependentDialects = ["::mlir::tok::TokDialect"];
 }
 
@@ -312,6 +320,9 @@ def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {
            "Tokens per key group and channels per value group">,
     Option<"residual", "residual", "int64_t", /*default=*/"128",
            "Most recent tokens kept in full precision (a multiple of group)">
+  ];
+  let statistics = [
+    Statistic<"numCacheTypes", "cache-types", "Distinct cache types quantized">
   ];
   let dependentDialects = ["::mlir::tok::TokDialect"];
 }
@@ -352,6 +363,9 @@ def TokKVSelectPass : Pass<"tok-kv-select", "::mlir::ModuleOp"> {
            "3 pages)">,
     Option<"denseLayers", "dense-layers", "int64_t", /*default=*/"2",
            "Attentions per function left dense, in op order">
+  ];
+  let statistics = [
+    Statistic<"numSelecting", "selecting-attentions", "Attentions that read only the selected pages">
   ];
   let dependentDialects = ["::mlir::tok::TokDialect"];
 }
@@ -411,6 +425,9 @@ def TokTokenMergePass : Pass<"tok-token-merge", "::mlir::ModuleOp"> {
     Option<"method", "method", "std::string", /*default=*/"\"tome\"",
            "Matching: tome (bipartite soft matching by index parity) or "
            "pitome (PiToMe's energy-ranked matching, margin 0.9 - 0.8 l/L)">
+  ];
+  let statistics = [
+    Statistic<"numMerges", "merges", "tok.merge ops inserted (one per block that merges)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -483,6 +500,9 @@ def TokTokenPrunePass : Pass<"tok-token-prune", "::mlir::ModuleOp"> {
     Option<"restore", "restore", "std::string", /*default=*/"\"scatter\"",
            "Returned rows: scatter (one per input token, pruned ones as "
            "they were when pruned) or none (the survivors only)">
+  ];
+  let statistics = [
+    Statistic<"numPrunes", "prunes", "tok.prune ops inserted (one per block that prunes)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

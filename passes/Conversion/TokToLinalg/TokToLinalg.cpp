@@ -22,6 +22,7 @@
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 
 namespace mlir {
 namespace tok {

@@ -1,16 +1,18 @@
-//===- GenerateExpansion.h - pieces of tok.generate's expansion -*- C++ -*-===//
+//===- GenerateExpansion.h - tok.generate as a decoding loop ----*- C++ -*-===//
 //
 // Part of the tok project.
 //
 //===----------------------------------------------------------------------===//
 //
-// Shared by the plain decoding loop (convert-tok-to-linalg) and the
-// speculative one (tok-speculative-decoding).
+// A tok-to-tok rewrite shared by the lowering (convert-tok-to-linalg
+// expands every tok.generate into a decoding loop) and a transform
+// (tok-speculative-decoding builds its rounds on the same prefill), so it
+// lives with the dialect: transforms do not depend on conversions.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef TOK_CONVERSION_GENERATEEXPANSION_H
-#define TOK_CONVERSION_GENERATEEXPANSION_H
+#ifndef TOK_DIALECT_TOK_UTILS_GENERATEEXPANSION_H
+#define TOK_DIALECT_TOK_UTILS_GENERATEEXPANSION_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -35,7 +37,12 @@ struct GeneratePrefill {
 GeneratePrefill emitGeneratePrefill(OpBuilder &b, GenerateOp op,
                                     func::FuncOp step);
 
+/// Replaces every tok.generate under `root` by a prefill call of its step
+/// function and an scf.while decode loop (still on tok caches and
+/// tok.sample, for the conversion to lower).
+LogicalResult expandGenerateOps(Operation *root);
+
 } // namespace tok
 } // namespace mlir
 
-#endif // TOK_CONVERSION_GENERATEEXPANSION_H
+#endif // TOK_DIALECT_TOK_UTILS_GENERATEEXPANSION_H

@@ -1,4 +1,4 @@
-//===- GenerateToLoops.cpp - tok.generate as a decoding loop --------------===//
+//===- GenerateExpansion.cpp - tok.generate as a decoding loop ------------===//
 //
 // Part of the tok project.
 //
@@ -22,8 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tok/Conversion/GenerateExpansion.h"
-#include "tok/Conversion/Passes.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
