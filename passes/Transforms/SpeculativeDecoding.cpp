@@ -42,8 +42,8 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mlir {
