@@ -6,6 +6,8 @@
 
 #include "tok/Driver/Encoder.h"
 
+#include "Pipeline.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -21,7 +23,7 @@ using namespace mlir;
 using namespace mlir::tok;
 
 static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  return makeDriverError(message);
 }
 
 Encoder::~Encoder() = default;
@@ -42,25 +44,13 @@ Encoder::create(MLIRContext &context, const BertModel &model,
   FunctionType fnType = embedFn.getFunctionType();
   e->report.asImported = computeFunctionCost(
       module->lookupSymbol<func::FuncOp>("encode"), settings.costTokens);
-  if (!settings.pipeline.empty()) {
-    if (StringRef(settings.pipeline).starts_with("builtin.module("))
-      return makeError("give --pipeline without the builtin.module(...) "
-                       "anchor");
-    PassManager pm(&context);
-    std::string parseErrors;
-    llvm::raw_string_ostream errorStream(parseErrors);
-    if (failed(parsePassPipeline(settings.pipeline, pm, errorStream)))
-      return makeError(StringRef(parseErrors).rtrim());
-    if (failed(pm.run(*module)))
-      return makeError("--pipeline '" + settings.pipeline + "' failed");
-  }
+  if (llvm::Error err = applyUserPipeline(*module, settings.pipeline))
+    return std::move(err);
   embedFn = module->lookupSymbol<func::FuncOp>("embed");
   auto encodeFn = module->lookupSymbol<func::FuncOp>("encode");
   if (!embedFn || !encodeFn || embedFn.getFunctionType() != fnType)
     return makeError(
         "--pipeline must keep @encode and the signature of @embed");
-  embedFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                   UnitAttr::get(&context));
   JitOptions jitOptions;
   SmallVector<std::string> libs;
   if (settings.cuda) {
@@ -72,18 +62,11 @@ Encoder::create(MLIRContext &context, const BertModel &model,
     libs.push_back(e->cuda->path());
   }
   jitOptions.sharedLibs = libs;
-  std::string entryName = "_mlir_ciface_embed";
-  jitOptions.entries = entryName;
-  auto jit = Jit::create(*module, jitOptions, &e->report.jit);
-  if (!jit)
-    return makeError("failed to compile the model: " +
-                     llvm::toString(jit.takeError()));
-  auto entry = (*jit)->lookupPacked(entryName);
-  if (!entry)
-    return makeError("failed to compile the model: " +
-                     llvm::toString(entry.takeError()));
-  e->jit = std::move(*jit);
-  e->entry = *entry;
+  auto compiled = compileEntry(*module, "embed", jitOptions, &e->report.jit);
+  if (!compiled)
+    return compiled.takeError();
+  e->jit = std::move(compiled->jit);
+  e->entry = compiled->entry;
   e->entryType = fnType;
   e->report.compileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

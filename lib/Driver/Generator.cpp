@@ -6,6 +6,8 @@
 
 #include "tok/Driver/Generator.h"
 
+#include "Pipeline.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -34,7 +36,7 @@ double secondsBetween(Clock::time_point a, Clock::time_point b) {
 }
 
 llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  return makeDriverError(message);
 }
 
 /// The state of one generate() call, which the compiled code's callbacks
@@ -206,20 +208,10 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
   Clock::time_point t1 = Clock::now();
 
   // The user's passes.
-  if (!settings.pipeline.empty()) {
-    if (StringRef(settings.pipeline).starts_with("builtin.module("))
-      return makeError("give --pipeline without the builtin.module(...) "
-                       "anchor");
-    PassManager pm(&context);
-    std::string parseErrors;
-    llvm::raw_string_ostream errorStream(parseErrors);
-    if (failed(parsePassPipeline(settings.pipeline, pm, errorStream)))
-      return makeError(StringRef(parseErrors).rtrim());
-    pm.addInstrumentation(
-        std::make_unique<CostAfterEachPass>(report.afterEachPass));
-    if (failed(pm.run(*module)))
-      return makeError("--pipeline '" + settings.pipeline + "' failed");
-  }
+  if (llvm::Error err = applyUserPipeline(
+          *module, settings.pipeline,
+          std::make_unique<CostAfterEachPass>(report.afterEachPass)))
+    return std::move(err);
   auto stepFn = module->lookupSymbol<func::FuncOp>("step");
   generateFn = module->lookupSymbol<func::FuncOp>("generate");
   if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
@@ -247,28 +239,19 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
   report.passSeconds = secondsBetween(t1, t2);
 
   // Lowering and machine code.
-  generateFn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                      UnitAttr::get(&context));
   JitOptions jitOptions;
   jitOptions.optLevel = settings.optLevel;
   std::pair<std::string, void *> callbacks[] = {
       {"tok_on_token", reinterpret_cast<void *>(&tokDriverOnToken)},
       {"tok_on_round", reinterpret_cast<void *>(&tokDriverOnRound)}};
   jitOptions.symbols = callbacks;
-  std::string entryName = "_mlir_ciface_generate";
-  jitOptions.entries = entryName;
   jitOptions.onLowered = settings.onLowered;
-  auto jit = Jit::create(*module, jitOptions, &report.jit);
-  if (!jit)
-    return makeError("failed to compile the model: " +
-                     llvm::toString(jit.takeError()));
-  auto entry = (*jit)->lookupPacked(entryName);
-  if (!entry)
-    return makeError("failed to compile the model: " +
-                     llvm::toString(entry.takeError()));
+  auto compiled = compileEntry(*module, "generate", jitOptions, &report.jit);
+  if (!compiled)
+    return compiled.takeError();
   report.compileSeconds = secondsBetween(t2, Clock::now());
-  g->jit = std::move(*jit);
-  g->entry = *entry;
+  g->jit = std::move(compiled->jit);
+  g->entry = compiled->entry;
   g->entryType = fnType;
   return g;
 }

@@ -14,6 +14,8 @@
 
 #include "tok/Frontend/BertModel.h"
 
+#include "HeadsReshape.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -75,22 +77,12 @@ public:
     auto w = [&](unsigned i) { return body->getArgument(1 + i); };
     Value x = body->getArgument(0);
     Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
-    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
     auto linear = [&](Value in, unsigned wIdx) -> Value {
       return LinearOp::create(b, loc, in, w(wIdx), w(wIdx + 1));
     };
     // [T, E] -> [H, T, D], with T read off the value itself.
     auto heads = [&](Value in) -> Value {
-      Value t = tensor::DimOp::create(b, loc, in, c0);
-      SmallVector<OpFoldResult> shape{t, b.getIndexAttr(h), b.getIndexAttr(d)};
-      Value expanded = tensor::ExpandShapeOp::create(
-          b, loc, tensor({kDyn, h, d}), in,
-          SmallVector<ReassociationIndices>{{0}, {1, 2}}, shape);
-      Value init =
-          tensor::EmptyOp::create(b, loc, tensor({h, kDyn, d}), ValueRange{t});
-      return linalg::TransposeOp::create(b, loc, expanded, init,
-                                         ArrayRef<int64_t>{1, 0, 2})
-          .getResult()[0];
+      return buildSplitHeads(b, loc, in, h, d, Value());
     };
     Value q = heads(linear(x, 0)), k = heads(linear(x, 2)),
           v = heads(linear(x, 4));
@@ -100,14 +92,7 @@ public:
                   MaskAttr::get(b.getContext(), MaskKind::full, 0, 0, false),
                   FloatAttr(), ScoresAttr())
                   .getOutput();
-    Value at = tensor::DimOp::create(b, loc, a, c1);
-    Value aInit =
-        tensor::EmptyOp::create(b, loc, tensor({kDyn, h, d}), ValueRange{at});
-    Value aP = linalg::TransposeOp::create(b, loc, a, aInit,
-                                           ArrayRef<int64_t>{1, 0, 2})
-                   .getResult()[0];
-    Value aR = tensor::CollapseShapeOp::create(
-        b, loc, aP, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value aR = buildMergeHeads(b, loc, a, Value());
     Value r = arith::AddFOp::create(b, loc, x, linear(aR, 6));
     Value xn = layerNorm(loc, r, w(8), w(9));
     Value i = linear(xn, 10);

@@ -13,6 +13,8 @@
 
 #include "tok/Frontend/LlamaModule.h"
 
+#include "HeadsReshape.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -288,17 +290,8 @@ private:
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value t = tensor::DimOp::create(b, loc, h, zero);
 
-    // [T, H*D] -> [H, T, D].
     auto heads = [&](Value x, int64_t n) -> Value {
-      SmallVector<OpFoldResult> shape{t, b.getIndexAttr(n), b.getIndexAttr(d)};
-      Value expanded = tensor::ExpandShapeOp::create(
-          b, loc, tensor({kDyn, n, d}), x,
-          SmallVector<ReassociationIndices>{{0}, {1, 2}}, shape);
-      Value init =
-          tensor::EmptyOp::create(b, loc, tensor({n, kDyn, d}), ValueRange{t});
-      return linalg::TransposeOp::create(b, loc, expanded, init,
-                                         ArrayRef<int64_t>{1, 0, 2})
-          .getResult()[0];
+      return buildSplitHeads(b, loc, x, n, d, t);
     };
     auto linear = [&](Value x, Value w, Value bias = Value()) -> Value {
       return LinearOp::create(b, loc, x, w, bias);
@@ -317,13 +310,7 @@ private:
                   b, loc, q.getType(), Type(), q, appended, pos, Value(), mask,
                   FloatAttr(), ScoresAttr(), IntegerAttr())
                   .getOutput();
-    Value aInit =
-        tensor::EmptyOp::create(b, loc, tensor({kDyn, hq, d}), ValueRange{t});
-    Value aT = linalg::TransposeOp::create(b, loc, a, aInit,
-                                           ArrayRef<int64_t>{1, 0, 2})
-                   .getResult()[0];
-    Value aR = tensor::CollapseShapeOp::create(
-        b, loc, aT, SmallVector<ReassociationIndices>{{0}, {1, 2}});
+    Value aR = buildMergeHeads(b, loc, a, t);
     Value h2 = arith::AddFOp::create(b, loc, h, linear(aR, wo));
     Value y = rmsNorm(loc, h2, widen(loc, ffnNorm));
     Value g = linear(y, wg), u = linear(y, wu);

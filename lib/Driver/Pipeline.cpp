@@ -1,0 +1,58 @@
+//===- Pipeline.cpp - pieces the driver's compiled models share -----------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Pipeline.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+llvm::Error mlir::tok::makeDriverError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+llvm::Error mlir::tok::applyUserPipeline(
+    ModuleOp module, StringRef pipeline,
+    std::unique_ptr<PassInstrumentation> instrumentation) {
+  if (pipeline.empty())
+    return llvm::Error::success();
+  if (pipeline.starts_with("builtin.module("))
+    return makeDriverError("give --pipeline without the builtin.module(...) "
+                           "anchor");
+  PassManager pm(module.getContext());
+  std::string parseErrors;
+  llvm::raw_string_ostream errorStream(parseErrors);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return makeDriverError(StringRef(parseErrors).rtrim());
+  if (instrumentation)
+    pm.addInstrumentation(std::move(instrumentation));
+  if (failed(pm.run(module)))
+    return makeDriverError("--pipeline '" + pipeline + "' failed");
+  return llvm::Error::success();
+}
+
+llvm::Expected<mlir::tok::CompiledEntry>
+mlir::tok::compileEntry(ModuleOp module, StringRef entryFunction,
+                        JitOptions options, JitTimes *times) {
+  module.lookupSymbol<func::FuncOp>(entryFunction)
+      ->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                UnitAttr::get(module.getContext()));
+  std::string entryName = ("_mlir_ciface_" + entryFunction).str();
+  options.entries = entryName;
+  auto jit = Jit::create(module, options, times);
+  if (!jit)
+    return makeDriverError("failed to compile the model: " +
+                           llvm::toString(jit.takeError()));
+  auto entry = (*jit)->lookupPacked(entryName);
+  if (!entry)
+    return makeDriverError("failed to compile the model: " +
+                           llvm::toString(entry.takeError()));
+  return CompiledEntry{std::move(*jit), *entry};
+}

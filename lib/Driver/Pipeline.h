@@ -1,0 +1,49 @@
+//===- Pipeline.h - pieces the driver's compiled models share ---*- C++ -*-===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// Private to lib/Driver: the steps Generator and Encoder take alike.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TOK_LIB_DRIVER_PIPELINE_H
+#define TOK_LIB_DRIVER_PIPELINE_H
+
+#include "tok/Driver/Jit.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassInstrumentation.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+
+namespace mlir {
+namespace tok {
+
+/// An llvm::Error carrying `message`.
+llvm::Error makeDriverError(const llvm::Twine &message);
+
+/// Runs the user's pipeline (tok-opt syntax without the builtin.module
+/// anchor) on `module`, with `instrumentation` if given; empty: nothing.
+llvm::Error applyUserPipeline(
+    ModuleOp module, StringRef pipeline,
+    std::unique_ptr<PassInstrumentation> instrumentation = nullptr);
+
+/// A JIT-compiled module and the packed wrapper of its one entry.
+struct CompiledEntry {
+  std::unique_ptr<Jit> jit;
+  void (*entry)(void **) = nullptr;
+};
+
+/// Marks `entryFunction` for a C wrapper, lowers and compiles `module`
+/// with `options` (its `entries` are set here) and looks the wrapper up.
+llvm::Expected<CompiledEntry> compileEntry(ModuleOp module,
+                                           StringRef entryFunction,
+                                           JitOptions options, JitTimes *times);
+
+} // namespace tok
+} // namespace mlir
+
+#endif // TOK_LIB_DRIVER_PIPELINE_H
