@@ -473,6 +473,7 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
                                       MemRefType::get({kRows, kTileKeys}, f32));
       oBuf = memref::AllocaOp::create(
           ob, loc, MemRefType::get({kRows, valueDepth}, f32));
+      sumBuf = memref::AllocaOp::create(ob, loc, MemRefType::get({kRows}, f32));
       packed = packKeys(ob, kvHead);
       if (received) {
         Value width =

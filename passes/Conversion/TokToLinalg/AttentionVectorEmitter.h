@@ -186,7 +186,7 @@ private:
   arith::FastMathFlagsAttr reassoc, noNaN;
   // Prefill only: K^T panels of the task's KV head and per-task scratch
   // (scaled Q rows, P tile, output accumulator).
-  Value packed, qBuf, pBuf, oBuf;
+  Value packed, qBuf, pBuf, oBuf, sumBuf;
   // Decode over a quantized cache: the query row folded with each key
   // group's scales [C / g][D] and mins [C / g].
   Value qsBuf, qmBuf;
