@@ -76,17 +76,10 @@ Encoder::create(MLIRContext &context, const BertModel &model,
 
 llvm::Expected<std::vector<float>> Encoder::embed(llvm::ArrayRef<int32_t> ids) {
   const BertConfig &config = model->getConfig();
-  if (ids.empty())
-    return makeError("the input has no tokens");
-  if (static_cast<int64_t>(ids.size()) > config.maxPositions)
-    return makeError("the input has " + llvm::Twine(ids.size()) +
-                     " tokens; the model has " +
-                     llvm::Twine(config.maxPositions) + " positions");
-  for (int32_t id : ids)
-    if (id < 0 || id >= config.vocab)
-      return makeError("token id " + llvm::Twine(id) +
-                       " is outside the vocabulary of " +
-                       llvm::Twine(config.vocab));
+  if (llvm::Error err =
+          checkTokenIds(ids, "input", config.maxPositions,
+                        "the model's positions are", config.vocab))
+    return std::move(err);
   SmallVector<NpyArray> args;
   args.push_back(NpyArray::view(
       NpyDType::I32, {static_cast<int64_t>(ids.size())}, ids.data()));

@@ -260,17 +260,10 @@ llvm::Expected<GenerateResult>
 Generator::generate(llvm::ArrayRef<int32_t> prompt,
                     llvm::function_ref<void(int32_t, int64_t)> onToken) {
   const LlamaConfig &config = model->getConfig();
-  if (prompt.empty())
-    return makeError("the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) > maxPromptTokens)
-    return makeError("the prompt has " + llvm::Twine(prompt.size()) +
-                     " tokens; this generator was compiled for at most " +
-                     llvm::Twine(maxPromptTokens));
-  for (int32_t id : prompt)
-    if (id < 0 || id >= config.vocab)
-      return makeError("token id " + llvm::Twine(id) +
-                       " is outside the vocabulary of " +
-                       llvm::Twine(config.vocab));
+  if (llvm::Error err = checkTokenIds(prompt, "prompt", maxPromptTokens,
+                                      "this generator was compiled for at most",
+                                      config.vocab))
+    return std::move(err);
 
   // Arguments: the prompt, then every weight in place (bf16 travels as a
   // 2-byte type: only the element size matters here).

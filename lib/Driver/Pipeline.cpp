@@ -38,6 +38,23 @@ llvm::Error mlir::tok::applyUserPipeline(
   return llvm::Error::success();
 }
 
+llvm::Error mlir::tok::checkTokenIds(llvm::ArrayRef<int32_t> ids,
+                                     StringRef what, int64_t maxTokens,
+                                     StringRef limitWhy, int64_t vocab) {
+  if (ids.empty())
+    return makeDriverError("the " + what + " has no tokens");
+  if (static_cast<int64_t>(ids.size()) > maxTokens)
+    return makeDriverError("the " + what + " has " + llvm::Twine(ids.size()) +
+                           " tokens; " + limitWhy + " " +
+                           llvm::Twine(maxTokens));
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocab)
+      return makeDriverError("token id " + llvm::Twine(id) +
+                             " is outside the vocabulary of " +
+                             llvm::Twine(vocab));
+  return llvm::Error::success();
+}
+
 llvm::Expected<mlir::tok::CompiledEntry>
 mlir::tok::compileEntry(ModuleOp module, StringRef entryFunction,
                         JitOptions options, JitTimes *times) {

@@ -31,6 +31,12 @@ llvm::Error applyUserPipeline(
     ModuleOp module, StringRef pipeline,
     std::unique_ptr<PassInstrumentation> instrumentation = nullptr);
 
+/// Checks token ids before the compiled code sees them (its own checks end
+/// the process): at least one, at most `maxTokens` (`limitWhy` says where
+/// the limit comes from), each in [0, vocab).
+llvm::Error checkTokenIds(llvm::ArrayRef<int32_t> ids, StringRef what,
+                          int64_t maxTokens, StringRef limitWhy, int64_t vocab);
+
 /// A JIT-compiled module and the packed wrapper of its one entry.
 struct CompiledEntry {
   std::unique_ptr<Jit> jit;

@@ -192,7 +192,7 @@ TEST_F(GeneratorTest, RefusesWhatDoesNotFit) {
   for (auto [prompt, message] :
        {std::pair{ArrayRef<int32_t>(tooLong), "compiled for at most 2"},
         {ArrayRef<int32_t>(badId), "token id 256 is outside"},
-        {ArrayRef<int32_t>(empty), "the prompt is empty"}}) {
+        {ArrayRef<int32_t>(empty), "the prompt has no tokens"}}) {
     auto r = (*g)->generate(prompt);
     ASSERT_FALSE(static_cast<bool>(r));
     EXPECT_NE(toString(r.takeError()).find(message), std::string::npos);
