@@ -72,6 +72,8 @@ public:
         func::FuncOp::create(b, loc, "layer", b.getFunctionType(args, rows));
     fn.setPrivate();
     fn->setAttr(TokDialect::getLayerAttrName(), b.getUnitAttr());
+    // One copy however many calls (the lowering inlines other functions).
+    fn.setNoInline(true);
     Block *body = fn.addEntryBlock();
     b.setInsertionPointToStart(body);
     auto w = [&](unsigned i) { return body->getArgument(1 + i); };

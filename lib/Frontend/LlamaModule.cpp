@@ -276,6 +276,9 @@ private:
         b.getFunctionType(argTypes, TypeRange{rows, Type(cacheType)}));
     fn.setPrivate();
     fn->setAttr(TokDialect::getLayerAttrName(), b.getUnitAttr());
+    // One copy however many calls: the lowering inlines the step functions
+    // into their callers, never a layer.
+    fn.setNoInline(true);
     Block *body = fn.addEntryBlock();
     b.setInsertionPointToStart(body);
     Value h = body->getArgument(0), pos = body->getArgument(1);

@@ -25,6 +25,9 @@ using namespace mlir;
 
 void tok::buildTokBufferizePipeline(OpPassManager &pm) {
   pm.addPass(tok::createConvertTokToLinalgPass());
+  // Step functions into the decoding loops that call them (their calls pass
+  // every weight and cache; layers stay calls).
+  pm.addPass(tok::createTokInlineStepsPass());
   // Elementwise arith/math on tensors (e.g. in model glue code) as linalg.
   pm.addPass(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
