@@ -10,7 +10,6 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
 
@@ -62,17 +61,7 @@ struct TokInlineStepsPass
       // A step that calls itself (never built so) is left alone.
       if (call->getParentOfType<func::FuncOp>() == callee)
         continue;
-      Block &body = callee.getBody().front();
-      IRMapping map;
-      map.map(body.getArguments(), call.getOperands());
-      OpBuilder b(call);
-      for (Operation &op : body.without_terminator())
-        b.clone(op, map);
-      Operation *ret = body.getTerminator();
-      for (auto [result, value] :
-           llvm::zip(call.getResults(), ret->getOperands()))
-        result.replaceAllUsesWith(map.lookupOrDefault(value));
-      call.erase();
+      inlineCall(call, callee);
       inlined.insert(callee);
     }
     // Private steps without a use left are dead.

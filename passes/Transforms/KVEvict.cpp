@@ -284,6 +284,11 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
           return fail("profile '" + profile + "' has " +
                       Twine(settings.size()) + " layer(s), the module " +
                       Twine(layers));
+        // Every layer's policy is checked before the layer functions are
+        // copied (the heads of a split are checked per attention below).
+        for (auto [i, s] : llvm::enumerate(settings))
+          if (!s.full && !buildEvict(s, "profile layer " + Twine(i) + ": "))
+            return;
         SmallVector<std::string> keys;
         for (int64_t index : indices)
           keys.push_back(settings[index].key());

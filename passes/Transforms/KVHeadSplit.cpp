@@ -221,6 +221,8 @@ struct Splitter {
     b.setInsertionPoint(call);
     auto split = func::CallOp::create(b, call.getLoc(), callee,
                                       withTwins(call.getOperands()));
+    // Discardable attributes (a layer call's `tok.layer` index) stay.
+    split->setDiscardableAttrs(call->getDiscardableAttrDictionary());
     unsigned next = 0;
     for (Value old : call.getResults()) {
       Value kept = split.getResult(next++);

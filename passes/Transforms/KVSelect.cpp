@@ -111,19 +111,15 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
     // Layers built as functions: the calls of the first dense-layers layers
     // keep a dense copy, the others call one that selects
     // (LayerFunctions.h).
-    SmallVector<func::CallOp> calls = getLayerCalls(module);
+    // A call without its layer index counts by its position in its caller.
+    SmallVector<func::CallOp> calls;
     SmallVector<std::string> keys;
-    for (func::CallOp call : calls) {
-      int64_t fallback = 0;
-      for (func::CallOp other :
-           getLayerCalls(call->getParentOfType<func::FuncOp>())) {
-        if (other == call)
-          break;
-        ++fallback;
+    for (auto fn : module.getOps<func::FuncOp>())
+      for (auto [position, call] : llvm::enumerate(getLayerCalls(fn))) {
+        calls.push_back(call);
+        keys.push_back(getLayerIndex(call, position) < denseLayers ? "dense"
+                                                                   : "select");
       }
-      keys.push_back(getLayerIndex(call, fallback) < denseLayers ? "dense"
-                                                                 : "select");
-    }
     specializeLayerCalls(module, calls, keys);
     llvm::SmallPtrSet<Operation *, 4> selecting;
     for (auto [call, key] : llvm::zip(calls, keys))

@@ -106,6 +106,20 @@ void mlir::tok::specializeLayerCalls(ModuleOp module,
   eraseDeadLayerFunctions(module);
 }
 
+void mlir::tok::inlineCall(func::CallOp call, func::FuncOp callee) {
+  assert(callee.getBody().hasOneBlock() && "a single-block callee");
+  Block &body = callee.getBody().front();
+  IRMapping map;
+  map.map(body.getArguments(), call.getOperands());
+  OpBuilder b(call);
+  for (Operation &op : body.without_terminator())
+    b.clone(op, map);
+  Operation *ret = body.getTerminator();
+  for (auto [result, value] : llvm::zip(call.getResults(), ret->getOperands()))
+    result.replaceAllUsesWith(map.lookupOrDefault(value));
+  call.erase();
+}
+
 LogicalResult
 mlir::tok::inlineLayerCalls(func::FuncOp caller,
                             function_ref<bool(func::FuncOp)> which) {
@@ -117,16 +131,7 @@ mlir::tok::inlineLayerCalls(func::FuncOp caller,
     if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
       return call.emitError("cannot inline this layer call: its callee is "
                             "not one block in this module");
-    Block &body = callee.getBody().front();
-    IRMapping map;
-    map.map(body.getArguments(), call.getOperands());
-    OpBuilder b(call);
-    for (Operation &op : body.without_terminator())
-      b.clone(op, map);
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    for (auto [result, value] : llvm::zip(call.getResults(), ret.getOperands()))
-      result.replaceAllUsesWith(map.lookupOrDefault(value));
-    call.erase();
+    inlineCall(call, callee);
   }
   if (module)
     eraseDeadLayerFunctions(module);

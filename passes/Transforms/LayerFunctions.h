@@ -49,6 +49,10 @@ func::FuncOp getCallee(func::CallOp call);
 void specializeLayerCalls(ModuleOp module, ArrayRef<func::CallOp> calls,
                           ArrayRef<std::string> keys);
 
+/// Replaces `call` by a copy of the body of `callee`, a single-block
+/// function, and erases it.
+void inlineCall(func::CallOp call, func::FuncOp callee);
+
 /// Replaces each layer call in `caller` (whose callee `which` accepts, all
 /// without it) by a copy of its callee's body (single-block callees only;
 /// fails with an error otherwise), then erases layer functions nothing

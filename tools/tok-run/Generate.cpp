@@ -26,7 +26,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <limits>
 #include <string>
 
 using namespace mlir;
