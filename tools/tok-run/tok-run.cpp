@@ -32,6 +32,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
 #include "tok/Driver/Context.h"
 #include "tok/Driver/Jit.h"
 #include "tok/Execution/JitCall.h"
@@ -177,7 +178,14 @@ FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
     auto tensor = dyn_cast<RankedTensorType>(argType);
     Type elem = tensor ? tensor.getElementType() : argType;
     tok::NpyArray array;
-    array.type = *tok::getNpyDType(elem);
+    bool quantized = static_cast<bool>(tok::getWeightQuant(argType));
+    array.type = quantized ? tok::NpyDType::U8 : *tok::getNpyDType(elem);
+    if (quantized && i >= inputs.size()) {
+      llvm::errs() << "tok-run: argument #" << i << " has type " << argType
+                   << "; a #tok.quant weight needs an --input (its bytes as "
+                      "a uint8 .npy)\n";
+      return failure();
+    }
     if (i < inputs.size()) {
       StringRef text = inputs[i];
       if (!tensor) {
@@ -204,7 +212,9 @@ FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
           *static_cast<int64_t *>(array.data()) = static_cast<int64_t>(value);
           break;
         case tok::NpyDType::F16:
-          llvm::errs() << "tok-run: f16 scalar arguments are not supported\n";
+        case tok::NpyDType::U8:
+          llvm::errs() << "tok-run: argument #" << i
+                       << " has a type that a scalar cannot have\n";
           return failure();
         }
         args.push_back(std::move(array));
@@ -257,6 +267,8 @@ FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
       case tok::NpyDType::I64:
         static_cast<int64_t *>(array.data())[e] = small(rng);
         break;
+      case tok::NpyDType::U8:
+        break; // #tok.quant weights are refused above
       }
     }
     args.push_back(std::move(array));
@@ -279,6 +291,8 @@ double elementAsDouble(const tok::NpyArray &array, int64_t e) {
     return static_cast<const int32_t *>(array.data())[e];
   case tok::NpyDType::I64:
     return static_cast<double>(static_cast<const int64_t *>(array.data())[e]);
+  case tok::NpyDType::U8:
+    return static_cast<const uint8_t *>(array.data())[e];
   }
   return 0;
 }

@@ -174,6 +174,9 @@ LogicalResult LinearOp::verify() {
     return emitOpError("expects 'weight' of N x ")
            << input.getShape().back()
            << " (the last dimension of 'input'), got " << weight;
+  if (getWeightQuant(weight) && !input.getElementType().isF32())
+    return emitOpError("expects f32 'input' with a #tok.quant 'weight', got ")
+           << input;
   if (Value bias = getBias()) {
     auto biasType = cast<RankedTensorType>(bias.getType());
     if (biasType.getElementType() != input.getElementType())

@@ -183,3 +183,54 @@ LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// WeightQuantAttr
+//===----------------------------------------------------------------------===//
+
+int64_t WeightQuantAttr::getBlockSize() const {
+  switch (getScheme()) {
+  case WeightScheme::q8_0:
+  case WeightScheme::q4_0:
+    return 32;
+  case WeightScheme::q4_k:
+  case WeightScheme::q6_k:
+    return 256;
+  }
+  llvm_unreachable("unknown weight scheme");
+}
+
+int64_t WeightQuantAttr::getBlockBytes() const {
+  switch (getScheme()) {
+  case WeightScheme::q8_0:
+    return 34;
+  case WeightScheme::q4_0:
+    return 18;
+  case WeightScheme::q4_k:
+    return 144;
+  case WeightScheme::q6_k:
+    return 210;
+  }
+  llvm_unreachable("unknown weight scheme");
+}
+
+LogicalResult WeightQuantAttr::verifyEncoding(
+    ArrayRef<int64_t> shape, Type elementType,
+    function_ref<InFlightDiagnostic()> emitError) const {
+  if (!elementType.isF32())
+    return emitError() << "a #tok.quant weight dequantizes to f32, got element "
+                          "type "
+                       << elementType;
+  if (shape.size() != 2)
+    return emitError() << "a #tok.quant weight is a matrix (N x K), got rank "
+                       << shape.size();
+  int64_t k = shape[1];
+  if (ShapedType::isDynamic(k) || k % getBlockSize() != 0)
+    return emitError() << "a #tok.quant<" << stringifyWeightScheme(getScheme())
+                       << "> weight needs a static K that is a multiple of "
+                          "its block size "
+                       << getBlockSize() << ", got K = "
+                       << (ShapedType::isDynamic(k) ? std::string("?")
+                                                    : std::to_string(k));
+  return success();
+}

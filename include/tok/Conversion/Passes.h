@@ -44,6 +44,14 @@ void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 /// kernel (preferred over the generic one where it applies).
 void populateLinearToVectorPatterns(RewritePatternSet &patterns);
 
+/// Adds the tok.linear lowering for #tok.quant weights: a threaded kernel
+/// that reads the weight blocks in place and widens them to f32 lanes.
+void populateQuantLinearToVectorPatterns(RewritePatternSet &patterns);
+
+/// Adds the conversion of #tok.quant weight tensors to their bytes,
+/// `tensor<N x rowBytes x i8>`.
+void populateQuantWeightTypeConversion(TypeConverter &converter);
+
 /// Adds the tok.sample lowering: an arg-max reduction for greedy samplers,
 /// loops with a counter-based generator for stochastic ones.
 void populateSampleToLoopsPatterns(RewritePatternSet &patterns);

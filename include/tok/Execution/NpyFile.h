@@ -24,7 +24,8 @@
 namespace mlir {
 namespace tok {
 
-enum class NpyDType { F16, F32, F64, I32, I64 };
+/// U8: raw bytes (the storage of a #tok.quant weight).
+enum class NpyDType { F16, F32, F64, I32, I64, U8 };
 
 /// The size in bytes of one element.
 int64_t getNpyElementSize(NpyDType type);

@@ -18,6 +18,8 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "QuantBlocks.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -68,6 +70,7 @@ struct EmbedOpLowering : OpConversionPattern<EmbedOp> {
     Value table = adaptor.getTable();
     Value ids = adaptor.getIds();
     RankedTensorType resultType = op.getResult().getType();
+    WeightQuantAttr quant = getWeightQuant(op.getTable().getType());
 
     // Every id must index a row: check min >= 0 and max < V first, so that
     // a bad id is a clear run-time error and never an out-of-bounds read.
@@ -116,7 +119,7 @@ struct EmbedOpLowering : OpConversionPattern<EmbedOp> {
     SmallVector<std::pair<Value, int64_t>> dyn;
     if (resultType.isDynamicDim(0))
       dyn.push_back({ids, 0});
-    if (resultType.isDynamicDim(1))
+    if (resultType.isDynamicDim(1) && !quant)
       dyn.push_back({table, 1});
     Value init = emptyLike(rewriter, loc, resultType, dyn);
     AffineExpr t, e;
@@ -132,10 +135,12 @@ struct EmbedOpLowering : OpConversionPattern<EmbedOp> {
               Value row =
                   arith::IndexCastOp::create(b, l, b.getIndexType(), a[0]);
               Value col = linalg::IndexOp::create(b, l, 1);
-              linalg::YieldOp::create(
-                  b, l,
-                  tensor::ExtractOp::create(b, l, table, ValueRange{row, col})
-                      .getResult());
+              // A #tok.quant table is read from its blocks in place.
+              Value v = quant ? emitDequantElement(b, l, quant, table, row, col)
+                              : tensor::ExtractOp::create(b, l, table,
+                                                          ValueRange{row, col})
+                                    .getResult();
+              linalg::YieldOp::create(b, l, v);
             })
             .getResult(0);
     rewriter.replaceOp(op, result);
@@ -280,6 +285,8 @@ struct LinearOpLowering : OpConversionPattern<LinearOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = rewriter.getContext();
     Value input = adaptor.getInput();
+    if (getWeightQuant(op.getWeight().getType()))
+      return rewriter.notifyMatchFailure(op, "a #tok.quant weight");
     Value weight = adaptor.getWeight();
     Value bias = adaptor.getBias();
     RankedTensorType resultType = op.getResult().getType();

@@ -367,6 +367,7 @@ struct ConvertTokToLinalgPass
     TypeConverter converter;
     converter.addConversion([](Type type) { return type; });
     populateKVCacheTypeConversion(converter);
+    populateQuantWeightTypeConversion(converter);
 
     ConversionTarget target(*ctx);
     target.addLegalDialect<
@@ -435,4 +436,5 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   populateVerifyToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
   populateLinearToVectorPatterns(patterns);
+  populateQuantLinearToVectorPatterns(patterns);
 }

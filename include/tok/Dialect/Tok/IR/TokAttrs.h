@@ -10,6 +10,7 @@
 #include "mlir/IR/Attributes.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/TensorEncoding.h"
 
 #include "tok/Dialect/Tok/IR/TokEnums.h.inc"
 
@@ -28,5 +29,17 @@ template <> struct FieldParser<llvm::APFloat> {
 
 #define GET_ATTRDEF_CLASSES
 #include "tok/Dialect/Tok/IR/TokAttrs.h.inc"
+
+namespace mlir {
+namespace tok {
+/// The block quantization of a weight tensor type (its #tok.quant
+/// encoding), or null.
+inline WeightQuantAttr getWeightQuant(Type type) {
+  auto tensor = llvm::dyn_cast<RankedTensorType>(type);
+  return tensor ? llvm::dyn_cast_or_null<WeightQuantAttr>(tensor.getEncoding())
+                : WeightQuantAttr();
+}
+} // namespace tok
+} // namespace mlir
 
 #endif // TOK_DIALECT_TOK_IR_TOKATTRS_H

@@ -10,6 +10,7 @@
 include "tok/Dialect/Tok/IR/TokDialect.td"
 include "tok/Dialect/Tok/IR/TokEnums.td"
 include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/TensorEncoding.td"
 
 class Tok_Attr<string name, string attrMnemonic, list<Trait> traits = []>
     : AttrDef<Tok_Dialect, name, traits> {
@@ -218,6 +219,51 @@ def Tok_DrafterAttr : Tok_Attr<"Drafter", "drafter"> {
   let assemblyFormat = [{
     `<` $kind `,` struct($k, $branch, $n_max, $n_min, $match, $step,
                          $skip, $confidence) `>`
+  }];
+}
+
+def Tok_WeightQuantAttr : Tok_Attr<"WeightQuant", "quant", [
+    DeclareAttrInterfaceMethods<VerifiableTensorEncoding>]> {
+  let summary = "Block-quantized storage of a weight matrix";
+  let description = [{
+    The encoding of a weight tensor `tensor<N x K x f32, #tok.quant<...>>`
+    stored block-quantized: each of the N rows is K / B blocks of B weights,
+    laid out as GGML lays them out, so that a GGUF file's tensor is used in
+    place. The element type is the type the weights dequantize to (f32).
+
+    - `q8_0`: B = 32, 34 bytes: an f16 scale d, then 32 int8 codes q;
+      w = d * q.
+    - `q4_0`: B = 32, 18 bytes: an f16 scale d, then 16 bytes of 4-bit
+      codes (weight j < 16 in the low nibble of byte j, weight j + 16 in
+      its high nibble); w = d * (q - 8).
+    - `q4_k`: B = 256, 144 bytes: f16 d and dmin, 12 bytes of 6-bit scales
+      and mins for eight sub-blocks of 32, 128 bytes of 4-bit codes;
+      w = d * scale * q - dmin * min.
+    - `q6_k`: B = 256, 210 bytes: 128 bytes of low 4 bits, 64 bytes of high
+      2 bits, 16 int8 scales (one per 16 weights), f16 d;
+      w = d * scale * (q - 32).
+
+    docs/quantization.md states each layout bit by bit. Lowering turns the
+    tensor into its bytes, `tensor<N x (K / B * bytes) x i8>`.
+
+    Example:
+
+    ```mlir
+    %y = tok.linear %x, %w : tensor<?x4096xf32>,
+                             tensor<4096x4096xf32, #tok.quant<q8_0>>
+    ```
+  }];
+  let parameters = (ins EnumParameter<Tok_WeightScheme>:$scheme);
+  let assemblyFormat = "`<` $scheme `>`";
+  let genVerifyDecl = 0;
+  let extraClassDeclaration = [{
+    /// Weights per block, and bytes per block.
+    int64_t getBlockSize() const;
+    int64_t getBlockBytes() const;
+    /// Bytes of one row of `k` weights (k a multiple of the block size).
+    int64_t getRowBytes(int64_t k) const {
+      return k / getBlockSize() * getBlockBytes();
+    }
   }];
 }
 

@@ -16,14 +16,37 @@ include "mlir/IR/OpBase.td"
 // !tok.kv_cache may hold. Narrower types accumulate in f32; f64 and the fp8
 // formats are rejected up front rather than miscompiled.
 def Tok_Float : AnyTypeOf<[F16, BF16, F32], "f16, bf16 or f32">;
-def Tok_FloatTensor : RankedTensorOf<[Tok_Float]>;
-def Tok_HeadsTensor : TensorRankOf<[Tok_Float], [3]>;
-def Tok_TokensTensor : TensorRankOf<[Tok_Float], [2]>;
-def Tok_F32Vector : TensorRankOf<[F32], [1]>;
-def Tok_FloatVector : TensorRankOf<[Tok_Float], [1]>;
-def Tok_I32Vector : TensorRankOf<[I32], [1]>;
-def Tok_I32Scalar : TensorRankOf<[I32], [0]>;
-def Tok_ScoresTensor : TensorRankOf<[F32], [2]>;
+
+// Tensors of values: no encoding. A #tok.quant weight is only accepted where
+// an op says so (Tok_WeightMatrix).
+class Tok_Plain<Type base>
+    : Type<And<[base.predicate,
+                CPred<"!::llvm::cast<::mlir::RankedTensorType>($_self)"
+                      ".getEncoding()">]>,
+           base.summary, "::mlir::RankedTensorType">;
+
+def Tok_FloatTensor : Tok_Plain<RankedTensorOf<[Tok_Float]>>;
+def Tok_HeadsTensor : Tok_Plain<TensorRankOf<[Tok_Float], [3]>>;
+def Tok_TokensTensor : Tok_Plain<TensorRankOf<[Tok_Float], [2]>>;
+def Tok_F32Vector : Tok_Plain<TensorRankOf<[F32], [1]>>;
+def Tok_FloatVector : Tok_Plain<TensorRankOf<[Tok_Float], [1]>>;
+def Tok_I32Vector : Tok_Plain<TensorRankOf<[I32], [1]>>;
+def Tok_I32Scalar : Tok_Plain<TensorRankOf<[I32], [0]>>;
+def Tok_ScoresTensor : Tok_Plain<TensorRankOf<[F32], [2]>>;
+
+// A weight matrix: f16 / bf16 / f32 values, or f32 weights stored
+// block-quantized (`tensor<N x K x f32, #tok.quant<q8_0>>`).
+def Tok_QuantMatrix
+    : Type<And<[TensorRankOf<[F32], [2]>.predicate,
+                CPred<"::llvm::isa_and_nonnull<::mlir::tok::WeightQuantAttr>("
+                      "::llvm::cast<::mlir::RankedTensorType>($_self)"
+                      ".getEncoding())">]>,
+           "2D tensor of f32 with a #tok.quant encoding",
+           "::mlir::RankedTensorType">;
+def Tok_WeightMatrix
+    : AnyTypeOf<[Tok_TokensTensor, Tok_QuantMatrix],
+                "2D tensor of f16, bf16 or f32 values, or of f32 with a "
+                "#tok.quant encoding", "::mlir::RankedTensorType">;
 def Tok_KVCache : Type<CPred<"::llvm::isa<::mlir::tok::KVCacheType>($_self)">,
                        "tok KV cache", "::mlir::tok::KVCacheType">;
 

@@ -49,6 +49,16 @@ def Tok_NgramMatch : Tok_I32Enum<"NgramMatch", "ngram drafter match rule", [
   I32EnumAttrCase<"recent", 1>
 ]>;
 
+def Tok_WeightScheme : Tok_I32Enum<"WeightScheme",
+                                  "block quantization of a weight matrix", [
+  // GGML's layouts: 32 weights per block with one f16 scale.
+  I32EnumAttrCase<"q8_0", 0>,
+  I32EnumAttrCase<"q4_0", 1>,
+  // GGML's k-quants: 256 weights per super-block.
+  I32EnumAttrCase<"q4_k", 2>,
+  I32EnumAttrCase<"q6_k", 3>
+]>;
+
 def Tok_MergeMethod : Tok_I32Enum<"MergeMethod", "token merging method", [
   I32EnumAttrCase<"tome", 0>,
   I32EnumAttrCase<"pitome", 1>

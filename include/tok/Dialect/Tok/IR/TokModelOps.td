@@ -26,7 +26,7 @@ def Tok_EmbedOp : Tok_Op<"embed", [
     %h = tok.embed %table[%ids] : tensor<256x288xf32>, tensor<?xi32>
     ```
   }];
-  let arguments = (ins Tok_TokensTensor:$table, Tok_I32Vector:$ids);
+  let arguments = (ins Tok_WeightMatrix:$table, Tok_I32Vector:$ids);
   let results = (outs Tok_TokensTensor:$result);
   let assemblyFormat = [{
     $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids)
@@ -188,7 +188,7 @@ def Tok_LinearOp : Tok_Op<"linear", [
   }];
   let arguments = (ins
     Tok_FloatTensor:$input,
-    Tok_TokensTensor:$weight,
+    Tok_WeightMatrix:$weight,
     Optional<Tok_FloatVector>:$bias);
   let results = (outs Tok_FloatTensor:$result);
   let assemblyFormat = [{

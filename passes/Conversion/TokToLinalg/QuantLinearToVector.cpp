@@ -1,0 +1,208 @@
+//===- QuantLinearToVector.cpp - tok.linear over #tok.quant weights -------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+//
+// y[t, n] = sum_k x[t, k] W[n, k] (+ b[n]) for f32 x [T, K] and a weight
+// stored block-quantized (#tok.quant), read in place from its bytes:
+//
+//   scf.forall over 8 chunks of output features (OpenMP threads)
+//     for each row n of the chunk
+//       for groups of 4 tokens, then the remaining tokens one at a time
+//         for each block of the row
+//           for each group of 16 weights of the block (QuantBlocks.h):
+//             the codes widened to f32 lanes once, then for each token
+//               acc_t = fma(codes * x[t, k0 : k0 + 16], mult, acc_t)
+//               acc_t = fma(x[t, k0 : k0 + 16], -min, acc_t)   (q4_k)
+//         each token's lanes summed, plus the bias, written to y[t, n]
+//
+// Decode (T = 1) streams each row's bytes once, split across the threads:
+// the bytes read per token are the quantized size of the weights, which is
+// what bounds decode on a CPU. The weights are widened to f32 and
+// multiplied in f32 (rather than the activation quantized to int8 for
+// integer dot products): exact products, and measured fast enough to stay
+// bound by memory (docs/quantization.md). Prefill decodes each block once
+// per group of 4 tokens: correct, but not a GEMM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tok/Conversion/Passes.h"
+
+#include "QuantBlocks.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kChunks = 8;
+constexpr int64_t kTokens = 4;
+
+struct QuantLinearLowering : OpConversionPattern<LinearOp> {
+  QuantLinearLowering(MLIRContext *ctx)
+      : OpConversionPattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult
+  matchAndRewrite(LinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    RankedTensorType weightType = op.getWeight().getType();
+    WeightQuantAttr quant = getWeightQuant(weightType);
+    if (!quant)
+      return rewriter.notifyMatchFailure(op, "not a #tok.quant weight");
+    Value x = adaptor.getInput(), w = adaptor.getWeight(),
+          bias = adaptor.getBias();
+    auto xType = cast<RankedTensorType>(x.getType());
+    if (xType.getRank() != 2)
+      return op.emitOpError("with a #tok.quant weight lowers for inputs of "
+                            "rank 2 (tokens x features) only, got ")
+             << xType;
+    int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
+    int64_t blockSize = quant.getBlockSize(),
+            blockBytes = quant.getBlockBytes();
+
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
+    auto idx = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value c0 = idx(0);
+    Type f32 = b.getF32Type();
+    auto vecType = VectorType::get({kLanes}, f32);
+    Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    Value zeroVec = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vecType, b.getF32FloatAttr(0.0f)));
+    arith::FastMathFlagsAttr reassoc = arith::FastMathFlagsAttr::get(
+        b.getContext(), arith::FastMathFlags::reassoc);
+    Value tokens = tensor::DimOp::create(b, loc, x, 0);
+    auto outType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    Value init = tensor::EmptyOp::create(b, loc, outType, ValueRange{tokens});
+    int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kChunks, n));
+    int64_t chunkRows = (n + chunks - 1) / chunks;
+    chunks = n ? (n + chunkRows - 1) / chunkRows : 1;
+
+    // Row `row`'s dot products with the tokens `ts`, written into `slice`
+    // at column `col`.
+    auto emitRow = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
+                       Value row, Value col) -> Value {
+      SmallVector<Value> inits(ts.size(), zeroVec);
+      auto blocks = scf::ForOp::create(
+          ob, loc, c0, idx(k / blockSize), idx(1), inits,
+          [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+            SmallVector<Value> next(accs);
+            Value base = arith::MulIOp::create(kb, loc, blk, idx(blockBytes));
+            Value k0 = arith::MulIOp::create(kb, loc, blk, idx(blockSize));
+            forEachLaneGroup(
+                kb, loc, quant, w, row, base, [&](const LaneGroup &g) {
+                  Value at = arith::AddIOp::create(kb, loc, k0, idx(g.k0));
+                  Value mult =
+                      vector::BroadcastOp::create(kb, loc, vecType, g.mult);
+                  Value negMin;
+                  if (g.min)
+                    negMin = vector::BroadcastOp::create(
+                        kb, loc, vecType,
+                        arith::NegFOp::create(kb, loc, g.min));
+                  for (auto [i, t] : llvm::enumerate(ts)) {
+                    Value xv = vector::TransferReadOp::create(
+                        kb, loc, vecType, x, ValueRange{t, at}, zeroF,
+                        ArrayRef<bool>{true});
+                    Value prod = arith::MulFOp::create(kb, loc, g.codes, xv);
+                    next[i] =
+                        vector::FMAOp::create(kb, loc, prod, mult, next[i]);
+                    if (negMin)
+                      next[i] =
+                          vector::FMAOp::create(kb, loc, xv, negMin, next[i]);
+                  }
+                });
+            scf::YieldOp::create(kb, loc, next);
+          });
+      Value b0;
+      if (bias)
+        b0 = tensor::ExtractOp::create(ob, loc, bias, row);
+      for (auto [i, t] : llvm::enumerate(ts)) {
+        auto red = vector::ReductionOp::create(
+            ob, loc, vector::CombiningKind::ADD, blocks.getResult(i));
+        red.setFastmathAttr(reassoc);
+        Value s = red;
+        if (b0)
+          s = arith::AddFOp::create(ob, loc, s, b0);
+        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
+      }
+      return slice;
+    };
+
+    auto forall = scf::ForallOp::create(
+        b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(chunks)},
+        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(forall.getBody()->getTerminator());
+      Value chunk = forall.getInductionVars()[0];
+      Value n0 = arith::MulIOp::create(b, loc, chunk, idx(chunkRows));
+      Value size = arith::MinSIOp::create(
+          b, loc, idx(chunkRows), arith::SubIOp::create(b, loc, idx(n), n0));
+      SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), n0};
+      SmallVector<OpFoldResult> sizes{tokens, size};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      Value slice = tensor::ExtractSliceOp::create(
+          b, loc, forall.getRegionIterArgs()[0], offsets, sizes, strides);
+      Value fullT = arith::MulIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, tokens, idx(kTokens)),
+          idx(kTokens));
+      auto rows = scf::ForOp::create(
+          b, loc, c0, size, idx(1), ValueRange{slice},
+          [&](OpBuilder &rb, Location, Value j, ValueRange rowArgs) {
+            Value row = arith::AddIOp::create(rb, loc, n0, j);
+            auto groups = scf::ForOp::create(
+                rb, loc, c0, fullT, idx(kTokens), rowArgs,
+                [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
+                  SmallVector<Value> ts{t};
+                  for (int64_t i = 1; i < kTokens; ++i)
+                    ts.push_back(arith::AddIOp::create(tb, loc, t, idx(i)));
+                  scf::YieldOp::create(tb, loc,
+                                       emitRow(tb, tArgs[0], ts, row, j));
+                });
+            auto rest = scf::ForOp::create(
+                rb, loc, fullT, tokens, idx(1), groups.getResults(),
+                [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
+                  scf::YieldOp::create(tb, loc,
+                                       emitRow(tb, tArgs[0], {t}, row, j));
+                });
+            scf::YieldOp::create(rb, loc, rest.getResults());
+          });
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, loc, rows.getResult(0),
+                                            forall.getRegionIterArgs()[0],
+                                            offsets, sizes, strides);
+    }
+    Value result = forall.getResult(0);
+    RankedTensorType resultType = op.getResult().getType();
+    if (result.getType() != resultType)
+      result = tensor::CastOp::create(b, loc, resultType, result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::tok::populateQuantWeightTypeConversion(TypeConverter &converter) {
+  converter.addConversion([](RankedTensorType type) -> std::optional<Type> {
+    if (!getWeightQuant(type))
+      return std::nullopt;
+    return getQuantStorageType(type);
+  });
+}
+
+void mlir::tok::populateQuantLinearToVectorPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<QuantLinearLowering>(patterns.getContext());
+}

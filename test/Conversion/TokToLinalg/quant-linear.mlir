@@ -1,0 +1,47 @@
+// RUN: tok-opt %s --convert-tok-to-linalg | FileCheck %s
+
+// A #tok.quant weight lowers to its bytes (q4_0: 64 / 32 blocks of 18
+// bytes = 36 per row), and tok.linear to a threaded kernel over them: an
+// scf.forall over chunks of rows, a loop over a chunk's rows, tokens in
+// groups of 4 then one at a time, and per block the f16 scale, 16 code
+// bytes split into two groups of 16 nibbles (low: weights 0-15, high:
+// 16-31), minus 8, widened to f32 once and multiplied with each token's x.
+
+// CHECK-LABEL: func.func @linear(
+// CHECK-SAME:    %[[X:.*]]: tensor<?x64xf32>, %[[W:.*]]: tensor<10x36xi8>) -> tensor<?x10xf32>
+// CHECK:         scf.forall (%{{.*}}) in (5)
+// CHECK:           scf.for
+// CHECK:             scf.for %{{.*}} step %c4
+// CHECK:               scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK:                 %[[D2:.*]] = vector.transfer_read %[[W]]{{.*}} : tensor<10x36xi8>, vector<2xi8>
+// CHECK:                 %[[D:.*]] = vector.bitcast %[[D2]] : vector<2xi8> to vector<1xf16>
+// CHECK:                 %[[Q:.*]] = vector.transfer_read %[[W]]{{.*}} : tensor<10x36xi8>, vector<16xi8>
+// CHECK:                 %[[LO:.*]] = arith.andi %[[Q]], %{{.*}} : vector<16xi8>
+// CHECK:                 %[[LO8:.*]] = arith.subi %[[LO]], %{{.*}} : vector<16xi8>
+// CHECK:                 %[[LOF:.*]] = arith.sitofp %[[LO8]] : vector<16xi8> to vector<16xf32>
+// CHECK-COUNT-4:         arith.mulf %[[LOF]]
+// CHECK:                 arith.shrui %[[Q]]
+// CHECK:                 vector.reduction <add>
+// CHECK:             scf.for
+// CHECK:               vector.reduction <add>
+func.func @linear(%x: tensor<?x64xf32>, %w: tensor<10x64xf32, #tok.quant<q4_0>>) -> tensor<?x10xf32> {
+  %y = tok.linear %x, %w : tensor<?x64xf32>, tensor<10x64xf32, #tok.quant<q4_0>>
+  return %y : tensor<?x10xf32>
+}
+
+// Weights cross calls as their bytes; a q6_k embedding reads one weight at
+// a time from its super-block (210 bytes per 256 weights).
+
+// CHECK-LABEL: func.func private @layer(
+// CHECK-SAME:    tensor<8x420xi8>
+// CHECK-LABEL: func.func @embed(
+// CHECK-SAME:    %[[T:.*]]: tensor<8x420xi8>
+// CHECK:         call @layer(%[[T]]
+// CHECK:         linalg.generic
+// CHECK:           tensor.extract %[[T]]
+func.func private @layer(%t: tensor<8x512xf32, #tok.quant<q6_k>>) -> ()
+func.func @embed(%t: tensor<8x512xf32, #tok.quant<q6_k>>, %ids: tensor<?xi32>) -> tensor<?x512xf32> {
+  call @layer(%t) : (tensor<8x512xf32, #tok.quant<q6_k>>) -> ()
+  %e = tok.embed %t[%ids] : tensor<8x512xf32, #tok.quant<q6_k>>, tensor<?xi32>
+  return %e : tensor<?x512xf32>
+}

@@ -1,0 +1,176 @@
+"""Checks tok.linear and tok.embed over #tok.quant weights against NumPy.
+
+Usage: quant_weights_check.py <tok-run> <work-dir>
+
+The weights are GGML blocks built byte by byte: random codes (every code
+value, negative ones included), and per block a scale drawn from normal
+values, the largest f16 magnitudes, f16 subnormals and zero (a zero block).
+The reference dequantizes them with the block layouts as GGML documents
+them, written here from that description (not from tok's code), and
+computes in float64. Cases: q8_0, q4_0, q4_k and q6_k; decode (T = 1) and
+prefill shapes (T = 2, 5, 9: groups of 4 tokens and the rest); a bias;
+embedding rows. Tolerance: |got - want| <= 1e-5 * (|x| . |w|) per output,
+i.e. relative to the sum of magnitudes (f32 accumulation).
+"""
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jit_entry import run_entry  # noqa: E402
+
+BLOCK = {"q8_0": (32, 34), "q4_0": (32, 18), "q4_k": (256, 144), "q6_k": (256, 210)}
+
+
+def f16_bytes(values):
+    return np.asarray(values, dtype="<f2").view(np.uint8).reshape(-1, 2)
+
+
+def draw_scales(rng, n):
+    """f16 scales: mostly ordinary, some at the extremes, some zero."""
+    kinds = rng.integers(0, 8, size=n)
+    s = rng.uniform(-0.05, 0.05, size=n)
+    s[kinds == 0] = rng.choice([60000.0, -65504.0, 32768.0], size=(kinds == 0).sum())
+    s[kinds == 1] = rng.choice([6.0e-8, -1.2e-7, 3.0e-5], size=(kinds == 1).sum())
+    s[kinds == 2] = 0.0
+    return s
+
+
+def make_blocks(rng, scheme, rows, k):
+    """Random blocks of `scheme` for a rows x k matrix: uint8 [rows, bytes]."""
+    bs, bb = BLOCK[scheme]
+    nb = rows * (k // bs)
+    blocks = rng.integers(0, 256, size=(nb, bb), dtype=np.uint8)
+    if scheme in ("q8_0", "q4_0"):
+        blocks[:, 0:2] = f16_bytes(draw_scales(rng, nb))
+    elif scheme == "q4_k":
+        blocks[:, 0:2] = f16_bytes(np.abs(draw_scales(rng, nb)))
+        blocks[:, 2:4] = f16_bytes(np.abs(draw_scales(rng, nb)))
+    else:
+        blocks[:, 208:210] = f16_bytes(draw_scales(rng, nb))
+    # A block that is all zeros, whatever its scheme.
+    blocks[0, :] = 0
+    return blocks.reshape(rows, (k // bs) * bb)
+
+
+def f16_at(blocks, start):
+    return blocks[:, start:start + 2].copy().view("<f2").astype(np.float64)[:, 0]
+
+
+def dequant(scheme, data, k):
+    """Reference dequantization: [rows, bytes] -> float64 [rows, k]."""
+    bs, bb = BLOCK[scheme]
+    rows = data.shape[0]
+    blocks = data.reshape(-1, bb)
+    out = np.zeros((blocks.shape[0], bs))
+    if scheme == "q8_0":
+        d = f16_at(blocks, 0)
+        q = blocks[:, 2:34].view(np.int8).astype(np.float64)
+        out = d[:, None] * q
+    elif scheme == "q4_0":
+        d = f16_at(blocks, 0)
+        qs = blocks[:, 2:18].astype(np.int64)
+        q = np.concatenate([qs & 15, qs >> 4], axis=1) - 8
+        out = d[:, None] * q
+    elif scheme == "q4_k":
+        d, dmin = f16_at(blocks, 0), f16_at(blocks, 2)
+        s = blocks[:, 4:16].astype(np.int64)
+        qs = blocks[:, 16:144].astype(np.int64)
+        for j in range(8):
+            if j < 4:
+                sc, m = s[:, j] & 63, s[:, j + 4] & 63
+            else:
+                sc = (s[:, j + 4] & 15) | ((s[:, j - 4] >> 6) << 4)
+                m = (s[:, j + 4] >> 4) | ((s[:, j] >> 6) << 4)
+            p = j // 2
+            codes = qs[:, 32 * p:32 * p + 32]
+            q = (codes & 15) if j % 2 == 0 else (codes >> 4)
+            out[:, 32 * j:32 * j + 32] = (d * sc)[:, None] * q - (dmin * m)[:, None]
+    else:
+        ql = blocks[:, 0:128].astype(np.int64)
+        qh = blocks[:, 128:192].astype(np.int64)
+        sc = blocks[:, 192:208].view(np.int8).astype(np.float64)
+        d = f16_at(blocks, 208)
+        for h in range(2):
+            for l in range(32):
+                lo_a, lo_b = ql[:, 64 * h + l], ql[:, 64 * h + l + 32]
+                hb = qh[:, 32 * h + l]
+                qs = [(lo_a & 15) | ((hb & 3) << 4),
+                      (lo_b & 15) | (((hb >> 2) & 3) << 4),
+                      (lo_a >> 4) | (((hb >> 4) & 3) << 4),
+                      (lo_b >> 4) | (((hb >> 6) & 3) << 4)]
+                for i, q in enumerate(qs):
+                    out[:, 128 * h + 32 * i + l] = d * sc[:, 8 * h + l // 16 + 2 * i] * (q - 32)
+    return out.reshape(rows, k)
+
+
+def main():
+    tok_run, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    rng = np.random.default_rng(7)
+    results = []
+
+    def check(name, got, want, bound):
+        ok = got is not None and got.shape == want.shape and bool(np.all(np.abs(got - want) <= bound))
+        err = float(np.max(np.abs(got - want) / bound)) if got is not None and got.shape == want.shape else float("nan")
+        results.append(ok)
+        print("%s: %s (worst error / bound %.3g)" % (name, "ok" if ok else "MISMATCH", err))
+
+    cases = [("q8_0", 24, 96, [1, 2, 5, 9]), ("q4_0", 13, 64, [1, 5]),
+             ("q4_k", 10, 512, [1, 5]), ("q6_k", 9, 512, [1, 5])]
+    for scheme, n, k, ts in cases:
+        data = make_blocks(rng, scheme, n, k)
+        w = dequant(scheme, data, k)
+        wtype = "tensor<%dx%dxf32, #tok.quant<%s>>" % (n, k, scheme)
+        for t in ts:
+            x = rng.standard_normal((t, k)).astype(np.float32)
+            mlir = ("func.func @f(%%x: tensor<?x%dxf32>, %%w: %s) -> tensor<?x%dxf32> {\n"
+                    "  %%y = tok.linear %%x, %%w : tensor<?x%dxf32>, %s\n"
+                    "  return %%y : tensor<?x%dxf32>\n}\n") % (k, wtype, n, k, wtype, n)
+            out, err = run_entry(tok_run, work, "%s_t%d" % (scheme, t), mlir, [x, data], 1)
+            if out is None:
+                print(err)
+            want = x.astype(np.float64) @ w.T
+            bound = 1e-5 * (np.abs(x).astype(np.float64) @ np.abs(w).T) + 1e-30
+            check("linear %s N=%d K=%d T=%d" % (scheme, n, k, t), out and out[0], want, bound)
+        # With a bias, prefill shape.
+        x = rng.standard_normal((3, k)).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32)
+        mlir = ("func.func @f(%%x: tensor<?x%dxf32>, %%w: %s, %%b: tensor<%dxf32>) -> tensor<?x%dxf32> {\n"
+                "  %%y = tok.linear %%x, %%w, %%b : tensor<?x%dxf32>, %s, tensor<%dxf32>\n"
+                "  return %%y : tensor<?x%dxf32>\n}\n") % (k, wtype, n, n, k, wtype, n, n)
+        out, err = run_entry(tok_run, work, "%s_bias" % scheme, mlir, [x, data, bias], 1)
+        if out is None:
+            print(err)
+        want = x.astype(np.float64) @ w.T + bias
+        bound = 1e-5 * (np.abs(x).astype(np.float64) @ np.abs(w).T + np.abs(bias)) + 1e-30
+        check("linear %s with bias" % scheme, out and out[0], want, bound)
+        # Embedding rows.
+        ids = rng.integers(0, n, size=7).astype(np.int32)
+        ids[0] = 0  # the zero block's row
+        mlir = ("func.func @f(%%t: %s, %%ids: tensor<?xi32>) -> tensor<?x%dxf32> {\n"
+                "  %%e = tok.embed %%t[%%ids] : %s, tensor<?xi32>\n"
+                "  return %%e : tensor<?x%dxf32>\n}\n") % (wtype, k, wtype, k)
+        out, err = run_entry(tok_run, work, "%s_embed" % scheme, mlir, [data, ids], 1)
+        if out is None:
+            print(err)
+        want = w[ids]
+        check("embed %s" % scheme, out and out[0], want, 1e-6 * np.abs(w).max(axis=1)[ids][:, None] + 1e-30)
+
+    # The bytes must have the storage shape.
+    bad = make_blocks(rng, "q8_0", 4, 64)[:, :-1]
+    mlir = ("func.func @f(%x: tensor<?x64xf32>, %w: tensor<4x64xf32, #tok.quant<q8_0>>) -> tensor<?x4xf32> {\n"
+            "  %y = tok.linear %x, %w : tensor<?x64xf32>, tensor<4x64xf32, #tok.quant<q8_0>>\n"
+            "  return %y : tensor<?x4xf32>\n}\n")
+    out, err = run_entry(tok_run, work, "bad_shape", mlir, [np.ones((1, 64), np.float32), bad], 1)
+    ok = out is None and "stored as 4 x 68 bytes" in err
+    results.append(ok)
+    print("wrong storage shape refused: %s" % ("ok" if ok else "MISMATCH " + err))
+
+    print("%d of %d checks passed" % (sum(results), len(results)))
+
+
+if __name__ == "__main__":
+    main()
