@@ -35,6 +35,12 @@ struct CostCounter {
     return std::max<int64_t>(1, type.getIntOrFloatBitWidth() / 8);
   }
   int64_t tensorBytes(Type type) const {
+    // A block-quantized weight is read as its blocks.
+    if (WeightQuantAttr quant = getWeightQuant(type)) {
+      auto tensor = cast<RankedTensorType>(type);
+      return dimSize(tensor.getDimSize(0)) *
+             quant.getRowBytes(tensor.getDimSize(1));
+    }
     if (auto tensor = dyn_cast<RankedTensorType>(type))
       return elements(tensor) * elementBytes(tensor.getElementType());
     if (auto cache = dyn_cast<KVCacheType>(type))

@@ -13,6 +13,16 @@ func.func @linear(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>) -> tensor<4x8xf32>
 
 // -----
 
+// A #tok.quant weight counts as its blocks: q4_0 stores 32 weights in 18
+// bytes, so 8 x 64 weights are 8 x 36 bytes; plus 4x64 + 4x8 floats.
+// expected-remark @+1 {{tok-cost: flops 4096, bytes 1440, kv-bytes 0, attention-flops 0}}
+func.func @quant_linear(%x: tensor<4x64xf32>, %w: tensor<8x64xf32, #tok.quant<q4_0>>) -> tensor<4x8xf32> {
+  %y = tok.linear %x, %w : tensor<4x64xf32>, tensor<8x64xf32, #tok.quant<q4_0>>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
 // 2 Hq T S (D + Dv) = 2 * 2 * 3 * 5 * 8, dense whatever the mask.
 // expected-remark @+1 {{tok-cost: flops 480, bytes 352, kv-bytes 0, attention-flops 480}}
 func.func @attention(%q: tensor<2x3x4xf32>, %k: tensor<1x5x4xf32>, %v: tensor<1x5x4xf32>) -> tensor<2x3x4xf32> {
