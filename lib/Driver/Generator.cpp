@@ -18,6 +18,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "tok/Execution/JitCall.h"
+#include "tok/Frontend/Gguf.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -37,6 +38,21 @@ double secondsBetween(Clock::time_point a, Clock::time_point b) {
 
 llvm::Error makeError(const llvm::Twine &message) {
   return makeDriverError(message);
+}
+
+/// A weight as the compiled code takes it: float arrays by element size
+/// (bf16 travels as a 2-byte type), block-quantized ones as their bytes,
+/// one row of blocks per output feature.
+NpyArray bindWeight(llvm::StringRef type, llvm::ArrayRef<int64_t> shape,
+                    const void *data) {
+  std::optional<GgmlType> ggml = parseGgmlTypeName(type);
+  if (ggml && getGgmlBlockSize(*ggml) > 1) {
+    int64_t rowBytes =
+        shape.back() / getGgmlBlockSize(*ggml) * getGgmlBlockBytes(*ggml);
+    return NpyArray::view(NpyDType::U8, {shape.front(), rowBytes}, data);
+  }
+  return NpyArray::view(type == "f32" ? NpyDType::F32 : NpyDType::F16, shape,
+                        data);
 }
 
 /// The state of one generate() call, which the compiled code's callbacks
@@ -272,9 +288,8 @@ Generator::generate(llvm::ArrayRef<int32_t> prompt,
       NpyDType::I32, {static_cast<int64_t>(prompt.size())}, prompt.data()));
   auto bindWeights = [&](const LlamaModel &m) {
     for (auto [i, w] : llvm::enumerate(getLlamaWeights(m.getConfig())))
-      args.push_back(NpyArray::view(
-          m.getWeightTypes()[i] == "f32" ? NpyDType::F32 : NpyDType::F16,
-          w.shape, m.getWeights()[i]));
+      args.push_back(
+          bindWeight(m.getWeightTypes()[i], w.shape, m.getWeights()[i]));
   };
   bindWeights(*model);
   if (draftModel)

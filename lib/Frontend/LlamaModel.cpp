@@ -7,6 +7,8 @@
 #include "tok/Frontend/LlamaModel.h"
 
 #include "FileError.h"
+#include "tok/Frontend/GgmlBlocks.h"
+#include "tok/Frontend/GgufLlama.h"
 #include "tok/Frontend/Llama2c.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/Frontend/Safetensors.h"
@@ -58,26 +60,18 @@ static uint64_t splitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-static float halfToFloat(uint16_t h);
-static float bf16ToFloat(uint16_t h);
-
 std::vector<float> LlamaModel::readWeightAsF32(size_t index) const {
   std::vector<LlamaWeight> shapes = getLlamaWeights(config);
-  int64_t n = 1;
-  for (int64_t d : shapes[index].shape)
-    n *= d;
-  std::vector<float> out(n);
+  llvm::ArrayRef<int64_t> shape = shapes[index].shape;
+  int64_t k = shape.back(), rows = 1;
+  for (int64_t d : shape.drop_back())
+    rows *= d;
+  GgmlType type = *parseGgmlTypeName(types[index]);
+  int64_t rowBytes = k / getGgmlBlockSize(type) * getGgmlBlockBytes(type);
+  std::vector<float> out(rows * k);
   const char *bytes = static_cast<const char *>(weights[index]);
-  if (types[index] == "f32") {
-    std::memcpy(out.data(), bytes, n * sizeof(float));
-    return out;
-  }
-  bool half = types[index] == "f16";
-  for (int64_t e = 0; e < n; ++e) {
-    uint16_t h;
-    std::memcpy(&h, bytes + 2 * e, 2);
-    out[e] = half ? halfToFloat(h) : bf16ToFloat(h);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    dequantizeGgmlRow(type, bytes + r * rowBytes, k, out.data() + r * k);
   return out;
 }
 
@@ -113,28 +107,47 @@ std::unique_ptr<LlamaModel> LlamaModel::createBuiltin(uint64_t seed) {
   return m;
 }
 
-/// IEEE half to float.
-static float halfToFloat(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else if (exp == 0) {
-    float f = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -f : f;
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
+/// Whether the file at `path` starts with GGUF's magic.
+static bool startsWithGgufMagic(StringRef path) {
+  auto head = llvm::MemoryBuffer::getFileSlice(path, 4, 0);
+  return head && GgufFile::hasMagic((*head)->getBuffer());
 }
 
-static float bf16ToFloat(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
+llvm::Error LlamaModel::bindGgufWeight(size_t index, const LlamaWeight &w) {
+  std::string ggufName = getGgufTensorName(w.name);
+  const GgufTensor *t = gguf->lookupTensor(ggufName);
+  if (!t)
+    return fileError(name, "no tensor '" + ggufName + "' (the model's " +
+                               w.name + ")");
+  auto shapeText = [](llvm::ArrayRef<int64_t> shape) {
+    std::string s = "[";
+    for (auto [i, d] : llvm::enumerate(shape))
+      s += (i ? " x " : "") + std::to_string(d);
+    return s + "]";
+  };
+  if (llvm::ArrayRef<int64_t>(t->shape) != llvm::ArrayRef<int64_t>(w.shape))
+    return fileError(name, "tensor '" + ggufName + "' is " +
+                               shapeText(t->shape) + ", the metadata needs " +
+                               shapeText(w.shape));
+  bool blocks = getGgmlBlockSize(t->type) > 1;
+  if (blocks && w.shape.size() != 2)
+    return fileError(name, "tensor '" + ggufName + "' is a vector stored as " +
+                               getGgmlTypeName(t->type) +
+                               "; tok reads vectors as f32, f16 or bf16");
+  // Float tensors must be aligned to their element size to be used in
+  // place (GGUF aligns tensor data to 32 bytes by default); blocks are
+  // read byte by byte.
+  int64_t size = blocks ? 1 : getGgmlBlockBytes(t->type);
+  const char *bytes = t->bytes.data();
+  if (reinterpret_cast<uintptr_t>(bytes) % size == 0) {
+    weights[index] = bytes;
+    types[index] = getGgmlTypeName(t->type).str();
+    mappedBytes += static_cast<int64_t>(t->bytes.size());
+    return llvm::Error::success();
+  }
+  own(index, std::vector<char>(bytes, bytes + t->bytes.size()),
+      getGgmlTypeName(t->type));
+  return llvm::Error::success();
 }
 
 /// The tokenizer at `path`: tokenizer.json or a llama2.c tokenizer.bin.
@@ -181,6 +194,16 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
     m->safetensors = std::move(*opened);
     defaultTokenizer = dir;
     llvm::sys::path::append(defaultTokenizer, "tokenizer.json");
+  } else if (path.ends_with(".gguf") || startsWithGgufMagic(path)) {
+    auto opened = GgufFile::open(path);
+    if (!opened)
+      return opened.takeError();
+    auto llama = readGgufLlama(**opened);
+    if (!llama)
+      return llama.takeError();
+    m->gguf = std::move(*opened);
+    m->config = llama->config;
+    m->interleavedRope = llama->interleavedRope;
   } else {
     auto ckpt = Llama2cCheckpoint::open(path);
     if (!ckpt)
@@ -202,6 +225,11 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
     int64_t n = 1;
     for (int64_t d : w.shape)
       n *= d;
+    if (m->gguf) {
+      if (llvm::Error err = m->bindGgufWeight(i, w))
+        return std::move(err);
+      continue;
+    }
     if (m->llama2c) {
       const Llama2cWeight *t = m->llama2c->lookup(w.name);
       if (!t)

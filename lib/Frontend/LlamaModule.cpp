@@ -126,13 +126,17 @@ public:
     f32 = b.getF32Type();
     for (auto [i, w] : llvm::enumerate(weights)) {
       Type elem = f32;
+      Attribute encoding;
       if (i < elemTypes.size()) {
         if (elemTypes[i] == "f16")
           elem = b.getF16Type();
         else if (elemTypes[i] == "bf16")
           elem = b.getBF16Type();
+        else if (std::optional<WeightScheme> scheme =
+                     symbolizeWeightScheme(elemTypes[i]))
+          encoding = WeightQuantAttr::get(ctx, *scheme);
       }
-      weightTypes.push_back(RankedTensorType::get(w.shape, elem));
+      weightTypes.push_back(RankedTensorType::get(w.shape, elem, encoding));
     }
     cacheType = KVCacheType::get(hk, capacity, d, f32);
     rows = RankedTensorType::get({kDyn, e}, f32);

@@ -11,7 +11,9 @@
 // (the usual case); misaligned ones are copied, and the model says how many
 // bytes it copied.
 //
-// Sources: a llama2.c checkpoint (`.bin`), a Hugging Face directory (or its
+// Sources: a GGUF file (`.gguf`: llama, mistral, qwen2; f32 / f16 / bf16 and
+// q8_0 / q4_0 / q4_k / q6_k tensors, used in place), a llama2.c checkpoint
+// (`.bin`), a Hugging Face directory (or its
 // config.json) with model.safetensors or a sharded index, or "builtin": a
 // small seeded Llama (6 layers, dim 288, 6 heads, byte vocabulary) that
 // needs no files.
@@ -36,15 +38,17 @@
 namespace mlir {
 namespace tok {
 
+class GgufFile;
 class Llama2cCheckpoint;
 class SafetensorsModel;
+struct LlamaWeight;
 
 class LlamaModel {
 public:
   ~LlamaModel();
 
-  /// Opens `path`: "builtin", a llama2.c `.bin`, or a Hugging Face
-  /// directory / config.json. `tokenizerPath` overrides the tokenizer
+  /// Opens `path`: "builtin", a GGUF file, a llama2.c `.bin`, or a Hugging
+  /// Face directory / config.json. `tokenizerPath` overrides the tokenizer
   /// (tokenizer.json or llama2.c tokenizer.bin); by default a Hugging Face
   /// directory's tokenizer.json is used, a tokenizer.bin beside a llama2.c
   /// checkpoint, and the byte tokenizer for 256-token vocabularies.
@@ -64,7 +68,9 @@ public:
   /// llama2.c checkpoints rotate pairs (2i, 2i+1); the others (i, i + D/2).
   bool hasInterleavedRope() const { return interleavedRope; }
   /// The data of every weight, in getLlamaWeights(getConfig()) order, and
-  /// its element type ("f32", "f16" or "bf16").
+  /// its element type ("f32", "f16" or "bf16"), or for a GGUF file's
+  /// block-quantized matrices its GGML block format ("q8_0", "q4_0",
+  /// "q4_k", "q6_k": the #tok.quant schemes), read in place.
   llvm::ArrayRef<const void *> getWeights() const { return weights; }
   llvm::ArrayRef<std::string> getWeightTypes() const { return types; }
   /// Weight `index` converted to float32.
@@ -90,6 +96,8 @@ private:
   LlamaModel() = default;
   /// Takes ownership of `data` (of element type `type`) as weight `index`.
   void own(size_t index, std::vector<char> data, llvm::StringRef type);
+  /// Binds weight `index` to its tensor in the GGUF file.
+  llvm::Error bindGgufWeight(size_t index, const LlamaWeight &w);
 
   std::string name;
   LlamaConfig config;
@@ -99,6 +107,7 @@ private:
   std::vector<std::vector<char>> owned;
   std::unique_ptr<Llama2cCheckpoint> llama2c;
   std::unique_ptr<SafetensorsModel> safetensors;
+  std::unique_ptr<GgufFile> gguf;
   std::unique_ptr<Tokenizer> tokenizer;
   int64_t mappedBytes = 0, ownedBytes = 0;
 };

@@ -92,9 +92,10 @@ struct LlamaModuleOptions {
   /// llama2.c pairs rotary dimensions 2i, 2i+1; Hugging Face i, i + D/2.
   bool interleavedRope = false;
   /// The element type ("f32", "f16", "bf16") each weight is stored in, in
-  /// getLlamaWeights order; missing entries are f32. Matrices keep their
-  /// type (tok.linear widens as it reads); vectors and embedded rows are
-  /// widened with arith.extf.
+  /// getLlamaWeights order; missing entries are f32. A #tok.quant scheme
+  /// ("q8_0", "q4_0", "q4_k", "q6_k") makes a matrix block-quantized. Matrices
+  /// keep their type (tok.linear widens as it reads); vectors and embedded rows
+  /// are widened with arith.extf.
   std::vector<std::string> weightElementTypes;
   /// Emit `@forward` and `@continue` (what tests and tok-run's function
   /// mode call). A driver that only generates leaves them out: each calls
