@@ -460,9 +460,9 @@ GgufFile::parse(std::unique_ptr<llvm::MemoryBuffer> buffer, StringRef name) {
       if (!n)
         return n.takeError();
       if (*n == 0 || *n > (1ull << 40) || elements > (1ull << 48) / *n)
-        return err(what + " has dimension " + Twine(d) + " of size " +
-                   Twine(*n) + " (sizes must be positive and the tensor " +
-                   "at most 2^48 elements)");
+        return err(what + " has a dimension of size " + Twine(*n) +
+                   " (sizes must be positive and the tensor at most 2^48 " +
+                   "elements)");
       elements *= *n;
       t.shape.insert(t.shape.begin(), static_cast<int64_t>(*n));
     }

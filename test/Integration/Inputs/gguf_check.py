@@ -1,0 +1,115 @@
+"""GGUF copies of a trained Hugging Face model against the original.
+
+Usage: gguf_check.py <tok-run> <tok-import> <work-dir> <hf-model-dir>
+
+Writes the model as GGUF (scripts/hf_to_gguf.py: the gguf package, q / k
+permuted for GGUF's llama layout) at f32, q8_0 and q4_0, then:
+
+- generation: 32 greedy tokens from the f32 GGUF must equal those from the
+  Hugging Face directory (tok-run generate --print-ids);
+- teacher forcing: the logits of a 128-token text (one @forward over it,
+  every position predicting the next token from the true prefix) of each
+  quantized GGUF against the f32 one: top-1 agreement (q8_0 must be
+  >= 0.98) and mean KL divergence, printed. The weights go to tok-run as
+  the GGUF stores them (quantized ones as their bytes), read by the gguf
+  package's own reader.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import hf_to_gguf  # noqa: E402
+
+
+def greedy_ids(tok_run, model, ids, n):
+    r = subprocess.run([tok_run, "generate", "--model", model, "--ids", ",".join(map(str, ids)),
+                        "--max-new-tokens", str(n), "--print-ids"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print("tok-run generate failed:", r.stderr[-2000:])
+        return None
+    line = [l for l in r.stdout.splitlines() if l.startswith("ids:")][-1]
+    return [int(x) for x in line.split()[1:]]
+
+
+def forward_logits(tok_run, tok_import, work, gguf_path, ids):
+    import gguf
+
+    tag = os.path.basename(gguf_path)
+    mlir = os.path.join(work, tag + ".mlir")
+    if os.path.exists(mlir):
+        os.remove(mlir)
+    subprocess.run([tok_import, gguf_path, "-o", mlir, "--cache-capacity=%d" % len(ids)], check=True)
+    names = []
+    for line in open(mlir):
+        if line.lstrip().startswith("func.func @forward"):
+            names = [s.split('"')[0] for s in line.split('tok.weight = "')[1:]]
+    reader = gguf.GGUFReader(gguf_path)
+    tensors = {t.name: t for t in reader.tensors}
+    args = [np.asarray(ids, np.int32), np.arange(len(ids), dtype=np.int32)]
+    for n in names:
+        t = tensors[hf_to_gguf.gguf_name(n)]
+        data = np.asarray(t.data)
+        if t.tensor_type.name in ("F32", "F16"):
+            data = data.reshape(list(reversed([int(d) for d in t.shape])))
+        args.append(np.ascontiguousarray(data))
+    inputs = []
+    for i, a in enumerate(args):
+        p = os.path.join(work, "%s_arg%d.npy" % (tag, i))
+        np.save(p, a)
+        inputs.append("--input=" + p)
+    out = os.path.join(work, tag + "_logits")
+    if os.path.exists(out + "0.npy"):
+        os.remove(out + "0.npy")
+    r = subprocess.run([tok_run, mlir, "-e", "forward", "--output=" + out, "--print-results=false"] + inputs,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("tok-run failed:", r.stderr[-2000:])
+        return None
+    return np.load(out + "0.npy").astype(np.float64)
+
+
+def log_softmax(x):
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def main():
+    tok_run, tok_import, work, model = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    paths = {}
+    for qtype in ("f32", "q8_0", "q4_0"):
+        paths[qtype] = os.path.join(work, "model-%s.gguf" % qtype)
+        if os.path.exists(paths[qtype]):
+            os.remove(paths[qtype])
+        hf_to_gguf.convert(model, paths[qtype], qtype)
+
+    prompt = list(b"def fibonacci(n):")
+    want = greedy_ids(tok_run, model, prompt, 32)
+    got = greedy_ids(tok_run, paths["f32"], prompt, 32)
+    same = want is not None and got == want
+    print("generate: f32 GGUF vs safetensors, 32 greedy tokens: %s" % ("identical" if same else "DIFFERENT"))
+
+    text = open(os.path.join(HERE, "generate_check.py"), "rb").read()[:128]
+    ids = [b % 256 for b in text]
+    ref = forward_logits(tok_run, tok_import, work, paths["f32"], ids)
+    for qtype in ("q8_0", "q4_0"):
+        logits = forward_logits(tok_run, tok_import, work, paths[qtype], ids)
+        if ref is None or logits is None:
+            print("%s: FAILED" % qtype)
+            continue
+        agree = float(np.mean(ref.argmax(-1) == logits.argmax(-1)))
+        p, q = log_softmax(ref), log_softmax(logits)
+        kl = float(np.mean(np.sum(np.exp(p) * (p - q), axis=-1)))
+        verdict = "ok" if (qtype != "q8_0" or agree >= 0.98) else "BELOW TARGET"
+        print("teacher forcing, 128 positions, %s vs f32: top-1 agreement %.3f, mean KL %.2e: %s"
+              % (qtype, agree, kl, verdict))
+
+
+if __name__ == "__main__":
+    main()
