@@ -229,3 +229,60 @@ std::string mlir::tok::getGgufTensorName(StringRef hfName) {
     return hfName.str();
   return ("blk." + layer + "." + mapped).str();
 }
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+mlir::tok::readGgufTokenizer(const GgufFile &f) {
+  StringRef name = f.getName();
+  auto model = f.getString("tokenizer.ggml.model");
+  if (!model)
+    return model.takeError();
+  auto tokens = f.getStringArray("tokenizer.ggml.tokens");
+  if (!tokens)
+    return tokens.takeError();
+  if (*model == "llama") {
+    auto scores = f.getRealArray("tokenizer.ggml.scores");
+    if (!scores)
+      return scores.takeError();
+    bool addSpacePrefix = true;
+    if (const GgufValue *v = f.lookup("tokenizer.ggml.add_space_prefix"))
+      addSpacePrefix = v->integer != 0;
+    return Tokenizer::createSentencePiece(*tokens, *scores, addSpacePrefix,
+                                          name);
+  }
+  if (*model == "gpt2") {
+    auto merges = f.getStringArray("tokenizer.ggml.merges");
+    if (!merges)
+      return merges.takeError();
+    StringRef pre = "default";
+    if (f.lookup("tokenizer.ggml.pre")) {
+      auto p = f.getString("tokenizer.ggml.pre");
+      if (!p)
+        return p.takeError();
+      pre = *p;
+    }
+    std::optional<SplitPattern> pattern =
+        llvm::StringSwitch<std::optional<SplitPattern>>(pre)
+            .Cases({"default", "gpt-2", "gpt2"}, SplitPattern::GPT2)
+            .Cases({"llama-bpe", "llama3"}, SplitPattern::Llama3)
+            .Case("qwen2", SplitPattern::Qwen2)
+            .Default(std::nullopt);
+    if (!pattern)
+      return fileError(name, "metadata 'tokenizer.ggml.pre' is '" + pre +
+                                 "'; tok splits text as default / gpt-2, "
+                                 "llama-bpe and qwen2 do");
+    // User-defined tokens (type 4) are matched as whole strings.
+    std::vector<int32_t> verbatim;
+    if (f.lookup("tokenizer.ggml.token_type")) {
+      auto types = f.getIntegerArray("tokenizer.ggml.token_type");
+      if (!types)
+        return types.takeError();
+      for (auto [i, t] : llvm::enumerate(*types))
+        if (t == 4 && i < tokens->size())
+          verbatim.push_back(static_cast<int32_t>(i));
+    }
+    return Tokenizer::createByteLevelBPE(*tokens, *merges, *pattern, verbatim,
+                                         name);
+  }
+  return fileError(name, "metadata 'tokenizer.ggml.model' is '" + *model +
+                             "'; tok reads 'llama' and 'gpt2' vocabularies");
+}

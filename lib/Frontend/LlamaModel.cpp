@@ -272,7 +272,14 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
   // The tokenizer.
   if (policy == TokenizerPolicy::Skip)
     return m;
-  if (!tokenizerPath.empty() || llvm::sys::fs::exists(defaultTokenizer)) {
+  if (tokenizerPath.empty() && m->gguf &&
+      m->gguf->lookup("tokenizer.ggml.model")) {
+    auto tok = readGgufTokenizer(*m->gguf);
+    if (!tok)
+      return tok.takeError();
+    m->tokenizer = std::move(*tok);
+  } else if (!tokenizerPath.empty() ||
+             llvm::sys::fs::exists(defaultTokenizer)) {
     StringRef tp =
         tokenizerPath.empty() ? StringRef(defaultTokenizer) : tokenizerPath;
     auto tok = openTokenizer(tp, m->config.vocab);

@@ -539,6 +539,19 @@ public:
   std::vector<std::string> tokens;
   std::vector<float> scores;
   llvm::StringMap<int32_t> vocab;
+  /// The dummy prefix: llama2.c looks up the " " token (if any); a GGUF
+  /// SentencePiece vocabulary says whether to add one.
+  bool dummyPrefix = true;
+  /// Byte fallback ids; -1 means 3 + byte (llama2.c's layout).
+  int32_t byteTokens[256];
+  /// Tokens are stored with spaces as U+2581 (SentencePiece's own text);
+  /// llama2.c's export replaced them by spaces.
+  bool spaceMarker = false;
+
+  Llama2cTokenizer() {
+    for (int32_t &b : byteTokens)
+      b = -1;
+  }
 
   int64_t getVocabSize() const override {
     return static_cast<int64_t>(tokens.size());
@@ -548,18 +561,30 @@ public:
     std::vector<int32_t> ids;
     if (text.empty())
       return ids;
-    // The dummy prefix: SentencePiece's add_dummy_prefix.
-    if (auto it = vocab.find(" "); it != vocab.end())
+    std::string marked;
+    if (spaceMarker) {
+      // SentencePiece's own text: spaces are U+2581, and the dummy prefix
+      // is one more in front.
+      const char *meta = "\xe2\x96\x81";
+      if (dummyPrefix)
+        marked += meta;
+      for (char c : text)
+        marked += c == ' ' ? std::string(meta) : std::string(1, c);
+      text = marked;
+    } else if (auto it = vocab.find(" "); dummyPrefix && it != vocab.end()) {
+      // The dummy prefix: SentencePiece's add_dummy_prefix.
       ids.push_back(it->second);
+    }
     for (size_t p = 0; p < text.size();) {
       size_t n = std::min(utf8Length(text[p]), text.size() - p);
       auto it = vocab.find(text.substr(p, n));
       if (it != vocab.end()) {
         ids.push_back(it->second);
       } else {
-        // Byte fallback: ids 3 .. 258 are <0x00> .. <0xFF>.
+        // Byte fallback: the <0xXX> tokens (llama2.c: ids 3 .. 258).
         for (size_t b = p; b < p + n; ++b) {
-          int64_t id = 3 + static_cast<uint8_t>(text[b]);
+          uint8_t byte = static_cast<uint8_t>(text[b]);
+          int64_t id = byteTokens[byte] >= 0 ? byteTokens[byte] : 3 + byte;
           if (id >= getVocabSize())
             return fileError("tokenizer.bin", "byte fallback for byte " +
                                                   Twine(id - 3) +
@@ -599,9 +624,17 @@ public:
       if (id < 0 || id >= getVocabSize())
         return idError(id, getVocabSize());
       StringRef piece = tokens[id];
+      std::string spaced;
+      if (spaceMarker) {
+        spaced = piece.str();
+        for (size_t at;
+             (at = spaced.find("\xe2\x96\x81")) != std::string::npos;)
+          spaced.replace(at, 3, " ");
+        piece = spaced;
+      }
       // The dummy prefix space of the first piece (or of the one after
       // BOS, id 1) is not text.
-      if ((i == 0 || ids[i - 1] == 1) && piece.starts_with(" "))
+      if (dummyPrefix && (i == 0 || ids[i - 1] == 1) && piece.starts_with(" "))
         piece = piece.drop_front();
       unsigned byte;
       if (piece.size() == 6 && piece.starts_with("<0x") &&
@@ -668,5 +701,71 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
     return fileError(name, Twine(bytes.size() - offset) +
                                " bytes follow the last of " + Twine(vocabSize) +
                                " tokens (wrong vocabulary size?)");
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>>
+Tokenizer::createSentencePiece(llvm::ArrayRef<StringRef> tokens,
+                               llvm::ArrayRef<double> scores,
+                               bool addSpacePrefix, StringRef name) {
+  if (tokens.size() != scores.size())
+    return fileError(name, Twine(tokens.size()) + " tokens but " +
+                               Twine(scores.size()) + " scores");
+  auto tok = std::make_unique<Llama2cTokenizer>();
+  tok->spaceMarker = true;
+  tok->dummyPrefix = addSpacePrefix;
+  for (auto [i, t] : llvm::enumerate(tokens)) {
+    tok->vocab.try_emplace(t, static_cast<int32_t>(i));
+    tok->tokens.push_back(t.str());
+    tok->scores.push_back(static_cast<float>(scores[i]));
+  }
+  for (unsigned b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    auto it = tok->vocab.find(hex);
+    tok->byteTokens[b] = it == tok->vocab.end() ? -1 : it->second;
+  }
+  if (llvm::any_of(tok->byteTokens, [](int32_t id) { return id < 0; }))
+    return fileError(name, "the SentencePiece vocabulary lacks byte tokens "
+                           "(<0x00> .. <0xFF>) for byte fallback");
+  return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>> Tokenizer::createByteLevelBPE(
+    llvm::ArrayRef<StringRef> tokens, llvm::ArrayRef<StringRef> merges,
+    SplitPattern pattern, llvm::ArrayRef<int32_t> verbatim, StringRef name) {
+  auto tok = std::make_unique<BPETokenizer>();
+  tok->mode = BPEMode::ByteLevel;
+  tok->split = pattern;
+  tok->alphabet = byteLevelAlphabet();
+  for (unsigned b = 0; b < 256; ++b)
+    tok->alphabetInverse[tok->alphabet[b]] = static_cast<uint8_t>(b);
+  for (int &b : tok->byteTokens)
+    b = -1;
+  for (auto [i, t] : llvm::enumerate(tokens)) {
+    tok->vocab.try_emplace(t, static_cast<int32_t>(i));
+    tok->tokens.push_back(t.str());
+  }
+  for (int32_t id : verbatim) {
+    if (id < 0 || static_cast<size_t>(id) >= tokens.size())
+      return fileError(name, "token id " + Twine(id) + " is out of range");
+    tok->added.push_back({tok->tokens[id], id});
+  }
+  llvm::sort(tok->added, [](const auto &a, const auto &b) {
+    return a.first.size() > b.first.size();
+  });
+  for (auto [rank, m] : llvm::enumerate(merges)) {
+    auto [left, right] = m.split(' ');
+    auto l = tok->vocab.find(left), r = tok->vocab.find(right);
+    auto merged = tok->vocab.find((left + right).str());
+    if (left.empty() || right.empty() || l == tok->vocab.end() ||
+        r == tok->vocab.end() || merged == tok->vocab.end())
+      return fileError(name, "merge #" + Twine(rank) + " ('" + m +
+                                 "') does not join two vocabulary tokens "
+                                 "into a third");
+    tok->merges.try_emplace(
+        {l->second, r->second},
+        std::make_pair(static_cast<int32_t>(rank), merged->second));
+  }
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }

@@ -18,6 +18,7 @@
 
 #include "tok/Frontend/Gguf.h"
 #include "tok/Frontend/LlamaConfig.h"
+#include "tok/Frontend/Tokenizer.h"
 
 namespace mlir {
 namespace tok {
@@ -29,6 +30,12 @@ struct GgufLlama {
 };
 
 llvm::Expected<GgufLlama> readGgufLlama(const GgufFile &file);
+
+/// The file's tokenizer (`tokenizer.ggml.*`): "llama" (scored
+/// SentencePiece) or "gpt2" (byte-level BPE with merges, split by the
+/// pattern `tokenizer.ggml.pre` names: default / gpt-2, llama-bpe, qwen2).
+llvm::Expected<std::unique_ptr<Tokenizer>>
+readGgufTokenizer(const GgufFile &file);
 
 /// The GGUF name of a weight named as getLlamaWeights names it (Hugging
 /// Face's names): "model.layers.3.self_attn.q_proj.weight" is

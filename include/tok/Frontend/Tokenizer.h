@@ -15,6 +15,8 @@
 //    because normalization itself is not implemented),
 //    and SentencePiece-style BPE (spaces as U+2581, byte fallback to
 //    `<0xXX>` tokens). Added tokens are matched verbatim before BPE;
+//  - GGUF vocabularies (GgufTokenizer.h): scored SentencePiece ("llama")
+//    and byte-level BPE with merges ("gpt2");
 //  - llama2.c `tokenizer.bin` (scored vocabulary: a dummy prefix space,
 //    code points with byte fallback to ids 3 + byte, then the highest-scored
 //    adjacent merge first, as run.c encodes).
@@ -25,6 +27,8 @@
 
 #ifndef TOK_FRONTEND_TOKENIZER_H
 #define TOK_FRONTEND_TOKENIZER_H
+
+#include "tok/Frontend/PreTokenizer.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
@@ -58,6 +62,23 @@ public:
   /// Parses the bytes of a `tokenizer.bin`; `name` names it in errors.
   static llvm::Expected<std::unique_ptr<Tokenizer>>
   parseLlama2c(llvm::StringRef bytes, int64_t vocabSize, llvm::StringRef name);
+
+  /// A scored SentencePiece vocabulary (GGUF's "llama" tokenizer): spaces
+  /// are U+2581, a dummy prefix space when `addSpacePrefix`, code points
+  /// with byte fallback to the `<0xXX>` tokens, then the adjacent pair
+  /// whose merged token scores highest merges first (leftmost on ties).
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  createSentencePiece(llvm::ArrayRef<llvm::StringRef> tokens,
+                      llvm::ArrayRef<double> scores, bool addSpacePrefix,
+                      llvm::StringRef name);
+  /// A byte-level BPE vocabulary with ranked merges ("left right"), split
+  /// first by `pattern` (GGUF's "gpt2" tokenizer); `verbatim` ids are
+  /// matched as whole strings before BPE (user-defined tokens).
+  static llvm::Expected<std::unique_ptr<Tokenizer>>
+  createByteLevelBPE(llvm::ArrayRef<llvm::StringRef> tokens,
+                     llvm::ArrayRef<llvm::StringRef> merges,
+                     SplitPattern pattern, llvm::ArrayRef<int32_t> verbatim,
+                     llvm::StringRef name);
 
   virtual int64_t getVocabSize() const = 0;
   /// The ids of `text`.
