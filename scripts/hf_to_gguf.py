@@ -5,7 +5,8 @@ Usage: python3 scripts/hf_to_gguf.py <hf-dir> <out.gguf> [--type f32|f16|q8_0|q4
 A small converter for tok's tests and benchmarks (llama.cpp's own
 convert_hf_to_gguf.py is the full one): llama / mistral / qwen2 configs,
 float32 / float16 / bfloat16 model.safetensors (one file), written with the
-`gguf` package. As llama.cpp's converter does for the llama architecture,
+`gguf` package. The tokenizer is not converted: byte-vocabulary models get
+none, others a synthetic vocabulary of the right size (add_vocabulary). As llama.cpp's converter does for the llama architecture,
 q_proj and k_proj rows are permuted so that each head's rotary pairs are
 adjacent (GGUF's llama layout). With --type q8_0 / q4_0, matrices whose rows
 are a multiple of 32 are quantized (by the gguf package) and the rest stay
@@ -65,6 +66,31 @@ def gguf_name(hf):
     return "blk.%s.%s" % (layer, table[tail])
 
 
+def add_vocabulary(w, vocab):
+    """The tokenizer metadata llama.cpp needs to load a file. A 256-token
+    model is a byte model: no vocabulary ("none"; tok uses its byte
+    tokenizer). Otherwise a synthetic SentencePiece vocabulary: <unk>,
+    <s>, </s>, the 256 byte tokens, then distinct filler pieces (enough to
+    run from token ids; benchmarks and tests with random weights need no
+    real text)."""
+    import gguf
+
+    if vocab == 256:
+        w.add_tokenizer_model("none")
+        w.add_vocab_size(vocab)
+        return
+    tokens = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
+    types = [2, 3, 3] + [6] * 256
+    tokens += ["\u2581t%d" % i for i in range(vocab - len(tokens))]
+    types += [1] * (vocab - len(types))
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens[:vocab])
+    w.add_token_scores([0.0] * 3 + [0.0] * 256 + [-float(i) for i in range(vocab - 259)])
+    w.add_token_types(types[:vocab])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+
+
 def convert(hf_dir, out, qtype="f32"):
     import gguf
 
@@ -94,10 +120,7 @@ def convert(hf_dir, out, qtype="f32"):
         w.add_value_length(head_dim)
     if cfg.get("sliding_window"):
         w.add_sliding_window(cfg["sliding_window"])
-    if cfg.get("bos_token_id") is not None:
-        w.add_bos_token_id(cfg["bos_token_id"])
-    if cfg.get("eos_token_id") is not None:
-        w.add_eos_token_id(cfg["eos_token_id"])
+    add_vocabulary(w, cfg["vocab_size"])
     qt = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0}.get(qtype)
     for name, arr in weights.items():
         if arch != "qwen2" and name.endswith(("q_proj.weight", "q_proj.bias")):

@@ -19,6 +19,7 @@ kernels is a test, test/Integration/gguf_pyllama.test).
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -32,11 +33,16 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "common"))
-sys.path.insert(0, os.path.join(ROOT, "bench", "decode"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from llama_cpp_env import llama_cpp_python  # noqa: E402
-from run import weights, write_model  # noqa: E402
 import hf_to_gguf  # noqa: E402
+
+# bench/decode/run.py's model writer (loaded by path: bench/attention has a
+# run.py too).
+_spec = importlib.util.spec_from_file_location("decode_run", os.path.join(ROOT, "bench", "decode", "run.py"))
+_decode_run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_decode_run)
+weights, write_model = _decode_run.weights, _decode_run.write_model
 
 SHAPES = {
     "110m": {"model_type": "llama", "hidden_size": 768, "intermediate_size": 2048,

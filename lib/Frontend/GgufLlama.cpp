@@ -230,6 +230,12 @@ std::string mlir::tok::getGgufTensorName(StringRef hfName) {
   return ("blk." + layer + "." + mapped).str();
 }
 
+bool mlir::tok::hasGgufTokenizer(const GgufFile &f) {
+  const GgufValue *v = f.lookup("tokenizer.ggml.model");
+  return v && !(v->type == GgufValueType::String &&
+                (v->string == "none" || v->string == "no_vocab"));
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 mlir::tok::readGgufTokenizer(const GgufFile &f) {
   StringRef name = f.getName();

@@ -272,8 +272,7 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
   // The tokenizer.
   if (policy == TokenizerPolicy::Skip)
     return m;
-  if (tokenizerPath.empty() && m->gguf &&
-      m->gguf->lookup("tokenizer.ggml.model")) {
+  if (tokenizerPath.empty() && m->gguf && hasGgufTokenizer(*m->gguf)) {
     auto tok = readGgufTokenizer(*m->gguf);
     if (!tok)
       return tok.takeError();

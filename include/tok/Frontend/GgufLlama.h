@@ -31,6 +31,11 @@ struct GgufLlama {
 
 llvm::Expected<GgufLlama> readGgufLlama(const GgufFile &file);
 
+/// Whether the file describes a tokenizer: `tokenizer.ggml.model` is
+/// present and not "none" / "no_vocab" (llama.cpp's names for a model
+/// without one).
+bool hasGgufTokenizer(const GgufFile &file);
+
 /// The file's tokenizer (`tokenizer.ggml.*`): "llama" (scored
 /// SentencePiece) or "gpt2" (byte-level BPE with merges, split by the
 /// pattern `tokenizer.ggml.pre` names: default / gpt-2, llama-bpe, qwen2).
