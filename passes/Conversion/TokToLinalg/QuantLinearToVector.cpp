@@ -13,8 +13,10 @@
 //         for each block of the row
 //           for each group of 16 weights of the block (QuantBlocks.h):
 //             the codes widened to f32 lanes once, then for each token
-//               acc_t = fma(codes * x[t, k0 : k0 + 16], mult, acc_t)
-//               acc_t = fma(x[t, k0 : k0 + 16], -min, acc_t)   (q4_k)
+//               acc_t,c = fma(codes * x[t, k0 : k0 + 16], mult, acc_t,c)
+//               acc_t,c' = fma(x[t, k0 : k0 + 16], -min, acc_t,c') (q4_k)
+//             the groups taking the token's independent accumulators c in
+//             turn (up to 8 / tokens: no chain of dependent FMAs)
 //         each token's lanes summed, plus the bias, written to y[t, n]
 //
 // Decode (T = 1) streams each row's bytes once, split across the threads:
@@ -89,17 +91,28 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     int64_t chunkRows = (n + chunks - 1) / chunks;
     chunks = n ? (n + chunkRows - 1) / chunkRows : 1;
 
+    // Independent accumulators per token. A single one makes the loop a
+    // chain of dependent FMAs (4 cycles each): with 2 groups per q8_0 block
+    // that was 8 cycles per 32 weights, the whole cost of the kernel. The
+    // groups of a block take them in turn; a group of 4 tokens has 4
+    // chains already.
+    int64_t groupsPerBlock = blockSize / kLanes;
+
     // Row `row`'s dot products with the tokens `ts`, written into `slice`
     // at column `col`.
     auto emitRow = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
                        Value row, Value col) -> Value {
-      SmallVector<Value> inits(ts.size(), zeroVec);
+      int64_t nt = static_cast<int64_t>(ts.size());
+      int64_t chains =
+          std::max<int64_t>(1, std::min<int64_t>(groupsPerBlock, 8 / nt));
+      SmallVector<Value> inits(nt * chains, zeroVec);
       auto blocks = scf::ForOp::create(
           ob, loc, c0, idx(k / blockSize), idx(1), inits,
           [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
             SmallVector<Value> next(accs);
             Value base = arith::MulIOp::create(kb, loc, blk, idx(blockBytes));
             Value k0 = arith::MulIOp::create(kb, loc, blk, idx(blockSize));
+            int64_t group = 0;
             forEachLaneGroup(
                 kb, loc, quant, w, row, base, [&](const LaneGroup &g) {
                   Value at = arith::AddIOp::create(kb, loc, k0, idx(g.k0));
@@ -110,16 +123,22 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                     negMin = vector::BroadcastOp::create(
                         kb, loc, vecType,
                         arith::NegFOp::create(kb, loc, g.min));
+                  int64_t chain = group % chains;
+                  // The minimum's term goes to the next chain.
+                  int64_t minChain = (group + 1) % chains;
+                  ++group;
                   for (auto [i, t] : llvm::enumerate(ts)) {
                     Value xv = vector::TransferReadOp::create(
                         kb, loc, vecType, x, ValueRange{t, at}, zeroF,
                         ArrayRef<bool>{true});
                     Value prod = arith::MulFOp::create(kb, loc, g.codes, xv);
-                    next[i] =
-                        vector::FMAOp::create(kb, loc, prod, mult, next[i]);
-                    if (negMin)
-                      next[i] =
-                          vector::FMAOp::create(kb, loc, xv, negMin, next[i]);
+                    Value &acc = next[i * chains + chain];
+                    acc = vector::FMAOp::create(kb, loc, prod, mult, acc);
+                    if (negMin) {
+                      Value &accMin = next[i * chains + minChain];
+                      accMin =
+                          vector::FMAOp::create(kb, loc, xv, negMin, accMin);
+                    }
                   }
                 });
             scf::YieldOp::create(kb, loc, next);
@@ -128,8 +147,12 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
       if (bias)
         b0 = tensor::ExtractOp::create(ob, loc, bias, row);
       for (auto [i, t] : llvm::enumerate(ts)) {
-        auto red = vector::ReductionOp::create(
-            ob, loc, vector::CombiningKind::ADD, blocks.getResult(i));
+        Value sum = blocks.getResult(i * chains);
+        for (int64_t c = 1; c < chains; ++c)
+          sum = arith::AddFOp::create(ob, loc, sum,
+                                      blocks.getResult(i * chains + c));
+        auto red = vector::ReductionOp::create(ob, loc,
+                                               vector::CombiningKind::ADD, sum);
         red.setFastmathAttr(reassoc);
         Value s = red;
         if (b0)
