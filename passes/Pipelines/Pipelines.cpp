@@ -23,8 +23,11 @@
 
 using namespace mlir;
 
-void tok::buildTokBufferizePipeline(OpPassManager &pm) {
-  pm.addPass(tok::createConvertTokToLinalgPass());
+void tok::buildTokBufferizePipeline(OpPassManager &pm,
+                                    const TokToLLVMOptions &options) {
+  tok::ConvertTokToLinalgPassOptions linalgOptions;
+  linalgOptions.quantDot = options.quantDot;
+  pm.addPass(tok::createConvertTokToLinalgPass(linalgOptions));
   // Step functions into the decoding loops that call them (their calls pass
   // every weight and cache; layers stay calls).
   pm.addPass(tok::createTokInlineStepsPass());
@@ -62,7 +65,13 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm) {
 /// The host half of tok-to-llvm, after bufferization: loops, OpenMP,
 /// vectors and memrefs to LLVM. With `gpu`, the launches and device buffers
 /// become mgpu* runtime calls first.
-static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu) {
+static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu,
+                                    StringRef int8Dot = "auto") {
+  // vpdpbusd for the quantized kernels' byte dot products (after
+  // deallocation, which refuses the intrinsic's unknown memory effects).
+  tok::TokX86Int8DotPassOptions dotOptions;
+  dotOptions.mode = int8Dot.str();
+  pm.addPass(tok::createTokX86Int8DotPass(dotOptions));
   // One function per distinct kernel loop, instead of one copy per layer:
   // LLVM's time grows with the code it is given.
   if (!gpu)
@@ -101,9 +110,10 @@ static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void tok::buildTokToLLVMPipeline(OpPassManager &pm) {
-  buildTokBufferizePipeline(pm);
-  buildHostToLLVMPipeline(pm, /*gpu=*/false);
+void tok::buildTokToLLVMPipeline(OpPassManager &pm,
+                                 const TokToLLVMOptions &options) {
+  buildTokBufferizePipeline(pm, options);
+  buildHostToLLVMPipeline(pm, /*gpu=*/false, options.int8Dot);
 }
 
 void tok::buildTokToNVVMPipeline(OpPassManager &pm,
@@ -161,15 +171,19 @@ void tok::registerTokPipelines() {
       [](OpPassManager &pm, const TokToNVVMOptions &options) {
         buildTokToNVVMPipeline(pm, options);
       });
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<TokToLLVMOptions>(
       "tok-bufferize",
       "Lower tok on tensors to bufferized linalg/scf on memrefs: tok -> "
       "linalg, one-shot bufferization with caches updated in place, buffer "
       "deallocation (the first half of tok-to-llvm)",
-      [](OpPassManager &pm) { buildTokBufferizePipeline(pm); });
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const TokToLLVMOptions &options) {
+        buildTokBufferizePipeline(pm, options);
+      });
+  PassPipelineRegistration<TokToLLVMOptions>(
       "tok-to-llvm",
       "Lower tok on tensors to the LLVM dialect: tok -> linalg, one-shot "
       "bufferization (function boundaries, identity layouts), loops, LLVM",
-      [](OpPassManager &pm) { buildTokToLLVMPipeline(pm); });
+      [](OpPassManager &pm, const TokToLLVMOptions &options) {
+        buildTokToLLVMPipeline(pm, options);
+      });
 }

@@ -28,7 +28,9 @@ struct AttentionLowering {
   bool vectorize = true;
 };
 
-/// Adds the patterns that lower tok compute ops to linalg on tensors.
+/// Adds the patterns that lower tok compute ops to linalg on tensors (all
+/// but tok.linear over #tok.quant weights, whose kernel is a choice:
+/// populateQuantLinearToVectorPatterns).
 void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
                                            const AttentionLowering &how = {});
 
@@ -45,8 +47,14 @@ void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 void populateLinearToVectorPatterns(RewritePatternSet &patterns);
 
 /// Adds the tok.linear lowering for #tok.quant weights: a threaded kernel
-/// that reads the weight blocks in place and widens them to f32 lanes.
-void populateQuantLinearToVectorPatterns(RewritePatternSet &patterns);
+/// that reads the weight blocks in place and widens them to f32 lanes, or
+/// with `int8`, quantizes the activations to int8 and multiplies with
+/// AVX512-VNNI dot products.
+void populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
+                                         bool int8);
+
+/// Whether this host has what the int8 (VNNI) quantized kernel needs.
+bool hostHasInt8DotProducts();
 
 /// Adds the conversion of #tok.quant weight tensors to their bytes,
 /// `tensor<N x rowBytes x i8>`.

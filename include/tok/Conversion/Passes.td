@@ -86,7 +86,49 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "Keys per attention tile (> 0)">,
     Option<"vectorAttention", "vector-attention", "bool", /*default=*/"true",
            "Lower f32 attention with 16-lane head dims to the vectorized "
-           "kernels (the tile options then do not apply to it)">
+           "kernels (the tile options then do not apply to it)">,
+    Option<"quantDot", "quant-dot", "std::string", /*default=*/"\"auto\"",
+           "How tok.linear multiplies #tok.quant weights: 'f32' widens the "
+           "weights to f32 lanes; 'vnni' quantizes the activations to int8 "
+           "per block of 32 and uses AVX512-VNNI dot products (needs "
+           "AVX512-VNNI and AVX512-VL); 'auto' (default) takes 'vnni' where "
+           "the host has them, else 'f32'">
+  ];
+}
+
+def TokX86Int8DotPass : Pass<"tok-x86-int8-dot"> {
+  let summary = "Select AVX512-VNNI vpdpbusd for u8 x s8 dot contractions";
+  let description = [{
+    The integer path of the quantized linear kernel expresses each 32-byte
+    dot product as generic vector IR: a `vector.contract` over [8 x 4]
+    of an unsigned (`arith.extui`) and a signed (`arith.extsi`) byte vector
+    shape-cast from `vector<32xi8>`, into `vector<8xi32>` (the semantics of
+    vpdpbusd: each lane adds the sum of 4 byte products). This pass
+    rewrites exactly that shape into the `llvm.x86.avx512.vpdpbusd.256`
+    intrinsic. It runs after bufferization (the intrinsic call has unknown
+    memory effects, which buffer deallocation refuses). With `mode=auto`
+    (default) it applies where the host has AVX512-VNNI and AVX512-VL;
+    `vnni` forces it, `generic` leaves the contractions to the generic
+    vector lowering (correct on any host).
+
+    Example:
+
+    ```mlir
+    %a2 = vector.shape_cast %a : vector<32xi8> to vector<8x4xi8>
+    %b2 = vector.shape_cast %b : vector<32xi8> to vector<8x4xi8>
+    %a32 = arith.extui %a2 : vector<8x4xi8> to vector<8x4xi32>
+    %b32 = arith.extsi %b2 : vector<8x4xi8> to vector<8x4xi32>
+    %r = vector.contract {...} %a32, %b32, %acc
+        : vector<8x4xi32>, vector<8x4xi32> into vector<8xi32>
+    ```
+
+    becomes `llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%acc, %a,
+    %b)`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"auto\"",
+           "'auto' (where the host has AVX512-VNNI), 'vnni' or 'generic'">
   ];
 }
 

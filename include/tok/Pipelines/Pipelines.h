@@ -17,6 +17,23 @@ class OpPassManager;
 namespace tok {
 
 /// Options of `tok-to-nvvm`.
+/// Options of `tok-to-llvm` (and `tok-bufferize`).
+struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
+  PassOptions::Option<std::string> quantDot{
+      *this, "quant-dot",
+      llvm::cl::desc("How tok.linear multiplies #tok.quant weights: f32 "
+                     "(weights widened), vnni (int8 activations, u8 x s8 "
+                     "dot products), auto (vnni where the host has "
+                     "AVX512-VNNI)"),
+      llvm::cl::init("auto")};
+  PassOptions::Option<std::string> int8Dot{
+      *this, "int8-dot",
+      llvm::cl::desc("How the int8 dot products become instructions: vnni "
+                     "(vpdpbusd), generic (any host), auto (vnni where the "
+                     "host has it)"),
+      llvm::cl::init("auto")};
+};
+
 struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target GPU (sm_80, sm_90, sm_90a, ...)"),
@@ -60,12 +77,14 @@ struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {
 /// Builds `tok-bufferize`: tok on tensors -> linalg -> one-shot
 /// bufferization (function boundaries, identity layouts, caches in place) ->
 /// buffer deallocation. Runs on a builtin.module.
-void buildTokBufferizePipeline(OpPassManager &pm);
+void buildTokBufferizePipeline(OpPassManager &pm,
+                               const TokToLLVMOptions &options = {});
 
 /// Builds `tok-to-llvm`: `tok-bufferize`, then loops -> LLVM dialect, ready for
 /// the ExecutionEngine or `tok-translate --mlir-to-llvmir`. Runs on a
 /// builtin.module.
-void buildTokToLLVMPipeline(OpPassManager &pm);
+void buildTokToLLVMPipeline(OpPassManager &pm,
+                            const TokToLLVMOptions &options = {});
 
 /// Builds `tok-to-nvvm`: tok.attention -> GPU kernels (convert-tok-to-gpu),
 /// the rest of the function as in `tok-to-llvm` on the host, the kernels to

@@ -7,8 +7,11 @@
 #include "QuantBlocks.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/AffineMap.h"
 
 using namespace mlir;
 using namespace mlir::tok;
@@ -259,6 +262,254 @@ void mlir::tok::forEachLaneGroup(
           body({widen(vSub(q, 32)), r.fmul(d, sc), Value(),
                 128 * h + 32 * i + 16 * g});
         }
+      }
+    }
+    return;
+  }
+  }
+  llvm_unreachable("unknown weight scheme");
+}
+
+//===----------------------------------------------------------------------===//
+// The integer path
+//===----------------------------------------------------------------------===//
+
+Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
+                             Value b8) {
+  // Generic vector IR with the exact semantics (8 lanes, each the sum of 4
+  // products of an unsigned and a signed byte): a vector.contract over
+  // [8 x 4] extended to i32. tok-x86-int8-dot turns this shape into
+  // vpdpbusd where the host has AVX512-VNNI; elsewhere it lowers as any
+  // contraction.
+  MLIRContext *ctx = b.getContext();
+  auto bytes2d = VectorType::get({8, 4}, b.getI8Type());
+  auto ints2d = VectorType::get({8, 4}, b.getI32Type());
+  Value a32 = arith::ExtUIOp::create(
+      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, bytes2d, a));
+  Value b32 = arith::ExtSIOp::create(
+      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, bytes2d, b8));
+  AffineExpr i, j;
+  bindDims(ctx, i, j);
+  auto maps = ArrayAttr::get(
+      ctx, {AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
+            AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
+            AffineMapAttr::get(AffineMap::get(2, 0, {i}, ctx))});
+  auto iterators = ArrayAttr::get(
+      ctx,
+      {vector::IteratorTypeAttr::get(ctx, vector::IteratorType::parallel),
+       vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
+  return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
+}
+
+Value mlir::tok::emitSignBytes(OpBuilder &b, Location loc, Value a,
+                               Value sign) {
+  auto type = cast<VectorType>(a.getType());
+  Value zero = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(type, b.getI8IntegerAttr(0)));
+  Value negative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, sign, zero);
+  Value isZero =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, sign, zero);
+  Value flipped = arith::SelectOp::create(
+      b, loc, negative, arith::SubIOp::create(b, loc, zero, a), a);
+  return arith::SelectOp::create(b, loc, isZero, zero, flipped);
+}
+
+QuantizedActivations mlir::tok::emitQuantizeActivations(OpBuilder &b,
+                                                        Location loc, Value x,
+                                                        int64_t k) {
+  auto idx = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  auto vec = VectorType::get({16}, f32);
+  Value c0 = idx(0), c1 = idx(1);
+  Value tokens = tensor::DimOp::create(b, loc, x, 0);
+  auto make = [&](int64_t cols, Type elem) -> Value {
+    return tensor::EmptyOp::create(
+        b, loc, RankedTensorType::get({ShapedType::kDynamic, cols}, elem),
+        ValueRange{tokens});
+  };
+  Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+  Value zeroVec = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(vec, b.getF32FloatAttr(0.0f)));
+  Value limit = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127.0f));
+  SmallVector<Value> inits{make(k, i8), make(k / 32, f32), make(k / 16, f32),
+                           make(k / 32, f32)};
+  auto rows = scf::ForOp::create(
+      b, loc, c0, tokens, c1, inits,
+      [&](OpBuilder &tb, Location, Value t, ValueRange rowArgs) {
+        auto blocks = scf::ForOp::create(
+            tb, loc, c0, idx(k / 32), c1, rowArgs,
+            [&](OpBuilder &bb, Location, Value blk, ValueRange a) {
+              Value k0 = arith::MulIOp::create(bb, loc, blk, idx(32));
+              Value k1 = arith::AddIOp::create(bb, loc, k0, idx(16));
+              SmallVector<Value> v, ats{k0, k1};
+              for (Value at : ats)
+                v.push_back(vector::TransferReadOp::create(
+                    bb, loc, vec, x, ValueRange{t, at}, zeroF,
+                    ArrayRef<bool>{true}));
+              Value absMax = arith::MaximumFOp::create(
+                  bb, loc, math::AbsFOp::create(bb, loc, v[0]),
+                  math::AbsFOp::create(bb, loc, v[1]));
+              Value m = vector::ReductionOp::create(
+                  bb, loc, vector::CombiningKind::MAXIMUMF, absMax);
+              Value dx = arith::DivFOp::create(bb, loc, m, limit);
+              Value positive = arith::CmpFOp::create(
+                  bb, loc, arith::CmpFPredicate::OGT, m, zeroF);
+              Value inv = arith::SelectOp::create(
+                  bb, loc, positive, arith::DivFOp::create(bb, loc, limit, m),
+                  zeroF);
+              Value invVec = vector::BroadcastOp::create(bb, loc, vec, inv);
+              Value codes = a[0];
+              for (auto [j, at] : llvm::enumerate(ats)) {
+                Value r = math::RoundEvenOp::create(
+                    bb, loc, arith::MulFOp::create(bb, loc, v[j], invVec));
+                Value q32 = arith::FPToSIOp::create(
+                    bb, loc, VectorType::get({16}, bb.getI32Type()), r);
+                Value q8 = arith::TruncIOp::create(
+                    bb, loc, VectorType::get({16}, bb.getI8Type()), q32);
+                codes = vector::TransferWriteOp::create(bb, loc, q8, codes,
+                                                        ValueRange{t, at},
+                                                        ArrayRef<bool>{true})
+                            .getResult();
+              }
+              Value scales = tensor::InsertOp::create(bb, loc, dx, a[1],
+                                                      ValueRange{t, blk});
+              Value sums = a[2];
+              Value g0 = arith::MulIOp::create(bb, loc, blk, idx(2));
+              SmallVector<Value> halves;
+              for (int64_t j = 0; j < 2; ++j) {
+                auto s = vector::ReductionOp::create(
+                    bb, loc, vector::CombiningKind::ADD, v[j]);
+                halves.push_back(s);
+                Value g = arith::AddIOp::create(bb, loc, g0, idx(j));
+                sums = tensor::InsertOp::create(bb, loc, s, sums,
+                                                ValueRange{t, g});
+              }
+              Value sums32 = tensor::InsertOp::create(
+                  bb, loc, arith::AddFOp::create(bb, loc, halves[0], halves[1]),
+                  a[3], ValueRange{t, blk});
+              scf::YieldOp::create(bb, loc,
+                                   ValueRange{codes, scales, sums, sums32});
+            });
+        scf::YieldOp::create(tb, loc, blocks.getResults());
+      });
+  (void)zeroVec;
+  return {rows.getResult(0), rows.getResult(1), rows.getResult(2),
+          rows.getResult(3)};
+}
+
+void mlir::tok::forEachInt8Piece(
+    OpBuilder &b, Location loc, WeightQuantAttr quant, Value w, Value row,
+    Value base, llvm::function_ref<void(const Int8Piece &)> body) {
+  RowReader r{b, loc, w, row};
+  auto vecI8 = VectorType::get({32}, b.getI8Type());
+  auto splat = [&](int64_t v) -> Value {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vecI8, b.getI8IntegerAttr(v)));
+  };
+  auto bytes32 = [&](Value at) -> Value {
+    Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    return vector::TransferReadOp::create(b, loc, vecI8, w, ValueRange{row, at},
+                                          zero, ArrayRef<bool>{true});
+  };
+  auto vAnd = [&](Value v, int64_t m) -> Value {
+    return arith::AndIOp::create(b, loc, v, splat(m));
+  };
+  auto vShr = [&](Value v, int64_t s) -> Value {
+    return s ? arith::ShRUIOp::create(b, loc, v, splat(s)).getResult() : v;
+  };
+  auto times = [&](Value v, float c) -> Value {
+    return r.fmul(v, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(c)));
+  };
+
+  switch (quant.getScheme()) {
+  case WeightScheme::q8_0: {
+    Value raw = bytes32(r.add(base, 2));
+    Int8Piece p;
+    p.codes = math::AbsIOp::create(b, loc, raw);
+    p.signOf = raw;
+    p.scale = r.half(base);
+    p.k0 = 0;
+    body(p);
+    return;
+  }
+  case WeightScheme::q4_0: {
+    Value d = r.half(base);
+    Value zero16 = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Value q16 = vector::TransferReadOp::create(
+        b, loc, VectorType::get({16}, b.getI8Type()), w,
+        ValueRange{row, r.add(base, 2)}, zero16, ArrayRef<bool>{true});
+    auto splat16 = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(
+          b, loc,
+          DenseElementsAttr::get(VectorType::get({16}, b.getI8Type()),
+                                 b.getI8IntegerAttr(v)));
+    };
+    Value lo = arith::AndIOp::create(b, loc, q16, splat16(15));
+    Value hi = arith::ShRUIOp::create(b, loc, q16, splat16(4));
+    SmallVector<int64_t> concat;
+    for (int64_t i = 0; i < 32; ++i)
+      concat.push_back(i);
+    Int8Piece p;
+    p.codes = vector::ShuffleOp::create(b, loc, lo, hi, concat);
+    p.scale = d;
+    p.k0 = 0;
+    p.coef32 = times(d, 8.0f);
+    body(p);
+    return;
+  }
+  case WeightScheme::q4_k: {
+    Value d = r.half(base), dmin = r.half(r.add(base, 2));
+    Value scales = r.add(base, 4);
+    for (int64_t pair = 0; pair < 4; ++pair) {
+      Value q32 = bytes32(r.add(base, 16 + 32 * pair));
+      for (int64_t half = 0; half < 2; ++half) {
+        auto [sc, m] = r.scaleMinK4(scales, 2 * pair + half);
+        Int8Piece p;
+        p.codes = half ? vShr(q32, 4) : vAnd(q32, 15);
+        p.scale = r.fmul(d, sc);
+        p.k0 = 64 * pair + 32 * half;
+        p.coef32 = r.fmul(dmin, m);
+        body(p);
+      }
+    }
+    return;
+  }
+  case WeightScheme::q6_k: {
+    Value d = r.half(r.add(base, 208));
+    auto vec8 = VectorType::get({8}, b.getF32Type());
+    SmallVector<bool> upper{false, false, false, false, true, true, true, true};
+    Value laneMask = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({8}, b.getI1Type()),
+                               ArrayRef<bool>(upper)));
+    for (int64_t h = 0; h < 2; ++h) {
+      Value qlA = bytes32(r.add(base, 64 * h));
+      Value qlB = bytes32(r.add(base, 64 * h + 32));
+      Value qh = bytes32(r.add(base, 128 + 32 * h));
+      for (int64_t i = 0; i < 4; ++i) {
+        Value low =
+            i < 2 ? vAnd(i == 0 ? qlA : qlB, 15) : vShr(i == 2 ? qlA : qlB, 4);
+        Value high = vAnd(vShr(qh, 2 * i), 3);
+        // The signed code q - 32 as a magnitude and a sign (which the
+        // activations take), rather than a correction per 16 weights.
+        Value q = arith::OrIOp::create(
+            b, loc, low, arith::ShLIOp::create(b, loc, high, splat(4)));
+        Value centered = arith::SubIOp::create(b, loc, q, splat(32));
+        Int8Piece p;
+        p.codes = math::AbsIOp::create(b, loc, centered);
+        p.signOf = centered;
+        Value sa =
+            r.fmul(d, r.f32(r.byte(r.add(base, 192 + 8 * h + 2 * i), true)));
+        Value sb = r.fmul(
+            d, r.f32(r.byte(r.add(base, 192 + 8 * h + 2 * i + 1), true)));
+        p.scale = arith::SelectOp::create(
+            b, loc, laneMask, vector::BroadcastOp::create(b, loc, vec8, sb),
+            vector::BroadcastOp::create(b, loc, vec8, sa));
+        p.k0 = 128 * h + 32 * i;
+        body(p);
       }
     }
     return;

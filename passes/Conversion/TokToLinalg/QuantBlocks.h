@@ -54,6 +54,63 @@ void forEachLaneGroup(OpBuilder &b, Location loc, WeightQuantAttr quant,
                       Value w, Value row, Value base,
                       llvm::function_ref<void(const LaneGroup &)> body);
 
+//===----------------------------------------------------------------------===//
+// The integer path: int8 activations, u8 x s8 dot products (VNNI)
+//===----------------------------------------------------------------------===//
+
+/// A token row of activations quantized per block of 32: codes
+/// round(x / dx) in [-127, 127] with dx = max|x| / 127 (0 for a zero
+/// block), and the exact f32 sums of x per group of 16 and of 32 (for the
+/// zero points and minimums of the weights).
+struct QuantizedActivations {
+  Value codes;  // tensor<T x K x i8>
+  Value scales; // tensor<T x K/32 x f32>: dx
+  Value sums;   // tensor<T x K/16 x f32>
+  Value sums32; // tensor<T x K/32 x f32>
+};
+
+/// Quantizes the rows of `x` (tensor<T x K x f32>, K a multiple of 32).
+QuantizedActivations emitQuantizeActivations(OpBuilder &b, Location loc,
+                                             Value x, int64_t k);
+
+/// 32 consecutive weights of a block, for dot products with 32 int8
+/// activations: sum_j w_j x_j = scale * sum_j codes_j * xq_j * dx
+///                              - coef32 * sum(x)
+///                              - sum over its 16-groups g of coef_g *
+///                              sum(x_g).
+struct Int8Piece {
+  /// vector<32xi8>, unsigned codes (the first operand of vpdpbusd).
+  Value codes;
+  /// q8_0: the signed weights, whose signs the activations take (codes
+  /// are their magnitudes); null otherwise.
+  Value signOf;
+  /// f32, or vector<8xf32> (q6_k: lanes 0-3 and 4-7 are the two groups of
+  /// 16, as vpdpbusd sums 4 bytes a lane).
+  Value scale;
+  /// Offset in K of the first weight, from the block's first (a multiple
+  /// of 32).
+  int64_t k0;
+  /// The coefficient of the sum of x over the piece (null: none).
+  Value coef32;
+  /// (coefficient, group): subtract coefficient * (sum of x over 16-group
+  /// `group` of the piece, 0 or 1).
+  llvm::SmallVector<std::pair<Value, int64_t>, 2> corrections;
+};
+
+/// Calls `body` for every 32-weight piece of the block at `base` of row
+/// `row` of `w`.
+void forEachInt8Piece(OpBuilder &b, Location loc, WeightQuantAttr quant,
+                      Value w, Value row, Value base,
+                      llvm::function_ref<void(const Int8Piece &)> body);
+
+/// `acc` (vector<8xi32>) plus, per lane, the sum of 4 products of unsigned
+/// `a` and signed `b` bytes (vector<32xi8>): vpdpbusd's semantics, as a
+/// generic vector.contract (tok-x86-int8-dot selects the instruction).
+Value emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a, Value b8);
+/// vpsignb's semantics: `a` negated where `sign` is negative, zero where it
+/// is zero.
+Value emitSignBytes(OpBuilder &b, Location loc, Value a, Value sign);
+
 } // namespace mlir::tok
 
 #endif // TOK_CONVERSION_TOKTOLINALG_QUANTBLOCKS_H

@@ -34,11 +34,13 @@
 #include "QuantBlocks.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 using namespace mlir::tok;
@@ -50,8 +52,9 @@ constexpr int64_t kChunks = 8;
 constexpr int64_t kTokens = 4;
 
 struct QuantLinearLowering : OpConversionPattern<LinearOp> {
-  QuantLinearLowering(MLIRContext *ctx)
-      : OpConversionPattern(ctx, /*benefit=*/3) {}
+  QuantLinearLowering(MLIRContext *ctx, bool int8)
+      : OpConversionPattern(ctx, /*benefit=*/3), int8(int8) {}
+  bool int8;
 
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
@@ -162,6 +165,104 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
       return slice;
     };
 
+    // The integer path: activations quantized once per call, then per
+    // 32-weight piece one u8 x s8 dot product (8 lanes of 4 products).
+    QuantizedActivations acts;
+    if (int8)
+      acts = emitQuantizeActivations(b, loc, x, k);
+    auto vec8 = VectorType::get({8}, f32);
+    Value zero8 = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vec8, b.getF32FloatAttr(0.0f)));
+    Value zeroDot = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({8}, b.getI32Type()),
+                               b.getI32IntegerAttr(0)));
+    auto xqType = VectorType::get({32}, b.getI8Type());
+    Value zeroI8 = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    int64_t piecesPerBlock = blockSize / 32;
+    auto emitRowInt8 = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
+                           Value row, Value col) -> Value {
+      int64_t nt = static_cast<int64_t>(ts.size());
+      int64_t chains =
+          std::max<int64_t>(1, std::min<int64_t>(piecesPerBlock, 8 / nt));
+      SmallVector<Value> inits(nt * chains, zero8);
+      inits.append(nt, zeroF); // the corrections, one per token
+      auto blocks = scf::ForOp::create(
+          ob, loc, c0, idx(k / blockSize), idx(1), inits,
+          [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+            SmallVector<Value> next(accs);
+            Value base = arith::MulIOp::create(kb, loc, blk, idx(blockBytes));
+            Value k0 = arith::MulIOp::create(kb, loc, blk, idx(blockSize));
+            int64_t piece = 0;
+            forEachInt8Piece(
+                kb, loc, quant, w, row, base, [&](const Int8Piece &p) {
+                  Value at = arith::AddIOp::create(kb, loc, k0, idx(p.k0));
+                  Value xBlock = arith::DivUIOp::create(kb, loc, at, idx(32));
+                  Value group = arith::DivUIOp::create(kb, loc, at, idx(16));
+                  int64_t chain = piece++ % chains;
+                  for (auto [i, t] : llvm::enumerate(ts)) {
+                    Value xq = vector::TransferReadOp::create(
+                        kb, loc, xqType, acts.codes, ValueRange{t, at}, zeroI8,
+                        ArrayRef<bool>{true});
+                    if (p.signOf)
+                      xq = emitSignBytes(kb, loc, xq, p.signOf);
+                    Value dot = emitDotU8S8(kb, loc, zeroDot, p.codes, xq);
+                    Value dotF = arith::SIToFPOp::create(kb, loc, vec8, dot);
+                    Value dx = tensor::ExtractOp::create(kb, loc, acts.scales,
+                                                         ValueRange{t, xBlock});
+                    Value scale =
+                        isa<VectorType>(p.scale.getType())
+                            ? arith::MulFOp::create(kb, loc, p.scale,
+                                                    vector::BroadcastOp::create(
+                                                        kb, loc, vec8, dx))
+                                  .getResult()
+                            : vector::BroadcastOp::create(
+                                  kb, loc, vec8,
+                                  arith::MulFOp::create(kb, loc, p.scale, dx))
+                                  .getResult();
+                    Value &acc = next[i * chains + chain];
+                    acc = vector::FMAOp::create(kb, loc, dotF, scale, acc);
+                    Value &corr = next[nt * chains + i];
+                    if (p.coef32) {
+                      Value sum = tensor::ExtractOp::create(
+                          kb, loc, acts.sums32, ValueRange{t, xBlock});
+                      corr = math::FmaOp::create(kb, loc, p.coef32, sum, corr);
+                    }
+                    for (auto [coef, g] : p.corrections) {
+                      Value gi = arith::AddIOp::create(kb, loc, group, idx(g));
+                      Value sum = tensor::ExtractOp::create(kb, loc, acts.sums,
+                                                            ValueRange{t, gi});
+                      corr = math::FmaOp::create(kb, loc, coef, sum, corr);
+                    }
+                  }
+                });
+            scf::YieldOp::create(kb, loc, next);
+          });
+      Value b0;
+      if (bias)
+        b0 = tensor::ExtractOp::create(ob, loc, bias, row);
+      for (auto [i, t] : llvm::enumerate(ts)) {
+        Value sum = blocks.getResult(i * chains);
+        for (int64_t c = 1; c < chains; ++c)
+          sum = arith::AddFOp::create(ob, loc, sum,
+                                      blocks.getResult(i * chains + c));
+        auto red = vector::ReductionOp::create(ob, loc,
+                                               vector::CombiningKind::ADD, sum);
+        red.setFastmathAttr(reassoc);
+        Value s = arith::SubFOp::create(ob, loc, red,
+                                        blocks.getResult(nt * chains + i));
+        if (b0)
+          s = arith::AddFOp::create(ob, loc, s, b0);
+        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
+      }
+      return slice;
+    };
+    auto rowKernel = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
+                         Value row, Value col) -> Value {
+      return int8 ? emitRowInt8(ob, slice, ts, row, col)
+                  : emitRow(ob, slice, ts, row, col);
+    };
+
     auto forall = scf::ForallOp::create(
         b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(chunks)},
         ValueRange{init}, std::nullopt);
@@ -191,13 +292,13 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                   for (int64_t i = 1; i < kTokens; ++i)
                     ts.push_back(arith::AddIOp::create(tb, loc, t, idx(i)));
                   scf::YieldOp::create(tb, loc,
-                                       emitRow(tb, tArgs[0], ts, row, j));
+                                       rowKernel(tb, tArgs[0], ts, row, j));
                 });
             auto rest = scf::ForOp::create(
                 rb, loc, fullT, tokens, idx(1), groups.getResults(),
                 [&](OpBuilder &tb, Location, Value t, ValueRange tArgs) {
                   scf::YieldOp::create(tb, loc,
-                                       emitRow(tb, tArgs[0], {t}, row, j));
+                                       rowKernel(tb, tArgs[0], {t}, row, j));
                 });
             scf::YieldOp::create(rb, loc, rest.getResults());
           });
@@ -225,7 +326,13 @@ void mlir::tok::populateQuantWeightTypeConversion(TypeConverter &converter) {
   });
 }
 
-void mlir::tok::populateQuantLinearToVectorPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<QuantLinearLowering>(patterns.getContext());
+void mlir::tok::populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
+                                                    bool int8) {
+  patterns.add<QuantLinearLowering>(patterns.getContext(), int8);
+}
+
+bool mlir::tok::hostHasInt8DotProducts() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  return features.lookup("avx512vnni") && features.lookup("avx512vl") &&
+         features.lookup("avx2");
 }

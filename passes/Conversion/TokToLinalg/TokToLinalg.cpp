@@ -359,6 +359,14 @@ struct ConvertTokToLinalgPass
     if (unsupported)
       return signalPassFailure();
 
+    if (quantDot != "auto" && quantDot != "f32" && quantDot != "vnni") {
+      getOperation()->emitError()
+          << "convert-tok-to-linalg: quant-dot must be 'auto', 'f32' or "
+             "'vnni', got '"
+          << quantDot << "'";
+      return signalPassFailure();
+    }
+
     // Generation loops first: their bodies are ordinary tok code.
     if (failed(expandGenerateOps(getOperation())))
       return signalPassFailure();
@@ -390,6 +398,9 @@ struct ConvertTokToLinalgPass
     RewritePatternSet patterns(ctx);
     AttentionLowering how{queryTile, keyTile, vectorAttention};
     populateTokToLinalgConversionPatterns(patterns, how);
+    bool int8 =
+        quantDot == "vnni" || (quantDot == "auto" && hostHasInt8DotProducts());
+    populateQuantLinearToVectorPatterns(patterns, int8);
     populateKVCacheToTensorsPatterns(converter, patterns, how);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
@@ -436,5 +447,4 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   populateVerifyToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
   populateLinearToVectorPatterns(patterns);
-  populateQuantLinearToVectorPatterns(patterns);
 }

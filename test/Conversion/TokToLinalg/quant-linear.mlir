@@ -1,4 +1,6 @@
-// RUN: tok-opt %s --convert-tok-to-linalg | FileCheck %s
+// RUN: tok-opt %s --convert-tok-to-linalg=quant-dot=f32 | FileCheck %s
+// RUN: tok-opt %s --convert-tok-to-linalg=quant-dot=vnni | FileCheck %s --check-prefix=INT8
+// RUN: not tok-opt %s --convert-tok-to-linalg=quant-dot=amx 2>&1 | FileCheck %s --check-prefix=BAD
 
 // A #tok.quant weight lowers to its bytes (q4_0: 64 / 32 blocks of 18
 // bytes = 36 per row), and tok.linear to a threaded kernel over them: an
@@ -12,7 +14,8 @@
 // CHECK:         scf.forall (%{{.*}}) in (5)
 // CHECK:           scf.for
 // CHECK:             scf.for %{{.*}} step %c4
-// CHECK:               scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// 4 tokens x 2 independent accumulators (the block's two groups).
+// CHECK:               scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK:                 %[[D2:.*]] = vector.transfer_read %[[W]]{{.*}} : tensor<10x36xi8>, vector<2xi8>
 // CHECK:                 %[[D:.*]] = vector.bitcast %[[D2]] : vector<2xi8> to vector<1xf16>
 // CHECK:                 %[[Q:.*]] = vector.transfer_read %[[W]]{{.*}} : tensor<10x36xi8>, vector<16xi8>
@@ -24,6 +27,29 @@
 // CHECK:                 vector.reduction <add>
 // CHECK:             scf.for
 // CHECK:               vector.reduction <add>
+// The int8 kernel: the activations are quantized once per call (per row
+// and block of 32: the largest magnitude, a scale, codes rounded to even,
+// the sums of x per 16 and per 32), then per block the 16 code bytes become
+// 32 nibbles (low, then high) whose dot product with 32 activation codes is
+// one u8 x s8 contraction of [8 x 4] into 8 i32 lanes; the zero point 8 is
+// subtracted through the block's sum of x.
+// INT8-LABEL: func.func @linear(
+// INT8:         scf.for
+// INT8:           scf.for
+// INT8:             vector.reduction <maximumf>
+// INT8:             math.roundeven
+// INT8:             arith.fptosi
+// INT8:             arith.trunci {{.*}} : vector<16xi32> to vector<16xi8>
+// INT8:         scf.forall (%{{.*}}) in (5)
+// INT8:               %[[Q:.*]] = vector.transfer_read %{{.*}} : tensor<10x36xi8>, vector<16xi8>
+// INT8:               %[[LO:.*]] = arith.andi %[[Q]]
+// INT8:               %[[HI:.*]] = arith.shrui %[[Q]]
+// INT8:               vector.shuffle %[[LO]], %[[HI]] [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31] : vector<16xi8>, vector<16xi8>
+// INT8:               arith.extui {{.*}} : vector<8x4xi8> to vector<8x4xi32>
+// INT8:               arith.extsi {{.*}} : vector<8x4xi8> to vector<8x4xi32>
+// INT8:               vector.contract {{.*}} : vector<8x4xi32>, vector<8x4xi32> into vector<8xi32>
+// INT8:               math.fma
+// BAD: convert-tok-to-linalg: quant-dot must be 'auto', 'f32' or 'vnni', got 'amx'
 func.func @linear(%x: tensor<?x64xf32>, %w: tensor<10x64xf32, #tok.quant<q4_0>>) -> tensor<?x10xf32> {
   %y = tok.linear %x, %w : tensor<?x64xf32>, tensor<10x64xf32, #tok.quant<q4_0>>
   return %y : tensor<?x10xf32>

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 
 
-def run_entry(tok_run, work, name, mlir, inputs, n_out, entry="f"):
+def run_entry(tok_run, work, name, mlir, inputs, n_out, entry="f", extra=()):
     """Returns (list of result arrays, stderr), or (None, stderr) if
     tok-run failed."""
     path = os.path.join(work, name + ".mlir")
@@ -28,6 +28,7 @@ def run_entry(tok_run, work, name, mlir, inputs, n_out, entry="f"):
         if os.path.exists(prefix + "%d.npy" % i):
             os.remove(prefix + "%d.npy" % i)
     args.append("--output=" + prefix)
+    args.extend(extra)
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
         return None, r.stderr

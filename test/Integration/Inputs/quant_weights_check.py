@@ -9,8 +9,13 @@ The reference dequantizes them with the block layouts as GGML documents
 them, written here from that description (not from tok's code), and
 computes in float64. Cases: q8_0, q4_0, q4_k and q6_k; decode (T = 1) and
 prefill shapes (T = 2, 5, 9: groups of 4 tokens and the rest); a bias;
-embedding rows. Tolerance: |got - want| <= 1e-5 * (|x| . |w|) per output,
-i.e. relative to the sum of magnitudes (f32 accumulation).
+embedding rows. Each linear case runs both kernels: weights widened to f32
+(tolerance |got - want| <= 1e-5 * (|x| . |w|) per output, f32
+accumulation), and int8 activations with integer dot products, once with
+vpdpbusd where the host has it and once as generic vector code. For the
+int8 kernel the activations are rounded to multiples of dx = max|x| / 127
+per block of 32 (so each moves by at most dx / 2), and the tolerance adds
+sum over blocks of dx / 2 * sum |w| in the block.
 """
 
 import os
@@ -59,8 +64,12 @@ def f16_at(blocks, start):
     return blocks[:, start:start + 2].copy().view("<f2").astype(np.float64)[:, 0]
 
 
-def dequant(scheme, data, k):
-    """Reference dequantization: [rows, bytes] -> float64 [rows, k]."""
+def dequant(scheme, data, k, without_offsets=False):
+    """Reference dequantization: [rows, bytes] -> float64 [rows, k]. With
+    without_offsets, q4_0 leaves out its zero point (d * q, not d * (q - 8))
+    and q4_k its minimum (d * sc * q): the part the int8 kernel multiplies
+    with the rounded activations (it subtracts the rest times the exact sum
+    of x)."""
     bs, bb = BLOCK[scheme]
     rows = data.shape[0]
     blocks = data.reshape(-1, bb)
@@ -72,7 +81,7 @@ def dequant(scheme, data, k):
     elif scheme == "q4_0":
         d = f16_at(blocks, 0)
         qs = blocks[:, 2:18].astype(np.int64)
-        q = np.concatenate([qs & 15, qs >> 4], axis=1) - 8
+        q = np.concatenate([qs & 15, qs >> 4], axis=1) - (0 if without_offsets else 8)
         out = d[:, None] * q
     elif scheme == "q4_k":
         d, dmin = f16_at(blocks, 0), f16_at(blocks, 2)
@@ -87,7 +96,7 @@ def dequant(scheme, data, k):
             p = j // 2
             codes = qs[:, 32 * p:32 * p + 32]
             q = (codes & 15) if j % 2 == 0 else (codes >> 4)
-            out[:, 32 * j:32 * j + 32] = (d * sc)[:, None] * q - (dmin * m)[:, None]
+            out[:, 32 * j:32 * j + 32] = (d * sc)[:, None] * q - (0 if without_offsets else (dmin * m)[:, None])
     else:
         ql = blocks[:, 0:128].astype(np.int64)
         qh = blocks[:, 128:192].astype(np.int64)
@@ -104,6 +113,23 @@ def dequant(scheme, data, k):
                 for i, q in enumerate(qs):
                     out[:, 128 * h + 32 * i + l] = d * sc[:, 8 * h + l // 16 + 2 * i] * (q - 32)
     return out.reshape(rows, k)
+
+
+# The kernels: weights widened to f32; int8 activations with vpdpbusd
+# (where the host has AVX512-VNNI; elsewhere the same as generic); int8
+# activations as generic vector code.
+MODES = [("f32", "tok-to-llvm{quant-dot=f32}"), ("int8", "tok-to-llvm{quant-dot=vnni}"),
+         ("int8 generic", "tok-to-llvm{quant-dot=vnni int8-dot=generic}")]
+
+
+def int8_bound(x, c):
+    """Worst effect of rounding x to multiples of max|x| / 127 per block of
+    32 (each activation moves by at most half a step) on sum_j c_j x_j, c
+    the weights' part that multiplies the rounded activations."""
+    t, k = x.shape
+    step = np.abs(x.astype(np.float64)).reshape(t, k // 32, 32).max(axis=2) / 127.0
+    csum = np.abs(c).reshape(c.shape[0], k // 32, 32).sum(axis=2)
+    return (step / 2.0) @ csum.T * 1.0001
 
 
 def main():
@@ -123,30 +149,39 @@ def main():
     for scheme, n, k, ts in cases:
         data = make_blocks(rng, scheme, n, k)
         w = dequant(scheme, data, k)
+        codes_part = dequant(scheme, data, k, without_offsets=True)
         wtype = "tensor<%dx%dxf32, #tok.quant<%s>>" % (n, k, scheme)
         for t in ts:
             x = rng.standard_normal((t, k)).astype(np.float32)
+            # Outlier blocks: one large activation sets the block's scale.
+            x[:, 5] *= 40.0
             mlir = ("func.func @f(%%x: tensor<?x%dxf32>, %%w: %s) -> tensor<?x%dxf32> {\n"
                     "  %%y = tok.linear %%x, %%w : tensor<?x%dxf32>, %s\n"
                     "  return %%y : tensor<?x%dxf32>\n}\n") % (k, wtype, n, k, wtype, n)
-            out, err = run_entry(tok_run, work, "%s_t%d" % (scheme, t), mlir, [x, data], 1)
-            if out is None:
-                print(err)
             want = x.astype(np.float64) @ w.T
             bound = 1e-5 * (np.abs(x).astype(np.float64) @ np.abs(w).T) + 1e-30
-            check("linear %s N=%d K=%d T=%d" % (scheme, n, k, t), out and out[0], want, bound)
+            for mode, pipeline in MODES:
+                out, err = run_entry(tok_run, work, "%s_t%d_%s" % (scheme, t, mode), mlir, [x, data], 1,
+                                     extra=["--pipeline=" + pipeline])
+                if out is None:
+                    print(err)
+                b = bound if mode == "f32" else bound + int8_bound(x, codes_part)
+                check("linear %s N=%d K=%d T=%d (%s)" % (scheme, n, k, t, mode), out and out[0], want, b)
         # With a bias, prefill shape.
         x = rng.standard_normal((3, k)).astype(np.float32)
         bias = rng.standard_normal(n).astype(np.float32)
         mlir = ("func.func @f(%%x: tensor<?x%dxf32>, %%w: %s, %%b: tensor<%dxf32>) -> tensor<?x%dxf32> {\n"
                 "  %%y = tok.linear %%x, %%w, %%b : tensor<?x%dxf32>, %s, tensor<%dxf32>\n"
                 "  return %%y : tensor<?x%dxf32>\n}\n") % (k, wtype, n, n, k, wtype, n, n)
-        out, err = run_entry(tok_run, work, "%s_bias" % scheme, mlir, [x, data, bias], 1)
-        if out is None:
-            print(err)
         want = x.astype(np.float64) @ w.T + bias
         bound = 1e-5 * (np.abs(x).astype(np.float64) @ np.abs(w).T + np.abs(bias)) + 1e-30
-        check("linear %s with bias" % scheme, out and out[0], want, bound)
+        for mode, pipeline in MODES:
+            out, err = run_entry(tok_run, work, "%s_bias_%s" % (scheme, mode), mlir, [x, data, bias], 1,
+                                 extra=["--pipeline=" + pipeline])
+            if out is None:
+                print(err)
+            b = bound if mode == "f32" else bound + int8_bound(x, codes_part)
+            check("linear %s with bias (%s)" % (scheme, mode), out and out[0], want, b)
         # Embedding rows.
         ids = rng.integers(0, n, size=7).astype(np.int32)
         ids[0] = 0  # the zero block's row
