@@ -10,7 +10,7 @@ none, others a synthetic vocabulary of the right size (add_vocabulary). As llama
 q_proj and k_proj rows are permuted so that each head's rotary pairs are
 adjacent (GGUF's llama layout). With --type q8_0 / q4_0, matrices whose rows
 are a multiple of 32 are quantized (by the gguf package) and the rest stay
-float16; vectors stay float32. The file is written beside the output and
+float32, as do vectors. The file is written beside the output and
 renamed into place; an existing output is not overwritten.
 """
 
@@ -132,6 +132,11 @@ def convert(hf_dir, out, qtype="f32"):
         elif qt is not None and arr.shape[-1] % 32 == 0:
             data = gguf.quants.quantize(np.ascontiguousarray(arr, np.float32), qt)
             w.add_tensor(gguf_name(name), data, raw_shape=data.shape, raw_dtype=qt)
+        elif qt is not None:
+            # Rows that are not whole blocks stay float32 (llama.cpp's
+            # converter would write f16; f32 is what tok-quantize-weights
+            # leaves, so the two can be compared exactly).
+            w.add_tensor(gguf_name(name), np.ascontiguousarray(arr, np.float32))
         else:
             w.add_tensor(gguf_name(name), np.ascontiguousarray(arr, np.float16))
     w.write_header_to_file()

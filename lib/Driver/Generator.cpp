@@ -18,6 +18,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "tok/Execution/JitCall.h"
+#include "tok/Frontend/GgmlBlocks.h"
 #include "tok/Frontend/Gguf.h"
 
 #include "llvm/Support/raw_ostream.h"
@@ -230,9 +231,31 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
     return std::move(err);
   auto stepFn = module->lookupSymbol<func::FuncOp>("step");
   generateFn = module->lookupSymbol<func::FuncOp>("generate");
-  if (!stepFn || !generateFn || generateFn.getFunctionType() != fnType)
-    return makeError(
-        "--pipeline must keep @step and the signature of @generate");
+  // The signature of @generate stays, except that weights may have become
+  // block-quantized (tok-quantize-weights): those are quantized here, once.
+  FunctionType newType = generateFn ? generateFn.getFunctionType() : fnType;
+  bool sameShape = stepFn && generateFn &&
+                   newType.getNumInputs() == fnType.getNumInputs() &&
+                   newType.getResults() == fnType.getResults();
+  for (unsigned i = 0; sameShape && i < fnType.getNumInputs(); ++i) {
+    Type was = fnType.getInput(i), now = newType.getInput(i);
+    if (was == now)
+      continue;
+    auto wasTensor = dyn_cast<RankedTensorType>(was);
+    WeightQuantAttr quant = getWeightQuant(now);
+    if (i == 0 || !wasTensor || getWeightQuant(was) || !quant ||
+        cast<RankedTensorType>(now).getShape() != wasTensor.getShape()) {
+      sameShape = false;
+      break;
+    }
+    g->quantizeArgs.push_back(
+        {i, stringifyWeightScheme(quant.getScheme()).str()});
+  }
+  if (!sameShape)
+    return makeError("--pipeline must keep @step and the signature of "
+                     "@generate (weights may only become #tok.quant)");
+  if (llvm::Error err = g->quantizeWeights())
+    return std::move(err);
   // Every cache is allocated once at its capacity: the peak KV bytes are
   // those of the caches @generate creates (the cost model's kv-bytes).
   report.kvBytes = computeFunctionCost(generateFn, 1).kvBytes;
@@ -268,8 +291,35 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
   report.compileSeconds = secondsBetween(t2, Clock::now());
   g->jit = std::move(compiled->jit);
   g->entry = compiled->entry;
-  g->entryType = fnType;
+  g->entryType = newType;
   return g;
+}
+
+llvm::Error Generator::quantizeWeights() {
+  // Argument 1 + i is weight i of the target, then the draft's.
+  std::vector<LlamaWeight> shapes = getLlamaWeights(model->getConfig());
+  for (auto &[arg, scheme] : quantizeArgs) {
+    size_t index = arg - 1;
+    if (index >= shapes.size())
+      return makeError("tok-quantize-weights: the draft model's weights are "
+                       "not quantized by the driver");
+    llvm::ArrayRef<int64_t> shape = shapes[index].shape;
+    std::optional<GgmlType> type = parseGgmlTypeName(scheme);
+    if (!type || (*type != GgmlType::Q8_0 && *type != GgmlType::Q4_0))
+      return makeError("tok-quantize-weights: the driver quantizes to q8_0 "
+                       "and q4_0, not " +
+                       scheme);
+    int64_t rows = shape.front(), k = shape.back();
+    int64_t rowBytes = k / getGgmlBlockSize(*type) * getGgmlBlockBytes(*type);
+    std::vector<float> values = model->readWeightAsF32(index);
+    std::vector<char> bytes(rows * rowBytes);
+    for (int64_t r = 0; r < rows; ++r)
+      quantizeGgmlRow(*type, values.data() + r * k, k,
+                      bytes.data() + r * rowBytes);
+    report.quantizedBytes += rows * rowBytes;
+    quantized.emplace_back(index, std::move(bytes));
+  }
+  return llvm::Error::success();
 }
 
 llvm::Expected<GenerateResult>
@@ -294,6 +344,14 @@ Generator::generate(llvm::ArrayRef<int32_t> prompt,
   bindWeights(*model);
   if (draftModel)
     bindWeights(*draftModel);
+  // Weights the pipeline made #tok.quant, quantized at creation.
+  for (auto &[index, bytes] : quantized) {
+    NpyArray &a = args[1 + index];
+    int64_t rows = a.shape.front();
+    a = NpyArray::view(NpyDType::U8,
+                       {rows, static_cast<int64_t>(bytes.size()) / rows},
+                       bytes.data());
+  }
 
   GenerateResult result;
   Stream stream{onToken, &result, {}, {}};

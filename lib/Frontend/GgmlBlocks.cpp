@@ -6,6 +6,9 @@
 
 #include "tok/Frontend/GgmlBlocks.h"
 
+#include "llvm/ADT/APFloat.h"
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -123,4 +126,54 @@ void mlir::tok::dequantizeGgmlRow(GgmlType type, const char *rowBytes,
     }
     }
   }
+}
+
+uint16_t mlir::tok::floatToHalf(float f) {
+  llvm::APFloat v(f);
+  bool lost;
+  v.convert(llvm::APFloat::IEEEhalf(), llvm::APFloat::rmNearestTiesToEven,
+            &lost);
+  return static_cast<uint16_t>(v.bitcastToAPInt().getZExtValue());
+}
+
+bool mlir::tok::quantizeGgmlRow(GgmlType type, const float *x, int64_t k,
+                                char *out) {
+  if (type != GgmlType::Q8_0 && type != GgmlType::Q4_0)
+    return false;
+  int64_t bb = getGgmlBlockBytes(type);
+  for (int64_t blk = 0; blk < k / 32; ++blk) {
+    const float *v = x + blk * 32;
+    auto *b = reinterpret_cast<unsigned char *>(out + blk * bb);
+    float d;
+    if (type == GgmlType::Q8_0) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j)
+        amax = std::max(amax, std::fabs(v[j]));
+      d = amax / 127.0f;
+      float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < 32; ++j)
+        b[2 + j] = static_cast<unsigned char>(
+            static_cast<int8_t>(std::round(v[j] * id)));
+    } else {
+      float amax = 0.0f, m = 0.0f;
+      for (int j = 0; j < 32; ++j)
+        if (std::fabs(v[j]) > amax) {
+          amax = std::fabs(v[j]);
+          m = v[j];
+        }
+      d = m / -8.0f;
+      float id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < 16; ++j) {
+        auto code = [&](float w) {
+          float q = std::trunc(w * id + 8.5f);
+          return static_cast<unsigned char>(std::min(15.0f, std::max(0.0f, q)));
+        };
+        b[2 + j] =
+            static_cast<unsigned char>(code(v[j]) | (code(v[j + 16]) << 4));
+      }
+    }
+    uint16_t h = floatToHalf(d);
+    std::memcpy(b, &h, 2);
+  }
+  return true;
 }

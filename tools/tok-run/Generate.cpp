@@ -562,6 +562,11 @@ int tokrun::runGenerate(MLIRContext &context) {
       "slots); weights {4} mapped in place, {5} in memory\n",
       median(totalTimes) * 1e3, formatBytes(kvBytes), config.layers, cacheSlots,
       formatBytes(model.getMappedBytes()), formatBytes(model.getOwnedBytes()));
+  if (report.quantizedBytes)
+    llvm::errs() << llvm::formatv(
+        "tok-run: weights quantized at load (tok-quantize-weights): {0} in "
+        "memory\n",
+        formatBytes(report.quantizedBytes));
   auto costLine = [](const char *what, const tok::FunctionCost &c) {
     llvm::errs() << llvm::formatv(
         "tok-run:   {0,-24} {1,10}FLOP {2,10}B moved {3,10}B KV "

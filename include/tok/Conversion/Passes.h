@@ -46,12 +46,17 @@ void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 /// kernel (preferred over the generic one where it applies).
 void populateLinearToVectorPatterns(RewritePatternSet &patterns);
 
+/// How tok.linear multiplies #tok.quant weights (convert-tok-to-linalg's
+/// quant-dot): weights widened to f32, int8 activations with u8 x s8 dot
+/// products, or per scheme (int8 for the 4- and 6-bit schemes where the
+/// host has VNNI; f32 for q8_0, whose weights lose nothing to f32 and
+/// whose decode is at memory speed either way; docs/quantization.md).
+enum class QuantDot { Auto, F32, Int8 };
+
 /// Adds the tok.linear lowering for #tok.quant weights: a threaded kernel
-/// that reads the weight blocks in place and widens them to f32 lanes, or
-/// with `int8`, quantizes the activations to int8 and multiplies with
-/// AVX512-VNNI dot products.
+/// that reads the weight blocks in place.
 void populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
-                                         bool int8);
+                                         QuantDot how);
 
 /// Whether this host has what the int8 (VNNI) quantized kernel needs.
 bool hostHasInt8DotProducts();

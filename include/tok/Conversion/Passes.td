@@ -91,8 +91,8 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "How tok.linear multiplies #tok.quant weights: 'f32' widens the "
            "weights to f32 lanes; 'vnni' quantizes the activations to int8 "
            "per block of 32 and uses AVX512-VNNI dot products (needs "
-           "AVX512-VNNI and AVX512-VL); 'auto' (default) takes 'vnni' where "
-           "the host has them, else 'f32'">
+           "AVX512-VNNI and AVX512-VL); 'auto' (default) takes 'vnni' for the "
+           "4- and 6-bit schemes where the host has them, else 'f32'">
   ];
 }
 

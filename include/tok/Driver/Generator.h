@@ -84,6 +84,8 @@ struct GeneratorReport {
   /// The bytes of every KV cache (allocated once, at capacity), and the
   /// smallest and largest capacity of a layer's cache.
   int64_t kvBytes = 0, minSlots = 0, maxSlots = 0;
+  /// Bytes of weights the driver quantized (tok-quantize-weights).
+  int64_t quantizedBytes = 0;
   int64_t layers = 0;
   /// Seconds: building the module, the pipeline, lowering and machine code
   /// (or loading it from the JIT cache) and linking; the JIT's own split.
@@ -125,6 +127,8 @@ public:
 
 private:
   Generator() = default;
+  /// Quantizes the weights quantizeArgs names.
+  llvm::Error quantizeWeights();
   const LlamaModel *model = nullptr;
   const LlamaModel *draftModel = nullptr;
   std::unique_ptr<Jit> jit;
@@ -132,6 +136,10 @@ private:
   FunctionType entryType;
   GeneratorReport report;
   int64_t maxPromptTokens = 0;
+  /// @generate arguments the pipeline made #tok.quant, with their scheme,
+  /// and the quantized bytes of those weights (by weight index).
+  std::vector<std::pair<unsigned, std::string>> quantizeArgs;
+  std::vector<std::pair<size_t, std::vector<char>>> quantized;
 };
 
 } // namespace tok

@@ -19,13 +19,22 @@
 namespace mlir {
 namespace tok {
 
-/// IEEE half and bfloat16 to float.
+/// IEEE half and bfloat16 to float, and float to half (nearest even).
 float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
 float bf16ToFloat(uint16_t h);
 
 /// Writes the `k` weights of one row stored as `type` at `row` (k a
 /// multiple of the type's block size) to `out` as float32.
 void dequantizeGgmlRow(GgmlType type, const char *row, int64_t k, float *out);
+
+/// Quantizes `k` float32 weights (k a multiple of 32) to q8_0 or q4_0
+/// blocks at `out`, by llama.cpp's rules: q8_0 d = max|x| / 127, codes
+/// round(x / d) (halves away from zero); q4_0 d = -m / 8 for m the weight
+/// of largest magnitude, codes min(15, trunc(x / d + 8.5)); d stored as
+/// f16 (rounded to nearest even), the codes computed with the f32 d.
+/// Returns false for other types.
+bool quantizeGgmlRow(GgmlType type, const float *x, int64_t k, char *out);
 
 } // namespace tok
 } // namespace mlir

@@ -350,6 +350,47 @@ def TokKVQuantizePass : Pass<"tok-kv-quantize", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tok::TokDialect"];
 }
 
+def TokQuantizeWeightsPass : Pass<"tok-quantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Store a model's weight matrices block-quantized (#tok.quant)";
+  let description = [{
+    Gives the weight matrices of the module (function arguments named by
+    `tok.weight`) a `#tok.quant` type (docs/quantization.md): layer weights
+    get `scheme`, the embedding table (a weight `tok.embed` reads) gets
+    `embedding`, the head (a weight a `tok.linear` outside the layer
+    functions reads) gets `head`; `none` leaves them as they are, and the
+    default of the two is `scheme`. The new types follow the weights through
+    `tok.generate` into the step function and through calls into the layer
+    functions. A matrix whose rows are not a multiple of the block (32) is
+    left as it is, and so is a weight that reaches anything but
+    `tok.linear`, `tok.embed`, a call or `tok.generate`'s parameters (a
+    separate draft model's weights are not quantized). The driver
+    (tok-run generate) quantizes the weights when it binds them, by
+    llama.cpp's rules, so any model can run quantized.
+
+    Examples:
+
+    ```
+    tok-run generate --model M --pipeline "tok-quantize-weights{scheme=q8_0}"
+    tok-opt model.mlir --tok-quantize-weights="scheme=q4_0 head=q8_0 embedding=none"
+    ```
+
+    Schemes: `q8_0`, `q4_0` (the driver quantizes to these; q4_k and q6_k
+    are read from GGUF files only).
+  }];
+  let options = [
+    Option<"scheme", "scheme", "std::string", /*default=*/"\"q8_0\"",
+           "Scheme of the layers' weights: q8_0, q4_0 or none">,
+    Option<"embedding", "embedding", "std::string", /*default=*/"\"\"",
+           "Scheme of the embedding table (default: scheme; none keeps it)">,
+    Option<"head", "head", "std::string", /*default=*/"\"\"",
+           "Scheme of the head (default: scheme; none keeps it)">
+  ];
+  let statistics = [
+    Statistic<"numWeights", "weights", "Weight arguments quantized">
+  ];
+  let dependentDialects = ["::mlir::tok::TokDialect"];
+}
+
 def TokKVSelectPass : Pass<"tok-kv-select", "::mlir::ModuleOp"> {
   let summary = "Query-aware KV page selection at decode time (Quest)";
   let description = [{

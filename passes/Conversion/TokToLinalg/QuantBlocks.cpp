@@ -461,30 +461,83 @@ void mlir::tok::forEachInt8Piece(
     return;
   }
   case WeightScheme::q4_k: {
+    // The 8 scales and minimums unpacked together (lanes j = 0..7): for
+    // j < 4, s[j] & 63 and s[j + 4] & 63; for j >= 4,
+    // (s[j + 4] & 15) | (s[j - 4] >> 6) << 4 and
+    // (s[j + 4] >> 4) | (s[j] >> 6) << 4.
     Value d = r.half(base), dmin = r.half(r.add(base, 2));
-    Value scales = r.add(base, 4);
+    Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Value s16 = vector::TransferReadOp::create(
+        b, loc, VectorType::get({16}, b.getI8Type()), w,
+        ValueRange{row, r.add(base, 4)}, zero, ArrayRef<bool>{true});
+    auto vec8i = VectorType::get({8}, b.getI8Type());
+    auto pick = [&](ArrayRef<int64_t> lanes) -> Value {
+      return vector::ShuffleOp::create(b, loc, s16, s16, lanes);
+    };
+    auto c8 = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vec8i, b.getI8IntegerAttr(v)));
+    };
+    auto and8 = [&](Value v, int64_t m) -> Value {
+      return arith::AndIOp::create(b, loc, v, c8(m));
+    };
+    auto shr8 = [&](Value v, int64_t n) -> Value {
+      return arith::ShRUIOp::create(b, loc, v, c8(n));
+    };
+    auto shl8 = [&](Value v, int64_t n) -> Value {
+      return arith::ShLIOp::create(b, loc, v, c8(n));
+    };
+    SmallVector<bool> firstFour{true,  true,  true,  true,
+                                false, false, false, false};
+    Value low = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(VectorType::get({8}, b.getI1Type()),
+                               ArrayRef<bool>(firstFour)));
+    Value scLo = pick({0, 1, 2, 3, 8, 9, 10, 11});
+    Value scHi = pick({0, 1, 2, 3, 0, 1, 2, 3});
+    Value mLo = pick({4, 5, 6, 7, 8, 9, 10, 11});
+    Value mHi = pick({4, 5, 6, 7, 4, 5, 6, 7});
+    Value sc8 = arith::SelectOp::create(
+        b, loc, low, and8(scLo, 63),
+        arith::OrIOp::create(b, loc, and8(scLo, 15), shl8(shr8(scHi, 6), 4)));
+    Value m8 = arith::SelectOp::create(
+        b, loc, low, and8(mLo, 63),
+        arith::OrIOp::create(b, loc, shr8(mLo, 4), shl8(shr8(mHi, 6), 4)));
+    auto vec8 = VectorType::get({8}, b.getF32Type());
+    Value dsc = arith::MulFOp::create(
+        b, loc, arith::UIToFPOp::create(b, loc, vec8, sc8),
+        vector::BroadcastOp::create(b, loc, vec8, d));
+    Value dm =
+        arith::MulFOp::create(b, loc, arith::UIToFPOp::create(b, loc, vec8, m8),
+                              vector::BroadcastOp::create(b, loc, vec8, dmin));
     for (int64_t pair = 0; pair < 4; ++pair) {
       Value q32 = bytes32(r.add(base, 16 + 32 * pair));
       for (int64_t half = 0; half < 2; ++half) {
-        auto [sc, m] = r.scaleMinK4(scales, 2 * pair + half);
+        int64_t sub = 2 * pair + half;
         Int8Piece p;
         p.codes = half ? vShr(q32, 4) : vAnd(q32, 15);
-        p.scale = r.fmul(d, sc);
+        p.scale =
+            vector::ExtractOp::create(b, loc, dsc, ArrayRef<int64_t>{sub});
         p.k0 = 64 * pair + 32 * half;
-        p.coef32 = r.fmul(dmin, m);
+        p.coef32 =
+            vector::ExtractOp::create(b, loc, dm, ArrayRef<int64_t>{sub});
         body(p);
       }
     }
     return;
   }
   case WeightScheme::q6_k: {
+    // The 16 scales (one per 16 weights) widened together; a piece of 32
+    // takes two of them, lanes 0-3 and 4-7 of its 8 sums.
     Value d = r.half(r.add(base, 208));
-    auto vec8 = VectorType::get({8}, b.getF32Type());
-    SmallVector<bool> upper{false, false, false, false, true, true, true, true};
-    Value laneMask = arith::ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(VectorType::get({8}, b.getI1Type()),
-                               ArrayRef<bool>(upper)));
+    Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Value sc16 = vector::TransferReadOp::create(
+        b, loc, VectorType::get({16}, b.getI8Type()), w,
+        ValueRange{row, r.add(base, 192)}, zero, ArrayRef<bool>{true});
+    auto vec16 = VectorType::get({16}, b.getF32Type());
+    Value scales = arith::MulFOp::create(
+        b, loc, arith::SIToFPOp::create(b, loc, vec16, sc16),
+        vector::BroadcastOp::create(b, loc, vec16, d));
     for (int64_t h = 0; h < 2; ++h) {
       Value qlA = bytes32(r.add(base, 64 * h));
       Value qlB = bytes32(r.add(base, 64 * h + 32));
@@ -501,13 +554,10 @@ void mlir::tok::forEachInt8Piece(
         Int8Piece p;
         p.codes = math::AbsIOp::create(b, loc, centered);
         p.signOf = centered;
-        Value sa =
-            r.fmul(d, r.f32(r.byte(r.add(base, 192 + 8 * h + 2 * i), true)));
-        Value sb = r.fmul(
-            d, r.f32(r.byte(r.add(base, 192 + 8 * h + 2 * i + 1), true)));
-        p.scale = arith::SelectOp::create(
-            b, loc, laneMask, vector::BroadcastOp::create(b, loc, vec8, sb),
-            vector::BroadcastOp::create(b, loc, vec8, sa));
+        int64_t a = 8 * h + 2 * i;
+        p.scale = vector::ShuffleOp::create(
+            b, loc, scales, scales,
+            ArrayRef<int64_t>{a, a, a, a, a + 1, a + 1, a + 1, a + 1});
         p.k0 = 128 * h + 32 * i;
         body(p);
       }

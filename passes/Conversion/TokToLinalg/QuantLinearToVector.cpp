@@ -52,9 +52,9 @@ constexpr int64_t kChunks = 8;
 constexpr int64_t kTokens = 4;
 
 struct QuantLinearLowering : OpConversionPattern<LinearOp> {
-  QuantLinearLowering(MLIRContext *ctx, bool int8)
-      : OpConversionPattern(ctx, /*benefit=*/3), int8(int8) {}
-  bool int8;
+  QuantLinearLowering(MLIRContext *ctx, QuantDot how)
+      : OpConversionPattern(ctx, /*benefit=*/3), how(how) {}
+  QuantDot how;
 
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
@@ -73,6 +73,10 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
     int64_t blockSize = quant.getBlockSize(),
             blockBytes = quant.getBlockBytes();
+    bool int8 =
+        how == QuantDot::Int8 ||
+        (how == QuantDot::Auto && quant.getScheme() != WeightScheme::q8_0 &&
+         hostHasInt8DotProducts());
 
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
@@ -327,8 +331,8 @@ void mlir::tok::populateQuantWeightTypeConversion(TypeConverter &converter) {
 }
 
 void mlir::tok::populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
-                                                    bool int8) {
-  patterns.add<QuantLinearLowering>(patterns.getContext(), int8);
+                                                    QuantDot how) {
+  patterns.add<QuantLinearLowering>(patterns.getContext(), how);
 }
 
 bool mlir::tok::hostHasInt8DotProducts() {

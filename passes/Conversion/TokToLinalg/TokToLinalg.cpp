@@ -398,9 +398,10 @@ struct ConvertTokToLinalgPass
     RewritePatternSet patterns(ctx);
     AttentionLowering how{queryTile, keyTile, vectorAttention};
     populateTokToLinalgConversionPatterns(patterns, how);
-    bool int8 =
-        quantDot == "vnni" || (quantDot == "auto" && hostHasInt8DotProducts());
-    populateQuantLinearToVectorPatterns(patterns, int8);
+    populateQuantLinearToVectorPatterns(patterns,
+                                        quantDot == "f32"    ? QuantDot::F32
+                                        : quantDot == "vnni" ? QuantDot::Int8
+                                                             : QuantDot::Auto);
     populateKVCacheToTensorsPatterns(converter, patterns, how);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

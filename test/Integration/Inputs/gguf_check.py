@@ -95,6 +95,20 @@ def main():
     same = want is not None and got == want
     print("generate: f32 GGUF vs safetensors, 32 greedy tokens: %s" % ("identical" if same else "DIFFERENT"))
 
+    # tok-quantize-weights: the driver quantizes the safetensors weights at
+    # load by llama.cpp's rules, which the gguf package also implements:
+    # the same greedy tokens as the GGUF it wrote.
+    for qtype in ("q8_0", "q4_0"):
+        r = subprocess.run([tok_run, "generate", "--model", model, "--ids", ",".join(map(str, prompt)),
+                            "--max-new-tokens", "64", "--print-ids",
+                            "--pipeline", "tok-quantize-weights{scheme=%s}" % qtype],
+                           capture_output=True, text=True)
+        at_load = [l for l in r.stdout.splitlines() if l.startswith("ids:")]
+        from_file = greedy_ids(tok_run, paths[qtype], prompt, 64)
+        same = bool(at_load) and [int(x) for x in at_load[-1].split()[1:]] == from_file
+        print("tok-quantize-weights{scheme=%s} at load vs the gguf package's %s file, 64 greedy tokens: %s"
+              % (qtype, qtype, "identical" if same else "DIFFERENT " + r.stderr[-500:]))
+
     text = open(os.path.join(HERE, "generate_check.py"), "rb").read()[:128]
     ids = [b % 256 for b in text]
     ref = forward_logits(tok_run, tok_import, work, paths["f32"], ids)
