@@ -2,6 +2,7 @@
 
 Usage: /usr/bin/python3 bench/decode/quant.py [--shapes 110m,tinyllama]
            [--types f16,q8_0,q4_0,q4_k_m] [--rounds 3] [--new 128] [--json OUT]
+           [--fidelity]
 
 For each shape (a 110M Llama-2 shape: dim 768, 12 layers, vocabulary
 32000; the TinyLlama-1.1B shape: dim 2048, 22 layers, GQA 32/4, SwiGLU
@@ -15,7 +16,9 @@ in bench/.venv-llama, bench/common/llama_cpp_env.py), 2 threads, a
 prefill tokens/s of each, their ratios (tok / llama.cpp), and whether the
 greedy tokens agree (random weights make near-ties common, so disagreement
 after a few tokens is expected and is not an error; the fidelity of the
-kernels is a test, test/Integration/gguf_pyllama.test).
+kernels is a test, test/Integration/gguf_pyllama.test). With --fidelity,
+also the top-1 agreement and mean KL of the trained pyllama-4m quantized by
+llama.cpp (q8_0, q4_0, q4_k_m) against its f32 GGUF, teacher-forced.
 """
 
 import argparse
@@ -78,6 +81,36 @@ def run_peer(python, model, prompt, new):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def fidelity(python, tok_run, tok_import, work):
+    """Top-1 agreement and mean KL of each quantized copy of the trained
+    pyllama-4m against its f32 GGUF, teacher-forced over 128 positions (the
+    test's method, test/Integration/Inputs/gguf_check.py)."""
+    sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
+    import gguf_check  # noqa: E402
+
+    model = os.path.join(os.path.dirname(ROOT), "shared", "models", "pyllama-4m")
+    if not os.path.isdir(model):
+        print("fidelity: %s not found, skipped" % model)
+        return []
+    f32 = os.path.join(work, "pyllama-f32.gguf")
+    hf_to_gguf.convert(model, f32, "f32")
+    text = open(os.path.join(ROOT, "test", "Integration", "Inputs", "generate_check.py"), "rb").read()[:128]
+    ids = [b % 256 for b in text]
+    ref = gguf_check.forward_logits(tok_run, tok_import, work, f32, ids)
+    rows = []
+    for qtype in ("q8_0", "q4_0", "q4_k_m"):
+        path = os.path.join(work, "pyllama-%s.gguf" % qtype)
+        subprocess.run([python, PEER, "quantize", f32, path, qtype], check=True, capture_output=True)
+        logits = gguf_check.forward_logits(tok_run, tok_import, work, path, ids)
+        agree = float(np.mean(ref.argmax(-1) == logits.argmax(-1)))
+        p, q = gguf_check.log_softmax(ref), gguf_check.log_softmax(logits)
+        kl = float(np.mean(np.sum(np.exp(p) * (p - q), axis=-1)))
+        rows.append({"type": qtype, "top1_agreement": round(agree, 4), "mean_kl": kl})
+        print("pyllama-4m %-7s vs f32 (llama.cpp's quantizer), 128 teacher-forced positions: "
+              "top-1 agreement %.3f, mean KL %.2e" % (qtype, agree, kl))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", default="110m,tinyllama")
@@ -86,6 +119,8 @@ def main():
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "decode_quant.json"))
+    ap.add_argument("--fidelity", action="store_true",
+                    help="also the top-1 agreement and KL of pyllama-4m's quantized copies")
     args = ap.parse_args()
     python = llama_cpp_python()
     if python is None:
@@ -132,9 +167,12 @@ def main():
                          row["decode_ratio"], row["tok_prefill_tps"], row["llama_cpp_prefill_tps"],
                          row["prefill_ratio"], same))
                 sys.stdout.flush()
+        fid = []
+        if args.fidelity:
+            fid = fidelity(python, args.tok_run, os.path.join(os.path.dirname(args.tok_run), "tok-import"), tmp)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.machine(), "threads": 2, "new_tokens": args.new,
-                   "prompt_tokens": len(prompt), "rows": rows}, f, indent=1)
+                   "prompt_tokens": len(prompt), "rows": rows, "fidelity": fid}, f, indent=1)
     return 0
 
 

@@ -47,10 +47,10 @@ void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 void populateLinearToVectorPatterns(RewritePatternSet &patterns);
 
 /// How tok.linear multiplies #tok.quant weights (convert-tok-to-linalg's
-/// quant-dot): weights widened to f32, int8 activations with u8 x s8 dot
-/// products, or per scheme (int8 for the 4- and 6-bit schemes where the
-/// host has VNNI; f32 for q8_0, whose weights lose nothing to f32 and
-/// whose decode is at memory speed either way; docs/quantization.md).
+/// quant-dot): weights widened to f32, or activations quantized per block
+/// (16-bit codes for q8_0, 8-bit for the rest) with integer dot products;
+/// Auto takes the integer kernel where the host has AVX512-VNNI
+/// (docs/quantization.md).
 enum class QuantDot { Auto, F32, Int8 };
 
 /// Adds the tok.linear lowering for #tok.quant weights: a threaded kernel

@@ -89,10 +89,11 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "kernels (the tile options then do not apply to it)">,
     Option<"quantDot", "quant-dot", "std::string", /*default=*/"\"auto\"",
            "How tok.linear multiplies #tok.quant weights: 'f32' widens the "
-           "weights to f32 lanes; 'vnni' quantizes the activations to int8 "
-           "per block of 32 and uses AVX512-VNNI dot products (needs "
-           "AVX512-VNNI and AVX512-VL); 'auto' (default) takes 'vnni' for the "
-           "4- and 6-bit schemes where the host has them, else 'f32'">
+           "weights to f32 lanes; 'vnni' quantizes the activations per "
+           "block of 32 (16-bit codes for q8_0, 8-bit for the others) and "
+           "uses integer dot products (AVX512-VNNI where the host has it); "
+           "'auto' (default) takes 'vnni' where the host has AVX512-VNNI "
+           "and AVX512-VL, else 'f32'">
   ];
 }
 

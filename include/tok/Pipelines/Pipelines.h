@@ -22,9 +22,9 @@ struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
   PassOptions::Option<std::string> quantDot{
       *this, "quant-dot",
       llvm::cl::desc("How tok.linear multiplies #tok.quant weights: f32 "
-                     "(weights widened), vnni (int8 activations, u8 x s8 "
-                     "dot products), auto (vnni for the 4- and 6-bit "
-                     "schemes where the host has AVX512-VNNI, else f32)"),
+                     "(weights widened), vnni (activations quantized: 16-bit "
+                     "for q8_0, 8-bit for the others; integer dot products), "
+                     "auto (vnni where the host has AVX512-VNNI, else f32)"),
       llvm::cl::init("auto")};
   PassOptions::Option<std::string> int8Dot{
       *this, "int8-dot",

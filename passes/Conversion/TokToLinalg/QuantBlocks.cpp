@@ -301,6 +301,30 @@ Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
   return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
 }
 
+Value mlir::tok::emitDotS16(OpBuilder &b, Location loc, Value acc, Value a,
+                            Value b16) {
+  // vpdpwssd's semantics: 16 lanes, each the sum of 2 products of signed
+  // 16-bit integers (tok-x86-int8-dot selects the instruction).
+  MLIRContext *ctx = b.getContext();
+  auto words2d = VectorType::get({16, 2}, b.getI16Type());
+  auto ints2d = VectorType::get({16, 2}, b.getI32Type());
+  Value a32 = arith::ExtSIOp::create(
+      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, words2d, a));
+  Value b32 = arith::ExtSIOp::create(
+      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, words2d, b16));
+  AffineExpr i, j;
+  bindDims(ctx, i, j);
+  auto maps = ArrayAttr::get(
+      ctx, {AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
+            AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
+            AffineMapAttr::get(AffineMap::get(2, 0, {i}, ctx))});
+  auto iterators = ArrayAttr::get(
+      ctx,
+      {vector::IteratorTypeAttr::get(ctx, vector::IteratorType::parallel),
+       vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
+  return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
+}
+
 Value mlir::tok::emitSignBytes(OpBuilder &b, Location loc, Value a,
                                Value sign) {
   auto type = cast<VectorType>(a.getType());
@@ -317,11 +341,12 @@ Value mlir::tok::emitSignBytes(OpBuilder &b, Location loc, Value a,
 
 QuantizedActivations mlir::tok::emitQuantizeActivations(OpBuilder &b,
                                                         Location loc, Value x,
-                                                        int64_t k) {
+                                                        int64_t k,
+                                                        unsigned bits) {
   auto idx = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
-  Type f32 = b.getF32Type(), i8 = b.getI8Type();
+  Type f32 = b.getF32Type(), code = b.getIntegerType(bits);
   auto vec = VectorType::get({16}, f32);
   Value c0 = idx(0), c1 = idx(1);
   Value tokens = tensor::DimOp::create(b, loc, x, 0);
@@ -333,8 +358,9 @@ QuantizedActivations mlir::tok::emitQuantizeActivations(OpBuilder &b,
   Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
   Value zeroVec = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(vec, b.getF32FloatAttr(0.0f)));
-  Value limit = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(127.0f));
-  SmallVector<Value> inits{make(k, i8), make(k / 32, f32), make(k / 16, f32),
+  Value limit = arith::ConstantOp::create(
+      b, loc, b.getF32FloatAttr(static_cast<float>((1 << (bits - 1)) - 1)));
+  SmallVector<Value> inits{make(k, code), make(k / 32, f32), make(k / 16, f32),
                            make(k / 32, f32)};
   auto rows = scf::ForOp::create(
       b, loc, c0, tokens, c1, inits,
@@ -368,7 +394,7 @@ QuantizedActivations mlir::tok::emitQuantizeActivations(OpBuilder &b,
                 Value q32 = arith::FPToSIOp::create(
                     bb, loc, VectorType::get({16}, bb.getI32Type()), r);
                 Value q8 = arith::TruncIOp::create(
-                    bb, loc, VectorType::get({16}, bb.getI8Type()), q32);
+                    bb, loc, VectorType::get({16}, code), q32);
                 codes = vector::TransferWriteOp::create(bb, loc, q8, codes,
                                                         ValueRange{t, at},
                                                         ArrayRef<bool>{true})

@@ -59,19 +59,20 @@ void forEachLaneGroup(OpBuilder &b, Location loc, WeightQuantAttr quant,
 //===----------------------------------------------------------------------===//
 
 /// A token row of activations quantized per block of 32: codes
-/// round(x / dx) in [-127, 127] with dx = max|x| / 127 (0 for a zero
-/// block), and the exact f32 sums of x per group of 16 and of 32 (for the
-/// zero points and minimums of the weights).
+/// round(x / dx) in [-L, L] with dx = max|x| / L (0 for a zero block; L =
+/// 127 for 8-bit codes, 32767 for 16-bit ones), and the exact f32 sums of x per
+/// group of 16 and of 32 (for the zero points and minimums of the weights).
 struct QuantizedActivations {
-  Value codes;  // tensor<T x K x i8>
+  Value codes;  // tensor<T x K x i8 or i16>
   Value scales; // tensor<T x K/32 x f32>: dx
   Value sums;   // tensor<T x K/16 x f32>
   Value sums32; // tensor<T x K/32 x f32>
 };
 
-/// Quantizes the rows of `x` (tensor<T x K x f32>, K a multiple of 32).
+/// Quantizes the rows of `x` (tensor<T x K x f32>, K a multiple of 32) to
+/// `bits` (8 or 16) bit codes: dx = max|x| / (2^(bits-1) - 1).
 QuantizedActivations emitQuantizeActivations(OpBuilder &b, Location loc,
-                                             Value x, int64_t k);
+                                             Value x, int64_t k, unsigned bits);
 
 /// 32 consecutive weights of a block, for dot products with 32 int8
 /// activations: sum_j w_j x_j = scale * sum_j codes_j * xq_j * dx
@@ -107,6 +108,10 @@ void forEachInt8Piece(OpBuilder &b, Location loc, WeightQuantAttr quant,
 /// `a` and signed `b` bytes (vector<32xi8>): vpdpbusd's semantics, as a
 /// generic vector.contract (tok-x86-int8-dot selects the instruction).
 Value emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a, Value b8);
+/// `acc` (vector<16xi32>) plus, per lane, the sum of 2 products of signed
+/// 16-bit integers of `a` and `b` (vector<32xi16>): vpdpwssd's semantics as
+/// a generic vector.contract.
+Value emitDotS16(OpBuilder &b, Location loc, Value acc, Value a, Value b16);
 /// vpsignb's semantics: `a` negated where `sign` is negative, zero where it
 /// is zero.
 Value emitSignBytes(OpBuilder &b, Location loc, Value a, Value sign);

@@ -27,6 +27,12 @@
 // bound by memory (docs/quantization.md). Prefill decodes each block once
 // per group of 4 tokens: correct, but not a GEMM.
 //
+// With quant-dot=vnni (the default for q4_0, q4_k and q6_k where the host
+// has AVX512-VNNI) the activations are quantized instead, per block of 32,
+// and each 32-weight piece is one integer dot product: u8 x s8 (vpdpbusd)
+// with 8-bit activations, or for q8_0 s16 x s16 (vpdpwssd) with 16-bit
+// activations, which keeps q8_0 as faithful as f32 products.
+//
 //===----------------------------------------------------------------------===//
 
 #include "tok/Conversion/Passes.h"
@@ -73,10 +79,8 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     int64_t n = weightType.getDimSize(0), k = weightType.getDimSize(1);
     int64_t blockSize = quant.getBlockSize(),
             blockBytes = quant.getBlockBytes();
-    bool int8 =
-        how == QuantDot::Int8 ||
-        (how == QuantDot::Auto && quant.getScheme() != WeightScheme::q8_0 &&
-         hostHasInt8DotProducts());
+    bool int8 = how == QuantDot::Int8 ||
+                (how == QuantDot::Auto && hostHasInt8DotProducts());
 
     Location loc = op.getLoc();
     OpBuilder &b = rewriter;
@@ -170,19 +174,26 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     };
 
     // The integer path: activations quantized once per call, then per
-    // 32-weight piece one u8 x s8 dot product (8 lanes of 4 products).
+    // 32-weight piece one u8 x s8 dot product (8 lanes of 4 products). For
+    // q8_0, whose 8-bit weights leave the activations' rounding as the
+    // largest error, the activations take 16 bits and the dot product is
+    // s16 x s16 (vpdpwssd: 16 lanes of 2 products).
+    bool wide = quant.getScheme() == WeightScheme::q8_0;
     QuantizedActivations acts;
     if (int8)
-      acts = emitQuantizeActivations(b, loc, x, k);
-    auto vec8 = VectorType::get({8}, f32);
+      acts = emitQuantizeActivations(b, loc, x, k, wide ? 16 : 8);
+    int64_t dotLanes = wide ? 16 : 8;
+    auto vec8 = VectorType::get({dotLanes}, f32);
     Value zero8 = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(vec8, b.getF32FloatAttr(0.0f)));
     Value zeroDot = arith::ConstantOp::create(
         b, loc,
-        DenseElementsAttr::get(VectorType::get({8}, b.getI32Type()),
+        DenseElementsAttr::get(VectorType::get({dotLanes}, b.getI32Type()),
                                b.getI32IntegerAttr(0)));
-    auto xqType = VectorType::get({32}, b.getI8Type());
-    Value zeroI8 = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Type codeType = b.getIntegerType(wide ? 16 : 8);
+    auto xqType = VectorType::get({32}, codeType);
+    Value zeroI8 =
+        arith::ConstantOp::create(b, loc, b.getIntegerAttr(codeType, 0));
     int64_t piecesPerBlock = blockSize / 32;
     auto emitRowInt8 = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
                            Value row, Value col) -> Value {
@@ -208,9 +219,16 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                     Value xq = vector::TransferReadOp::create(
                         kb, loc, xqType, acts.codes, ValueRange{t, at}, zeroI8,
                         ArrayRef<bool>{true});
-                    if (p.signOf)
-                      xq = emitSignBytes(kb, loc, xq, p.signOf);
-                    Value dot = emitDotU8S8(kb, loc, zeroDot, p.codes, xq);
+                    Value dot;
+                    if (wide) {
+                      Value w16 = arith::ExtSIOp::create(
+                          kb, loc, VectorType::get({32}, codeType), p.signOf);
+                      dot = emitDotS16(kb, loc, zeroDot, w16, xq);
+                    } else {
+                      if (p.signOf)
+                        xq = emitSignBytes(kb, loc, xq, p.signOf);
+                      dot = emitDotU8S8(kb, loc, zeroDot, p.codes, xq);
+                    }
                     Value dotF = arith::SIToFPOp::create(kb, loc, vec8, dot);
                     Value dx = tensor::ExtractOp::create(kb, loc, acts.scales,
                                                          ValueRange{t, xBlock});

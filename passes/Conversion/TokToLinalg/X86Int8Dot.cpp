@@ -4,9 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// tok-x86-int8-dot: the generic form of a 32-byte unsigned x signed dot
-// product (QuantBlocks.h, emitDotU8S8) becomes AVX512-VNNI's vpdpbusd on
-// 256 bits. Only that exact shape is matched; anything else is left alone.
+// tok-x86-int8-dot: the generic forms of the quantized kernels' integer dot
+// products (QuantBlocks.h) become AVX512-VNNI instructions: 32 unsigned x
+// signed bytes into 8 lanes (emitDotU8S8) vpdpbusd on 256 bits, 32 signed
+// 16-bit pairs into 16 lanes (emitDotS16) vpdpwssd on 512 bits. Only those
+// exact shapes are matched; anything else is left alone.
 //
 //===----------------------------------------------------------------------===//
 
@@ -31,9 +33,9 @@ using namespace mlir::tok;
 
 namespace {
 
-/// The vector<32xi8> that `v` extends (with extension op `Ext`) after a
-/// shape cast to [8 x 4], or null.
-template <typename Ext> Value bytesBehind(Value v) {
+/// The vector<32xiN> that `v` extends (with extension op `Ext`) after a
+/// shape cast, or null.
+template <typename Ext> Value bytesBehind(Value v, unsigned width = 8) {
   auto ext = v.getDefiningOp<Ext>();
   if (!ext)
     return nullptr;
@@ -42,7 +44,7 @@ template <typename Ext> Value bytesBehind(Value v) {
     return nullptr;
   auto type = dyn_cast<VectorType>(cast.getSource().getType());
   if (!type || type.getShape() != ArrayRef<int64_t>{32} ||
-      !type.getElementType().isInteger(8))
+      !type.getElementType().isInteger(width))
     return nullptr;
   return cast.getSource();
 }
@@ -53,9 +55,12 @@ struct DotToVpdpbusd : OpRewritePattern<vector::ContractionOp> {
   LogicalResult matchAndRewrite(vector::ContractionOp op,
                                 PatternRewriter &rewriter) const override {
     auto accType = dyn_cast<VectorType>(op.getAcc().getType());
-    if (!accType || accType.getShape() != ArrayRef<int64_t>{8} ||
+    if (!accType || accType.getRank() != 1 ||
         !accType.getElementType().isInteger(32) ||
         op.getKind() != vector::CombiningKind::ADD)
+      return failure();
+    int64_t lanes = accType.getDimSize(0);
+    if (lanes != 8 && lanes != 16)
       return failure();
     MLIRContext *ctx = op.getContext();
     AffineExpr i, j;
@@ -65,12 +70,18 @@ struct DotToVpdpbusd : OpRewritePattern<vector::ContractionOp> {
                                 AffineMap::get(2, 0, {i}, ctx)};
     if (op.getIndexingMapsArray() != want)
       return failure();
-    Value a = bytesBehind<arith::ExtUIOp>(op.getLhs());
-    Value b = bytesBehind<arith::ExtSIOp>(op.getRhs());
+    // 8 lanes of 4 u8 x s8 products: vpdpbusd; 16 lanes of 2 s16 x s16
+    // products: vpdpwssd.
+    Value a = lanes == 8 ? bytesBehind<arith::ExtUIOp>(op.getLhs())
+                         : bytesBehind<arith::ExtSIOp>(op.getLhs(), 16);
+    Value b = lanes == 8 ? bytesBehind<arith::ExtSIOp>(op.getRhs())
+                         : bytesBehind<arith::ExtSIOp>(op.getRhs(), 16);
     if (!a || !b)
       return failure();
     rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, accType, rewriter.getStringAttr("llvm.x86.avx512.vpdpbusd.256"),
+        op, accType,
+        rewriter.getStringAttr(lanes == 8 ? "llvm.x86.avx512.vpdpbusd.256"
+                                          : "llvm.x86.avx512.vpdpwssd.512"),
         ValueRange{op.getAcc(), a, b});
     return success();
   }

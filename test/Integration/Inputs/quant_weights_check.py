@@ -11,11 +11,14 @@ computes in float64. Cases: q8_0, q4_0, q4_k and q6_k; decode (T = 1) and
 prefill shapes (T = 2, 5, 9: groups of 4 tokens and the rest); a bias;
 embedding rows. Each linear case runs both kernels: weights widened to f32
 (tolerance |got - want| <= 1e-5 * (|x| . |w|) per output, f32
-accumulation), and int8 activations with integer dot products, once with
-vpdpbusd where the host has it and once as generic vector code. For the
-int8 kernel the activations are rounded to multiples of dx = max|x| / 127
-per block of 32 (so each moves by at most dx / 2), and the tolerance adds
-sum over blocks of dx / 2 * sum |w| in the block.
+accumulation), and integer activations with integer dot products, once
+with VNNI where the host has it and once as generic vector code. There the
+activations are rounded to multiples of dx = max|x| / L per block of 32 (L
+= 32767 for q8_0's 16-bit codes, 127 for the 8-bit codes of the others; so
+each moves by at most dx / 2), and the tolerance adds sum over blocks of
+dx / 2 * sum |c| in the block, c the weight part the kernel multiplies
+with the rounded activations (q4_0 and q4_k subtract their zero point or
+minimum times the exact sum of x).
 """
 
 import os
@@ -115,19 +118,22 @@ def dequant(scheme, data, k, without_offsets=False):
     return out.reshape(rows, k)
 
 
+# Activation codes of the integer kernel: 16-bit for q8_0, 8-bit otherwise.
+LEVELS = {"q8_0": 32767.0, "q4_0": 127.0, "q4_k": 127.0, "q6_k": 127.0}
+
 # The kernels: weights widened to f32; int8 activations with vpdpbusd
 # (where the host has AVX512-VNNI; elsewhere the same as generic); int8
 # activations as generic vector code.
-MODES = [("f32", "tok-to-llvm{quant-dot=f32}"), ("int8", "tok-to-llvm{quant-dot=vnni}"),
-         ("int8 generic", "tok-to-llvm{quant-dot=vnni int8-dot=generic}")]
+MODES = [("f32", "tok-to-llvm{quant-dot=f32}"), ("integer", "tok-to-llvm{quant-dot=vnni}"),
+         ("integer generic", "tok-to-llvm{quant-dot=vnni int8-dot=generic}")]
 
 
-def int8_bound(x, c):
-    """Worst effect of rounding x to multiples of max|x| / 127 per block of
-    32 (each activation moves by at most half a step) on sum_j c_j x_j, c
-    the weights' part that multiplies the rounded activations."""
+def int8_bound(x, c, levels=127.0):
+    """Worst effect of rounding x to multiples of max|x| / levels per block
+    of 32 (each activation moves by at most half a step) on sum_j c_j x_j,
+    c the weights' part that multiplies the rounded activations."""
     t, k = x.shape
-    step = np.abs(x.astype(np.float64)).reshape(t, k // 32, 32).max(axis=2) / 127.0
+    step = np.abs(x.astype(np.float64)).reshape(t, k // 32, 32).max(axis=2) / levels
     csum = np.abs(c).reshape(c.shape[0], k // 32, 32).sum(axis=2)
     return (step / 2.0) @ csum.T * 1.0001
 
@@ -165,7 +171,7 @@ def main():
                                      extra=["--pipeline=" + pipeline])
                 if out is None:
                     print(err)
-                b = bound if mode == "f32" else bound + int8_bound(x, codes_part)
+                b = bound if mode == "f32" else bound + int8_bound(x, codes_part, LEVELS[scheme])
                 check("linear %s N=%d K=%d T=%d (%s)" % (scheme, n, k, t, mode), out and out[0], want, b)
         # With a bias, prefill shape.
         x = rng.standard_normal((3, k)).astype(np.float32)
@@ -180,7 +186,7 @@ def main():
                                  extra=["--pipeline=" + pipeline])
             if out is None:
                 print(err)
-            b = bound if mode == "f32" else bound + int8_bound(x, codes_part)
+            b = bound if mode == "f32" else bound + int8_bound(x, codes_part, LEVELS[scheme])
             check("linear %s with bias (%s)" % (scheme, mode), out and out[0], want, b)
         # Embedding rows.
         ids = rng.integers(0, n, size=7).astype(np.int32)
