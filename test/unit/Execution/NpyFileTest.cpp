@@ -82,7 +82,16 @@ TEST(NpyFileTest, RejectsHostileInput) {
                    "abcd"),
           "x.npy")),
       "x.npy: unsupported dtype '>f4' (expected little-endian f2, f4, f8, "
-      "i4 or i8)");
+      "i4, i8 or u1)");
+  // Bytes (a #tok.quant weight's storage) are read as such.
+  auto bytes = parseNpy(
+      npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }",
+               "abcdef"),
+      "x.npy");
+  ASSERT_TRUE(bool(bytes)) << llvm::toString(bytes.takeError());
+  EXPECT_EQ(bytes->type, NpyDType::U8);
+  EXPECT_EQ(bytes->shape, (llvm::SmallVector<int64_t>{2, 3}));
+  EXPECT_EQ(static_cast<const char *>(bytes->data())[5], 'f');
   EXPECT_EQ(
       errorOf(parseNpy(
           npyBytes("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }",
