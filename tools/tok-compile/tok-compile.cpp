@@ -50,7 +50,8 @@ namespace cl = llvm::cl;
 static cl::OptionCategory category("tok-compile options");
 static cl::opt<std::string>
     modelPath("model",
-              cl::desc("'builtin', a llama2.c .bin, or a Hugging Face "
+              cl::desc("'builtin', a GGUF file, a llama2.c .bin, or a "
+                       "Hugging Face "
                        "directory"),
               cl::value_desc("path|builtin"), cl::init("builtin"),
               cl::cat(category));

@@ -4,11 +4,11 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Reads a model (a llama2.c checkpoint, a Hugging Face directory or its
-// config.json, or the built-in model), emits the tok module of its decoder,
-// verifies it and prints it. Weights stay in their files: the module names
-// them as arguments (`tok.weight`). The checkpoint is opened and every
-// weight checked against the shape even though only the shape is used, so
+// Reads a model (a GGUF file, a llama2.c checkpoint, a Hugging Face
+// directory or its config.json, or the built-in model), emits the tok module of
+// its decoder, verifies it and prints it. Weights stay in their files: the
+// module names them as arguments (`tok.weight`). The checkpoint is opened and
+// every weight checked against the shape even though only the shape is used, so
 // a bad file fails here. --export-hf writes the weights in Hugging Face
 // layout (how tests and other tools read the built-in model).
 //
@@ -45,7 +45,8 @@ namespace cl = llvm::cl;
 static cl::OptionCategory importCategory("tok-import options");
 static cl::opt<std::string>
     inputPath(cl::Positional, cl::Required,
-              cl::desc("<model: llama2.c .bin, Hugging Face directory or "
+              cl::desc("<model: GGUF file, llama2.c .bin, Hugging Face "
+                       "directory or "
                        "config.json>"),
               cl::cat(importCategory));
 static cl::opt<std::string> outputPath("o",

@@ -54,7 +54,8 @@ double secondsBetween(Clock::time_point a, Clock::time_point b) {
 cl::opt<std::string>
     modelPath("model",
               cl::desc("'builtin' (a seeded 6-layer Llama, byte vocabulary), a "
-                       "llama2.c .bin, or a Hugging Face directory"),
+                       "GGUF file, a llama2.c .bin, or a Hugging Face "
+                       "directory"),
               cl::value_desc("path|builtin"), cl::init("builtin"),
               cl::sub(tokrun::getGenerateCommand()),
               cl::cat(tokrun::getGenerateCategory()));

@@ -428,7 +428,8 @@ QuantizedActivations mlir::tok::emitQuantizeActivations(OpBuilder &b,
 
 void mlir::tok::forEachInt8Piece(
     OpBuilder &b, Location loc, WeightQuantAttr quant, Value w, Value row,
-    Value base, llvm::function_ref<void(const Int8Piece &)> body) {
+    Value base, llvm::function_ref<void(const Int8Piece &)> body,
+    Value *blockMinimums) {
   RowReader r{b, loc, w, row};
   auto vecI8 = VectorType::get({32}, b.getI8Type());
   auto splat = [&](int64_t v) -> Value {
@@ -536,6 +537,8 @@ void mlir::tok::forEachInt8Piece(
     Value dm =
         arith::MulFOp::create(b, loc, arith::UIToFPOp::create(b, loc, vec8, m8),
                               vector::BroadcastOp::create(b, loc, vec8, dmin));
+    if (blockMinimums)
+      *blockMinimums = dm;
     for (int64_t pair = 0; pair < 4; ++pair) {
       Value q32 = bytes32(r.add(base, 16 + 32 * pair));
       for (int64_t half = 0; half < 2; ++half) {
@@ -545,8 +548,9 @@ void mlir::tok::forEachInt8Piece(
         p.scale =
             vector::ExtractOp::create(b, loc, dsc, ArrayRef<int64_t>{sub});
         p.k0 = 64 * pair + 32 * half;
-        p.coef32 =
-            vector::ExtractOp::create(b, loc, dm, ArrayRef<int64_t>{sub});
+        if (!blockMinimums)
+          p.coef32 =
+              vector::ExtractOp::create(b, loc, dm, ArrayRef<int64_t>{sub});
         body(p);
       }
     }

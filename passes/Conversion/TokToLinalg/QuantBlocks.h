@@ -99,10 +99,14 @@ struct Int8Piece {
 };
 
 /// Calls `body` for every 32-weight piece of the block at `base` of row
-/// `row` of `w`.
+/// `row` of `w`. For q4_k, whose 8 pieces each subtract a minimum,
+/// `blockMinimums` receives them as one vector<8xf32> (dmin m per piece,
+/// to multiply with the 8 sums of x over the pieces) instead of each
+/// piece's coef32.
 void forEachInt8Piece(OpBuilder &b, Location loc, WeightQuantAttr quant,
                       Value w, Value row, Value base,
-                      llvm::function_ref<void(const Int8Piece &)> body);
+                      llvm::function_ref<void(const Int8Piece &)> body,
+                      Value *blockMinimums = nullptr);
 
 /// `acc` (vector<8xi32>) plus, per lane, the sum of 4 products of unsigned
 /// `a` and signed `b` bytes (vector<32xi8>): vpdpbusd's semantics, as a

@@ -195,69 +195,101 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     Value zeroI8 =
         arith::ConstantOp::create(b, loc, b.getIntegerAttr(codeType, 0));
     int64_t piecesPerBlock = blockSize / 32;
+    // 32-weight blocks two at a time (when their count is even, as in every
+    // published shape): one block a step would chain each accumulator's
+    // FMAs and each correction's, 4 cycles per 32 weights.
+    int64_t unroll = blockSize == 32 && (k / 32) % 2 == 0 ? 2 : 1;
+    bool vectorMinimums = quant.getScheme() == WeightScheme::q4_k;
+    auto vecMin = VectorType::get({8}, f32);
     auto emitRowInt8 = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
                            Value row, Value col) -> Value {
       int64_t nt = static_cast<int64_t>(ts.size());
-      int64_t chains =
-          std::max<int64_t>(1, std::min<int64_t>(piecesPerBlock, 8 / nt));
+      int64_t chains = std::max<int64_t>(
+          1, std::min<int64_t>(piecesPerBlock * unroll, 8 / nt));
       SmallVector<Value> inits(nt * chains, zero8);
-      inits.append(nt, zeroF); // the corrections, one per token
+      // The corrections: one per token and chain, or (q4_k) one vector of 8
+      // per token.
+      if (vectorMinimums)
+        inits.append(
+            nt, arith::ConstantOp::create(
+                    ob, loc,
+                    DenseElementsAttr::get(vecMin, ob.getF32FloatAttr(0.0f))));
+      else
+        inits.append(nt * chains, zeroF);
       auto blocks = scf::ForOp::create(
-          ob, loc, c0, idx(k / blockSize), idx(1), inits,
-          [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+          ob, loc, c0, idx(k / blockSize), idx(unroll), inits,
+          [&](OpBuilder &kb, Location, Value blk0, ValueRange accs) {
             SmallVector<Value> next(accs);
-            Value base = arith::MulIOp::create(kb, loc, blk, idx(blockBytes));
-            Value k0 = arith::MulIOp::create(kb, loc, blk, idx(blockSize));
             int64_t piece = 0;
-            forEachInt8Piece(
-                kb, loc, quant, w, row, base, [&](const Int8Piece &p) {
-                  Value at = arith::AddIOp::create(kb, loc, k0, idx(p.k0));
-                  Value xBlock = arith::DivUIOp::create(kb, loc, at, idx(32));
-                  Value group = arith::DivUIOp::create(kb, loc, at, idx(16));
-                  int64_t chain = piece++ % chains;
-                  for (auto [i, t] : llvm::enumerate(ts)) {
-                    Value xq = vector::TransferReadOp::create(
-                        kb, loc, xqType, acts.codes, ValueRange{t, at}, zeroI8,
-                        ArrayRef<bool>{true});
-                    Value dot;
-                    if (wide) {
-                      Value w16 = arith::ExtSIOp::create(
-                          kb, loc, VectorType::get({32}, codeType), p.signOf);
-                      dot = emitDotS16(kb, loc, zeroDot, w16, xq);
-                    } else {
-                      if (p.signOf)
-                        xq = emitSignBytes(kb, loc, xq, p.signOf);
-                      dot = emitDotU8S8(kb, loc, zeroDot, p.codes, xq);
-                    }
-                    Value dotF = arith::SIToFPOp::create(kb, loc, vec8, dot);
-                    Value dx = tensor::ExtractOp::create(kb, loc, acts.scales,
-                                                         ValueRange{t, xBlock});
-                    Value scale =
-                        isa<VectorType>(p.scale.getType())
-                            ? arith::MulFOp::create(kb, loc, p.scale,
-                                                    vector::BroadcastOp::create(
-                                                        kb, loc, vec8, dx))
-                                  .getResult()
-                            : vector::BroadcastOp::create(
-                                  kb, loc, vec8,
-                                  arith::MulFOp::create(kb, loc, p.scale, dx))
-                                  .getResult();
-                    Value &acc = next[i * chains + chain];
-                    acc = vector::FMAOp::create(kb, loc, dotF, scale, acc);
-                    Value &corr = next[nt * chains + i];
-                    if (p.coef32) {
-                      Value sum = tensor::ExtractOp::create(
-                          kb, loc, acts.sums32, ValueRange{t, xBlock});
-                      corr = math::FmaOp::create(kb, loc, p.coef32, sum, corr);
-                    }
-                    for (auto [coef, g] : p.corrections) {
-                      Value gi = arith::AddIOp::create(kb, loc, group, idx(g));
-                      Value sum = tensor::ExtractOp::create(kb, loc, acts.sums,
-                                                            ValueRange{t, gi});
-                      corr = math::FmaOp::create(kb, loc, coef, sum, corr);
-                    }
+            for (int64_t u = 0; u < unroll; ++u) {
+              Value blk = arith::AddIOp::create(kb, loc, blk0, idx(u));
+              Value base = arith::MulIOp::create(kb, loc, blk, idx(blockBytes));
+              Value k0 = arith::MulIOp::create(kb, loc, blk, idx(blockSize));
+              Value minimums;
+              auto onPiece = [&](const Int8Piece &p) {
+                Value at = arith::AddIOp::create(kb, loc, k0, idx(p.k0));
+                Value xBlock = arith::DivUIOp::create(kb, loc, at, idx(32));
+                Value group = arith::DivUIOp::create(kb, loc, at, idx(16));
+                int64_t chain = piece++ % chains;
+                for (auto [i, t] : llvm::enumerate(ts)) {
+                  Value xq = vector::TransferReadOp::create(
+                      kb, loc, xqType, acts.codes, ValueRange{t, at}, zeroI8,
+                      ArrayRef<bool>{true});
+                  Value dot;
+                  if (wide) {
+                    Value w16 = arith::ExtSIOp::create(
+                        kb, loc, VectorType::get({32}, codeType), p.signOf);
+                    dot = emitDotS16(kb, loc, zeroDot, w16, xq);
+                  } else {
+                    if (p.signOf)
+                      xq = emitSignBytes(kb, loc, xq, p.signOf);
+                    dot = emitDotU8S8(kb, loc, zeroDot, p.codes, xq);
                   }
-                });
+                  Value dotF = arith::SIToFPOp::create(kb, loc, vec8, dot);
+                  Value dx = tensor::ExtractOp::create(kb, loc, acts.scales,
+                                                       ValueRange{t, xBlock});
+                  Value scale =
+                      isa<VectorType>(p.scale.getType())
+                          ? arith::MulFOp::create(
+                                kb, loc, p.scale,
+                                vector::BroadcastOp::create(kb, loc, vec8, dx))
+                                .getResult()
+                          : vector::BroadcastOp::create(
+                                kb, loc, vec8,
+                                arith::MulFOp::create(kb, loc, p.scale, dx))
+                                .getResult();
+                  Value &acc = next[i * chains + chain];
+                  acc = vector::FMAOp::create(kb, loc, dotF, scale, acc);
+                  if (vectorMinimums)
+                    continue;
+                  Value &corr = next[nt * chains + i * chains + chain];
+                  if (p.coef32) {
+                    Value sum = tensor::ExtractOp::create(
+                        kb, loc, acts.sums32, ValueRange{t, xBlock});
+                    corr = math::FmaOp::create(kb, loc, p.coef32, sum, corr);
+                  }
+                  for (auto [coef, g] : p.corrections) {
+                    Value gi = arith::AddIOp::create(kb, loc, group, idx(g));
+                    Value sum = tensor::ExtractOp::create(kb, loc, acts.sums,
+                                                          ValueRange{t, gi});
+                    corr = math::FmaOp::create(kb, loc, coef, sum, corr);
+                  }
+                }
+              };
+              forEachInt8Piece(kb, loc, quant, w, row, base, onPiece,
+                               vectorMinimums ? &minimums : nullptr);
+              if (vectorMinimums) {
+                // The block's 8 minimums times its 8 sums of x at once.
+                Value first = arith::MulIOp::create(kb, loc, blk, idx(8));
+                for (auto [i, t] : llvm::enumerate(ts)) {
+                  Value sums = vector::TransferReadOp::create(
+                      kb, loc, vecMin, acts.sums32, ValueRange{t, first}, zeroF,
+                      ArrayRef<bool>{true});
+                  Value &corr = next[nt * chains + i];
+                  corr = vector::FMAOp::create(kb, loc, minimums, sums, corr);
+                }
+              }
+            }
             scf::YieldOp::create(kb, loc, next);
           });
       Value b0;
@@ -271,8 +303,20 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
         auto red = vector::ReductionOp::create(ob, loc,
                                                vector::CombiningKind::ADD, sum);
         red.setFastmathAttr(reassoc);
-        Value s = arith::SubFOp::create(ob, loc, red,
-                                        blocks.getResult(nt * chains + i));
+        Value corr;
+        if (vectorMinimums) {
+          auto c =
+              vector::ReductionOp::create(ob, loc, vector::CombiningKind::ADD,
+                                          blocks.getResult(nt * chains + i));
+          c.setFastmathAttr(reassoc);
+          corr = c;
+        } else {
+          corr = blocks.getResult(nt * chains + i * chains);
+          for (int64_t c = 1; c < chains; ++c)
+            corr = arith::AddFOp::create(
+                ob, loc, corr, blocks.getResult(nt * chains + i * chains + c));
+        }
+        Value s = arith::SubFOp::create(ob, loc, red, corr);
         if (b0)
           s = arith::AddFOp::create(ob, loc, s, b0);
         slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
