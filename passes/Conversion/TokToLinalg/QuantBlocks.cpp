@@ -274,20 +274,22 @@ void mlir::tok::forEachLaneGroup(
 // The integer path
 //===----------------------------------------------------------------------===//
 
-Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
-                             Value b8) {
-  // Generic vector IR with the exact semantics (8 lanes, each the sum of 4
-  // products of an unsigned and a signed byte): a vector.contract over
-  // [8 x 4] extended to i32. tok-x86-int8-dot turns this shape into
-  // vpdpbusd where the host has AVX512-VNNI; elsewhere it lowers as any
-  // contraction.
+/// acc[i] + sum_j ext(a[i * r + j]) * ext(b[i * r + j]) for i < lanes,
+/// j < r (r = 32 / lanes): a vector.contract over [lanes x r] of the
+/// operands extended to i32 (`a` zero-extended when `unsignedA`).
+static Value emitLaneDot(OpBuilder &b, Location loc, Value acc, Value a,
+                         Value b2, int64_t lanes, bool unsignedA) {
   MLIRContext *ctx = b.getContext();
-  auto bytes2d = VectorType::get({8, 4}, b.getI8Type());
-  auto ints2d = VectorType::get({8, 4}, b.getI32Type());
-  Value a32 = arith::ExtUIOp::create(
-      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, bytes2d, a));
+  auto elem = cast<VectorType>(a.getType()).getElementType();
+  int64_t per = 32 / lanes;
+  auto narrow2d = VectorType::get({lanes, per}, elem);
+  auto ints2d = VectorType::get({lanes, per}, b.getI32Type());
+  Value a2 = vector::ShapeCastOp::create(b, loc, narrow2d, a);
+  Value a32 = unsignedA
+                  ? arith::ExtUIOp::create(b, loc, ints2d, a2).getResult()
+                  : arith::ExtSIOp::create(b, loc, ints2d, a2).getResult();
   Value b32 = arith::ExtSIOp::create(
-      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, bytes2d, b8));
+      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, narrow2d, b2));
   AffineExpr i, j;
   bindDims(ctx, i, j);
   auto maps = ArrayAttr::get(
@@ -301,28 +303,20 @@ Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
   return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
 }
 
+Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
+                             Value b8) {
+  // Generic vector IR with the exact semantics (8 lanes, each the sum of 4
+  // products of an unsigned and a signed byte). tok-x86-int8-dot turns this
+  // shape into vpdpbusd where the host has AVX512-VNNI; elsewhere it lowers
+  // as any contraction.
+  return emitLaneDot(b, loc, acc, a, b8, 8, /*unsignedA=*/true);
+}
+
 Value mlir::tok::emitDotS16(OpBuilder &b, Location loc, Value acc, Value a,
                             Value b16) {
   // vpdpwssd's semantics: 16 lanes, each the sum of 2 products of signed
   // 16-bit integers (tok-x86-int8-dot selects the instruction).
-  MLIRContext *ctx = b.getContext();
-  auto words2d = VectorType::get({16, 2}, b.getI16Type());
-  auto ints2d = VectorType::get({16, 2}, b.getI32Type());
-  Value a32 = arith::ExtSIOp::create(
-      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, words2d, a));
-  Value b32 = arith::ExtSIOp::create(
-      b, loc, ints2d, vector::ShapeCastOp::create(b, loc, words2d, b16));
-  AffineExpr i, j;
-  bindDims(ctx, i, j);
-  auto maps = ArrayAttr::get(
-      ctx, {AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i}, ctx))});
-  auto iterators = ArrayAttr::get(
-      ctx,
-      {vector::IteratorTypeAttr::get(ctx, vector::IteratorType::parallel),
-       vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
-  return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
+  return emitLaneDot(b, loc, acc, a, b16, 16, /*unsignedA=*/false);
 }
 
 Value mlir::tok::emitSignBytes(OpBuilder &b, Location loc, Value a,

@@ -109,6 +109,32 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     // chains already.
     int64_t groupsPerBlock = blockSize / kLanes;
 
+    // Each token's accumulators (`chains` per token, first in `accs`)
+    // summed across chains and lanes, minus its correction if any, plus the
+    // bias, written to y[t, col].
+    auto writeRow = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
+                        Value row, Value col, ValueRange accs, int64_t chains,
+                        llvm::function_ref<Value(int64_t)> correction) {
+      Value b0;
+      if (bias)
+        b0 = tensor::ExtractOp::create(ob, loc, bias, row);
+      for (auto [i, t] : llvm::enumerate(ts)) {
+        Value sum = accs[i * chains];
+        for (int64_t c = 1; c < chains; ++c)
+          sum = arith::AddFOp::create(ob, loc, sum, accs[i * chains + c]);
+        auto red = vector::ReductionOp::create(ob, loc,
+                                               vector::CombiningKind::ADD, sum);
+        red.setFastmathAttr(reassoc);
+        Value s = red;
+        if (correction)
+          s = arith::SubFOp::create(ob, loc, s, correction(i));
+        if (b0)
+          s = arith::AddFOp::create(ob, loc, s, b0);
+        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
+      }
+      return slice;
+    };
+
     // Row `row`'s dot products with the tokens `ts`, written into `slice`
     // at column `col`.
     auto emitRow = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
@@ -154,23 +180,8 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                 });
             scf::YieldOp::create(kb, loc, next);
           });
-      Value b0;
-      if (bias)
-        b0 = tensor::ExtractOp::create(ob, loc, bias, row);
-      for (auto [i, t] : llvm::enumerate(ts)) {
-        Value sum = blocks.getResult(i * chains);
-        for (int64_t c = 1; c < chains; ++c)
-          sum = arith::AddFOp::create(ob, loc, sum,
-                                      blocks.getResult(i * chains + c));
-        auto red = vector::ReductionOp::create(ob, loc,
-                                               vector::CombiningKind::ADD, sum);
-        red.setFastmathAttr(reassoc);
-        Value s = red;
-        if (b0)
-          s = arith::AddFOp::create(ob, loc, s, b0);
-        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
-      }
-      return slice;
+      return writeRow(ob, slice, ts, row, col, blocks.getResults(), chains,
+                      nullptr);
     };
 
     // The integer path: activations quantized once per call, then per
@@ -292,36 +303,22 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
             }
             scf::YieldOp::create(kb, loc, next);
           });
-      Value b0;
-      if (bias)
-        b0 = tensor::ExtractOp::create(ob, loc, bias, row);
-      for (auto [i, t] : llvm::enumerate(ts)) {
-        Value sum = blocks.getResult(i * chains);
-        for (int64_t c = 1; c < chains; ++c)
-          sum = arith::AddFOp::create(ob, loc, sum,
-                                      blocks.getResult(i * chains + c));
-        auto red = vector::ReductionOp::create(ob, loc,
-                                               vector::CombiningKind::ADD, sum);
-        red.setFastmathAttr(reassoc);
-        Value corr;
+      auto correction = [&](int64_t i) -> Value {
         if (vectorMinimums) {
           auto c =
               vector::ReductionOp::create(ob, loc, vector::CombiningKind::ADD,
                                           blocks.getResult(nt * chains + i));
           c.setFastmathAttr(reassoc);
-          corr = c;
-        } else {
-          corr = blocks.getResult(nt * chains + i * chains);
-          for (int64_t c = 1; c < chains; ++c)
-            corr = arith::AddFOp::create(
-                ob, loc, corr, blocks.getResult(nt * chains + i * chains + c));
+          return c;
         }
-        Value s = arith::SubFOp::create(ob, loc, red, corr);
-        if (b0)
-          s = arith::AddFOp::create(ob, loc, s, b0);
-        slice = tensor::InsertOp::create(ob, loc, s, slice, ValueRange{t, col});
-      }
-      return slice;
+        Value corr = blocks.getResult(nt * chains + i * chains);
+        for (int64_t c = 1; c < chains; ++c)
+          corr = arith::AddFOp::create(
+              ob, loc, corr, blocks.getResult(nt * chains + i * chains + c));
+        return corr;
+      };
+      return writeRow(ob, slice, ts, row, col, blocks.getResults(), chains,
+                      correction);
     };
     auto rowKernel = [&](OpBuilder &ob, Value slice, ArrayRef<Value> ts,
                          Value row, Value col) -> Value {
