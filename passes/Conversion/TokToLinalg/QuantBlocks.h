@@ -60,12 +60,11 @@ void forEachLaneGroup(OpBuilder &b, Location loc, WeightQuantAttr quant,
 
 /// A token row of activations quantized per block of 32: codes
 /// round(x / dx) in [-L, L] with dx = max|x| / L (0 for a zero block; L =
-/// 127 for 8-bit codes, 32767 for 16-bit ones), and the exact f32 sums of x per
-/// group of 16 and of 32 (for the zero points and minimums of the weights).
+/// 127 for 8-bit codes, 32767 for 16-bit ones), and the exact f32 sums of x
+/// per block (for the zero points and minimums of the weights).
 struct QuantizedActivations {
   Value codes;  // tensor<T x K x i8 or i16>
   Value scales; // tensor<T x K/32 x f32>: dx
-  Value sums;   // tensor<T x K/16 x f32>
   Value sums32; // tensor<T x K/32 x f32>
 };
 
@@ -76,14 +75,14 @@ QuantizedActivations emitQuantizeActivations(OpBuilder &b, Location loc,
 
 /// 32 consecutive weights of a block, for dot products with 32 int8
 /// activations: sum_j w_j x_j = scale * sum_j codes_j * xq_j * dx
-///                              - coef32 * sum(x)
-///                              - sum over its 16-groups g of coef_g *
-///                              sum(x_g).
+///                              - coef32 * sum(x).
 struct Int8Piece {
   /// vector<32xi8>, unsigned codes (the first operand of vpdpbusd).
   Value codes;
-  /// q8_0: the signed weights, whose signs the activations take (codes
-  /// are their magnitudes); null otherwise.
+  /// q8_0 and q6_k: the signed codes (q8_0's weights, q6_k's q - 32). For
+  /// q6_k the activations take their signs and `codes` are their
+  /// magnitudes; q8_0 multiplies them with 16-bit activations. Null
+  /// otherwise.
   Value signOf;
   /// f32, or vector<8xf32> (q6_k: lanes 0-3 and 4-7 are the two groups of
   /// 16, as vpdpbusd sums 4 bytes a lane).
@@ -93,9 +92,6 @@ struct Int8Piece {
   int64_t k0;
   /// The coefficient of the sum of x over the piece (null: none).
   Value coef32;
-  /// (coefficient, group): subtract coefficient * (sum of x over 16-group
-  /// `group` of the piece, 0 or 1).
-  llvm::SmallVector<std::pair<Value, int64_t>, 2> corrections;
 };
 
 /// Calls `body` for every 32-weight piece of the block at `base` of row

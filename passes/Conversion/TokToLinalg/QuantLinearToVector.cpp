@@ -240,7 +240,6 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
               auto onPiece = [&](const Int8Piece &p) {
                 Value at = arith::AddIOp::create(kb, loc, k0, idx(p.k0));
                 Value xBlock = arith::DivUIOp::create(kb, loc, at, idx(32));
-                Value group = arith::DivUIOp::create(kb, loc, at, idx(16));
                 int64_t chain = piece++ % chains;
                 for (auto [i, t] : llvm::enumerate(ts)) {
                   Value xq = vector::TransferReadOp::create(
@@ -278,12 +277,6 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                     Value sum = tensor::ExtractOp::create(
                         kb, loc, acts.sums32, ValueRange{t, xBlock});
                     corr = math::FmaOp::create(kb, loc, p.coef32, sum, corr);
-                  }
-                  for (auto [coef, g] : p.corrections) {
-                    Value gi = arith::AddIOp::create(kb, loc, group, idx(g));
-                    Value sum = tensor::ExtractOp::create(kb, loc, acts.sums,
-                                                          ValueRange{t, gi});
-                    corr = math::FmaOp::create(kb, loc, coef, sum, corr);
                   }
                 }
               };

@@ -29,7 +29,7 @@
 // CHECK:               vector.reduction <add>
 // The int8 kernel: the activations are quantized once per call (per row
 // and block of 32: the largest magnitude, a scale, codes rounded to even,
-// the sums of x per 16 and per 32), then per block the 16 code bytes become
+// the sum of x per block), then per block the 16 code bytes become
 // 32 nibbles (low, then high) whose dot product with 32 activation codes is
 // one u8 x s8 contraction of [8 x 4] into 8 i32 lanes; the zero point 8 is
 // subtracted through the block's sum of x.

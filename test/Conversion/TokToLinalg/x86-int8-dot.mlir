@@ -1,14 +1,14 @@
-// RUN: tok-opt %s --tok-x86-int8-dot=mode=vnni | FileCheck %s --check-prefix=VNNI
+// RUN: tok-opt %s --tok-x86-int8-dot=mode=vnni | FileCheck %s
 // RUN: tok-opt %s --tok-x86-int8-dot=mode=generic | FileCheck %s --check-prefix=GENERIC
 // RUN: not tok-opt %s --tok-x86-int8-dot=mode=avx 2>&1 | FileCheck %s --check-prefix=BAD
 
 // The generic u8 x s8 dot product of the int8 quantized kernel becomes
 // vpdpbusd; other contractions stay.
 
-// VNNI-LABEL: func.func @dot(
-// VNNI-SAME:    %[[ACC:.*]]: vector<8xi32>, %[[A:.*]]: vector<32xi8>, %[[B:.*]]: vector<32xi8>)
-// VNNI:         %[[R:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[ACC]], %[[A]], %[[B]]) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
-// VNNI:         return %[[R]]
+// CHECK-LABEL: func.func @dot(
+// CHECK-SAME:    %[[ACC:.*]]: vector<8xi32>, %[[A:.*]]: vector<32xi8>, %[[B:.*]]: vector<32xi8>)
+// CHECK:         %[[R:.*]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%[[ACC]], %[[A]], %[[B]]) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
+// CHECK:         return %[[R]]
 // GENERIC-LABEL: func.func @dot(
 // GENERIC:       vector.contract
 // GENERIC-NOT:   llvm.call_intrinsic
@@ -24,9 +24,9 @@ func.func @dot(%acc: vector<8xi32>, %a: vector<32xi8>, %b: vector<32xi8>) -> vec
 }
 
 // Both operands signed: not vpdpbusd's semantics, left alone.
-// VNNI-LABEL: func.func @signed_signed(
-// VNNI:         vector.contract
-// VNNI-NOT:     llvm.call_intrinsic
+// CHECK-LABEL: func.func @signed_signed(
+// CHECK:         vector.contract
+// CHECK-NOT:     llvm.call_intrinsic
 func.func @signed_signed(%acc: vector<8xi32>, %a: vector<32xi8>, %b: vector<32xi8>) -> vector<8xi32> {
   %a2 = vector.shape_cast %a : vector<32xi8> to vector<8x4xi8>
   %b2 = vector.shape_cast %b : vector<32xi8> to vector<8x4xi8>
