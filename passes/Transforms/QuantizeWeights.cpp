@@ -11,8 +11,8 @@
 // pass first finds, for every weight argument, every value it reaches and
 // what reads it (tok.embed, tok.linear inside or outside a layer function,
 // or something else), then picks a scheme by that role and retypes all the
-// values together. A function argument reached from two callers with
-// different new types would need a clone; the pass refuses instead.
+// values together. Paths that meet in a shared argument (a layer function
+// called for every layer) change together or not at all.
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,44 +86,48 @@ public:
         if (a != root)
           downstream.insert(a);
     }
+    // What each path would become (null: stays).
+    struct Path {
+      BlockArgument root;
+      Reach reach;
+      Type newType;
+    };
+    SmallVector<Path> paths;
     for (BlockArgument root : roots) {
       if (downstream.contains(root))
         continue;
-      Reach reach;
-      follow(root, symbols, reach);
-      auto type = dyn_cast<RankedTensorType>(root.getType());
-      if (!type || type.getRank() != 2 || getWeightQuant(type) ||
-          !isa<FloatType>(type.getElementType()) || reach.other)
-        continue;
-      std::optional<WeightScheme> want;
-      if (reach.embedded)
-        want = *table;
-      else if (reach.headLinear && !reach.layerLinear)
-        want = *headScheme;
-      else if (reach.layerLinear || reach.headLinear)
-        want = *layers;
-      if (!want)
-        continue;
-      auto quant = WeightQuantAttr::get(&getContext(), *want);
-      if (ShapedType::isDynamic(type.getDimSize(1)) ||
-          type.getDimSize(1) % quant.getBlockSize() != 0)
-        continue;
-      auto newType = RankedTensorType::get(
-          type.getShape(), Float32Type::get(&getContext()), quant);
-      for (BlockArgument a : reach.args) {
-        if (a.getType() == newType)
+      Path &path = paths.emplace_back();
+      path.root = root;
+      follow(root, symbols, path.reach);
+      path.newType = chooseType(root, path.reach, *layers, *table, *headScheme);
+    }
+    // Paths that meet in a shared argument (a layer function called for
+    // every layer) change together or not at all: an argument left as it
+    // is for one path (a weight that also reaches another op) keeps every
+    // path through it.
+    llvm::DenseMap<BlockArgument, SmallVector<size_t>> through;
+    for (auto [i, path] : llvm::enumerate(paths))
+      for (BlockArgument a : path.reach.args)
+        through[a].push_back(i);
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Path &path : paths) {
+        if (!path.newType)
           continue;
-        if (a.getType() != type) {
-          auto fn = cast<func::FuncOp>(a.getOwner()->getParentOp());
-          fn.emitError() << "tok-quantize-weights: argument #"
-                         << a.getArgNumber() << " of @" << fn.getSymName()
-                         << " is reached by weights of different types ("
-                         << a.getType() << " and " << type
-                         << "); quantize before the layers are specialized";
-          return signalPassFailure();
-        }
-        a.setType(newType);
+        for (BlockArgument a : path.reach.args)
+          for (size_t other : through[a])
+            if (paths[other].newType != path.newType) {
+              path.newType = nullptr;
+              paths[other].newType = nullptr;
+              changed = true;
+            }
       }
+    }
+    for (Path &path : paths) {
+      if (!path.newType)
+        continue;
+      for (BlockArgument a : path.reach.args)
+        a.setType(path.newType);
       ++numWeights;
     }
     // Function types follow their arguments.
@@ -136,6 +140,33 @@ public:
   }
 
 private:
+  /// The #tok.quant type of the weight entering at `root`, given what it
+  /// reaches, or null where it stays.
+  Type chooseType(BlockArgument root, const Reach &reach,
+                  std::optional<WeightScheme> layers,
+                  std::optional<WeightScheme> table,
+                  std::optional<WeightScheme> headScheme) {
+    auto type = dyn_cast<RankedTensorType>(root.getType());
+    if (!type || type.getRank() != 2 || getWeightQuant(type) ||
+        !isa<FloatType>(type.getElementType()) || reach.other)
+      return nullptr;
+    std::optional<WeightScheme> want;
+    if (reach.embedded)
+      want = table;
+    else if (reach.headLinear && !reach.layerLinear)
+      want = headScheme;
+    else if (reach.layerLinear || reach.headLinear)
+      want = layers;
+    if (!want)
+      return nullptr;
+    auto quant = WeightQuantAttr::get(&getContext(), *want);
+    if (ShapedType::isDynamic(type.getDimSize(1)) ||
+        type.getDimSize(1) % quant.getBlockSize() != 0)
+      return nullptr;
+    return RankedTensorType::get(type.getShape(),
+                                 Float32Type::get(&getContext()), quant);
+  }
+
   /// The scheme an option names: none (nullopt inside), or failure.
   std::optional<std::optional<WeightScheme>> parse(StringRef option,
                                                    StringRef value) {

@@ -83,3 +83,22 @@ func.func @other_use(%x: tensor<?x32xf32>, %w: tensor<32x32xf32> {tok.weight = "
   %z = arith.addf %w, %w : tensor<32x32xf32>
   return %y, %z : tensor<?x32xf32>, tensor<32x32xf32>
 }
+
+// -----
+
+// Two weights meet in one layer function; one of them also reaches another
+// op, so neither changes (the shared argument cannot take two types).
+// CHECK-LABEL: func.func private @shared(
+// CHECK-SAME:    %{{.*}}: tensor<32x32xf32>)
+// CHECK-LABEL: func.func @meet(
+// CHECK-SAME:    %{{.*}}: tensor<32x32xf32> {tok.weight = "a"}, %{{.*}}: tensor<32x32xf32> {tok.weight = "b"}
+func.func private @shared(%x: tensor<?x32xf32>, %w: tensor<32x32xf32>) -> tensor<?x32xf32> attributes {tok.layer} {
+  %y = tok.linear %x, %w : tensor<?x32xf32>, tensor<32x32xf32>
+  return %y : tensor<?x32xf32>
+}
+func.func @meet(%x: tensor<?x32xf32>, %a: tensor<32x32xf32> {tok.weight = "a"}, %b: tensor<32x32xf32> {tok.weight = "b"}) -> (tensor<?x32xf32>, tensor<32x32xf32>) {
+  %y = call @shared(%x, %a) {tok.layer = 0 : i64} : (tensor<?x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
+  %z = call @shared(%y, %b) {tok.layer = 1 : i64} : (tensor<?x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
+  %c = arith.addf %b, %b : tensor<32x32xf32>
+  return %z, %c : tensor<?x32xf32>, tensor<32x32xf32>
+}
