@@ -304,18 +304,27 @@ llvm::Error Generator::quantizeWeights() {
       return makeError("tok-quantize-weights: the draft model's weights are "
                        "not quantized by the driver");
     llvm::ArrayRef<int64_t> shape = shapes[index].shape;
+    bool perChannel = scheme == "i8_channel";
     std::optional<GgmlType> type = parseGgmlTypeName(scheme);
-    if (!type || (*type != GgmlType::Q8_0 && *type != GgmlType::Q4_0))
-      return makeError("tok-quantize-weights: the driver quantizes to q8_0 "
-                       "and q4_0, not " +
+    if (!perChannel &&
+        (!type || (*type != GgmlType::Q8_0 && *type != GgmlType::Q4_0)))
+      return makeError("tok-quantize-weights: the driver quantizes to q8_0, "
+                       "q4_0 and i8_channel, not " +
                        scheme);
     int64_t rows = shape.front(), k = shape.back();
-    int64_t rowBytes = k / getGgmlBlockSize(*type) * getGgmlBlockBytes(*type);
+    int64_t rowBytes =
+        perChannel ? k + 4
+                   : k / getGgmlBlockSize(*type) * getGgmlBlockBytes(*type);
     std::vector<float> values = model->readWeightAsF32(index);
     std::vector<char> bytes(rows * rowBytes);
-    for (int64_t r = 0; r < rows; ++r)
-      quantizeGgmlRow(*type, values.data() + r * k, k,
-                      bytes.data() + r * rowBytes);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (perChannel)
+        quantizeChannelInt8Row(values.data() + r * k, k,
+                               bytes.data() + r * rowBytes);
+      else
+        quantizeGgmlRow(*type, values.data() + r * k, k,
+                        bytes.data() + r * rowBytes);
+    }
     report.quantizedBytes += rows * rowBytes;
     quantized.emplace_back(index, std::move(bytes));
   }

@@ -177,3 +177,14 @@ bool mlir::tok::quantizeGgmlRow(GgmlType type, const float *x, int64_t k,
   }
   return true;
 }
+
+void mlir::tok::quantizeChannelInt8Row(const float *x, int64_t k, char *out) {
+  float amax = 0.0f;
+  for (int64_t j = 0; j < k; ++j)
+    amax = std::max(amax, std::fabs(x[j]));
+  float s = amax / 127.0f;
+  float is = s != 0.0f ? 1.0f / s : 0.0f;
+  for (int64_t j = 0; j < k; ++j)
+    out[j] = static_cast<char>(static_cast<int8_t>(std::round(x[j] * is)));
+  std::memcpy(out + k, &s, 4);
+}

@@ -173,10 +173,11 @@ private:
     if (value.empty() || value == "none")
       return std::optional<WeightScheme>();
     std::optional<WeightScheme> s = symbolizeWeightScheme(value);
-    if (!s || (*s != WeightScheme::q8_0 && *s != WeightScheme::q4_0)) {
+    if (!s || (*s != WeightScheme::q8_0 && *s != WeightScheme::q4_0 &&
+               *s != WeightScheme::i8_channel)) {
       getOperation()->emitError()
-          << "tok-quantize-weights: " << option << " must be q8_0, q4_0 or "
-          << "none, got '" << value << "'";
+          << "tok-quantize-weights: " << option << " must be q8_0, q4_0, "
+          << "i8_channel or none, got '" << value << "'";
       return std::nullopt;
     }
     return std::optional<WeightScheme>(s);

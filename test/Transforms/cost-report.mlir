@@ -23,6 +23,16 @@ func.func @quant_linear(%x: tensor<4x64xf32>, %w: tensor<8x64xf32, #tok.quant<q4
 
 // -----
 
+// i8_channel: a row of 64 weights is 64 codes and one f32 scale, 68 bytes;
+// 8 x 68 + 4x64 + 4x8 floats.
+// expected-remark @+1 {{tok-cost: flops 4096, bytes 1696, kv-bytes 0, attention-flops 0}}
+func.func @channel_linear(%x: tensor<4x64xf32>, %w: tensor<8x64xf32, #tok.quant<i8_channel>>) -> tensor<4x8xf32> {
+  %y = tok.linear %x, %w : tensor<4x64xf32>, tensor<8x64xf32, #tok.quant<i8_channel>>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
 // 2 Hq T S (D + Dv) = 2 * 2 * 3 * 5 * 8, dense whatever the mask.
 // expected-remark @+1 {{tok-cost: flops 480, bytes 352, kv-bytes 0, attention-flops 480}}
 func.func @attention(%q: tensor<2x3x4xf32>, %k: tensor<1x5x4xf32>, %v: tensor<1x5x4xf32>) -> tensor<2x3x4xf32> {

@@ -1,8 +1,9 @@
 // RUN: tok-opt %s --tok-quantize-weights --split-input-file | FileCheck %s
 // RUN: tok-opt %s --tok-quantize-weights="scheme=q4_0 embedding=none head=q8_0" --split-input-file | FileCheck %s --check-prefix=MIXED
+// RUN: tok-opt %s --tok-quantize-weights="scheme=i8_channel head=none" --split-input-file | FileCheck %s --check-prefix=CHANNEL
 // RUN: not tok-opt %s --tok-quantize-weights="scheme=q4_k" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
 
-// BAD: tok-quantize-weights: scheme must be q8_0, q4_0 or none, got 'q4_k'
+// BAD: tok-quantize-weights: scheme must be q8_0, q4_0, i8_channel or none, got 'q4_k'
 
 // A decoder in the importer's shape: the entry passes the weights to
 // tok.generate, the step embeds, calls the layer function per layer and
@@ -25,6 +26,12 @@
 // CHECK-LABEL: func.func @generate(
 // CHECK-SAME:    tensor<100x64xf32, #tok.quant<q8_0>> {tok.weight = "embed"}
 // CHECK:         tok.generate @step({{.*}}) params({{.*}} : tensor<100x64xf32, #tok.quant<q8_0>>, tensor<64xf32>, tensor<64x64xf32, #tok.quant<q8_0>>, tensor<64x48xf32>, tensor<64x64xf32, #tok.quant<q8_0>>, tensor<64x48xf32>, tensor<100x64xf32, #tok.quant<q8_0>>)
+
+// CHANNEL-LABEL: func.func private @layer(
+// CHANNEL-SAME:    tensor<64x64xf32, #tok.quant<i8_channel>>, %{{.*}}: tensor<64x48xf32>
+// CHANNEL-LABEL: func.func private @step(
+// CHANNEL-SAME:    tensor<100x64xf32, #tok.quant<i8_channel>> {tok.weight = "embed"}
+// CHANNEL-SAME:    tensor<100x64xf32> {tok.weight = "head"}
 
 // MIXED-LABEL: func.func private @layer(
 // MIXED-SAME:    tensor<64x64xf32, #tok.quant<q4_0>>

@@ -192,6 +192,7 @@ int64_t WeightQuantAttr::getBlockSize() const {
   switch (getScheme()) {
   case WeightScheme::q8_0:
   case WeightScheme::q4_0:
+  case WeightScheme::i8_channel:
     return 32;
   case WeightScheme::q4_k:
   case WeightScheme::q6_k:
@@ -210,8 +211,18 @@ int64_t WeightQuantAttr::getBlockBytes() const {
     return 144;
   case WeightScheme::q6_k:
     return 210;
+  case WeightScheme::i8_channel:
+    return 32;
   }
   llvm_unreachable("unknown weight scheme");
+}
+
+int64_t WeightQuantAttr::getRowTrailerBytes() const {
+  return getScheme() == WeightScheme::i8_channel ? 4 : 0;
+}
+
+int64_t WeightQuantAttr::getRowBytes(int64_t k) const {
+  return k / getBlockSize() * getBlockBytes() + getRowTrailerBytes();
 }
 
 LogicalResult WeightQuantAttr::verifyEncoding(

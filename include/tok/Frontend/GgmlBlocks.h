@@ -6,8 +6,10 @@
 //
 // Dequantization of GGML's block formats (q8_0, q4_0, q4_k, q6_k) and of
 // f16 / bf16, on the host: what reading a quantized weight as float32
-// needs (exporting a model, tok-compile's float32 weights file). The
-// compiled kernels read the same layouts in IR (docs/quantization.md).
+// needs (exporting a model, tok-compile's float32 weights file); and the
+// quantizers the driver uses when a pipeline makes weights #tok.quant (q8_0,
+// q4_0, and tok's own per-channel int8 rows). The compiled kernels read
+// the same layouts in IR (docs/quantization.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +37,12 @@ void dequantizeGgmlRow(GgmlType type, const char *row, int64_t k, float *out);
 /// f16 (rounded to nearest even), the codes computed with the f32 d.
 /// Returns false for other types.
 bool quantizeGgmlRow(GgmlType type, const float *x, int64_t k, char *out);
+
+/// Quantizes `k` float32 weights to tok's per-channel int8 row
+/// (#tok.quant<i8_channel>, k + 4 bytes at `out`): s = max|x| / 127, codes
+/// round(x / s) (halves away from zero; 0 for an all-zero row), then s as a
+/// little-endian f32.
+void quantizeChannelInt8Row(const float *x, int64_t k, char *out);
 
 } // namespace tok
 } // namespace mlir

@@ -374,12 +374,13 @@ def TokQuantizeWeightsPass : Pass<"tok-quantize-weights", "::mlir::ModuleOp"> {
     tok-opt model.mlir --tok-quantize-weights="scheme=q4_0 head=q8_0 embedding=none"
     ```
 
-    Schemes: `q8_0`, `q4_0` (the driver quantizes to these; q4_k and q6_k
-    are read from GGUF files only).
+    Schemes: `q8_0`, `q4_0`, `i8_channel` (one f32 scale per output row;
+    the driver quantizes to these; q4_k and q6_k are read from GGUF files
+    only).
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"q8_0\"",
-           "Scheme of the layers' weights: q8_0, q4_0 or none">,
+           "Scheme of the layers' weights: q8_0, q4_0, i8_channel or none">,
     Option<"embedding", "embedding", "std::string", /*default=*/"\"\"",
            "Scheme of the embedding table (default: scheme; none keeps it)">,
     Option<"head", "head", "std::string", /*default=*/"\"\"",

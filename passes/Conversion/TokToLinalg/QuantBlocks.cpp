@@ -65,6 +65,21 @@ struct RowReader {
     Value s = vector::ExtractOp::create(b, loc, h, ArrayRef<int64_t>{0});
     return arith::ExtFOp::create(b, loc, b.getF32Type(), s);
   }
+  /// The little-endian f32 at `at`.
+  Value single(Value at) {
+    Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Value four = vector::TransferReadOp::create(
+        b, loc, VectorType::get({4}, b.getI8Type()), w, ValueRange{row, at},
+        zero, ArrayRef<bool>{true});
+    Value f = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getF32Type()), four);
+    return vector::ExtractOp::create(b, loc, f, ArrayRef<int64_t>{0});
+  }
+  /// i8_channel's row scale: the f32 after the row's codes.
+  Value rowScale() {
+    int64_t bytes = cast<RankedTensorType>(w.getType()).getDimSize(1);
+    return single(idx(bytes - 4));
+  }
   /// 16 bytes from `at`.
   Value bytes16(Value at) {
     Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
@@ -137,6 +152,8 @@ Value mlir::tok::emitDequantElement(OpBuilder &b, Location loc,
     Value q = r.byte(r.add(r.add(base, 2), j), true);
     return r.fmul(r.half(base), r.f32(q));
   }
+  case WeightScheme::i8_channel:
+    return r.fmul(r.rowScale(), r.f32(r.byte(k, true)));
   case WeightScheme::q4_0: {
     // Weight j < 16: low nibble of byte j; j >= 16: high nibble of j - 16.
     Value byte = r.byte(r.add(r.add(base, 2), r.rem(j, 16)), false);
@@ -218,6 +235,12 @@ void mlir::tok::forEachLaneGroup(
     Value d = r.half(base);
     for (int64_t g = 0; g < 2; ++g)
       body({widen(r.bytes16(r.add(base, 2 + 16 * g))), d, Value(), 16 * g});
+    return;
+  }
+  case WeightScheme::i8_channel: {
+    Value s = r.rowScale();
+    for (int64_t g = 0; g < 2; ++g)
+      body({widen(r.bytes16(r.add(base, 16 * g))), s, Value(), 16 * g});
     return;
   }
   case WeightScheme::q4_0: {
@@ -435,12 +458,14 @@ void mlir::tok::forEachInt8Piece(
   };
 
   switch (quant.getScheme()) {
-  case WeightScheme::q8_0: {
-    Value raw = bytes32(r.add(base, 2));
+  case WeightScheme::q8_0:
+  case WeightScheme::i8_channel: {
+    bool perRow = quant.getScheme() == WeightScheme::i8_channel;
+    Value raw = bytes32(perRow ? base : r.add(base, 2));
     Int8Piece p;
     p.codes = math::AbsIOp::create(b, loc, raw);
     p.signOf = raw;
-    p.scale = r.half(base);
+    p.scale = perRow ? r.rowScale() : r.half(base);
     p.k0 = 0;
     body(p);
     return;

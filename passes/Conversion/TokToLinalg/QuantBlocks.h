@@ -79,10 +79,10 @@ QuantizedActivations emitQuantizeActivations(OpBuilder &b, Location loc,
 struct Int8Piece {
   /// vector<32xi8>, unsigned codes (the first operand of vpdpbusd).
   Value codes;
-  /// q8_0 and q6_k: the signed codes (q8_0's weights, q6_k's q - 32). For
-  /// q6_k the activations take their signs and `codes` are their
-  /// magnitudes; q8_0 multiplies them with 16-bit activations. Null
-  /// otherwise.
+  /// q8_0, i8_channel and q6_k: the signed codes (the 8-bit weights, q6_k's
+  /// q - 32). For q6_k the activations take their signs and `codes` are
+  /// their magnitudes; the 8-bit weights multiply them with 16-bit
+  /// activations. Null otherwise.
   Value signOf;
   /// f32, or vector<8xf32> (q6_k: lanes 0-3 and 4-7 are the two groups of
   /// 16, as vpdpbusd sums 4 bytes a lane).

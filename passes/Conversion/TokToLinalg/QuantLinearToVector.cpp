@@ -27,11 +27,12 @@
 // bound by memory (docs/quantization.md). Prefill decodes each block once
 // per group of 4 tokens: correct, but not a GEMM.
 //
-// With quant-dot=vnni (the default for q4_0, q4_k and q6_k where the host
-// has AVX512-VNNI) the activations are quantized instead, per block of 32,
-// and each 32-weight piece is one integer dot product: u8 x s8 (vpdpbusd)
-// with 8-bit activations, or for q8_0 s16 x s16 (vpdpwssd) with 16-bit
-// activations, which keeps q8_0 as faithful as f32 products.
+// With quant-dot=vnni (the default where the host has AVX512-VNNI) the
+// activations are quantized instead, per block of 32, and each 32-weight
+// piece is one integer dot product: u8 x s8 (vpdpbusd) with 8-bit
+// activations, or for the 8-bit weights (q8_0, i8_channel) s16 x s16
+// (vpdpwssd) with 16-bit activations, which keeps them as faithful as f32
+// products.
 //
 //===----------------------------------------------------------------------===//
 
@@ -189,7 +190,8 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     // q8_0, whose 8-bit weights leave the activations' rounding as the
     // largest error, the activations take 16 bits and the dot product is
     // s16 x s16 (vpdpwssd: 16 lanes of 2 products).
-    bool wide = quant.getScheme() == WeightScheme::q8_0;
+    bool wide = quant.getScheme() == WeightScheme::q8_0 ||
+                quant.getScheme() == WeightScheme::i8_channel;
     QuantizedActivations acts;
     if (int8)
       acts = emitQuantizeActivations(b, loc, x, k, wide ? 16 : 8);

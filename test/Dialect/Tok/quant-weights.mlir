@@ -20,8 +20,10 @@ func.func @accepted(%x: tensor<?x64xf32>,
 // CHECK-LABEL: func.func @schemes(
 // CHECK-SAME:    #tok.quant<q4_0>
 // CHECK-SAME:    #tok.quant<q6_k>
+// CHECK-SAME:    #tok.quant<i8_channel>
 func.func @schemes(%a: tensor<8x32xf32, #tok.quant<q4_0>>,
-                   %b: tensor<8x512xf32, #tok.quant<q6_k>>) {
+                   %b: tensor<8x512xf32, #tok.quant<q6_k>>,
+                   %c: tensor<8x96xf32, #tok.quant<i8_channel>>) {
   return
 }
 
@@ -29,6 +31,13 @@ func.func @schemes(%a: tensor<8x32xf32, #tok.quant<q4_0>>,
 
 // expected-error @+1 {{a #tok.quant<q8_0> weight needs a static K that is a multiple of its block size 32, got K = 48}}
 func.func @k_not_multiple(%w: tensor<16x48xf32, #tok.quant<q8_0>>) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{a #tok.quant<i8_channel> weight needs a static K that is a multiple of its block size 32, got K = 40}}
+func.func @channel_k_not_multiple(%w: tensor<16x40xf32, #tok.quant<i8_channel>>) {
   return
 }
 

@@ -7,14 +7,15 @@ value, negative ones included), and per block a scale drawn from normal
 values, the largest f16 magnitudes, f16 subnormals and zero (a zero block).
 The reference dequantizes them with the block layouts as GGML documents
 them, written here from that description (not from tok's code), and
-computes in float64. Cases: q8_0, q4_0, q4_k and q6_k; decode (T = 1) and
+computes in float64. Cases: q8_0, q4_0, q4_k, q6_k and
+tok's per-channel i8_channel (k int8 codes and an f32 scale per row); decode (T = 1) and
 prefill shapes (T = 2, 5, 9: groups of 4 tokens and the rest); a bias;
 embedding rows. Each linear case runs both kernels: weights widened to f32
 (tolerance |got - want| <= 1e-5 * (|x| . |w|) per output, f32
 accumulation), and integer activations with integer dot products, once
 with VNNI where the host has it and once as generic vector code. There the
 activations are rounded to multiples of dx = max|x| / L per block of 32 (L
-= 32767 for q8_0's 16-bit codes, 127 for the 8-bit codes of the others; so
+= 32767 for the 16-bit codes of q8_0 and i8_channel, 127 for the 8-bit codes of the others; so
 each moves by at most dx / 2), and the tolerance adds sum over blocks of
 dx / 2 * sum |c| in the block, c the weight part the kernel multiplies
 with the rounded activations (q4_0 and q4_k subtract their zero point or
@@ -29,7 +30,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from jit_entry import run_entry  # noqa: E402
 
-BLOCK = {"q8_0": (32, 34), "q4_0": (32, 18), "q4_k": (256, 144), "q6_k": (256, 210)}
+BLOCK = {"q8_0": (32, 34), "q4_0": (32, 18), "q4_k": (256, 144), "q6_k": (256, 210),
+         "i8_channel": (32, 32)}
 
 
 def f16_bytes(values):
@@ -48,6 +50,17 @@ def draw_scales(rng, n):
 
 def make_blocks(rng, scheme, rows, k):
     """Random blocks of `scheme` for a rows x k matrix: uint8 [rows, bytes]."""
+    if scheme == "i8_channel":
+        # k int8 codes, then the row's f32 scale (little-endian); row 0 all
+        # zeros, and scales from ordinary to the f32 extremes.
+        data = rng.integers(0, 256, size=(rows, k + 4), dtype=np.uint8)
+        s = rng.uniform(-0.05, 0.05, size=rows).astype("<f4")
+        s[1 % rows] = 1.0e28
+        s[2 % rows] = 1.0e-40  # subnormal
+        s[3 % rows] = 0.0
+        data[:, k:] = s.view(np.uint8).reshape(rows, 4)
+        data[0, :] = 0
+        return data
     bs, bb = BLOCK[scheme]
     nb = rows * (k // bs)
     blocks = rng.integers(0, 256, size=(nb, bb), dtype=np.uint8)
@@ -73,8 +86,11 @@ def dequant(scheme, data, k, without_offsets=False):
     and q4_k its minimum (d * sc * q): the part the int8 kernel multiplies
     with the rounded activations (it subtracts the rest times the exact sum
     of x)."""
-    bs, bb = BLOCK[scheme]
     rows = data.shape[0]
+    if scheme == "i8_channel":
+        s = data[:, k:k + 4].copy().view("<f4").astype(np.float64)[:, 0]
+        return s[:, None] * data[:, :k].view(np.int8).astype(np.float64)
+    bs, bb = BLOCK[scheme]
     blocks = data.reshape(-1, bb)
     out = np.zeros((blocks.shape[0], bs))
     if scheme == "q8_0":
@@ -119,7 +135,7 @@ def dequant(scheme, data, k, without_offsets=False):
 
 
 # Activation codes of the integer kernel: 16-bit for q8_0, 8-bit otherwise.
-LEVELS = {"q8_0": 32767.0, "q4_0": 127.0, "q4_k": 127.0, "q6_k": 127.0}
+LEVELS = {"q8_0": 32767.0, "q4_0": 127.0, "q4_k": 127.0, "q6_k": 127.0, "i8_channel": 32767.0}
 
 # The kernels: weights widened to f32; int8 activations with vpdpbusd
 # (where the host has AVX512-VNNI; elsewhere the same as generic); int8
@@ -151,7 +167,7 @@ def main():
         print("%s: %s (worst error / bound %.3g)" % (name, "ok" if ok else "MISMATCH", err))
 
     cases = [("q8_0", 24, 96, [1, 2, 5, 9]), ("q4_0", 13, 64, [1, 5]),
-             ("q4_k", 10, 512, [1, 5]), ("q6_k", 9, 512, [1, 5])]
+             ("q4_k", 10, 512, [1, 5]), ("q6_k", 9, 512, [1, 5]), ("i8_channel", 11, 160, [1, 5])]
     for scheme, n, k, ts in cases:
         data = make_blocks(rng, scheme, n, k)
         w = dequant(scheme, data, k)

@@ -82,6 +82,33 @@ TEST(GgmlBlocksTest, Q4_0FollowsItsRule) {
   EXPECT_EQ(code(20), 15);
 }
 
+TEST(GgmlBlocksTest, ChannelInt8FollowsItsRule) {
+  // One scale for the whole row: s = max|x| / 127 = 63.5 / 127 = 0.5;
+  // codes round(x / s), halves away from zero; the f32 s after the codes.
+  std::vector<float> x(64);
+  for (int j = 0; j < 64; ++j)
+    x[j] = static_cast<float>(j - 32) * 0.25f;
+  x[7] = -63.5f; // -> -127
+  x[8] = 0.25f;  // 0.5 -> 1
+  x[9] = -0.75f; // -1.5 -> -2
+  std::vector<char> out(68);
+  quantizeChannelInt8Row(x.data(), 64, out.data());
+  float s;
+  std::memcpy(&s, out.data() + 64, 4);
+  EXPECT_EQ(s, 0.5f);
+  EXPECT_EQ(static_cast<int8_t>(out[7]), -127);
+  EXPECT_EQ(static_cast<int8_t>(out[8]), 1);
+  EXPECT_EQ(static_cast<int8_t>(out[9]), -2);
+  for (int j = 10; j < 64; ++j)
+    EXPECT_EQ(static_cast<int8_t>(out[j]), (j - 32) / 2 + ((j - 32) % 2)) << j;
+  // An all-zero row: zero scale, zero codes.
+  std::vector<float> zeros(32, 0.0f);
+  std::vector<char> z(36, 1);
+  quantizeChannelInt8Row(zeros.data(), 32, z.data());
+  for (int j = 0; j < 36; ++j)
+    EXPECT_EQ(z[j], 0) << j;
+}
+
 TEST(GgmlBlocksTest, RoundTripIsWithinHalfAStep) {
   std::vector<float> x(256);
   uint32_t state = 12345;

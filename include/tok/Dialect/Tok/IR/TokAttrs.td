@@ -242,6 +242,11 @@ def Tok_WeightQuantAttr : Tok_Attr<"WeightQuant", "quant", [
     - `q6_k`: B = 256, 210 bytes: 128 bytes of low 4 bits, 64 bytes of high
       2 bits, 16 int8 scales (one per 16 weights), f16 d;
       w = d * scale * (q - 32).
+    - `i8_channel`: one scale per row (output channel), not per block: the
+      row is K int8 codes q, then the row's f32 scale s (little-endian);
+      w = s * q. Blocks are 32 codes with no header (B = 32, 32 bytes), so
+      a row is K + 4 bytes. Not a GGML type: tok-quantize-weights writes
+      it.
 
     docs/quantization.md states each layout bit by bit. Lowering turns the
     tensor into its bytes, `tensor<N x (K / B * bytes) x i8>`.
@@ -260,10 +265,11 @@ def Tok_WeightQuantAttr : Tok_Attr<"WeightQuant", "quant", [
     /// Weights per block, and bytes per block.
     int64_t getBlockSize() const;
     int64_t getBlockBytes() const;
-    /// Bytes of one row of `k` weights (k a multiple of the block size).
-    int64_t getRowBytes(int64_t k) const {
-      return k / getBlockSize() * getBlockBytes();
-    }
+    /// Bytes of one row of `k` weights (k a multiple of the block size):
+    /// its blocks, plus i8_channel's row scale.
+    int64_t getRowBytes(int64_t k) const;
+    /// Bytes after a row's blocks (i8_channel: its f32 scale).
+    int64_t getRowTrailerBytes() const;
   }];
 }
 

@@ -56,7 +56,9 @@ def Tok_WeightScheme : Tok_I32Enum<"WeightScheme",
   I32EnumAttrCase<"q4_0", 1>,
   // GGML's k-quants: 256 weights per super-block.
   I32EnumAttrCase<"q4_k", 2>,
-  I32EnumAttrCase<"q6_k", 3>
+  I32EnumAttrCase<"q6_k", 3>,
+  // tok's own: one f32 scale per row (output channel), int8 codes.
+  I32EnumAttrCase<"i8_channel", 4>
 ]>;
 
 def Tok_MergeMethod : Tok_I32Enum<"MergeMethod", "token merging method", [
