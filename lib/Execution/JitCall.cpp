@@ -22,6 +22,8 @@ using namespace mlir::tok;
 std::optional<NpyDType> mlir::tok::getNpyDType(Type type) {
   if (type.isF16())
     return NpyDType::F16;
+  if (type.isBF16())
+    return NpyDType::U16;
   if (type.isF32())
     return NpyDType::F32;
   if (type.isF64())
@@ -56,17 +58,19 @@ llvm::Error mlir::tok::verifyCallableSignature(FunctionType fnType) {
                        typeString(type) +
                        "; only ranked tensors and scalars can be passed");
     if (!getNpyDType(elem))
-      return callError("argument #" + llvm::Twine(i) + " has element type " +
-                       typeString(elem) +
-                       "; supported are f16, f32, f64, i32, i64 and index");
+      return callError(
+          "argument #" + llvm::Twine(i) + " has element type " +
+          typeString(elem) +
+          "; supported are f16, bf16 (as uint16 bits), f32, f64, i32, "
+          "i64 and index");
   }
   for (auto [i, type] : llvm::enumerate(fnType.getResults())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !getNpyDType(tensor.getElementType()))
       return callError("result #" + llvm::Twine(i) + " has type " +
                        typeString(type) +
-                       "; results must be ranked tensors of f16, f32, f64, "
-                       "i32, i64 or index");
+                       "; results must be ranked tensors of f16, bf16, f32, "
+                       "f64, i32, i64 or index");
   }
   return llvm::Error::success();
 }

@@ -23,6 +23,7 @@ int64_t mlir::tok::getNpyElementSize(NpyDType type) {
   case NpyDType::U8:
     return 1;
   case NpyDType::F16:
+  case NpyDType::U16:
     return 2;
   case NpyDType::F32:
   case NpyDType::I32:
@@ -48,6 +49,8 @@ StringRef mlir::tok::getNpyDescriptor(NpyDType type) {
     return "<i8";
   case NpyDType::U8:
     return "|u1";
+  case NpyDType::U16:
+    return "<u2";
   }
   llvm_unreachable("unknown dtype");
 }
@@ -130,16 +133,16 @@ llvm::Expected<NpyArray> mlir::tok::parseNpy(StringRef bytes, StringRef name) {
   StringRef d = descr->trim("'\"");
   bool found = false;
   for (NpyDType t : {NpyDType::F16, NpyDType::F32, NpyDType::F64, NpyDType::I32,
-                     NpyDType::I64, NpyDType::U8}) {
+                     NpyDType::I64, NpyDType::U8, NpyDType::U16}) {
     if (d == getNpyDescriptor(t)) {
       array.type = t;
       found = true;
     }
   }
   if (!found)
-    return npyError(name,
-                    "unsupported dtype '" + d +
-                        "' (expected little-endian f2, f4, f8, i4, i8 or u1)");
+    return npyError(
+        name, "unsupported dtype '" + d +
+                  "' (expected little-endian f2, f4, f8, i4, i8, u1 or u2)");
 
   std::optional<StringRef> order = headerValue(header, "fortran_order");
   if (!order || (*order != "False" && *order != "True"))

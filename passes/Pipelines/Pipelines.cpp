@@ -27,6 +27,7 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm,
                                     const TokToLLVMOptions &options) {
   tok::ConvertTokToLinalgPassOptions linalgOptions;
   linalgOptions.quantDot = options.quantDot;
+  linalgOptions.bf16Dot = options.bf16Dot;
   pm.addPass(tok::createConvertTokToLinalgPass(linalgOptions));
   // Step functions into the decoding loops that call them (their calls pass
   // every weight and cache; layers stay calls).
@@ -66,12 +67,17 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm,
 /// vectors and memrefs to LLVM. With `gpu`, the launches and device buffers
 /// become mgpu* runtime calls first.
 static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu,
-                                    StringRef int8Dot = "auto") {
+                                    StringRef int8Dot = "auto",
+                                    StringRef bf16Instruction = "auto") {
   // vpdpbusd for the quantized kernels' byte dot products (after
   // deallocation, which refuses the intrinsic's unknown memory effects).
   tok::TokX86Int8DotPassOptions dotOptions;
   dotOptions.mode = int8Dot.str();
   pm.addPass(tok::createTokX86Int8DotPass(dotOptions));
+  // vdpbf16ps for the bf16 linear kernel's pair dot products.
+  tok::TokX86Bf16DotPassOptions bf16Options;
+  bf16Options.mode = bf16Instruction.str();
+  pm.addPass(tok::createTokX86Bf16DotPass(bf16Options));
   // One function per distinct kernel loop, instead of one copy per layer:
   // LLVM's time grows with the code it is given.
   if (!gpu)
@@ -113,7 +119,8 @@ static void buildHostToLLVMPipeline(OpPassManager &pm, bool gpu,
 void tok::buildTokToLLVMPipeline(OpPassManager &pm,
                                  const TokToLLVMOptions &options) {
   buildTokBufferizePipeline(pm, options);
-  buildHostToLLVMPipeline(pm, /*gpu=*/false, options.int8Dot);
+  buildHostToLLVMPipeline(pm, /*gpu=*/false, options.int8Dot,
+                          options.bf16Instruction);
 }
 
 void tok::buildTokToNVVMPipeline(OpPassManager &pm,

@@ -52,6 +52,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <random>
@@ -213,6 +214,7 @@ FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
           break;
         case tok::NpyDType::F16:
         case tok::NpyDType::U8:
+        case tok::NpyDType::U16:
           llvm::errs() << "tok-run: argument #" << i
                        << " has a type that a scalar cannot have\n";
           return failure();
@@ -267,6 +269,15 @@ FailureOr<SmallVector<tok::NpyArray>> makeArguments(FunctionType type) {
       case tok::NpyDType::I64:
         static_cast<int64_t *>(array.data())[e] = small(rng);
         break;
+      case tok::NpyDType::U16: {
+        // bf16: the top half of the f32 bits, rounded to nearest even.
+        float f = normal(rng);
+        uint32_t u;
+        std::memcpy(&u, &f, 4);
+        static_cast<uint16_t *>(array.data())[e] =
+            static_cast<uint16_t>((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+        break;
+      }
       case tok::NpyDType::U8:
         break; // #tok.quant weights are refused above
       }
@@ -293,6 +304,14 @@ double elementAsDouble(const tok::NpyArray &array, int64_t e) {
     return static_cast<double>(static_cast<const int64_t *>(array.data())[e]);
   case tok::NpyDType::U8:
     return static_cast<const uint8_t *>(array.data())[e];
+  case tok::NpyDType::U16: {
+    uint32_t u =
+        static_cast<uint32_t>(static_cast<const uint16_t *>(array.data())[e])
+        << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
   }
   return 0;
 }

@@ -29,8 +29,8 @@ struct AttentionLowering {
 };
 
 /// Adds the patterns that lower tok compute ops to linalg on tensors (all
-/// but tok.linear over #tok.quant weights, whose kernel is a choice:
-/// populateQuantLinearToVectorPatterns).
+/// but the vectorized tok.linear kernels, whose numerics are a choice:
+/// populateLinearToVectorPatterns and populateQuantLinearToVectorPatterns).
 void populateTokToLinalgConversionPatterns(RewritePatternSet &patterns,
                                            const AttentionLowering &how = {});
 
@@ -42,9 +42,20 @@ void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
 /// Adds the lowerings of tok.embed, tok.rope and tok.linear.
 void populateModelOpsToLinalgPatterns(RewritePatternSet &patterns);
 
+/// How the f32 tok.linear kernel multiplies bf16 weights when it runs
+/// more than a few tokens (convert-tok-to-linalg's bf16-dot): Widen
+/// converts the weights to f32 (exact products); Dot rounds the activations
+/// to bf16 and takes pairs of bf16 products per lane (vdpbf16ps); Auto is
+/// Dot where the host has AVX512-BF16.
+enum class Bf16Dot { Auto, Widen, Dot };
+
 /// Adds the f32 tok.linear lowering to a threaded, 16-lane vectorized
 /// kernel (preferred over the generic one where it applies).
-void populateLinearToVectorPatterns(RewritePatternSet &patterns);
+void populateLinearToVectorPatterns(RewritePatternSet &patterns,
+                                    Bf16Dot bf16 = Bf16Dot::Auto);
+
+/// Whether this host has AVX512-BF16 (vdpbf16ps).
+bool hostHasBf16DotProducts();
 
 /// How tok.linear multiplies #tok.quant weights (convert-tok-to-linalg's
 /// quant-dot): weights widened to f32, or activations quantized per block

@@ -93,7 +93,15 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "block of 32 (16-bit codes for q8_0, 8-bit for the others) and "
            "uses integer dot products (AVX512-VNNI where the host has it); "
            "'auto' (default) takes 'vnni' where the host has AVX512-VNNI "
-           "and AVX512-VL, else 'f32'">
+           "and AVX512-VL, else 'f32'">,
+    Option<"bf16Dot", "bf16-dot", "std::string", /*default=*/"\"auto\"",
+           "How tok.linear multiplies bf16 weights with f32 activations for "
+           "more than 8 tokens (prefill): 'widen' converts the weights to "
+           "f32 (exact products); 'dot' rounds the activations to bf16 "
+           "(nearest even) once per call and takes pairs of products per "
+           "lane (vdpbf16ps where tok-x86-bf16-dot selects it); 'auto' "
+           "(default) takes 'dot' where the host has AVX512-BF16. 8 tokens "
+           "or fewer always widen">
   ];
 }
 
@@ -131,6 +139,39 @@ def TokX86Int8DotPass : Pass<"tok-x86-int8-dot"> {
     Option<"mode", "mode", "std::string", /*default=*/"\"auto\"",
            "'auto' (where the host has AVX512-VNNI), 'vnni' or 'generic'">
   ];
+}
+
+def TokX86Bf16DotPass : Pass<"tok-x86-bf16-dot"> {
+  let summary = "Select AVX512-BF16 vdpbf16ps for bf16 pair dot contractions";
+  let description = [{
+    The f32 linear kernel's bf16 path (convert-tok-to-linalg{bf16-dot})
+    expresses each step as generic vector IR: a `vector.contract` over
+    [16 x 2] of two `vector<32xbf16>` shape-cast to `vector<16x2xbf16>` and
+    extended to f32 (`arith.extf`), into `vector<16xf32>` (the semantics of
+    vdpbf16ps: each lane adds two products). This pass rewrites exactly that
+    shape into the `llvm.x86.avx512bf16.dpbf16ps.512` intrinsic, after
+    bufferization like tok-x86-int8-dot. With `mode=auto` (default) it
+    applies where the host has AVX512-BF16; `avx512bf16` forces it,
+    `generic` leaves the contractions to the generic vector lowering
+    (correct on any host, slow). The instruction rounds each product-sum
+    step to f32 (round to nearest even, denormals flushed); the generic form
+    rounds per multiply and add: results agree to f32 rounding.
+
+    Example:
+
+    ```mlir
+    %a2 = vector.shape_cast %a : vector<32xbf16> to vector<16x2xbf16>
+    %a32 = arith.extf %a2 : vector<16x2xbf16> to vector<16x2xf32>
+    %r = vector.contract {...} %a32, %b32, %acc
+        : vector<16x2xf32>, vector<16x2xf32> into vector<16xf32>
+    ```
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"auto\"",
+           "auto (where the host has AVX512-BF16), avx512bf16 (always), or "
+           "generic (never)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def ConvertTokToGPUPass : Pass<"convert-tok-to-gpu", "::mlir::ModuleOp"> {

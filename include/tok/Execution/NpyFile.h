@@ -25,7 +25,8 @@ namespace mlir {
 namespace tok {
 
 /// U8: raw bytes (the storage of a #tok.quant weight).
-enum class NpyDType { F16, F32, F64, I32, I64, U8 };
+/// U16 carries bf16 values as their bits (NumPy has no bfloat16).
+enum class NpyDType { F16, F32, F64, I32, I64, U8, U16 };
 
 /// The size in bytes of one element.
 int64_t getNpyElementSize(NpyDType type);

@@ -32,6 +32,19 @@ struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
                      "(vpdpbusd), generic (any host), auto (vnni where the "
                      "host has it)"),
       llvm::cl::init("auto")};
+  PassOptions::Option<std::string> bf16Dot{
+      *this, "bf16-dot",
+      llvm::cl::desc("How tok.linear multiplies bf16 weights for more than "
+                     "8 tokens: widen (weights to f32), dot (activations "
+                     "rounded to bf16, pair dot products), auto (dot where "
+                     "the host has AVX512-BF16)"),
+      llvm::cl::init("auto")};
+  PassOptions::Option<std::string> bf16Instruction{
+      *this, "bf16-instruction",
+      llvm::cl::desc("How the bf16 dot products become instructions: "
+                     "avx512bf16 (vdpbf16ps), generic (any host), auto "
+                     "(avx512bf16 where the host has it)"),
+      llvm::cl::init("auto")};
 };
 
 struct TokToNVVMOptions : public PassPipelineOptions<TokToNVVMOptions> {

@@ -366,6 +366,13 @@ struct ConvertTokToLinalgPass
           << quantDot << "'";
       return signalPassFailure();
     }
+    if (bf16Dot != "auto" && bf16Dot != "widen" && bf16Dot != "dot") {
+      getOperation()->emitError()
+          << "convert-tok-to-linalg: bf16-dot must be 'auto', 'widen' or "
+             "'dot', got '"
+          << bf16Dot << "'";
+      return signalPassFailure();
+    }
 
     // Generation loops first: their bodies are ordinary tok code.
     if (failed(expandGenerateOps(getOperation())))
@@ -402,6 +409,10 @@ struct ConvertTokToLinalgPass
                                         quantDot == "f32"    ? QuantDot::F32
                                         : quantDot == "vnni" ? QuantDot::Int8
                                                              : QuantDot::Auto);
+    populateLinearToVectorPatterns(patterns, bf16Dot == "widen" ? Bf16Dot::Widen
+                                             : bf16Dot == "dot"
+                                                 ? Bf16Dot::Dot
+                                                 : Bf16Dot::Auto);
     populateKVCacheToTensorsPatterns(converter, patterns, how);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
@@ -447,5 +458,4 @@ void mlir::tok::populateTokToLinalgConversionPatterns(
   populateTokenOpsToLoopsPatterns(patterns);
   populateVerifyToLoopsPatterns(patterns);
   populateModelOpsToLinalgPatterns(patterns);
-  populateLinearToVectorPatterns(patterns);
 }
