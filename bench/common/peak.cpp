@@ -8,6 +8,9 @@
 //   fma_gflops_1 / fma_gflops_all   fp32 FMA throughput of one core / of all
 //                                   cores: 16 independent accumulator
 //                                   chains per thread, vectorized
+//   bf16_gflops_all                 bf16 pair dot products (vdpbf16ps, 2
+//                                   multiply-adds per f32 lane) of all cores,
+//                                   where the compiler targets AVX512-BF16
 //   read_gbs_1 / read_gbs_all       streaming read bandwidth of one thread /
 //                                   of one thread per core, 256 MiB each
 // Build: clang++ -O3 -march=native -ffp-contract=fast -pthread peak.cpp
@@ -58,6 +61,32 @@ __attribute__((noinline)) static float fmaKernel(long iterations, float x) {
   return sum;
 }
 
+#ifdef __AVX512BF16__
+#include <immintrin.h>
+/// The same 16 chains, each step a vdpbf16ps: 32 multiply-adds.
+__attribute__((noinline)) static float bf16Kernel(long iterations, float x) {
+  constexpr int chains = 16;
+  __m512 acc[chains];
+  for (int c = 0; c < chains; ++c)
+    acc[c] = _mm512_set1_ps(x + c * 0.001f);
+  __m512bh a =
+      _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(2e-3f));
+  __m512bh b =
+      _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-4f), _mm512_set1_ps(3e-4f));
+  for (long i = 0; i < iterations; ++i) {
+#pragma clang loop unroll(full)
+    for (int c = 0; c < chains; ++c) {
+      acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
+      asm volatile("" : "+v"(acc[c]));
+    }
+  }
+  float sum = 0;
+  for (int c = 0; c < chains; ++c)
+    sum += _mm512_reduce_add_ps(acc[c]);
+  return sum;
+}
+#endif
+
 /// Runs `work` on `threads` threads at once and returns the wall time.
 template <typename Fn> static double timeOnThreads(int threads, Fn work) {
   std::vector<std::thread> pool;
@@ -83,6 +112,19 @@ int main() {
     }
     std::printf("fma_gflops_%s %.1f\n", threads == 1 ? "1" : "all", best);
   }
+#ifdef __AVX512BF16__
+  {
+    double best = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+      double t = timeOnThreads(cores, [&] {
+        volatile float sink = bf16Kernel(iterations, 1.0f);
+        (void)sink;
+      });
+      best = std::max(best, cores * 2.0 * iterations * 16 * 32 / t / 1e9);
+    }
+    std::printf("bf16_gflops_all %.1f\n", best);
+  }
+#endif
 
   const size_t n = (256u << 20) / sizeof(float);
   std::vector<std::vector<float>> data(cores, std::vector<float>(n, 1.0f));

@@ -8,8 +8,8 @@
 // scf.while decode loop, still on tok types (caches, tok.sample), so that
 // the conversion that follows lowers the loop body like any other code:
 //
-//   logits, caches = step(prompt, [0 .. P-1], params, caches)
-//   t = sample(logits[P-1], counter 0); i = 0
+//   logits, caches = step_last_row(prompt, [0 .. P-1], params, caches)
+//   t = sample(logits[0], counter 0); i = 0
 //   loop:
 //     out[i] = t; on_token(t, i); i += 1
 //     if i == max_new_tokens or t == eos: stop
@@ -19,6 +19,9 @@
 //
 // The caches are loop-carried values updated in place by the step's
 // appends, so bufferization keeps one buffer per cache for the whole loop.
+// The prefill calls a copy of the step whose head (the tok.linear that
+// makes its logits) runs on the last row only, the one it samples; steps
+// of another shape are called as they are, and sampled at row P-1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -58,12 +61,62 @@ struct GenerateExpander {
     return tensor::CastOp::create(b, loc, dynTokens, t);
   }
 
-  /// Calls the step function; returns the logits and the new caches.
-  func::CallOp callStep(Value tokens, Value positions, ValueRange caches) {
+  /// Calls the step function (or `fn`); returns the logits and the new
+  /// caches.
+  func::CallOp callStep(Value tokens, Value positions, ValueRange caches,
+                        func::FuncOp fn = nullptr) {
     SmallVector<Value> args{tokens, positions};
     llvm::append_range(args, op.getParams());
     llvm::append_range(args, caches);
-    return func::CallOp::create(b, loc, step, args);
+    return func::CallOp::create(b, loc, fn ? fn : step, args);
+  }
+
+  /// For the prefill, which samples only the last row: a copy of the step
+  /// function whose logits are the last row's alone, where they come
+  /// straight from a tok.linear over [T, E] hidden states (the head: a
+  /// fifth of a 110M model's multiply-adds over a prompt). Null where the
+  /// step is not of that shape. One copy per step function.
+  func::FuncOp lastRowStep() {
+    auto module = step->getParentOfType<ModuleOp>();
+    std::string name = (step.getSymName() + "_last_row").str();
+    if (auto existing = module.lookupSymbol<func::FuncOp>(name))
+      return existing;
+    if (step.isExternal())
+      return nullptr;
+    auto ret = dyn_cast<func::ReturnOp>(step.getBody().back().getTerminator());
+    if (!ret || ret.getNumOperands() == 0)
+      return nullptr;
+    auto head = ret.getOperand(0).getDefiningOp<LinearOp>();
+    if (!head || head->getBlock() != &step.getBody().back() ||
+        cast<RankedTensorType>(head.getInput().getType()).getRank() != 2)
+      return nullptr;
+    func::FuncOp copy = step.clone();
+    copy.setSymName(name);
+    OpBuilder mb(step);
+    mb.setInsertionPointAfter(step);
+    mb.insert(copy);
+    auto copyRet = cast<func::ReturnOp>(copy.getBody().back().getTerminator());
+    auto copyHead = copyRet.getOperand(0).getDefiningOp<LinearOp>();
+    mb.setInsertionPoint(copyHead);
+    Location hl = copyHead.getLoc();
+    Value x = copyHead.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    Value rows = tensor::DimOp::create(mb, hl, x, 0);
+    Value last = arith::SubIOp::create(
+        mb, hl, rows, arith::ConstantIndexOp::create(mb, hl, 1));
+    Value row = tensor::ExtractSliceOp::create(
+        mb, hl, x, ArrayRef<OpFoldResult>{last, mb.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{mb.getIndexAttr(1),
+                               tensor::getMixedSize(mb, hl, x, 1)},
+        ArrayRef<OpFoldResult>{mb.getIndexAttr(1), mb.getIndexAttr(1)});
+    if (row.getType() != xType)
+      row = tensor::CastOp::create(mb, hl, xType, row);
+    Operation *lastHead = mb.clone(*copyHead);
+    lastHead->setOperand(0, row);
+    copyRet.setOperand(0, lastHead->getResult(0));
+    if (copyHead->use_empty())
+      copyHead->erase();
+    return copy;
   }
 
   /// The token sampled from row `row` of `logits` with `counter` (an
@@ -111,6 +164,7 @@ struct GenerateExpander {
 
     // Prefill (whole, or in chunks) and the first token.
     Value zero = index(0), one = index(1);
+    func::FuncOp lastOnly = lastRowStep();
     GeneratePrefill result;
     result.prompt = prompt;
     result.promptLength = promptLen;
@@ -137,9 +191,10 @@ struct GenerateExpander {
                   ArrayRef<OpFoldResult>{len},
                   ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
             };
-            func::CallOp call =
-                callStep(slice(prompt), slice(positions), args.drop_front());
-            Value last = arith::SubIOp::create(b, loc, len, one);
+            func::CallOp call = callStep(slice(prompt), slice(positions),
+                                         args.drop_front(), lastOnly);
+            Value last =
+                lastOnly ? zero : arith::SubIOp::create(b, loc, len, one);
             Value row = tensor::ExtractSliceOp::create(
                 b, loc, rowType, call.getResult(0),
                 ArrayRef<OpFoldResult>{last, b.getIndexAttr(0)},
@@ -157,8 +212,10 @@ struct GenerateExpander {
       result.caches.assign(chunks.getResults().begin() + 1,
                            chunks.getResults().end());
     } else {
-      func::CallOp prefill = callStep(prompt, positions, op.getCaches());
-      Value lastRow = arith::SubIOp::create(b, loc, promptLen, one);
+      func::CallOp prefill =
+          callStep(prompt, positions, op.getCaches(), lastOnly);
+      Value lastRow =
+          lastOnly ? zero : arith::SubIOp::create(b, loc, promptLen, one);
       result.first = sampleRow(prefill.getResult(0), lastRow, zero);
       result.caches.assign(prefill.getResults().begin() + 1,
                            prefill.getResults().end());

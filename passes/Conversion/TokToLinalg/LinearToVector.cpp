@@ -25,11 +25,13 @@
 // Two variants, chosen at run time by the token count T:
 //
 // - T <= 8 (decode, speculative verification, small batches): no blocking.
-//   Each W row is read once per call: decode is a pure stream over the
-//   weights, split across the threads, and 5-8 tokens are one group of
-//   2 rows x T tokens (16 accumulators) so a verification step also reads
-//   each weight once. f16 / bf16 weights are widened to f32 as they are
-//   read (exact products).
+//   Each W row is read from memory once per call: decode is a pure stream
+//   over the weights, split across the threads; 5 tokens (a verification
+//   of 4 drafted ones) are one group of 4 rows x 5 tokens (20
+//   accumulators), and for 6-8 tokens the second group finds the 4 rows in
+//   L1 / L2. (Halves of 2 rows x T tokens, tried first, measured slower
+//   at 5-8 tokens: 2 weight streams per thread instead of 4.) f16 / bf16
+//   weights are widened to f32 as they are read (exact products).
 // - T > 8 (prefill): the token and K loops are blocked so that the x panel
 //   of a block (256 tokens x 256 of K in f32, x 1024 in bf16) stays in L2
 //   while every row block of the chunk passes over it, instead of streaming all
@@ -219,8 +221,19 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
         if (kFull == k) {
           // All rows x tokens sums at once (a butterfly of shuffles), then
           // each token's outputs (contiguous in y) as one vector write.
+          // Up to 16 sums per butterfly; 4 x 5 tokens take two, and a
+          // two-source shuffle picks from both.
           SmallVector<Value> accs(kLoop.getResults());
-          LaneSums lanes = sumLanes(bb, loc, accs, reassoc);
+          int64_t total = static_cast<int64_t>(accs.size());
+          LaneSums lanes = sumLanes(
+              bb, loc, ArrayRef<Value>(accs).take_front(kLanes), reassoc);
+          LaneSums upper = lanes;
+          if (total > kLanes) {
+            upper = sumLanes(bb, loc, ArrayRef<Value>(accs).drop_front(kLanes),
+                             reassoc);
+            for (int64_t lane : upper.laneOf)
+              lanes.laneOf.push_back(kLanes + lane);
+          }
           auto outVecType = VectorType::get({rows}, f32);
           Value base;
           if (bias)
@@ -234,7 +247,7 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
             SmallVector<int64_t> pick;
             for (int64_t r = 0; r < rows; ++r)
               pick.push_back(lanes.laneOf[r * nt + i]);
-            Value y = vector::ShuffleOp::create(bb, loc, lanes.sums, lanes.sums,
+            Value y = vector::ShuffleOp::create(bb, loc, lanes.sums, upper.sums,
                                                 pick);
             Value add = base;
             if (first) {
@@ -301,10 +314,12 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
       };
 
       // A switch over `count` in [lo, hi] whose case c yields
-      // body(builder, c), the default `slice`.
+      // body(builder, c), the default `slice` or otherwise(builder).
       auto emitSwitch =
           [&](OpBuilder &bb, Value slice, Value count, int64_t lo, int64_t hi,
-              llvm::function_ref<Value(OpBuilder &, int64_t)> body) -> Value {
+              llvm::function_ref<Value(OpBuilder &, int64_t)> body,
+              llvm::function_ref<Value(OpBuilder &)> otherwise =
+                  nullptr) -> Value {
         SmallVector<int64_t> sizes;
         for (int64_t c = lo; c <= hi; ++c)
           sizes.push_back(c);
@@ -317,7 +332,7 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
         }
         OpBuilder::InsertionGuard guard(bb);
         bb.setInsertionPointToStart(&sw.getDefaultRegion().emplaceBlock());
-        scf::YieldOp::create(bb, loc, slice);
+        scf::YieldOp::create(bb, loc, otherwise ? otherwise(bb) : slice);
         return sw.getResult(0);
       };
       // The tokens `count` from `t0` (a constant count).
@@ -379,42 +394,19 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
                                                     first));
                     });
                 out = each.getResult(0);
-              } else if (!blocked) {
-                // 5-8 tokens (verification): the block as two halves of 2
-                // rows x all tokens, so each W row is read once.
-                Value small = arith::AndIOp::create(
-                    bb, loc,
-                    arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::ugt,
-                                          span, idx(bb, kTokens)),
-                    arith::CmpIOp::create(bb, loc, arith::CmpIPredicate::ule,
-                                          span, idx(bb, kSmallTokens)));
-                auto ifSmall = scf::IfOp::create(
-                    bb, loc, TypeRange{slice.getType()}, small,
-                    /*withElseRegion=*/true);
-                {
-                  OpBuilder::InsertionGuard guard(bb);
-                  bb.setInsertionPointToStart(ifSmall.thenBlock());
-                  auto halves = scf::ForOp::create(
-                      bb, loc, idx(bb, 0), idx(bb, kRows), idx(bb, 2),
-                      blockArgs,
-                      [&](OpBuilder &hb, Location, Value h, ValueRange hArgs) {
-                        Value r0 = arith::AddIOp::create(hb, loc, row0, h);
-                        Value c0h = arith::AddIOp::create(hb, loc, col0, h);
-                        scf::YieldOp::create(
-                            hb, loc,
-                            emitSwitch(
-                                hb, hArgs[0], span, kTokens + 1, kSmallTokens,
-                                [&](OpBuilder &cb, int64_t nt) {
-                                  return emitDots(cb, hArgs[0],
-                                                  tokenList(cb, tBegin, nt), r0,
-                                                  c0h, 2, kBegin, kEnd, first);
-                                }));
-                      });
-                  scf::YieldOp::create(bb, loc, halves.getResults());
-                  bb.setInsertionPointToStart(ifSmall.elseBlock());
-                  scf::YieldOp::create(bb, loc, groupsOf(bb, blockArgs[0]));
-                }
-                out = ifSmall.getResult(0);
+              } else if (!blocked && rows == kRows) {
+                // 5 tokens (a verification of 4 drafted ones): one group of
+                // 4 rows x 5 tokens (20 accumulators), each W vector read
+                // once; other counts are groups of 4, whose second pass
+                // over the block finds it in L1 / L2.
+                out = emitSwitch(
+                    bb, blockArgs[0], span, kTokens + 1, kTokens + 1,
+                    [&](OpBuilder &cb, int64_t nt) {
+                      return emitDots(cb, blockArgs[0],
+                                      tokenList(cb, tBegin, nt), row0, col0,
+                                      rows, kBegin, kEnd, first);
+                    },
+                    [&](OpBuilder &cb) { return groupsOf(cb, blockArgs[0]); });
               } else {
                 out = groupsOf(bb, blockArgs[0]);
               }

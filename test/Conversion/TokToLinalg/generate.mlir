@@ -1,7 +1,8 @@
 // RUN: tok-opt %s --convert-tok-to-linalg | FileCheck %s
 
-// tok.generate becomes a prefill call on positions 0..P-1, a first sample
-// of the prompt's last row, and an scf.while that stores and reports each
+// tok.generate becomes a prefill call on positions 0..P-1 (of a copy of the
+// step whose head runs on the last row only), a first sample of that row,
+// and an scf.while that stores and reports each
 // token, stops at max_new_tokens or eos, and otherwise runs one decode step
 // at position P + i - 1 on the loop-carried cache tensors; the parameters
 // go to every call unchanged.
@@ -14,21 +15,29 @@ func.func private @step(%ids: tensor<?xi32>, %pos: tensor<?xi32>, %w: tensor<16x
 }
 func.func private @emit(i32, i64)
 
+// The prefill's copy of the step: the head (the tok.linear that makes the
+// logits) on the last row of its input only; one copy for all the
+// generate ops that use @step.
+// CHECK-LABEL: func.func private @step_last_row(
+// CHECK:         %[[T:.*]] = tensor.dim %[[H:.*]], %{{.*}} : tensor<?x8xf32>
+// CHECK:         %[[LAST:.*]] = arith.subi %[[T]], %c1
+// CHECK:         %[[ROW:.*]] = tensor.extract_slice %[[H]][%[[LAST]], 0] [1, 8] [1, 1] : tensor<?x8xf32> to tensor<1x8xf32>
+// CHECK:         tensor.cast %[[ROW]] : tensor<1x8xf32> to tensor<?x8xf32>
+
 // CHECK-LABEL: func.func @greedy(
 // CHECK-SAME:    %[[P:.*]]: tensor<?xi32>, %[[W:.*]]: tensor<16x8xf32>)
 // CHECK:         %[[LEN:.*]] = tensor.dim %[[P]]
 // CHECK:         cf.assert %{{.*}}, "tok.generate: the prompt is empty"
 // CHECK:         %[[POS:.*]] = linalg.generic
 // CHECK:           linalg.index 0
-// CHECK:         %[[PRE:.*]]:5 = call @step(%[[P]], %[[POS]], %[[W]],
-// CHECK:         %[[LAST:.*]] = arith.subi %[[LEN]], %[[ONE:.*]] : index
-// CHECK:         tensor.extract_slice %[[PRE]]#0[%[[LAST]], 0] [1, 16]
+// CHECK:         %[[PRE:.*]]:5 = call @step_last_row(%[[P]], %[[POS]], %[[W]],
+// CHECK:         tensor.extract_slice %[[PRE]]#0[%{{.*}}, 0] [1, 16]
 // CHECK:         %[[OUT:.*]] = tensor.empty() : tensor<6xi32>
 // CHECK:         %[[LOOP:.*]]:7 = scf.while (%[[I:.*]] = %{{.*}}, %[[T:.*]] = %{{.*}}, %[[BUF:.*]] = %[[OUT]], %{{.*}} = %[[PRE]]#1, %{{.*}} = %[[PRE]]#2, %{{.*}} = %[[PRE]]#3, %{{.*}} = %[[PRE]]#4)
 // CHECK:           %[[STORED:.*]] = tensor.insert %[[T]] into %[[BUF]][%[[I]]]
 // CHECK:           %[[I64:.*]] = arith.index_cast %[[I]] : index to i64
 // CHECK:           func.call @emit(%[[T]], %[[I64]])
-// CHECK:           %[[NEXT:.*]] = arith.addi %[[I]], %[[ONE]]
+// CHECK:           %[[NEXT:.*]] = arith.addi %[[I]], %[[ONE:.*]] :
 // CHECK:           %[[MORE:.*]] = arith.cmpi slt, %[[NEXT]], %{{.*}}
 // CHECK:           %[[NOTEOS:.*]] = arith.cmpi ne, %[[T]], %{{.*}}
 // CHECK:           %[[GO:.*]] = arith.andi %[[MORE]], %[[NOTEOS]]
@@ -70,7 +79,7 @@ func.func @sampled(%p: tensor<4xi32>, %w: tensor<16x8xf32>) -> tensor<?xi32> {
 // CHECK:         %[[CH:.*]]:5 = scf.for %[[S:.*]] = %{{.*}} to %[[LEN]] step %c3 iter_args(%{{.*}} = %{{.*}}, %[[K:.*]] = %{{.*}}, %[[V:.*]] = %{{.*}}, %[[SP:.*]] = %{{.*}}, %[[N:.*]] = %{{.*}}) -> (tensor<1x16xf32>,
 // CHECK:           %[[IDS:.*]] = tensor.extract_slice %[[P]][%[[S]]] [%[[L:.*]]] [1]
 // CHECK:           %[[POS:.*]] = tensor.extract_slice %{{.*}}[%[[S]]] [%[[L]]] [1]
-// CHECK:           %[[C:.*]]:5 = func.call @step(%[[IDS]], %[[POS]], %[[W]], %[[K]], %[[V]], %[[SP]], %[[N]])
+// CHECK:           %[[C:.*]]:5 = func.call @step_last_row(%[[IDS]], %[[POS]], %[[W]], %[[K]], %[[V]], %[[SP]], %[[N]])
 // CHECK:           %[[ROW:.*]] = tensor.extract_slice %[[C]]#0[%{{.*}}, 0] [1, 16] [1, 1]
 // CHECK:           %[[INTO:.*]] = linalg.copy ins(%[[ROW]] : tensor<1x16xf32>)
 // CHECK:           scf.yield %[[INTO]], %[[C]]#1, %[[C]]#2, %[[C]]#3, %[[C]]#4
@@ -81,3 +90,5 @@ func.func @chunked(%p: tensor<?xi32>, %w: tensor<16x8xf32>) -> tensor<?xi32> {
   %o = tok.generate @step(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<1x32x8xf32>) {max_new_tokens = 6, sampler = #tok.sampler<>, prefill_chunk = 3} : tensor<?xi32> -> tensor<?xi32>
   return %o : tensor<?xi32>
 }
+
+// CHECK-NOT:     func.func private @step_last_row

@@ -9,10 +9,10 @@
 // vectorized kernel: an scf.forall over chunks of output features (here
 // N = 10: 3 chunks of 4 rows), blocks of 4 W rows. K = 40 is not a whole
 // number of 16-lane steps, so there is no blocked (GEMM) variant: one
-// kernel for every T. Within a block of 4 rows: 5-8 tokens as two halves
-// of 2 rows x T tokens (each W row read once: verification steps), else
-// groups of 4 tokens (4 x 4 accumulators) and the last T mod 4 as one
-// group; reassociated horizontal sums, a scalar tail for K % 16 (40 = 2 x
+// kernel for every T. Within a block of 4 rows: 5 tokens as one group
+// (4 x 5 accumulators: a verification step reads each W vector once), else
+// groups of 4 tokens (4 x 4 accumulators; a second group finds the block
+// in L1 / L2) and the last T mod 4 as one group; reassociated horizontal sums, a scalar tail for K % 16 (40 = 2 x
 // 16 + 8), the bias; the rows left over one token at a time.
 
 // CHECK-LABEL: func.func @linear(
@@ -20,19 +20,14 @@
 // CHECK-NOT:     scf.if
 // CHECK:         scf.forall (%{{.*}}) in (3) shared_outs(%[[O:.*]] = %{{.*}}) -> (tensor<?x10xf32>)
 // CHECK:           scf.for
-// 5 to 8 tokens.
+// 5 tokens (a verification of 4 drafted tokens): one group of 4 rows x 5
+// tokens, 20 accumulators.
 // CHECK:             %[[SPAN:.*]] = arith.subi
-// CHECK:             arith.cmpi ugt, %[[SPAN]], %c4
-// CHECK:             arith.cmpi ule, %[[SPAN]], %c8
-// CHECK:             scf.if
-// CHECK:               scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step %c2
-// CHECK:                 scf.index_switch %[[SPAN]] -> tensor<?x?xf32>
-// CHECK-NEXT:            case 5 {
-// CHECK:                   scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK:                 case 8 {
-// CHECK:                   scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK-COUNT-16:            vector.fma
-// CHECK:             } else {
+// CHECK:             scf.index_switch %[[SPAN]] -> tensor<?x?xf32>
+// CHECK-NEXT:        case 5 {
+// CHECK:               scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-20:        vector.fma
+// CHECK:             default {
 // Groups of 4 tokens: 4 rows x 4 tokens = 16 accumulators, each x vector
 // feeding the 4 rows.
 // CHECK:               scf.for %[[T:.*]] = %{{.*}} to %{{.*}} step
@@ -112,6 +107,7 @@ func.func @half(%x: tensor<4x32xf16>, %w: tensor<8x32xf16>) -> tensor<4x8xf16> {
 // CHECK-NOT:         arith.select
 // CHECK:             scf.index_switch
 // CHECK-NEXT:        case 5 {
+// CHECK:               scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 func.func @whole_steps(%x: tensor<?x32xf32>, %w: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x8xf32> {
   %y = tok.linear %x, %w, %b : tensor<?x32xf32>, tensor<8x32xf32>, tensor<8xf32>
   return %y : tensor<?x8xf32>

@@ -82,7 +82,7 @@ TEST(NpyFileTest, RejectsHostileInput) {
                    "abcd"),
           "x.npy")),
       "x.npy: unsupported dtype '>f4' (expected little-endian f2, f4, f8, "
-      "i4, i8 or u1)");
+      "i4, i8, u1 or u2)");
   // Bytes (a #tok.quant weight's storage) are read as such.
   auto bytes = parseNpy(
       npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }",
