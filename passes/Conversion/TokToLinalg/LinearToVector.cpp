@@ -50,6 +50,7 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "LaneDot.h"
 #include "LaneSums.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -57,7 +58,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/AffineMap.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
@@ -89,7 +89,6 @@ constexpr int64_t kBlockKBf16 = 1024;
 /// (tok-x86-bf16-dot selects the instruction).
 static Value emitDotBf16(OpBuilder &b, Location loc, Value acc, Value a,
                          Value c) {
-  MLIRContext *ctx = b.getContext();
   auto pairs = VectorType::get({kLanes, 2}, b.getBF16Type());
   auto wide = VectorType::get({kLanes, 2}, b.getF32Type());
   auto extend = [&](Value v) -> Value {
@@ -97,18 +96,7 @@ static Value emitDotBf16(OpBuilder &b, Location loc, Value acc, Value a,
         b, loc, wide,
         vector::ShapeCastOp::create(b, loc, pairs, v).getResult());
   };
-  AffineExpr i, j;
-  bindDims(ctx, i, j);
-  auto maps = ArrayAttr::get(
-      ctx, {AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i}, ctx))});
-  auto iterators = ArrayAttr::get(
-      ctx,
-      {vector::IteratorTypeAttr::get(ctx, vector::IteratorType::parallel),
-       vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
-  return vector::ContractionOp::create(b, loc, extend(a), extend(c), acc, maps,
-                                       iterators);
+  return emitLaneDot(b, loc, acc, extend(a), extend(c));
 }
 
 struct LinearToVectorLowering : OpConversionPattern<LinearOp> {

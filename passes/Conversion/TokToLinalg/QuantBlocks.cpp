@@ -6,6 +6,8 @@
 
 #include "QuantBlocks.h"
 
+#include "LaneDot.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -298,11 +300,10 @@ void mlir::tok::forEachLaneGroup(
 //===----------------------------------------------------------------------===//
 
 /// acc[i] + sum_j ext(a[i * r + j]) * ext(b[i * r + j]) for i < lanes,
-/// j < r (r = 32 / lanes): a vector.contract over [lanes x r] of the
-/// operands extended to i32 (`a` zero-extended when `unsignedA`).
-static Value emitLaneDot(OpBuilder &b, Location loc, Value acc, Value a,
-                         Value b2, int64_t lanes, bool unsignedA) {
-  MLIRContext *ctx = b.getContext();
+/// j < r (r = 32 / lanes): the operands extended to i32 (`a` zero-extended
+/// when `unsignedA`), as a lane dot (LaneDot.h).
+static Value emitIntLaneDot(OpBuilder &b, Location loc, Value acc, Value a,
+                            Value b2, int64_t lanes, bool unsignedA) {
   auto elem = cast<VectorType>(a.getType()).getElementType();
   int64_t per = 32 / lanes;
   auto narrow2d = VectorType::get({lanes, per}, elem);
@@ -313,17 +314,7 @@ static Value emitLaneDot(OpBuilder &b, Location loc, Value acc, Value a,
                   : arith::ExtSIOp::create(b, loc, ints2d, a2).getResult();
   Value b32 = arith::ExtSIOp::create(
       b, loc, ints2d, vector::ShapeCastOp::create(b, loc, narrow2d, b2));
-  AffineExpr i, j;
-  bindDims(ctx, i, j);
-  auto maps = ArrayAttr::get(
-      ctx, {AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i, j}, ctx)),
-            AffineMapAttr::get(AffineMap::get(2, 0, {i}, ctx))});
-  auto iterators = ArrayAttr::get(
-      ctx,
-      {vector::IteratorTypeAttr::get(ctx, vector::IteratorType::parallel),
-       vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
-  return vector::ContractionOp::create(b, loc, a32, b32, acc, maps, iterators);
+  return emitLaneDot(b, loc, acc, a32, b32);
 }
 
 Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
@@ -332,14 +323,14 @@ Value mlir::tok::emitDotU8S8(OpBuilder &b, Location loc, Value acc, Value a,
   // products of an unsigned and a signed byte). tok-x86-int8-dot turns this
   // shape into vpdpbusd where the host has AVX512-VNNI; elsewhere it lowers
   // as any contraction.
-  return emitLaneDot(b, loc, acc, a, b8, 8, /*unsignedA=*/true);
+  return emitIntLaneDot(b, loc, acc, a, b8, 8, /*unsignedA=*/true);
 }
 
 Value mlir::tok::emitDotS16(OpBuilder &b, Location loc, Value acc, Value a,
                             Value b16) {
   // vpdpwssd's semantics: 16 lanes, each the sum of 2 products of signed
   // 16-bit integers (tok-x86-int8-dot selects the instruction).
-  return emitLaneDot(b, loc, acc, a, b16, 16, /*unsignedA=*/false);
+  return emitIntLaneDot(b, loc, acc, a, b16, 16, /*unsignedA=*/false);
 }
 
 Value mlir::tok::emitSignBytes(OpBuilder &b, Location loc, Value a,

@@ -13,10 +13,11 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "LaneDot.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/AffineMap.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -32,45 +33,21 @@ using namespace mlir::tok;
 
 namespace {
 
-/// The vector<32xbf16> that `v` extends to f32 after a shape cast to
-/// vector<16x2xbf16>, or null.
-Value pairsBehind(Value v) {
-  auto ext = v.getDefiningOp<arith::ExtFOp>();
-  if (!ext)
-    return nullptr;
-  auto cast = ext.getIn().getDefiningOp<vector::ShapeCastOp>();
-  if (!cast)
-    return nullptr;
-  auto type = dyn_cast<VectorType>(cast.getSource().getType());
-  if (!type || type.getShape() != ArrayRef<int64_t>{32} ||
-      !type.getElementType().isBF16())
-    return nullptr;
-  return cast.getSource();
-}
-
 struct DotToVdpbf16ps : OpRewritePattern<vector::ContractionOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(vector::ContractionOp op,
                                 PatternRewriter &rewriter) const override {
-    auto accType = dyn_cast<VectorType>(op.getAcc().getType());
-    if (!accType || accType.getShape() != ArrayRef<int64_t>{16} ||
-        !accType.getElementType().isF32() ||
-        op.getKind() != vector::CombiningKind::ADD)
+    if (!isLaneDot(op, 16, rewriter.getF32Type()))
       return failure();
-    MLIRContext *ctx = op.getContext();
-    AffineExpr i, j;
-    bindDims(ctx, i, j);
-    SmallVector<AffineMap> want{AffineMap::get(2, 0, {i, j}, ctx),
-                                AffineMap::get(2, 0, {i, j}, ctx),
-                                AffineMap::get(2, 0, {i}, ctx)};
-    if (op.getIndexingMapsArray() != want)
-      return failure();
-    Value a = pairsBehind(op.getLhs()), b = pairsBehind(op.getRhs());
+    auto isBf16 = [](Type t) { return t.isBF16(); };
+    Value a = laneDotSource<arith::ExtFOp>(op.getLhs(), 32, isBf16);
+    Value b = laneDotSource<arith::ExtFOp>(op.getRhs(), 32, isBf16);
     if (!a || !b)
       return failure();
     rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, accType, rewriter.getStringAttr("llvm.x86.avx512bf16.dpbf16ps.512"),
+        op, op.getAcc().getType(),
+        rewriter.getStringAttr("llvm.x86.avx512bf16.dpbf16ps.512"),
         ValueRange{op.getAcc(), a, b});
     return success();
   }

@@ -14,10 +14,11 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "LaneDot.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/AffineMap.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -33,55 +34,30 @@ using namespace mlir::tok;
 
 namespace {
 
-/// The vector<32xiN> that `v` extends (with extension op `Ext`) after a
-/// shape cast, or null.
-template <typename Ext> Value bytesBehind(Value v, unsigned width = 8) {
-  auto ext = v.getDefiningOp<Ext>();
-  if (!ext)
-    return nullptr;
-  auto cast = ext.getIn().template getDefiningOp<vector::ShapeCastOp>();
-  if (!cast)
-    return nullptr;
-  auto type = dyn_cast<VectorType>(cast.getSource().getType());
-  if (!type || type.getShape() != ArrayRef<int64_t>{32} ||
-      !type.getElementType().isInteger(width))
-    return nullptr;
-  return cast.getSource();
-}
-
 struct DotToVpdpbusd : OpRewritePattern<vector::ContractionOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(vector::ContractionOp op,
                                 PatternRewriter &rewriter) const override {
-    auto accType = dyn_cast<VectorType>(op.getAcc().getType());
-    if (!accType || accType.getRank() != 1 ||
-        !accType.getElementType().isInteger(32) ||
-        op.getKind() != vector::CombiningKind::ADD)
-      return failure();
-    int64_t lanes = accType.getDimSize(0);
-    if (lanes != 8 && lanes != 16)
-      return failure();
-    MLIRContext *ctx = op.getContext();
-    AffineExpr i, j;
-    bindDims(ctx, i, j);
-    SmallVector<AffineMap> want{AffineMap::get(2, 0, {i, j}, ctx),
-                                AffineMap::get(2, 0, {i, j}, ctx),
-                                AffineMap::get(2, 0, {i}, ctx)};
-    if (op.getIndexingMapsArray() != want)
-      return failure();
+    Type i32 = rewriter.getI32Type();
     // 8 lanes of 4 u8 x s8 products: vpdpbusd; 16 lanes of 2 s16 x s16
     // products: vpdpwssd.
-    Value a = lanes == 8 ? bytesBehind<arith::ExtUIOp>(op.getLhs())
-                         : bytesBehind<arith::ExtSIOp>(op.getLhs(), 16);
-    Value b = lanes == 8 ? bytesBehind<arith::ExtSIOp>(op.getRhs())
-                         : bytesBehind<arith::ExtSIOp>(op.getRhs(), 16);
+    bool bytes = isLaneDot(op, 8, i32);
+    if (!bytes && !isLaneDot(op, 16, i32))
+      return failure();
+    auto width = [&](unsigned w) {
+      return [w](Type t) { return t.isInteger(w); };
+    };
+    Value a = bytes ? laneDotSource<arith::ExtUIOp>(op.getLhs(), 32, width(8))
+                    : laneDotSource<arith::ExtSIOp>(op.getLhs(), 32, width(16));
+    Value b = bytes ? laneDotSource<arith::ExtSIOp>(op.getRhs(), 32, width(8))
+                    : laneDotSource<arith::ExtSIOp>(op.getRhs(), 32, width(16));
     if (!a || !b)
       return failure();
     rewriter.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(
-        op, accType,
-        rewriter.getStringAttr(lanes == 8 ? "llvm.x86.avx512.vpdpbusd.256"
-                                          : "llvm.x86.avx512.vpdpwssd.512"),
+        op, op.getAcc().getType(),
+        rewriter.getStringAttr(bytes ? "llvm.x86.avx512.vpdpbusd.256"
+                                     : "llvm.x86.avx512.vpdpwssd.512"),
         ValueRange{op.getAcc(), a, b});
     return success();
   }
