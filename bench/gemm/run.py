@@ -119,17 +119,8 @@ def kernels(args, work):
                                      env=env, check=True).stdout
                 row["openblas_sgemm_gflops"] = round(flops / float(out) / 1e9, 1)
                 row["tok_f32_vs_openblas"] = round(row["tok_f32_gflops"] / row["openblas_sgemm_gflops"], 3)
-            row["tok_f32_of_fma_peak"] = round(row["tok_f32_gflops"] / peak["fma_gflops_all"], 3)
-            if "bf16_gflops_all" in peak:
-                row["tok_bf16_of_bf16_peak"] = round(row["tok_bf16_gflops"] / peak["bf16_gflops_all"], 3)
             rows.append(row)
-            print("%-9s %-8s T=%d N=%-5d K=%-5d  tok f32 %6.1f GFLOP/s (%.2f of FMA peak)  tok bf16 %6.1f "
-                  "(%.2f of bf16 peak)  OpenBLAS sgemm %s"
-                  % (shape, name, t, n, k, row["tok_f32_gflops"], row["tok_f32_of_fma_peak"],
-                     row["tok_bf16_gflops"], row.get("tok_bf16_of_bf16_peak", float("nan")),
-                     "%6.1f (tok f32 %.2fx)" % (row["openblas_sgemm_gflops"], row["tok_f32_vs_openblas"])
-                     if blas else "n/a"))
-            sys.stdout.flush()
+            print("measured %s %s" % (shape, name), flush=True)
     after = measure_peak(work)
     peak = {k: max(v, after.get(k, v)) for k, v in peak.items()}
     for row in rows:
@@ -138,6 +129,13 @@ def kernels(args, work):
             row["tok_bf16_of_bf16_peak"] = round(row["tok_bf16_gflops"] / peak["bf16_gflops_all"], 3)
     print("peaks (best of before and after): f32 FMA %.1f GFLOP/s, bf16 dot %s GFLOP/s"
           % (peak["fma_gflops_all"], peak.get("bf16_gflops_all", "n/a")))
+    for row in rows:
+        print("%-9s %-8s T=%d N=%-5d K=%-5d  tok f32 %6.1f GFLOP/s (%.2f of FMA peak)  tok bf16 %6.1f "
+              "(%s of bf16 peak)  OpenBLAS sgemm %s"
+              % (row["shape"], row["projection"], t, row["N"], row["K"], row["tok_f32_gflops"],
+                 row["tok_f32_of_fma_peak"], row["tok_bf16_gflops"], row.get("tok_bf16_of_bf16_peak", "n/a"),
+                 "%6.1f (tok f32 %.2fx)" % (row["openblas_sgemm_gflops"], row["tok_f32_vs_openblas"])
+                 if blas else "n/a"))
     return {"peak": peak, "rows": rows}
 
 

@@ -75,7 +75,6 @@ constexpr int64_t kChunks = 8;
 constexpr int64_t kTokens = 4;
 /// Up to this many tokens, the unblocked variant (one pass over W).
 constexpr int64_t kSmallTokens = 8;
-/// The blocked variant's token and K blocks.
 /// The blocked variant's token block, and its K block for f32 activations
 /// (a 256 KiB x panel) and for bf16 ones (512 KiB: fewer partial-sum
 /// passes, measured 20% faster on the TinyLlama shapes).
@@ -520,8 +519,12 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
 } // namespace
 
 bool mlir::tok::hostHasBf16DotProducts() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512bf16") && features.lookup("avx512f");
+  // Asked per linear op; the host does not change.
+  static const bool has = [] {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    return features.lookup("avx512bf16") && features.lookup("avx512f");
+  }();
+  return has;
 }
 
 void mlir::tok::populateLinearToVectorPatterns(RewritePatternSet &patterns,

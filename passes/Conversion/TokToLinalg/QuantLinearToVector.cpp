@@ -390,7 +390,11 @@ void mlir::tok::populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
 }
 
 bool mlir::tok::hostHasInt8DotProducts() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512vnni") && features.lookup("avx512vl") &&
-         features.lookup("avx2");
+  // Asked per quantized linear op; the host does not change.
+  static const bool has = [] {
+    llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+    return features.lookup("avx512vnni") && features.lookup("avx512vl") &&
+           features.lookup("avx2");
+  }();
+  return has;
 }
