@@ -2,8 +2,9 @@
 OpenBLAS, prefill against llama.cpp, and a speculative verify step against
 a decode step.
 
-Usage: /usr/bin/python3 bench/gemm/run.py [--parts kernels,prefill,verify]
-           [--rounds 3] [--tok-run PATH] [--json OUT]
+Usage: /usr/bin/python3 bench/gemm/run.py
+           [--parts kernels,prefill,prefill-quant,verify] [--rounds 3]
+           [--quant-types q8_0,q4_0,q4_k_m] [--tok-run PATH] [--json OUT]
 
 kernels: y = x W^T for the projections of the 110M Llama shape (dim 768,
   SwiGLU 2048) and the TinyLlama-1.1B shape (dim 2048, GQA 32/4, SwiGLU
@@ -18,6 +19,11 @@ prefill: a 256-token prompt through `tok-run generate` and through
   alternating rounds: TinyLlama shape, tok bf16 (safetensors, used in
   place) against llama.cpp f16 (a GGUF of the same weights); 110M shape,
   both f32. Random weights (fine for speed).
+prefill-quant: the same 256-token prompt, both engines reading one GGUF
+  file quantized by llama.cpp's own quantizer (q8_0, q4_0, q4_k_m) from an
+  f16 GGUF of random weights, TinyLlama and 110M shapes, paired rounds.
+  tok's prefill dequantizes tiles of 4 rows to bf16 once per 256 tokens
+  and runs the bf16 tiles; llama.cpp quantizes the activations to 8 bits.
 verify: bench/speculative/step_cost.py on the 110M f32 shape: the cost of
   one step over 5 tokens (a verification of 4 drafted tokens) against one
   over 1 token, after a 300-token context.
@@ -174,6 +180,40 @@ def prefill(args, work):
     return rows
 
 
+def prefill_quant(args, work):
+    python = quant.llama_cpp_python()
+    if python is None:
+        return []
+    prompt = [100 + (i * 37) % 20000 for i in range(256)]
+    rows = []
+    for shape in ("tinyllama", "110m"):
+        cfg = SHAPES[shape]
+        hf = os.path.join(work, shape + "-q-src")
+        quant.write_model(hf, cfg, quant.weights(cfg, np.random.default_rng(0)))
+        f16 = os.path.join(work, "%s-q-f16.gguf" % shape)
+        hf_to_gguf.convert(hf, f16, "f16")
+        subprocess.run(["rm", "-rf", hf], check=True)
+        for qtype in args.quant_types.split(","):
+            path = os.path.join(work, "%s-%s.gguf" % (shape, qtype))
+            subprocess.run([python, quant.PEER, "quantize", f16, path, qtype], check=True, capture_output=True)
+            toks, peers = [], []
+            for _ in range(args.rounds):
+                toks.append(quant.run_tok(args.tok_run, path, prompt, 2)["prefill_tps"])
+                peers.append(quant.run_peer(python, path, prompt, 2)["prefill_tps"])
+            row = {"shape": shape, "type": qtype, "prompt_tokens": len(prompt),
+                   "tok_prefill_tps": round(statistics.median(toks), 1),
+                   "llama_cpp_prefill_tps": round(statistics.median(peers), 1),
+                   "tok_all": [round(x, 1) for x in toks], "llama_cpp_all": [round(x, 1) for x in peers]}
+            row["ratio"] = round(row["tok_prefill_tps"] / row["llama_cpp_prefill_tps"], 3)
+            rows.append(row)
+            print("prefill %-9s %-6s 256 tokens: tok %7.1f tokens/s  llama.cpp %7.1f  (%.2fx)"
+                  % (shape, qtype, row["tok_prefill_tps"], row["llama_cpp_prefill_tps"], row["ratio"]))
+            sys.stdout.flush()
+            os.remove(path)
+        os.remove(f16)
+    return rows
+
+
 def verify(args, work):
     cfg = SHAPES["110m"]
     hf = os.path.join(work, "110m-verify")
@@ -198,8 +238,9 @@ def verify(args, work):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="kernels,prefill,verify")
+    ap.add_argument("--parts", default="kernels,prefill,prefill-quant,verify")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quant-types", default="q8_0,q4_0,q4_k_m")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "gemm.json"))
     args = ap.parse_args()
@@ -215,6 +256,8 @@ def main():
             out["kernels"] = kernels(args, work)
         if "prefill" in parts:
             out["prefill"] = prefill(args, work)
+        if "prefill-quant" in parts:
+            out["prefill_quant"] = prefill_quant(args, work)
         if "verify" in parts:
             out["verify"] = verify(args, work)
     with open(args.json, "w") as f:

@@ -65,9 +65,12 @@ bool hostHasBf16DotProducts();
 enum class QuantDot { Auto, F32, Int8 };
 
 /// Adds the tok.linear lowering for #tok.quant weights: a threaded kernel
-/// that reads the weight blocks in place.
+/// that reads the weight blocks in place (`how`) for up to 8 tokens, and
+/// for more the tiled kernel of f32 prefill over panels dequantized once
+/// per block of tokens (bf16 panels and dot products as `bf16` selects).
 void populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
-                                         QuantDot how);
+                                         QuantDot how,
+                                         Bf16Dot bf16 = Bf16Dot::Auto);
 
 /// Whether this host has what the int8 (VNNI) quantized kernel needs.
 bool hostHasInt8DotProducts();

@@ -88,7 +88,9 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "Lower f32 attention with 16-lane head dims to the vectorized "
            "kernels (the tile options then do not apply to it)">,
     Option<"quantDot", "quant-dot", "std::string", /*default=*/"\"auto\"",
-           "How tok.linear multiplies #tok.quant weights: 'f32' widens the "
+           "How tok.linear multiplies #tok.quant weights for up to 8 "
+           "tokens (decode, verification; bf16-dot governs more): 'f32' "
+           "widens the "
            "weights to f32 lanes; 'vnni' quantizes the activations per "
            "block of 32 (16-bit codes for q8_0, 8-bit for the others) and "
            "uses integer dot products (AVX512-VNNI where the host has it); "
@@ -101,7 +103,10 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "(nearest even) once per call and takes pairs of products per "
            "lane (vdpbf16ps where tok-x86-bf16-dot selects it); 'auto' "
            "(default) takes 'dot' where the host has AVX512-BF16. 8 tokens "
-           "or fewer always widen">
+           "or fewer always widen. #tok.quant weights follow the same "
+           "choice for more than 8 tokens: tiles of 4 rows are dequantized "
+           "once per block of tokens to bf16 ('dot', the weights then "
+           "rounded to bf16 too) or f32 ('widen', exact)">
   ];
 }
 

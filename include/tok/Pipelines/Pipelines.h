@@ -21,7 +21,8 @@ namespace tok {
 struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
   PassOptions::Option<std::string> quantDot{
       *this, "quant-dot",
-      llvm::cl::desc("How tok.linear multiplies #tok.quant weights: f32 "
+      llvm::cl::desc("How tok.linear multiplies #tok.quant weights for up "
+                     "to 8 tokens (decode, verification): f32 "
                      "(weights widened), vnni (activations quantized: 16-bit "
                      "for q8_0, 8-bit for the others; integer dot products), "
                      "auto (vnni where the host has AVX512-VNNI, else f32)"),
@@ -34,8 +35,9 @@ struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
       llvm::cl::init("auto")};
   PassOptions::Option<std::string> bf16Dot{
       *this, "bf16-dot",
-      llvm::cl::desc("How tok.linear multiplies bf16 weights for more than "
-                     "8 tokens: widen (weights to f32), dot (activations "
+      llvm::cl::desc("How tok.linear multiplies bf16 weights, and tiles of "
+                     "#tok.quant weights dequantized for it, for more than "
+                     "8 tokens: widen (f32 weights), dot (activations "
                      "rounded to bf16, pair dot products), auto (dot where "
                      "the host has AVX512-BF16)"),
       llvm::cl::init("auto")};

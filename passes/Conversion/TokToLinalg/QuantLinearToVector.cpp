@@ -38,6 +38,7 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "LinearKernel.h"
 #include "QuantBlocks.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -59,9 +60,10 @@ constexpr int64_t kChunks = 8;
 constexpr int64_t kTokens = 4;
 
 struct QuantLinearLowering : OpConversionPattern<LinearOp> {
-  QuantLinearLowering(MLIRContext *ctx, QuantDot how)
-      : OpConversionPattern(ctx, /*benefit=*/3), how(how) {}
+  QuantLinearLowering(MLIRContext *ctx, QuantDot how, Bf16Dot bf16)
+      : OpConversionPattern(ctx, /*benefit=*/3), how(how), bf16(bf16) {}
   QuantDot how;
+  Bf16Dot bf16;
 
   LogicalResult
   matchAndRewrite(LinearOp op, OpAdaptor adaptor,
@@ -98,6 +100,17 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
         b.getContext(), arith::FastMathFlags::reassoc);
     Value tokens = tensor::DimOp::create(b, loc, x, 0);
     auto outType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+
+    // More than a few tokens (prefill): the tiled kernel of bf16 prefill,
+    // its panels of 4 rows dequantized once per token block.
+    Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                       tokens, idx(kLinearSmallTokens));
+    auto ifMany = scf::IfOp::create(b, loc, TypeRange{outType}, many,
+                                    /*withElseRegion=*/true);
+    b.setInsertionPointToStart(ifMany.thenBlock());
+    scf::YieldOp::create(b, loc,
+                         emitTiled(b, loc, quant, x, w, bias, tokens, n, k));
+    b.setInsertionPointToStart(ifMany.elseBlock());
     Value init = tensor::EmptyOp::create(b, loc, outType, ValueRange{tokens});
     int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kChunks, n));
     int64_t chunkRows = (n + chunks - 1) / chunks;
@@ -365,12 +378,92 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
                                             forall.getRegionIterArgs()[0],
                                             offsets, sizes, strides);
     }
-    Value result = forall.getResult(0);
+    scf::YieldOp::create(b, loc, forall.getResult(0));
+    b.setInsertionPointAfter(ifMany);
+    Value result = ifMany.getResult(0);
     RankedTensorType resultType = op.getResult().getType();
     if (result.getType() != resultType)
       result = tensor::CastOp::create(b, loc, resultType, result);
     rewriter.replaceOp(op, result);
     return success();
+  }
+
+  /// The blocked kernel of LinearKernel.h over panels of W dequantized from
+  /// its blocks: bf16 (with bf16 dot products) or f32 (exact, f32 FMAs).
+  Value emitTiled(OpBuilder &b, Location loc, WeightQuantAttr quant, Value x,
+                  Value w, Value bias, Value tokens, int64_t n,
+                  int64_t k) const {
+    bool dot = bf16 == Bf16Dot::Dot ||
+               (bf16 == Bf16Dot::Auto && hostHasBf16DotProducts());
+    Type elem = dot ? b.getBF16Type() : b.getF32Type();
+    // A panel spans at most the kernel's K block.
+    int64_t panelK =
+        std::min<int64_t>(k, dot ? kLinearBlockKBf16 : kLinearBlockK);
+    int64_t blockSize = quant.getBlockSize(),
+            blockBytes = quant.getBlockBytes();
+    auto idx = [&](OpBuilder &ob, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(ob, loc, v);
+    };
+    auto vecType = VectorType::get({kLanes}, b.getF32Type());
+    auto laneType = VectorType::get({kLanes}, elem);
+    Value c0 = idx(b, 0);
+    // Rows [row0, row0 + count) over K [kBegin, kEnd): the blocks' groups
+    // of 16 weights as mult * codes - min, each written once.
+    auto dequantize = [&](OpBuilder &pb, Value row0, int64_t count,
+                          Value kBegin, Value kEnd) -> WeightPanel {
+      Value panel = tensor::EmptyOp::create(
+          pb, loc, RankedTensorType::get({count, panelK}, elem), ValueRange{});
+      Value size = idx(pb, blockSize);
+      auto blocks = scf::ForOp::create(
+          pb, loc, arith::DivUIOp::create(pb, loc, kBegin, size),
+          arith::DivUIOp::create(pb, loc, kEnd, size), idx(pb, 1),
+          ValueRange{panel},
+          [&](OpBuilder &kb, Location, Value blk, ValueRange args) {
+            Value out = args[0];
+            Value base =
+                arith::MulIOp::create(kb, loc, blk, idx(kb, blockBytes));
+            Value at0 = arith::SubIOp::create(
+                kb, loc, arith::MulIOp::create(kb, loc, blk, size), kBegin);
+            for (int64_t r = 0; r < count; ++r) {
+              Value row = arith::AddIOp::create(kb, loc, row0, idx(kb, r));
+              forEachLaneGroup(
+                  kb, loc, quant, w, row, base, [&](const LaneGroup &g) {
+                    Value mult =
+                        vector::BroadcastOp::create(kb, loc, vecType, g.mult);
+                    Value v;
+                    if (g.min)
+                      v = vector::FMAOp::create(
+                          kb, loc, g.codes, mult,
+                          vector::BroadcastOp::create(
+                              kb, loc, vecType,
+                              arith::NegFOp::create(kb, loc, g.min)));
+                    else
+                      v = arith::MulFOp::create(kb, loc, g.codes, mult);
+                    if (laneType != vecType)
+                      v = arith::TruncFOp::create(kb, loc, laneType, v);
+                    Value at =
+                        arith::AddIOp::create(kb, loc, at0, idx(kb, g.k0));
+                    out = vector::TransferWriteOp::create(
+                              kb, loc, v, out, ValueRange{idx(kb, r), at},
+                              ArrayRef<bool>{true})
+                              .getResult();
+                  });
+            }
+            scf::YieldOp::create(kb, loc, out);
+          });
+      return {blocks.getResult(0), c0, kBegin};
+    };
+    LinearKernel spec;
+    spec.x = x;
+    spec.tokens = tokens;
+    spec.n = n;
+    spec.k = k;
+    spec.bias = bias;
+    spec.panelElem = elem;
+    spec.blocked = true;
+    spec.dot = dot;
+    spec.panel = dequantize;
+    return emitLinearKernel(b, loc, spec);
   }
 };
 
@@ -385,8 +478,9 @@ void mlir::tok::populateQuantWeightTypeConversion(TypeConverter &converter) {
 }
 
 void mlir::tok::populateQuantLinearToVectorPatterns(RewritePatternSet &patterns,
-                                                    QuantDot how) {
-  patterns.add<QuantLinearLowering>(patterns.getContext(), how);
+                                                    QuantDot how,
+                                                    Bf16Dot bf16) {
+  patterns.add<QuantLinearLowering>(patterns.getContext(), how, bf16);
 }
 
 bool mlir::tok::hostHasInt8DotProducts() {

@@ -405,14 +405,15 @@ struct ConvertTokToLinalgPass
     RewritePatternSet patterns(ctx);
     AttentionLowering how{queryTile, keyTile, vectorAttention};
     populateTokToLinalgConversionPatterns(patterns, how);
+    Bf16Dot bf16 = bf16Dot == "widen" ? Bf16Dot::Widen
+                   : bf16Dot == "dot" ? Bf16Dot::Dot
+                                      : Bf16Dot::Auto;
     populateQuantLinearToVectorPatterns(patterns,
                                         quantDot == "f32"    ? QuantDot::F32
                                         : quantDot == "vnni" ? QuantDot::Int8
-                                                             : QuantDot::Auto);
-    populateLinearToVectorPatterns(patterns, bf16Dot == "widen" ? Bf16Dot::Widen
-                                             : bf16Dot == "dot"
-                                                 ? Bf16Dot::Dot
-                                                 : Bf16Dot::Auto);
+                                                             : QuantDot::Auto,
+                                        bf16);
+    populateLinearToVectorPatterns(patterns, bf16);
     populateKVCacheToTensorsPatterns(converter, patterns, how);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -1,5 +1,7 @@
 // RUN: tok-opt %s --convert-tok-to-linalg=quant-dot=f32 | FileCheck %s
 // RUN: tok-opt %s --convert-tok-to-linalg=quant-dot=vnni | FileCheck %s --check-prefix=INT8
+// RUN: tok-opt %s --convert-tok-to-linalg="quant-dot=f32 bf16-dot=dot" | FileCheck %s --check-prefix=TILED
+// RUN: tok-opt %s --convert-tok-to-linalg="quant-dot=f32 bf16-dot=widen" | FileCheck %s --check-prefix=WIDE
 // RUN: not tok-opt %s --convert-tok-to-linalg=quant-dot=amx 2>&1 | FileCheck %s --check-prefix=BAD
 
 // A #tok.quant weight lowers to its bytes (q4_0: 64 / 32 blocks of 18
@@ -49,6 +51,34 @@
 // INT8:               arith.extsi {{.*}} : vector<8x4xi8> to vector<8x4xi32>
 // INT8:               vector.contract {{.*}} : vector<8x4xi32>, vector<8x4xi32> into vector<8xi32>
 // INT8:               math.fma
+// More than 8 tokens (prefill) take the tiled kernel of bf16 prefill: x
+// rounded to bf16 once, blocks of 256 tokens and 1024 of K (here all 64),
+// and per block of 4 rows a panel dequantized once (scale times codes,
+// rounded to bf16) that the token groups then read with bf16 pair dot
+// products. With bf16-dot=widen the panel stays f32 and the products are
+// f32 FMAs.
+// TILED-LABEL: func.func @linear(
+// TILED:         %[[MANY:.*]] = arith.cmpi ugt, %{{.*}}, %c8
+// TILED:         scf.if %[[MANY]]
+// TILED:           arith.truncf {{.*}} : vector<16xf32> to vector<16xbf16>
+// TILED:           scf.forall (%{{.*}}) in (3)
+// TILED:             scf.for %{{.*}} step %c256
+// TILED:               %[[P:.*]] = tensor.empty() : tensor<4x64xbf16>
+// TILED:               scf.for {{.*}} iter_args(%{{.*}} = %[[P]]) -> (tensor<4x64xbf16>)
+// TILED:                 arith.mulf {{.*}} : vector<16xf32>
+// TILED:                 arith.truncf {{.*}} : vector<16xf32> to vector<16xbf16>
+// TILED:                 vector.transfer_write {{.*}} : vector<16xbf16>, tensor<4x64xbf16>
+// TILED:               vector.transfer_read {{.*}} : tensor<4x64xbf16>, vector<32xbf16>
+// TILED:               vector.contract {{.*}} : vector<16x2xf32>, vector<16x2xf32> into vector<16xf32>
+// TILED:         } else {
+// TILED:           scf.forall (%{{.*}}) in (5)
+// WIDE-LABEL: func.func @linear(
+// WIDE:         scf.if
+// WIDE-NOT:       bf16
+// WIDE:           tensor.empty() : tensor<4x64xf32>
+// WIDE:           vector.transfer_read {{.*}} : tensor<4x64xf32>, vector<16xf32>
+// WIDE:           vector.fma
+// WIDE:         } else {
 // BAD: convert-tok-to-linalg: quant-dot must be 'auto', 'f32' or 'vnni', got 'amx'
 func.func @linear(%x: tensor<?x64xf32>, %w: tensor<10x64xf32, #tok.quant<q4_0>>) -> tensor<?x10xf32> {
   %y = tok.linear %x, %w : tensor<?x64xf32>, tensor<10x64xf32, #tok.quant<q4_0>>

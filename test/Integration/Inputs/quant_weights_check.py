@@ -20,6 +20,17 @@ each moves by at most dx / 2), and the tolerance adds sum over blocks of
 dx / 2 * sum |c| in the block, c the weight part the kernel multiplies
 with the rounded activations (q4_0 and q4_k subtract their zero point or
 minimum times the exact sum of x).
+
+More than 8 tokens take the tiled prefill kernel, whose panels of 4 rows
+are dequantized once per block of tokens: to f32 (bf16-dot=widen; exact
+weights, tolerance as above) or to bf16 with the activations rounded to
+bf16 too (bf16-dot=dot, with vdpbf16ps and as generic vector code). The
+bf16 reference rounds the f32 weights and activations to bf16 (nearest
+even, written here from the format) and multiplies those in float64; the
+tolerance is then 1e-5 * (|xb| . |wb|), f32 accumulation of exact bf16
+products. These cases take K across several of the kernel's K blocks (256
+of f32, 1024 of bf16) with a short last one, N with rows left over in a
+chunk, and T across the 4-token groups and two 256-token blocks.
 """
 
 import os
@@ -144,6 +155,20 @@ MODES = [("f32", "tok-to-llvm{quant-dot=f32}"), ("integer", "tok-to-llvm{quant-d
          ("integer generic", "tok-to-llvm{quant-dot=vnni int8-dot=generic}")]
 
 
+# The tiled kernel for more than 8 tokens: f32 panels, bf16 panels with
+# vdpbf16ps, bf16 panels as generic vector code.
+TILED_MODES = [("tiles f32", "tok-to-llvm{bf16-dot=widen}"), ("tiles bf16", "tok-to-llvm{bf16-dot=dot}"),
+               ("tiles bf16 generic", "tok-to-llvm{bf16-dot=dot bf16-instruction=generic}")]
+
+
+def bf16_round(a):
+    """float32 values rounded to the nearest bfloat16 (ties to even), as
+    float32: the upper 16 bits of the rounded bit pattern."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16 << 16
+    return u.astype(np.uint32).view(np.float32)
+
+
 def int8_bound(x, c, levels=127.0):
     """Worst effect of rounding x to multiples of max|x| / levels per block
     of 32 (each activation moves by at most half a step) on sum_j c_j x_j,
@@ -166,7 +191,7 @@ def main():
         results.append(ok)
         print("%s: %s (worst error / bound %.3g)" % (name, "ok" if ok else "MISMATCH", err))
 
-    cases = [("q8_0", 24, 96, [1, 2, 5, 9]), ("q4_0", 13, 64, [1, 5]),
+    cases = [("q8_0", 24, 96, [1, 2, 5]), ("q4_0", 13, 64, [1, 5]),
              ("q4_k", 10, 512, [1, 5]), ("q6_k", 9, 512, [1, 5]), ("i8_channel", 11, 160, [1, 5])]
     for scheme, n, k, ts in cases:
         data = make_blocks(rng, scheme, n, k)
@@ -215,6 +240,43 @@ def main():
             print(err)
         want = w[ids]
         check("embed %s" % scheme, out and out[0], want, 1e-6 * np.abs(w).max(axis=1)[ids][:, None] + 1e-30)
+
+    # More than 8 tokens: the tiled kernel.
+    tiled = [("q8_0", 37, 1056, [9, 15, 16, 17, 255, 300]), ("q4_0", 13, 1056, [15, 300]),
+             ("q4_k", 13, 1280, [15, 300]), ("q6_k", 6, 1280, [15, 300]),
+             ("i8_channel", 13, 1056, [15, 300])]
+    for scheme, n, k, ts in tiled:
+        data = make_blocks(rng, scheme, n, k)
+        w = dequant(scheme, data, k)
+        wb = bf16_round(w.astype(np.float32)).astype(np.float64)
+        wtype = "tensor<%dx%dxf32, #tok.quant<%s>>" % (n, k, scheme)
+        bias = rng.standard_normal(n).astype(np.float32)
+        for t in ts:
+            with_bias = t == ts[-1]
+            x = rng.standard_normal((t, k)).astype(np.float32)
+            x[:, 5] *= 40.0
+            xb = bf16_round(x).astype(np.float64)
+            b_arg = (", %%b: tensor<%dxf32>" % n) if with_bias else ""
+            b_use = (", %b") if with_bias else ""
+            b_type = (", tensor<%dxf32>" % n) if with_bias else ""
+            mlir = ("func.func @f(%%x: tensor<?x%dxf32>, %%w: %s%s) -> tensor<?x%dxf32> {\n"
+                    "  %%y = tok.linear %%x, %%w%s : tensor<?x%dxf32>, %s%s\n"
+                    "  return %%y : tensor<?x%dxf32>\n}\n") % (k, wtype, b_arg, n, b_use, k, wtype, b_type, n)
+            inputs = [x, data] + ([bias] if with_bias else [])
+            add = bias.astype(np.float64) if with_bias else 0.0
+            for mode, pipeline in TILED_MODES:
+                out, err = run_entry(tok_run, work, "%s_t%d_%s" % (scheme, t, mode.replace(" ", "_")), mlir,
+                                     inputs, 1, extra=["--pipeline=" + pipeline])
+                if out is None:
+                    print(err)
+                if mode == "tiles f32":
+                    want = x.astype(np.float64) @ w.T + add
+                    bound = 1e-5 * (np.abs(x).astype(np.float64) @ np.abs(w).T + np.abs(add)) + 1e-30
+                else:
+                    want = xb @ wb.T + add
+                    bound = 1e-5 * (np.abs(xb) @ np.abs(wb).T + np.abs(add)) + 1e-30
+                check("linear %s N=%d K=%d T=%d%s (%s)" % (scheme, n, k, t, " with bias" if with_bias else "", mode),
+                      out and out[0], want, bound)
 
     # The bytes must have the storage shape.
     bad = make_blocks(rng, "q8_0", 4, 64)[:, :-1]
