@@ -16,6 +16,7 @@
 #include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "tok/Execution/JitCall.h"
 #include "tok/Frontend/GgmlBlocks.h"
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <limits>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::tok;
@@ -154,6 +156,40 @@ int64_t smallestUnevictedCache(ModuleOp module, func::FuncOp generateFn,
 
 Generator::~Generator() = default;
 
+/// The KV caches are allocated whole when generation starts: a capacity
+/// whose caches cannot fit in this machine's memory is refused here, with
+/// the arithmetic, instead of failing inside the allocation (or, for sizes
+/// past 2^63 bytes, overflowing it).
+static llvm::Error checkCacheMemory(const LlamaConfig &config, int64_t capacity,
+                                    const LlamaModel *draftModel) {
+  if (capacity > kMaxCacheSlots)
+    return makeError("a cache capacity of " + llvm::Twine(capacity) +
+                     " slots exceeds tok's limit of " +
+                     llvm::Twine(kMaxCacheSlots));
+  // K and V (f32) and the slot's position, per layer and KV head; the
+  // config's limits keep each factor small enough not to overflow.
+  auto slotBytes = [](const LlamaConfig &c) {
+    return static_cast<uint64_t>(c.layers) * c.kvHeads *
+           (2 * static_cast<uint64_t>(c.headDim) * 4 + 4);
+  };
+  uint64_t perSlot = slotBytes(config);
+  if (draftModel)
+    perSlot += slotBytes(draftModel->getConfig());
+  uint64_t bytes = perSlot * static_cast<uint64_t>(capacity);
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && pageSize > 0) {
+    uint64_t memory = static_cast<uint64_t>(pages) * pageSize;
+    if (bytes > memory)
+      return makeError(
+          "a cache of " + llvm::Twine(capacity) + " slots needs " +
+          llvm::Twine(bytes >> 20) + " MiB (" + llvm::Twine(perSlot) +
+          " bytes per slot over the layers and KV heads), more than this "
+          "machine's " +
+          llvm::Twine(memory >> 20) + " MiB of memory; lower --cache-capacity");
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::unique_ptr<Generator>>
 Generator::create(MLIRContext &context, const LlamaModel &model,
                   const GenerateSettings &settings, int64_t maxPromptTokens) {
@@ -184,6 +220,9 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
                                     model.getWeightTypes().end());
   options.cacheCapacity = settings.cacheCapacity ? settings.cacheCapacity
                                                  : maxPromptTokens + maxNew;
+  if (llvm::Error err =
+          checkCacheMemory(config, options.cacheCapacity, settings.draftModel))
+    return std::move(err);
   LlamaGenerateOptions gen;
   gen.maxNewTokens = maxNew;
   gen.stream = true;

@@ -8,6 +8,7 @@
 
 #include "FileError.h"
 #include "tok/Frontend/Safetensors.h"
+#include "tok/Support/Json.h"
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/FileSystem.h"
@@ -61,7 +62,7 @@ llvm::Error BertConfig::validate(StringRef name) const {
 }
 
 bool mlir::tok::isBertConfig(StringRef json) {
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  llvm::Expected<llvm::json::Value> parsed = parseJson(json);
   if (!parsed) {
     llvm::consumeError(parsed.takeError());
     return false;
@@ -84,7 +85,7 @@ bool mlir::tok::isBertModelPath(StringRef path) {
 
 llvm::Expected<BertConfig> mlir::tok::parseBertConfig(StringRef json,
                                                       StringRef name) {
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  llvm::Expected<llvm::json::Value> parsed = parseJson(json);
   if (!parsed)
     return fileError(name,
                      "malformed JSON: " + llvm::toString(parsed.takeError()));

@@ -7,6 +7,7 @@
 #include "tok/Frontend/LlamaConfig.h"
 #include "FileError.h"
 #include "tok/Frontend/Llama2c.h"
+#include "tok/Support/Json.h"
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/JSON.h"
@@ -82,7 +83,7 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
 
 llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                                                         StringRef name) {
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  llvm::Expected<llvm::json::Value> parsed = parseJson(json);
   if (!parsed)
     return fileError(name,
                      "malformed JSON: " + llvm::toString(parsed.takeError()));

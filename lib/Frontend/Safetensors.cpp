@@ -6,6 +6,7 @@
 
 #include "tok/Frontend/Safetensors.h"
 #include "FileError.h"
+#include "tok/Support/Json.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -133,7 +134,7 @@ llvm::Error SafetensorsModel::addFile(std::unique_ptr<llvm::MemoryBuffer> buf,
   StringRef headerText = bytes.substr(8, headerBytes);
   StringRef data = bytes.substr(8 + headerBytes);
 
-  llvm::Expected<llvm::json::Value> header = llvm::json::parse(headerText);
+  llvm::Expected<llvm::json::Value> header = parseJson(headerText);
   if (!header)
     return fileError(name, "malformed JSON header: " +
                                llvm::toString(header.takeError()));
@@ -247,8 +248,7 @@ SafetensorsModel::openIndex(StringRef indexPath) {
   auto text = mapFile(indexPath);
   if (!text)
     return text.takeError();
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*text)->getBuffer());
+  llvm::Expected<llvm::json::Value> json = parseJson((*text)->getBuffer());
   if (!json)
     return fileError(indexPath,
                      "malformed JSON: " + llvm::toString(json.takeError()));

@@ -9,6 +9,7 @@
 #include "TokenizerVocab.h"
 #include "WordPiece.h"
 #include "tok/Frontend/PreTokenizer.h"
+#include "tok/Support/Json.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
@@ -400,7 +401,7 @@ Tokenizer::openHuggingFace(StringRef path) {
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  llvm::Expected<llvm::json::Value> parsed = parseJson(json);
   if (!parsed)
     return fileError(name,
                      "malformed JSON: " + llvm::toString(parsed.takeError()));

@@ -28,7 +28,9 @@
 // (JitCall, tok-compile's glue). The cache holds at most
 // TOK_BUFFER_CACHE_MB megabytes (default 1024; 0 turns it off, every call
 // then goes to malloc / free); a block freed while the cache is full is
-// freed. tok_buffer_cache_trim() releases every cached block.
+// freed. tok_buffer_cache_trim() releases every cached block. An
+// allocation that fails ends the process with a message naming its size
+// (generated code would write through the null pointer).
 //
 //===----------------------------------------------------------------------===//
 
@@ -168,12 +170,30 @@ bool enabled() {
 #endif
 }
 
+/// Generated code does not test what an allocation returns: a failed one
+/// would be a null pointer written through (a crash far from its cause).
+/// Say what was asked for, and stop with an error status.
+[[noreturn]] void outOfMemory(size_t size) {
+  std::fprintf(stderr,
+               "tok: out of memory: the compiled code asked for %zu bytes "
+               "(%zu MiB)\n",
+               size, size >> 20);
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+void *checked(void *p, size_t size) {
+  if (!p && size)
+    outOfMemory(size);
+  return p;
+}
+
 } // namespace
 
 TOK_EXPORT void *_mlir_memref_to_llvm_alloc(size_t size) {
   if (size < kMinCachedBytes || size > kMaxCachedBytes || !enabled())
-    return std::malloc(size);
-  return cache().take(size);
+    return checked(std::malloc(size), size);
+  return checked(cache().take(size), size);
 }
 
 TOK_EXPORT void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
@@ -182,8 +202,10 @@ TOK_EXPORT void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
   // block may still be kept when it is freed (it is a malloc block).
   if (alignment <= alignof(std::max_align_t))
     return _mlir_memref_to_llvm_alloc(size);
+  if (size > SIZE_MAX - alignment)
+    outOfMemory(size);
   size_t rounded = (size + alignment - 1) / alignment * alignment;
-  return std::aligned_alloc(alignment, rounded);
+  return checked(std::aligned_alloc(alignment, rounded), size);
 }
 
 TOK_EXPORT void _mlir_memref_to_llvm_free(void *p) {

@@ -29,7 +29,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Support/Json.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/JSON.h"
@@ -86,8 +88,7 @@ static LogicalResult parseProfile(StringRef path, const EvictSettings &base,
     fail("cannot read profile '" + path + "': " + buffer.getError().message());
     return failure();
   }
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*buffer)->getBuffer());
+  llvm::Expected<llvm::json::Value> json = parseJson((*buffer)->getBuffer());
   if (!json) {
     fail("profile '" + path + "' is not JSON: " + toString(json.takeError()));
     return failure();
@@ -191,8 +192,9 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       module.emitError("tok-kv-evict: ") << message;
       signalPassFailure();
     };
-    if (chunk <= 0)
-      return fail("chunk must be positive, got " + Twine(chunk));
+    if (chunk <= 0 || chunk > kMaxCacheSlots)
+      return fail("chunk must be in [1, " + Twine(kMaxCacheSlots) + "], got " +
+                  Twine(chunk));
 
     // The policy of one layer (or of all), checked like the attribute.
     auto buildEvict = [&](const EvictSettings &s,
@@ -207,8 +209,11 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
         fail(where + "budget must be positive, got " + Twine(s.budget));
         return {};
       }
-      if (s.budget > std::numeric_limits<int64_t>::max() - chunk) {
-        fail(where + "budget + chunk overflows");
+      // The evicted caches hold budget + chunk slots.
+      if (s.budget > kMaxCacheSlots - chunk) {
+        fail(where + "budget + chunk (" + Twine(s.budget) + " + " +
+             Twine(chunk) + ") exceeds the " + Twine(kMaxCacheSlots) +
+             " slots a cache may have");
         return {};
       }
       EvictAttr evict = EvictAttr::getChecked(
@@ -430,11 +435,13 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
       auto evicted =
           KVEvictOp::create(b, reader->getLoc(), cache, evict, scores);
       ++numEvictions;
+      // Every use after the reader, in its block or nested in an op after
+      // it (a loop or branch that reads the cache), sees the evicted cache.
       cache.replaceUsesWithIf(evicted.getResult(), [&](OpOperand &use) {
-        Operation *user = use.getOwner();
-        return user != evicted && user != reader &&
-               user->getBlock() == reader->getBlock() &&
-               reader->isBeforeInBlock(user);
+        Operation *after =
+            reader->getBlock()->findAncestorOpInBlock(*use.getOwner());
+        return after && after != evicted && after != reader &&
+               reader->isBeforeInBlock(after);
       });
     }
 

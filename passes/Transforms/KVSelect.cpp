@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 
 namespace mlir {
@@ -44,14 +45,15 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
       signalPassFailure();
       return diag;
     };
-    if (page <= 0 || page % 16 != 0) {
-      error(module.getLoc()) << "page must be a positive multiple of 16, got "
-                             << static_cast<int64_t>(page);
+    if (page <= 0 || page % 16 != 0 || page > kMaxCacheSlots) {
+      error(module.getLoc())
+          << "page must be a positive multiple of 16, at most "
+          << kMaxCacheSlots << ", got " << static_cast<int64_t>(page);
       return;
     }
-    if (budget <= 0) {
-      error(module.getLoc())
-          << "budget must be positive, got " << static_cast<int64_t>(budget);
+    if (budget <= 0 || budget > kMaxCacheSlots) {
+      error(module.getLoc()) << "budget must be in [1, " << kMaxCacheSlots
+                             << "], got " << static_cast<int64_t>(budget);
       return;
     }
     if (denseLayers < 0) {
@@ -81,6 +83,12 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
               error(op->getLoc()) << "page bounds over quantized storage "
                                      "are not supported: "
                                   << cache;
+              return WalkResult::interrupt();
+            }
+            if (cache.getCapacity() < page) {
+              error(op->getLoc()) << "page " << static_cast<int64_t>(page)
+                                  << " is larger than the cache's "
+                                  << cache.getCapacity() << " slots: " << cache;
               return WalkResult::interrupt();
             }
           }

@@ -42,6 +42,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
 #include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -185,19 +186,21 @@ struct TokSpeculativeDecodingPass
     if (!kind)
       return fail("unknown drafter '" + drafterName +
                   "'; expected ngram, layer_skip or model");
-    if (k <= 0)
-      return fail("k must be positive, got " + Twine(k));
+    if (k <= 0 || k > kMaxDraftTokens)
+      return fail("k must be in [1, " + Twine(kMaxDraftTokens) + "], got " +
+                  Twine(k));
     if (!(confidence >= 0.0 && confidence <= 1.0))
       return fail("confidence must be in [0, 1], got " +
                   llvm::formatv("{0}", static_cast<double>(confidence)).str());
-    if (branch < 1)
-      return fail("branch must be positive, got " + Twine(branch));
+    if (branch < 1 || branch > kMaxDraftBranch)
+      return fail("branch must be in [1, " + Twine(kMaxDraftBranch) +
+                  "], got " + Twine(branch));
     if (branch > 1 && *kind == DrafterKind::ngram)
       return fail("the ngram drafter proposes a chain; token trees "
                   "(branch > 1) need a model drafter (layer_skip or model)");
-    if (nMin <= 0 || nMax < nMin)
-      return fail("expects 0 < n-min <= n-max, got n-min = " + Twine(nMin) +
-                  ", n-max = " + Twine(nMax));
+    if (nMin <= 0 || nMax < nMin || nMax > kMaxNgram)
+      return fail("expects 0 < n-min <= n-max <= " + Twine(kMaxNgram) +
+                  ", got n-min = " + Twine(nMin) + ", n-max = " + Twine(nMax));
     std::optional<NgramMatch> matchRule = symbolizeNgramMatch(match);
     if (!matchRule)
       return fail("unknown match '" + match + "'; expected recent or earliest");

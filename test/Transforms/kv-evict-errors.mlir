@@ -7,7 +7,9 @@
 // RUN: not tok-opt %s --tok-kv-evict="policy=h2o" 2>&1 | FileCheck %s --check-prefix=BUDGET
 // BUDGET: error: tok-kv-evict: budget must be positive, got 0
 // RUN: not tok-opt %s --tok-kv-evict="policy=tova budget=4 chunk=0" 2>&1 | FileCheck %s --check-prefix=CHUNK
-// CHUNK: error: tok-kv-evict: chunk must be positive, got 0
+// CHUNK: error: tok-kv-evict: chunk must be in [1, 16777216], got 0
+// RUN: not tok-opt %s --tok-kv-evict="policy=tova budget=16777000 chunk=4096" 2>&1 | FileCheck %s --check-prefix=SLOTS
+// SLOTS: error: tok-kv-evict: budget + chunk (16777000 + 4096) exceeds the 16777216 slots a cache may have
 // RUN: not tok-opt %s --tok-kv-evict="policy=tova budget=4 recent=2" 2>&1 | FileCheck %s --check-prefix=RECENT
 // RECENT: error: tok-kv-evict: invalid options:
 

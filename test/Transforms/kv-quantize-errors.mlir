@@ -3,7 +3,7 @@
 // RUN: not tok-opt %s --tok-kv-quantize="bits=3" 2>&1 | FileCheck %s --check-prefix=BITS
 // BITS: error: tok-kv-quantize: invalid options: kv_quant bits must be 4 or 8, got 3
 // RUN: not tok-opt %s --tok-kv-quantize="group=0" 2>&1 | FileCheck %s --check-prefix=GROUP
-// GROUP: error: tok-kv-quantize: invalid options: kv_quant group must be positive, got 0
+// GROUP: error: tok-kv-quantize: invalid options: kv_quant group must be in [1, 65536], got 0
 // RUN: not tok-opt %s --tok-kv-quantize="group=32 residual=40" 2>&1 | FileCheck %s --check-prefix=RESIDUAL
 // RESIDUAL: error: tok-kv-quantize: invalid options: kv_quant residual must be a non-negative multiple of the group size 32, got 40
 // RUN: not tok-opt %s --tok-kv-quantize="group=3 residual=0" 2>&1 | FileCheck %s --check-prefix=DIM

@@ -40,9 +40,11 @@ func.func @main(%p: tensor<?xi32>, %q: tensor<4x?x64xf32>, %k: tensor<2x?x64xf32
 
 // Options and caches are checked: one error, a non-zero exit.
 // RUN: not tok-opt %s --tok-kv-select="page=24" 2>&1 | FileCheck %s --check-prefix=PAGE
-// PAGE: error: tok-kv-select: page must be a positive multiple of 16, got 24
+// PAGE: error: tok-kv-select: page must be a positive multiple of 16, at most 16777216, got 24
+// RUN: not tok-opt %s --tok-kv-select="page=8192 budget=16384" 2>&1 | FileCheck %s --check-prefix=BIGPAGE
+// BIGPAGE: error: tok-kv-select: page 8192 is larger than the cache's {{[0-9]+}} slots
 // RUN: not tok-opt %s --tok-kv-select="budget=0" 2>&1 | FileCheck %s --check-prefix=BUDGET
-// BUDGET: error: tok-kv-select: budget must be positive, got 0
+// BUDGET: error: tok-kv-select: budget must be in [1, 16777216], got 0
 // RUN: not tok-opt %s --tok-kv-quantize --tok-kv-select 2>&1 | FileCheck %s --check-prefix=QUANT
 // QUANT: error: tok-kv-select: page bounds over quantized storage are not supported
 // RUN: not tok-opt %s --tok-kv-select --tok-kv-select 2>&1 | FileCheck %s --check-prefix=TWICE

@@ -2,7 +2,7 @@
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="branch=2" 2>&1 | FileCheck %s --check-prefix=NGRAM
 // NGRAM: error: tok-speculative-decoding: the ngram drafter proposes a chain; token trees (branch > 1) need a model drafter (layer_skip or model)
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=model branch=0" 2>&1 | FileCheck %s --check-prefix=ZERO
-// ZERO: error: tok-speculative-decoding: branch must be positive, got 0
+// ZERO: error: tok-speculative-decoding: branch must be in [1, 64], got 0
 
 // Token trees (branch = 3): the target verifies in @step_tree, a copy of
 // @step whose parents argument (after the positions) is the tree mask of

@@ -3,6 +3,10 @@
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="drafter=tree" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=0" 2>&1 | FileCheck %s --check-prefix=BAD-K
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-min=3 n-max=2" 2>&1 | FileCheck %s --check-prefix=BAD-N
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="n-max=4294967296" 2>&1 | FileCheck %s --check-prefix=HUGE-N
+// HUGE-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max <= 64, got n-min = 1, n-max = 4294967296
+// RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="k=1000" 2>&1 | FileCheck %s --check-prefix=HUGE-K
+// HUGE-K: error: tok-speculative-decoding: k must be in [1, 256], got 1000
 // RUN: not tok-opt %s --split-input-file --tok-speculative-decoding="match=latest" 2>&1 | FileCheck %s --check-prefix=BAD-MATCH
 // RUN: tok-opt %s --tok-speculative-decoding="k=5 match=earliest" --split-input-file | FileCheck %s --check-prefix=EARLIEST
 
@@ -19,8 +23,8 @@
 // FIXED:         scf.yield
 
 // UNKNOWN: error: tok-speculative-decoding: unknown drafter 'tree'; expected ngram, layer_skip or model
-// BAD-K: error: tok-speculative-decoding: k must be positive, got 0
-// BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max, got n-min = 3, n-max = 2
+// BAD-K: error: tok-speculative-decoding: k must be in [1, 256], got 0
+// BAD-N: error: tok-speculative-decoding: expects 0 < n-min <= n-max <= 64, got n-min = 3, n-max = 2
 // BAD-MATCH: error: tok-speculative-decoding: unknown match 'latest'; expected recent or earliest
 
 // The match rule reaches the drafter (recent, the default, is not printed).

@@ -19,6 +19,7 @@
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/InitAllTok.h"
+#include "tok/Support/OutputFile.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -37,7 +38,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -117,12 +117,13 @@ printModule(llvm::function_ref<OwningOpRef<ModuleOp>(MLIRContext *)> build) {
   OwningOpRef<ModuleOp> module = build(&context);
   if (!module || failed(verify(*module)))
     return fail("internal error: the emitted module does not verify");
-  std::string error;
-  auto output = openOutputFile(outputPath, &error);
-  if (!output)
-    return fail(error);
-  module->print(output->os());
-  output->keep();
+  // Never over an input (the model, a draft model), and atomically.
+  if (llvm::Error err = tok::writeOutputFile(
+          outputPath, {inputPath, draftModelPath}, [&](llvm::raw_ostream &os) {
+            module->print(os);
+            return llvm::Error::success();
+          }))
+    return fail(llvm::toString(std::move(err)));
   return 0;
 }
 
@@ -259,6 +260,15 @@ int main(int argc, char **argv) {
       return fail("--export-hf: a llama2.c checkpoint rotates interleaved "
                   "pairs, which the Hugging Face layout cannot express; "
                   "export its Hugging Face copy instead");
+    // The export writes config.json and model.safetensors: never into the
+    // directory the model came from.
+    llvm::StringRef inputDir = llvm::sys::fs::is_directory(input)
+                                   ? input
+                                   : llvm::sys::path::parent_path(input);
+    if (llvm::sys::fs::equivalent(exportDir, inputDir.empty() ? "." : inputDir))
+      return fail("--export-hf '" + exportDir +
+                  "' is the model's own directory; tok never writes over an "
+                  "input");
     if (llvm::Error err = model->exportHuggingFace(exportDir))
       return fail(llvm::toString(std::move(err)));
   }

@@ -15,6 +15,7 @@
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "tok/InitAllTok.h"
+#include "tok/Support/OutputFile.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
@@ -23,9 +24,17 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::tok::registerAllTokDialects(registry);
   mlir::tok::registerAllTokPasses();
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
+  auto [input, output] = mlir::registerAndParseCLIOptions(
       argc, argv,
       "tok optimizer driver: every upstream MLIR dialect and pass, plus the "
       "tok dialect, its passes and its pipelines (see 'tok-to-llvm')\n",
-      registry));
+      registry);
+  // The output never replaces the input (`tok-opt f.mlir -o f.mlir`): the
+  // input stays as the user wrote it if a pass fails halfway.
+  if (llvm::Error err = mlir::tok::checkOutputIsNotAnInput(output, {input})) {
+    llvm::errs() << "tok-opt: " << llvm::toString(std::move(err)) << "\n";
+    return 1;
+  }
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, input, output, registry));
 }

@@ -10,6 +10,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -34,6 +35,10 @@ LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "mask window must be >= 0, got " << window;
   if (sinks < 0)
     return emitError() << "mask sinks must be >= 0, got " << sinks;
+  if (window > kMaxCacheSlots || sinks > kMaxCacheSlots)
+    return emitError() << "mask window and sinks must be at most "
+                       << kMaxCacheSlots << ", got " << window << " and "
+                       << sinks;
   if (kind != MaskKind::causal && (window || sinks))
     return emitError() << "a sliding window or sinks need a causal mask";
   if (sinks && !window)
@@ -49,6 +54,9 @@ LogicalResult ScoresAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (rows < 0)
     return emitError() << "scores rows must be >= 0 (0 = every row), got "
                        << rows;
+  if (rows > kMaxCacheSlots)
+    return emitError() << "scores rows must be at most " << kMaxCacheSlots
+                       << ", got " << rows;
   if (!(decay > 0.0 && decay <= 1.0))
     return emitError() << "scores decay must be in (0, 1], got " << decay;
   return success();
@@ -59,8 +67,12 @@ LogicalResult KVQuantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   int64_t residual) {
   if (bits != 4 && bits != 8)
     return emitError() << "kv_quant bits must be 4 or 8, got " << bits;
-  if (group <= 0)
-    return emitError() << "kv_quant group must be positive, got " << group;
+  if (group <= 0 || group > kMaxHeadDim)
+    return emitError() << "kv_quant group must be in [1, " << kMaxHeadDim
+                       << "], got " << group;
+  if (residual > kMaxCacheSlots)
+    return emitError() << "kv_quant residual must be at most " << kMaxCacheSlots
+                       << ", got " << residual;
   if (residual < 0 || residual % group != 0)
     return emitError() << "kv_quant residual must be a non-negative multiple "
                           "of the group size "
@@ -79,6 +91,11 @@ LogicalResult EvictAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "eviction budget must be positive, got " << budget;
   if (sinks < 0 || recent < 0 || observe < 0)
     return emitError() << "eviction sinks, recent and observe must be >= 0";
+  for (int64_t v : {budget, sinks, recent, observe, pool})
+    if (v > kMaxCacheSlots)
+      return emitError() << "eviction budget, sinks, recent, observe and "
+                            "pool must be at most "
+                         << kMaxCacheSlots << ", got " << v;
   if (policy == EvictPolicy::window && sinks + recent != budget)
     return emitError() << "window eviction keeps sinks + recent slots: "
                           "expected budget "
@@ -130,8 +147,9 @@ LogicalResult SamplerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!(temperature >= 0.0))
     return emitError() << "sampler temperature must be >= 0, got "
                        << temperature;
-  if (topK < 0)
-    return emitError() << "sampler top_k must be >= 0 (0 = off), got " << topK;
+  if (topK < 0 || topK > kMaxTopK)
+    return emitError() << "sampler top_k must be in [0, " << kMaxTopK
+                       << "] (0 = off), got " << topK;
   if (!(topP > 0.0 && topP <= 1.0))
     return emitError() << "sampler top_p must be in (0, 1], got " << topP;
   return success();
@@ -147,10 +165,15 @@ LogicalResult DrafterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   ArrayRef<int64_t> skip;
   if (skipAttr)
     skip = skipAttr.asArrayRef();
-  if (k < 1)
-    return emitError() << "drafter k (draft length) must be >= 1, got " << k;
-  if (branch < 1)
-    return emitError() << "drafter branch must be >= 1, got " << branch;
+  if (k < 1 || k > kMaxDraftTokens)
+    return emitError() << "drafter k (draft length) must be in [1, "
+                       << kMaxDraftTokens << "], got " << k;
+  if (branch < 1 || branch > kMaxDraftBranch)
+    return emitError() << "drafter branch must be in [1, " << kMaxDraftBranch
+                       << "], got " << branch;
+  if (nMax > kMaxNgram)
+    return emitError() << "drafter n_max must be at most " << kMaxNgram
+                       << ", got " << nMax;
   if (!(confidence >= 0.0 && confidence < 1.0))
     return emitError() << "drafter confidence must be in [0, 1), got "
                        << confidence;

@@ -10,6 +10,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "tok/Dialect/Tok/IR/TokDialect.h"
+#include "tok/Dialect/Tok/IR/TokLimits.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -113,8 +114,16 @@ LogicalResult KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "kv_cache element type must be f32, f16 or bf16, "
                           "got "
                        << elementType;
-  if (pages < 0)
-    return emitError() << "kv_cache pages must be positive, got " << pages;
+  if (kvHeads > kMaxKVHeads || headDim > kMaxHeadDim ||
+      capacity > kMaxCacheSlots)
+    return emitError() << "kv_cache dimensions " << kvHeads << "x" << capacity
+                       << "x" << headDim << " exceed tok's limits ("
+                       << kMaxKVHeads << " heads, " << kMaxCacheSlots
+                       << " slots, head_dim " << kMaxHeadDim << ")";
+  if (pages < 0 || pages > capacity)
+    return emitError() << "kv_cache pages (the page size; 0: no page bounds) "
+                          "must be in [0, capacity = "
+                       << capacity << "], got " << pages;
   if (pages > 0 && quant)
     return emitError() << "kv_cache page bounds over quantized storage are "
                           "not supported: use 'pages' or 'quant'";

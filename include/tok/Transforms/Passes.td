@@ -190,7 +190,8 @@ def TokSpeculativeDecodingPass
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",
-    "::mlir::tensor::TensorDialect"
+    "::mlir::tensor::TensorDialect",
+    "::mlir::tok::TokDialect"
   ];
   let options = [
     Option<"drafterName", "drafter", "std::string", /*default=*/"\"ngram\"",
@@ -201,9 +202,9 @@ def TokSpeculativeDecodingPass
            "step's parameters; model: tok.generate's draft_params; caches of "
            "its own)">,
     Option<"k", "k", "int64_t", /*default=*/"10",
-           "Most tokens drafted per round (> 0)">,
+           "Most tokens drafted per round (1 to 256)">,
     Option<"nMax", "n-max", "int64_t", /*default=*/"3",
-           "Longest suffix the ngram drafter looks up">,
+           "Longest suffix the ngram drafter looks up (at most 64)">,
     Option<"nMin", "n-min", "int64_t", /*default=*/"1",
            "Shortest suffix the ngram drafter looks up (> 0)">,
     Option<"match", "match", "std::string", /*default=*/"\"recent\"",
@@ -217,7 +218,7 @@ def TokSpeculativeDecodingPass
            "Adapt the draft length per round: +2 after a round that "
            "accepted every draft, -1 (to at least 1) otherwise, at most k">,
     Option<"branch", "branch", "int64_t", /*default=*/"1",
-           "layer_skip / model: tokens proposed per tree level (> 0); above "
+           "layer_skip / model: tokens proposed per tree level (1 to 64); above "
            "1 the drafts form a token tree: the greedy chain plus, at each "
            "level, the drafter's next branch - 1 most likely tokens as "
            "leaves, verified in one target pass under a tree mask and "

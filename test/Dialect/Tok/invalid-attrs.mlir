@@ -32,7 +32,7 @@ func.func private @f(!tok.kv_cache<4x16x8xf32, pages = 16, pages = 32>)
 
 // -----
 
-// expected-error @+1 {{kv_cache pages must be positive, got -16}}
+// expected-error @+1 {{kv_cache pages (the page size; 0: no page bounds) must be in [0, capacity = 16], got -16}}
 func.func private @f(!tok.kv_cache<4x16x8xf32, pages = -16>)
 
 // -----
@@ -62,7 +62,7 @@ func.func private @f() attributes {a = #tok.kv_quant<bits = 3>}
 
 // -----
 
-// expected-error @+1 {{kv_quant group must be positive, got 0}}
+// expected-error @+1 {{kv_quant group must be in [1, 65536], got 0}}
 func.func private @f() attributes {a = #tok.kv_quant<bits = 4, group = 0>}
 
 // -----
@@ -163,7 +163,7 @@ func.func private @f() attributes {a = #tok.sampler<temperature = -1.0>}
 
 // -----
 
-// expected-error @+1 {{sampler top_k must be >= 0 (0 = off), got -5}}
+// expected-error @+1 {{sampler top_k must be in [0, 16777216] (0 = off), got -5}}
 func.func private @f() attributes {a = #tok.sampler<top_k = -5>}
 
 // -----
@@ -173,12 +173,12 @@ func.func private @f() attributes {a = #tok.sampler<top_p = 0.0>}
 
 // -----
 
-// expected-error @+1 {{drafter k (draft length) must be >= 1, got 0}}
+// expected-error @+1 {{drafter k (draft length) must be in [1, 256], got 0}}
 func.func private @f() attributes {a = #tok.drafter<ngram, k = 0>}
 
 // -----
 
-// expected-error @+1 {{drafter branch must be >= 1, got 0}}
+// expected-error @+1 {{drafter branch must be in [1, 64], got 0}}
 func.func private @f() attributes {a = #tok.drafter<ngram, k = 4, branch = 0>}
 
 // -----
@@ -241,3 +241,56 @@ func.func private @f() attributes {a = #tok.evict<tova, budget = 128, recent = 8
 
 // expected-error @+1 {{'snapkv' keeps no recent window of its own; recent must be 0, got 8}}
 func.func private @f() attributes {a = #tok.evict<snapkv, budget = 128, recent = 8, observe = 16>}
+
+// -----
+
+// Upper bounds (docs/reliability.md): a size past them is refused by the
+// verifier, before a pass or lowering builds anything from it.
+
+// expected-error @+1 {{kv_cache dimensions 4x33554432x8 exceed tok's limits (4096 heads, 16777216 slots, head_dim 65536)}}
+func.func private @f(!tok.kv_cache<4x33554432x8xf32>)
+
+// -----
+
+// expected-error @+1 {{kv_cache dimensions 4096000x16x8 exceed tok's limits}}
+func.func private @f(!tok.kv_cache<4096000x16x8xf32>)
+
+// -----
+
+// expected-error @+1 {{kv_cache pages (the page size; 0: no page bounds) must be in [0, capacity = 16], got 32}}
+func.func private @f(!tok.kv_cache<4x16x8xf32, pages = 32>)
+
+// -----
+
+// expected-error @+1 {{mask window and sinks must be at most 16777216, got 4294967296 and 0}}
+func.func private @f() attributes {a = #tok.mask<causal, window = 4294967296>}
+
+// -----
+
+// expected-error @+1 {{eviction budget, sinks, recent, observe and pool must be at most 16777216, got 4294967296}}
+func.func private @f() attributes {a = #tok.evict<h2o, budget = 4294967296, recent = 16>}
+
+// -----
+
+// expected-error @+1 {{kv_quant group must be in [1, 65536], got 131072}}
+func.func private @f() attributes {a = #tok.kv_quant<bits = 8, group = 131072, residual = 0>}
+
+// -----
+
+// expected-error @+1 {{sampler top_k must be in [0, 16777216] (0 = off), got 4294967296}}
+func.func private @f() attributes {a = #tok.sampler<top_k = 4294967296>}
+
+// -----
+
+// expected-error @+1 {{drafter k (draft length) must be in [1, 256], got 4294967296}}
+func.func private @f() attributes {a = #tok.drafter<ngram, k = 4294967296>}
+
+// -----
+
+// expected-error @+1 {{drafter n_max must be at most 64, got 4294967296}}
+func.func private @f() attributes {a = #tok.drafter<ngram, k = 4, n_max = 4294967296>}
+
+// -----
+
+// expected-error @+1 {{drafter branch must be in [1, 64], got 65}}
+func.func private @f() attributes {a = #tok.drafter<model, k = 4, branch = 65, step = @s>}

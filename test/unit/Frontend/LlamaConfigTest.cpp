@@ -99,6 +99,28 @@ TEST(LlamaConfigTest, RejectsBadConfigs) {
             std::string::npos);
 }
 
+/// JSON nesting: refused past 256 levels before the recursive parser runs
+/// (50,000 levels overflowed its stack); brackets inside strings and
+/// escaped quotes do not count, and 256 levels still parse.
+TEST(LlamaConfigTest, LimitsJsonNesting) {
+  std::string deep(50000, '[');
+  deep += std::string(50000, ']');
+  EXPECT_NE(errorOf(deep).find("config.json: malformed JSON: arrays and "
+                               "objects nested deeper than 256 levels (at "
+                               "byte 256)"),
+            std::string::npos);
+  std::string brackets(5000, '[');
+  std::string quoted =
+      config(R"("model_type": "llama", "note": "\")" + brackets + R"(")");
+  EXPECT_EQ(errorOf(quoted), "");
+  std::string levels = std::string(255, '[') + std::string(255, ']');
+  EXPECT_EQ(errorOf(config(R"("model_type": "llama", "x": )" + levels)), "");
+  levels = std::string(256, '[') + std::string(256, ']');
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "x": )" + levels))
+                .find("nested deeper than 256"),
+            std::string::npos);
+}
+
 /// The shared model's config.json and its llama2.c header agree.
 TEST(LlamaConfigTest, SharedPyllamaConfigsAgree) {
   llvm::SmallString<256> dir(TOK_SOURCE_DIR);
