@@ -5,6 +5,8 @@
 # Environment:
 #   TOK_BUILD_DIR   build directory (default: <repo>/build)
 #   TOK_JOBS        parallel build jobs (default: number of cores)
+#   TOK_CMAKE_ARGS  extra CMake arguments for a new build directory
+#                   (scripts/sanitize.sh, scripts/fuzz.sh)
 
 set -euo pipefail
 
@@ -89,7 +91,7 @@ tok_configure() {
   cmake -G Ninja -S "$TOK_ROOT" -B "$TOK_BUILD_DIR" \
     -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang-22 \
-    -DCMAKE_CXX_COMPILER=clang++-22
+    -DCMAKE_CXX_COMPILER=clang++-22 ${TOK_CMAKE_ARGS:-}
 }
 
 # tok_build [targets...]
