@@ -10,7 +10,7 @@ TOK_BUILD_DIR=${TOK_ASAN_BUILD_DIR:-$TOK_ROOT/build-asan}
 TOK_CMAKE_ARGS="-DTOK_SANITIZE=address;undefined"
 tok_install_deps
 tok_install_python_test_deps
-tok_build all TokUnitTests
+tok_build all TokUnitTests tok-doc
 
 results="$TOK_BUILD_DIR/test-results.json"
 log="$TOK_BUILD_DIR/test-output.txt"

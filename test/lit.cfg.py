@@ -138,3 +138,8 @@ if _python_probe("import tokenizers; print('ok')") == "ok":
 # their reference dequantization.
 if _python_probe("import gguf; print('ok')") == "ok":
     config.available_features.add("gguf")
+
+# A sanitizer build (scripts/sanitize.sh): tests that limit the address
+# space (ASan reserves terabytes of shadow) do not apply.
+if getattr(config, "tok_sanitize", ""):
+    config.available_features.add("sanitizer")

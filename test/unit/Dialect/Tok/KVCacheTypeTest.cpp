@@ -69,7 +69,8 @@ TEST_F(KVCacheTypeTest, GetCheckedReportsBadParameters) {
   int64_t minus16 = -16, p16 = 16;
   EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c256, d, f32,
                                        false, KVQuantAttr(), minus16));
-  EXPECT_EQ(message, "kv_cache pages must be positive, got -16");
+  EXPECT_EQ(message, "kv_cache pages (the page size; 0: no page bounds) must "
+                     "be in [0, capacity = 256], got -16");
   EXPECT_FALSE(KVCacheType::getChecked(emit, &context, four, c256, d, f32,
                                        false, quant, p16));
   EXPECT_EQ(message, "kv_cache page bounds over quantized storage are not "
