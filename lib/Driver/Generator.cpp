@@ -346,9 +346,10 @@ llvm::Error Generator::quantizeWeights() {
     bool perChannel = scheme == "i8_channel";
     std::optional<GgmlType> type = parseGgmlTypeName(scheme);
     if (!perChannel &&
-        (!type || (*type != GgmlType::Q8_0 && *type != GgmlType::Q4_0)))
+        (!type || (*type != GgmlType::Q8_0 && *type != GgmlType::Q4_0 &&
+                   *type != GgmlType::Q4_K && *type != GgmlType::Q6_K)))
       return makeError("tok-quantize-weights: the driver quantizes to q8_0, "
-                       "q4_0 and i8_channel, not " +
+                       "q4_0, q4_k, q6_k and i8_channel, not " +
                        scheme);
     int64_t rows = shape.front(), k = shape.back();
     int64_t rowBytes =

@@ -173,11 +173,10 @@ private:
     if (value.empty() || value == "none")
       return std::optional<WeightScheme>();
     std::optional<WeightScheme> s = symbolizeWeightScheme(value);
-    if (!s || (*s != WeightScheme::q8_0 && *s != WeightScheme::q4_0 &&
-               *s != WeightScheme::i8_channel)) {
+    if (!s) {
       getOperation()->emitError()
           << "tok-quantize-weights: " << option << " must be q8_0, q4_0, "
-          << "i8_channel or none, got '" << value << "'";
+          << "q4_k, q6_k, i8_channel or none, got '" << value << "'";
       return std::nullopt;
     }
     return std::optional<WeightScheme>(s);

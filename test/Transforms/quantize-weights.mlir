@@ -1,9 +1,16 @@
 // RUN: tok-opt %s --tok-quantize-weights --split-input-file | FileCheck %s
 // RUN: tok-opt %s --tok-quantize-weights="scheme=q4_0 embedding=none head=q8_0" --split-input-file | FileCheck %s --check-prefix=MIXED
 // RUN: tok-opt %s --tok-quantize-weights="scheme=i8_channel head=none" --split-input-file | FileCheck %s --check-prefix=CHANNEL
-// RUN: not tok-opt %s --tok-quantize-weights="scheme=q4_k" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: not tok-opt %s --tok-quantize-weights="scheme=q5_k" --split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: tok-opt %s --tok-quantize-weights="scheme=q4_k" --split-input-file | FileCheck %s --check-prefix=KQUANT
 
-// BAD: tok-quantize-weights: scheme must be q8_0, q4_0, i8_channel or none, got 'q4_k'
+// BAD: tok-quantize-weights: scheme must be q8_0, q4_0, q4_k, q6_k, i8_channel or none, got 'q5_k'
+
+// q4_k's super-blocks are 256 weights: rows of 64 are not whole blocks and
+// every weight here stays as it is.
+// KQUANT-LABEL: func.func private @layer(
+// KQUANT-SAME:    %{{.*}}: tensor<64x64xf32>, %{{.*}}: tensor<64x48xf32>
+// KQUANT-NOT:   #tok.quant
 
 // A decoder in the importer's shape: the entry passes the weights to
 // tok.generate, the step embeds, calls the layer function per layer and

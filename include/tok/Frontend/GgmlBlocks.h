@@ -30,12 +30,16 @@ float bf16ToFloat(uint16_t h);
 /// multiple of the type's block size) to `out` as float32.
 void dequantizeGgmlRow(GgmlType type, const char *row, int64_t k, float *out);
 
-/// Quantizes `k` float32 weights (k a multiple of 32) to q8_0 or q4_0
-/// blocks at `out`, by llama.cpp's rules: q8_0 d = max|x| / 127, codes
-/// round(x / d) (halves away from zero); q4_0 d = -m / 8 for m the weight
-/// of largest magnitude, codes min(15, trunc(x / d + 8.5)); d stored as
-/// f16 (rounded to nearest even), the codes computed with the f32 d.
-/// Returns false for other types.
+/// Quantizes `k` float32 weights (k a multiple of the block size) to
+/// q8_0, q4_0, q4_k or q6_k blocks at `out`. q8_0 and q4_0 by llama.cpp's
+/// rules: q8_0 d = max|x| / 127, codes round(x / d) (halves away from
+/// zero); q4_0 d = -m / 8 for m the weight of largest magnitude, codes
+/// min(15, trunc(x / d + 8.5)); d stored as f16 (rounded to nearest even),
+/// the codes computed with the f32 d. q4_k and q6_k fit each sub-block's
+/// scale (and q4_k's minimum) by a weighted least-squares search over
+/// candidate code ranges, quantize those to the super-block's 6-bit /
+/// int8 scales, and round the codes against the stored scales (GgmlBlocks
+/// .cpp, docs/quantization.md). Returns false for other types.
 bool quantizeGgmlRow(GgmlType type, const float *x, int64_t k, char *out);
 
 /// Quantizes `k` float32 weights to tok's per-channel int8 row

@@ -361,12 +361,15 @@ def TokQuantizeWeightsPass : Pass<"tok-quantize-weights", "::mlir::ModuleOp"> {
     functions reads) gets `head`; `none` leaves them as they are, and the
     default of the two is `scheme`. The new types follow the weights through
     `tok.generate` into the step function and through calls into the layer
-    functions. A matrix whose rows are not a multiple of the block (32) is
+    functions. A matrix whose rows are not a multiple of the block (32; 256
+    for q4_k and q6_k) is
     left as it is, and so is a weight that reaches anything but
     `tok.linear`, `tok.embed`, a call or `tok.generate`'s parameters (a
     separate draft model's weights are not quantized). The driver
-    (tok-run generate) quantizes the weights when it binds them, by
-    llama.cpp's rules, so any model can run quantized.
+    (tok-run generate) quantizes the weights when it binds them (q8_0 and
+    q4_0 by llama.cpp's rules, q4_k and q6_k by a scale search), so any
+    model can run quantized. q4_k and q6_k need rows of whole 256-weight
+    super-blocks.
 
     Examples:
 
@@ -381,7 +384,7 @@ def TokQuantizeWeightsPass : Pass<"tok-quantize-weights", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"scheme", "scheme", "std::string", /*default=*/"\"q8_0\"",
-           "Scheme of the layers' weights: q8_0, q4_0, i8_channel or none">,
+           "Scheme of the layers' weights: q8_0, q4_0, q4_k, q6_k, i8_channel or none">,
     Option<"embedding", "embedding", "std::string", /*default=*/"\"\"",
            "Scheme of the embedding table (default: scheme; none keeps it)">,
     Option<"head", "head", "std::string", /*default=*/"\"\"",

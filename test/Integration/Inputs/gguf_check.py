@@ -15,7 +15,9 @@ permuted for GGUF's llama layout) at f32, q8_0 and q4_0, then:
   package's own reader.
 """
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -132,6 +134,37 @@ def main():
         same = bool(at_load) and [int(x) for x in at_load[-1].split()[1:]] == from_file
         print("tok-quantize-weights{scheme=%s} at load vs the gguf package's %s file, 64 greedy tokens: %s"
               % (qtype, qtype, "identical" if same else "DIFFERENT " + r.stderr[-500:]))
+
+    # The k-quants at load (tok's own scale search; no reference quantizer
+    # exists outside llama.cpp): the bytes quantized are those of every
+    # matrix whose rows are whole super-blocks of 256 (written here from
+    # the config: pyllama-4m's down projection, K = 688, stays f32), and
+    # greedy generation follows the f32 model's (64 tokens compared).
+    cfg = json.load(open(os.path.join(model, "config.json")))
+    dim, ff = cfg["hidden_size"], cfg["intermediate_size"]
+    kv = dim // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    shapes = [(dim, dim), (kv, dim), (kv, dim), (dim, dim), (ff, dim), (ff, dim), (dim, ff)]
+    rows = sum(r for r, k in shapes if k % 256 == 0) * cfg["num_hidden_layers"]
+    rows += cfg["vocab_size"] * (1 if cfg.get("tie_word_embeddings") else 2)
+    f32_ids = greedy_ids(tok_run, model, prompt, 64)
+    for qtype, block_bytes, least in (("q4_k", 144, 16), ("q6_k", 210, 32)):
+        r = subprocess.run([tok_run, "generate", "--model", model, "--ids", ",".join(map(str, prompt)),
+                            "--max-new-tokens", "64", "--print-ids",
+                            "--pipeline", "tok-quantize-weights{scheme=%s}" % qtype],
+                           capture_output=True, text=True)
+        at_load = [l for l in r.stdout.splitlines() if l.startswith("ids:")]
+        ids = [int(x) for x in at_load[-1].split()[1:]] if at_load else []
+        same = 0
+        for a_, b_ in zip(ids, f32_ids or []):
+            if a_ != b_:
+                break
+            same += 1
+        want_mib = rows * (dim // 256) * block_bytes / 2**20
+        m = re.search(r"weights quantized at load \(tok-quantize-weights\): ([0-9.]+) MiB", r.stderr)
+        got_mib = float(m.group(1)) if m else -1.0
+        print("tok-quantize-weights{scheme=%s} at load: %.2f MiB quantized (want %.2f): %s; greedy tokens as f32: "
+              "%d of 64: %s" % (qtype, got_mib, want_mib, "ok" if abs(got_mib - want_mib) < 0.006 else "WRONG",
+                                same, "ok" if same >= least else "BELOW %d" % least))
 
     text = open(os.path.join(HERE, "generate_check.py"), "rb").read()[:128]
     ids = [b % 256 for b in text]
