@@ -67,18 +67,23 @@ def llama2c():
     put("tok-fuzz-llama2c", "legacy", head + struct.pack("<%df" % n, *[0.01] * n))
 
 
+def with_length(data):
+    """tok-fuzz-tokenizer's input: a u32 length, the file, then a text."""
+    return struct.pack("<I", len(data)) + data
+
+
 def tokenizers():
     inputs = os.path.join(REPO, "test", "unit", "Frontend", "Inputs")
     for path in sorted(glob.glob(os.path.join(inputs, "*.tokenizer.json"))):
         put("tok-fuzz-tokenizer", os.path.basename(path),
-            open(path, "rb").read() + b"\0" + "Hello wörld, 你好 😀 x=1".encode())
+            with_length(open(path, "rb").read()) + "Hello wörld, 你好 😀 x=1".encode())
     # A llama2.c tokenizer.bin of 512 entries: max length, then per token a
     # score, a length and the bytes.
     body = struct.pack("<i", 4)
     for i in range(512):
         piece = bytes([i % 256]) if i < 256 else b"ab"[: 1 + i % 2]
         body += struct.pack("<fi", float(-i), len(piece)) + piece
-    put("tok-fuzz-tokenizer", "llama2c", body + b"\0hello")
+    put("tok-fuzz-tokenizer", "llama2c", with_length(body) + b"hello")
 
 
 def npy():

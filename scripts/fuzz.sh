@@ -59,14 +59,15 @@ for t in "${targets[@]}"; do
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$t-" "${extra[@]}" \
     > "$log" 2>&1 || rc=$?
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
   files=$(ls "$corpus/$t" | wc -l)
   line="$t: ${seconds} s, ${runs:-?} executions, ${cov:-cov: ?}, corpus $files files, exit $rc"
   echo "$line" | tee -a "$report"
   if [ $rc -ne 0 ]; then
     status=1
-    grep -m5 -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | tee -a "$report"
+    grep -m5 -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" |
+      tee -a "$report" || true
   fi
 done
 exit $status

@@ -252,6 +252,13 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
     if (attentions.empty())
       return fail("no tok.cached_attention reads a cache appended in the "
                   "same step; nothing to evict from");
+    // Page bounds (tok-kv-select) and eviction do not compose: the
+    // lowering has none for it, and a smaller cache than a page would not
+    // be a valid type.
+    for (CachedAttentionOp att : attentions)
+      if (att.getCache().getType().getPages())
+        return fail("the cache has page bounds (tok-kv-select): select or "
+                    "evict, not both");
 
     // One policy per attention: all alike, or per layer from the profile.
     DenseMap<Operation *, EvictAttr> evictOf;

@@ -49,3 +49,5 @@ func.func @main(%p: tensor<?xi32>, %q: tensor<4x?x64xf32>, %k: tensor<2x?x64xf32
 // QUANT: error: tok-kv-select: page bounds over quantized storage are not supported
 // RUN: not tok-opt %s --tok-kv-select --tok-kv-select 2>&1 | FileCheck %s --check-prefix=TWICE
 // TWICE: error: tok-kv-select: the cache already has page bounds
+// RUN: not tok-opt %s --tok-kv-select --tok-kv-evict="policy=window budget=8 sinks=0 recent=8 chunk=4" 2>&1 | FileCheck %s --check-prefix=THEN-EVICT
+// THEN-EVICT: error: tok-kv-evict: the cache has page bounds (tok-kv-select): select or evict, not both

@@ -265,7 +265,8 @@ int main(int argc, char **argv) {
     llvm::StringRef inputDir = llvm::sys::fs::is_directory(input)
                                    ? input
                                    : llvm::sys::path::parent_path(input);
-    if (llvm::sys::fs::equivalent(exportDir, inputDir.empty() ? "." : inputDir))
+    if (llvm::sys::fs::exists(input) &&
+        llvm::sys::fs::equivalent(exportDir, inputDir.empty() ? "." : inputDir))
       return fail("--export-hf '" + exportDir +
                   "' is the model's own directory; tok never writes over an "
                   "input");

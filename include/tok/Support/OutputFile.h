@@ -35,28 +35,35 @@ inline bool isModelFileName(llvm::StringRef path) {
          ext == ".gguf" || ext == ".model";
 }
 
-/// An error if `output` is one of `inputs` (the same file by any path) or,
-/// for an input that is a directory (a model's), an existing model file in
-/// it (a config, weights, a tokenizer).
+/// An error if `output` is one of `inputs` (the same file by any path), or
+/// an existing model file (a config, weights, a tokenizer) in the directory
+/// of an input: the input itself if it is a directory (a model's), else
+/// the one it lies in (its config, weights and tokenizer lie beside it).
+/// Inputs that are not paths (`builtin`, `-`) are skipped.
 inline llvm::Error checkOutputIsNotAnInput(llvm::StringRef output,
                                            llvm::ArrayRef<std::string> inputs) {
   if (output == "-" || output.empty())
     return llvm::Error::success();
+  bool outputIsModelFile =
+      isModelFileName(output) && llvm::sys::fs::exists(output);
+  llvm::StringRef outputDir = llvm::sys::path::parent_path(output);
+  if (outputDir.empty())
+    outputDir = ".";
   for (const std::string &input : inputs) {
-    if (input.empty() || input == "-")
+    if (input.empty() || input == "-" || !llvm::sys::fs::exists(input))
       continue;
     if (llvm::sys::fs::equivalent(output, input))
       return llvm::createStringError("the output '" + output +
                                      "' is the input '" + input +
                                      "'; tok never writes over an input");
-    if (llvm::sys::fs::is_directory(input) && isModelFileName(output) &&
-        llvm::sys::fs::exists(output) &&
-        llvm::sys::fs::equivalent(llvm::sys::path::parent_path(output).empty()
-                                      ? llvm::StringRef(".")
-                                      : llvm::sys::path::parent_path(output),
-                                  input))
+    llvm::StringRef dir = llvm::sys::fs::is_directory(input)
+                              ? llvm::StringRef(input)
+                              : llvm::sys::path::parent_path(input);
+    if (dir.empty())
+      dir = ".";
+    if (outputIsModelFile && llvm::sys::fs::equivalent(outputDir, dir))
       return llvm::createStringError(
-          "the output '" + output + "' is a file of the input directory '" +
+          "the output '" + output + "' is a model file beside the input '" +
           input + "'; tok never writes over an input");
   }
   return llvm::Error::success();

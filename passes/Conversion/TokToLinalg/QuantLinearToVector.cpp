@@ -19,13 +19,17 @@
 //             turn (up to 8 / tokens: no chain of dependent FMAs)
 //         each token's lanes summed, plus the bias, written to y[t, n]
 //
+// That kernel runs up to 8 tokens (decode, a speculative verification).
+// More tokens (prefill) run the tiled kernel of LinearKernel.cpp over
+// panels of 4 rows dequantized once per block of 256 tokens (emitTiled;
+// bf16 panels with bf16 dot products, or f32 ones, as bf16-dot says).
+//
 // Decode (T = 1) streams each row's bytes once, split across the threads:
 // the bytes read per token are the quantized size of the weights, which is
 // what bounds decode on a CPU. The weights are widened to f32 and
 // multiplied in f32 (rather than the activation quantized to int8 for
 // integer dot products): exact products, and measured fast enough to stay
-// bound by memory (docs/quantization.md). Prefill decodes each block once
-// per group of 4 tokens: correct, but not a GEMM.
+// bound by memory (docs/quantization.md).
 //
 // With quant-dot=vnni (the default where the host has AVX512-VNNI) the
 // activations are quantized instead, per block of 32, and each 32-weight
@@ -102,14 +106,22 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
     auto outType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
 
     // More than a few tokens (prefill): the tiled kernel of bf16 prefill,
-    // its panels of 4 rows dequantized once per token block.
-    Value many = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                       tokens, idx(kLinearSmallTokens));
+    // its panels of 4 rows dequantized once per token block. (No outputs:
+    // only the kernel below, whose loops then run empty.)
+    Value many = n == 0
+                     ? arith::ConstantOp::create(b, loc, b.getBoolAttr(false))
+                           .getResult()
+                     : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                             tokens, idx(kLinearSmallTokens))
+                           .getResult();
     auto ifMany = scf::IfOp::create(b, loc, TypeRange{outType}, many,
                                     /*withElseRegion=*/true);
     b.setInsertionPointToStart(ifMany.thenBlock());
-    scf::YieldOp::create(b, loc,
-                         emitTiled(b, loc, quant, x, w, bias, tokens, n, k));
+    scf::YieldOp::create(
+        b, loc,
+        n == 0 ? tensor::EmptyOp::create(b, loc, outType, ValueRange{tokens})
+                     .getResult()
+               : emitTiled(b, loc, quant, x, w, bias, tokens, n, k));
     b.setInsertionPointToStart(ifMany.elseBlock());
     Value init = tensor::EmptyOp::create(b, loc, outType, ValueRange{tokens});
     int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kChunks, n));
