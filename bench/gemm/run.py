@@ -145,11 +145,27 @@ def kernels(args, work):
     return {"peak": peak, "rows": rows}
 
 
+PROMPT = [100 + (i * 37) % 20000 for i in range(256)]
+
+
+def paired_prefill(args, python, tok_model, peer_model, row):
+    """--rounds alternating prefills of PROMPT by tok and llama.cpp: the
+    medians, every run and their ratio, added to `row`."""
+    toks, peers = [], []
+    for _ in range(args.rounds):
+        toks.append(quant.run_tok(args.tok_run, tok_model, PROMPT, 2)["prefill_tps"])
+        peers.append(quant.run_peer(python, peer_model, PROMPT, 2)["prefill_tps"])
+    row.update({"prompt_tokens": len(PROMPT), "tok_prefill_tps": round(statistics.median(toks), 1),
+                "llama_cpp_prefill_tps": round(statistics.median(peers), 1),
+                "tok_all": [round(x, 1) for x in toks], "llama_cpp_all": [round(x, 1) for x in peers]})
+    row["ratio"] = round(row["tok_prefill_tps"] / row["llama_cpp_prefill_tps"], 3)
+    return row
+
+
 def prefill(args, work):
     python = quant.llama_cpp_python()
     if python is None:
         return []
-    prompt = [100 + (i * 37) % 20000 for i in range(256)]
     rows = []
     for shape, tok_kind, peer_kind in (("tinyllama", "bf16", "f16"), ("110m", "f32", "f32")):
         cfg = SHAPES[shape]
@@ -164,15 +180,8 @@ def prefill(args, work):
         gguf = os.path.join(work, "%s-%s.gguf" % (shape, peer_kind))
         hf_to_gguf.convert(src, gguf, peer_kind)
         del w
-        toks, peers = [], []
-        for _ in range(args.rounds):
-            toks.append(quant.run_tok(args.tok_run, hf, prompt, 2)["prefill_tps"])
-            peers.append(quant.run_peer(python, gguf, prompt, 2)["prefill_tps"])
-        row = {"shape": shape, "prompt_tokens": len(prompt), "tok_weights": tok_kind, "llama_cpp_weights": peer_kind,
-               "tok_prefill_tps": round(statistics.median(toks), 1),
-               "llama_cpp_prefill_tps": round(statistics.median(peers), 1),
-               "tok_all": [round(x, 1) for x in toks], "llama_cpp_all": [round(x, 1) for x in peers]}
-        row["ratio"] = round(row["tok_prefill_tps"] / row["llama_cpp_prefill_tps"], 3)
+        row = paired_prefill(args, python, hf, gguf,
+                             {"shape": shape, "tok_weights": tok_kind, "llama_cpp_weights": peer_kind})
         rows.append(row)
         print("prefill %-9s 256 tokens: tok %s %7.1f tokens/s  llama.cpp %s %7.1f  (%.2fx)"
               % (shape, tok_kind, row["tok_prefill_tps"], peer_kind, row["llama_cpp_prefill_tps"], row["ratio"]))
@@ -184,7 +193,6 @@ def prefill_quant(args, work):
     python = quant.llama_cpp_python()
     if python is None:
         return []
-    prompt = [100 + (i * 37) % 20000 for i in range(256)]
     rows = []
     for shape in ("tinyllama", "110m"):
         cfg = SHAPES[shape]
@@ -196,15 +204,7 @@ def prefill_quant(args, work):
         for qtype in args.quant_types.split(","):
             path = os.path.join(work, "%s-%s.gguf" % (shape, qtype))
             subprocess.run([python, quant.PEER, "quantize", f16, path, qtype], check=True, capture_output=True)
-            toks, peers = [], []
-            for _ in range(args.rounds):
-                toks.append(quant.run_tok(args.tok_run, path, prompt, 2)["prefill_tps"])
-                peers.append(quant.run_peer(python, path, prompt, 2)["prefill_tps"])
-            row = {"shape": shape, "type": qtype, "prompt_tokens": len(prompt),
-                   "tok_prefill_tps": round(statistics.median(toks), 1),
-                   "llama_cpp_prefill_tps": round(statistics.median(peers), 1),
-                   "tok_all": [round(x, 1) for x in toks], "llama_cpp_all": [round(x, 1) for x in peers]}
-            row["ratio"] = round(row["tok_prefill_tps"] / row["llama_cpp_prefill_tps"], 3)
+            row = paired_prefill(args, python, path, path, {"shape": shape, "type": qtype})
             rows.append(row)
             print("prefill %-9s %-6s 256 tokens: tok %7.1f tokens/s  llama.cpp %7.1f  (%.2fx)"
                   % (shape, qtype, row["tok_prefill_tps"], row["llama_cpp_prefill_tps"], row["ratio"]))

@@ -75,21 +75,12 @@ struct LinearToVectorLowering : OpConversionPattern<LinearOp> {
                        (bf16 == Bf16Dot::Auto && hostHasBf16DotProducts()));
 
     auto emitKernel = [&](OpBuilder &ob, bool blocked, bool dot) -> Value {
-      LinearKernel spec;
-      spec.x = x;
-      spec.tokens = tokens;
-      spec.n = n;
-      spec.k = k;
-      spec.bias = bias;
-      spec.panelElem = wElem;
-      spec.blocked = blocked;
-      spec.dot = dot;
       // The weights are their own panel.
       Value c0 = idx(ob, 0);
       auto itself = [&](OpBuilder &, Value row0, int64_t, Value,
                         Value) -> WeightPanel { return {w, row0, c0}; };
-      spec.panel = itself;
-      return emitLinearKernel(ob, loc, spec);
+      return emitLinearKernel(
+          ob, loc, {x, tokens, n, k, bias, wElem, blocked, dot, itself});
     };
 
     Value result;

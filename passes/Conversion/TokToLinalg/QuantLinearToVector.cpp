@@ -465,17 +465,9 @@ struct QuantLinearLowering : OpConversionPattern<LinearOp> {
           });
       return {blocks.getResult(0), c0, kBegin};
     };
-    LinearKernel spec;
-    spec.x = x;
-    spec.tokens = tokens;
-    spec.n = n;
-    spec.k = k;
-    spec.bias = bias;
-    spec.panelElem = elem;
-    spec.blocked = true;
-    spec.dot = dot;
-    spec.panel = dequantize;
-    return emitLinearKernel(b, loc, spec);
+    return emitLinearKernel(
+        b, loc,
+        {x, tokens, n, k, bias, elem, /*blocked=*/true, dot, dequantize});
   }
 };
 
