@@ -25,6 +25,10 @@
 #include <limits>
 
 using namespace mlir::tok;
+
+/// Ids of added tokens (a vocabulary's size at most, as config.json's
+/// vocab_size is bounded).
+static constexpr int64_t kMaxAddedTokenId = int64_t{1} << 24;
 using llvm::StringRef;
 using llvm::Twine;
 
@@ -374,6 +378,11 @@ llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
     if (!id || !content || *id < 0 || content->empty())
       return fileError(name, "an added token needs an id >= 0 and "
                              "non-empty content");
+    // The table grows to the id: a lying one must not size it.
+    if (*id >= kMaxAddedTokenId)
+      return fileError(name, "added token id " + Twine(*id) +
+                                 " is beyond tok's vocabulary limit of " +
+                                 Twine(kMaxAddedTokenId));
     if (*id >= static_cast<int64_t>(out.tokens.size())) {
       out.tokens.resize(*id + 1);
       out.special.resize(*id + 1);
@@ -689,10 +698,14 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
       return fileError(name, "token " + Twine(i) + " has length " +
                                  Twine(length) + ", outside [0, " +
                                  Twine(maxLength) + "]");
-    std::string text(static_cast<size_t>(length), '\0');
-    if (llvm::Error err =
-            read(text.data(), text.size(), "the text of token " + Twine(i)))
-      return std::move(err);
+    // The bytes must be there before the string is made: a lying length
+    // (up to 2^31 - 1) would otherwise allocate that much per token.
+    if (bytes.size() - offset < static_cast<size_t>(length))
+      return fileError(name, "truncated at byte " + Twine(offset) +
+                                 " while reading the text of token " +
+                                 Twine(i) + " (" + Twine(length) + " bytes)");
+    std::string text(bytes.data() + offset, static_cast<size_t>(length));
+    offset += static_cast<size_t>(length);
     // The first of equal pieces keeps its id, as run.c's lookup finds it.
     tok->vocab.try_emplace(text, static_cast<int32_t>(i));
     tok->tokens.push_back(std::move(text));
