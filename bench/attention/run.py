@@ -44,15 +44,18 @@ def measure_peak(work):
     return vals
 
 
-def tok_time(tok_run, work, h, t, s, d, repeat):
-    mod = os.path.join(work, "att_%d_%d_%d_%d.mlir" % (h, t, s, d))
+def tok_time(tok_run, work, h, t, s, d, repeat, hk=None, pipeline="tok-to-llvm"):
+    """Seconds of one causal tok.attention (Hq = h, Hk = hk or h), the
+    fastest of `repeat` runs, lowered by `pipeline`."""
+    hk = hk or h
+    mod = os.path.join(work, "att_%d_%d_%d_%d_%d.mlir" % (h, hk, t, s, d))
     qt = "tensor<%dx%dx%dxf32>" % (h, t, d)
-    kt = "tensor<%dx%dx%dxf32>" % (h, s, d)
+    kt = "tensor<%dx%dx%dxf32>" % (hk, s, d)
     with open(mod, "w") as f:
         f.write("func.func @attention(%%q: %s, %%k: %s, %%v: %s) -> %s {\n"
                 "  %%o = tok.attention %%q, %%k, %%v {mask = #tok.mask<causal>} : %s, %s, %s -> %s\n"
                 "  return %%o : %s\n}\n" % (qt, kt, kt, qt, qt, kt, kt, qt, qt))
-    run = subprocess.run([tok_run, mod, "-e", "attention", "--seed=1",
+    run = subprocess.run([tok_run, mod, "-e", "attention", "--seed=1", "--pipeline=" + pipeline,
                           "--print-results=false", "--timing", "--repeat=%d" % repeat],
                          capture_output=True, text=True)
     if run.returncode != 0:

@@ -3,7 +3,7 @@ OpenBLAS, prefill against llama.cpp, and a speculative verify step against
 a decode step.
 
 Usage: /usr/bin/python3 bench/gemm/run.py
-           [--parts kernels,prefill,prefill-quant,verify] [--rounds 3]
+           [--parts kernels,attention,prefill,prefill-quant,verify] [--rounds 3]
            [--quant-types q8_0,q4_0,q4_k_m] [--tok-run PATH] [--json OUT]
 
 kernels: y = x W^T for the projections of the 110M Llama shape (dim 768,
@@ -14,11 +14,17 @@ kernels: y = x W^T for the projections of the 110M Llama shape (dim 768,
   bench/.venv-blas, 2 threads, fastest of 5); as GFLOP/s (2 T N K / time)
   and as fractions of the measured peaks (bench/common/peak.cpp: f32 FMA
   and bf16 dot throughput of all cores).
+attention: the attention prefill kernel (causal, T = S) with f32 and with
+  bf16 products (attention-dot=f32 / bf16: Q, K, P, V rounded to bf16,
+  vdpbf16ps), TinyLlama's heads (32 / 4, D = 64) at S = 256, 1024, 2048
+  and 8 heads of D = 128 at 2048; GFLOP/s (2 H S^2 D useful) against the
+  f32 FMA and bf16 dot peaks.
 prefill: a 256-token prompt through `tok-run generate` and through
   llama.cpp (llama-cpp-python in bench/.venv-llama), 2 threads, paired
   alternating rounds: TinyLlama shape, tok bf16 (safetensors, used in
-  place) against llama.cpp f16 (a GGUF of the same weights); 110M shape,
-  both f32. Random weights (fine for speed).
+  place; its attention prefill in bf16 too) against llama.cpp f16 (a GGUF
+  of the same weights), also with a 1024-token prompt where attention
+  weighs more; 110M shape, both f32. Random weights (fine for speed).
 prefill-quant: the same 256-token prompt, both engines reading one GGUF
   file quantized by llama.cpp's own quantizer (q8_0, q4_0, q4_k_m) from an
   f16 GGUF of random weights, TinyLlama and 110M shapes, paired rounds.
@@ -46,7 +52,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench", "common"))
 sys.path.insert(0, os.path.join(ROOT, "bench", "attention"))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from peer_venv import peer_python  # noqa: E402
-from run import measure_peak  # noqa: E402
+from run import measure_peak, tok_time  # noqa: E402
 import hf_to_gguf  # noqa: E402
 import importlib.util  # noqa: E402
 
@@ -145,17 +151,40 @@ def kernels(args, work):
     return {"peak": peak, "rows": rows}
 
 
+def attention(args, work):
+    peak = measure_peak(work)
+    rows = []
+    for h, hk, s, d in ((32, 4, 256, 64), (32, 4, 1024, 64), (32, 4, 2048, 64), (8, 8, 2048, 128)):
+        flops = 2.0 * h * s * s * d
+        row = {"Hq": h, "Hk": hk, "S": s, "D": d}
+        for kind in ("f32", "bf16"):
+            sec = tok_time(args.tok_run, work, h, s, s, d, 5, hk=hk,
+                           pipeline="tok-to-llvm{attention-dot=%s}" % kind)
+            row["tok_%s_ms" % kind] = round(sec * 1e3, 2)
+            row["tok_%s_gflops" % kind] = round(flops / sec / 1e9, 1)
+        row["bf16_speedup"] = round(row["tok_f32_ms"] / row["tok_bf16_ms"], 3)
+        row["f32_of_fma_peak"] = round(row["tok_f32_gflops"] / peak["fma_gflops_all"], 3)
+        if "bf16_gflops_all" in peak:
+            row["bf16_of_bf16_peak"] = round(row["tok_bf16_gflops"] / peak["bf16_gflops_all"], 3)
+        rows.append(row)
+        print("attention prefill Hq=%d Hk=%d S=%d D=%d: f32 %.2f ms (%.1f GFLOP/s)  bf16 %.2f ms (%.1f)  %.2fx"
+              % (h, hk, s, d, row["tok_f32_ms"], row["tok_f32_gflops"], row["tok_bf16_ms"],
+                 row["tok_bf16_gflops"], row["bf16_speedup"]), flush=True)
+    return {"peak": peak, "rows": rows}
+
+
 PROMPT = [100 + (i * 37) % 20000 for i in range(256)]
+LONG_PROMPT = [100 + (i * 37) % 20000 for i in range(1024)]
 
 
-def paired_prefill(args, python, tok_model, peer_model, row):
-    """--rounds alternating prefills of PROMPT by tok and llama.cpp: the
+def paired_prefill(args, python, tok_model, peer_model, row, prompt=PROMPT):
+    """--rounds alternating prefills of `prompt` by tok and llama.cpp: the
     medians, every run and their ratio, added to `row`."""
     toks, peers = [], []
     for _ in range(args.rounds):
-        toks.append(quant.run_tok(args.tok_run, tok_model, PROMPT, 2)["prefill_tps"])
-        peers.append(quant.run_peer(python, peer_model, PROMPT, 2)["prefill_tps"])
-    row.update({"prompt_tokens": len(PROMPT), "tok_prefill_tps": round(statistics.median(toks), 1),
+        toks.append(quant.run_tok(args.tok_run, tok_model, prompt, 2)["prefill_tps"])
+        peers.append(quant.run_peer(python, peer_model, prompt, 2)["prefill_tps"])
+    row.update({"prompt_tokens": len(prompt), "tok_prefill_tps": round(statistics.median(toks), 1),
                 "llama_cpp_prefill_tps": round(statistics.median(peers), 1),
                 "tok_all": [round(x, 1) for x in toks], "llama_cpp_all": [round(x, 1) for x in peers]})
     row["ratio"] = round(row["tok_prefill_tps"] / row["llama_cpp_prefill_tps"], 3)
@@ -180,12 +209,15 @@ def prefill(args, work):
         gguf = os.path.join(work, "%s-%s.gguf" % (shape, peer_kind))
         hf_to_gguf.convert(src, gguf, peer_kind)
         del w
-        row = paired_prefill(args, python, hf, gguf,
-                             {"shape": shape, "tok_weights": tok_kind, "llama_cpp_weights": peer_kind})
-        rows.append(row)
-        print("prefill %-9s 256 tokens: tok %s %7.1f tokens/s  llama.cpp %s %7.1f  (%.2fx)"
-              % (shape, tok_kind, row["tok_prefill_tps"], peer_kind, row["llama_cpp_prefill_tps"], row["ratio"]))
-        sys.stdout.flush()
+        for prompt in ((PROMPT, LONG_PROMPT) if shape == "tinyllama" else (PROMPT,)):
+            row = paired_prefill(args, python, hf, gguf,
+                                 {"shape": shape, "tok_weights": tok_kind, "llama_cpp_weights": peer_kind},
+                                 prompt)
+            rows.append(row)
+            print("prefill %-9s %4d tokens: tok %s %7.1f tokens/s  llama.cpp %s %7.1f  (%.2fx)"
+                  % (shape, len(prompt), tok_kind, row["tok_prefill_tps"], peer_kind,
+                     row["llama_cpp_prefill_tps"], row["ratio"]))
+            sys.stdout.flush()
     return rows
 
 
@@ -238,7 +270,7 @@ def verify(args, work):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="kernels,prefill,prefill-quant,verify")
+    ap.add_argument("--parts", default="kernels,attention,prefill,prefill-quant,verify")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quant-types", default="q8_0,q4_0,q4_k_m")
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
@@ -254,6 +286,8 @@ def main():
         parts = args.parts.split(",")
         if "kernels" in parts:
             out["kernels"] = kernels(args, work)
+        if "attention" in parts:
+            out["attention"] = attention(args, work)
         if "prefill" in parts:
             out["prefill"] = prefill(args, work)
         if "prefill-quant" in parts:

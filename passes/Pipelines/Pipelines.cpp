@@ -28,6 +28,7 @@ void tok::buildTokBufferizePipeline(OpPassManager &pm,
   tok::ConvertTokToLinalgPassOptions linalgOptions;
   linalgOptions.quantDot = options.quantDot;
   linalgOptions.bf16Dot = options.bf16Dot;
+  linalgOptions.attentionDot = options.attentionDot;
   pm.addPass(tok::createConvertTokToLinalgPass(linalgOptions));
   // Step functions into the decoding loops that call them (their calls pass
   // every weight and cache; layers stay calls).

@@ -26,6 +26,11 @@ struct AttentionLowering {
   int64_t queryTile = 32, keyTile = 64;
   /// Use the vectorized f32 kernels where they apply.
   bool vectorize = true;
+  /// The vectorized prefill kernel's two products (Q K^T, P V) in bf16:
+  /// Q, K, P and V rounded to bf16 (nearest even), pairs of products per
+  /// lane accumulated in f32 (vdpbf16ps where tok-x86-bf16-dot selects
+  /// it). Softmax statistics and the output stay f32.
+  bool bf16Prefill = false;
 };
 
 /// Adds the patterns that lower tok compute ops to linalg on tensors (all

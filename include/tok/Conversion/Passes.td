@@ -106,7 +106,17 @@ def ConvertTokToLinalgPass : Pass<"convert-tok-to-linalg"> {
            "or fewer always widen. #tok.quant weights follow the same "
            "choice for more than 8 tokens: tiles of 4 rows are dequantized "
            "once per block of tokens to bf16 ('dot', the weights then "
-           "rounded to bf16 too) or f32 ('widen', exact)">
+           "rounded to bf16 too) or f32 ('widen', exact)">,
+    Option<"attentionDot", "attention-dot", "std::string",
+           /*default=*/"\"auto\"",
+           "Precision of the vectorized attention prefill kernel's two "
+           "products (16 query rows or more): 'f32'; 'bf16' rounds Q, K, "
+           "the probabilities and V to bf16 (nearest even) and takes pairs "
+           "of products per lane accumulated in f32 (vdpbf16ps where "
+           "tok-x86-bf16-dot selects it; softmax and output stay f32); "
+           "'auto' (default) takes 'bf16' where the module's tok.linear "
+           "weights are bf16 and bf16-dot resolves to 'dot' (the model "
+           "already multiplies in bf16), else 'f32'">
   ];
 }
 

@@ -41,6 +41,14 @@ struct TokToLLVMOptions : public PassPipelineOptions<TokToLLVMOptions> {
                      "rounded to bf16, pair dot products), auto (dot where "
                      "the host has AVX512-BF16)"),
       llvm::cl::init("auto")};
+  PassOptions::Option<std::string> attentionDot{
+      *this, "attention-dot",
+      llvm::cl::desc("Precision of attention prefill's products (16 query "
+                     "rows or more): f32, bf16 (Q, K, P, V rounded to bf16, "
+                     "pair dot products, f32 softmax), auto (bf16 where the "
+                     "model's linear weights are bf16 and bf16-dot resolves "
+                     "to dot)"),
+      llvm::cl::init("auto")};
   PassOptions::Option<std::string> bf16Instruction{
       *this, "bf16-instruction",
       llvm::cl::desc("How the bf16 dot products become instructions: "

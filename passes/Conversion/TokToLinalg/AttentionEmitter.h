@@ -68,10 +68,11 @@ SmallVector<Value> emitAttention(OpBuilder &b, Location loc,
 bool canEmitVectorAttention(const AttentionInputs &in);
 
 /// The vectorized kernels (AttentionToVector.cpp): the prefill kernel where
-/// T >= `prefillRows`, the row-at-a-time kernel below. Returns the output.
+/// T >= `prefillRows` (its products in bf16 with `bf16Prefill`), the
+/// row-at-a-time kernel below. Returns the output.
 SmallVector<Value> emitVectorAttention(OpBuilder &b, Location loc,
                                        const AttentionInputs &in,
-                                       int64_t prefillRows);
+                                       int64_t prefillRows, bool bf16Prefill);
 
 /// The keys [lo, hi) that query rows [i0, i0 + rows) can see at all, given
 /// `tokens` (T) and `keys` (S). With implicit positions (query i at

@@ -818,7 +818,7 @@ SmallVector<Value> mlir::tok::emitAttention(OpBuilder &b, Location loc,
   }
   if (!how.vectorize || !canEmitVectorAttention(in))
     return general(b);
-  return emitVectorAttention(b, loc, in, kVectorPrefillRows);
+  return emitVectorAttention(b, loc, in, kVectorPrefillRows, how.bf16Prefill);
 }
 
 void mlir::tok::populateAttentionToLinalgPatterns(

@@ -25,6 +25,9 @@
 //       with received scores: the block's masked logits kept in a scratch
 //       [12][S]; after its last tile, sum_r w_r exp(s - lse_r) per key
 //       into the task's score accumulator (one exp per logit)
+//     bf16Prefill: both products as bf16 pair dot products (Q K^T over
+//       channel pairs, P V over key pairs with V packed per KV head;
+//       AttentionToVectorPrefill.cpp)
 //   otherwise (decode, short chunks): per query row, 16 keys at a time,
 //     16 lane-wise products with q (held in registers) summed across
 //     into one logit vector by a shuffle butterfly, softmax on the 16 logits,
@@ -467,14 +470,21 @@ SmallVector<Value> VectorAttentionEmitter::emit() {
     if (prefill) {
       // Scratch at the top of the task: allocas in the loops below would
       // grow the stack per iteration.
-      qBuf = memref::AllocaOp::create(ob, loc,
-                                      MemRefType::get({kRows, depth}, f32));
-      pBuf = memref::AllocaOp::create(ob, loc,
-                                      MemRefType::get({kRows, kTileKeys}, f32));
+      // bf16: Q and P rows as i32 words, each a pair of bf16.
+      qBuf = memref::AllocaOp::create(
+          ob, loc,
+          bf16Prefill ? MemRefType::get({kRows, depth / 2}, i32)
+                      : MemRefType::get({kRows, depth}, f32));
+      pBuf = memref::AllocaOp::create(
+          ob, loc,
+          bf16Prefill ? MemRefType::get({kRows, kTileKeys / 2}, i32)
+                      : MemRefType::get({kRows, kTileKeys}, f32));
       oBuf = memref::AllocaOp::create(
           ob, loc, MemRefType::get({kRows, valueDepth}, f32));
       sumBuf = memref::AllocaOp::create(ob, loc, MemRefType::get({kRows}, f32));
       packed = packKeys(ob, kvHead);
+      if (bf16Prefill)
+        packedValues = packValues(ob, kvHead);
       if (received) {
         Value width =
             arith::AddIOp::create(ob, loc, keys, index(ob, 2 * kTileKeys));
@@ -578,6 +588,7 @@ bool mlir::tok::canEmitVectorAttention(const AttentionInputs &in) {
 
 SmallVector<Value> mlir::tok::emitVectorAttention(OpBuilder &b, Location loc,
                                                   const AttentionInputs &in,
-                                                  int64_t prefillRows) {
-  return VectorAttentionEmitter(b, loc, in, prefillRows).emit();
+                                                  int64_t prefillRows,
+                                                  bool bf16Prefill) {
+  return VectorAttentionEmitter(b, loc, in, prefillRows, bf16Prefill).emit();
 }

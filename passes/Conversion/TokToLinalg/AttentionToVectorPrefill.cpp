@@ -10,9 +10,19 @@
 // softmax in registers and O = alpha O + P V, with received scores from the
 // block's kept logits.
 //
+// In bf16 (AttentionLowering::bf16Prefill) both products take pairs:
+// Q K^T pairs of channels (K^T panels hold each key's two channels side by
+// side, Q rows are stored as bf16 pairs and one pair is broadcast per
+// step), P V pairs of keys (V packed once per KV head with keys 2p and
+// 2p + 1 interleaved, P stored as bf16 pairs). Each step is one pair dot
+// product (vdpbf16ps: 32 multiply-adds) where f32 takes one fma (16), and
+// the packed K and V are half the bytes. Logits, the softmax and O stay
+// f32.
+//
 //===----------------------------------------------------------------------===//
 
 #include "AttentionVectorEmitter.h"
+#include "LaneDot.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -34,7 +44,11 @@ Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
       ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kTileKeys - 1)),
       index(ob, kTileKeys));
   Value panels = arith::MulIOp::create(ob, loc, tiles, index(ob, kTilePanels));
-  auto type = MemRefType::get({ShapedType::kDynamic, depth, kKeys}, f32);
+  auto type =
+      bf16Prefill
+          ? MemRefType::get({ShapedType::kDynamic, depth / 2, 2 * kKeys},
+                            ob.getBF16Type())
+          : MemRefType::get({ShapedType::kDynamic, depth, kKeys}, f32);
   Value kt = memref::AllocOp::create(ob, loc, type, ValueRange{panels});
   Value last = arith::SubIOp::create(ob, loc, keys, index(ob, 1));
   Value slots = arith::MulIOp::create(ob, loc, panels, index(ob, kKeys));
@@ -50,16 +64,74 @@ Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
             loadRow(lb, /*ofKeys=*/true, kvHead, key, 0, depth / kLanes);
         for (int64_t c = 0; c < depth / kLanes; ++c) {
           Value row = keyRow[c];
+          if (bf16Prefill)
+            row = arith::TruncFOp::create(
+                lb, l, VectorType::get({kLanes}, lb.getBF16Type()), row);
           for (int64_t lane = 0; lane < kLanes; ++lane) {
             Value x = vector::ExtractOp::create(lb, l, row, lane);
-            memref::StoreOp::create(
-                lb, l, x, kt,
-                ValueRange{panel, index(lb, c * kLanes + lane), col});
+            int64_t d = c * kLanes + lane;
+            SmallVector<Value> at{panel, index(lb, d), col};
+            if (bf16Prefill) {
+              // Channel pair d / 2, the key's two elements side by side.
+              Value slot = arith::MulIOp::create(lb, l, col, index(lb, 2));
+              at = {panel, index(lb, d / 2),
+                    arith::AddIOp::create(lb, l, slot, index(lb, d % 2))};
+            }
+            memref::StoreOp::create(lb, l, x, kt, at);
           }
         }
         scf::YieldOp::create(lb, l);
       });
   return kt;
+}
+
+Value VectorAttentionEmitter::packValues(OpBuilder &ob, Value kvHead) {
+  // Whole key tiles, as packKeys: the last tile's pairs read no further.
+  Value tiles = arith::DivUIOp::create(
+      ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kTileKeys - 1)),
+      index(ob, kTileKeys));
+  Value pairs = arith::MulIOp::create(ob, loc, tiles, index(ob, kTileKeys / 2));
+  auto type =
+      MemRefType::get({ShapedType::kDynamic, 2 * valueDepth}, ob.getBF16Type());
+  Value vp = memref::AllocOp::create(ob, loc, type, ValueRange{pairs});
+  Value last = arith::SubIOp::create(ob, loc, keys, index(ob, 1));
+  auto half = VectorType::get({kLanes}, ob.getBF16Type());
+  scf::ForOp::create(
+      ob, loc, index(ob, 0), pairs, index(ob, 1), ValueRange{},
+      [&](OpBuilder &lb, Location l, Value p, ValueRange) {
+        Value first = arith::MulIOp::create(lb, l, p, index(lb, 2));
+        // Slots past S repeat the last value row (their P is 0).
+        Value k0 = minIndex(lb, first, last);
+        Value k1 = minIndex(
+            lb, arith::AddIOp::create(lb, l, first, index(lb, 1)), last);
+        int64_t chunks = valueDepth / kLanes;
+        SmallVector<Value> v0 =
+            loadRow(lb, /*ofKeys=*/false, kvHead, k0, 0, chunks);
+        SmallVector<Value> v1 =
+            loadRow(lb, /*ofKeys=*/false, kvHead, k1, 0, chunks);
+        for (int64_t c = 0; c < chunks; ++c) {
+          Value both = vector::InterleaveOp::create(
+              lb, l, arith::TruncFOp::create(lb, l, half, v0[c]),
+              arith::TruncFOp::create(lb, l, half, v1[c]));
+          vector::StoreOp::create(lb, l, both, vp,
+                                  ValueRange{p, index(lb, 2 * kLanes * c)});
+        }
+        scf::YieldOp::create(lb, l);
+      });
+  return vp;
+}
+
+Value VectorAttentionEmitter::toBf16Words(OpBuilder &ob, Value v) {
+  Value h = arith::TruncFOp::create(
+      ob, loc, VectorType::get({kLanes}, ob.getBF16Type()), v);
+  return vector::BitCastOp::create(ob, loc, VectorType::get({kLanes / 2}, i32),
+                                   h);
+}
+
+Value VectorAttentionEmitter::splatPair(OpBuilder &ob, Value buf, Value row,
+                                        Value word) {
+  Value w = memref::LoadOp::create(ob, loc, buf, ValueRange{row, word});
+  return vector::BitCastOp::create(ob, loc, pairVec, splat(ob, w));
 }
 
 Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
@@ -84,9 +156,15 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
           qPos.push_back(queryPosition(tb, row));
           for (int64_t c = 0; c < qChunks; ++c) {
             Value qv = readRow(tb, in.query, h, row, index(tb, c * kLanes));
-            vector::StoreOp::create(
-                tb, loc, arith::MulFOp::create(tb, loc, qv, scaleVec), qBuf,
-                ValueRange{index(tb, r), index(tb, c * kLanes)});
+            Value scaled = arith::MulFOp::create(tb, loc, qv, scaleVec);
+            if (bf16Prefill)
+              vector::StoreOp::create(
+                  tb, loc, toBf16Words(tb, scaled), qBuf,
+                  ValueRange{index(tb, r), index(tb, c * kLanes / 2)});
+            else
+              vector::StoreOp::create(
+                  tb, loc, scaled, qBuf,
+                  ValueRange{index(tb, r), index(tb, c * kLanes)});
           }
           for (int64_t c = 0; c < vChunks; ++c)
             vector::StoreOp::create(
@@ -116,15 +194,33 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                 Value panel =
                     arith::AddIOp::create(kb, loc, firstPanel, index(kb, pi));
                 SmallVector<Value> inits(2 * kRows, zeroVec);
+                // bf16: per pair of channels, 16 keys' pairs per load.
+                int64_t steps = bf16Prefill ? depth / 2 : depth;
                 auto dLoop = scf::ForOp::create(
-                    kb, loc, c0, index(kb, depth), c1, inits,
+                    kb, loc, c0, index(kb, steps), c1, inits,
                     [&](OpBuilder &db, Location, Value d, ValueRange acc) {
+                      SmallVector<Value> next;
+                      if (bf16Prefill) {
+                        Value k0 = vector::LoadOp::create(
+                            db, loc, pairVec, packed, ValueRange{panel, d, c0});
+                        Value k1 = vector::LoadOp::create(
+                            db, loc, pairVec, packed,
+                            ValueRange{panel, d, index(db, 2 * kLanes)});
+                        for (int64_t r = 0; r < kRows; ++r) {
+                          Value qb = splatPair(db, qBuf, index(db, r), d);
+                          next.push_back(
+                              emitBf16PairDot(db, loc, acc[2 * r], qb, k0));
+                          next.push_back(
+                              emitBf16PairDot(db, loc, acc[2 * r + 1], qb, k1));
+                        }
+                        scf::YieldOp::create(db, loc, next);
+                        return;
+                      }
                       Value k0 = vector::LoadOp::create(
                           db, loc, vec, packed, ValueRange{panel, d, c0});
                       Value k1 = vector::LoadOp::create(
                           db, loc, vec, packed,
                           ValueRange{panel, d, index(db, kLanes)});
-                      SmallVector<Value> next;
                       for (int64_t r = 0; r < kRows; ++r) {
                         Value qs = memref::LoadOp::create(
                             db, loc, qBuf, ValueRange{index(db, r), d});
@@ -164,10 +260,16 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                 next[r] = step.max;
                 next[kRows + r] = step.sum;
                 alphas.push_back(splat(kb, step.alpha));
-                for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
-                  vector::StoreOp::create(
-                      kb, loc, step.p[vi], pBuf,
-                      ValueRange{index(kb, r), index(kb, vi * kLanes)});
+                for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi) {
+                  if (bf16Prefill)
+                    vector::StoreOp::create(
+                        kb, loc, toBf16Words(kb, step.p[vi]), pBuf,
+                        ValueRange{index(kb, r), index(kb, vi * kLanes / 2)});
+                  else
+                    vector::StoreOp::create(
+                        kb, loc, step.p[vi], pBuf,
+                        ValueRange{index(kb, r), index(kb, vi * kLanes)});
+                }
               }
               // O = alpha O + P V, 32 value columns at a time.
               for (int64_t c = 0; c < vChunks; c += 2) {
@@ -180,14 +282,36 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                         ValueRange{index(kb, r), index(kb, (c + w) * kLanes)});
                     acc.push_back(arith::MulFOp::create(kb, loc, o, alphas[r]));
                   }
+                // bf16: per pair of keys (rows of the packed V).
+                int64_t jSteps = bf16Prefill ? kTileKeys / 2 : kTileKeys;
+                Value firstPair =
+                    arith::DivUIOp::create(kb, loc, j0, index(kb, 2));
                 auto jLoop = scf::ForOp::create(
-                    kb, loc, c0, index(kb, kTileKeys), c1, acc,
+                    kb, loc, c0, index(kb, jSteps), c1, acc,
                     [&](OpBuilder &jb, Location, Value jj, ValueRange a) {
+                      SmallVector<Value> nextAcc;
+                      if (bf16Prefill) {
+                        Value pair =
+                            arith::AddIOp::create(jb, loc, firstPair, jj);
+                        SmallVector<Value> vs;
+                        for (int64_t w = 0; w < width; ++w)
+                          vs.push_back(vector::LoadOp::create(
+                              jb, loc, pairVec, packedValues,
+                              ValueRange{pair,
+                                         index(jb, 2 * kLanes * (c + w))}));
+                        for (int64_t r = 0; r < kRows; ++r) {
+                          Value pb = splatPair(jb, pBuf, index(jb, r), jj);
+                          for (int64_t w = 0; w < width; ++w)
+                            nextAcc.push_back(emitBf16PairDot(
+                                jb, loc, a[r * width + w], pb, vs[w]));
+                        }
+                        scf::YieldOp::create(jb, loc, nextAcc);
+                        return;
+                      }
                       Value key = minIndex(
                           jb, arith::AddIOp::create(jb, loc, j0, jj), lastKey);
                       SmallVector<Value> vs =
                           loadRow(jb, /*ofKeys=*/false, kvHead, key, c, width);
-                      SmallVector<Value> nextAcc;
                       for (int64_t r = 0; r < kRows; ++r) {
                         Value pb = splat(jb, memref::LoadOp::create(
                                                  jb, loc, pBuf,

@@ -47,12 +47,14 @@ constexpr int64_t kMaxValueDim = 256;
 class VectorAttentionEmitter {
 public:
   VectorAttentionEmitter(OpBuilder &b, Location loc, const AttentionInputs &in,
-                         int64_t prefillRows)
-      : b(b), loc(loc), in(in), mask(in.mask), prefillRows(prefillRows) {
+                         int64_t prefillRows, bool bf16Prefill)
+      : b(b), loc(loc), in(in), mask(in.mask), prefillRows(prefillRows),
+        bf16Prefill(bf16Prefill) {
     f32 = b.getF32Type();
     i32 = b.getI32Type();
     vec = VectorType::get({kLanes}, f32);
     ivec = VectorType::get({kLanes}, i32);
+    pairVec = VectorType::get({2 * kLanes}, b.getBF16Type());
     depth = cast<RankedTensorType>(in.query.getType()).getDimSize(2);
     valueDepth = cast<RankedTensorType>(in.value.getType()).getDimSize(2);
     MLIRContext *ctx = b.getContext();
@@ -171,22 +173,36 @@ private:
   void accumulateScores(OpBuilder &ob, Value row, Value lo, Value hi, Value max,
                         Value sum);
   Value emitDecode(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
-  /// K of `kvHead` as K^T panels [ceil(S / 32)][D][32].
+  /// K of `kvHead` as K^T panels [ceil(S / 32)][D][32] (f32), or with
+  /// bf16Prefill [ceil(S / 32)][D / 2][32 x 2] (bf16): for each pair of
+  /// channels, the 32 keys' two channels next to each other, so that one
+  /// 32-element load feeds a pair dot product per key.
   Value packKeys(OpBuilder &ob, Value kvHead);
+  /// bf16Prefill only: V of `kvHead` as key pairs [ceil(S / 32) x 16][Dv x
+  /// 2] (bf16): row p holds keys 2p and 2p + 1 interleaved per channel.
+  Value packValues(OpBuilder &ob, Value kvHead);
+  /// bf16Prefill only: 16 f32 lanes rounded to bf16, as 8 i32 words (each
+  /// a pair of bf16: the form the pair-broadcast reads).
+  Value toBf16Words(OpBuilder &ob, Value v);
+  /// bf16Prefill only: a word (a pair of bf16) of an i32 scratch broadcast
+  /// to all 16 lanes, as vector<32xbf16>.
+  Value splatPair(OpBuilder &ob, Value buf, Value row, Value word);
 
   OpBuilder &b;
   Location loc;
   const AttentionInputs &in;
   MaskAttr mask;
   int64_t prefillRows;
+  bool bf16Prefill;
   Type f32, i32;
-  VectorType vec, ivec;
+  VectorType vec, ivec, pairVec;
   int64_t depth, valueDepth;
   Value tokens, keys, keysI32, offset, scale, negInf, zeroF, laneIota;
   arith::FastMathFlagsAttr reassoc, noNaN;
-  // Prefill only: K^T panels of the task's KV head and per-task scratch
-  // (scaled Q rows, P tile, output accumulator).
-  Value packed, qBuf, pBuf, oBuf, sumBuf;
+  // Prefill only: K^T panels of the task's KV head (and with bf16Prefill
+  // its V as key pairs) and per-task scratch (scaled Q rows, P tile, output
+  // accumulator; Q and P as i32 words of bf16 pairs with bf16Prefill).
+  Value packed, packedValues, qBuf, pBuf, oBuf, sumBuf;
   // Decode over a quantized cache: the query row folded with each key
   // group's scales [C / g][D] and mins [C / g].
   Value qsBuf, qmBuf;

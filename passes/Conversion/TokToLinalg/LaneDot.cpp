@@ -6,6 +6,7 @@
 
 #include "LaneDot.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AffineMap.h"
 
 using namespace mlir;
@@ -31,6 +32,19 @@ Value mlir::tok::emitLaneDot(OpBuilder &b, Location loc, Value acc, Value lhs,
        vector::IteratorTypeAttr::get(ctx, vector::IteratorType::reduction)});
   return vector::ContractionOp::create(b, loc, lhs, rhs, acc,
                                        ArrayAttr::get(ctx, maps), iterators);
+}
+
+Value mlir::tok::emitBf16PairDot(OpBuilder &b, Location loc, Value acc, Value a,
+                                 Value c) {
+  int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
+  auto pairs = VectorType::get({lanes, 2}, b.getBF16Type());
+  auto wide = VectorType::get({lanes, 2}, b.getF32Type());
+  auto extend = [&](Value v) -> Value {
+    return arith::ExtFOp::create(
+        b, loc, wide,
+        vector::ShapeCastOp::create(b, loc, pairs, v).getResult());
+  };
+  return emitLaneDot(b, loc, acc, extend(a), extend(c));
 }
 
 bool mlir::tok::isLaneDot(vector::ContractionOp op, int64_t lanes, Type elem) {

@@ -25,6 +25,11 @@ namespace mlir::tok {
 /// vectors already extended to acc's element type.
 Value emitLaneDot(OpBuilder &b, Location loc, Value acc, Value lhs, Value rhs);
 
+/// acc (vector<16xf32>) plus, per lane i, a[2i] c[2i] + a[2i+1] c[2i+1] for
+/// vector<32xbf16> a and c: vdpbf16ps's semantics as a lane dot of the
+/// operands extended to f32 (tok-x86-bf16-dot selects the instruction).
+Value emitBf16PairDot(OpBuilder &b, Location loc, Value acc, Value a, Value c);
+
 /// Whether `op` is what emitLaneDot builds (maps (i, j), (i, j) -> (i),
 /// kind add) with a 1-D accumulator of `lanes` elements of `elem`.
 bool isLaneDot(vector::ContractionOp op, int64_t lanes, Type elem);

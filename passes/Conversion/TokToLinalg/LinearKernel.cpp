@@ -74,22 +74,6 @@ constexpr int64_t kBlockTokens = 256;
 
 } // namespace
 
-/// acc (vector<16xf32>) plus, per lane i, a[2i] c[2i] + a[2i+1] c[2i+1] for
-/// vector<32xbf16> a and c: vdpbf16ps's semantics as a generic
-/// vector.contract over [16 x 2] of the operands extended to f32
-/// (tok-x86-bf16-dot selects the instruction).
-static Value emitDotBf16(OpBuilder &b, Location loc, Value acc, Value a,
-                         Value c) {
-  auto pairs = VectorType::get({kLanes, 2}, b.getBF16Type());
-  auto wide = VectorType::get({kLanes, 2}, b.getF32Type());
-  auto extend = [&](Value v) -> Value {
-    return arith::ExtFOp::create(
-        b, loc, wide,
-        vector::ShapeCastOp::create(b, loc, pairs, v).getResult());
-  };
-  return emitLaneDot(b, loc, acc, extend(a), extend(c));
-}
-
 /// x [T, K] f32 rounded to bf16 (nearest even), 16 lanes at a time.
 static Value emitTruncate(OpBuilder &b, Location loc, Value x, Value tokens,
                           int64_t k) {
@@ -192,7 +176,7 @@ Value mlir::tok::emitLinearKernel(OpBuilder &ob, Location loc,
               wv = widen(kb, wv, vecType);
             for (int64_t i = 0; i < nt; ++i)
               next.push_back(
-                  dot ? emitDotBf16(kb, loc, accs[r * nt + i], wv, xv[i])
+                  dot ? emitBf16PairDot(kb, loc, accs[r * nt + i], wv, xv[i])
                       : vector::FMAOp::create(kb, loc, wv, xv[i],
                                               accs[r * nt + i])
                             .getResult());

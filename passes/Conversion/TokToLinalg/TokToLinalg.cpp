@@ -373,6 +373,22 @@ struct ConvertTokToLinalgPass
           << bf16Dot << "'";
       return signalPassFailure();
     }
+    if (attentionDot != "auto" && attentionDot != "f32" &&
+        attentionDot != "bf16") {
+      getOperation()->emitError()
+          << "convert-tok-to-linalg: attention-dot must be 'auto', 'f32' or "
+             "'bf16', got '"
+          << attentionDot << "'";
+      return signalPassFailure();
+    }
+
+    // attention-dot=auto follows the model's weights: bf16 linears mean the
+    // model already multiplies in bf16 (read before the linears lower).
+    bool hasBf16LinearWeights = false;
+    getOperation()->walk([&](LinearOp op) {
+      if (getElementTypeOrSelf(op.getWeight().getType()).isBF16())
+        hasBf16LinearWeights = true;
+    });
 
     // Generation loops first: their bodies are ordinary tok code.
     if (failed(expandGenerateOps(getOperation())))
@@ -403,11 +419,15 @@ struct ConvertTokToLinalgPass
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
 
     RewritePatternSet patterns(ctx);
-    AttentionLowering how{queryTile, keyTile, vectorAttention};
-    populateTokToLinalgConversionPatterns(patterns, how);
     Bf16Dot bf16 = bf16Dot == "widen" ? Bf16Dot::Widen
                    : bf16Dot == "dot" ? Bf16Dot::Dot
                                       : Bf16Dot::Auto;
+    AttentionLowering how{queryTile, keyTile, vectorAttention};
+    how.bf16Prefill = attentionDot == "bf16" ||
+                      (attentionDot == "auto" && hasBf16LinearWeights &&
+                       (bf16 == Bf16Dot::Dot ||
+                        (bf16 == Bf16Dot::Auto && hostHasBf16DotProducts())));
+    populateTokToLinalgConversionPatterns(patterns, how);
     populateQuantLinearToVectorPatterns(patterns,
                                         quantDot == "f32"    ? QuantDot::F32
                                         : quantDot == "vnni" ? QuantDot::Int8

@@ -15,6 +15,15 @@ run with small tiles: 5 query rows, 7 keys), permuted cache slots, a fully
 masked row, scores with all rows, the last rows and a decay, and f16.
 Tolerance: |got - want| <= 1e-5 + 1e-4 |want| for f32 (the printout has 6
 significant digits), 2e-3 + 1e-2 |want| for f16.
+
+The bf16 prefill kernel (attention-dot=bf16: Q scaled then rounded to bf16,
+K, V and the probabilities rounded to bf16, products accumulated in f32) is
+checked against the same float64 reference run on the rounded inputs
+(bf16(scale * q) / scale, bf16(k), bf16(v), rounded here with NumPy,
+nearest even). What is left is the probabilities' rounding, relative 2^-9
+each: |got - want| <= 2^-8 sum_j p_j |v_j| + 1e-5, the bound computed by
+the reference with |v| in place of v. Decode rows (T < 16) stay f32 under
+that option and keep the f32 tolerance.
 """
 
 import os
@@ -27,6 +36,27 @@ import numpy as np
 SMALL_TILES = "convert-tok-to-linalg{query-tile=5 key-tile=7},tok-to-llvm"
 # The general lowering where the vectorized kernels would apply.
 GENERAL = "convert-tok-to-linalg{vector-attention=0 query-tile=5 key-tile=7},tok-to-llvm"
+
+
+def bf16_round(a):
+    """float32 -> nearest bf16 (ties to even), returned as float32."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def bf16_inputs(c):
+    """The case as the bf16 kernel multiplies it (float64 arrays), and the
+    same with |v| for the error bound."""
+    d = c["q"].shape[2]
+    scale = np.float32(c.get("scale", 1.0 / np.sqrt(d)))
+    r = dict(c)
+    r["q"] = bf16_round(c["q"] * scale).astype(np.float64) / np.float64(scale)
+    r["k"] = bf16_round(c["k"]).astype(np.float64)
+    r["v"] = bf16_round(c["v"]).astype(np.float64)
+    a = dict(r)
+    a["v"] = np.abs(r["v"])
+    return r, a
 
 
 def reference(c):
@@ -261,6 +291,27 @@ def cases(rng):
                 dict(qkv(2, 1, 5, 37, 32), mask=dict(kind="causal", window=12, sinks=2), scores=(2, 0.5))))
     out.append(("scores from 16 rows, general lowering",
                 dict(qkv(2, 1, 18, 30, 16), mask=dict(kind="causal"), scores=(0, 1.0))))
+    # The prefill kernel in bf16 (pair dot products; vdpbf16ps on this
+    # host, the generic contraction forced), decode rows unchanged.
+    bf16 = "tok-to-llvm{attention-dot=bf16}"
+    generic = "tok-to-llvm{attention-dot=bf16 bf16-instruction=generic}"
+    out.append(("bf16 prefill GQA 2, Dv = 48",
+                dict(qkv(4, 2, 37, 37, 32, 48), mask=dict(kind="causal"), pipeline=bf16, bf16=True)))
+    out.append(("bf16 prefill generic instruction",
+                dict(qkv(4, 2, 37, 37, 32, 48), mask=dict(kind="causal"), pipeline=generic, bf16=True)))
+    out.append(("bf16 prefill T < S, odd S, window + sinks",
+                dict(qkv(2, 1, 20, 75, 16), mask=dict(kind="causal", window=10, sinks=2),
+                     pipeline=bf16, bf16=True)))
+    out.append(("bf16 prefill full mask, D = 64, explicit scale",
+                dict(qkv(3, 1, 18, 33, 64), mask=dict(kind="full"), scale=0.3, pipeline=bf16, bf16=True)))
+    c = dict(qkv(2, 2, 20, 45, 32), mask=dict(kind="full"), scores=(0, 1.0),
+             sizes=rng.integers(1, 6, 45).astype(np.float32), pipeline=bf16, bf16=True)
+    out.append(("bf16 prefill scores + sizes", c))
+    c = dict(qkv(2, 1, 300, 300, 128), mask=dict(kind="causal"), pipeline=bf16, bf16=True)
+    c["v"] = c["v"] * 100.0
+    out.append(("bf16 prefill 300 rows, D = 128, large values", c))
+    out.append(("bf16 option, decode rows stay f32",
+                dict(qkv(4, 2, 5, 40, 16), mask=dict(kind="causal"), pipeline=bf16)))
     c = dict(qkv(4, 2, 19, 19, 16), mask=dict(kind="causal"), dtype="f16")
     for n in "qkv":
         c[n] = c[n].astype(np.float16).astype(np.float32)
@@ -287,18 +338,29 @@ def main():
             failures += 1
             continue
         got = parse(run.stdout)
-        want_o, want_s = reference(c)
+        if c.get("bf16"):
+            rounded, magnitudes = bf16_inputs(c)
+            want_o, want_s = reference(rounded)
+            bound_o, bound_s = reference(magnitudes)
+            # Received scores come from the f32 logits of the rounded Q, K.
+            bounds = [2.0 ** -8 * bound_o.reshape(-1) + 1e-5]
+            if want_s is not None:
+                bounds.append(1e-5 + 1e-4 * np.abs(want_s.reshape(-1)))
+        else:
+            want_o, want_s = reference(c)
         wants = [want_o.reshape(-1)] + ([want_s.reshape(-1)] if want_s is not None else [])
         rtol, atol = (1e-2, 2e-3) if c.get("dtype") == "f16" else (1e-4, 1e-5)
+        if not c.get("bf16"):
+            bounds = [atol + rtol * np.abs(w) for w in wants]
         ok = len(got) == len(wants)
         worst = 0.0
-        for g, w in zip(got, wants):
+        for g, w, bound in zip(got, wants, bounds):
             if g.shape != w.shape or not np.all(np.isfinite(g)):
                 ok = False
                 continue
             err = np.abs(g - w)
             worst = max(worst, float(err.max()))
-            ok &= bool(np.all(err <= atol + rtol * np.abs(w)))
+            ok &= bool(np.all(err <= bound))
         print("%s: %s (max abs err %.3g)" % (name, "ok" if ok else "MISMATCH", worst))
         failures += 0 if ok else 1
     print("%d of %d cases within tolerance" % (len(all_cases) - failures, len(all_cases)))

@@ -216,8 +216,10 @@ def main():
             fh.write(text)
         general = os.path.join(work, name + ".general.mlir")
         lowered = run([tok_opt, path, "--convert-tok-to-linalg=vector-attention=false", "-o", general])
-        for kind, src in (("vector", path), ("general", general)):
-            out = run([tok_run, src]) if lowered is not None else None
+        bf16 = ["--pipeline=tok-to-llvm{attention-dot=bf16}"]
+        for kind, src, extra in (("vector", path, []), ("general", general, []),
+                                 ("vector bf16", path, bf16)):
+            out = run([tok_run, src] + extra) if lowered is not None else None
             if out is None:
                 failures += 1
                 continue
@@ -225,9 +227,17 @@ def main():
                    for blk in out.split("Memref")[1:]]
             bad = len(got) != len(expected)
             err = 0.0
-            for g, want in zip(got, expected):
+            for i, (g, want) in enumerate(zip(got, expected)):
                 want = want.reshape(-1)
-                if g.shape != want.shape or not np.all(np.abs(g - want) <= 2e-5 + 1e-4 * np.abs(want)):
+                tol = 2e-5 + 1e-4 * np.abs(want)
+                if extra and i == 0:
+                    # The 37-row prefill in bf16 (the decode rows after it
+                    # stay f32): Q, K, V and P rounded to 8 significant
+                    # bits move a logit by ~2^-8 of sum |q_d k_d| / sqrt(D)
+                    # (~0.01 here); a wrong channel pair or key moves the
+                    # output by O(1).
+                    tol = 0.05
+                if g.shape != want.shape or not np.all(np.abs(g - want) <= tol):
                     bad = True
                 if g.shape == want.shape:
                     err = max(err, float(np.abs(g - want).max()))
