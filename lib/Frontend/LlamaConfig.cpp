@@ -9,9 +9,12 @@
 #include "tok/Frontend/Llama2c.h"
 #include "tok/Support/Json.h"
 
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include <cmath>
 #include <tuple>
 
 using namespace mlir::tok;
@@ -81,6 +84,154 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
   return llvm::Error::success();
 }
 
+/// Keys of a config.json that change nothing tok computes: the generic
+/// fields every Hugging Face config may carry (bookkeeping, training-only
+/// dropout and initialization, generation defaults that tok's own options
+/// replace). Any key neither here nor read below is refused: it may change
+/// the model's math (docs/models.md, "Config keys").
+static bool isNoOpConfigKey(StringRef key) {
+  static const llvm::StringSet<> keys = {
+      // Bookkeeping.
+      "architectures", "_name_or_path", "transformers_version", "torch_dtype",
+      "dtype", "auto_map", "tokenizer_class", "id2label", "label2id",
+      "problem_type", "finetuning_task", "task_specific_params", "prefix",
+      "torchscript", "use_bfloat16", "tf_legacy_loss", "return_dict",
+      "output_attentions", "output_hidden_states", "pruned_heads",
+      "chunk_size_feed_forward", "is_decoder", "is_encoder_decoder",
+      "add_cross_attention", "cross_attention_hidden_size",
+      "tie_encoder_decoder", "use_cache", "pad_token_id", "sep_token_id",
+      "decoder_start_token_id",
+      // Training only (and training scripts' bookkeeping).
+      "training_steps", "initializer_range", "attention_dropout",
+      "hidden_dropout", "embd_pdrop", "resid_pdrop", "mlp_dropout",
+      // Tensor-parallel slicing of a pretraining run: the same products.
+      "pretraining_tp",
+      // Generation defaults (tok-run's options decide these).
+      "bad_words_ids", "begin_suppress_tokens", "diversity_penalty",
+      "do_sample", "early_stopping", "encoder_no_repeat_ngram_size",
+      "exponential_decay_length_penalty", "forced_bos_token_id",
+      "forced_eos_token_id", "length_penalty", "max_length", "min_length",
+      "no_repeat_ngram_size", "num_beam_groups", "num_beams",
+      "num_return_sequences", "output_scores", "remove_invalid_values",
+      "repetition_penalty", "return_dict_in_generate", "suppress_tokens",
+      "temperature", "top_k", "top_p", "typical_p"};
+  return keys.contains(key);
+}
+
+namespace {
+/// A RoPE variant as rope_scaling / rope_parameters state it.
+struct RopeSpec {
+  std::string type = "default";
+  std::optional<double> theta;
+  double factor = 1.0;
+  std::optional<LlamaConfig::Llama3Rope> llama3;
+};
+} // namespace
+
+/// Parses a rope_scaling or rope_parameters object (`field` names it).
+static llvm::Expected<RopeSpec>
+parseRopeObject(const llvm::json::Object &o, StringRef field, StringRef name) {
+  RopeSpec spec;
+  std::optional<StringRef> kind = o.getString("rope_type");
+  if (!kind)
+    kind = o.getString("type");
+  if (kind)
+    spec.type = kind->str();
+  auto number = [&](StringRef key) -> llvm::Expected<std::optional<double>> {
+    const llvm::json::Value *v = o.get(key);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return std::optional<double>();
+    std::optional<double> d = v->getAsNumber();
+    if (!d || !std::isfinite(*d) || !(*d > 0.0))
+      return fileError(name,
+                       "'" + field + "." + key + "' must be a positive number");
+    return d;
+  };
+  llvm::StringSet<> allowed = {"rope_type", "type", "rope_theta"};
+  if (spec.type == "linear") {
+    allowed.insert("factor");
+  } else if (spec.type == "llama3") {
+    for (StringRef k : {"factor", "low_freq_factor", "high_freq_factor",
+                        "original_max_position_embeddings"})
+      allowed.insert(k);
+  } else if (spec.type != "default") {
+    return fileError(name, "'" + field + "' type '" + spec.type +
+                               "' is not supported (supported: default, "
+                               "linear, llama3)");
+  }
+  for (const auto &kv : o)
+    if (!allowed.contains(kv.first.str()))
+      return fileError(name, "'" + field + "." + kv.first.str() +
+                                 "' is not understood for rope type '" +
+                                 spec.type + "'");
+  auto theta = number("rope_theta");
+  if (!theta)
+    return theta.takeError();
+  spec.theta = *theta;
+  if (spec.type == "default")
+    return spec;
+  auto factor = number("factor");
+  if (!factor)
+    return factor.takeError();
+  if (!*factor)
+    return fileError(name, "'" + field + "' of type '" + spec.type +
+                               "' needs a positive 'factor'");
+  spec.factor = **factor;
+  if (spec.type == "llama3") {
+    LlamaConfig::Llama3Rope r;
+    r.factor = spec.factor;
+    auto low = number("low_freq_factor");
+    auto high = number("high_freq_factor");
+    auto original = number("original_max_position_embeddings");
+    for (auto *e : {&low, &high, &original})
+      if (!*e)
+        return e->takeError();
+    if (!*low || !*high || !*original)
+      return fileError(name, "'" + field +
+                                 "' of type 'llama3' needs "
+                                 "'low_freq_factor', 'high_freq_factor' and "
+                                 "'original_max_position_embeddings'");
+    if (!(**high > **low))
+      return fileError(name, "'" + field +
+                                 "': 'high_freq_factor' must be "
+                                 "larger than 'low_freq_factor'");
+    r.lowFreqFactor = **low;
+    r.highFreqFactor = **high;
+    r.originalMaxPositions = static_cast<int64_t>(**original);
+    spec.llama3 = r;
+  }
+  return spec;
+}
+
+std::vector<float> mlir::tok::getRopeFrequencies(const LlamaConfig &c) {
+  if (!c.llama3Rope)
+    return {};
+  // theta^(-2i/D) per pair, then Llama 3's rule by wavelength 2 pi / f:
+  // above original / low the frequency is divided by factor, below
+  // original / high kept, between the two interpolated with weight
+  // s = (original / wavelength - low) / (high - low) on the kept one.
+  const LlamaConfig::Llama3Rope &r = *c.llama3Rope;
+  double original = static_cast<double>(r.originalMaxPositions);
+  double lowWavelength = original / r.lowFreqFactor;
+  double highWavelength = original / r.highFreqFactor;
+  std::vector<float> out;
+  for (int64_t i = 0; i < c.headDim / 2; ++i) {
+    double f = std::pow(c.ropeTheta, -2.0 * static_cast<double>(i) /
+                                         static_cast<double>(c.headDim));
+    double wavelength = 2.0 * M_PI / f;
+    double g = f;
+    if (wavelength > lowWavelength) {
+      g = f / r.factor;
+    } else if (wavelength >= highWavelength) {
+      double s = (original / wavelength - r.lowFreqFactor) /
+                 (r.highFreqFactor - r.lowFreqFactor);
+      g = (1.0 - s) * f / r.factor + s * f;
+    }
+    out.push_back(static_cast<float>(g));
+  }
+  return out;
+}
+
 llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                                                         StringRef name) {
   llvm::Expected<llvm::json::Value> parsed = parseJson(json);
@@ -95,10 +246,47 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   std::optional<StringRef> type = root->getString("model_type");
   if (!type)
     return fileError(name, "missing 'model_type'");
-  if (*type != "llama" && *type != "mistral" && *type != "qwen2")
+  if (*type != "llama" && *type != "mistral" && *type != "qwen2" &&
+      *type != "qwen3")
     return fileError(name, "unknown architecture '" + *type +
-                               "' (supported: llama, mistral, qwen2)");
+                               "' (supported: llama, mistral, qwen2, qwen3)");
   c.modelType = type->str();
+
+  // Every key is read below or a documented no-op; the rest are refused
+  // before anything else is reported.
+  static const llvm::StringSet<> readKeys = {"model_type",
+                                             "hidden_size",
+                                             "intermediate_size",
+                                             "num_hidden_layers",
+                                             "num_attention_heads",
+                                             "num_key_value_heads",
+                                             "vocab_size",
+                                             "max_position_embeddings",
+                                             "head_dim",
+                                             "rms_norm_eps",
+                                             "rope_theta",
+                                             "rope_scaling",
+                                             "rope_parameters",
+                                             "sliding_window",
+                                             "use_sliding_window",
+                                             "max_window_layers",
+                                             "layer_types",
+                                             "bos_token_id",
+                                             "eos_token_id",
+                                             "tie_word_embeddings",
+                                             "attention_bias",
+                                             "mlp_bias",
+                                             "hidden_act",
+                                             "partial_rotary_factor"};
+  for (const auto &kv : *root) {
+    StringRef key = kv.first;
+    if (!readKeys.contains(key) && !isNoOpConfigKey(key))
+      return fileError(name, "config key '" + key +
+                                 "' is not understood by tok and may change "
+                                 "the model's math; refusing to guess "
+                                 "(docs/models.md lists the keys tok reads "
+                                 "and those it ignores)");
+  }
 
   auto integer =
       [&](StringRef field,
@@ -137,6 +325,15 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
         return std::optional<int64_t>(*(*a)[0].getAsInteger());
     return fileError(name, "'" + field + "' must be an integer");
   };
+  auto boolean = [&](StringRef field, bool fallback) -> llvm::Expected<bool> {
+    const llvm::json::Value *v = root->get(field);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return fallback;
+    std::optional<bool> x = v->getAsBoolean();
+    if (!x)
+      return fileError(name, "'" + field + "' must be true or false");
+    return *x;
+  };
 
 #define READ(dst, expr)                                                        \
   do {                                                                         \
@@ -161,34 +358,96 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   READ(c.slidingWindow, optionalInteger("sliding_window"));
   READ(c.bosToken, optionalInteger("bos_token_id"));
   READ(c.eosToken, optionalInteger("eos_token_id"));
+  READ(c.tiedEmbeddings, boolean("tie_word_embeddings", false));
+  READ(c.attentionBias, boolean("attention_bias", c.modelType == "qwen2"));
+  bool mlpBias = false, useSlidingWindow = false;
+  READ(mlpBias, boolean("mlp_bias", false));
+  bool qwen = c.modelType == "qwen2" || c.modelType == "qwen3";
+  READ(useSlidingWindow, boolean("use_sliding_window", false));
+  int64_t maxWindowLayers = 0;
+  READ(maxWindowLayers, integer("max_window_layers", int64_t{0}));
+  double rotary = 1.0;
+  READ(rotary, number("partial_rotary_factor", 1.0));
 #undef READ
-  c.tiedEmbeddings = root->getBoolean("tie_word_embeddings").value_or(false);
-  c.attentionBias =
-      root->getBoolean("attention_bias").value_or(c.modelType == "qwen2");
-  if (c.modelType == "qwen2" &&
-      !root->getBoolean("use_sliding_window").value_or(false))
-    c.slidingWindow.reset();
+  if (mlpBias)
+    return fileError(name, "'mlp_bias' true is not supported (the MLP "
+                           "projections carry no bias in tok)");
+  if (rotary != 1.0)
+    return fileError(name, "'partial_rotary_factor' " +
+                               llvm::formatv("{0}", rotary) +
+                               " is not supported (tok rotates the whole "
+                               "head)");
+  c.qkNorm = c.modelType == "qwen3";
+  if (qwen) {
+    // Qwen's window slides only when use_sliding_window is set, and then
+    // only in layers from max_window_layers on.
+    if (!useSlidingWindow)
+      c.slidingWindow.reset();
+    else if (maxWindowLayers > 0 && maxWindowLayers < c.layers)
+      return fileError(name, "'max_window_layers' " + Twine(maxWindowLayers) +
+                                 ": a sliding window in some layers only is "
+                                 "not supported");
+    else if (maxWindowLayers >= c.layers)
+      c.slidingWindow.reset();
+  } else if (root->get("use_sliding_window") ||
+             root->get("max_window_layers")) {
+    return fileError(name, "'use_sliding_window' / 'max_window_layers' are "
+                           "Qwen keys, not understood for '" +
+                               c.modelType + "'");
+  }
+  // layer_types (newer transformers): one kind for every layer.
+  if (const llvm::json::Value *v = root->get("layer_types");
+      v && v->kind() != llvm::json::Value::Null) {
+    const llvm::json::Array *a = v->getAsArray();
+    if (!a || static_cast<int64_t>(a->size()) != c.layers)
+      return fileError(name, "'layer_types' must list one kind per layer");
+    std::string want = c.slidingWindow ? "sliding_attention" : "full_attention";
+    for (const llvm::json::Value &kind : *a)
+      if (kind.getAsString() != StringRef(want))
+        return fileError(name, "'layer_types' must be '" + want +
+                                   "' in every layer here (layers of "
+                                   "different kinds are not supported)");
+  }
   if (c.dim % c.heads != 0 && !root->get("head_dim"))
     return fileError(name, "hidden_size (" + Twine(c.dim) +
                                ") is not a multiple of "
                                "num_attention_heads (" +
                                Twine(c.heads) + ") and no head_dim is given");
 
-  if (const llvm::json::Object *scaling = root->getObject("rope_scaling")) {
-    std::optional<StringRef> kind = scaling->getString("rope_type");
-    if (!kind)
-      kind = scaling->getString("type");
-    if (!kind || (*kind != "linear" && *kind != "default"))
-      return fileError(name, "rope_scaling type '" +
-                                 (kind ? *kind : StringRef("?")) +
-                                 "' is not supported (only linear is)");
-    if (*kind == "linear") {
-      std::optional<double> factor = scaling->getNumber("factor");
-      if (!factor || !(*factor > 0.0))
-        return fileError(name, "linear rope_scaling needs a positive "
-                               "'factor'");
-      c.ropeScale = *factor;
+  // RoPE: rope_scaling (with rope_theta beside it) or, as transformers 5
+  // writes it, rope_parameters holding both. Given twice, they must agree.
+  std::optional<RopeSpec> rope;
+  for (StringRef field : {"rope_scaling", "rope_parameters"}) {
+    const llvm::json::Value *v = root->get(field);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      continue;
+    const llvm::json::Object *o = v->getAsObject();
+    if (!o)
+      return fileError(name, "'" + field + "' must be an object");
+    auto spec = parseRopeObject(*o, field, name);
+    if (!spec)
+      return spec.takeError();
+    if (rope && (rope->type != spec->type || rope->factor != spec->factor))
+      return fileError(name, "'rope_scaling' and 'rope_parameters' "
+                             "disagree");
+    if (rope && rope->theta && spec->theta && *rope->theta != *spec->theta)
+      return fileError(name, "'rope_scaling' and 'rope_parameters' "
+                             "disagree on rope_theta");
+    if (!rope || spec->theta)
+      rope = *spec;
+  }
+  if (rope) {
+    if (rope->theta) {
+      if (root->get("rope_theta") && *rope->theta != c.ropeTheta)
+        return fileError(name,
+                         "'rope_theta' (" + llvm::formatv("{0}", c.ropeTheta) +
+                             ") and 'rope_parameters.rope_theta' (" +
+                             llvm::formatv("{0}", *rope->theta) + ") disagree");
+      c.ropeTheta = *rope->theta;
     }
+    if (rope->type == "linear")
+      c.ropeScale = rope->factor;
+    c.llama3Rope = rope->llama3;
   }
   if (const llvm::json::Value *act = root->get("hidden_act"))
     if (act->getAsString() != StringRef("silu"))

@@ -328,6 +328,24 @@ llvm::Error LlamaModel::exportHuggingFace(StringRef dir) const {
       {"rope_theta", c.ropeTheta},
       {"tie_word_embeddings", c.tiedEmbeddings},
       {"torch_dtype", "float32"}};
+  if (c.llama3Rope)
+    json["rope_scaling"] =
+        llvm::json::Object{{"rope_type", "llama3"},
+                           {"factor", c.llama3Rope->factor},
+                           {"low_freq_factor", c.llama3Rope->lowFreqFactor},
+                           {"high_freq_factor", c.llama3Rope->highFreqFactor},
+                           {"original_max_position_embeddings",
+                            c.llama3Rope->originalMaxPositions}};
+  else if (c.ropeScale != 1.0)
+    json["rope_scaling"] =
+        llvm::json::Object{{"rope_type", "linear"}, {"factor", c.ropeScale}};
+  if (c.attentionBias != (c.modelType == "qwen2"))
+    json["attention_bias"] = c.attentionBias;
+  if (c.slidingWindow) {
+    json["sliding_window"] = *c.slidingWindow;
+    if (c.modelType == "qwen2" || c.modelType == "qwen3")
+      json["use_sliding_window"] = true;
+  }
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(configPath, ec);

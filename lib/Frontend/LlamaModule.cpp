@@ -48,6 +48,10 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
       w.push_back({p + "self_attn.k_proj.bias", {kv}});
       w.push_back({p + "self_attn.v_proj.bias", {kv}});
     }
+    if (c.qkNorm) {
+      w.push_back({p + "self_attn.q_norm.weight", {c.headDim}});
+      w.push_back({p + "self_attn.k_norm.weight", {c.headDim}});
+    }
     w.push_back({p + "self_attn.o_proj.weight", {e, q}});
     w.push_back({p + "post_attention_layernorm.weight", {e}});
     w.push_back({p + "mlp.gate_proj.weight", {f, e}});
@@ -61,7 +65,7 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
 }
 
 int64_t mlir::tok::getLlamaWeightsPerLayer(const LlamaConfig &c) {
-  return c.attentionBias ? 12 : 9;
+  return 9 + (c.attentionBias ? 3 : 0) + (c.qkNorm ? 2 : 0);
 }
 
 std::optional<int64_t> mlir::tok::chooseEos(int64_t requested,
@@ -292,6 +296,9 @@ private:
     Value bq, bk, bv;
     if (c.attentionBias)
       bq = widen(loc, next()), bk = widen(loc, next()), bv = widen(loc, next());
+    Value qNorm, kNorm;
+    if (c.qkNorm)
+      qNorm = widen(loc, next()), kNorm = widen(loc, next());
     Value wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
     Value cache = body->getArgument(wi);
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -310,8 +317,17 @@ private:
     Value q = heads(linear(x, wq, bq), hq);
     Value k = heads(linear(x, wk, bk), hk);
     Value vv = heads(linear(x, wv, bv), hk);
-    q = RopeOp::create(b, loc, q, pos, theta, scale, ropeStyle);
-    k = RopeOp::create(b, loc, k, pos, theta, scale, ropeStyle);
+    if (c.qkNorm) {
+      // Qwen3: every query and key head normalized on its own.
+      q = rmsNorm(loc, q, qNorm);
+      k = rmsNorm(loc, k, kNorm);
+    }
+    std::vector<float> freqs = getRopeFrequencies(c);
+    DenseF32ArrayAttr freqAttr =
+        freqs.empty() ? DenseF32ArrayAttr()
+                      : b.getDenseF32ArrayAttr(llvm::ArrayRef<float>(freqs));
+    q = RopeOp::create(b, loc, q, pos, theta, scale, ropeStyle, freqAttr);
+    k = RopeOp::create(b, loc, k, pos, theta, scale, ropeStyle, freqAttr);
     Value appended = KVAppendOp::create(b, loc, cache, k, vv, pos);
     Value a = CachedAttentionOp::create(
                   b, loc, q.getType(), Type(), q, appended, pos, Value(), mask,

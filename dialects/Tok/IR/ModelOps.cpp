@@ -10,6 +10,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::tok;
 
@@ -141,6 +143,17 @@ LogicalResult RopeOp::verify() {
   if (!(getScale().convertToFloat() > 0.0f))
     return emitOpError("expects a positive position 'scale', got ")
            << getScale().convertToFloat();
+  if (std::optional<ArrayRef<float>> freqs = getFrequencies()) {
+    if (!ShapedType::isDynamic(headDim) &&
+        static_cast<int64_t>(freqs->size()) != headDim / 2)
+      return emitOpError("expects 'frequencies' to hold one value per pair "
+                         "of the head dimension (")
+             << headDim / 2 << "), got " << freqs->size();
+    for (auto [i, f] : llvm::enumerate(*freqs))
+      if (!(f > 0.0f) || !std::isfinite(f))
+        return emitOpError("expects positive finite 'frequencies', got ")
+               << f << " at " << i;
+  }
   return success();
 }
 

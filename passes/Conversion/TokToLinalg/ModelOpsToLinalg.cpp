@@ -175,8 +175,15 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
     Value tokens = tensor::DimOp::create(rewriter, loc, input, 1);
 
     // cos and sin of every (token, pair) once: angle = pos / scale *
-    // theta^(-2j/D) in f32. The heads share them (one sincos per pair and
-    // token instead of per element).
+    // theta^(-2j/D) (or the op's frequencies[j]) in f32. The heads share
+    // them (one sincos per pair and token instead of per element).
+    Value freqTable;
+    if (std::optional<ArrayRef<float>> freqs = op.getFrequencies()) {
+      auto freqType = RankedTensorType::get(
+          {static_cast<int64_t>(freqs->size())}, rewriter.getF32Type());
+      freqTable = arith::ConstantOp::create(
+          rewriter, loc, DenseElementsAttr::get(freqType, *freqs));
+    }
     auto tableType = RankedTensorType::get(
         {ShapedType::kDynamic, ShapedType::kDynamic}, rewriter.getF32Type());
     Value tableInit = tensor::EmptyOp::create(rewriter, loc, tableType,
@@ -203,12 +210,19 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
                   b, l, asF32(ji),
                   arith::ConstantOp::create(b, l, b.getF32FloatAttr(-2.0f))),
               asF32(depth));
-          Value freq = math::ExpOp::create(
-              b, l,
-              arith::MulFOp::create(
-                  b, l, exponent,
-                  arith::ConstantOp::create(
-                      b, l, b.getF32FloatAttr(static_cast<float>(logTheta)))));
+          Value freq =
+              freqTable
+                  ? tensor::ExtractOp::create(b, l, freqTable, ValueRange{ji})
+                        .getResult()
+                  : math::ExpOp::create(
+                        b, l,
+                        arith::MulFOp::create(
+                            b, l, exponent,
+                            arith::ConstantOp::create(
+                                b, l,
+                                b.getF32FloatAttr(
+                                    static_cast<float>(logTheta)))))
+                        .getResult();
           Value pos = arith::SIToFPOp::create(b, l, b.getF32Type(), a[0]);
           pos = arith::MulFOp::create(
               b, l, pos,

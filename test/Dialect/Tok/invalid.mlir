@@ -123,6 +123,22 @@ func.func @case12(%x: tensor<8x4x32xf32>, %p: tensor<4xi32>) {
 
 // -----
 
+func.func @rope_frequencies_count(%x: tensor<8x4x8xf32>, %p: tensor<4xi32>) {
+  // expected-error @+1 {{'tok.rope' op expects 'frequencies' to hold one value per pair of the head dimension (4), got 3}}
+  %y = tok.rope %x, %p {frequencies = array<f32: 1.0, 0.5, 0.25>} : tensor<8x4x8xf32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @rope_frequencies_positive(%x: tensor<8x4x4xf32>, %p: tensor<4xi32>) {
+  // expected-error @+1 {{'tok.rope' op expects positive finite 'frequencies', got 0.000000e+00 at 1}}
+  %y = tok.rope %x, %p {frequencies = array<f32: 1.0, 0.0>} : tensor<8x4x4xf32>, tensor<4xi32>
+  return
+}
+
+// -----
+
 func.func @case13(%x: tensor<4x16xf32>, %w: tensor<8x12xf32>) {
   // expected-error @+1 {{'tok.linear' op expects 'weight' of N x 16 (the last dimension of 'input'), got 'tensor<8x12xf32>'}}
   %y = tok.linear %x, %w : tensor<4x16xf32>, tensor<8x12xf32>

@@ -6,12 +6,14 @@
 
 #include "tok/Frontend/LlamaConfig.h"
 #include "tok/Frontend/Llama2c.h"
+#include "tok/Frontend/LlamaModule.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
 #include "gtest/gtest.h"
 
+#include <cmath>
 #include <string>
 
 using namespace mlir::tok;
@@ -72,7 +74,7 @@ TEST(LlamaConfigTest, RejectsBadConfigs) {
             std::string::npos);
   EXPECT_NE(errorOf(config(R"("model_type": "gpt2")"))
                 .find("unknown architecture 'gpt2' (supported: llama, "
-                      "mistral, qwen2)"),
+                      "mistral, qwen2, qwen3)"),
             std::string::npos);
   EXPECT_NE(errorOf(R"({"model_type": "llama"})").find("missing 'hidden_size'"),
             std::string::npos);
@@ -86,7 +88,7 @@ TEST(LlamaConfigTest, RejectsBadConfigs) {
             std::string::npos);
   EXPECT_NE(errorOf(config(R"("model_type": "llama",
                               "rope_scaling": {"type": "yarn", "factor": 2})"))
-                .find("rope_scaling type 'yarn' is not supported"),
+                .find("'rope_scaling' type 'yarn' is not supported"),
             std::string::npos);
   EXPECT_NE(errorOf(config(R"("model_type": "llama", "hidden_act": "gelu")"))
                 .find("hidden_act must be \"silu\""),
@@ -97,6 +99,132 @@ TEST(LlamaConfigTest, RejectsBadConfigs) {
   EXPECT_NE(errorOf(config(R"("model_type": "llama", "head_dim": 15)"))
                 .find("the head dimension (15) must be even"),
             std::string::npos);
+}
+
+/// transformers 5 writes RoPE settings into rope_parameters (theta and
+/// type inside): read, not dropped (theta 10000 was used silently before).
+TEST(LlamaConfigTest, ReadsRopeParameters) {
+  auto c = parseLlamaConfig(config(R"("model_type": "llama", "rope_parameters":
+                {"rope_type": "default", "rope_theta": 500000.0})"),
+                            "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_EQ(c->ropeTheta, 500000.0);
+  EXPECT_TRUE(getRopeFrequencies(*c).empty());
+
+  auto linear =
+      parseLlamaConfig(config(R"("model_type": "llama", "rope_parameters":
+                {"rope_type": "linear", "factor": 2.0, "rope_theta": 1e4})"),
+                       "config.json");
+  ASSERT_TRUE(static_cast<bool>(linear));
+  EXPECT_EQ(linear->ropeScale, 2.0);
+
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "rope_theta": 10000.0,
+                              "rope_parameters": {"rope_theta": 500000.0})"))
+                .find("disagree"),
+            std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "rope_parameters":
+                              {"rope_type": "default", "beta_fast": 32})"))
+                .find("'rope_parameters.beta_fast' is not understood"),
+            std::string::npos);
+}
+
+/// Llama 3's frequency rule, against values worked by hand: head_dim 16,
+/// theta 500000, factor 32, low 1, high 4, original context 64 (the
+/// conformance fixture's). Pair i has f = 500000^(-i/8) and wavelength
+/// 2 pi / f: pair 0 (6.3 positions, under 64 / 4 = 16) keeps f = 1; pair 1
+/// (32.3, between 16 and 64) mixes f / 32 and f with weight
+/// s = (64 / 32.3 - 1) / 3; pairs 2.. (over 64) are f / 32.
+TEST(LlamaConfigTest, Llama3RopeFrequencies) {
+  auto c = parseLlamaConfig(
+      config(R"("model_type": "llama", "rope_scaling": {"rope_type": "llama3",
+                "factor": 32.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 64},
+                "rope_theta": 500000.0)"),
+      "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  std::vector<float> f = getRopeFrequencies(*c);
+  ASSERT_EQ(f.size(), 8u);
+  EXPECT_FLOAT_EQ(f[0], 1.0f);
+  double f1 = std::pow(500000.0, -1.0 / 8.0);
+  double s = (64.0 / (2.0 * M_PI / f1) - 1.0) / 3.0;
+  EXPECT_FLOAT_EQ(f[1], static_cast<float>((1.0 - s) * f1 / 32.0 + s * f1));
+  for (int i = 2; i < 8; ++i)
+    EXPECT_FLOAT_EQ(f[i],
+                    static_cast<float>(std::pow(500000.0, -i / 8.0) / 32.0));
+
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "rope_scaling":
+                              {"rope_type": "llama3", "factor": 8.0})"))
+                .find("needs 'low_freq_factor', 'high_freq_factor' and "
+                      "'original_max_position_embeddings'"),
+            std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "rope_scaling":
+                              {"rope_type": "llama3", "factor": 8.0,
+                               "low_freq_factor": 4.0, "high_freq_factor": 1.0,
+                               "original_max_position_embeddings": 8192})"))
+                .find("'high_freq_factor' must be larger"),
+            std::string::npos);
+}
+
+/// A key tok does not read is an error unless it is a documented no-op;
+/// keys that would change the math in ways tok does not implement are
+/// refused by value.
+TEST(LlamaConfigTest, RefusesKeysItDoesNotUnderstand) {
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "logit_scale": 0.5)"))
+                .find("config key 'logit_scale' is not understood by tok"),
+            std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "quantization_config":
+                              {"bits": 4})"))
+                .find("config key 'quantization_config' is not understood"),
+            std::string::npos);
+  EXPECT_EQ(errorOf(config(R"("model_type": "llama", "torch_dtype": "bf16",
+                              "initializer_range": 0.02, "use_cache": true,
+                              "attention_dropout": 0.0, "pretraining_tp": 1,
+                              "mlp_bias": false, "partial_rotary_factor": 1.0,
+                              "transformers_version": "5.0.0")")),
+            "");
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "mlp_bias": true)"))
+                .find("'mlp_bias' true is not supported"),
+            std::string::npos);
+  EXPECT_NE(
+      errorOf(config(R"("model_type": "llama", "partial_rotary_factor": 0.5)"))
+          .find("'partial_rotary_factor' 0.5"),
+      std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "qwen2", "num_hidden_layers": 2,
+                              "use_sliding_window": true,
+                              "sliding_window": 16, "max_window_layers": 1)"))
+                .find("a sliding window in some layers only"),
+            std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "layer_types":
+                              ["full_attention", "sliding_attention"])"))
+                .find("'layer_types' must be 'full_attention' in every layer"),
+            std::string::npos);
+  EXPECT_NE(errorOf(config(R"("model_type": "llama", "use_sliding_window":
+                              true)"))
+                .find("are Qwen keys"),
+            std::string::npos);
+}
+
+/// Qwen3: per-head q/k norms, no biases by default, and their two weights
+/// in each layer's list.
+TEST(LlamaConfigTest, ReadsQwen3) {
+  auto c = parseLlamaConfig(config(R"("model_type": "qwen3", "head_dim": 32,
+                "num_key_value_heads": 2, "use_sliding_window": false,
+                "max_window_layers": 28,
+                "layer_types": ["full_attention", "full_attention"])"),
+                            "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_TRUE(c->qkNorm);
+  EXPECT_FALSE(c->attentionBias);
+  EXPECT_EQ(c->headDim, 32);
+  EXPECT_EQ(getLlamaWeightsPerLayer(*c), 11);
+  std::vector<LlamaWeight> w = getLlamaWeights(*c);
+  // Embedding, then layer 0: norm, q, k, v, q_norm, k_norm, o, ...
+  ASSERT_GT(w.size(), 7u);
+  EXPECT_EQ(w[5].name, "model.layers.0.self_attn.q_norm.weight");
+  ASSERT_EQ(w[5].shape.size(), 1u);
+  EXPECT_EQ(w[5].shape[0], 32);
+  EXPECT_EQ(w[6].name, "model.layers.0.self_attn.k_norm.weight");
 }
 
 /// JSON nesting: refused past 256 levels before the recursive parser runs
@@ -110,15 +238,20 @@ TEST(LlamaConfigTest, LimitsJsonNesting) {
                                "byte 256)"),
             std::string::npos);
   std::string brackets(5000, '[');
-  std::string quoted =
-      config(R"("model_type": "llama", "note": "\")" + brackets + R"(")");
+  std::string quoted = config(R"("model_type": "llama", "_name_or_path": "\")" +
+                              brackets + R"(")");
   EXPECT_EQ(errorOf(quoted), "");
   std::string levels = std::string(255, '[') + std::string(255, ']');
-  EXPECT_EQ(errorOf(config(R"("model_type": "llama", "x": )" + levels)), "");
+  // (task_specific_params: a documented no-op key that may hold anything.)
+  EXPECT_EQ(errorOf(config(
+                R"("model_type": "llama", "task_specific_params": )" + levels)),
+            "");
   levels = std::string(256, '[') + std::string(256, ']');
-  EXPECT_NE(errorOf(config(R"("model_type": "llama", "x": )" + levels))
-                .find("nested deeper than 256"),
-            std::string::npos);
+  EXPECT_NE(
+      errorOf(
+          config(R"("model_type": "llama", "task_specific_params": )" + levels))
+          .find("nested deeper than 256"),
+      std::string::npos);
 }
 
 /// The shared model's config.json and its llama2.c header agree.

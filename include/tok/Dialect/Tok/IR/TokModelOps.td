@@ -137,6 +137,13 @@ def Tok_RopeOp : Tok_Op<"rope", [
     `2i + 1`). `scale` divides every position first (linear position
     interpolation; 1.0 leaves them alone).
 
+    `frequencies`, if present, gives the `D/2` angular frequencies
+    (`inv_freq[i]`, radians per position) in place of `theta^(-2i/D)`:
+    frequency-rescaling variants of RoPE (Llama 3's `rope_type = llama3`
+    and others) are computed by the importer into this table, so the op
+    and its lowering stay one rule: angle = `positions[t] / scale *
+    frequencies[i]`. Every frequency must be positive and finite.
+
     Positions are an operand, not implied by token order: a key keeps the
     position it was rotated with even after the cache evicts its neighbours,
     and tree drafts share positions between siblings.
@@ -155,7 +162,8 @@ def Tok_RopeOp : Tok_Op<"rope", [
     Tok_I32Vector:$positions,
     DefaultValuedAttr<F32Attr, "10000.0">:$theta,
     DefaultValuedAttr<F32Attr, "1.0">:$scale,
-    DefaultValuedAttr<Tok_RopeStyleAttr, "RopeStyle::half">:$style);
+    DefaultValuedAttr<Tok_RopeStyleAttr, "RopeStyle::half">:$style,
+    OptionalAttr<DenseF32ArrayAttr>:$frequencies);
   let results = (outs Tok_HeadsTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions)
