@@ -14,6 +14,7 @@
 #include "tok/Frontend/Safetensors.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -105,6 +106,43 @@ std::unique_ptr<LlamaModel> LlamaModel::createBuiltin(uint64_t seed) {
     m->own(i, std::move(bytes), "f32");
   }
   return m;
+}
+
+llvm::Error LlamaModel::checkEveryTensorRead(llvm::ArrayRef<LlamaWeight> shapes,
+                                             StringRef path) const {
+  if (!gguf && !safetensors)
+    return llvm::Error::success();
+  llvm::StringSet<> read;
+  for (const LlamaWeight &w : shapes)
+    read.insert(gguf ? getGgufTensorName(w.name) : w.name);
+  auto check = [&](StringRef tensor) -> llvm::Error {
+    if (read.contains(tensor))
+      return llvm::Error::success();
+    if (gguf && tensor == "rope_freqs.weight")
+      return fileError(path, "tensor 'rope_freqs.weight': per-frequency "
+                             "RoPE factors (Llama 3.1's scaling as "
+                             "llama.cpp stores it) are not supported yet");
+    // Derived from the config (older checkpoints saved the buffer), or
+    // the head beside tied embeddings (transformers ties it and ignores
+    // the copy).
+    if (!gguf && (tensor.ends_with(".rotary_emb.inv_freq") ||
+                  (tensor == "lm_head.weight" && config.tiedEmbeddings)))
+      return llvm::Error::success();
+    return fileError(path, "tensor '" + tensor + "' is not a weight this " +
+                               config.modelType +
+                               " model reads; skipping it could change the "
+                               "math");
+  };
+  if (gguf) {
+    for (const GgufTensor &t : gguf->getTensors())
+      if (llvm::Error err = check(t.name))
+        return err;
+  } else {
+    for (const SafetensorsTensor &t : safetensors->getTensors())
+      if (llvm::Error err = check(t.name))
+        return err;
+  }
+  return llvm::Error::success();
 }
 
 /// Whether the file at `path` starts with GGUF's magic.
@@ -268,6 +306,8 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
     // Misaligned in the file (the format promises no alignment): copy.
     m->own(i, std::vector<char>(bytes, bytes + n * size), type);
   }
+  if (llvm::Error err = m->checkEveryTensorRead(shapes, path))
+    return std::move(err);
 
   // The tokenizer.
   if (policy == TokenizerPolicy::Skip)

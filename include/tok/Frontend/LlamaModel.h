@@ -107,6 +107,10 @@ private:
   std::vector<std::vector<char>> owned;
   std::unique_ptr<Llama2cCheckpoint> llama2c;
   std::unique_ptr<SafetensorsModel> safetensors;
+  /// Refuses a checkpoint (GGUF or safetensors) with a tensor that is none
+  /// of `shapes` (the weights bound): skipping it could change the math.
+  llvm::Error checkEveryTensorRead(llvm::ArrayRef<LlamaWeight> shapes,
+                                   llvm::StringRef path) const;
   std::unique_ptr<GgufFile> gguf;
   std::unique_ptr<Tokenizer> tokenizer;
   int64_t mappedBytes = 0, ownedBytes = 0;

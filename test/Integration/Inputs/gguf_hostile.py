@@ -102,6 +102,12 @@ def main():
             offset += (int(np.prod(sh)) * 4 + 31) // 32 * 32
         return rows
 
+    # A tensor past the model's own (valid bytes after the rest).
+    end = sum((int(np.prod(sh)) * 4 + 31) // 32 * 32 for _, sh in t)
+
+    def extra(name, shape):
+        return build(tensors=with_tensor(0) + [(name, shape, 0, end)], data_pad=64)
+
     cases = [
         ("valid", valid, None),
         ("truncated header", valid[:20], "truncated"),
@@ -169,6 +175,11 @@ def main():
          "metadata 'llama.block_count' must be an integer, got string"),
         ("missing block_count", build(metadata=[base_meta[0]] + base_meta[2:]),
          "metadata 'llama.block_count' is missing"),
+        ("llama 3.1 rope factors", extra("rope_freqs.weight", [8]),
+         "tensor 'rope_freqs.weight': per-frequency RoPE factors (Llama 3.1's scaling as llama.cpp stores it) "
+         "are not supported yet"),
+        ("tensor the model does not use", extra("blk.0.attn_q_norm.weight", [16]),
+         "tensor 'blk.0.attn_q_norm.weight' is not a weight this llama model reads; skipping it could change the math"),
         ("eos outside the vocabulary", build(metadata=base_meta + [kv("tokenizer.ggml.eos_token_id", U32, 99)]),
          "metadata 'tokenizer.ggml.eos_token_id' is 99, outside the vocabulary of 16"),
     ]
