@@ -38,11 +38,15 @@ using namespace mlir;
 using namespace mlir::tok;
 using namespace mlir::tok::vector_attention;
 
-Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
-  // Whole tiles of panels, so that the last tile reads no further.
-  Value tiles = arith::DivUIOp::create(
+Value VectorAttentionEmitter::keyTiles(OpBuilder &ob) {
+  return arith::DivUIOp::create(
       ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kTileKeys - 1)),
       index(ob, kTileKeys));
+}
+
+Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
+  // Whole tiles of panels, so that the last tile reads no further.
+  Value tiles = keyTiles(ob);
   Value panels = arith::MulIOp::create(ob, loc, tiles, index(ob, kTilePanels));
   auto type =
       bf16Prefill
@@ -87,9 +91,7 @@ Value VectorAttentionEmitter::packKeys(OpBuilder &ob, Value kvHead) {
 
 Value VectorAttentionEmitter::packValues(OpBuilder &ob, Value kvHead) {
   // Whole key tiles, as packKeys: the last tile's pairs read no further.
-  Value tiles = arith::DivUIOp::create(
-      ob, loc, arith::AddIOp::create(ob, loc, keys, index(ob, kTileKeys - 1)),
-      index(ob, kTileKeys));
+  Value tiles = keyTiles(ob);
   Value pairs = arith::MulIOp::create(ob, loc, tiles, index(ob, kTileKeys / 2));
   auto type =
       MemRefType::get({ShapedType::kDynamic, 2 * valueDepth}, ob.getBF16Type());

@@ -173,6 +173,8 @@ private:
   void accumulateScores(OpBuilder &ob, Value row, Value lo, Value hi, Value max,
                         Value sum);
   Value emitDecode(OpBuilder &ob, Value out, Value kvHead, Value h, Value hh);
+  /// ceil(S / 32): the key tiles the packed K and V are sized in.
+  Value keyTiles(OpBuilder &ob);
   /// K of `kvHead` as K^T panels [ceil(S / 32)][D][32] (f32), or with
   /// bf16Prefill [ceil(S / 32)][D / 2][32 x 2] (bf16): for each pair of
   /// channels, the 32 keys' two channels next to each other, so that one

@@ -204,25 +204,25 @@ struct RopeOpLowering : OpConversionPattern<RopeOp> {
                 b, l, b.getF32Type(),
                 arith::IndexCastUIOp::create(b, l, b.getI64Type(), v));
           };
-          Value exponent = arith::DivFOp::create(
-              b, l,
-              arith::MulFOp::create(
-                  b, l, asF32(ji),
-                  arith::ConstantOp::create(b, l, b.getF32FloatAttr(-2.0f))),
-              asF32(depth));
-          Value freq =
-              freqTable
-                  ? tensor::ExtractOp::create(b, l, freqTable, ValueRange{ji})
-                        .getResult()
-                  : math::ExpOp::create(
+          // The op's table, or theta^(-2j/D) = exp(-2j/D log theta).
+          Value freq;
+          if (freqTable) {
+            freq = tensor::ExtractOp::create(b, l, freqTable, ValueRange{ji});
+          } else {
+            Value exponent = arith::DivFOp::create(
+                b, l,
+                arith::MulFOp::create(
+                    b, l, asF32(ji),
+                    arith::ConstantOp::create(b, l, b.getF32FloatAttr(-2.0f))),
+                asF32(depth));
+            freq = math::ExpOp::create(
+                b, l,
+                arith::MulFOp::create(
+                    b, l, exponent,
+                    arith::ConstantOp::create(
                         b, l,
-                        arith::MulFOp::create(
-                            b, l, exponent,
-                            arith::ConstantOp::create(
-                                b, l,
-                                b.getF32FloatAttr(
-                                    static_cast<float>(logTheta)))))
-                        .getResult();
+                        b.getF32FloatAttr(static_cast<float>(logTheta)))));
+          }
           Value pos = arith::SIToFPOp::create(b, l, b.getF32Type(), a[0]);
           pos = arith::MulFOp::create(
               b, l, pos,
