@@ -66,13 +66,13 @@ def gguf_name(hf):
     return "blk.%s.%s" % (layer, table[tail])
 
 
-def add_vocabulary(w, vocab):
+def add_vocabulary(w, vocab, add_bos=None):
     """The tokenizer metadata llama.cpp needs to load a file. A 256-token
     model is a byte model: no vocabulary ("none"; tok uses its byte
     tokenizer). Otherwise a synthetic SentencePiece vocabulary: <unk>,
     <s>, </s>, the 256 byte tokens, then distinct filler pieces (enough to
     run from token ids; benchmarks and tests with random weights need no
-    real text)."""
+    real text). `add_bos` (if not None) is written as add_bos_token."""
     import gguf
 
     if vocab == 256:
@@ -89,9 +89,11 @@ def add_vocabulary(w, vocab):
     w.add_token_types(types[:vocab])
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
+    if add_bos is not None:
+        w.add_add_bos_token(add_bos)
 
 
-def convert(hf_dir, out, qtype="f32"):
+def convert(hf_dir, out, qtype="f32", add_bos=None):
     import gguf
 
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
@@ -120,7 +122,7 @@ def convert(hf_dir, out, qtype="f32"):
         w.add_value_length(head_dim)
     if cfg.get("sliding_window"):
         w.add_sliding_window(cfg["sliding_window"])
-    add_vocabulary(w, cfg["vocab_size"])
+    add_vocabulary(w, cfg["vocab_size"], add_bos)
     qt = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0}.get(qtype)
     for name, arr in weights.items():
         if arch != "qwen2" and name.endswith(("q_proj.weight", "q_proj.bias")):

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   const mlir::tok::Tokenizer &tokenizer = (*model)->getTokenizer();
-  auto prompt = tokenizer.encode(argv[2]);
+  auto prompt = tokenizer.encodePrompt(argv[2]);
   if (!prompt) {
     llvm::errs() << "error: " << llvm::toString(prompt.takeError()) << "\n";
     return 1;

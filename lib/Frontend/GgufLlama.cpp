@@ -16,6 +16,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
+#include <tuple>
+
 using namespace mlir::tok;
 using llvm::StringRef;
 using llvm::Twine;
@@ -236,8 +238,47 @@ bool mlir::tok::hasGgufTokenizer(const GgufFile &f) {
                 (v->string == "none" || v->string == "no_vocab"));
 }
 
+static llvm::Expected<std::unique_ptr<Tokenizer>>
+readGgufVocabulary(const GgufFile &f);
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 mlir::tok::readGgufTokenizer(const GgufFile &f) {
+  StringRef name = f.getName();
+  auto tokenizer = readGgufVocabulary(f);
+  if (!tokenizer)
+    return tokenizer.takeError();
+  // BOS / EOS around a prompt: the metadata's add_bos_token /
+  // add_eos_token, by default BOS for SentencePiece vocabularies only (as
+  // llama.cpp does).
+  std::vector<int32_t> prefix, suffix;
+  for (auto [flag, idKey, byDefault, into] :
+       {std::tuple<StringRef, StringRef, bool, std::vector<int32_t> *>{
+            "tokenizer.ggml.add_bos_token", "tokenizer.ggml.bos_token_id",
+            f.lookup("tokenizer.ggml.model") &&
+                f.lookup("tokenizer.ggml.model")->string == "llama",
+            &prefix},
+        {"tokenizer.ggml.add_eos_token", "tokenizer.ggml.eos_token_id", false,
+         &suffix}}) {
+    bool add = byDefault;
+    if (const GgufValue *v = f.lookup(flag))
+      add = v->integer != 0;
+    if (!add || !f.lookup(idKey))
+      continue;
+    auto id = f.getInteger(idKey);
+    if (!id)
+      return id.takeError();
+    if (*id < 0 || *id >= (*tokenizer)->getVocabSize())
+      return fileError(name, "metadata '" + idKey + "' is " + Twine(*id) +
+                                 ", outside the tokenizer's vocabulary");
+    into->push_back(static_cast<int32_t>(*id));
+  }
+  (*tokenizer)->setPromptSpecialTokens(std::move(prefix), std::move(suffix));
+  return tokenizer;
+}
+
+/// The vocabulary of a GGUF file as a tokenizer (no special tokens yet).
+static llvm::Expected<std::unique_ptr<Tokenizer>>
+readGgufVocabulary(const GgufFile &f) {
   StringRef name = f.getName();
   auto model = f.getString("tokenizer.ggml.model");
   if (!model)

@@ -34,6 +34,17 @@ using llvm::Twine;
 
 Tokenizer::~Tokenizer() = default;
 
+llvm::Expected<std::vector<int32_t>>
+Tokenizer::encodePrompt(StringRef text) const {
+  auto ids = encode(text);
+  if (!ids)
+    return ids.takeError();
+  std::vector<int32_t> out(promptPrefix);
+  out.insert(out.end(), ids->begin(), ids->end());
+  out.insert(out.end(), promptSuffix.begin(), promptSuffix.end());
+  return out;
+}
+
 static llvm::Error idError(int32_t id, int64_t vocab) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  "token id " + Twine(id) +
@@ -400,6 +411,117 @@ llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
   return llvm::Error::success();
 }
 
+/// The special tokens tokenizer.json's post-processor puts before and
+/// after a single text. TemplateProcessing: the `single` template's
+/// SpecialToken pieces around its Sequence A (ids from `special_tokens`);
+/// BertProcessing / RobertaProcessing: cls before, sep after; ByteLevel
+/// adds none; a Sequence applies its processors in turn. Others are
+/// refused (they could add tokens tok would not).
+static llvm::Error parsePostProcessor(const llvm::json::Value *value,
+                                      const TokenizerVocab &vocab,
+                                      StringRef name,
+                                      std::vector<int32_t> &prefix,
+                                      std::vector<int32_t> &suffix) {
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Object *obj = value->getAsObject();
+  std::optional<StringRef> type = obj ? obj->getString("type") : std::nullopt;
+  if (!type)
+    return fileError(name, "the post_processor has no type");
+  auto checkId = [&](int64_t id, StringRef token) -> llvm::Error {
+    if (id < 0 || id >= static_cast<int64_t>(vocab.tokens.size()))
+      return fileError(name, "the post_processor's token '" + token +
+                                 "' has id " + Twine(id) +
+                                 ", outside the vocabulary");
+    return llvm::Error::success();
+  };
+  if (*type == "ByteLevel")
+    return llvm::Error::success();
+  if (*type == "Sequence") {
+    const llvm::json::Array *members = obj->getArray("processors");
+    if (!members)
+      return fileError(name, "a Sequence post_processor needs 'processors'");
+    for (const llvm::json::Value &m : *members)
+      if (llvm::Error err = parsePostProcessor(&m, vocab, name, prefix, suffix))
+        return err;
+    return llvm::Error::success();
+  }
+  if (*type == "BertProcessing" || *type == "RobertaProcessing") {
+    for (auto [key, into] :
+         {std::pair<StringRef, std::vector<int32_t> *>{"cls", &prefix},
+          {"sep", &suffix}}) {
+      const llvm::json::Array *pair = obj->getArray(key);
+      std::optional<StringRef> token =
+          pair && pair->size() == 2 ? (*pair)[0].getAsString() : std::nullopt;
+      std::optional<int64_t> id =
+          pair && pair->size() == 2 ? (*pair)[1].getAsInteger() : std::nullopt;
+      if (!token || !id)
+        return fileError(name, "the " + *type + " post_processor's '" + key +
+                                   "' must be [token, id]");
+      if (llvm::Error err = checkId(*id, *token))
+        return err;
+      into->push_back(static_cast<int32_t>(*id));
+    }
+    return llvm::Error::success();
+  }
+  if (*type != "TemplateProcessing")
+    return fileError(name, "post_processor type '" + *type +
+                               "' is not supported (TemplateProcessing, "
+                               "BertProcessing, RobertaProcessing, ByteLevel "
+                               "and Sequence are)");
+  const llvm::json::Array *single = obj->getArray("single");
+  if (!single)
+    return fileError(name, "the TemplateProcessing post_processor needs a "
+                           "'single' template");
+  const llvm::json::Object *specials = obj->getObject("special_tokens");
+  bool afterText = false;
+  for (const llvm::json::Value &piece : *single) {
+    const llvm::json::Object *p = piece.getAsObject();
+    if (const llvm::json::Object *seq =
+            p ? p->getObject("Sequence") : nullptr) {
+      if (seq->getString("id") != StringRef("A") || afterText)
+        return fileError(name, "the 'single' template must hold sequence A "
+                               "once");
+      afterText = true;
+      continue;
+    }
+    const llvm::json::Object *special =
+        p ? p->getObject("SpecialToken") : nullptr;
+    std::optional<StringRef> token =
+        special ? special->getString("id") : std::nullopt;
+    if (!token)
+      return fileError(name, "a 'single' template piece must be a Sequence "
+                             "or a SpecialToken");
+    // Its ids from special_tokens, else the vocabulary's id of its text.
+    std::vector<int64_t> ids;
+    const llvm::json::Object *entry =
+        specials ? specials->getObject(*token) : nullptr;
+    if (const llvm::json::Array *list =
+            entry ? entry->getArray("ids") : nullptr) {
+      for (const llvm::json::Value &v : *list) {
+        std::optional<int64_t> id = v.getAsInteger();
+        if (!id)
+          return fileError(name, "special token '" + *token +
+                                     "' has a non-integer id");
+        ids.push_back(*id);
+      }
+    } else if (auto it = vocab.ids.find(*token); it != vocab.ids.end()) {
+      ids.push_back(it->second);
+    } else {
+      return fileError(name, "the post_processor's special token '" + *token +
+                                 "' is not in the vocabulary");
+    }
+    for (int64_t id : ids) {
+      if (llvm::Error err = checkId(id, *token))
+        return err;
+      (afterText ? suffix : prefix).push_back(static_cast<int32_t>(id));
+    }
+  }
+  if (!afterText)
+    return fileError(name, "the 'single' template has no sequence A");
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::openHuggingFace(StringRef path) {
   auto buffer = mapFile(path);
@@ -495,6 +617,11 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   TokenizerVocab words;
   if (llvm::Error err = parseTokenizerVocab(*vocab, *root, name, words))
     return std::move(err);
+  std::vector<int32_t> prefix, suffix;
+  if (llvm::Error err = parsePostProcessor(root->get("post_processor"), words,
+                                           name, prefix, suffix))
+    return std::move(err);
+  tok->setPromptSpecialTokens(std::move(prefix), std::move(suffix));
   tok->tokens = std::move(words.tokens);
   tok->vocab = std::move(words.ids);
   tok->added = std::move(words.added);
@@ -715,6 +842,9 @@ Tokenizer::parseLlama2c(StringRef bytes, int64_t vocabSize, StringRef name) {
     return fileError(name, Twine(bytes.size() - offset) +
                                " bytes follow the last of " + Twine(vocabSize) +
                                " tokens (wrong vocabulary size?)");
+  // run.c encodes a prompt with BOS (id 1) first.
+  if (vocabSize > 1)
+    tok->setPromptSpecialTokens({1}, {});
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }
 

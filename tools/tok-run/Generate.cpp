@@ -376,7 +376,7 @@ int tokrun::runGenerate(MLIRContext &context) {
       prompt.push_back(static_cast<int32_t>(id));
     }
   } else {
-    auto encoded = model.getTokenizer().encode(text);
+    auto encoded = model.getTokenizer().encodePrompt(text);
     if (!encoded)
       return fail(llvm::toString(encoded.takeError()));
     prompt = std::move(*encoded);

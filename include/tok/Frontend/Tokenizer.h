@@ -87,6 +87,24 @@ public:
   /// The text of `ids`; an id outside the vocabulary is an error.
   virtual llvm::Expected<std::string>
   decode(llvm::ArrayRef<int32_t> ids) const = 0;
+
+  /// The ids of a prompt: encode(text) between the special tokens the
+  /// model's tokenizer puts around a text (what `tokenizers` does with
+  /// add_special_tokens): tokenizer.json's post-processor (a
+  /// TemplateProcessing's single template, Bert / Roberta's cls and sep),
+  /// GGUF's add_bos_token / add_eos_token, and llama2.c's BOS (id 1, as
+  /// run.c encodes a prompt).
+  llvm::Expected<std::vector<int32_t>> encodePrompt(llvm::StringRef text) const;
+  llvm::ArrayRef<int32_t> getPromptPrefix() const { return promptPrefix; }
+  llvm::ArrayRef<int32_t> getPromptSuffix() const { return promptSuffix; }
+  void setPromptSpecialTokens(std::vector<int32_t> prefix,
+                              std::vector<int32_t> suffix) {
+    promptPrefix = std::move(prefix);
+    promptSuffix = std::move(suffix);
+  }
+
+private:
+  std::vector<int32_t> promptPrefix, promptSuffix;
 };
 
 } // namespace tok

@@ -91,6 +91,68 @@ TEST(TokenizerTest, ByteLevelBPEAppliesMergesByRank) {
             std::string::npos);
 }
 
+/// tokenizer.json's post-processor decides a prompt's special tokens:
+/// kByteLevel with one spliced in.
+std::string withPostProcessor(const std::string &processor) {
+  std::string json = kByteLevel;
+  json.insert(1, "\"post_processor\": " + processor + ", ");
+  return json;
+}
+
+Ids prompt(const Tokenizer &t, llvm::StringRef text) {
+  auto ids = t.encodePrompt(text);
+  EXPECT_TRUE(static_cast<bool>(ids)) << llvm::toString(ids.takeError());
+  return ids ? *ids : Ids{};
+}
+
+TEST(TokenizerTest, PromptsTakeThePostProcessorsSpecialTokens) {
+  // None: the text's ids only.
+  auto plain = parse(kByteLevel);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(prompt(*plain, "ab"), (Ids{4}));
+  // Llama 3's form: Sequence [ByteLevel, TemplateProcessing] with BOS.
+  auto llama3 = parse(withPostProcessor(R"({"type": "Sequence", "processors": [
+      {"type": "ByteLevel"},
+      {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                  {"Sequence": {"id": "A", "type_id": 0}}],
+       "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [7],
+                                              "tokens": ["<s>"]}}}]})"));
+  ASSERT_TRUE(llama3);
+  EXPECT_EQ(prompt(*llama3, "ab"), (Ids{7, 4}));
+  EXPECT_EQ(encode(*llama3, "ab"), (Ids{4})); // encode() adds nothing
+  // A special token after the text, its id from the vocabulary.
+  auto after = parse(withPostProcessor(R"({"type": "TemplateProcessing",
+       "single": [{"Sequence": {"id": "A", "type_id": 0}},
+                  {"SpecialToken": {"id": "c", "type_id": 0}}]})"));
+  ASSERT_TRUE(after);
+  EXPECT_EQ(prompt(*after, "ab"), (Ids{4, 2}));
+  // BERT's cls and sep.
+  auto bert = parse(withPostProcessor(
+      R"({"type": "BertProcessing", "cls": ["<s>", 7], "sep": ["c", 2]})"));
+  ASSERT_TRUE(bert);
+  EXPECT_EQ(prompt(*bert, "ab"), (Ids{7, 4, 2}));
+
+  EXPECT_NE(parseError(withPostProcessor(R"({"type": "Mystery"})"))
+                .find("post_processor type 'Mystery' is not supported"),
+            std::string::npos);
+  EXPECT_NE(parseError(withPostProcessor(R"({"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<x>", "type_id": 0}},
+                           {"Sequence": {"id": "A", "type_id": 0}}]})"))
+                .find("special token '<x>' is not in the vocabulary"),
+            std::string::npos);
+  EXPECT_NE(parseError(withPostProcessor(R"({"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                           {"Sequence": {"id": "A", "type_id": 0}}],
+                "special_tokens": {"<s>": {"ids": [99]}}})"))
+                .find("token '<s>' has id 99, outside the vocabulary"),
+            std::string::npos);
+  EXPECT_NE(parseError(withPostProcessor(R"({"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}]})"))
+                .find("the 'single' template has no sequence A"),
+            std::string::npos);
+}
+
 // SentencePiece-style BPE (Llama 2): spaces become U+2581, a leading one is
 // prepended, unknown characters fall back to <0xXX> byte tokens.
 const char *kSentencePiece = R"({
@@ -225,6 +287,10 @@ TEST(TokenizerTest, Llama2cMergesTheBestScoredPairFirst) {
   EXPECT_EQ(decode(**t, {259, 3 + 0xc3, 3 + 0xa9}), "\xc3\xa9");
   EXPECT_EQ(decode(**t, {1, 262}), "\n<s>\na");
   EXPECT_TRUE(encode(**t, "").empty());
+  // A prompt starts with BOS (id 1), as run.c encodes it.
+  auto prompt = (*t)->encodePrompt("ab");
+  ASSERT_TRUE(static_cast<bool>(prompt)) << llvm::toString(prompt.takeError());
+  EXPECT_EQ(*prompt, (Ids{1, 262, 261}));
 
   // With the scores swapped, "ab" merges first.
   std::string swapped = llama2cTokenizer(
