@@ -206,10 +206,11 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
                      "negative");
   if (settings.optLevel > 3)
     return makeError("the optimization level must be 0 to 3");
-  if (settings.eos && (*settings.eos < 0 || *settings.eos >= config.vocab))
-    return makeError("--eos " + llvm::Twine(*settings.eos) +
-                     " is outside the vocabulary of " +
-                     llvm::Twine(config.vocab));
+  for (int64_t id : settings.eos)
+    if (id < 0 || id >= config.vocab)
+      return makeError("--eos " + llvm::Twine(id) +
+                       " is outside the vocabulary of " +
+                       llvm::Twine(config.vocab));
   int64_t maxNew = settings.maxNewTokens;
   if (maxPromptTokens > std::numeric_limits<int32_t>::max() - maxNew)
     return makeError("the prompt and the new tokens exceed 2^31 positions");

@@ -182,9 +182,10 @@ llvm::Expected<GgufLlama> mlir::tok::readGgufLlama(const GgufFile &f) {
   if (c.attentionBias && c.modelType != "qwen2")
     return fileError(name, "tensor 'blk.0.attn_q.bias': attention biases are "
                            "only supported for qwen2");
+  std::optional<int64_t> eos;
   for (auto [key, field] : {std::pair<StringRef, std::optional<int64_t> *>{
                                 "tokenizer.ggml.bos_token_id", &c.bosToken},
-                            {"tokenizer.ggml.eos_token_id", &c.eosToken}}) {
+                            {"tokenizer.ggml.eos_token_id", &eos}}) {
     if (!f.lookup(key))
       continue;
     auto id = f.getInteger(key);
@@ -196,6 +197,8 @@ llvm::Expected<GgufLlama> mlir::tok::readGgufLlama(const GgufFile &f) {
                                  Twine(c.vocab));
     *field = *id;
   }
+  if (eos)
+    c.eosTokens = {*eos};
   if (llvm::Error e = c.validate(name))
     return std::move(e);
   return out;
@@ -243,7 +246,6 @@ readGgufVocabulary(const GgufFile &f);
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
 mlir::tok::readGgufTokenizer(const GgufFile &f) {
-  StringRef name = f.getName();
   auto tokenizer = readGgufVocabulary(f);
   if (!tokenizer)
     return tokenizer.takeError();
@@ -264,12 +266,10 @@ mlir::tok::readGgufTokenizer(const GgufFile &f) {
       add = v->integer != 0;
     if (!add || !f.lookup(idKey))
       continue;
+    // (In range: readGgufLlama checked the ids against the vocabulary.)
     auto id = f.getInteger(idKey);
     if (!id)
       return id.takeError();
-    if (*id < 0 || *id >= (*tokenizer)->getVocabSize())
-      return fileError(name, "metadata '" + idKey + "' is " + Twine(*id) +
-                                 ", outside the tokenizer's vocabulary");
     into->push_back(static_cast<int32_t>(*id));
   }
   (*tokenizer)->setPromptSpecialTokens(std::move(prefix), std::move(suffix));

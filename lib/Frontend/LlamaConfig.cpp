@@ -74,9 +74,11 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
   if (slidingWindow && *slidingWindow <= 0)
     return fileError(name, "'sliding_window' must be positive, got " +
                                Twine(*slidingWindow));
-  for (auto [field, token] :
-       {std::pair<StringRef, std::optional<int64_t>>{"bos_token_id", bosToken},
-        {"eos_token_id", eosToken}})
+  std::vector<std::pair<StringRef, std::optional<int64_t>>> tokens{
+      {"bos_token_id", bosToken}};
+  for (int64_t id : eosTokens)
+    tokens.push_back({"eos_token_id", id});
+  for (auto [field, token] : tokens)
     if (token && (*token < 0 || *token >= vocab))
       return fileError(name, "'" + field + "' " + Twine(*token) +
                                  " is outside the vocabulary of " +
@@ -319,11 +321,28 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
       return std::optional<int64_t>();
     if (std::optional<int64_t> i = v->getAsInteger())
       return std::optional<int64_t>(*i);
-    // eos_token_id may be a list; the first id stops generation.
-    if (const llvm::json::Array *a = v->getAsArray())
-      if (!a->empty() && (*a)[0].getAsInteger())
-        return std::optional<int64_t>(*(*a)[0].getAsInteger());
     return fileError(name, "'" + field + "' must be an integer");
+  };
+  // eos_token_id: one id or a list of them (Llama 3 ends a turn with any).
+  auto integerList =
+      [&](StringRef field) -> llvm::Expected<std::vector<int64_t>> {
+    const llvm::json::Value *v = root->get(field);
+    if (!v || v->kind() == llvm::json::Value::Null)
+      return std::vector<int64_t>();
+    if (std::optional<int64_t> i = v->getAsInteger())
+      return std::vector<int64_t>{*i};
+    std::vector<int64_t> ids;
+    const llvm::json::Array *a = v->getAsArray();
+    for (const llvm::json::Value &e : a ? *a : llvm::json::Array()) {
+      std::optional<int64_t> i = e.getAsInteger();
+      if (!i)
+        break;
+      ids.push_back(*i);
+    }
+    if (!a || ids.size() != a->size())
+      return fileError(name,
+                       "'" + field + "' must be an integer or a list of them");
+    return ids;
   };
   auto boolean = [&](StringRef field, bool fallback) -> llvm::Expected<bool> {
     const llvm::json::Value *v = root->get(field);
@@ -357,7 +376,7 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   READ(c.ropeTheta, number("rope_theta", 10000.0));
   READ(c.slidingWindow, optionalInteger("sliding_window"));
   READ(c.bosToken, optionalInteger("bos_token_id"));
-  READ(c.eosToken, optionalInteger("eos_token_id"));
+  READ(c.eosTokens, integerList("eos_token_id"));
   READ(c.tiedEmbeddings, boolean("tie_word_embeddings", false));
   READ(c.attentionBias, boolean("attention_bias", c.modelType == "qwen2"));
   bool mlpBias = false, useSlidingWindow = false;

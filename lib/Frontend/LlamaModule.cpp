@@ -68,13 +68,13 @@ int64_t mlir::tok::getLlamaWeightsPerLayer(const LlamaConfig &c) {
   return 9 + (c.attentionBias ? 3 : 0) + (c.qkNorm ? 2 : 0);
 }
 
-std::optional<int64_t> mlir::tok::chooseEos(int64_t requested,
-                                            const LlamaConfig &config) {
+std::vector<int64_t> mlir::tok::chooseEos(int64_t requested,
+                                          const LlamaConfig &config) {
   if (requested >= 0)
-    return requested;
+    return {requested};
   if (requested == -2)
-    return config.eosToken;
-  return std::nullopt;
+    return config.eosTokens;
+  return {};
 }
 
 std::string mlir::tok::checkDraftSkip(const LlamaConfig &config,
@@ -551,7 +551,7 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
       b, eb.loc, ids, FlatSymbolRefAttr::get(ctx, "step"), body->getArgument(0),
       eb.weights, caches, draftWeights, b.getI64IntegerAttr(g.maxNewTokens),
       g.sampler.getAttr(ctx),
-      g.eos ? b.getI64IntegerAttr(*g.eos) : IntegerAttr(),
+      g.eos.empty() ? DenseI64ArrayAttr() : b.getDenseI64ArrayAttr(g.eos),
       g.stream ? FlatSymbolRefAttr::get(ctx, "tok_on_token")
                : FlatSymbolRefAttr(),
       g.stream ? FlatSymbolRefAttr::get(ctx, "tok_on_round")

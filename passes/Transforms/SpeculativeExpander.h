@@ -29,6 +29,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
+#include "tok/Dialect/Tok/Utils/GenerateExpansion.h"
 
 namespace mlir::tok::speculative {
 
@@ -247,14 +248,8 @@ struct SpeculativeExpander {
           Value count = arith::AddIOp::create(eb, l, s.count, index(eb, 1));
           Value done = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::sge,
                                              count, index(eb, maxNew));
-          if (std::optional<uint64_t> eos = op.getEos()) {
-            Value eosValue = arith::ConstantOp::create(
-                eb, l, eb.getI32IntegerAttr(static_cast<int32_t>(*eos)));
-            done = arith::OrIOp::create(
-                eb, l, done,
-                arith::CmpIOp::create(eb, l, arith::CmpIPredicate::eq, t,
-                                      eosValue));
-          }
+          if (op.getEos())
+            done = arith::OrIOp::create(eb, l, done, emitIsEos(eb, l, op, t));
           scf::YieldOp::create(eb, l, ValueRange{count, t, out, context, done});
         });
     return {ifOp.getResult(0), ifOp.getResult(1), ifOp.getResult(2),

@@ -86,7 +86,7 @@ func.func private @rounds(i64, i64)
 func.func @generate(%prompt: tensor<?xi32>) -> tensor<?xi32> {
   %c = tok.kv.empty : !tok.kv_cache<2x64x16xf32>
   %out = tok.generate @step(%prompt) caches(%c : !tok.kv_cache<2x64x16xf32>)
-      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>, eos = 3 : i64, on_token = @emit, on_round = @rounds}
+      {max_new_tokens = 20 : i64, sampler = #tok.sampler<>, eos = array<i64: 3>, on_token = @emit, on_round = @rounds}
       : tensor<?xi32> -> tensor<?xi32>
   return %out : tensor<?xi32>
 }

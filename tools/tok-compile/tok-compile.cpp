@@ -461,8 +461,9 @@ int main(int argc, char **argv) {
   gen.stream = true;
   gen.sampler = {temperature, topK, topP, seed};
   gen.eos = tok::chooseEos(eosToken, config);
-  if (gen.eos && *gen.eos >= config.vocab)
-    return fail("--eos is outside the vocabulary");
+  for (int64_t id : gen.eos)
+    if (id >= config.vocab)
+      return fail("--eos is outside the vocabulary");
   options.generate = gen;
   options.stepEntries = false;
 

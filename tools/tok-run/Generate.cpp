@@ -118,12 +118,12 @@ cl::opt<int64_t> sampleSeed("seed", cl::desc("Seed of stochastic sampling"),
                             cl::init(0), cl::sub(tokrun::getGenerateCommand()),
                             cl::cat(tokrun::getGenerateCategory()));
 
-cl::opt<int64_t> eosToken(
-    "eos",
-    cl::desc("End-of-sequence token id (default: the model's, if any; -1: "
-             "none)"),
-    cl::init(-2), cl::sub(tokrun::getGenerateCommand()),
-    cl::cat(tokrun::getGenerateCategory()));
+cl::opt<int64_t>
+    eosToken("eos",
+             cl::desc("End-of-sequence token id (default: the model's, one or "
+                      "several: any stops; -1: none)"),
+             cl::init(-2), cl::sub(tokrun::getGenerateCommand()),
+             cl::cat(tokrun::getGenerateCategory()));
 
 cl::opt<std::string>
     passPipeline("pipeline",

@@ -68,9 +68,14 @@ LogicalResult GenerateOp::verify() {
   int64_t maxNew = getMaxNewTokens();
   if (maxNew <= 0)
     return emitOpError("expects a positive 'max_new_tokens', got ") << maxNew;
-  if (getEos() && static_cast<int64_t>(*getEos()) < 0)
-    return emitOpError("expects a non-negative 'eos' token id, got ")
-           << static_cast<int64_t>(*getEos());
+  if (std::optional<ArrayRef<int64_t>> eos = getEos()) {
+    if (eos->empty())
+      return emitOpError("expects at least one 'eos' token id when the "
+                         "attribute is present");
+    for (int64_t id : *eos)
+      if (id < 0)
+        return emitOpError("expects non-negative 'eos' token ids, got ") << id;
+  }
   if (std::optional<uint64_t> chunk = getPrefillChunk();
       chunk && static_cast<int64_t>(*chunk) <= 0)
     return emitOpError("expects a positive 'prefill_chunk', got ")
@@ -105,10 +110,12 @@ LogicalResult GenerateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
           "on_round", getOnRoundAttr(),
           b.getFunctionType({b.getI64Type(), b.getI64Type()}, {}))))
     return failure();
-  if (getEos() && !ShapedType::isDynamic(vocab) &&
-      static_cast<int64_t>(*getEos()) >= vocab)
-    return emitOpError("'eos' token id ")
-           << *getEos() << " is outside the vocabulary of " << vocab;
+  if (std::optional<ArrayRef<int64_t>> eos = getEos();
+      eos && !ShapedType::isDynamic(vocab))
+    for (int64_t id : *eos)
+      if (id >= vocab)
+        return emitOpError("'eos' token id ")
+               << id << " is outside the vocabulary of " << vocab;
   return verifyTopK(*this, getSampler(), vocab);
 }
 

@@ -251,11 +251,10 @@ struct GenerateExpander {
       Value next = arith::AddIOp::create(b, loc, i, one);
       Value more = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
                                          next, index(maxNew));
-      if (std::optional<uint64_t> eos = op.getEos()) {
-        Value eosValue = arith::ConstantOp::create(
-            b, loc, b.getI32IntegerAttr(static_cast<int32_t>(*eos)));
-        Value notEos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
-                                             t, eosValue);
+      if (op.getEos()) {
+        Value notEos = arith::XOrIOp::create(
+            b, loc, emitIsEos(b, loc, op, t),
+            arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
         more = arith::AndIOp::create(b, loc, more, notEos);
       }
       SmallVector<Value> carried{next, t, stored};
@@ -296,6 +295,19 @@ GeneratePrefill mlir::tok::emitGeneratePrefill(OpBuilder &b, GenerateOp op,
       op, b, op.getLoc(), step,
       RankedTensorType::get({ShapedType::kDynamic}, b.getI32Type())};
   return expander.prefill();
+}
+
+Value mlir::tok::emitIsEos(OpBuilder &b, Location loc, GenerateOp op,
+                           Value token) {
+  Value is;
+  for (int64_t id : op.getEos().value_or(ArrayRef<int64_t>())) {
+    Value eq = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq, token,
+        arith::ConstantOp::create(
+            b, loc, b.getI32IntegerAttr(static_cast<int32_t>(id))));
+    is = is ? arith::OrIOp::create(b, loc, is, eq).getResult() : eq;
+  }
+  return is ? is : arith::ConstantOp::create(b, loc, b.getBoolAttr(false));
 }
 
 LogicalResult mlir::tok::expandGenerateOps(Operation *root) {

@@ -55,8 +55,9 @@ struct GenerateSettings {
   /// earlier).
   int64_t maxNewTokens = 64;
   SamplerSettings sampler;
-  /// The end-of-sequence token (none: always maxNewTokens tokens).
-  std::optional<int64_t> eos;
+  /// The end-of-sequence tokens: any of them stops (none: always
+  /// maxNewTokens tokens).
+  std::vector<int64_t> eos;
   /// Run the prompt through the step this many tokens at a time (0: all).
   int64_t prefillChunk = 0;
   /// Slots of each layer's KV cache (0: the longest prompt plus

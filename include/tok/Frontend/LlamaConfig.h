@@ -54,7 +54,10 @@ struct LlamaConfig {
   bool attentionBias = false;
   /// Attention window (Mistral's sliding_window), if any.
   std::optional<int64_t> slidingWindow;
-  std::optional<int64_t> bosToken, eosToken;
+  std::optional<int64_t> bosToken;
+  /// End-of-sequence ids (config.json's eos_token_id: one or a list; any
+  /// of them stops generation).
+  std::vector<int64_t> eosTokens;
 
   /// Checks the shape's invariants; `name` names the source in errors.
   llvm::Error validate(llvm::StringRef name) const;

@@ -68,7 +68,8 @@ struct SamplerSettings {
 struct LlamaGenerateOptions {
   int64_t maxNewTokens = 64;
   SamplerSettings sampler;
-  std::optional<int64_t> eos;
+  /// Stop after any of these tokens (none: always maxNewTokens).
+  std::vector<int64_t> eos;
   /// Call `@tok_on_token(i32 token, i64 index)` (external, bound by the
   /// runner) with every token as it is chosen.
   bool stream = false;
@@ -122,9 +123,10 @@ struct LlamaModuleOptions {
   std::optional<LlamaDraftModel> draftModel;
 };
 
-/// The end-of-sequence token of a generation: `requested` if >= 0, none for
-/// -1, the model's own (config.json's eos_token_id) for -2.
-std::optional<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
+/// The end-of-sequence tokens of a generation: `requested` if >= 0, none
+/// for -1, the model's own (config.json's eos_token_id, one or several)
+/// for -2.
+std::vector<int64_t> chooseEos(int64_t requested, const LlamaConfig &config);
 
 /// Checks a layer-skip list for LlamaModuleOptions::draftSkip: indices in
 /// [0, layers), no repeats. Returns the problem, or an empty string.

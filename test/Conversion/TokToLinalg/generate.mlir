@@ -3,7 +3,7 @@
 // tok.generate becomes a prefill call on positions 0..P-1 (of a copy of the
 // step whose head runs on the last row only), a first sample of that row,
 // and an scf.while that stores and reports each
-// token, stops at max_new_tokens or eos, and otherwise runs one decode step
+// token, stops at max_new_tokens or any eos token, and otherwise runs one decode step
 // at position P + i - 1 on the loop-carried cache tensors; the parameters
 // go to every call unchanged.
 
@@ -39,7 +39,11 @@ func.func private @emit(i32, i64)
 // CHECK:           func.call @emit(%[[T]], %[[I64]])
 // CHECK:           %[[NEXT:.*]] = arith.addi %[[I]], %[[ONE:.*]] :
 // CHECK:           %[[MORE:.*]] = arith.cmpi slt, %[[NEXT]], %{{.*}}
-// CHECK:           %[[NOTEOS:.*]] = arith.cmpi ne, %[[T]], %{{.*}}
+// Either eos token (3, 5) stops:
+// CHECK:           %[[EOS3:.*]] = arith.cmpi eq, %[[T]], %c3_i32
+// CHECK:           %[[EOS5:.*]] = arith.cmpi eq, %[[T]], %c5_i32
+// CHECK:           %[[ISEOS:.*]] = arith.ori %[[EOS3]], %[[EOS5]]
+// CHECK:           %[[NOTEOS:.*]] = arith.xori %[[ISEOS]], %{{.*}}
 // CHECK:           %[[GO:.*]] = arith.andi %[[MORE]], %[[NOTEOS]]
 // CHECK:           scf.condition(%[[GO]]) %[[NEXT]], %[[T]], %[[STORED]],
 // CHECK:         } do {
@@ -51,7 +55,7 @@ func.func private @emit(i32, i64)
 // CHECK:         tensor.extract_slice %[[LOOP]]#2[0] [%[[LOOP]]#0] [1] : tensor<6xi32> to tensor<?xi32>
 func.func @greedy(%p: tensor<?xi32>, %w: tensor<16x8xf32>) -> tensor<?xi32> {
   %c = tok.kv.empty : !tok.kv_cache<1x32x8xf32>
-  %o = tok.generate @step(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<1x32x8xf32>) {max_new_tokens = 6, sampler = #tok.sampler<>, eos = 3, on_token = @emit} : tensor<?xi32> -> tensor<?xi32>
+  %o = tok.generate @step(%p) params(%w : tensor<16x8xf32>) caches(%c : !tok.kv_cache<1x32x8xf32>) {max_new_tokens = 6, sampler = #tok.sampler<>, eos = array<i64: 3, 5>, on_token = @emit} : tensor<?xi32> -> tensor<?xi32>
   return %o : tensor<?xi32>
 }
 

@@ -713,8 +713,8 @@ func.func @case83(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
 
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
 func.func @case84(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
-  // expected-error @+1 {{'tok.generate' op expects a non-negative 'eos' token id, got -1}}
-  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, eos = -1} : tensor<?xi32> -> tensor<?xi32>
+  // expected-error @+1 {{'tok.generate' op expects non-negative 'eos' token ids, got -1}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, eos = array<i64: 2, -1>} : tensor<?xi32> -> tensor<?xi32>
   return
 }
 
@@ -786,7 +786,7 @@ func.func @case91(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
 func.func @case92(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
   // expected-error @+1 {{'tok.generate' op 'eos' token id 16 is outside the vocabulary of 16}}
-  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, eos = 16} : tensor<?xi32> -> tensor<?xi32>
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, eos = array<i64: 3, 16>} : tensor<?xi32> -> tensor<?xi32>
   return
 }
 

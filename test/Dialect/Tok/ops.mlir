@@ -243,9 +243,9 @@ func.func @decoding_ops(%prompt: tensor<?xi32>, %logits: tensor<1x256xf32>, %n: 
   %u = tok.sample %logits counter(%n : i64) {sampler = #tok.sampler<temperature = 0.8, top_p = 0.9>} : tensor<1x256xf32>
   %c0 = tok.kv.empty : !tok.kv_cache<4x512x32xf32>
   %c1 = tok.kv.empty : !tok.kv_cache<4x512x32xf32>
-  // CHECK: tok.generate @step(%{{.*}}) caches(%{{.*}}, %{{.*}} : !tok.kv_cache<4x512x32xf32>, !tok.kv_cache<4x512x32xf32>) {eos = 10 : i64, max_new_tokens = 128 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
+  // CHECK: tok.generate @step(%{{.*}}) caches(%{{.*}}, %{{.*}} : !tok.kv_cache<4x512x32xf32>, !tok.kv_cache<4x512x32xf32>) {eos = array<i64: 10, 11>, max_new_tokens = 128 : i64, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
   %out = tok.generate @step(%prompt) caches(%c0, %c1 : !tok.kv_cache<4x512x32xf32>, !tok.kv_cache<4x512x32xf32>)
-      {max_new_tokens = 128, sampler = #tok.sampler<>, eos = 10} : tensor<?xi32> -> tensor<?xi32>
+      {max_new_tokens = 128, sampler = #tok.sampler<>, eos = array<i64: 10, 11>} : tensor<?xi32> -> tensor<?xi32>
   // CHECK: {{.*}} = tok.draft %{{.*}} {drafter = #tok.drafter<ngram, k = 4>} : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>
   %d, %p, %q = tok.draft %out {drafter = #tok.drafter<ngram, k = 4>}
       : tensor<?xi32> -> tensor<?xi32>, tensor<?xi32>, tensor<?xf32>

@@ -163,10 +163,10 @@ TEST_F(GeneratorTest, TwoThreadsGenerateAsOne) {
 TEST_F(GeneratorTest, RefusesWhatDoesNotFit) {
   tok::GenerateSettings settings;
   settings.maxNewTokens = 4;
-  settings.eos = 256;
+  settings.eos = {3, 256};
   EXPECT_NE(errorOf(settings).find("outside the vocabulary of 256"),
             std::string::npos);
-  settings.eos.reset();
+  settings.eos.clear();
   settings.cacheCapacity = 5;
   EXPECT_NE(errorOf(settings).find("a cache of 5 slots cannot hold the "
                                    "prompt (4 tokens) and 4 new tokens"),

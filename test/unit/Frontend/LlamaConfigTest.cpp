@@ -49,7 +49,7 @@ TEST(LlamaConfigTest, ReadsLlamaMistralAndQwen2) {
   EXPECT_EQ(llama->ropeScale, 4.0);
   EXPECT_TRUE(llama->tiedEmbeddings);
   EXPECT_FALSE(llama->attentionBias);
-  EXPECT_EQ(llama->eosToken, 7);
+  EXPECT_EQ(llama->eosTokens, (std::vector<int64_t>{7, 8}));
   EXPECT_FALSE(llama->bosToken.has_value());
 
   auto mistral = parseLlamaConfig(
@@ -280,7 +280,7 @@ TEST(LlamaConfigTest, SharedPyllamaConfigsAgree) {
   EXPECT_EQ(hf->tiedEmbeddings, fromBin.tiedEmbeddings);
   EXPECT_EQ(hf->normEps, fromBin.normEps);
   EXPECT_EQ(hf->ropeTheta, fromBin.ropeTheta);
-  EXPECT_FALSE(hf->eosToken.has_value());
+  EXPECT_TRUE(hf->eosTokens.empty());
   llvm::Error valid = fromBin.validate("model.bin");
   EXPECT_FALSE(static_cast<bool>(valid));
   llvm::consumeError(std::move(valid));

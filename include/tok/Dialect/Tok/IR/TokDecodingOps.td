@@ -52,8 +52,9 @@ def Tok_GenerateOp : Tok_Op<"generate", [
   let description = [{
     Runs the model on `prompt` (at positions 0 .. P-1), then repeatedly
     samples a token from the last row of logits and feeds it back at the
-    next position, until `max_new_tokens` tokens are generated or `eos` is
-    sampled (it is included). Returns the generated tokens. Sampling step
+    next position, until `max_new_tokens` tokens are generated or one of the
+    `eos` tokens is sampled (it is included; Llama 3 models end a turn with
+    either of several). Returns the generated tokens. Sampling step
     `i` (0 for the token after the prompt) uses `i` as the sampler's
     counter.
 
@@ -96,7 +97,7 @@ def Tok_GenerateOp : Tok_Op<"generate", [
     Variadic<AnyType>:$draft_params,
     I64Attr:$max_new_tokens,
     Tok_SamplerAttr:$sampler,
-    OptionalAttr<I64Attr>:$eos,
+    OptionalAttr<DenseI64ArrayAttr>:$eos,
     OptionalAttr<FlatSymbolRefAttr>:$on_token,
     OptionalAttr<FlatSymbolRefAttr>:$on_round,
     OptionalAttr<I64Attr>:$prefill_chunk);

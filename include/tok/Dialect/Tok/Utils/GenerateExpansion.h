@@ -37,6 +37,10 @@ struct GeneratePrefill {
 GeneratePrefill emitGeneratePrefill(OpBuilder &b, GenerateOp op,
                                     func::FuncOp step);
 
+/// An i1: whether `token` (i32) is one of `op`'s eos tokens (false
+/// without any).
+Value emitIsEos(OpBuilder &b, Location loc, GenerateOp op, Value token);
+
 /// Replaces every tok.generate under `root` by a prefill call of its step
 /// function and an scf.while decode loop (still on tok caches and
 /// tok.sample, for the conversion to lower).
