@@ -721,6 +721,15 @@ func.func @case84(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
 // -----
 
 func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
+func.func @generate_empty_eos(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
+  // expected-error @+1 {{'tok.generate' op expects at least one 'eos' token id when the attribute is present}}
+  %o = tok.generate @step(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>, eos = array<i64>} : tensor<?xi32> -> tensor<?xi32>
+  return
+}
+
+// -----
+
+func.func private @step(tensor<?xi32>, tensor<?xi32>, !tok.kv_cache<4x64x8xf32>) -> (tensor<?x16xf32>, !tok.kv_cache<4x64x8xf32>)
 func.func @case85(%p: tensor<?xi32>, %c: !tok.kv_cache<4x64x8xf32>) {
   // expected-error @+1 {{'tok.generate' op step function @nope does not name a func.func}}
   %o = tok.generate @nope(%p) caches(%c : !tok.kv_cache<4x64x8xf32>) {max_new_tokens = 8, sampler = #tok.sampler<>} : tensor<?xi32> -> tensor<?xi32>
