@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
 
   mlir::tok::GenerateSettings settings;
   settings.maxNewTokens = argc > 3 ? std::atoi(argv[3]) : 32;
-  settings.eos = (*model)->getConfig().eosToken;
+  settings.eos = (*model)->getConfig().eosTokens;
   if (argc > 4)
     settings.pipeline = argv[4];
   auto generator = mlir::tok::Generator::create(
