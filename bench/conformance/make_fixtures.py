@@ -1,8 +1,9 @@
 """Writes the Hugging Face conformance fixtures of the lit suite.
 
-Usage: bench/.venv-hf/bin/python bench/conformance/make_fixtures.py [OUT]
-       (OUT defaults to test/Integration/Inputs/hf; the venv is made by
-        bench/conformance/run.sh, which then runs this script)
+Usage: bench/.venv-hf/bin/python bench/conformance/make_fixtures.py [OUT [ARCH...]]
+       (OUT defaults to test/Integration/Inputs/hf; with ARCHs only those
+        are rewritten; the venv is made by bench/conformance/run.sh, which
+        then runs this script)
 
 For each architecture tok imports, a small random-weight checkpoint built
 from the real model's config.json with the sizes reduced (layers, widths,
@@ -17,7 +18,8 @@ torch. Nothing of tok runs here.
 Weights are drawn with a larger initializer_range than the default (a
 training-only key) so that logits spread enough for greedy decoding to be
 a stable reference: the script prints the smallest gap between the first
-and second logit over the greedy steps.
+and second logit over the greedy steps. Norm weights, which transformers
+initializes to constants, get noise, so that each norm's weight matters.
 """
 
 import json
@@ -61,18 +63,68 @@ ARCHS = {
     "mistral": ("MistralConfig", dict(
         COMMON, model_type="mistral", sliding_window=8, tie_word_embeddings=False,
         rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
+    # Gemma 2 2B: GeGLU (tanh GELU), embeddings times sqrt(hidden), RMSNorm
+    # by (1 + w), norms before and after attention and MLP, attention and
+    # final logit soft-capping (50 and 30; here 4 and 8 so that the tanh
+    # bends the logits of random weights), alternating sliding (4096 -> 8)
+    # and global layers, queries scaled by query_pre_attn_scalar^-0.5 with
+    # the scalar (24) unlike head_dim (32) as in Gemma 2 27B, head_dim *
+    # heads != hidden, tied.
+    "gemma2": ("Gemma2Config", dict(
+        COMMON, model_type="gemma2", num_hidden_layers=3, head_dim=32,
+        hidden_activation="gelu_pytorch_tanh", hidden_act=None, query_pre_attn_scalar=24,
+        sliding_window=8, attn_logit_softcapping=4.0, final_logit_softcapping=8.0,
+        tie_word_embeddings=True,
+        rope_parameters=dict(rope_type="default", rope_theta=10000.0))),
+    # Gemma 3 (text) 4B: per-head q/k norms by (1 + w), local layers with
+    # RoPE theta 10000 and a window (1024 -> 8), every sixth layer global
+    # (here the third) with theta 1e6 and linear scaling by 8, one KV head,
+    # no soft-capping.
+    "gemma3": ("Gemma3TextConfig", dict(
+        COMMON, model_type="gemma3_text", num_hidden_layers=3, num_key_value_heads=1,
+        head_dim=32, hidden_activation="gelu_pytorch_tanh", hidden_act=None,
+        query_pre_attn_scalar=32, sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        tie_word_embeddings=True,
+        rope_parameters={"full_attention": dict(rope_type="linear", factor=8.0, rope_theta=1000000.0),
+                         "sliding_attention": dict(rope_type="default", rope_theta=10000.0)})),
+    # Phi-3.5 mini: fused qkv_proj and gate_up_proj, LongRoPE (per-pair
+    # short / long factors; original context 4096 -> 64 under 256 positions,
+    # so the cos / sin carry the attention factor sqrt(1 + ln 4 / ln 64)),
+    # untied. A 52-position run stays within the original context: the
+    # short factors apply, as transformers chooses them.
+    "phi3": ("Phi3Config", dict(
+        COMMON, model_type="phi3", num_key_value_heads=4, tie_word_embeddings=False,
+        original_max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+        rope_parameters=dict(rope_type="longrope", rope_theta=10000.0,
+                             short_factor=[1.0, 1.1, 1.3, 1.6, 2.0, 2.6, 3.3, 4.1],
+                             long_factor=[1.2, 1.9, 3.0, 4.8, 7.5, 11.0, 16.0, 23.0]))),
 }
+SEEDS = {"phi3": 101}
 PROMPT_LEN, NEW = 20, 32
 
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "test", "Integration", "Inputs", "hf")
-    torch.manual_seed(0)
-    for name, (cls, cfg) in ARCHS.items():
-        config = getattr(transformers, cls)(**{k: v for k, v in cfg.items() if k != "model_type"})
+    only = sys.argv[2:]
+    for index, (name, (cls, cfg)) in enumerate(ARCHS.items()):
+        if only and name not in only:
+            continue
+        # Each architecture its own seed: one can be regenerated alone (phi3
+        # takes another: the first gave a greedy step with a top-2 gap of
+        # 7e-4, too close to call in float32).
+        torch.manual_seed(SEEDS.get(name, index))
+        config = getattr(transformers, cls)(
+            **{k: v for k, v in cfg.items() if k != "model_type" and v is not None})
         # Eager attention: the textbook path, including the sliding window.
         config._attn_implementation = "eager"
-        model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32).eval()
+        model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+        # Norm weights start as ones (zeros for Gemma's 1 + w): random ones,
+        # so that a norm applied with another's weight shows in the logits.
+        with torch.no_grad():
+            for pname, param in model.named_parameters():
+                if "norm" in pname:
+                    param.add_(torch.randn_like(param) * 0.3)
         d = os.path.join(out, name)
         shutil.rmtree(d, ignore_errors=True)
         model.save_pretrained(d, safe_serialization=True)

@@ -221,6 +221,7 @@ Generator::create(MLIRContext &context, const LlamaModel &model,
                                     model.getWeightTypes().end());
   options.cacheCapacity = settings.cacheCapacity ? settings.cacheCapacity
                                                  : maxPromptTokens + maxNew;
+  options.positions = maxPromptTokens + maxNew;
   if (llvm::Error err =
           checkCacheMemory(config, options.cacheCapacity, settings.draftModel))
     return std::move(err);

@@ -92,7 +92,7 @@ public:
                   b, loc, q.getType(), Type(), q, k, v, Value(), Value(),
                   Value(), Value(), Value(), Value(),
                   MaskAttr::get(b.getContext(), MaskKind::full, 0, 0, false),
-                  FloatAttr(), ScoresAttr())
+                  FloatAttr(), FloatAttr(), ScoresAttr())
                   .getOutput();
     Value aR = buildMergeHeads(b, loc, a, Value());
     Value r = arith::AddFOp::create(b, loc, x, linear(aR, 6));

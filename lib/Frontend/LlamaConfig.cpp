@@ -74,6 +74,11 @@ llvm::Error LlamaConfig::validate(StringRef name) const {
   if (slidingWindow && *slidingWindow <= 0)
     return fileError(name, "'sliding_window' must be positive, got " +
                                Twine(*slidingWindow));
+  if (!slidingLayers.empty() &&
+      static_cast<int64_t>(slidingLayers.size()) != layers)
+    return fileError(name, "the layer kinds must list one kind per layer");
+  if (localRopeTheta && !(*localRopeTheta > 0.0))
+    return fileError(name, "the local layers' RoPE theta must be positive");
   std::vector<std::pair<StringRef, std::optional<int64_t>>> tokens{
       {"bos_token_id", bosToken}};
   for (int64_t id : eosTokens)
@@ -103,6 +108,9 @@ static bool isNoOpConfigKey(StringRef key) {
       "add_cross_attention", "cross_attention_hidden_size",
       "tie_encoder_decoder", "use_cache", "pad_token_id", "sep_token_id",
       "decoder_start_token_id",
+      // Which cache class transformers' generate() builds (Gemma 2's
+      // "hybrid"): the same attention, tok's caches are its own.
+      "cache_implementation",
       // Training only (and training scripts' bookkeeping).
       "training_steps", "initializer_range", "attention_dropout",
       "hidden_dropout", "embd_pdrop", "resid_pdrop", "mlp_dropout",
@@ -127,6 +135,10 @@ struct RopeSpec {
   std::optional<double> theta;
   double factor = 1.0;
   std::optional<LlamaConfig::Llama3Rope> llama3;
+  /// LongRoPE: the factor lists; `factor`, `attention_factor` and the
+  /// original context if the object gives them (else from the config).
+  std::vector<double> shortFactor, longFactor;
+  std::optional<double> longFactorRatio, attentionFactor, originalContext;
 };
 } // namespace
 
@@ -149,17 +161,25 @@ parseRopeObject(const llvm::json::Object &o, StringRef field, StringRef name) {
                        "'" + field + "." + key + "' must be a positive number");
     return d;
   };
-  llvm::StringSet<> allowed = {"rope_type", "type", "rope_theta"};
+  // Phi-3's first long-context configs call LongRoPE "su".
+  if (spec.type == "su")
+    spec.type = "longrope";
+  llvm::StringSet<> allowed = {"rope_type", "type", "rope_theta",
+                               "partial_rotary_factor"};
   if (spec.type == "linear") {
     allowed.insert("factor");
   } else if (spec.type == "llama3") {
     for (StringRef k : {"factor", "low_freq_factor", "high_freq_factor",
                         "original_max_position_embeddings"})
       allowed.insert(k);
+  } else if (spec.type == "longrope") {
+    for (StringRef k : {"short_factor", "long_factor", "factor",
+                        "attention_factor", "original_max_position_embeddings"})
+      allowed.insert(k);
   } else if (spec.type != "default") {
     return fileError(name, "'" + field + "' type '" + spec.type +
                                "' is not supported (supported: default, "
-                               "linear, llama3)");
+                               "linear, llama3, longrope)");
   }
   for (const auto &kv : o)
     if (!allowed.contains(kv.first.str()))
@@ -170,8 +190,44 @@ parseRopeObject(const llvm::json::Object &o, StringRef field, StringRef name) {
   if (!theta)
     return theta.takeError();
   spec.theta = *theta;
+  auto rotary = number("partial_rotary_factor");
+  if (!rotary)
+    return rotary.takeError();
+  if (*rotary && **rotary != 1.0)
+    return fileError(name, "'" + field + ".partial_rotary_factor' " +
+                               llvm::formatv("{0}", **rotary) +
+                               " is not supported (tok rotates the whole "
+                               "head)");
   if (spec.type == "default")
     return spec;
+  if (spec.type == "longrope") {
+    for (auto [key, dst] : {std::pair<StringRef, std::vector<double> *>{
+                                "short_factor", &spec.shortFactor},
+                            {"long_factor", &spec.longFactor}}) {
+      const llvm::json::Array *a = o.getArray(key);
+      if (!a)
+        return fileError(name, "'" + field + "' of type 'longrope' needs '" +
+                                   key + "' (a list of numbers)");
+      for (const llvm::json::Value &v : *a) {
+        std::optional<double> d = v.getAsNumber();
+        if (!d || !std::isfinite(*d) || !(*d > 0.0))
+          return fileError(name, "'" + field + "." + key +
+                                     "' must hold positive numbers");
+        dst->push_back(*d);
+      }
+    }
+    for (auto [key, dst] :
+         {std::pair<StringRef, std::optional<double> *>{"factor",
+                                                        &spec.longFactorRatio},
+          {"attention_factor", &spec.attentionFactor},
+          {"original_max_position_embeddings", &spec.originalContext}}) {
+      auto value = number(key);
+      if (!value)
+        return value.takeError();
+      *dst = *value;
+    }
+    return spec;
+  }
   auto factor = number("factor");
   if (!factor)
     return factor.takeError();
@@ -205,7 +261,34 @@ parseRopeObject(const llvm::json::Object &o, StringRef field, StringRef name) {
   return spec;
 }
 
-std::vector<float> mlir::tok::getRopeFrequencies(const LlamaConfig &c) {
+double LlamaConfig::getAttentionScale() const {
+  double scale =
+      1.0 / std::sqrt(queryPreAttnScalar ? *queryPreAttnScalar
+                                         : static_cast<double>(headDim));
+  if (longRope)
+    scale *= longRope->attentionFactor * longRope->attentionFactor;
+  return scale;
+}
+
+std::vector<float> mlir::tok::getRopeFrequencies(const LlamaConfig &c,
+                                                 int64_t context, bool local) {
+  if (local && c.localRopeTheta)
+    return {};
+  if (c.longRope) {
+    // theta^(-2i/D) / factor[i], the long factors where the positions go
+    // beyond the original context (transformers switches on the same
+    // condition, the largest position + 1).
+    const LlamaConfig::LongRope &r = *c.longRope;
+    const std::vector<double> &factors =
+        context > r.originalMaxPositions ? r.longFactor : r.shortFactor;
+    std::vector<float> out;
+    for (int64_t i = 0; i < c.headDim / 2; ++i)
+      out.push_back(static_cast<float>(
+          std::pow(c.ropeTheta, -2.0 * static_cast<double>(i) /
+                                    static_cast<double>(c.headDim)) /
+          factors[static_cast<size_t>(i)]));
+    return out;
+  }
   if (!c.llama3Rope)
     return {};
   // theta^(-2i/D) per pair, then Llama 3's rule by wavelength 2 pi / f:
@@ -248,11 +331,19 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   std::optional<StringRef> type = root->getString("model_type");
   if (!type)
     return fileError(name, "missing 'model_type'");
-  if (*type != "llama" && *type != "mistral" && *type != "qwen2" &&
-      *type != "qwen3")
+  if (*type == "gemma3")
+    return fileError(name, "a Gemma 3 image-text config ('gemma3'); tok "
+                           "reads the text model ('gemma3_text', as Gemma 3 "
+                           "1B ships)");
+  if (!llvm::is_contained({"llama", "mistral", "qwen2", "qwen3", "gemma2",
+                           "gemma3_text", "phi3"},
+                          *type))
     return fileError(name, "unknown architecture '" + *type +
-                               "' (supported: llama, mistral, qwen2, qwen3)");
+                               "' (supported: llama, mistral, qwen2, qwen3, "
+                               "gemma2, gemma3_text, phi3)");
   c.modelType = type->str();
+  bool gemma = c.modelType == "gemma2" || c.modelType == "gemma3_text";
+  bool phi3 = c.modelType == "phi3";
 
   // Every key is read below or a documented no-op; the rest are refused
   // before anything else is reported.
@@ -280,9 +371,19 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                                              "mlp_bias",
                                              "hidden_act",
                                              "partial_rotary_factor"};
+  // Keys only some architectures have; elsewhere they are not understood.
+  static const llvm::StringSet<> gemmaKeys = {
+      "hidden_activation",           "query_pre_attn_scalar",
+      "final_logit_softcapping",     "attn_logit_softcapping",
+      "use_bidirectional_attention", "rope_local_base_freq",
+      "sliding_window_pattern",      "_sliding_window_pattern"};
+  static const llvm::StringSet<> phi3Keys = {
+      "original_max_position_embeddings"};
   for (const auto &kv : *root) {
     StringRef key = kv.first;
-    if (!readKeys.contains(key) && !isNoOpConfigKey(key))
+    if (!readKeys.contains(key) && !isNoOpConfigKey(key) &&
+        !(gemma && gemmaKeys.contains(key)) &&
+        !(phi3 && phi3Keys.contains(key)))
       return fileError(name, "config key '" + key +
                                  "' is not understood by tok and may change "
                                  "the model's math; refusing to guess "
@@ -387,7 +488,6 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
   READ(maxWindowLayers, integer("max_window_layers", int64_t{0}));
   double rotary = 1.0;
   READ(rotary, number("partial_rotary_factor", 1.0));
-#undef READ
   if (mlpBias)
     return fileError(name, "'mlp_bias' true is not supported (the MLP "
                            "projections carry no bias in tok)");
@@ -396,7 +496,43 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                                llvm::formatv("{0}", rotary) +
                                " is not supported (tok rotates the whole "
                                "head)");
-  c.qkNorm = c.modelType == "qwen3";
+  c.qkNorm = c.modelType == "qwen3" || c.modelType == "gemma3_text";
+  c.fusedProjections = phi3;
+  if (gemma) {
+    c.normPlusOne = c.sandwichNorms = c.scaleEmbeddings = true;
+    c.activation = LlamaConfig::Activation::GeluTanh;
+    bool bidirectional = false;
+    double capAttn = 0.0, capFinal = 0.0;
+    READ(bidirectional, boolean("use_bidirectional_attention", false));
+    if (bidirectional)
+      return fileError(name, "'use_bidirectional_attention' true is not "
+                             "supported (tok's decoders are causal)");
+    // transformers' Gemma reads hidden_activation; hidden_act, which some
+    // published configs carry beside it, is unused there.
+    if (const llvm::json::Value *act = root->get("hidden_activation");
+        act && act->kind() != llvm::json::Value::Null &&
+        act->getAsString() != StringRef("gelu_pytorch_tanh"))
+      return fileError(name, "'hidden_activation' must be "
+                             "\"gelu_pytorch_tanh\" (GeGLU with the tanh "
+                             "GELU)");
+    READ(capAttn, number("attn_logit_softcapping", 0.0));
+    READ(capFinal, number("final_logit_softcapping", 0.0));
+    for (auto [key, value, dst] :
+         {std::tuple<StringRef, double, std::optional<double> *>{
+              "attn_logit_softcapping", capAttn, &c.attnLogitSoftcap},
+          {"final_logit_softcapping", capFinal, &c.finalLogitSoftcap}}) {
+      if (!std::isfinite(value) || value < 0.0)
+        return fileError(name, "'" + key + "' must be a positive number");
+      if (value > 0.0)
+        *dst = value;
+    }
+    double scalar = 0.0;
+    READ(scalar,
+         number("query_pre_attn_scalar", static_cast<double>(c.headDim)));
+    if (!std::isfinite(scalar) || !(scalar > 0.0))
+      return fileError(name, "'query_pre_attn_scalar' must be positive");
+    c.queryPreAttnScalar = scalar;
+  }
   if (qwen) {
     // Qwen's window slides only when use_sliding_window is set, and then
     // only in layers from max_window_layers on.
@@ -414,19 +550,40 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
                            "Qwen keys, not understood for '" +
                                c.modelType + "'");
   }
-  // layer_types (newer transformers): one kind for every layer.
+  // layer_types (newer transformers): one kind for every layer, except in
+  // Gemma, whose sliding and global layers alternate (older Gemma 3
+  // configs give the period instead: every sliding_window_pattern-th layer
+  // global; Gemma 2's default: every second).
   if (const llvm::json::Value *v = root->get("layer_types");
       v && v->kind() != llvm::json::Value::Null) {
     const llvm::json::Array *a = v->getAsArray();
     if (!a || static_cast<int64_t>(a->size()) != c.layers)
       return fileError(name, "'layer_types' must list one kind per layer");
     std::string want = c.slidingWindow ? "sliding_attention" : "full_attention";
-    for (const llvm::json::Value &kind : *a)
-      if (kind.getAsString() != StringRef(want))
+    for (const llvm::json::Value &kind : *a) {
+      std::optional<StringRef> k = kind.getAsString();
+      if (gemma && k && (*k == "sliding_attention" || *k == "full_attention")) {
+        c.slidingLayers.push_back(*k == "sliding_attention");
+        continue;
+      }
+      if (k != StringRef(want))
         return fileError(name, "'layer_types' must be '" + want +
                                    "' in every layer here (layers of "
                                    "different kinds are not supported)");
+    }
+  } else if (gemma) {
+    int64_t period = 2;
+    if (c.modelType == "gemma3_text")
+      READ(period, integer("sliding_window_pattern", int64_t{6}));
+    if (period <= 0)
+      return fileError(name, "'sliding_window_pattern' must be positive");
+    for (int64_t l = 0; l < c.layers; ++l)
+      c.slidingLayers.push_back((l + 1) % period != 0);
   }
+  if (!c.slidingLayers.empty() && !c.slidingWindow &&
+      llvm::is_contained(c.slidingLayers, true))
+    return fileError(name, "'layer_types' has sliding layers but no "
+                           "'sliding_window' is given");
   if (c.dim % c.heads != 0 && !root->get("head_dim"))
     return fileError(name, "hidden_size (" + Twine(c.dim) +
                                ") is not a multiple of "
@@ -435,7 +592,16 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
 
   // RoPE: rope_scaling (with rope_theta beside it) or, as transformers 5
   // writes it, rope_parameters holding both. Given twice, they must agree.
+  // Gemma 3's rope_parameters has one object per layer kind; its older
+  // configs give the local layers' theta as rope_local_base_freq.
   std::optional<RopeSpec> rope;
+  if (c.modelType == "gemma3_text") {
+    double local = 10000.0;
+    READ(local, number("rope_local_base_freq", 10000.0));
+    c.localRopeTheta = local;
+    if (c.ropeTheta == 10000.0 && !root->get("rope_theta"))
+      c.ropeTheta = 1000000.0; // transformers' default for the global layers
+  }
   for (StringRef field : {"rope_scaling", "rope_parameters"}) {
     const llvm::json::Value *v = root->get(field);
     if (!v || v->kind() == llvm::json::Value::Null)
@@ -443,6 +609,39 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
     const llvm::json::Object *o = v->getAsObject();
     if (!o)
       return fileError(name, "'" + field + "' must be an object");
+    if (c.modelType == "gemma3_text" && field == "rope_parameters" &&
+        (o->get("full_attention") || o->get("sliding_attention"))) {
+      for (const auto &kv : *o)
+        if (kv.first != "full_attention" && kv.first != "sliding_attention")
+          return fileError(name, "'rope_parameters." + kv.first.str() +
+                                     "' is not a layer kind tok knows");
+      if (const llvm::json::Object *localObj =
+              o->getObject("sliding_attention")) {
+        auto local = parseRopeObject(*localObj,
+                                     "rope_parameters.sliding_attention", name);
+        if (!local)
+          return local.takeError();
+        if (local->type != "default")
+          return fileError(name, "'rope_parameters.sliding_attention' of "
+                                 "type '" +
+                                     local->type +
+                                     "' is not supported (the local layers "
+                                     "rotate by the default rule)");
+        if (local->theta) {
+          if (root->get("rope_local_base_freq") &&
+              *local->theta != *c.localRopeTheta)
+            return fileError(name, "'rope_local_base_freq' and "
+                                   "'rope_parameters.sliding_attention' "
+                                   "disagree");
+          c.localRopeTheta = *local->theta;
+        }
+      }
+      const llvm::json::Object *global = o->getObject("full_attention");
+      if (!global)
+        continue;
+      o = global;
+      field = "rope_parameters.full_attention";
+    }
     auto spec = parseRopeObject(*o, field, name);
     if (!spec)
       return spec.takeError();
@@ -467,10 +666,47 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
     if (rope->type == "linear")
       c.ropeScale = rope->factor;
     c.llama3Rope = rope->llama3;
+    if (rope->type == "longrope") {
+      if (!phi3)
+        return fileError(name, "RoPE type 'longrope' is supported for phi3 "
+                               "only");
+      LlamaConfig::LongRope r;
+      r.shortFactor = rope->shortFactor;
+      r.longFactor = rope->longFactor;
+      for (const std::vector<double> *f : {&r.shortFactor, &r.longFactor})
+        if (static_cast<int64_t>(f->size()) != c.headDim / 2)
+          return fileError(name, "LongRoPE's factor lists must have head_dim "
+                                 "/ 2 = " +
+                                     Twine(c.headDim / 2) + " entries, got " +
+                                     Twine(f->size()));
+      // The original context: the RoPE object's, else the config's, else
+      // max_position_embeddings (transformers' order).
+      int64_t original = c.maxPositions;
+      READ(original, integer("original_max_position_embeddings", original));
+      if (rope->originalContext)
+        original = static_cast<int64_t>(*rope->originalContext);
+      if (original <= 0)
+        return fileError(name, "'original_max_position_embeddings' must be "
+                               "positive");
+      r.originalMaxPositions = original;
+      double factor = rope->longFactorRatio
+                          ? *rope->longFactorRatio
+                          : static_cast<double>(c.maxPositions) /
+                                static_cast<double>(original);
+      r.attentionFactor =
+          rope->attentionFactor ? *rope->attentionFactor
+          : factor <= 1.0
+              ? 1.0
+              : std::sqrt(1.0 + std::log(factor) /
+                                    std::log(static_cast<double>(original)));
+      c.longRope = r;
+    }
   }
-  if (const llvm::json::Value *act = root->get("hidden_act"))
+  if (const llvm::json::Value *act = root->get("hidden_act");
+      act && !gemma && act->kind() != llvm::json::Value::Null)
     if (act->getAsString() != StringRef("silu"))
       return fileError(name, "hidden_act must be \"silu\" (SwiGLU)");
+#undef READ
   if (llvm::Error err = c.validate(name))
     return std::move(err);
   return c;

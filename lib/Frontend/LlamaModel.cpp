@@ -188,12 +188,21 @@ llvm::Error LlamaModel::bindGgufWeight(size_t index, const LlamaWeight &w) {
   return llvm::Error::success();
 }
 
-/// The tokenizer at `path`: tokenizer.json or a llama2.c tokenizer.bin.
+/// The tokenizer at `path`: tokenizer.json (with the tokenizer_config.json
+/// beside it) or a llama2.c tokenizer.bin.
 static llvm::Expected<std::unique_ptr<Tokenizer>> openTokenizer(StringRef path,
                                                                 int64_t vocab) {
-  if (path.ends_with(".json"))
-    return Tokenizer::openHuggingFace(path);
-  return Tokenizer::openLlama2c(path, vocab);
+  if (!path.ends_with(".json"))
+    return Tokenizer::openLlama2c(path, vocab);
+  auto tok = Tokenizer::openHuggingFace(path);
+  // tokenizer_config.json's add_bos_token / add_eos_token decide a
+  // prompt's BOS / EOS (Tokenizer::applyTokenizerConfig).
+  llvm::SmallString<256> config = llvm::sys::path::parent_path(path);
+  llvm::sys::path::append(config, "tokenizer_config.json");
+  if (tok && llvm::sys::fs::exists(config))
+    if (llvm::Error err = (*tok)->applyTokenizerConfig(config))
+      return std::move(err);
+  return tok;
 }
 
 llvm::Expected<std::unique_ptr<LlamaModel>>
@@ -343,6 +352,10 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
 }
 
 llvm::Error LlamaModel::exportHuggingFace(StringRef dir) const {
+  if (!config.isLlamaLayout())
+    return fileError(dir, "exporting a '" + config.modelType +
+                              "' model is not supported (tok writes the "
+                              "llama, mistral, qwen2 and qwen3 layouts)");
   llvm::SmallString<256> configPath(dir), weightsPath(dir);
   llvm::sys::path::append(configPath, "config.json");
   llvm::sys::path::append(weightsPath, "model.safetensors");

@@ -32,31 +32,92 @@ using namespace mlir;
 using namespace mlir::tok;
 using llvm::StringRef;
 
-std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
+namespace {
+/// What a layer weight is for; the layer function finds its arguments by
+/// role (layerWeights gives each present role's position).
+enum class Role {
+  InputNorm,
+  Q,
+  K,
+  V,
+  QKV,
+  QBias,
+  KBias,
+  VBias,
+  QNorm,
+  KNorm,
+  O,
+  PostAttnNorm,
+  FfnNorm,
+  PostFfnNorm,
+  Gate,
+  Up,
+  GateUp,
+  Down,
+  Count
+};
+
+struct LayerWeight {
+  Role role;
+  const char *suffix;
+  llvm::SmallVector<int64_t, 2> shape;
+};
+
+/// One layer's weights in argument order, as the checkpoint names them
+/// after "model.layers.N.".
+llvm::SmallVector<LayerWeight> layerWeights(const LlamaConfig &c) {
   int64_t e = c.dim, f = c.hiddenDim, q = c.heads * c.headDim,
           kv = c.kvHeads * c.headDim;
+  llvm::SmallVector<LayerWeight> w;
+  w.push_back({Role::InputNorm, "input_layernorm.weight", {e}});
+  if (c.fusedProjections) {
+    w.push_back({Role::QKV, "self_attn.qkv_proj.weight", {q + 2 * kv, e}});
+  } else {
+    w.push_back({Role::Q, "self_attn.q_proj.weight", {q, e}});
+    w.push_back({Role::K, "self_attn.k_proj.weight", {kv, e}});
+    w.push_back({Role::V, "self_attn.v_proj.weight", {kv, e}});
+  }
+  if (c.attentionBias) {
+    w.push_back({Role::QBias, "self_attn.q_proj.bias", {q}});
+    w.push_back({Role::KBias, "self_attn.k_proj.bias", {kv}});
+    w.push_back({Role::VBias, "self_attn.v_proj.bias", {kv}});
+  }
+  if (c.qkNorm) {
+    w.push_back({Role::QNorm, "self_attn.q_norm.weight", {c.headDim}});
+    w.push_back({Role::KNorm, "self_attn.k_norm.weight", {c.headDim}});
+  }
+  w.push_back({Role::O, "self_attn.o_proj.weight", {e, q}});
+  // Llama's post_attention_layernorm is the MLP's input norm; Gemma's
+  // normalizes the attention output and pre_feedforward_layernorm is the
+  // MLP's input norm.
+  if (c.sandwichNorms) {
+    w.push_back({Role::PostAttnNorm, "post_attention_layernorm.weight", {e}});
+    w.push_back({Role::FfnNorm, "pre_feedforward_layernorm.weight", {e}});
+    w.push_back({Role::PostFfnNorm, "post_feedforward_layernorm.weight", {e}});
+  } else {
+    w.push_back({Role::FfnNorm, "post_attention_layernorm.weight", {e}});
+  }
+  if (c.fusedProjections) {
+    w.push_back({Role::GateUp, "mlp.gate_up_proj.weight", {2 * f, e}});
+  } else {
+    w.push_back({Role::Gate, "mlp.gate_proj.weight", {f, e}});
+    w.push_back({Role::Up, "mlp.up_proj.weight", {f, e}});
+  }
+  w.push_back({Role::Down, "mlp.down_proj.weight", {e, f}});
+  return w;
+}
+} // namespace
+
+std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
+  int64_t e = c.dim;
   std::vector<LlamaWeight> w;
   w.push_back({"model.embed_tokens.weight", {c.vocab, e}});
+  llvm::SmallVector<LayerWeight> layer = layerWeights(c);
   for (int64_t l = 0; l < c.layers; ++l) {
     std::string p = "model.layers." + std::to_string(l) + ".";
-    w.push_back({p + "input_layernorm.weight", {e}});
-    w.push_back({p + "self_attn.q_proj.weight", {q, e}});
-    w.push_back({p + "self_attn.k_proj.weight", {kv, e}});
-    w.push_back({p + "self_attn.v_proj.weight", {kv, e}});
-    if (c.attentionBias) {
-      w.push_back({p + "self_attn.q_proj.bias", {q}});
-      w.push_back({p + "self_attn.k_proj.bias", {kv}});
-      w.push_back({p + "self_attn.v_proj.bias", {kv}});
-    }
-    if (c.qkNorm) {
-      w.push_back({p + "self_attn.q_norm.weight", {c.headDim}});
-      w.push_back({p + "self_attn.k_norm.weight", {c.headDim}});
-    }
-    w.push_back({p + "self_attn.o_proj.weight", {e, q}});
-    w.push_back({p + "post_attention_layernorm.weight", {e}});
-    w.push_back({p + "mlp.gate_proj.weight", {f, e}});
-    w.push_back({p + "mlp.up_proj.weight", {f, e}});
-    w.push_back({p + "mlp.down_proj.weight", {e, f}});
+    for (const LayerWeight &lw : layer)
+      w.push_back({p + lw.suffix, llvm::SmallVector<int64_t>(lw.shape.begin(),
+                                                             lw.shape.end())});
   }
   w.push_back({"model.norm.weight", {e}});
   if (!c.tiedEmbeddings)
@@ -65,7 +126,7 @@ std::vector<LlamaWeight> mlir::tok::getLlamaWeights(const LlamaConfig &c) {
 }
 
 int64_t mlir::tok::getLlamaWeightsPerLayer(const LlamaConfig &c) {
-  return 9 + (c.attentionBias ? 3 : 0) + (c.qkNorm ? 2 : 0);
+  return static_cast<int64_t>(layerWeights(c).size());
 }
 
 std::vector<int64_t> mlir::tok::chooseEos(int64_t requested,
@@ -122,11 +183,13 @@ public:
   /// functions' names.
   ModelBuilder(ModuleOp module, const LlamaConfig &c,
                llvm::ArrayRef<std::string> elemTypes, bool interleavedRope,
-               int64_t capacity, StringRef weightPrefix, StringRef symbolPrefix)
+               int64_t capacity, int64_t positions, StringRef weightPrefix,
+               StringRef symbolPrefix)
       : c(c), module(module), ctx(module.getContext()), b(ctx),
         weights(getLlamaWeights(c)), weightPrefix(weightPrefix.str()),
         symbolPrefix(symbolPrefix.str()), e(c.dim), hq(c.heads), hk(c.kvHeads),
-        d(c.headDim), f(c.hiddenDim), v(c.vocab) {
+        d(c.headDim), f(c.hiddenDim), v(c.vocab),
+        ropeContext(positions ? positions : capacity) {
     f32 = b.getF32Type();
     for (auto [i, w] : llvm::enumerate(weights)) {
       Type elem = f32;
@@ -146,9 +209,6 @@ public:
     rows = RankedTensorType::get({kDyn, e}, f32);
     ids = RankedTensorType::get({kDyn}, b.getI32Type());
     logits = RankedTensorType::get({kDyn, v}, f32);
-    mask = c.slidingWindow ? MaskAttr::get(ctx, MaskKind::causal,
-                                           *c.slidingWindow, 0, false)
-                           : MaskAttr::get(ctx, MaskKind::causal, 0, 0, false);
     ropeStyle = RopeStyleAttr::get(ctx, interleavedRope ? RopeStyle::interleaved
                                                         : RopeStyle::half);
   }
@@ -189,13 +249,31 @@ public:
 
     Value h = EmbedOp::create(b, loc, weight(0), tokIds);
     h = widen(loc, h);
+    if (c.scaleEmbeddings) {
+      // Gemma: times sqrt(hidden), rounded to the embedding's element type
+      // as transformers multiplies (55.4256 becomes 55.5 in bf16).
+      Type elem = cast<RankedTensorType>(weightTypes[0]).getElementType();
+      llvm::APFloat factor(std::sqrt(static_cast<double>(e)));
+      bool lost = false;
+      if (isa<FloatType>(elem) &&
+          !cast<RankedTensorType>(weightTypes[0]).getEncoding())
+        factor.convert(cast<FloatType>(elem).getFloatSemantics(),
+                       llvm::APFloat::rmNearestTiesToEven, &lost);
+      factor.convert(llvm::APFloat::IEEEsingle(),
+                     llvm::APFloat::rmNearestTiesToEven, &lost);
+      h = mapRows(loc, h, [&](OpBuilder &nb, Location l, Value x) -> Value {
+        Value s = arith::ConstantOp::create(
+            nb, l, nb.getF32FloatAttr(factor.convertToFloat()));
+        return arith::MulFOp::create(nb, l, x, s);
+      });
+    }
     SmallVector<Value> newCaches;
     size_t wi = 1;
     size_t perLayer = getLlamaWeightsPerLayer(c);
     for (int64_t l = 0; l < c.layers; ++l, wi += perLayer) {
       if (!skip.empty() && skip[l])
         continue;
-      func::FuncOp layer = getLayerFunction(wi);
+      func::FuncOp layer = getLayerFunction(wi, c.isSlidingLayer(l));
       SmallVector<Value> operands{h, pos};
       for (size_t k = 0; k < perLayer; ++k)
         operands.push_back(weight(wi + k));
@@ -209,8 +287,10 @@ public:
     }
     size_t finalNorm = wi;
     size_t head = c.tiedEmbeddings ? 0 : wi + 1;
-    Value fin = rmsNorm(loc, h, widen(loc, weight(finalNorm)));
+    Value fin = rmsNorm(loc, h, normWeight(loc, weight(finalNorm)));
     Value out = LinearOp::create(b, loc, fin, weight(head), Value());
+    if (c.finalLogitSoftcap)
+      out = softcap(loc, out, *c.finalLogitSoftcap);
     SmallVector<Value> results{out};
     llvm::append_range(results, newCaches);
     func::ReturnOp::create(b, loc, results);
@@ -230,8 +310,9 @@ private:
   std::string weightPrefix, symbolPrefix;
   int64_t e, hq, hk, d, f, v;
   Type f32;
-  MaskAttr mask;
   RopeStyleAttr ropeStyle;
+  /// Positions the compiled model reaches (LongRoPE's factor choice).
+  int64_t ropeContext;
   /// Layer functions by the types of their weights.
   llvm::StringMap<func::FuncOp> layerFunctions;
 
@@ -252,11 +333,73 @@ private:
                              b.getF32FloatAttr(static_cast<float>(c.normEps)));
   }
 
+  /// A norm weight as f32, plus one where the model scales by (1 + w)
+  /// (Gemma; transformers adds in f32 as well).
+  Value normWeight(Location loc, Value w) {
+    w = widen(loc, w);
+    if (!c.normPlusOne)
+      return w;
+    auto type = cast<RankedTensorType>(w.getType());
+    Value init = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
+    AffineMap id = b.getMultiDimIdentityMap(1);
+    return linalg::GenericOp::create(
+               b, loc, type, ValueRange{w}, ValueRange{init},
+               ArrayRef<AffineMap>{id, id}, {utils::IteratorType::parallel},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value one =
+                     arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0f));
+                 linalg::YieldOp::create(
+                     nb, l,
+                     arith::AddFOp::create(nb, l, one, args[0]).getResult());
+               })
+        .getResult(0);
+  }
+
+  /// `fn` applied to every element of the [T, N] f32 tensor `x`.
+  Value mapRows(Location loc, Value x,
+                llvm::function_ref<Value(OpBuilder &, Location, Value)> fn) {
+    auto type = cast<RankedTensorType>(x.getType());
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value t = tensor::DimOp::create(b, loc, x, zero);
+    Value init = tensor::EmptyOp::create(b, loc, type, ValueRange{t});
+    AffineMap id = b.getMultiDimIdentityMap(2);
+    return linalg::GenericOp::create(
+               b, loc, type, ValueRange{x}, ValueRange{init},
+               ArrayRef<AffineMap>{id, id},
+               {utils::IteratorType::parallel, utils::IteratorType::parallel},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 linalg::YieldOp::create(nb, l, fn(nb, l, args[0]));
+               })
+        .getResult(0);
+  }
+
+  /// cap * tanh(x / cap) elementwise (Gemma 2's final logit soft-capping).
+  Value softcap(Location loc, Value x, double cap) {
+    return mapRows(loc, x, [&](OpBuilder &nb, Location l, Value v) -> Value {
+      Value cv = arith::ConstantOp::create(
+          nb, l, nb.getF32FloatAttr(static_cast<float>(cap)));
+      Value t =
+          math::TanhOp::create(nb, l, arith::DivFOp::create(nb, l, v, cv));
+      return arith::MulFOp::create(nb, l, t, cv);
+    });
+  }
+
+  /// The columns [offset, offset + n) of the [T, M] tensor `x` (Phi-3's
+  /// fused projections).
+  Value columns(Location loc, Value x, Value t, int64_t offset, int64_t n) {
+    return tensor::ExtractSliceOp::create(
+        b, loc, RankedTensorType::get({kDyn, n}, f32), x,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(offset)},
+        ArrayRef<OpFoldResult>{t, b.getIndexAttr(n)},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)});
+  }
+
   /// The layer function for the layer whose first weight is `first`: one
-  /// per distinct list of weight types, built on first use.
-  func::FuncOp getLayerFunction(size_t first) {
+  /// per distinct list of weight types and attention kind (Gemma's sliding
+  /// and global layers), built on first use.
+  func::FuncOp getLayerFunction(size_t first, bool sliding) {
     size_t perLayer = getLlamaWeightsPerLayer(c);
-    std::string key;
+    std::string key = sliding ? "sliding;" : "global;";
     llvm::raw_string_ostream os(key);
     for (size_t k = 0; k < perLayer; ++k)
       os << weightTypes[first + k] << ";";
@@ -267,12 +410,15 @@ private:
     if (layerFunctions.size() > 1)
       name += "_" + std::to_string(layerFunctions.size() - 1);
     OpBuilder::InsertionGuard guard(b);
-    fn = buildLayer(name, llvm::ArrayRef(weightTypes).slice(first, perLayer));
+    fn = buildLayer(name, llvm::ArrayRef(weightTypes).slice(first, perLayer),
+                    sliding);
     return fn;
   }
 
-  /// One decoder layer: `(h, pos, weights..., cache) -> (h', cache')`.
-  func::FuncOp buildLayer(StringRef name, llvm::ArrayRef<Type> wTypes) {
+  /// One decoder layer: `(h, pos, weights..., cache) -> (h', cache')`;
+  /// `sliding` says whether it attends within the window.
+  func::FuncOp buildLayer(StringRef name, llvm::ArrayRef<Type> wTypes,
+                          bool sliding) {
     SmallVector<Type> argTypes{rows, ids};
     llvm::append_range(argTypes, wTypes);
     argTypes.push_back(cacheType);
@@ -290,74 +436,139 @@ private:
     Block *body = fn.addEntryBlock();
     b.setInsertionPointToStart(body);
     Value h = body->getArgument(0), pos = body->getArgument(1);
-    unsigned wi = 2;
-    auto next = [&]() { return body->getArgument(wi++); };
-    Value attnNorm = next(), wq = next(), wk = next(), wv = next();
-    Value bq, bk, bv;
-    if (c.attentionBias)
-      bq = widen(loc, next()), bk = widen(loc, next()), bv = widen(loc, next());
-    Value qNorm, kNorm;
-    if (c.qkNorm)
-      qNorm = widen(loc, next()), kNorm = widen(loc, next());
-    Value wo = next(), ffnNorm = next(), wg = next(), wu = next(), wd = next();
-    Value cache = body->getArgument(wi);
+    // Each role's argument, or null where this architecture has none.
+    SmallVector<Value> arg(static_cast<size_t>(Role::Count));
+    for (auto [i, lw] : llvm::enumerate(layerWeights(c)))
+      arg[static_cast<size_t>(lw.role)] = body->getArgument(2 + i);
+    auto w = [&](Role r) { return arg[static_cast<size_t>(r)]; };
+    auto wf = [&](Role r) { return w(r) ? widen(loc, w(r)) : Value(); };
+    Value cache = body->getArguments().back();
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value t = tensor::DimOp::create(b, loc, h, zero);
 
     auto heads = [&](Value x, int64_t n) -> Value {
       return buildSplitHeads(b, loc, x, n, d, t);
     };
-    auto linear = [&](Value x, Value w, Value bias = Value()) -> Value {
-      return LinearOp::create(b, loc, x, w, bias);
+    auto linear = [&](Value x, Value wt, Value bias = Value()) -> Value {
+      return LinearOp::create(b, loc, x, wt, bias);
     };
-    FloatAttr theta = b.getF32FloatAttr(static_cast<float>(c.ropeTheta));
-    FloatAttr scale = b.getF32FloatAttr(static_cast<float>(c.ropeScale));
+    auto norm = [&](Value x, Role r) {
+      return rmsNorm(loc, x, normWeight(loc, w(r)));
+    };
 
-    Value x = rmsNorm(loc, h, widen(loc, attnNorm));
-    Value q = heads(linear(x, wq, bq), hq);
-    Value k = heads(linear(x, wk, bk), hk);
-    Value vv = heads(linear(x, wv, bv), hk);
-    if (c.qkNorm) {
-      // Qwen3: every query and key head normalized on its own.
-      q = rmsNorm(loc, q, qNorm);
-      k = rmsNorm(loc, k, kNorm);
+    Value x = norm(h, Role::InputNorm);
+    Value q, k, vv;
+    if (c.fusedProjections) {
+      // Phi-3: one projection, its columns q | k | v.
+      Value qkv = linear(x, w(Role::QKV));
+      q = columns(loc, qkv, t, 0, hq * d);
+      k = columns(loc, qkv, t, hq * d, hk * d);
+      vv = columns(loc, qkv, t, (hq + hk) * d, hk * d);
+    } else {
+      q = linear(x, w(Role::Q), wf(Role::QBias));
+      k = linear(x, w(Role::K), wf(Role::KBias));
+      vv = linear(x, w(Role::V), wf(Role::VBias));
     }
-    std::vector<float> freqs = getRopeFrequencies(c);
+    q = heads(q, hq);
+    k = heads(k, hk);
+    vv = heads(vv, hk);
+    if (c.qkNorm) {
+      // Qwen3, Gemma 3: every query and key head normalized on its own.
+      q = norm(q, Role::QNorm);
+      k = norm(k, Role::KNorm);
+    }
+    // Gemma 3's sliding layers rotate by their own theta, unscaled.
+    bool local = sliding && c.localRopeTheta;
+    FloatAttr theta = b.getF32FloatAttr(
+        static_cast<float>(local ? *c.localRopeTheta : c.ropeTheta));
+    FloatAttr scale =
+        b.getF32FloatAttr(static_cast<float>(local ? 1.0 : c.ropeScale));
+    std::vector<float> freqs = getRopeFrequencies(c, ropeContext, local);
     DenseF32ArrayAttr freqAttr =
         freqs.empty() ? DenseF32ArrayAttr()
                       : b.getDenseF32ArrayAttr(llvm::ArrayRef<float>(freqs));
     q = RopeOp::create(b, loc, q, pos, theta, scale, ropeStyle, freqAttr);
     k = RopeOp::create(b, loc, k, pos, theta, scale, ropeStyle, freqAttr);
     Value appended = KVAppendOp::create(b, loc, cache, k, vv, pos);
+    MaskAttr layerMask =
+        sliding
+            ? MaskAttr::get(ctx, MaskKind::causal, *c.slidingWindow, 0, false)
+            : MaskAttr::get(ctx, MaskKind::causal, 0, 0, false);
+    // The default 1 / sqrt(D) stays implicit.
+    double attnScale = c.getAttentionScale();
+    FloatAttr scaleAttr =
+        static_cast<float>(attnScale) ==
+                static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)))
+            ? FloatAttr()
+            : b.getF32FloatAttr(static_cast<float>(attnScale));
+    FloatAttr capAttr =
+        c.attnLogitSoftcap
+            ? b.getF32FloatAttr(static_cast<float>(*c.attnLogitSoftcap))
+            : FloatAttr();
     Value a = CachedAttentionOp::create(
-                  b, loc, q.getType(), Type(), q, appended, pos, Value(), mask,
-                  FloatAttr(), ScoresAttr(), IntegerAttr())
+                  b, loc, q.getType(), Type(), q, appended, pos, Value(),
+                  layerMask, scaleAttr, capAttr, ScoresAttr(), IntegerAttr())
                   .getOutput();
     Value aR = buildMergeHeads(b, loc, a, t);
-    Value h2 = arith::AddFOp::create(b, loc, h, linear(aR, wo));
-    Value y = rmsNorm(loc, h2, widen(loc, ffnNorm));
-    Value g = linear(y, wg), u = linear(y, wu);
-    // SwiGLU: silu(g) * u = g / (1 + exp(-g)) * u.
+    Value attnOut = linear(aR, w(Role::O));
+    if (c.sandwichNorms)
+      attnOut = norm(attnOut, Role::PostAttnNorm);
+    Value h2 = arith::AddFOp::create(b, loc, h, attnOut);
+    Value y = norm(h2, Role::FfnNorm);
+    Value g, u;
+    if (c.fusedProjections) {
+      // Phi-3: gate | up in one projection.
+      Value gu = linear(y, w(Role::GateUp));
+      g = columns(loc, gu, t, 0, f);
+      u = columns(loc, gu, t, f, f);
+    } else {
+      g = linear(y, w(Role::Gate));
+      u = linear(y, w(Role::Up));
+    }
     Value mInit =
         tensor::EmptyOp::create(b, loc, tensor({kDyn, f}), ValueRange{t});
     AffineMap id = b.getMultiDimIdentityMap(2);
+    bool gelu = c.activation == LlamaConfig::Activation::GeluTanh;
     Value m =
         linalg::GenericOp::create(
             b, loc, mInit.getType(), ValueRange{g, u}, ValueRange{mInit},
             ArrayRef<AffineMap>{id, id, id},
             {utils::IteratorType::parallel, utils::IteratorType::parallel},
             [&](OpBuilder &nb, Location l, ValueRange args) {
-              Value one =
-                  arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(1.0f));
-              Value ng = arith::NegFOp::create(nb, l, args[0]);
-              Value en = math::ExpOp::create(nb, l, ng);
-              Value den = arith::AddFOp::create(nb, l, one, en);
-              Value s = arith::DivFOp::create(nb, l, args[0], den);
-              Value r = arith::MulFOp::create(nb, l, s, args[1]);
-              linalg::YieldOp::create(nb, l, r);
+              auto cst = [&](float v) -> Value {
+                return arith::ConstantOp::create(nb, l, nb.getF32FloatAttr(v));
+              };
+              Value x = args[0], act;
+              if (gelu) {
+                // GeGLU, PyTorch's tanh GELU: 0.5 x (1 + tanh(sqrt(2 / pi)
+                // (x + 0.044715 x^3))).
+                Value x3 = arith::MulFOp::create(
+                    nb, l, arith::MulFOp::create(nb, l, x, x), x);
+                Value inner = arith::MulFOp::create(
+                    nb, l, cst(0.7978845608028654f),
+                    arith::AddFOp::create(
+                        nb, l, x,
+                        arith::MulFOp::create(nb, l, cst(0.044715f), x3)));
+                Value th = math::TanhOp::create(nb, l, inner);
+                act = arith::MulFOp::create(
+                    nb, l, arith::MulFOp::create(nb, l, cst(0.5f), x),
+                    arith::AddFOp::create(nb, l, cst(1.0f), th));
+              } else {
+                // SwiGLU: silu(g) = g / (1 + exp(-g)).
+                Value en =
+                    math::ExpOp::create(nb, l, arith::NegFOp::create(nb, l, x));
+                act = arith::DivFOp::create(
+                    nb, l, x, arith::AddFOp::create(nb, l, cst(1.0f), en));
+              }
+              linalg::YieldOp::create(
+                  nb, l,
+                  arith::MulFOp::create(nb, l, act, args[1]).getResult());
             })
             .getResult(0);
-    Value out = arith::AddFOp::create(b, loc, h2, linear(m, wd));
+    Value mlpOut = linear(m, w(Role::Down));
+    if (c.sandwichNorms)
+      mlpOut = norm(mlpOut, Role::PostFfnNorm);
+    Value out = arith::AddFOp::create(b, loc, h2, mlpOut);
     func::ReturnOp::create(b, loc, ValueRange{out, appended});
     return fn;
   }
@@ -439,7 +650,7 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
                    .str()));
 
   ModelBuilder target(module, c, o.weightElementTypes, o.interleavedRope,
-                      o.cacheCapacity, "", "");
+                      o.cacheCapacity, o.positions, "", "");
   target.buildStep("step", {});
   if (!o.draftSkip.empty()) {
     llvm::SmallVector<bool> skip(c.layers, false);
@@ -453,7 +664,7 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
   if (o.draftModel) {
     const LlamaDraftModel &dm = *o.draftModel;
     draft.emplace(module, dm.config, dm.weightElementTypes, dm.interleavedRope,
-                  o.cacheCapacity, "draft.", "draft_");
+                  o.cacheCapacity, o.positions, "draft.", "draft_");
     draft->buildStep("draft_step", {});
   }
 

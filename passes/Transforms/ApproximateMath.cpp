@@ -8,7 +8,8 @@
 // approximation (Cephes-style range reduction, ~1 ulp on the range softmax
 // uses; docs/algorithms.md, "exp approximation"). Without it LLVM turns an
 // exp on a vector<16xf32> into 16 calls of the C library's expf. f32
-// `math.erf` (GELU) has no LLVM lowering at all and takes the same route.
+// `math.erf` (GELU) has no LLVM lowering at all and takes the same route,
+// and so does `math.tanh` (Gemma's tanh GELU and logit soft-capping).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,7 +36,7 @@ struct TokApproximateMathPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
-      return name == "math.exp" || name == "math.erf";
+      return name == "math.exp" || name == "math.erf" || name == "math.tanh";
     });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

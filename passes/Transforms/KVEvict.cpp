@@ -431,8 +431,8 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
         auto scored = CachedAttentionOp::create(
             b, att.getLoc(), att.getOutput().getType(), scoresType,
             att.getQuery(), cache, att.getPositions(), att.getTreeParents(),
-            att.getMaskAttr(), att.getScaleAttr(), scoresAttr,
-            att.getSelectBudgetAttr());
+            att.getMaskAttr(), att.getScaleAttr(), att.getSoftcapAttr(),
+            scoresAttr, att.getSelectBudgetAttr());
         att.getOutput().replaceAllUsesWith(scored.getOutput());
         att.erase();
         scores = scored.getReceived();

@@ -175,8 +175,8 @@ struct Splitter {
       return CachedAttentionOp::create(
           b, loc, RankedTensorType::get(shape, outType.getElementType()),
           Type(), query, cache, att.getPositions(), att.getTreeParents(),
-          att.getMaskAttr(), att.getScaleAttr(), att.getScoresAttr(),
-          att.getSelectBudgetAttr());
+          att.getMaskAttr(), att.getScaleAttr(), att.getSoftcapAttr(),
+          att.getScoresAttr(), att.getSelectBudgetAttr());
     };
     CachedAttentionOp first = attend(att.getCache(), kept);
     CachedAttentionOp second = attend(twin.lookup(att.getCache()), streamed);

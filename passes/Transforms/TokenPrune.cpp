@@ -134,7 +134,8 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
           attention.getQueryPositions(), attention.getKeyPositions(),
           attention.getTreeParents(), attention.getQuerySegments(),
           attention.getKeySegments(), attention.getKeySizes(),
-          attention.getMaskAttr(), attention.getScaleAttr(), scoresAttr);
+          attention.getMaskAttr(), attention.getScaleAttr(),
+          attention.getSoftcapAttr(), scoresAttr);
       attention.getOutput().replaceAllUsesWith(scored.getOutput());
       attention.erase();
       attention = scored;
@@ -165,7 +166,7 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
         b, loc, outType, receivedType, row, attention.getKey(),
         attention.getValue(), Value(), Value(), Value(), Value(), Value(),
         attention.getKeySizes(), attention.getMaskAttr(),
-        attention.getScaleAttr(), scoresAttr);
+        attention.getScaleAttr(), attention.getSoftcapAttr(), scoresAttr);
     return buildSumOverHeads(b, loc, cls.getReceived());
   }
 

@@ -10,6 +10,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::tok;
 
@@ -27,8 +29,8 @@ struct AttentionShapes {
 static LogicalResult verifyAttentionCommon(Operation *op,
                                            const AttentionShapes &s,
                                            MaskAttr mask, FloatAttr scale,
-                                           ScoresAttr scores, Value received,
-                                           Value treeParents) {
+                                           FloatAttr softcap, ScoresAttr scores,
+                                           Value received, Value treeParents) {
   int64_t qHeads = s.query.getDimSize(0);
   int64_t tokens = s.query.getDimSize(1);
   if (s.query.getElementType() != s.kvElementType)
@@ -55,6 +57,10 @@ static LogicalResult verifyAttentionCommon(Operation *op,
   if (scale && !(scale.getValueAsDouble() > 0.0))
     return op->emitOpError("expects a positive 'scale', got ")
            << scale.getValueAsDouble();
+  if (softcap && !(softcap.getValueAsDouble() > 0.0 &&
+                   std::isfinite(softcap.getValueAsDouble())))
+    return op->emitOpError("expects a positive finite 'softcap', got ")
+           << softcap.getValueAsDouble();
 
   if (scores && !received)
     return op->emitOpError("the 'scores' attribute requests a 'received' "
@@ -114,8 +120,8 @@ LogicalResult AttentionOp::verify() {
                          value.getDimSize(2),  key.getElementType(),
                          getOutput().getType()};
   if (failed(verifyAttentionCommon(*this, shapes, getMask(), getScaleAttr(),
-                                   getScoresAttr(), getReceived(),
-                                   getTreeParents())))
+                                   getSoftcapAttr(), getScoresAttr(),
+                                   getReceived(), getTreeParents())))
     return failure();
 
   int64_t tokens = getQuery().getType().getDimSize(1);
@@ -168,8 +174,8 @@ LogicalResult CachedAttentionOp::verify() {
                          cache.getHeadDim(),   cache.getElementType(),
                          getOutput().getType()};
   if (failed(verifyAttentionCommon(*this, shapes, getMask(), getScaleAttr(),
-                                   getScoresAttr(), getReceived(),
-                                   getTreeParents())))
+                                   getSoftcapAttr(), getScoresAttr(),
+                                   getReceived(), getTreeParents())))
     return failure();
   if (getMask().getBlockDiagonal())
     return emitOpError("a block-diagonal mask needs segment ids, which a "

@@ -90,6 +90,10 @@ struct LlamaDraftModel {
 struct LlamaModuleOptions {
   /// Slots of each layer's KV cache.
   int64_t cacheCapacity = 512;
+  /// Positions the compiled model reaches (0: cacheCapacity; more with an
+  /// evicting cache). LongRoPE (Phi-3) takes its long factors when they go
+  /// beyond the model's original context.
+  int64_t positions = 0;
   /// llama2.c pairs rotary dimensions 2i, 2i+1; Hugging Face i, i + D/2.
   bool interleavedRope = false;
   /// The element type ("f32", "f16", "bf16") each weight is stored in, in

@@ -59,8 +59,8 @@ def TokCostReportPass : Pass<"tok-cost-report", "::mlir::ModuleOp"> {
 }
 
 def TokApproximateMathPass : Pass<"tok-approximate-math"> {
-  let summary = "Rewrite f32 math.exp and math.erf into polynomial "
-                "approximations";
+  let summary = "Rewrite f32 math.exp, math.erf and math.tanh into "
+                "polynomial approximations";
   let description = [{
     Replaces every f32 `math.exp`, scalar or vector, by MLIR's polynomial
     approximation (range reduction to [-ln 2 / 2, ln 2 / 2], a degree-5
@@ -72,7 +72,9 @@ def TokApproximateMathPass : Pass<"tok-approximate-math"> {
 
     f32 `math.erf` (BERT's GELU), which has no LLVM lowering of its own,
     becomes MLIR's rational approximation (within about 1e-7 absolute of
-    `erff` over the whole range).
+    `erff` over the whole range); so does f32 `math.tanh` (Gemma's tanh GELU
+    and logit soft-capping: a rational approximation on [-7.99, 7.99],
+    +-1 beyond).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

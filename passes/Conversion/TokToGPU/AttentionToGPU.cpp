@@ -118,6 +118,8 @@ std::string unsupportedReason(AttentionOp op, int64_t keyTile,
     return "segments (block-diagonal mask)";
   if (op.getScores())
     return "received scores";
+  if (op.getSoftcap())
+    return "logit soft-capping";
   auto q = cast<RankedTensorType>(op.getQuery().getType());
   auto k = cast<RankedTensorType>(op.getKey().getType());
   Type element = q.getElementType();

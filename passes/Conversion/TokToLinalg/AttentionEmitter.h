@@ -33,6 +33,7 @@ struct AttentionInputs {
   Value keySizes;       // [S] f32 or null (ToMe proportional attention)
   MaskAttr mask;
   FloatAttr scale;   // null: 1 / sqrt(D)
+  FloatAttr softcap; // null: none; else logits c * tanh(logit / c)
   ScoresAttr scores; // null: no received scores
   RankedTensorType outputType;
   /// With `scores`: a zero-filled f32 [Hk, >= S] tensor the received mass

@@ -312,6 +312,14 @@ Value AttentionEmitter::logits(Value qTile, Value kTile, Value kvHead, Value i0,
                Value kSeg = kSegArg >= 0 ? args[kSegArg] : Value();
                Value vis = visible(gb, qi, kj, qPos, kPos, qSeg, kSeg);
                Value logit = arith::MulFOp::create(gb, l, args[0], scale);
+               if (FloatAttr cap = in.softcap) {
+                 Value c = f32Const(gb, cap.getValueAsDouble());
+                 logit = arith::MulFOp::create(
+                     gb, l,
+                     math::TanhOp::create(
+                         gb, l, arith::DivFOp::create(gb, l, logit, c)),
+                     c);
+               }
                if (sizeArg >= 0)
                  logit = arith::AddFOp::create(
                      gb, l, logit, math::LogOp::create(gb, l, args[sizeArg]));
@@ -717,6 +725,7 @@ struct AttentionOpLowering : OpConversionPattern<AttentionOp> {
     in.keySizes = adaptor.getKeySizes();
     in.mask = op.getMask();
     in.scale = op.getScaleAttr();
+    in.softcap = op.getSoftcapAttr();
     in.scores = op.getScoresAttr();
     in.outputType = op.getOutput().getType();
     if (Value received = op.getReceived()) {

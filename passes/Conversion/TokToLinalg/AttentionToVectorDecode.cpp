@@ -305,7 +305,7 @@ Value VectorAttentionEmitter::emitDecode(OpBuilder &ob, Value out, Value kvHead,
               dots.push_back(keyDot(kb, kvHead, key, q));
             s = vector::FromElementsOp::create(kb, loc, vec, dots);
           }
-          s = addLogSizes(kb, s, j0);
+          s = finishLogits(kb, s, j0);
           Value kPos = keyPositions(kb, kvHead, j0);
           s = arith::SelectOp::create(kb, loc, visible(kb, j0, kPos, qPos), s,
                                       splat(kb, negInf));

@@ -250,7 +250,7 @@ Value VectorAttentionEmitter::emitPrefill(OpBuilder &ob, Value out,
                 for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)
                   masked.push_back(arith::SelectOp::create(
                       kb, loc, visible(kb, firstKeys[vi], kPos[vi], qPos[r]),
-                      addLogSizes(kb, logits[r][vi], firstKeys[vi]),
+                      finishLogits(kb, logits[r][vi], firstKeys[vi]),
                       negInfVec));
                 if (blockLogits)
                   for (int64_t vi = 0; vi < 2 * kTilePanels; ++vi)

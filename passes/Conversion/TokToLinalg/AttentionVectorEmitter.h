@@ -26,6 +26,7 @@
 #include "AttentionEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -219,8 +220,17 @@ private:
   // padded with zeros past S so that 16- and 32-key reads stay in bounds.
   Value logSizes;
 
-  /// `logits` (16 keys from j0) plus the keys' log sizes, if any.
-  Value addLogSizes(OpBuilder &ob, Value logits, Value j0) {
+  /// `logits` (16 keys from j0, scaled) soft-capped (c * tanh(s / c)) if
+  /// the op says so, plus the keys' log sizes, if any.
+  Value finishLogits(OpBuilder &ob, Value logits, Value j0) {
+    if (FloatAttr cap = in.softcap) {
+      Value c = splat(ob, f32Const(ob, cap.getValueAsDouble()));
+      logits = arith::MulFOp::create(
+          ob, loc,
+          math::TanhOp::create(ob, loc,
+                               arith::DivFOp::create(ob, loc, logits, c)),
+          c);
+    }
     if (!logSizes)
       return logits;
     Value bias =

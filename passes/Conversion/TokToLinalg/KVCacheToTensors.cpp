@@ -277,6 +277,7 @@ struct CachedAttentionLowering : OpConversionPattern<CachedAttentionOp> {
       in.treeParents = adaptor.getTreeParents().front();
     in.mask = op.getMask();
     in.scale = op.getScaleAttr();
+    in.softcap = op.getSoftcapAttr();
     in.scores = op.getScoresAttr();
     if (std::optional<int64_t> budget = op.getSelectBudget()) {
       in.pageMin = c.pageMin;

@@ -36,6 +36,10 @@ def Tok_AttentionOp : Tok_Op<"attention", [
     - `sizes(%key_sizes)`: ToMe proportional attention, `log(size[s])` is
       added to every logit of key `s`.
 
+    `softcap = c` (Gemma 2's attention logit soft-capping) bounds every
+    scaled logit to (-c, c) before the mask and the size bias:
+    `c * tanh(scale * <q, k> / c)`.
+
     With the `scores` attribute the op also returns the attention mass each
     key received, per KV head (`Hk x S`, f32), accumulated inside the
     kernel over the rows the attribute selects.
@@ -64,6 +68,7 @@ def Tok_AttentionOp : Tok_Op<"attention", [
     Optional<Tok_F32Vector>:$key_sizes,
     Tok_MaskAttr:$mask,
     OptionalAttr<F32Attr>:$scale,
+    OptionalAttr<F32Attr>:$softcap,
     OptionalAttr<Tok_ScoresAttr>:$scores);
   let results = (outs
     Tok_HeadsTensor:$output,
@@ -98,6 +103,8 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
     received (`Hk x capacity`, f32, zero for dead slots), which eviction
     policies consume.
 
+    `softcap` is as in `tok.attention`.
+
     With `select_budget = B` (a cache with `pages = P`; Quest, query-aware
     selection) each query row attends only to the `k = min(max(3, B / P),
     #pages)` pages of live slots with the highest upper bound
@@ -122,6 +129,7 @@ def Tok_CachedAttentionOp : Tok_Op<"cached_attention", [Pure]> {
     Optional<Tok_I32Vector>:$tree_parents,
     Tok_MaskAttr:$mask,
     OptionalAttr<F32Attr>:$scale,
+    OptionalAttr<F32Attr>:$softcap,
     OptionalAttr<Tok_ScoresAttr>:$scores,
     OptionalAttr<I64Attr>:$select_budget);
   let results = (outs
