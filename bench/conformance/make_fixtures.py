@@ -101,6 +101,7 @@ ARCHS = {
                              long_factor=[1.2, 1.9, 3.0, 4.8, 7.5, 11.0, 16.0, 23.0]))),
 }
 SEEDS = {"phi3": 101}
+EMBED_SHRINK = {"gemma2": 0.2, "gemma3": 0.1}  # chosen for top-2 gaps >= 0.01
 PROMPT_LEN, NEW = 20, 32
 
 
@@ -125,6 +126,15 @@ def main():
             for pname, param in model.named_parameters():
                 if "norm" in pname:
                     param.add_(torch.randn_like(param) * 0.3)
+                # Gemma scales the (tied) embeddings by sqrt(hidden): at
+                # random init the input token's own row then dominates the
+                # logits and greedy decoding repeats it. Smaller rows leave
+                # the layers in charge; the final norm's (1 + w) grows by
+                # as much, so that the logits keep their spread.
+                if name.startswith("gemma") and "embed_tokens" in pname:
+                    param.mul_(EMBED_SHRINK[name])
+                if name.startswith("gemma") and pname == "model.norm.weight":
+                    param.copy_((1 + param) / EMBED_SHRINK[name] - 1)
         d = os.path.join(out, name)
         shutil.rmtree(d, ignore_errors=True)
         model.save_pretrained(d, safe_serialization=True)

@@ -16,6 +16,7 @@
 #include "Generate.h"
 
 #include "tok/Driver/Generator.h"
+#include "tok/Frontend/ChatTemplate.h"
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/Transforms/CostModel.h"
@@ -87,6 +88,28 @@ cl::opt<std::string> promptFile("prompt-file",
                                 cl::value_desc("path"), cl::init(""),
                                 cl::sub(tokrun::getGenerateCommand()),
                                 cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<bool> chatPrompt(
+    "chat",
+    cl::desc("The prompt is a user message: render it with the model's chat "
+             "template (tokenizer_config.json, chat_template.jinja or GGUF "
+             "metadata) and the assistant's turn after it"),
+    cl::init(false), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<std::string> systemText("system",
+                                cl::desc("With --chat: a system message "
+                                         "before the prompt"),
+                                cl::value_desc("text"), cl::init(""),
+                                cl::sub(tokrun::getGenerateCommand()),
+                                cl::cat(tokrun::getGenerateCategory()));
+
+cl::opt<bool> printPrompt(
+    "print-prompt",
+    cl::desc("Print the prompt's text (with --chat, the rendered template) "
+             "and its token ids, then stop without generating"),
+    cl::init(false), cl::sub(tokrun::getGenerateCommand()),
+    cl::cat(tokrun::getGenerateCategory()));
 
 cl::opt<int64_t> maxNewTokens("max-new-tokens",
                               cl::desc("Tokens to generate (fewer if the "
@@ -347,6 +370,10 @@ int tokrun::runGenerate(MLIRContext &context) {
           (promptText.getNumOccurrences() > 0) >
       1)
     return fail("give one of --prompt, --prompt-file and --ids");
+  if (chatPrompt && !promptIds.empty())
+    return fail("--chat takes --prompt or --prompt-file, not --ids");
+  if (systemText.getNumOccurrences() && !chatPrompt)
+    return fail("--system needs --chat");
   std::string text = promptText;
   if (!promptFile.empty()) {
     auto buffer = llvm::MemoryBuffer::getFile(promptFile, /*IsText=*/true);
@@ -376,13 +403,37 @@ int tokrun::runGenerate(MLIRContext &context) {
       prompt.push_back(static_cast<int32_t>(id));
     }
   } else {
-    auto encoded = model.getTokenizer().encodePrompt(text);
-    if (!encoded)
-      return fail(llvm::toString(encoded.takeError()));
-    prompt = std::move(*encoded);
+    if (chatPrompt) {
+      // The template writes the special tokens (BOS too): the rendered
+      // text is encoded as it is.
+      std::vector<tok::ChatMessage> messages;
+      if (systemText.getNumOccurrences())
+        messages.push_back({"system", systemText});
+      messages.push_back({"user", text});
+      auto chat =
+          tok::applyChatTemplate(modelPath, model.getTokenizer(), messages);
+      if (!chat)
+        return fail("--chat: " + llvm::toString(chat.takeError()));
+      text = std::move(chat->text);
+      prompt = std::move(chat->ids);
+    } else {
+      auto encoded = model.getTokenizer().encodePrompt(text);
+      if (!encoded)
+        return fail(llvm::toString(encoded.takeError()));
+      prompt = std::move(*encoded);
+    }
   }
   if (prompt.empty())
     return fail("the prompt is empty; give --prompt text or --ids");
+  if (printPrompt) {
+    if (promptIds.empty())
+      llvm::outs() << text << "\n";
+    llvm::outs() << "ids:";
+    for (int32_t id : prompt)
+      llvm::outs() << " " << id;
+    llvm::outs() << "\n";
+    return 0;
+  }
   int64_t promptLen = static_cast<int64_t>(prompt.size());
   if (maxPositions < 0)
     return fail("--positions must be positive, got " +

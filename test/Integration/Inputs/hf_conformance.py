@@ -4,6 +4,9 @@ transformers wrote with save_pretrained, and what it computed for it in
 float32, by bench/conformance/make_fixtures.py).
 
 Usage: hf_conformance.py TOK_IMPORT TOK_RUN WORKDIR FIXTURES [ARCH ...]
+       hf_conformance.py --generate TOK_RUN FIXTURE [tok-run options...]
+         (greedy tokens of `tok-run generate` with the options, e.g. a
+          --pipeline, against transformers' greedy continuation)
 
 Per architecture: the prompt's logits through tok's @forward (tok-import
 --teacher, f32 weights) against transformers' logits, max |difference|
@@ -56,21 +59,31 @@ def check(tok_import, tok_run, work, model):
     if got.shape != want.shape:
         return "logits of shape %s, transformers %s" % (got.shape, want.shape)
     err = float(np.abs(got - want).max() / np.abs(want).max())
+    return "logits max relative error %.2e (%s), %s" % (
+        err, "ok" if err <= TOLERANCE else "MISMATCH", generate(tok_run, model, ref, []))
+
+
+def generate(tok_run, model, ref, options):
+    """tok-run generate's greedy tokens against transformers'."""
     r = subprocess.run([tok_run, "generate", "--model", model, "--ids", ",".join(map(str, ref["prompt"])),
-                        "--max-new-tokens", str(len(ref["greedy"])), "--eos", "-1", "--print-ids", "--quiet"],
-                       capture_output=True, text=True)
+                        "--max-new-tokens", str(len(ref["greedy"])), "--eos", "-1", "--print-ids", "--quiet"]
+                       + options, capture_output=True, text=True)
     if r.returncode != 0:
         return "tok-run generate failed: " + r.stderr.strip()
     lines = [l for l in r.stdout.splitlines() if l.startswith("ids:")]
     tokens = [int(x) for x in lines[-1].split()[1:]] if lines else []
     same = tokens == ref["greedy"]
     first = next((i for i, (a, b) in enumerate(zip(tokens, ref["greedy"])) if a != b), None)
-    return "logits max relative error %.2e (%s), greedy %d tokens %s" % (
-        err, "ok" if err <= TOLERANCE else "MISMATCH", len(ref["greedy"]),
-        "identical" if same else "MISMATCH from token %s" % first)
+    return "greedy %d tokens %s" % (len(ref["greedy"]), "identical" if same else "MISMATCH from token %s" % first)
 
 
 def main():
+    if sys.argv[1] == "--generate":
+        tok_run, model = sys.argv[2:4]
+        ref = json.load(open(os.path.join(model, "reference.json")))
+        msg = generate(tok_run, model, ref, sys.argv[4:])
+        print("%s %s: %s" % (os.path.basename(model), " ".join(sys.argv[4:]), msg))
+        return 1 if "MISMATCH" in msg or "failed" in msg else 0
     tok_import, tok_run, work, fixtures = sys.argv[1:5]
     archs = sys.argv[5:] or sorted(os.listdir(fixtures))
     bad = 0
