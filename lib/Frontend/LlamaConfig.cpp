@@ -562,7 +562,12 @@ llvm::Expected<LlamaConfig> mlir::tok::parseLlamaConfig(StringRef json,
     std::string want = c.slidingWindow ? "sliding_attention" : "full_attention";
     for (const llvm::json::Value &kind : *a) {
       std::optional<StringRef> k = kind.getAsString();
-      if (gemma && k && (*k == "sliding_attention" || *k == "full_attention")) {
+      if (gemma) {
+        if (!k || (*k != "sliding_attention" && *k != "full_attention"))
+          return fileError(name, "'layer_types': a layer of kind '" +
+                                     k.value_or("?") +
+                                     "' is not supported (sliding_attention, "
+                                     "full_attention)");
         c.slidingLayers.push_back(*k == "sliding_attention");
         continue;
       }

@@ -227,6 +227,22 @@ func.func @case23(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6
 
 // -----
 
+func.func @softcap_negative(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6x32xf32>) {
+  // expected-error @+1 {{'tok.attention' op expects a positive finite 'softcap', got -5.000000e+01}}
+  %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>, softcap = -50.0 : f32} : tensor<8x4x32xf32>, tensor<4x6x32xf32>, tensor<4x6x32xf32> -> tensor<8x4x32xf32>
+  return
+}
+
+// -----
+
+func.func @softcap_inf(%q: tensor<8x1x32xf32>, %c: !tok.kv_cache<4x16x32xf32>, %pos: tensor<1xi32>) {
+  // expected-error @+1 {{'tok.cached_attention' op expects a positive finite 'softcap', got INF}}
+  %o = tok.cached_attention %q, %c, %pos {mask = #tok.mask<causal>, softcap = 0x7F800000 : f32} : tensor<8x1x32xf32>, !tok.kv_cache<4x16x32xf32>, tensor<1xi32> -> tensor<8x1x32xf32>
+  return
+}
+
+// -----
+
 func.func @case24(%q: tensor<8x4x32xf32>, %k: tensor<4x6x32xf32>, %v: tensor<4x6x32xf32>) {
   // expected-error @+1 {{'tok.attention' op the 'scores' attribute requests a 'received' result, but the op has none}}
   %o = tok.attention %q, %k, %v {mask = #tok.mask<causal>, scores = #tok.scores<>} : tensor<8x4x32xf32>, tensor<4x6x32xf32>, tensor<4x6x32xf32> -> tensor<8x4x32xf32>

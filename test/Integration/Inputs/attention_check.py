@@ -68,6 +68,8 @@ def reference(c):
     vv = np.repeat(v, g, axis=0)
     scale = c.get("scale", 1.0 / np.sqrt(d))
     z = np.einsum("htd,hsd->hts", q, kk) * scale
+    if "softcap" in c:
+        z = c["softcap"] * np.tanh(z / c["softcap"])
     qpos = c.get("qpos", np.arange(s - t, s))
     kpos = c.get("kpos", np.arange(s))
     vis = np.ones((t, s), bool)
@@ -159,6 +161,8 @@ def module(c):
     attrs = "mask = %s" % mask
     if "scale" in c:
         attrs += ", scale = %.8e : f32" % c["scale"]
+    if "softcap" in c:
+        attrs += ", softcap = %.8e : f32" % c["softcap"]
     results, rtypes = "%o", ot
     if "scores" in c:
         rows, decay = c["scores"]
@@ -312,6 +316,16 @@ def cases(rng):
     out.append(("bf16 prefill 300 rows, D = 128, large values", c))
     out.append(("bf16 option, decode rows stay f32",
                 dict(qkv(4, 2, 5, 40, 16), mask=dict(kind="causal"), pipeline=bf16)))
+    # Gemma 2's soft-capping (c tanh(z / c), before the mask), at a cap the
+    # logits of 3x larger queries cross: the general lowering, both vector
+    # kernels (with a window, as Gemma's local layers), the bf16 prefill.
+    for name, t, extra in (("general", 9, dict(pipeline=GENERAL)),
+                           ("vector prefill", 33, {}),
+                           ("vector decode", 2, {}),
+                           ("bf16 prefill", 33, dict(pipeline=bf16, bf16=True))):
+        c = dict(qkv(4, 2, t, 50, 32), mask=dict(kind="causal", window=24), softcap=1.5, **extra)
+        c["q"] = c["q"] * 3.0
+        out.append(("softcap, " + name, c))
     c = dict(qkv(4, 2, 19, 19, 16), mask=dict(kind="causal"), dtype="f16")
     for n in "qkv":
         c[n] = c[n].astype(np.float16).astype(np.float32)

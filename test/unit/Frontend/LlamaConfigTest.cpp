@@ -74,7 +74,7 @@ TEST(LlamaConfigTest, RejectsBadConfigs) {
             std::string::npos);
   EXPECT_NE(errorOf(config(R"("model_type": "gpt2")"))
                 .find("unknown architecture 'gpt2' (supported: llama, "
-                      "mistral, qwen2, qwen3)"),
+                      "mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)"),
             std::string::npos);
   EXPECT_NE(errorOf(R"({"model_type": "llama"})").find("missing 'hidden_size'"),
             std::string::npos);
@@ -225,6 +225,161 @@ TEST(LlamaConfigTest, ReadsQwen3) {
   ASSERT_EQ(w[5].shape.size(), 1u);
   EXPECT_EQ(w[5].shape[0], 32);
   EXPECT_EQ(w[6].name, "model.layers.0.self_attn.k_norm.weight");
+}
+
+/// Gemma 2: the defaults transformers applies (alternating layers from the
+/// first sliding one, query_pre_attn_scalar), the sandwich norms in each
+/// layer's list (Gemma's post_attention_layernorm is the attention
+/// output's norm, pre_feedforward_layernorm the MLP's input norm).
+TEST(LlamaConfigTest, ReadsGemma2) {
+  auto c = parseLlamaConfig(config(R"("model_type": "gemma2", "head_dim": 32,
+                "sliding_window": 4096, "query_pre_attn_scalar": 144,
+                "attn_logit_softcapping": 50.0,
+                "final_logit_softcapping": 30.0, "num_hidden_layers": 3,
+                "hidden_activation": "gelu_pytorch_tanh",
+                "hidden_act": "gelu_pytorch_tanh",
+                "cache_implementation": "hybrid")"),
+                            "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_TRUE(c->normPlusOne && c->sandwichNorms && c->scaleEmbeddings);
+  EXPECT_EQ(c->activation, LlamaConfig::Activation::GeluTanh);
+  EXPECT_EQ(c->attnLogitSoftcap, 50.0);
+  EXPECT_EQ(c->finalLogitSoftcap, 30.0);
+  EXPECT_TRUE(c->isSlidingLayer(0));
+  EXPECT_FALSE(c->isSlidingLayer(1));
+  EXPECT_TRUE(c->isSlidingLayer(2));
+  EXPECT_DOUBLE_EQ(c->getAttentionScale(), 1.0 / 12.0);
+  std::vector<LlamaWeight> w = getLlamaWeights(*c);
+  ASSERT_GT(w.size(), 10u);
+  EXPECT_EQ(w[6].name, "model.layers.0.post_attention_layernorm.weight");
+  EXPECT_EQ(w[7].name, "model.layers.0.pre_feedforward_layernorm.weight");
+  EXPECT_EQ(w[8].name, "model.layers.0.post_feedforward_layernorm.weight");
+  // norm, q, k, v, o, three norms, gate, up, down.
+  EXPECT_EQ(getLlamaWeightsPerLayer(*c), 11);
+}
+
+/// Gemma 3: the local theta and the global RoPE from the nested
+/// rope_parameters, or from the older rope_local_base_freq and
+/// sliding_window_pattern.
+TEST(LlamaConfigTest, ReadsGemma3) {
+  auto c = parseLlamaConfig(
+      config(R"("model_type": "gemma3_text", "sliding_window": 512,
+                "num_hidden_layers": 2,
+                "layer_types": ["sliding_attention", "full_attention"],
+                "rope_parameters": {
+                  "full_attention": {"rope_type": "linear", "factor": 8.0,
+                                     "rope_theta": 1000000.0},
+                  "sliding_attention": {"rope_type": "default",
+                                        "rope_theta": 10000.0}})"),
+      "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  EXPECT_TRUE(c->qkNorm);
+  EXPECT_EQ(c->localRopeTheta, 10000.0);
+  EXPECT_EQ(c->ropeTheta, 1000000.0);
+  EXPECT_EQ(c->ropeScale, 8.0);
+  EXPECT_TRUE(c->isSlidingLayer(0));
+  EXPECT_FALSE(c->isSlidingLayer(1));
+  auto old = parseLlamaConfig(
+      config(R"("model_type": "gemma3_text", "sliding_window": 512,
+                "num_hidden_layers": 7, "sliding_window_pattern": 6,
+                "rope_theta": 1000000.0, "rope_local_base_freq": 20000.0)"),
+      "config.json");
+  ASSERT_TRUE(static_cast<bool>(old)) << llvm::toString(old.takeError());
+  EXPECT_EQ(old->localRopeTheta, 20000.0);
+  for (int64_t l = 0; l < 7; ++l)
+    EXPECT_EQ(old->isSlidingLayer(l), l != 5) << "layer " << l;
+}
+
+/// Phi-3's LongRoPE: short factors within the original context, long ones
+/// beyond; the attention factor sqrt(1 + ln(max / original) / ln original)
+/// squared in the attention scale.
+TEST(LlamaConfigTest, ReadsPhi3LongRope) {
+  auto c = parseLlamaConfig(
+      config(R"("model_type": "phi3", "original_max_position_embeddings": 32,
+                "rope_scaling": {"type": "su",
+                  "short_factor": [1, 2, 4, 8, 1, 1, 1, 1],
+                  "long_factor": [3, 3, 3, 3, 3, 3, 3, 3]})"),
+      "config.json");
+  ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  ASSERT_TRUE(c->longRope.has_value());
+  EXPECT_TRUE(c->fusedProjections);
+  // head_dim 16: theta^(-2i/16) / factor[i].
+  std::vector<float> shortF = getRopeFrequencies(*c, 32);
+  std::vector<float> longF = getRopeFrequencies(*c, 33);
+  ASSERT_EQ(shortF.size(), 8u);
+  EXPECT_FLOAT_EQ(shortF[0], 1.0f);
+  EXPECT_FLOAT_EQ(shortF[1], static_cast<float>(std::pow(1e4, -0.125) / 2));
+  EXPECT_FLOAT_EQ(shortF[3], static_cast<float>(std::pow(1e4, -0.375) / 8));
+  EXPECT_FLOAT_EQ(longF[0], 1.0f / 3.0f);
+  // max 128 over original 32: factor 4.
+  double af = std::sqrt(1.0 + std::log(4.0) / std::log(32.0));
+  EXPECT_DOUBLE_EQ(c->getAttentionScale(), af * af / 4.0);
+  std::vector<LlamaWeight> w = getLlamaWeights(*c);
+  EXPECT_EQ(w[2].name, "model.layers.0.self_attn.qkv_proj.weight");
+  EXPECT_EQ(w[2].shape[0], 3 * 64);
+  EXPECT_EQ(w[5].name, "model.layers.0.mlp.gate_up_proj.weight");
+  EXPECT_EQ(w[5].shape[0], 2 * 172);
+}
+
+/// Each new field out of range, or where it does not belong, is refused.
+TEST(LlamaConfigTest, RefusesGemmaAndPhi3FieldsOutOfRange) {
+  struct Case {
+    const char *json, *error;
+  } cases[] = {
+      {R"("model_type": "gemma3")", "a Gemma 3 image-text config"},
+      {R"("model_type": "llama", "final_logit_softcapping": 30.0)",
+       "config key 'final_logit_softcapping' is not understood"},
+      {R"("model_type": "gemma2", "attn_logit_softcapping": -1.0)",
+       "'attn_logit_softcapping' must be a positive number"},
+      {R"("model_type": "gemma2", "query_pre_attn_scalar": 0)",
+       "'query_pre_attn_scalar' must be positive"},
+      {R"("model_type": "gemma2", "hidden_activation": "gelu")",
+       "'hidden_activation' must be \"gelu_pytorch_tanh\""},
+      {R"("model_type": "gemma2", "use_bidirectional_attention": true)",
+       "'use_bidirectional_attention' true is not supported"},
+      {R"("model_type": "gemma2", "layer_types":
+          ["sliding_attention", "full_attention"])",
+       "has sliding layers but no 'sliding_window'"},
+      {R"("model_type": "gemma2", "sliding_window": 8, "layer_types":
+          ["sliding_attention", "chunked_attention"])",
+       "'layer_types': a layer of kind 'chunked_attention' is not "
+       "supported"},
+      {R"("model_type": "gemma3_text", "sliding_window": 8,
+          "sliding_window_pattern": 0)",
+       "'sliding_window_pattern' must be positive"},
+      {R"("model_type": "gemma3_text", "sliding_window": 8,
+          "rope_parameters": {"sliding_attention": {"rope_type": "linear",
+                                                    "factor": 2.0}})",
+       "'rope_parameters.sliding_attention' of type 'linear' is not "
+       "supported"},
+      {R"("model_type": "gemma3_text", "sliding_window": 8,
+          "rope_parameters": {"full_attention": {}, "chunked": {}})",
+       "'rope_parameters.chunked' is not a layer kind tok knows"},
+      {R"("model_type": "phi3", "rope_scaling": {"type": "longrope",
+          "short_factor": [1, 1], "long_factor": [1, 1]})",
+       "LongRoPE's factor lists must have head_dim / 2 = 8 entries, got 2"},
+      {R"("model_type": "phi3", "rope_scaling": {"type": "longrope",
+          "short_factor": [1, 1, 1, 1, 1, 1, 1, 0],
+          "long_factor": [1, 1, 1, 1, 1, 1, 1, 1]})",
+       "'rope_scaling.short_factor' must hold positive numbers"},
+      {R"("model_type": "phi3", "rope_scaling": {"type": "longrope",
+          "long_factor": [1, 1, 1, 1, 1, 1, 1, 1]})",
+       "needs 'short_factor'"},
+      {R"("model_type": "llama", "rope_scaling": {"type": "longrope",
+          "short_factor": [1, 1, 1, 1, 1, 1, 1, 1],
+          "long_factor": [1, 1, 1, 1, 1, 1, 1, 1]})",
+       "'longrope' is supported for phi3 only"},
+      {R"("model_type": "phi3", "rope_scaling": {"type": "longrope",
+          "short_factor": [1, 1, 1, 1, 1, 1, 1, 1],
+          "long_factor": [1, 1, 1, 1, 1, 1, 1, 1],
+          "partial_rotary_factor": 0.75})",
+       "'rope_scaling.partial_rotary_factor' 0.75 is not supported"},
+      {R"("model_type": "llama", "original_max_position_embeddings": 4096)",
+       "config key 'original_max_position_embeddings' is not understood"},
+  };
+  for (const Case &k : cases)
+    EXPECT_NE(errorOf(config(k.json)).find(k.error), std::string::npos)
+        << k.json << "\n  gave: " << errorOf(config(k.json));
 }
 
 /// JSON nesting: refused past 256 levels before the recursive parser runs
