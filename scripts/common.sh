@@ -18,7 +18,7 @@ TOK_JOBS=${TOK_JOBS:-$(nproc)}
 TOK_PACKAGES=(
   build-essential cmake ninja-build ccache
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
-  clang-format-22 libgtest-dev python3 python3-numpy python3-pip
+  clang-format-22 libgtest-dev libicu-dev python3 python3-numpy python3-pip
 )
 
 tok_log() {

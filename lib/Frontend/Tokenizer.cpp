@@ -12,6 +12,7 @@
 #include "tok/Support/Json.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
@@ -20,9 +21,12 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 using namespace mlir::tok;
 
@@ -43,6 +47,54 @@ Tokenizer::encodePrompt(StringRef text) const {
   out.insert(out.end(), ids->begin(), ids->end());
   out.insert(out.end(), promptSuffix.begin(), promptSuffix.end());
   return out;
+}
+
+llvm::Error Tokenizer::applyTokenizerConfig(StringRef path) {
+  auto buffer = mapFile(path);
+  if (!buffer)
+    return buffer.takeError();
+  llvm::Expected<llvm::json::Value> parsed = parseJson((*buffer)->getBuffer());
+  if (!parsed)
+    return fileError(path,
+                     "malformed JSON: " + llvm::toString(parsed.takeError()));
+  const llvm::json::Object *root = parsed->getAsObject();
+  if (!root)
+    return fileError(path, "not a JSON object");
+  for (auto [flag, key, fallback, side] :
+       {std::tuple<StringRef, StringRef, StringRef, std::vector<int32_t> *>{
+            "add_bos_token", "bos_token", "<s>", &promptPrefix},
+        {"add_eos_token", "eos_token", "</s>", &promptSuffix}}) {
+    const llvm::json::Value *value = root->get(flag);
+    if (!value || value->kind() == llvm::json::Value::Null)
+      continue;
+    std::optional<bool> add = value->getAsBoolean();
+    if (!add)
+      return fileError(path, "'" + flag + "' is not a boolean");
+    side->clear();
+    if (!*add)
+      continue;
+    // The token: a string, or an AddedToken object's content.
+    StringRef token = fallback;
+    if (const llvm::json::Value *named = root->get(key)) {
+      if (std::optional<StringRef> s = named->getAsString())
+        token = *s;
+      else if (const llvm::json::Object *obj = named->getAsObject();
+               obj && obj->getString("content"))
+        token = *obj->getString("content");
+      else if (named->kind() != llvm::json::Value::Null)
+        return fileError(path, "'" + key +
+                                   "' is neither a string nor an "
+                                   "added token");
+    }
+    std::optional<int32_t> id = getTokenId(token);
+    if (!id)
+      return fileError(path, "'" + flag + "' asks for the " + key + " '" +
+                                 token +
+                                 "', which the tokenizer does not "
+                                 "have");
+    side->push_back(*id);
+  }
+  return llvm::Error::success();
 }
 
 static llvm::Error idError(int32_t id, int64_t vocab) {
@@ -122,37 +174,132 @@ static size_t utf8Length(unsigned char lead) {
 }
 
 namespace {
-enum class BPEMode { ByteLevel, SentencePiece };
+/// One step of a tokenizer.json normalizer (a Sequence is flattened).
+struct NormalizerStep {
+  enum Kind { Form, Lowercase, Replace, Prepend, Strip, StripAccents };
+  Kind kind = Form;
+  NormalizationForm form = NormalizationForm::NFC;
+  std::string pattern, content;     // Replace: pattern -> content; Prepend
+  bool left = false, right = false; // Strip
+};
 
-class BPETokenizer : public Tokenizer {
+/// One step of a tokenizer.json pre-tokenizer (a Sequence is flattened).
+struct PreTokenizerStep {
+  enum Kind { ByteLevel, Split, Metaspace };
+  enum class Prepend { Always, First, Never };
+  PreTokenizerStep(Kind kind = ByteLevel) : kind(kind) {}
+  Kind kind;
+  bool addPrefixSpace = false;         // ByteLevel
+  std::optional<SplitPattern> pattern; // ByteLevel's regex, Split's
+  std::string replacement;             // Metaspace
+  Prepend prepend = Prepend::Always;   // Metaspace
+  bool split = true;                   // Metaspace
+};
+
+/// One step of a tokenizer.json decoder (a Sequence is flattened).
+struct DecoderStep {
+  enum Kind { ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace };
+  DecoderStep(Kind kind = ByteLevel) : kind(kind) {}
+  Kind kind;
+  std::string pattern, content; // Replace; Strip's content; Metaspace's
+  unsigned start = 0, stop = 0; // Strip
+  bool prependFirst = true;     // Metaspace: a prepend scheme other than never
+};
+
+/// A pre-token: its text, and whether it begins the input (offset 0).
+struct PreToken {
+  std::string text;
+  bool atStart;
+};
+
+enum class ModelKind { BPE, Unigram };
+
+/// The code point at `i` of `text` (advancing `i`); an invalid byte is
+/// returned as itself with bit 31 set.
+uint32_t nextCodePoint(StringRef text, size_t &i) {
+  size_t n = std::min(utf8Length(text[i]), text.size() - i);
+  const auto *p = reinterpret_cast<const llvm::UTF8 *>(text.data() + i);
+  llvm::UTF32 cp;
+  if (n > 1 && llvm::isLegalUTF8Sequence(p, p + n)) {
+    const llvm::UTF8 *src = p;
+    llvm::UTF32 *dst = &cp;
+    llvm::ConvertUTF8toUTF32(&src, p + n, &dst, dst + 1,
+                             llvm::strictConversion);
+    i += n;
+    return cp;
+  }
+  ++i;
+  return static_cast<uint8_t>(p[0]) | (p[0] < 0x80 ? 0 : 0x80000000u);
+}
+
+/// Every occurrence of `pattern` in `text` (left to right, not
+/// overlapping) replaced by `content`.
+std::string replaceAll(StringRef text, StringRef pattern, StringRef content) {
+  std::string out;
+  out.reserve(text.size());
+  while (true) {
+    size_t at = text.find(pattern);
+    if (at == StringRef::npos)
+      break;
+    out += text.take_front(at);
+    out += content;
+    text = text.drop_front(at + pattern.size());
+  }
+  out += text;
+  return out;
+}
+
+/// The text of `tokenizer.json`: normalizer, pre-tokenizer, model (BPE or
+/// Unigram) and decoder, each as `tokenizers` runs them.
+class HFTokenizer : public Tokenizer {
 public:
-  BPEMode mode = BPEMode::ByteLevel;
-  bool prefixSpace = false;
-  /// Byte-level only: the regex split applied before BPE, if any.
-  std::optional<SplitPattern> split;
-  /// Byte-level only: an NFC normalizer is declared. It is not implemented:
-  /// text with combining marks (which NFC may compose) is refused.
-  bool nfc = false;
+  ModelKind model = ModelKind::BPE;
+  std::vector<NormalizerStep> normalizers;
+  std::vector<PreTokenizerStep> preTokenizers;
+  std::vector<DecoderStep> decoders;
   std::vector<std::string> tokens; // id -> token text
   llvm::StringMap<int32_t> vocab;
-  /// (left, right) -> (rank, merged id).
+  std::vector<std::pair<std::string, int32_t>> added; // longest first
+  /// Added tokens that take the whitespace before / after them.
+  llvm::DenseSet<int32_t> lstrip, rstrip;
+  /// BPE: (left, right) -> (rank, merged id).
   llvm::DenseMap<std::pair<int32_t, int32_t>, std::pair<int32_t, int32_t>>
       merges;
-  std::vector<std::pair<std::string, int32_t>> added; // longest first
-  int32_t byteTokens[256];                            // <0xXX> ids, or -1
-  std::vector<std::string> alphabet;                  // byte-level only
+  bool byteFallback = false, fuseUnk = false, ignoreMerges = false;
+  std::optional<int32_t> unk;
+  /// Unigram: the log-probability of each id.
+  std::vector<double> scores;
+  double minScore = 0;
+  size_t maxPieceBytes = 0;
+  int32_t byteTokens[256];           // <0xXX> ids, or -1
+  std::vector<std::string> alphabet; // the byte-level alphabet
   llvm::StringMap<uint8_t> alphabetInverse;
+
+  HFTokenizer() {
+    for (int32_t &b : byteTokens)
+      b = -1;
+    alphabet = byteLevelAlphabet();
+    for (unsigned b = 0; b < 256; ++b)
+      alphabetInverse[alphabet[b]] = static_cast<uint8_t>(b);
+  }
 
   int64_t getVocabSize() const override {
     return static_cast<int64_t>(tokens.size());
   }
 
+  std::optional<int32_t> getTokenId(StringRef token) const override {
+    auto it = vocab.find(token);
+    if (it == vocab.end())
+      return std::nullopt;
+    return it->second;
+  }
+
   llvm::Expected<std::vector<int32_t>> encode(StringRef text) const override {
     std::vector<int32_t> ids;
-    // Added tokens split the text; the pieces between them go through BPE.
+    // Added tokens split the text (the leftmost, longest first); the
+    // pieces between them are normalized and tokenized on their own.
     size_t start = 0, i = 0;
-    bool first = true;
-    while (i <= text.size()) {
+    while (true) {
       const std::pair<std::string, int32_t> *match = nullptr;
       if (i < text.size())
         for (const auto &a : added)
@@ -164,81 +311,269 @@ public:
         ++i;
         continue;
       }
-      if (i > start) {
-        if (llvm::Error err = encodePiece(text.slice(start, i), first, ids))
-          return std::move(err);
-        first = false;
+      size_t end = i, next = i;
+      if (match) {
+        next = i + match->first.size();
+        if (lstrip.contains(match->second))
+          while (end > start && llvm::isSpace(text[end - 1]))
+            --end;
+        if (rstrip.contains(match->second))
+          while (next < text.size() && llvm::isSpace(text[next]))
+            ++next;
       }
+      if (end > start)
+        if (llvm::Error err =
+                encodeSegment(text.slice(start, end), start == 0, ids))
+          return std::move(err);
       if (!match)
         break;
       ids.push_back(match->second);
-      i += match->first.size();
-      start = i;
+      i = start = next;
     }
     return ids;
   }
 
   llvm::Expected<std::string>
   decode(llvm::ArrayRef<int32_t> ids) const override {
-    std::string text;
+    std::vector<std::string> pieces;
+    pieces.reserve(ids.size());
     for (int32_t id : ids) {
       if (id < 0 || static_cast<size_t>(id) >= tokens.size())
         return idError(id, getVocabSize());
-      StringRef token = tokens[id];
-      if (mode == BPEMode::SentencePiece) {
-        unsigned byte;
-        if (token.size() == 6 && token.starts_with("<0x") &&
-            token.ends_with(">") && !token.substr(3, 2).getAsInteger(16, byte))
-          text.push_back(static_cast<char>(byte));
-        else
-          text += token;
-        continue;
-      }
-      if (isAdded(id)) {
-        text += token;
-        continue;
-      }
-      for (size_t p = 0; p < token.size();) {
-        size_t n = std::min(utf8Length(token[p]), token.size() - p);
-        auto it = alphabetInverse.find(token.substr(p, n));
-        if (it == alphabetInverse.end())
-          text += token.substr(p, n); // not from the alphabet: keep as is
-        else
-          text.push_back(static_cast<char>(it->second));
-        p += n;
-      }
+      pieces.push_back(tokens[id]);
     }
-    if (mode == BPEMode::SentencePiece) {
-      std::string spaced;
-      StringRef rest(text);
-      const StringRef meta = "\xe2\x96\x81"; // U+2581
-      while (!rest.empty()) {
-        if (rest.starts_with(meta)) {
-          spaced.push_back(' ');
-          rest = rest.drop_front(meta.size());
-        } else {
-          spaced.push_back(rest.front());
-          rest = rest.drop_front();
-        }
-      }
-      if (prefixSpace && !spaced.empty() && spaced.front() == ' ')
-        spaced.erase(0, 1);
-      return spaced;
-    }
+    for (const DecoderStep &step : decoders)
+      pieces = applyDecoder(step, std::move(pieces));
+    std::string text;
+    for (const std::string &p : pieces)
+      text += p;
     return text;
   }
 
+  std::string normalize(StringRef segment) const {
+    std::string s = segment.str();
+    for (const NormalizerStep &step : normalizers) {
+      switch (step.kind) {
+      case NormalizerStep::Form:
+        s = normalizeUnicode(s, step.form);
+        break;
+      case NormalizerStep::Lowercase:
+        s = lowercaseUnicode(s);
+        break;
+      case NormalizerStep::Replace:
+        s = replaceAll(s, step.pattern, step.content);
+        break;
+      case NormalizerStep::Prepend:
+        if (!s.empty())
+          s = step.content + s;
+        break;
+      case NormalizerStep::Strip: {
+        size_t begin = 0, end = s.size();
+        if (step.left)
+          for (size_t i = 0; i < end;) {
+            size_t at = i;
+            if (!isUnicodeWhiteSpace(nextCodePoint(s, i))) {
+              begin = at;
+              break;
+            }
+            begin = i;
+          }
+        if (step.right)
+          while (end > begin) {
+            size_t at = end - 1;
+            while (at > begin && (s[at] & 0xc0) == 0x80)
+              --at;
+            size_t i = at;
+            if (!isUnicodeWhiteSpace(nextCodePoint(s, i)) || i != end)
+              break;
+            end = at;
+          }
+        s = s.substr(begin, end - begin);
+        break;
+      }
+      case NormalizerStep::StripAccents: {
+        std::string kept;
+        for (size_t i = 0; i < s.size();) {
+          size_t at = i;
+          if (!isUnicodeMark(nextCodePoint(s, i)))
+            kept.append(s, at, i - at);
+        }
+        s = std::move(kept);
+        break;
+      }
+      }
+    }
+    return s;
+  }
+
 private:
-  bool isAdded(int32_t id) const {
-    for (const auto &a : added)
-      if (a.second == id)
-        return true;
-    return false;
+  /// Normalizes, pre-tokenizes and tokenizes text between added tokens.
+  llvm::Error encodeSegment(StringRef segment, bool atStart,
+                            std::vector<int32_t> &ids) const {
+    std::vector<PreToken> pieces;
+    pieces.push_back({normalize(segment), atStart});
+    for (const PreTokenizerStep &step : preTokenizers)
+      pieces = applyPreTokenizer(step, std::move(pieces));
+    for (const PreToken &p : pieces) {
+      if (p.text.empty())
+        continue;
+      llvm::Error err = model == ModelKind::BPE ? encodeBPE(p.text, ids)
+                                                : encodeUnigram(p.text, ids);
+      if (err)
+        return err;
+    }
+    return llvm::Error::success();
+  }
+
+  std::vector<PreToken> applyPreTokenizer(const PreTokenizerStep &step,
+                                          std::vector<PreToken> in) const {
+    std::vector<PreToken> out;
+    for (PreToken &p : in) {
+      if (p.text.empty())
+        continue;
+      std::string text = std::move(p.text);
+      switch (step.kind) {
+      case PreTokenizerStep::ByteLevel: {
+        if (step.addPrefixSpace && text.front() != ' ')
+          text.insert(0, 1, ' ');
+        std::vector<StringRef> parts;
+        if (step.pattern)
+          parts = splitPreTokens(text, *step.pattern);
+        else
+          parts.push_back(text);
+        for (auto [k, part] : llvm::enumerate(parts)) {
+          std::string mapped;
+          for (char c : part)
+            mapped += alphabet[static_cast<uint8_t>(c)];
+          out.push_back({std::move(mapped), p.atStart && k == 0});
+        }
+        break;
+      }
+      case PreTokenizerStep::Split:
+        for (auto [k, part] :
+             llvm::enumerate(splitPreTokens(text, *step.pattern)))
+          out.push_back({part.str(), p.atStart && k == 0});
+        break;
+      case PreTokenizerStep::Metaspace: {
+        text = replaceAll(text, " ", step.replacement);
+        bool prepend =
+            step.prepend == PreTokenizerStep::Prepend::Always ||
+            (step.prepend == PreTokenizerStep::Prepend::First && p.atStart);
+        if (prepend && !StringRef(text).starts_with(step.replacement))
+          text.insert(0, step.replacement);
+        if (!step.split) {
+          out.push_back({std::move(text), p.atStart});
+          break;
+        }
+        // Each replacement character begins a new piece.
+        StringRef rest(text);
+        bool first = true;
+        while (!rest.empty()) {
+          size_t at = rest.find(step.replacement, 1);
+          out.push_back({rest.take_front(at).str(), p.atStart && first});
+          rest = rest.drop_front(std::min(at, rest.size()));
+          first = false;
+        }
+        break;
+      }
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> applyDecoder(const DecoderStep &step,
+                                        std::vector<std::string> in) const {
+    std::vector<std::string> out;
+    switch (step.kind) {
+    case DecoderStep::ByteLevel: {
+      // A token whose characters are all in the alphabet gives their
+      // bytes; any other (an added token) its own text.
+      std::string bytes;
+      for (const std::string &token : in) {
+        std::string mapped;
+        bool all = true;
+        for (size_t p = 0; p < token.size() && all;) {
+          size_t n = std::min(utf8Length(token[p]), token.size() - p);
+          auto it = alphabetInverse.find(StringRef(token).substr(p, n));
+          if (it == alphabetInverse.end())
+            all = false;
+          else
+            mapped.push_back(static_cast<char>(it->second));
+          p += n;
+        }
+        bytes += all ? mapped : token;
+      }
+      out.push_back(std::move(bytes));
+      return out;
+    }
+    case DecoderStep::Replace:
+      for (std::string &token : in)
+        out.push_back(replaceAll(token, step.pattern, step.content));
+      return out;
+    case DecoderStep::ByteFallback: {
+      // Runs of <0xXX> tokens become their bytes.
+      bool inBytes = false;
+      for (std::string &token : in) {
+        StringRef t(token);
+        unsigned byte;
+        if (t.size() == 6 && t.starts_with("<0x") && t.ends_with(">") &&
+            !t.substr(3, 2).getAsInteger(16, byte)) {
+          if (!inBytes)
+            out.emplace_back();
+          out.back().push_back(static_cast<char>(byte));
+          inBytes = true;
+          continue;
+        }
+        out.push_back(std::move(token));
+        inBytes = false;
+      }
+      return out;
+    }
+    case DecoderStep::Fuse: {
+      std::string all;
+      for (const std::string &token : in)
+        all += token;
+      out.push_back(std::move(all));
+      return out;
+    }
+    case DecoderStep::Strip:
+      for (std::string &token : in) {
+        StringRef t(token);
+        for (unsigned k = 0; k < step.start && t.starts_with(step.content); ++k)
+          t = t.drop_front(step.content.size());
+        for (unsigned k = 0; k < step.stop && t.ends_with(step.content); ++k)
+          t = t.drop_back(step.content.size());
+        out.push_back(t.str());
+      }
+      return out;
+    case DecoderStep::Metaspace:
+      for (auto [i, token] : llvm::enumerate(in))
+        out.push_back(replaceAll(token, step.pattern,
+                                 i == 0 && step.prependFirst ? "" : " "));
+      return out;
+    }
+    return out;
+  }
+
+  /// The error for a character that has no token.
+  llvm::Error unknownError(StringRef ch) const {
+    auto it = alphabetInverse.find(ch);
+    if (it != alphabetInverse.end() && !preTokenizers.empty() &&
+        llvm::any_of(preTokenizers, [](const PreTokenizerStep &s) {
+          return s.kind == PreTokenizerStep::ByteLevel;
+        }))
+      return fileError("tokenizer", "byte " +
+                                        Twine(static_cast<int>(it->second)) +
+                                        " has no token in the vocabulary");
+    return fileError(
+        "tokenizer",
+        "no token for byte " +
+            Twine(static_cast<int>(static_cast<uint8_t>(ch.front()))) +
+            " and no byte fallback" + (unk ? "" : " or unknown token"));
   }
 
   /// Merges the lowest-ranked adjacent pair of `symbols`, every occurrence
   /// left to right, until no pair merges; appends the result to `ids`.
-  /// Symbols <= -2 are byte tokens (-2 - id), which never merge.
   void mergeInto(std::vector<int32_t> symbols,
                  std::vector<int32_t> &ids) const {
     while (symbols.size() > 1) {
@@ -268,96 +603,123 @@ private:
       }
       symbols = std::move(next);
     }
-    for (int32_t s : symbols)
-      ids.push_back(s <= -2 ? -2 - s : s);
+    ids.insert(ids.end(), symbols.begin(), symbols.end());
   }
 
-  /// BPE over one piece of text (no added tokens inside).
-  llvm::Error encodePiece(StringRef piece, bool first,
-                          std::vector<int32_t> &ids) const {
-    // Initial symbols: one per byte (byte-level) or per code point
-    // (SentencePiece, falling back to byte tokens).
-    std::vector<int32_t> symbols;
-    if (mode == BPEMode::ByteLevel) {
-      std::string text = (prefixSpace && first ? " " : "") + piece.str();
-      if (std::optional<uint32_t> mark =
-              nfc ? findUnicodeMark(text) : std::nullopt)
-        return fileError("tokenizer",
-                         "the text contains a combining mark (U+" +
-                             llvm::utohexstr(*mark) +
-                             "); this tokenizer normalizes to NFC, which "
-                             "is not implemented, so its tokens could be "
-                             "wrong");
-      std::vector<StringRef> pieces;
-      if (split)
-        pieces = splitPreTokens(text, *split);
-      else
-        pieces.push_back(text);
-      for (StringRef p : pieces) {
-        symbols.clear();
-        for (char c : p) {
-          auto it = vocab.find(alphabet[static_cast<uint8_t>(c)]);
-          if (it == vocab.end())
-            return fileError(
-                "tokenizer",
-                "byte " + Twine(static_cast<int>(static_cast<uint8_t>(c))) +
-                    " has no token in the vocabulary");
-          symbols.push_back(it->second);
-        }
-        mergeInto(std::move(symbols), ids);
-      }
-      return llvm::Error::success();
-    } else {
-      std::string text;
-      if (prefixSpace && first)
-        text += "\xe2\x96\x81";
-      for (char c : piece)
-        text += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
-      for (size_t p = 0; p < text.size();) {
-        size_t n = std::min(utf8Length(text[p]), text.size() - p);
-        auto it = vocab.find(StringRef(text).substr(p, n));
-        if (it != vocab.end()) {
-          symbols.push_back(it->second);
-        } else {
-          for (size_t b = p; b < p + n; ++b) {
-            int32_t id = byteTokens[static_cast<uint8_t>(text[b])];
-            if (id < 0)
-              return fileError(
-                  "tokenizer",
-                  "no token for byte " +
-                      Twine(static_cast<int>(static_cast<uint8_t>(text[b]))) +
-                      " and no byte fallback");
-            // Byte tokens never merge: mark them so.
-            symbols.push_back(-2 - id);
-          }
-        }
-        p += n;
-      }
-    }
+  /// The byte tokens of `bytes`, if every byte has one.
+  bool byteFallbackInto(StringRef bytes, std::vector<int32_t> &out) const {
+    if (!byteFallback || llvm::any_of(bytes, [&](char c) {
+          return byteTokens[static_cast<uint8_t>(c)] < 0;
+        }))
+      return false;
+    for (char c : bytes)
+      out.push_back(byteTokens[static_cast<uint8_t>(c)]);
+    return true;
+  }
 
+  /// BPE over one pre-token: one symbol per character (byte tokens, or
+  /// the unknown token, for characters outside the vocabulary), then the
+  /// merges.
+  llvm::Error encodeBPE(StringRef word, std::vector<int32_t> &ids) const {
+    if (ignoreMerges)
+      if (auto it = vocab.find(word); it != vocab.end()) {
+        ids.push_back(it->second);
+        return llvm::Error::success();
+      }
+    std::vector<int32_t> symbols;
+    bool pendingUnk = false;
+    for (size_t p = 0; p < word.size();) {
+      size_t n = std::min(utf8Length(word[p]), word.size() - p);
+      StringRef ch = word.substr(p, n);
+      p += n;
+      if (auto it = vocab.find(ch); it != vocab.end()) {
+        symbols.push_back(it->second);
+        pendingUnk = false;
+        continue;
+      }
+      if (byteFallbackInto(ch, symbols)) {
+        pendingUnk = false;
+        continue;
+      }
+      if (!unk)
+        return unknownError(ch);
+      if (!(pendingUnk && fuseUnk))
+        symbols.push_back(*unk);
+      pendingUnk = true;
+    }
     mergeInto(std::move(symbols), ids);
+    return llvm::Error::success();
+  }
+
+  /// Unigram over one pre-token: the segmentation of highest total score
+  /// (Viterbi), a character outside the vocabulary scoring as the unknown
+  /// token at the lowest score less 10; unknown runs fuse, and with byte
+  /// fallback become byte tokens.
+  llvm::Error encodeUnigram(StringRef word, std::vector<int32_t> &ids) const {
+    struct Node {
+      double score = 0;
+      int64_t start = -1;
+      int32_t id = -1;
+    };
+    const double unkScore = minScore - 10.0;
+    std::vector<Node> best(word.size() + 1);
+    best[0].start = 0;
+    for (size_t start = 0; start < word.size();) {
+      size_t charLen = std::min(utf8Length(word[start]), word.size() - start);
+      double base = best[start].score;
+      bool single = false;
+      for (size_t len = 1; len <= maxPieceBytes && start + len <= word.size();
+           ++len) {
+        auto it = vocab.find(word.substr(start, len));
+        if (it == vocab.end() ||
+            static_cast<size_t>(it->second) >= scores.size())
+          continue;
+        Node &target = best[start + len];
+        double candidate = base + scores[it->second];
+        if (target.start < 0 || candidate > target.score)
+          target = {candidate, static_cast<int64_t>(start), it->second};
+        single |= len == charLen;
+      }
+      if (!single) {
+        if (!unk)
+          return fileError("tokenizer", "no token for '" +
+                                            word.substr(start, charLen) +
+                                            "' and no unknown token");
+        Node &target = best[start + charLen];
+        double candidate = base + unkScore;
+        if (target.start < 0 || candidate > target.score)
+          target = {candidate, static_cast<int64_t>(start), *unk};
+      }
+      start += charLen;
+    }
+    // Back from the end: the pieces, unknown runs fused.
+    std::vector<std::pair<size_t, size_t>> spans; // [start, end), reversed
+    std::vector<bool> unknown;
+    for (size_t end = word.size(); end > 0;) {
+      const Node &node = best[end];
+      size_t start = static_cast<size_t>(node.start);
+      bool isUnk = unk && node.id == *unk;
+      if (isUnk && !unknown.empty() && unknown.back())
+        spans.back().first = start;
+      else {
+        spans.push_back({start, end});
+        unknown.push_back(isUnk);
+      }
+      end = start;
+    }
+    for (size_t k = spans.size(); k-- > 0;) {
+      StringRef piece = word.slice(spans[k].first, spans[k].second);
+      if (auto it = vocab.find(piece); it != vocab.end()) {
+        ids.push_back(it->second);
+        continue;
+      }
+      if (!byteFallbackInto(piece, ids))
+        ids.push_back(*unk);
+    }
     return llvm::Error::success();
   }
 };
 } // namespace
-
-/// Whether `value` (a normalizer, pre-tokenizer or decoder) or one of its
-/// `Sequence` members has type `type`; returns that member.
-static const llvm::json::Object *findComponent(const llvm::json::Value *value,
-                                               StringRef type) {
-  const llvm::json::Object *obj = value ? value->getAsObject() : nullptr;
-  if (!obj)
-    return nullptr;
-  std::optional<StringRef> t = obj->getString("type");
-  if (t && *t == type)
-    return obj;
-  for (StringRef key : {"normalizers", "pretokenizers", "decoders"})
-    if (const llvm::json::Array *members = obj->getArray(key))
-      for (const llvm::json::Value &m : *members)
-        if (const llvm::json::Object *found = findComponent(&m, type))
-          return found;
-  return nullptr;
-}
 
 llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
                                            const llvm::json::Object &root,
@@ -378,6 +740,11 @@ llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
     out.ids[StringRef(key)] = static_cast<int32_t>(*id);
   }
   out.special.assign(out.tokens.size(), false);
+  return parseAddedTokens(root, name, out);
+}
+
+llvm::Error mlir::tok::parseAddedTokens(const llvm::json::Object &root,
+                                        StringRef name, TokenizerVocab &out) {
   const llvm::json::Array *added = root.getArray("added_tokens");
   if (!added)
     return llvm::Error::success();
@@ -401,6 +768,10 @@ llvm::Error mlir::tok::parseTokenizerVocab(const llvm::json::Object &vocab,
     out.tokens[*id] = content->str();
     out.ids[*content] = static_cast<int32_t>(*id);
     out.special[*id] = obj->getBoolean("special").value_or(false);
+    if (obj->getBoolean("lstrip").value_or(false))
+      out.lstrip.insert(static_cast<int32_t>(*id));
+    if (obj->getBoolean("rstrip").value_or(false))
+      out.rstrip.insert(static_cast<int32_t>(*id));
     out.added.push_back({content->str(), static_cast<int32_t>(*id)});
   }
   llvm::sort(out.added, [](const auto &a, const auto &b) {
@@ -522,6 +893,270 @@ static llvm::Error parsePostProcessor(const llvm::json::Value *value,
   return llvm::Error::success();
 }
 
+/// The JSON type of a normalizer, pre-tokenizer or decoder.
+static llvm::Expected<StringRef> componentType(const llvm::json::Object *obj,
+                                               StringRef what, StringRef name) {
+  std::optional<StringRef> type = obj ? obj->getString("type") : std::nullopt;
+  if (!type)
+    return fileError(name, "a " + what + " has no type");
+  return *type;
+}
+
+/// The text of a Replace's String pattern (Regex patterns are refused).
+static llvm::Error parseStringPattern(const llvm::json::Object &obj,
+                                      StringRef what, StringRef name,
+                                      std::string &pattern,
+                                      std::string &content) {
+  const llvm::json::Object *p = obj.getObject("pattern");
+  std::optional<StringRef> s = p ? p->getString("String") : std::nullopt;
+  std::optional<StringRef> c = obj.getString("content");
+  if (!s || s->empty() || !c)
+    return fileError(name, "the Replace " + what +
+                               " needs a non-empty String pattern and a "
+                               "content (Regex patterns are not supported)");
+  pattern = s->str();
+  content = c->str();
+  return llvm::Error::success();
+}
+
+static llvm::Error parseNormalizer(const llvm::json::Value *value,
+                                   StringRef name,
+                                   std::vector<NormalizerStep> &out) {
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Object *obj = value->getAsObject();
+  llvm::Expected<StringRef> type = componentType(obj, "normalizer", name);
+  if (!type)
+    return type.takeError();
+  NormalizerStep step;
+  if (*type == "Sequence") {
+    const llvm::json::Array *members = obj->getArray("normalizers");
+    if (!members)
+      return fileError(name, "a Sequence normalizer needs 'normalizers'");
+    for (const llvm::json::Value &m : *members)
+      if (llvm::Error err = parseNormalizer(&m, name, out))
+        return err;
+    return llvm::Error::success();
+  }
+  if (*type == "NFC" || *type == "NFD" || *type == "NFKC" || *type == "NFKD") {
+    step.kind = NormalizerStep::Form;
+    step.form = *type == "NFC"    ? NormalizationForm::NFC
+                : *type == "NFD"  ? NormalizationForm::NFD
+                : *type == "NFKC" ? NormalizationForm::NFKC
+                                  : NormalizationForm::NFKD;
+  } else if (*type == "Lowercase") {
+    step.kind = NormalizerStep::Lowercase;
+  } else if (*type == "Replace") {
+    step.kind = NormalizerStep::Replace;
+    if (llvm::Error err = parseStringPattern(*obj, "normalizer", name,
+                                             step.pattern, step.content))
+      return err;
+  } else if (*type == "Prepend") {
+    step.kind = NormalizerStep::Prepend;
+    std::optional<StringRef> prepend = obj->getString("prepend");
+    if (!prepend)
+      return fileError(name, "the Prepend normalizer needs 'prepend'");
+    step.content = prepend->str();
+  } else if (*type == "Strip") {
+    step.kind = NormalizerStep::Strip;
+    step.left = obj->getBoolean("strip_left").value_or(false);
+    step.right = obj->getBoolean("strip_right").value_or(false);
+  } else if (*type == "StripAccents") {
+    step.kind = NormalizerStep::StripAccents;
+  } else {
+    return fileError(name, "the normalizer '" + *type +
+                               "' is not supported (NFC, NFD, NFKC, NFKD, "
+                               "Lowercase, Replace with a String pattern, "
+                               "Prepend, Strip, StripAccents and Sequence "
+                               "are)");
+  }
+  out.push_back(std::move(step));
+  return llvm::Error::success();
+}
+
+/// Metaspace's prepend scheme (or the older add_prefix_space flag).
+static llvm::Expected<PreTokenizerStep::Prepend>
+parsePrependScheme(const llvm::json::Object &obj, StringRef name) {
+  if (std::optional<StringRef> scheme = obj.getString("prepend_scheme")) {
+    if (*scheme == "always")
+      return PreTokenizerStep::Prepend::Always;
+    if (*scheme == "first")
+      return PreTokenizerStep::Prepend::First;
+    if (*scheme == "never")
+      return PreTokenizerStep::Prepend::Never;
+    return fileError(name, "unknown Metaspace prepend_scheme '" + *scheme +
+                               "' (always, first or never)");
+  }
+  return obj.getBoolean("add_prefix_space").value_or(true)
+             ? PreTokenizerStep::Prepend::Always
+             : PreTokenizerStep::Prepend::Never;
+}
+
+static llvm::Error parsePreTokenizer(const llvm::json::Value *value,
+                                     StringRef name,
+                                     std::vector<PreTokenizerStep> &out) {
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return llvm::Error::success();
+  const llvm::json::Object *obj = value->getAsObject();
+  llvm::Expected<StringRef> type = componentType(obj, "pre-tokenizer", name);
+  if (!type)
+    return type.takeError();
+  PreTokenizerStep step;
+  if (*type == "Sequence") {
+    const llvm::json::Array *members = obj->getArray("pretokenizers");
+    if (!members)
+      return fileError(name, "a Sequence pre-tokenizer needs 'pretokenizers'");
+    for (const llvm::json::Value &m : *members)
+      if (llvm::Error err = parsePreTokenizer(&m, name, out))
+        return err;
+    return llvm::Error::success();
+  }
+  if (*type == "ByteLevel") {
+    step.kind = PreTokenizerStep::ByteLevel;
+    step.addPrefixSpace = obj->getBoolean("add_prefix_space").value_or(false);
+    if (obj->getBoolean("use_regex").value_or(true))
+      step.pattern = SplitPattern::GPT2;
+  } else if (*type == "Split") {
+    step.kind = PreTokenizerStep::Split;
+    const llvm::json::Object *pattern = obj->getObject("pattern");
+    std::optional<StringRef> regex =
+        pattern ? pattern->getString("Regex") : std::nullopt;
+    step.pattern = regex ? recognizeSplitPattern(*regex) : std::nullopt;
+    if (!step.pattern)
+      return fileError(name, "the Split pre-tokenizer's pattern is not one "
+                             "of the supported ones (GPT-2, Llama 3, "
+                             "Qwen2): '" +
+                                 (regex ? *regex : StringRef("?")) + "'");
+    if (obj->getString("behavior").value_or("Isolated") != "Isolated" ||
+        obj->getBoolean("invert").value_or(false))
+      return fileError(name, "only Split pre-tokenizers with behavior "
+                             "'Isolated' and no 'invert' are supported");
+  } else if (*type == "Metaspace") {
+    step.kind = PreTokenizerStep::Metaspace;
+    step.replacement = obj->getString("replacement").value_or("\u2581").str();
+    if (step.replacement.empty())
+      return fileError(name, "the Metaspace replacement is empty");
+    llvm::Expected<PreTokenizerStep::Prepend> scheme =
+        parsePrependScheme(*obj, name);
+    if (!scheme)
+      return scheme.takeError();
+    step.prepend = *scheme;
+    step.split = obj->getBoolean("split").value_or(true);
+  } else {
+    return fileError(name, "the pre-tokenizer '" + *type +
+                               "' is not supported (ByteLevel, Split with "
+                               "the GPT-2, Llama 3 or Qwen2 pattern, "
+                               "Metaspace and Sequence are)");
+  }
+  out.push_back(std::move(step));
+  return llvm::Error::success();
+}
+
+static llvm::Error parseDecoder(const llvm::json::Value *value, StringRef name,
+                                std::vector<DecoderStep> &out) {
+  const llvm::json::Object *obj = value->getAsObject();
+  llvm::Expected<StringRef> type = componentType(obj, "decoder", name);
+  if (!type)
+    return type.takeError();
+  DecoderStep step;
+  if (*type == "Sequence") {
+    const llvm::json::Array *members = obj->getArray("decoders");
+    if (!members)
+      return fileError(name, "a Sequence decoder needs 'decoders'");
+    for (const llvm::json::Value &m : *members)
+      if (llvm::Error err = parseDecoder(&m, name, out))
+        return err;
+    return llvm::Error::success();
+  }
+  if (*type == "ByteLevel") {
+    step.kind = DecoderStep::ByteLevel;
+  } else if (*type == "Replace") {
+    step.kind = DecoderStep::Replace;
+    if (llvm::Error err = parseStringPattern(*obj, "decoder", name,
+                                             step.pattern, step.content))
+      return err;
+  } else if (*type == "ByteFallback") {
+    step.kind = DecoderStep::ByteFallback;
+  } else if (*type == "Fuse") {
+    step.kind = DecoderStep::Fuse;
+  } else if (*type == "Strip") {
+    step.kind = DecoderStep::Strip;
+    std::optional<StringRef> content = obj->getString("content");
+    std::optional<int64_t> start = obj->getInteger("start");
+    std::optional<int64_t> stop = obj->getInteger("stop");
+    if (!content || content->empty() || !start || !stop || *start < 0 ||
+        *stop < 0)
+      return fileError(name, "the Strip decoder needs a content, a start and "
+                             "a stop");
+    step.content = content->str();
+    step.start = static_cast<unsigned>(*start);
+    step.stop = static_cast<unsigned>(*stop);
+  } else if (*type == "Metaspace") {
+    step.kind = DecoderStep::Metaspace;
+    step.pattern = obj->getString("replacement").value_or("\u2581").str();
+    if (step.pattern.empty())
+      return fileError(name, "the Metaspace replacement is empty");
+    llvm::Expected<PreTokenizerStep::Prepend> scheme =
+        parsePrependScheme(*obj, name);
+    if (!scheme)
+      return scheme.takeError();
+    step.prependFirst = *scheme != PreTokenizerStep::Prepend::Never;
+  } else {
+    return fileError(name, "the decoder '" + *type +
+                               "' is not supported (ByteLevel, Replace with "
+                               "a String pattern, ByteFallback, Fuse, Strip, "
+                               "Metaspace and Sequence are)");
+  }
+  out.push_back(std::move(step));
+  return llvm::Error::success();
+}
+
+/// A Unigram score as `tokenizers` reads it. serde_json's default float
+/// parsing takes the decimal significand as an integer, converts it to a
+/// double and multiplies or divides once by a power of ten, which can be
+/// an ulp off the nearest double; Viterbi ties (a sum of scores against
+/// the same scores summed in another order) follow that ulp. The decimal
+/// text is recovered as the shortest that round-trips, which is what
+/// tokenizer.json writers (Python, serde_json) print.
+static double asSerdeJsonReadsIt(double value) {
+  if (!std::isfinite(value) || value == 0)
+    return value;
+  char text[48];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof(text), "%.*e", digits - 1, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
+  // [-]d[.ddd]e[+-]xx
+  StringRef rest(text);
+  bool negative = rest.consume_front("-");
+  auto [mantissa, exponentText] = rest.split('e');
+  auto [whole, fraction] = mantissa.split('.');
+  uint64_t significand = 0;
+  for (char c : (whole + fraction).str())
+    significand = significand * 10 + static_cast<uint64_t>(c - '0');
+  int exponent = 0;
+  exponentText.consume_front("+");
+  if (exponentText.getAsInteger(10, exponent))
+    return value;
+  exponent -= static_cast<int>(fraction.size());
+  double f = static_cast<double>(significand);
+  while (true) {
+    int magnitude = exponent < 0 ? -exponent : exponent;
+    if (magnitude <= 308) {
+      double pow10 =
+          std::strtod(("1e" + Twine(magnitude)).str().c_str(), nullptr);
+      f = exponent >= 0 ? f * pow10 : f / pow10;
+      break;
+    }
+    if (f == 0 || exponent >= 0)
+      break;
+    f /= 1e308;
+    exponent += 308;
+  }
+  return negative ? -f : f;
+}
+
 llvm::Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::openHuggingFace(StringRef path) {
   auto buffer = mapFile(path);
@@ -543,80 +1178,87 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   std::optional<StringRef> type = model->getString("type");
   if (type && *type == "WordPiece")
     return parseWordPieceTokenizer(*root, name);
-  if (!type || *type != "BPE")
+  if (!type || (*type != "BPE" && *type != "Unigram"))
     return fileError(name, "model type '" + (type ? *type : StringRef("?")) +
-                               "' is not supported (BPE and WordPiece are)");
-  const llvm::json::Object *vocab = model->getObject("vocab");
-  if (!vocab)
-    return fileError(name, "missing 'model.vocab'");
+                               "' is not supported (BPE, Unigram and "
+                               "WordPiece are)");
 
-  auto tok = std::make_unique<BPETokenizer>();
-  // Mode: a ByteLevel pre-tokenizer or decoder means byte-level BPE;
-  // otherwise spaces become U+2581 (SentencePiece style).
-  const llvm::json::Object *byteLevel =
-      findComponent(root->get("pre_tokenizer"), "ByteLevel");
-  if (!byteLevel)
-    byteLevel = findComponent(root->get("decoder"), "ByteLevel");
-  if (byteLevel) {
-    tok->mode = BPEMode::ByteLevel;
-    if (byteLevel->getBoolean("use_regex").value_or(true) &&
-        findComponent(root->get("pre_tokenizer"), "ByteLevel"))
-      tok->split = SplitPattern::GPT2;
-    if (const llvm::json::Object *splitter =
-            findComponent(root->get("pre_tokenizer"), "Split")) {
-      const llvm::json::Object *pattern = splitter->getObject("pattern");
-      std::optional<StringRef> regex =
-          pattern ? pattern->getString("Regex") : std::nullopt;
-      std::optional<SplitPattern> known =
-          regex ? recognizeSplitPattern(*regex) : std::nullopt;
-      if (!known)
-        return fileError(name, "the Split pre-tokenizer's pattern is not one "
-                               "of the supported ones (GPT-2, Llama 3, "
-                               "Qwen2): '" +
-                                   (regex ? *regex : StringRef("?")) + "'");
-      if (splitter->getString("behavior").value_or("Isolated") != "Isolated" ||
-          splitter->getBoolean("invert").value_or(false))
-        return fileError(name, "only Split pre-tokenizers with behavior "
-                               "'Isolated' and no 'invert' are supported");
-      if (tok->split)
-        return fileError(name, "both a Split pre-tokenizer and the ByteLevel "
-                               "regex split are declared");
-      tok->split = known;
-    }
-    if (const llvm::json::Value *norm = root->get("normalizer");
-        norm && norm->kind() != llvm::json::Value::Null) {
-      const llvm::json::Object *obj = norm->getAsObject();
-      std::optional<StringRef> kind =
-          obj ? obj->getString("type") : std::nullopt;
-      if (!kind || *kind != "NFC")
-        return fileError(name, "the byte-level normalizer '" +
-                                   (kind ? *kind : StringRef("?")) +
-                                   "' is not supported (only NFC is)");
-      tok->nfc = true;
-    }
-    tok->prefixSpace =
-        byteLevel->getBoolean("add_prefix_space").value_or(false);
-    tok->alphabet = byteLevelAlphabet();
-    for (unsigned b = 0; b < 256; ++b)
-      tok->alphabetInverse[tok->alphabet[b]] = static_cast<uint8_t>(b);
+  auto tok = std::make_unique<HFTokenizer>();
+  tok->model = *type == "BPE" ? ModelKind::BPE : ModelKind::Unigram;
+  if (llvm::Error err =
+          parseNormalizer(root->get("normalizer"), name, tok->normalizers))
+    return std::move(err);
+  if (llvm::Error err = parsePreTokenizer(root->get("pre_tokenizer"), name,
+                                          tok->preTokenizers))
+    return std::move(err);
+  bool byteLevel = llvm::any_of(tok->preTokenizers, [](const auto &s) {
+    return s.kind == PreTokenizerStep::ByteLevel;
+  });
+  if (const llvm::json::Value *decoder = root->get("decoder");
+      decoder && decoder->kind() != llvm::json::Value::Null) {
+    if (llvm::Error err = parseDecoder(decoder, name, tok->decoders))
+      return std::move(err);
+  } else if (byteLevel) {
+    // No decoder: byte-level text decodes through the alphabet...
+    tok->decoders.push_back({DecoderStep::ByteLevel});
   } else {
-    tok->mode = BPEMode::SentencePiece;
-    const llvm::json::Object *metaspace =
-        findComponent(root->get("pre_tokenizer"), "Metaspace");
-    if (metaspace) {
-      std::optional<StringRef> scheme = metaspace->getString("prepend_scheme");
-      tok->prefixSpace =
-          scheme ? *scheme != "never"
-                 : metaspace->getBoolean("add_prefix_space").value_or(true);
-    } else {
-      tok->prefixSpace =
-          findComponent(root->get("normalizer"), "Prepend") != nullptr;
+    // ... other text as SentencePiece's, less a prepended space.
+    DecoderStep replace{DecoderStep::Replace};
+    replace.pattern = "\u2581";
+    replace.content = " ";
+    tok->decoders.push_back(replace);
+    tok->decoders.push_back({DecoderStep::ByteFallback});
+    tok->decoders.push_back({DecoderStep::Fuse});
+    bool prepends = llvm::any_of(tok->normalizers,
+                                 [](const auto &s) {
+                                   return s.kind == NormalizerStep::Prepend;
+                                 }) ||
+                    llvm::any_of(tok->preTokenizers, [](const auto &s) {
+                      return s.kind == PreTokenizerStep::Metaspace &&
+                             s.prepend != PreTokenizerStep::Prepend::Never;
+                    });
+    if (prepends) {
+      DecoderStep strip{DecoderStep::Strip};
+      strip.content = " ";
+      strip.start = 1;
+      tok->decoders.push_back(strip);
     }
   }
 
   TokenizerVocab words;
-  if (llvm::Error err = parseTokenizerVocab(*vocab, *root, name, words))
-    return std::move(err);
+  if (tok->model == ModelKind::BPE) {
+    const llvm::json::Object *vocab = model->getObject("vocab");
+    if (!vocab)
+      return fileError(name, "missing 'model.vocab'");
+    if (llvm::Error err = parseTokenizerVocab(*vocab, *root, name, words))
+      return std::move(err);
+  } else {
+    // Unigram: [[piece, log-probability], ...] in id order.
+    const llvm::json::Array *vocab = model->getArray("vocab");
+    if (!vocab)
+      return fileError(name, "missing 'model.vocab'");
+    for (const llvm::json::Value &entry : *vocab) {
+      const llvm::json::Array *pair = entry.getAsArray();
+      std::optional<StringRef> piece =
+          pair && pair->size() == 2 ? (*pair)[0].getAsString() : std::nullopt;
+      std::optional<double> score =
+          pair && pair->size() == 2 ? (*pair)[1].getAsNumber() : std::nullopt;
+      if (!piece || !score)
+        return fileError(name, "Unigram vocabulary entry #" +
+                                   Twine(words.tokens.size()) +
+                                   " is not [piece, score]");
+      words.ids.try_emplace(*piece, static_cast<int32_t>(words.tokens.size()));
+      words.tokens.push_back(piece->str());
+      tok->scores.push_back(asSerdeJsonReadsIt(*score));
+      tok->maxPieceBytes = std::max(tok->maxPieceBytes, piece->size());
+    }
+    tok->minScore = tok->scores.empty() ? 0.0
+                                        : *std::min_element(tok->scores.begin(),
+                                                            tok->scores.end());
+    words.special.assign(words.tokens.size(), false);
+    if (llvm::Error err = parseAddedTokens(*root, name, words))
+      return std::move(err);
+  }
   std::vector<int32_t> prefix, suffix;
   if (llvm::Error err = parsePostProcessor(root->get("post_processor"), words,
                                            name, prefix, suffix))
@@ -625,17 +1267,43 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   tok->tokens = std::move(words.tokens);
   tok->vocab = std::move(words.ids);
   tok->added = std::move(words.added);
+  tok->lstrip = std::move(words.lstrip);
+  tok->rstrip = std::move(words.rstrip);
 
-  for (int &b : tok->byteTokens)
-    b = -1;
-  if (tok->mode == BPEMode::SentencePiece)
-    for (unsigned b = 0; b < 256; ++b) {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
-      auto it = tok->vocab.find(hex);
-      if (it != tok->vocab.end())
-        tok->byteTokens[b] = it->second;
+  for (unsigned b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    auto it = tok->vocab.find(hex);
+    if (it != tok->vocab.end())
+      tok->byteTokens[b] = it->second;
+  }
+  tok->byteFallback = model->getBoolean("byte_fallback").value_or(false);
+
+  if (tok->model == ModelKind::Unigram) {
+    if (std::optional<int64_t> unk = model->getInteger("unk_id")) {
+      if (*unk < 0 || *unk >= static_cast<int64_t>(tok->scores.size()))
+        return fileError(name, "the Unigram unk_id " + Twine(*unk) +
+                                   " is outside the vocabulary");
+      tok->unk = static_cast<int32_t>(*unk);
     }
+    return std::unique_ptr<Tokenizer>(std::move(tok));
+  }
+
+  if (std::optional<StringRef> unk = model->getString("unk_token")) {
+    auto it = tok->vocab.find(*unk);
+    if (it == tok->vocab.end())
+      return fileError(name,
+                       "the unk_token '" + *unk + "' is not in the vocabulary");
+    tok->unk = it->second;
+  }
+  tok->fuseUnk = model->getBoolean("fuse_unk").value_or(false);
+  tok->ignoreMerges = model->getBoolean("ignore_merges").value_or(false);
+  for (StringRef key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (std::optional<StringRef> affix = model->getString(key);
+        affix && !affix->empty())
+      return fileError(name, "BPE with a " + key +
+                                 " is not supported (byte-level and "
+                                 "SentencePiece-style BPE are)");
 
   // Merges: "left right" strings or [left, right] pairs, in rank order.
   if (const llvm::json::Array *merges = model->getArray("merges")) {
@@ -878,14 +1546,12 @@ Tokenizer::createSentencePiece(llvm::ArrayRef<StringRef> tokens,
 llvm::Expected<std::unique_ptr<Tokenizer>> Tokenizer::createByteLevelBPE(
     llvm::ArrayRef<StringRef> tokens, llvm::ArrayRef<StringRef> merges,
     SplitPattern pattern, llvm::ArrayRef<int32_t> verbatim, StringRef name) {
-  auto tok = std::make_unique<BPETokenizer>();
-  tok->mode = BPEMode::ByteLevel;
-  tok->split = pattern;
-  tok->alphabet = byteLevelAlphabet();
-  for (unsigned b = 0; b < 256; ++b)
-    tok->alphabetInverse[tok->alphabet[b]] = static_cast<uint8_t>(b);
-  for (int &b : tok->byteTokens)
-    b = -1;
+  auto tok = std::make_unique<HFTokenizer>();
+  PreTokenizerStep split{PreTokenizerStep::Split};
+  split.pattern = pattern;
+  tok->preTokenizers.push_back(split);
+  tok->preTokenizers.push_back({PreTokenizerStep::ByteLevel});
+  tok->decoders.push_back({DecoderStep::ByteLevel});
   for (auto [i, t] : llvm::enumerate(tokens)) {
     tok->vocab.try_emplace(t, static_cast<int32_t>(i));
     tok->tokens.push_back(t.str());

@@ -12,6 +12,7 @@
 #ifndef TOK_LIB_FRONTEND_TOKENIZERVOCAB_H
 #define TOK_LIB_FRONTEND_TOKENIZERVOCAB_H
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
@@ -30,6 +31,9 @@ struct TokenizerVocab {
   std::vector<std::pair<std::string, int32_t>> added;
   /// Per id: an added token marked special (skipped when decoding).
   std::vector<bool> special;
+  /// Added tokens that take the whitespace before (lstrip) or after
+  /// (rstrip) them.
+  llvm::DenseSet<int32_t> lstrip, rstrip;
 };
 
 /// Reads `vocab` (ids dense, 0 .. n-1) and the root's `added_tokens` (ids
@@ -37,6 +41,10 @@ struct TokenizerVocab {
 llvm::Error parseTokenizerVocab(const llvm::json::Object &vocab,
                                 const llvm::json::Object &root,
                                 llvm::StringRef name, TokenizerVocab &out);
+
+/// Reads the root's `added_tokens` into `out`, whose vocabulary is read.
+llvm::Error parseAddedTokens(const llvm::json::Object &root,
+                             llvm::StringRef name, TokenizerVocab &out);
 
 } // namespace tok
 } // namespace mlir

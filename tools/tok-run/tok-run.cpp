@@ -17,6 +17,7 @@
 
 #include "Embed.h"
 #include "Generate.h"
+#include "Tokenize.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -523,6 +524,8 @@ int main(int argc, char **argv) {
                            tokrun::getGenerateCommand());
   cl::HideUnrelatedOptions(tokrun::getEmbedCategory(),
                            tokrun::getEmbedCommand());
+  cl::HideUnrelatedOptions(tokrun::getTokenizeCategory(),
+                           tokrun::getTokenizeCommand());
   cl::ParseCommandLineOptions(
       argc, argv,
       "tok-run: lower a tok module, JIT-compile it and run an entry "
@@ -531,7 +534,9 @@ int main(int argc, char **argv) {
       "  tok-run generate [options]       generate text with a model "
       "(tok-run generate --help)\n"
       "  tok-run embed [options]          sentence embeddings with a BERT "
-      "encoder (tok-run embed --help)\n\n"
+      "encoder (tok-run embed --help)\n"
+      "  tok-run tokenize [options] <in>  token ids of JSON-lines text "
+      "(tok-run tokenize --help)\n\n"
       "Environment:\n"
       "  TOK_NUM_THREADS (else OMP_NUM_THREADS)  threads of the parallel "
       "loops (default: the CPUs this process may use)\n"
@@ -551,5 +556,7 @@ int main(int argc, char **argv) {
     return tokrun::runGenerate(context);
   if (tokrun::getEmbedCommand())
     return tokrun::runEmbed(context);
+  if (tokrun::getTokenizeCommand())
+    return tokrun::runTokenize();
   return run(context);
 }

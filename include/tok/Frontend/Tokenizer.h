@@ -7,14 +7,17 @@
 // Tokenizers turn text into token ids and back:
 //  - the built-in byte tokenizer (256 ids, id i = byte i), which the shared
 //    pyllama-4m model and the built-in model use;
-//  - Hugging Face `tokenizer.json` BPE models in their two common shapes:
-//    byte-level BPE (GPT-2 style: bytes mapped to printable code points,
-//    text first split by GPT-2's ByteLevel regex or Llama 3's / Qwen2's
-//    Split pattern (PreTokenizer.h); other patterns and normalizers other
-//    than NFC are rejected; under NFC, text with combining marks is refused
-//    because normalization itself is not implemented),
-//    and SentencePiece-style BPE (spaces as U+2581, byte fallback to
-//    `<0xXX>` tokens). Added tokens are matched verbatim before BPE;
+//  - Hugging Face `tokenizer.json`, run stage by stage as the `tokenizers`
+//    library does (docs/tokenizers.md): added tokens split the text; each
+//    piece is normalized (NFC / NFD / NFKC / NFKD through ICU, Lowercase,
+//    Replace, Prepend, Strip, StripAccents), pre-tokenized (ByteLevel,
+//    Split with GPT-2's / Llama 3's / Qwen2's pattern (PreTokenizer.h),
+//    Metaspace) and tokenized by the model: BPE (byte-level, or
+//    SentencePiece style with byte fallback to `<0xXX>` tokens and an
+//    unknown token), Unigram (Viterbi over log-probabilities) or WordPiece;
+//    the decoder chain (ByteLevel, Replace, ByteFallback, Fuse, Strip,
+//    Metaspace) turns ids back into text. Components tok does not
+//    implement are refused when the file is read;
 //  - GGUF vocabularies (GgufTokenizer.h): scored SentencePiece ("llama")
 //    and byte-level BPE with merges ("gpt2");
 //  - llama2.c `tokenizer.bin` (scored vocabulary: a dummy prefix space,
@@ -36,6 +39,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,6 +85,11 @@ public:
                      llvm::StringRef name);
 
   virtual int64_t getVocabSize() const = 0;
+  /// The id of the token whose text is `token` (vocabulary or added
+  /// token), where the tokenizer can look one up.
+  virtual std::optional<int32_t> getTokenId(llvm::StringRef token) const {
+    return std::nullopt;
+  }
   /// The ids of `text`.
   virtual llvm::Expected<std::vector<int32_t>>
   encode(llvm::StringRef text) const = 0;
@@ -95,6 +104,15 @@ public:
   /// GGUF's add_bos_token / add_eos_token, and llama2.c's BOS (id 1, as
   /// run.c encodes a prompt).
   llvm::Expected<std::vector<int32_t>> encodePrompt(llvm::StringRef text) const;
+  /// Reads a Hugging Face `tokenizer_config.json`: its add_bos_token /
+  /// add_eos_token, where present, decide whether a prompt starts with BOS
+  /// / ends with EOS, in place of the post-processor's tokens on that side
+  /// (transformers 4's LlamaTokenizerFast / GemmaTokenizerFast, which
+  /// rebuild the post-processor from the flags; transformers 5 keeps
+  /// tokenizer.json's post-processor and ignores them). bos_token /
+  /// eos_token (a string, or an AddedToken's "content") name the tokens,
+  /// "<s>" / "</s>" by default.
+  llvm::Error applyTokenizerConfig(llvm::StringRef path);
   llvm::ArrayRef<int32_t> getPromptPrefix() const { return promptPrefix; }
   llvm::ArrayRef<int32_t> getPromptSuffix() const { return promptSuffix; }
   void setPromptSpecialTokens(std::vector<int32_t> prefix,

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "tok/Frontend/Tokenizer.h"
+#include "tok/Frontend/PreTokenizer.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
@@ -191,9 +192,9 @@ TEST(TokenizerTest, RejectsBadTokenizerFiles) {
             std::string::npos);
   EXPECT_NE(parseError("{}").find("missing the 'model' object"),
             std::string::npos);
-  EXPECT_NE(parseError(R"({"model": {"type": "Unigram", "vocab": []}})")
-                .find("model type 'Unigram' is not supported (BPE and "
-                      "WordPiece are)"),
+  EXPECT_NE(parseError(R"({"model": {"type": "WordLevel", "vocab": {}}})")
+                .find("model type 'WordLevel' is not supported (BPE, "
+                      "Unigram and WordPiece are)"),
             std::string::npos);
   EXPECT_NE(
       parseError(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}})")
@@ -207,8 +208,9 @@ TEST(TokenizerTest, RejectsBadTokenizerFiles) {
                 .find("merge #0 ('a' + 'a') does not join two vocabulary "
                       "tokens into a third"),
             std::string::npos);
-  // Regex splits other than the known ones, and normalizers other than
-  // NFC, are refused rather than ignored.
+  // Regex splits other than the known ones, and normalizers,
+  // pre-tokenizers and decoders tok does not implement, are refused rather
+  // than ignored.
   EXPECT_NE(parseError(R"({"pre_tokenizer": {"type": "Sequence", )"
                        R"("pretokenizers": [{"type": "Split", "pattern": )"
                        R"({"Regex": "\\w+"}, "behavior": "Isolated"}, )"
@@ -217,11 +219,26 @@ TEST(TokenizerTest, RejectsBadTokenizerFiles) {
                 .find("the Split pre-tokenizer's pattern is not one of the "
                       "supported ones (GPT-2, Llama 3, Qwen2): '\\w+'"),
             std::string::npos);
-  EXPECT_NE(parseError(R"({"normalizer": {"type": "NFKC"}, )"
+  EXPECT_NE(parseError(R"({"normalizer": {"type": "Precompiled"}, )"
                        R"("pre_tokenizer": {"type": "ByteLevel"},)"
                        R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
-                .find("the byte-level normalizer 'NFKC' is not supported "
-                      "(only NFC is)"),
+                .find("the normalizer 'Precompiled' is not supported (NFC, "
+                      "NFD, NFKC, NFKD, Lowercase, Replace with a String "
+                      "pattern, Prepend, Strip, StripAccents and Sequence "
+                      "are)"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"normalizer": {"type": "Replace", "pattern": )"
+                       R"({"Regex": " +"}, "content": " "}, )"
+                       R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
+                .find("Regex patterns are not supported"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"pre_tokenizer": {"type": "Whitespace"}, )"
+                       R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
+                .find("the pre-tokenizer 'Whitespace' is not supported"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"decoder": {"type": "CTC"}, )"
+                       R"( "model": {"type": "BPE", "vocab": {"a": 0}}})")
+                .find("the decoder 'CTC' is not supported"),
             std::string::npos);
 }
 
@@ -372,16 +389,121 @@ TEST(TokenizerTest, RegexPreTokenizersMatchHuggingFace) {
   }
   EXPECT_EQ(checked, 30);
 
-  // Qwen2 declares NFC: text that NFC could change (a combining mark) is
-  // refused, not tokenized differently from the reference.
+  // Qwen2 declares NFC: a decomposed "e" + U+0301 is composed first.
   llvm::SmallString<256> qwen(dir);
   llvm::sys::path::append(qwen, "qwen2.tokenizer.json");
   auto t = Tokenizer::openHuggingFace(qwen);
   ASSERT_TRUE(bool(t));
-  auto decomposed = (*t)->encode("cafe\xcc\x81");
-  ASSERT_FALSE(bool(decomposed));
-  EXPECT_NE(llvm::toString(decomposed.takeError())
-                .find("combining mark (U+301); this tokenizer normalizes to "
-                      "NFC"),
+  EXPECT_EQ(encode(**t, "cafe\xcc\x81"), encode(**t, "caf\xc3\xa9"));
+}
+
+TEST(TokenizerTest, UnicodeNormalizationForms) {
+  // "e" + U+0301 and U+00E9; the ligature U+FB01; U+212B (Angstrom).
+  EXPECT_EQ(normalizeUnicode("e\xcc\x81", NormalizationForm::NFC), "\xc3\xa9");
+  EXPECT_EQ(normalizeUnicode("\xc3\xa9", NormalizationForm::NFD), "e\xcc\x81");
+  EXPECT_EQ(normalizeUnicode("\xef\xac\x81", NormalizationForm::NFC),
+            "\xef\xac\x81");
+  EXPECT_EQ(normalizeUnicode("\xef\xac\x81", NormalizationForm::NFKC), "fi");
+  EXPECT_EQ(normalizeUnicode("\xe2\x84\xab", NormalizationForm::NFKD),
+            "A\xcc\x8a");
+  // Decomposed Hangul jamo compose to a syllable.
+  EXPECT_EQ(normalizeUnicode("\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab",
+                             NormalizationForm::NFC),
+            "\xed\x95\x9c");
+  // Invalid bytes stay; the text around them is normalized.
+  EXPECT_EQ(normalizeUnicode("e\xcc\x81\xff", NormalizationForm::NFC),
+            "\xc3\xa9\xff");
+  // Lowercasing one code point at a time: U+0130 -> "i" U+0307, a final
+  // capital sigma -> U+03C3 (no final-sigma context), ASCII as ASCII.
+  EXPECT_EQ(lowercaseUnicode("\xc4\xb0X"), "i\xcc\x87x");
+  EXPECT_EQ(lowercaseUnicode("\xce\x91\xce\xa3"), "\xce\xb1\xcf\x83");
+}
+
+// Unigram: the segmentation of highest total log-probability; a character
+// outside the vocabulary is <unk> (consecutive ones fused).
+const char *kUnigram = R"({
+  "normalizer": {"type": "NFKC"},
+  "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581",
+                    "prepend_scheme": "always", "split": true},
+  "decoder": {"type": "Metaspace", "replacement": "\u2581",
+              "prepend_scheme": "always", "split": true},
+  "model": {"type": "Unigram", "unk_id": 0, "vocab": [
+    ["<unk>", 0.0], ["\u2581", -2.0], ["a", -3.0], ["b", -3.0],
+    ["ab", -2.0], ["\u2581a", -2.5], ["\u2581ab", -6.0]]}})";
+
+TEST(TokenizerTest, UnigramTakesTheBestSegmentation) {
+  auto t = parse(kUnigram);
+  ASSERT_TRUE(t);
+  // "\u2581ab": -6 alone, -2.5 - 3 = -5.5 as "\u2581a" "b", -4 as
+  // "\u2581" "ab".
+  EXPECT_EQ(encode(*t, "ab"), (Ids{1, 4}));
+  EXPECT_EQ(encode(*t, "ab a"), (Ids{1, 4, 5}));
+  EXPECT_EQ(encode(*t, "axyb"), (Ids{5, 0, 3}));
+  EXPECT_EQ(decode(*t, {1, 4, 5}), "ab a");
+}
+
+/// tokenizer_config.json's add_bos_token / add_eos_token (and bos_token /
+/// eos_token) against the prompt ids transformers gives with them in force
+/// (Inputs/make_tokenizer_config.py), with and without a post-processor in
+/// tokenizer.json.
+TEST(TokenizerTest, TokenizerConfigDecidesBosAndEos) {
+  llvm::SmallString<256> dir(TOK_SOURCE_DIR);
+  llvm::sys::path::append(dir, "test", "unit", "Frontend", "Inputs");
+  llvm::SmallString<256> casesPath(dir);
+  llvm::sys::path::append(casesPath, "tokenizer_config_cases.json");
+  auto buffer = llvm::MemoryBuffer::getFile(casesPath);
+  ASSERT_TRUE(bool(buffer));
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  ASSERT_TRUE(bool(parsed)) << llvm::toString(parsed.takeError());
+  llvm::SmallString<128> config;
+  ASSERT_FALSE(
+      llvm::sys::fs::createTemporaryFile("tokenizer_config", "json", config));
+  int checked = 0;
+  for (const llvm::json::Value &c : *parsed->getAsArray()) {
+    const llvm::json::Object *obj = c.getAsObject();
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, *obj->getString("tokenizer"));
+    auto t = Tokenizer::openHuggingFace(path);
+    ASSERT_TRUE(bool(t)) << llvm::toString(t.takeError());
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << *obj->get("config");
+    {
+      std::error_code ec;
+      llvm::raw_fd_ostream out(config, ec);
+      ASSERT_FALSE(ec);
+      out << text;
+    }
+    ASSERT_FALSE(bool((*t)->applyTokenizerConfig(config)));
+    Ids want;
+    for (const llvm::json::Value &id : *obj->getArray("ids"))
+      want.push_back(static_cast<int32_t>(*id.getAsInteger()));
+    EXPECT_EQ(prompt(**t, *obj->getString("text")), want) << text;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 30);
+
+  // A flag that is absent leaves the post-processor's side as it is; a
+  // token the vocabulary lacks is an error.
+  llvm::SmallString<256> path(dir);
+  llvm::sys::path::append(path, "llama2.tokenizer.json");
+  auto t = Tokenizer::openHuggingFace(path);
+  ASSERT_TRUE(bool(t));
+  auto write = [&](llvm::StringRef body) {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(config, ec);
+    out << body;
+  };
+  write(R"({"add_eos_token": true})");
+  ASSERT_FALSE(bool((*t)->applyTokenizerConfig(config)));
+  EXPECT_EQ((*t)->getPromptPrefix(), llvm::ArrayRef<int32_t>{1});
+  EXPECT_EQ((*t)->getPromptSuffix(), llvm::ArrayRef<int32_t>{2});
+  write(R"({"add_bos_token": true, "bos_token": "<nope>"})");
+  llvm::Error err = (*t)->applyTokenizerConfig(config);
+  ASSERT_TRUE(bool(err));
+  EXPECT_NE(llvm::toString(std::move(err))
+                .find("'add_bos_token' asks for the bos_token '<nope>', "
+                      "which the tokenizer does not have"),
             std::string::npos);
+  llvm::sys::fs::remove(config);
 }
