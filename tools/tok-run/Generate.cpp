@@ -34,8 +34,10 @@ namespace cl = llvm::cl;
 
 cl::SubCommand &tokrun::getGenerateCommand() {
   static cl::SubCommand command(
-      "generate", "Generate text with a model: the built-in one, a llama2.c "
-                  "checkpoint or a Hugging Face Llama/Mistral/Qwen2 directory");
+      "generate",
+      "Generate text with a model: the built-in one, a llama2.c "
+      "checkpoint or a Hugging Face directory (Llama, Mistral, Qwen2 / 3, "
+      "Gemma 2 / 3, Phi-3)");
   return command;
 }
 

@@ -13,8 +13,9 @@
 //
 // Sources: a GGUF file (`.gguf`: llama, mistral, qwen2; f32 / f16 / bf16 and
 // q8_0 / q4_0 / q4_k / q6_k tensors, used in place), a llama2.c checkpoint
-// (`.bin`), a Hugging Face directory (or its
-// config.json) with model.safetensors or a sharded index, or "builtin": a
+// (`.bin`), a Hugging Face directory (or its config.json: llama, mistral,
+// qwen2, qwen3, gemma2, gemma3_text, phi3) with model.safetensors or a
+// sharded index, or "builtin": a
 // small seeded Llama (6 layers, dim 288, 6 heads, byte vocabulary) that
 // needs no files.
 //
