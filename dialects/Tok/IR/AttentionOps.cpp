@@ -197,3 +197,30 @@ LogicalResult CachedAttentionOp::verify() {
                       getQuery().getType().getDimSize(1),
                       "one per query token");
 }
+
+//===----------------------------------------------------------------------===//
+// PagedAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult PagedAttentionOp::verify() {
+  KVPoolType pool = getPool().getType();
+  AttentionShapes shapes{getQuery().getType(), pool.getKvHeads(),
+                         pool.getSlots(),      pool.getHeadDim(),
+                         pool.getHeadDim(),    pool.getElementType(),
+                         getOutput().getType()};
+  if (failed(verifyAttentionCommon(*this, shapes, getMask(), getScaleAttr(),
+                                   getSoftcapAttr(), ScoresAttr(), Value(),
+                                   Value())))
+    return failure();
+  // Each row reads its own sequence's positions up to its own: only the
+  // causal rule (with a window and sinks) says which of them.
+  if (!getMask().isCausal() || getMask().getBlockDiagonal())
+    return emitOpError("expects a causal mask (a row reads positions up to "
+                       "its own), got ")
+           << getMask();
+  int64_t tokens = getQuery().getType().getDimSize(1);
+  return success(succeeded(verifyLength(*this, "row_seqs", getRowSeqs(), tokens,
+                                        "one per query token")) &&
+                 succeeded(verifyLength(*this, "positions", getPositions(),
+                                        tokens, "one per query token")));
+}

@@ -148,3 +148,53 @@ RankedTensorType KVCacheType::getScoresType() const {
   return RankedTensorType::get({getKvHeads(), getCapacity()},
                                Float32Type::get(getContext()));
 }
+
+//===----------------------------------------------------------------------===//
+// KVPoolType
+//===----------------------------------------------------------------------===//
+
+// !tok.kv_pool<H x pages x page_size x D x T>
+Type KVPoolType::parse(AsmParser &parser) {
+  SMLoc loc = parser.getCurrentLocation();
+  SmallVector<int64_t> dims;
+  Type elementType;
+  if (parser.parseLess() ||
+      parser.parseDimensionList(dims, /*allowDynamic=*/false,
+                                /*withTrailingX=*/true) ||
+      parser.parseType(elementType) || parser.parseGreater())
+    return {};
+  if (dims.size() != 4) {
+    parser.emitError(loc, "expected kv_heads x pages x page_size x head_dim "
+                          "x element type, got ")
+        << dims.size() << " dimensions";
+    return {};
+  }
+  return getChecked([&] { return parser.emitError(loc); }, parser.getContext(),
+                    dims[0], dims[1], dims[2], dims[3], elementType);
+}
+
+void KVPoolType::print(AsmPrinter &printer) const {
+  printer << '<' << getKvHeads() << 'x' << getPages() << 'x' << getPageSize()
+          << 'x' << getHeadDim() << 'x' << getElementType() << '>';
+}
+
+LogicalResult KVPoolType::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t kvHeads, int64_t pages,
+                                 int64_t pageSize, int64_t headDim,
+                                 Type elementType) {
+  if (kvHeads <= 0 || pages <= 0 || pageSize <= 0 || headDim <= 0)
+    return emitError() << "kv_pool dimensions must be positive, got " << kvHeads
+                       << "x" << pages << "x" << pageSize << "x" << headDim;
+  if (!elementType.isF32() && !elementType.isF16() && !elementType.isBF16())
+    return emitError() << "kv_pool element type must be f32, f16 or bf16, "
+                          "got "
+                       << elementType;
+  if (kvHeads > kMaxKVHeads || headDim > kMaxHeadDim ||
+      pageSize > kMaxCacheSlots || pages > kMaxCacheSlots / pageSize)
+    return emitError() << "kv_pool dimensions " << kvHeads << "x" << pages
+                       << "x" << pageSize << "x" << headDim
+                       << " exceed tok's limits (" << kMaxKVHeads << " heads, "
+                       << kMaxCacheSlots << " slots in all, head_dim "
+                       << kMaxHeadDim << ")";
+  return success();
+}

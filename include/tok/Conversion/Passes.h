@@ -112,6 +112,15 @@ LogicalResult checkVerifyLowering(VerifyOp op, bool report);
 /// caches are not converted yet.
 void populateKVCacheTypeConversion(TypeConverter &converter);
 
+/// Adds the 1:2 conversion of !tok.kv_pool into its keys and values
+/// tensors ([Hk, pages * page_size, D] each).
+void populateKVPoolTypeConversion(TypeConverter &converter);
+
+/// Adds the lowerings of tok.kv_pool.empty, tok.kv_pool.write and
+/// tok.paged_attention onto the converted tensors.
+void populateKVPoolToTensorsPatterns(const TypeConverter &converter,
+                                     RewritePatternSet &patterns);
+
 /// Adds the lowerings of the cache ops and tok.cached_attention onto the
 /// converted tensors.
 void populateKVCacheToTensorsPatterns(const TypeConverter &converter,

@@ -398,6 +398,7 @@ struct ConvertTokToLinalgPass
     TypeConverter converter;
     converter.addConversion([](Type type) { return type; });
     populateKVCacheTypeConversion(converter);
+    populateKVPoolTypeConversion(converter);
     populateQuantWeightTypeConversion(converter);
 
     ConversionTarget target(*ctx);
@@ -408,6 +409,7 @@ struct ConvertTokToLinalgPass
     target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
                         LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
                         KVEvictOp, KVLengthOp, KVQuantizeOp, KVTruncateOp,
+                        KVPoolEmptyOp, KVPoolWriteOp, PagedAttentionOp,
                         LayerNormOp, GatherOp, MergeOp, PruneOp, RMSNormOp,
                         SampleOp, ScatterOp, UnmergeOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
@@ -435,6 +437,7 @@ struct ConvertTokToLinalgPass
                                         bf16);
     populateLinearToVectorPatterns(patterns, bf16);
     populateKVCacheToTensorsPatterns(converter, patterns, how);
+    populateKVPoolToTensorsPatterns(converter, patterns);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);
     populateReturnOpTypeConversionPattern(patterns, converter);

@@ -1027,3 +1027,64 @@ func.func @select_scores(%q: tensor<8x1x32xf32>, %c: !tok.kv_cache<4x256x32xf32,
   %o, %s = tok.cached_attention %q, %c, %p {mask = #tok.mask<causal>, scores = #tok.scores<>, select_budget = 64} : tensor<8x1x32xf32>, !tok.kv_cache<4x256x32xf32, pages = 16>, tensor<1xi32> -> tensor<8x1x32xf32>, tensor<4x256xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{kv_pool dimensions must be positive, got 4x0x16x32}}
+func.func @pool_empty(%p: !tok.kv_pool<4x0x16x32xf32>) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kv_pool element type must be f32, f16 or bf16, got 'i8'}}
+func.func @pool_int(%p: !tok.kv_pool<4x8x16x32xi8>) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kv_pool dimensions 4x1048576x32x32 exceed tok's limits}}
+func.func @pool_huge(%p: !tok.kv_pool<4x1048576x32x32xf32>) {
+  return
+}
+
+// -----
+
+func.func @pool_write_dim(%p: !tok.kv_pool<4x8x16x32xf32>, %k: tensor<4x3x16xf32>, %s: tensor<3xi32>) {
+  // expected-error @+1 {{'tok.kv_pool.write' op expects 'keys' of type 'tensor<4x3x32xf32>' (the pool's KV heads x tokens x head dim), got 'tensor<4x3x16xf32>'}}
+  %p1 = tok.kv_pool.write %p, %k, %k, %s : !tok.kv_pool<4x8x16x32xf32>, tensor<4x3x16xf32>, tensor<4x3x16xf32>, tensor<3xi32>
+  return
+}
+
+// -----
+
+func.func @pool_write_slots(%p: !tok.kv_pool<4x8x16x32xf32>, %k: tensor<4x3x32xf32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'tok.kv_pool.write' op expects 'slots' of 3 elements (one per written token), got 'tensor<2xi32>'}}
+  %p1 = tok.kv_pool.write %p, %k, %k, %s : !tok.kv_pool<4x8x16x32xf32>, tensor<4x3x32xf32>, tensor<4x3x32xf32>, tensor<2xi32>
+  return
+}
+
+// -----
+
+func.func @paged_full_mask(%q: tensor<8x2x32xf32>, %p: !tok.kv_pool<4x8x16x32xf32>, %t: tensor<1x4xi32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'tok.paged_attention' op expects a causal mask (a row reads positions up to its own), got #tok.mask<full>}}
+  %o = tok.paged_attention %q, %p, %t, %s, %s {mask = #tok.mask<full>} : tensor<8x2x32xf32>, !tok.kv_pool<4x8x16x32xf32>, tensor<1x4xi32>, tensor<2xi32>, tensor<2xi32> -> tensor<8x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @paged_rows(%q: tensor<8x2x32xf32>, %p: !tok.kv_pool<4x8x16x32xf32>, %t: tensor<1x4xi32>, %s: tensor<3xi32>, %pos: tensor<2xi32>) {
+  // expected-error @+1 {{'tok.paged_attention' op expects 'row_seqs' of 2 elements (one per query token), got 'tensor<3xi32>'}}
+  %o = tok.paged_attention %q, %p, %t, %s, %pos {mask = #tok.mask<causal>} : tensor<8x2x32xf32>, !tok.kv_pool<4x8x16x32xf32>, tensor<1x4xi32>, tensor<3xi32>, tensor<2xi32> -> tensor<8x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @paged_heads(%q: tensor<6x2x32xf32>, %p: !tok.kv_pool<4x8x16x32xf32>, %t: tensor<1x4xi32>, %s: tensor<2xi32>) {
+  // expected-error @+1 {{'tok.paged_attention' op expects the query heads (6) to be a multiple of the KV heads (4)}}
+  %o = tok.paged_attention %q, %p, %t, %s, %s {mask = #tok.mask<causal>} : tensor<6x2x32xf32>, !tok.kv_pool<4x8x16x32xf32>, tensor<1x4xi32>, tensor<2xi32>, tensor<2xi32> -> tensor<6x2x32xf32>
+  return
+}

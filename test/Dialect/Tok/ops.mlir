@@ -288,3 +288,20 @@ func.func @mixed_linear(%x: tensor<?x288xf32>, %w: tensor<768x288xbf16>) -> tens
   %y = tok.linear %x, %w : tensor<?x288xf32>, tensor<768x288xbf16>
   return %y : tensor<?x768xf32>
 }
+
+// A batch step's paged KV memory: a pool, a write of the step's tokens into
+// their slots, attention of packed rows through page tables.
+// CHECK-LABEL: func.func @paged
+// CHECK: %[[P0:.*]] = tok.kv_pool.empty : !tok.kv_pool<4x256x16x32xf32>
+// CHECK: %[[P1:.*]] = tok.kv_pool.write %[[P0]], %{{.*}}, %{{.*}}, %{{.*}} : !tok.kv_pool<4x256x16x32xf32>, tensor<4x?x32xf32>, tensor<4x?x32xf32>, tensor<?xi32>
+// CHECK: tok.paged_attention %{{.*}}, %[[P1]], %{{.*}}, %{{.*}}, %{{.*}} {mask = #tok.mask<causal, window = 64>, softcap = 5.000000e+01 : f32} : tensor<8x?x32xf32>, !tok.kv_pool<4x256x16x32xf32>, tensor<?x64xi32>, tensor<?xi32>, tensor<?xi32> -> tensor<8x?x32xf32>
+func.func @paged(%q: tensor<8x?x32xf32>, %k: tensor<4x?x32xf32>, %v: tensor<4x?x32xf32>,
+                 %slots: tensor<?xi32>, %tables: tensor<?x64xi32>, %seqs: tensor<?xi32>,
+                 %pos: tensor<?xi32>) -> tensor<8x?x32xf32> {
+  %p0 = tok.kv_pool.empty : !tok.kv_pool<4x256x16x32xf32>
+  %p1 = tok.kv_pool.write %p0, %k, %v, %slots
+      : !tok.kv_pool<4x256x16x32xf32>, tensor<4x?x32xf32>, tensor<4x?x32xf32>, tensor<?xi32>
+  %o = tok.paged_attention %q, %p1, %tables, %seqs, %pos {mask = #tok.mask<causal, window = 64>, softcap = 50.0 : f32}
+      : tensor<8x?x32xf32>, !tok.kv_pool<4x256x16x32xf32>, tensor<?x64xi32>, tensor<?xi32>, tensor<?xi32> -> tensor<8x?x32xf32>
+  return %o : tensor<8x?x32xf32>
+}

@@ -49,6 +49,9 @@ def Tok_WeightMatrix
                 "#tok.quant encoding", "::mlir::RankedTensorType">;
 def Tok_KVCache : Type<CPred<"::llvm::isa<::mlir::tok::KVCacheType>($_self)">,
                        "tok KV cache", "::mlir::tok::KVCacheType">;
+def Tok_KVPool : Type<CPred<"::llvm::isa<::mlir::tok::KVPoolType>($_self)">,
+                      "KV page pool", "::mlir::tok::KVPoolType">;
+def Tok_I32Matrix : Tok_Plain<TensorRankOf<[I32], [2]>>;
 
 def Tok_RopeStyleAttr : EnumAttr<Tok_Dialect, Tok_RopeStyle, "rope_style"> {
   let summary = "Which dimensions tok.rope rotates together";

@@ -19,6 +19,7 @@
 include "tok/Dialect/Tok/IR/TokModelOps.td"
 include "tok/Dialect/Tok/IR/TokAttentionOps.td"
 include "tok/Dialect/Tok/IR/TokKVCacheOps.td"
+include "tok/Dialect/Tok/IR/TokKVPoolOps.td"
 include "tok/Dialect/Tok/IR/TokTokenOps.td"
 include "tok/Dialect/Tok/IR/TokDecodingOps.td"
 

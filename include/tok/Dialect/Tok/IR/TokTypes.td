@@ -77,4 +77,50 @@ def Tok_KVCacheType : TypeDef<Tok_Dialect, "KVCache"> {
   }];
 }
 
+def Tok_KVPoolType : TypeDef<Tok_Dialect, "KVPool"> {
+  let mnemonic = "kv_pool";
+  let summary = "One layer's keys and values of many sequences, in pages";
+  let description = [{
+    The KV memory of one attention layer shared by a batch of sequences:
+    `pages` pages of `page_size` token slots, each slot holding the key and
+    the value (`head_dim` elements of a float type) of every one of the
+    `kv_heads` KV heads. Slot `page * page_size + offset` is offset `offset`
+    of page `page`.
+
+    Which sequence owns which pages is not part of the type or the value: a
+    page table (an operand of `tok.paged_attention`) says it, step by step,
+    and the host's scheduler decides it. A sequence's token at position `p`
+    lives at offset `p mod page_size` of its page `p / page_size`, so a
+    slot needs no position record and pages can be shared between
+    sequences whose prompts agree (a prefix written once, read by all).
+
+    Pools have value semantics like caches; bufferized, the chain of writes
+    is one buffer updated in place.
+
+    Example:
+
+    ```mlir
+    !tok.kv_pool<4x256x16x32xf32>   // 4 KV heads, 256 pages of 16 slots, D 32
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$kv_heads,
+    "int64_t":$pages,
+    "int64_t":$page_size,
+    "int64_t":$head_dim,
+    "::mlir::Type":$element_type);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Slots of the pool: pages x page_size.
+    int64_t getSlots() const { return getPages() * getPageSize(); }
+    /// The keys or values of `tokens` new tokens: kv_heads x tokens x
+    /// head_dim.
+    ::mlir::RankedTensorType getSliceType(int64_t tokens) const {
+      return ::mlir::RankedTensorType::get(
+          {getKvHeads(), tokens, getHeadDim()}, getElementType());
+    }
+  }];
+}
+
 #endif // TOK_DIALECT_TOK_IR_TOKTYPES_TD

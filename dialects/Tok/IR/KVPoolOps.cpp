@@ -1,0 +1,36 @@
+//===- KVPoolOps.cpp - paged KV memory of a batch -------------------------===//
+//
+// Part of the tok project.
+//
+//===----------------------------------------------------------------------===//
+
+#include "VerifyUtils.h"
+#include "tok/Dialect/Tok/IR/TokOps.h"
+
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::tok;
+
+LogicalResult KVPoolWriteOp::verify() {
+  KVPoolType pool = getPool().getType();
+  for (auto [name, value] : {std::pair<StringRef, Value>{"keys", getKeys()},
+                             {"values", getValues()}}) {
+    auto type = cast<RankedTensorType>(value.getType());
+    auto expected = pool.getSliceType(type.getDimSize(1));
+    if (type.getElementType() != expected.getElementType() ||
+        failed(verifyCompatibleShape(type, expected)))
+      return emitOpError("expects '")
+             << name << "' of type " << expected
+             << " (the pool's KV heads x tokens x head dim), got " << type;
+  }
+  int64_t tokens = getKeys().getType().getDimSize(1);
+  if (!dimsCompatible(tokens, getValues().getType().getDimSize(1)))
+    return emitOpError("expects as many 'values' as 'keys', got ")
+           << getKeys().getType() << " and " << getValues().getType();
+  if (!ShapedType::isDynamic(tokens) && tokens > pool.getSlots())
+    return emitOpError("writes ")
+           << tokens << " tokens to a pool of " << pool.getSlots() << " slots";
+  return verifyLength(*this, "slots", getSlots(), tokens,
+                      "one per written token");
+}
