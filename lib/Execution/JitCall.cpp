@@ -211,3 +211,18 @@ SmallVector<NpyArray> JitCall::takeResults() {
     std::free(allocated);
   return results;
 }
+
+FunctionType mlir::tok::getCallableType(FunctionType fnType) {
+  auto convert = [](TypeRange types) {
+    SmallVector<Type> out;
+    for (Type t : types) {
+      auto memref = dyn_cast<MemRefType>(t);
+      if (memref && memref.getLayout().isIdentity() && !memref.getMemorySpace())
+        t = RankedTensorType::get(memref.getShape(), memref.getElementType());
+      out.push_back(t);
+    }
+    return out;
+  };
+  return FunctionType::get(fnType.getContext(), convert(fnType.getInputs()),
+                           convert(fnType.getResults()));
+}

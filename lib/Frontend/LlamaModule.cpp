@@ -16,6 +16,7 @@
 #include "HeadsReshape.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -247,26 +248,7 @@ public:
     auto weight = [&](size_t i) { return body->getArgument(2 + i); };
     size_t cacheArg = 2 + weights.size();
 
-    Value h = EmbedOp::create(b, loc, weight(0), tokIds);
-    h = widen(loc, h);
-    if (c.scaleEmbeddings) {
-      // Gemma: times sqrt(hidden), rounded to the embedding's element type
-      // as transformers multiplies (55.4256 becomes 55.5 in bf16).
-      Type elem = cast<RankedTensorType>(weightTypes[0]).getElementType();
-      llvm::APFloat factor(std::sqrt(static_cast<double>(e)));
-      bool lost = false;
-      if (isa<FloatType>(elem) &&
-          !cast<RankedTensorType>(weightTypes[0]).getEncoding())
-        factor.convert(cast<FloatType>(elem).getFloatSemantics(),
-                       llvm::APFloat::rmNearestTiesToEven, &lost);
-      factor.convert(llvm::APFloat::IEEEsingle(),
-                     llvm::APFloat::rmNearestTiesToEven, &lost);
-      h = mapRows(loc, h, [&](OpBuilder &nb, Location l, Value x) -> Value {
-        Value s = arith::ConstantOp::create(
-            nb, l, nb.getF32FloatAttr(factor.convertToFloat()));
-        return arith::MulFOp::create(nb, l, x, s);
-      });
-    }
+    Value h = embed(loc, weight(0), tokIds);
     SmallVector<Value> newCaches;
     size_t wi = 1;
     size_t perLayer = getLlamaWeightsPerLayer(c);
@@ -297,6 +279,78 @@ public:
     return fn;
   }
 
+  /// The batch step over paged KV memory (LlamaModuleOptions::batch).
+  /// The pools are the host's buffers (memref arguments), read as tensors
+  /// (`bufferization.to_tensor restrict writable`) and written back in
+  /// place (`bufferization.materialize_in_destination`), so that a step
+  /// returns only its logits and never copies a pool.
+  func::FuncOp buildBatchStep(StringRef name, const LlamaBatchOptions &o) {
+    poolType = KVPoolType::get(ctx, hk, o.pages, o.pageSize, d, f32);
+    RankedTensorType poolTensor = poolType.getSliceType(poolType.getSlots());
+    auto poolMemref = MemRefType::get(poolTensor.getShape(), f32);
+    auto tables = RankedTensorType::get({kDyn, kDyn}, b.getI32Type());
+    SmallVector<Type> argTypes{ids, ids, ids, ids, tables, ids};
+    llvm::append_range(argTypes, weightTypes);
+    for (int64_t l = 0; l < c.layers; ++l)
+      argTypes.append({poolMemref, poolMemref});
+    Location loc = NameLoc::get(b.getStringAttr(name));
+    b.setInsertionPointToEnd(module.getBody());
+    auto fn = func::FuncOp::create(b, loc, name,
+                                   b.getFunctionType(argTypes, {logits}));
+    currentStep = fn;
+    constexpr unsigned kLeading = 6;
+    for (auto [i, attrs] : llvm::enumerate(weightArgAttrs()))
+      fn.setArgAttrs(kLeading + i, attrs);
+    Block *body = fn.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    Value tokIds = body->getArgument(0), pos = body->getArgument(1);
+    Value slots = body->getArgument(2), rowSeqs = body->getArgument(3);
+    Value tableArg = body->getArgument(4), sampleRows = body->getArgument(5);
+    auto weight = [&](size_t i) { return body->getArgument(kLeading + i); };
+    size_t poolArg = kLeading + weights.size();
+
+    Value h = embed(loc, weight(0), tokIds);
+    size_t wi = 1;
+    size_t perLayer = getLlamaWeightsPerLayer(c);
+    for (int64_t l = 0; l < c.layers; ++l, wi += perLayer) {
+      func::FuncOp layer = getLayerFunction(wi, c.isSlidingLayer(l));
+      Value buffers[2] = {body->getArgument(poolArg + 2 * l),
+                          body->getArgument(poolArg + 2 * l + 1)};
+      Value parts[2];
+      for (int i = 0; i < 2; ++i)
+        parts[i] = bufferization::ToTensorOp::create(
+            b, loc, poolTensor, buffers[i], /*restrict=*/true,
+            /*writable=*/true);
+      Value pool =
+          KVPoolFromTensorsOp::create(b, loc, poolType, parts[0], parts[1]);
+      SmallVector<Value> operands{h, pos, slots, rowSeqs, tableArg};
+      for (size_t k = 0; k < perLayer; ++k)
+        operands.push_back(weight(wi + k));
+      operands.push_back(pool);
+      Location callLoc =
+          NameLoc::get(b.getStringAttr("model.layers." + std::to_string(l)));
+      auto call = func::CallOp::create(b, callLoc, layer, operands);
+      call->setAttr(TokDialect::getLayerAttrName(), b.getI64IntegerAttr(l));
+      h = call.getResult(0);
+      auto updated = KVPoolToTensorsOp::create(b, loc, poolTensor, poolTensor,
+                                               call.getResult(1));
+      Value results[2] = {updated.getKeys(), updated.getValues()};
+      for (int i = 0; i < 2; ++i)
+        bufferization::MaterializeInDestinationOp::create(
+            b, loc, TypeRange{}, results[i], buffers[i], /*restrict=*/false,
+            /*writable=*/true);
+    }
+    // Only the rows that sample go through the head.
+    Value last = GatherOp::create(b, loc, h, sampleRows, 0);
+    size_t head = c.tiedEmbeddings ? 0 : wi + 1;
+    Value fin = rmsNorm(loc, last, normWeight(loc, weight(wi)));
+    Value out = LinearOp::create(b, loc, fin, weight(head), Value());
+    if (c.finalLogitSoftcap)
+      out = softcap(loc, out, *c.finalLogitSoftcap);
+    func::ReturnOp::create(b, loc, out);
+    return fn;
+  }
+
   const LlamaConfig &c;
   SmallVector<Type> weightTypes;
   KVCacheType cacheType;
@@ -313,6 +367,8 @@ private:
   RopeStyleAttr ropeStyle;
   /// Positions the compiled model reaches (LongRoPE's factor choice).
   int64_t ropeContext;
+  /// Layers over a page pool (batch steps) instead of a cache.
+  KVPoolType poolType;
   /// Layer functions by the types of their weights.
   llvm::StringMap<func::FuncOp> layerFunctions;
 
@@ -331,6 +387,31 @@ private:
   Value rmsNorm(Location loc, Value x, Value w) {
     return RMSNormOp::create(b, loc, x, w,
                              b.getF32FloatAttr(static_cast<float>(c.normEps)));
+  }
+
+  /// The rows of `tokIds` from the embedding `table`, as f32 (times
+  /// sqrt(hidden) for Gemma).
+  Value embed(Location loc, Value table, Value tokIds) {
+    Value h = widen(loc, EmbedOp::create(b, loc, table, tokIds));
+    if (c.scaleEmbeddings) {
+      // Gemma: times sqrt(hidden), rounded to the embedding's element type
+      // as transformers multiplies (55.4256 becomes 55.5 in bf16).
+      Type elem = cast<RankedTensorType>(table.getType()).getElementType();
+      llvm::APFloat factor(std::sqrt(static_cast<double>(e)));
+      bool lost = false;
+      if (isa<FloatType>(elem) &&
+          !cast<RankedTensorType>(table.getType()).getEncoding())
+        factor.convert(cast<FloatType>(elem).getFloatSemantics(),
+                       llvm::APFloat::rmNearestTiesToEven, &lost);
+      factor.convert(llvm::APFloat::IEEEsingle(),
+                     llvm::APFloat::rmNearestTiesToEven, &lost);
+      h = mapRows(loc, h, [&](OpBuilder &nb, Location l, Value x) -> Value {
+        Value s = arith::ConstantOp::create(
+            nb, l, nb.getF32FloatAttr(factor.convertToFloat()));
+        return arith::MulFOp::create(nb, l, x, s);
+      });
+    }
+    return h;
   }
 
   /// A norm weight as f32, plus one where the model scales by (1 + w)
@@ -400,6 +481,8 @@ private:
   func::FuncOp getLayerFunction(size_t first, bool sliding) {
     size_t perLayer = getLlamaWeightsPerLayer(c);
     std::string key = sliding ? "sliding;" : "global;";
+    if (poolType)
+      key += "paged;";
     llvm::raw_string_ostream os(key);
     for (size_t k = 0; k < perLayer; ++k)
       os << weightTypes[first + k] << ";";
@@ -419,15 +502,20 @@ private:
   /// `sliding` says whether it attends within the window.
   func::FuncOp buildLayer(StringRef name, llvm::ArrayRef<Type> wTypes,
                           bool sliding) {
+    // Over a page pool (a batch step), the layer also takes each token's
+    // slot, each row's sequence and the page tables.
+    Type kvType = poolType ? Type(poolType) : Type(cacheType);
     SmallVector<Type> argTypes{rows, ids};
+    if (poolType)
+      argTypes.append(
+          {ids, ids, RankedTensorType::get({kDyn, kDyn}, b.getI32Type())});
     llvm::append_range(argTypes, wTypes);
-    argTypes.push_back(cacheType);
+    argTypes.push_back(kvType);
     Location loc = NameLoc::get(b.getStringAttr(name));
     // Layer functions go just before the step that first calls them.
     b.setInsertionPoint(currentStep);
     auto fn = func::FuncOp::create(
-        b, loc, name,
-        b.getFunctionType(argTypes, TypeRange{rows, Type(cacheType)}));
+        b, loc, name, b.getFunctionType(argTypes, TypeRange{rows, kvType}));
     fn.setPrivate();
     fn->setAttr(TokDialect::getLayerAttrName(), b.getUnitAttr());
     // One copy however many calls: the lowering inlines the step functions
@@ -437,9 +525,10 @@ private:
     b.setInsertionPointToStart(body);
     Value h = body->getArgument(0), pos = body->getArgument(1);
     // Each role's argument, or null where this architecture has none.
+    unsigned firstWeight = poolType ? 5 : 2;
     SmallVector<Value> arg(static_cast<size_t>(Role::Count));
     for (auto [i, lw] : llvm::enumerate(layerWeights(c)))
-      arg[static_cast<size_t>(lw.role)] = body->getArgument(2 + i);
+      arg[static_cast<size_t>(lw.role)] = body->getArgument(firstWeight + i);
     auto w = [&](Role r) { return arg[static_cast<size_t>(r)]; };
     auto wf = [&](Role r) { return w(r) ? widen(loc, w(r)) : Value(); };
     Value cache = body->getArguments().back();
@@ -489,7 +578,6 @@ private:
                       : b.getDenseF32ArrayAttr(llvm::ArrayRef<float>(freqs));
     q = RopeOp::create(b, loc, q, pos, theta, scale, ropeStyle, freqAttr);
     k = RopeOp::create(b, loc, k, pos, theta, scale, ropeStyle, freqAttr);
-    Value appended = KVAppendOp::create(b, loc, cache, k, vv, pos);
     MaskAttr layerMask =
         sliding
             ? MaskAttr::get(ctx, MaskKind::causal, *c.slidingWindow, 0, false)
@@ -505,10 +593,20 @@ private:
         c.attnLogitSoftcap
             ? b.getF32FloatAttr(static_cast<float>(*c.attnLogitSoftcap))
             : FloatAttr();
-    Value a = CachedAttentionOp::create(
-                  b, loc, q.getType(), Type(), q, appended, pos, Value(),
-                  layerMask, scaleAttr, capAttr, ScoresAttr(), IntegerAttr())
-                  .getOutput();
+    Value appended, a;
+    if (poolType) {
+      Value slots = body->getArgument(2), rowSeqs = body->getArgument(3);
+      Value tables = body->getArgument(4);
+      appended = KVPoolWriteOp::create(b, loc, cache, k, vv, slots);
+      a = PagedAttentionOp::create(b, loc, q.getType(), q, appended, tables,
+                                   rowSeqs, pos, layerMask, scaleAttr, capAttr);
+    } else {
+      appended = KVAppendOp::create(b, loc, cache, k, vv, pos);
+      a = CachedAttentionOp::create(b, loc, q.getType(), Type(), q, appended,
+                                    pos, Value(), layerMask, scaleAttr, capAttr,
+                                    ScoresAttr(), IntegerAttr())
+              .getOutput();
+    }
     Value aR = buildMergeHeads(b, loc, a, t);
     Value attnOut = linear(aR, w(Role::O));
     if (c.sandwichNorms)
@@ -634,7 +732,8 @@ public:
 OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
                                                   const LlamaConfig &c,
                                                   const LlamaModuleOptions &o) {
-  ctx->loadDialect<TokDialect, func::FuncDialect, arith::ArithDialect,
+  ctx->loadDialect<TokDialect, bufferization::BufferizationDialect,
+                   func::FuncDialect, arith::ArithDialect,
                    linalg::LinalgDialect, math::MathDialect, scf::SCFDialect,
                    tensor::TensorDialect>();
   Location moduleLoc = NameLoc::get(StringAttr::get(ctx, c.modelType));
@@ -666,6 +765,13 @@ OwningOpRef<ModuleOp> mlir::tok::buildLlamaModule(MLIRContext *ctx,
     draft.emplace(module, dm.config, dm.weightElementTypes, dm.interleavedRope,
                   o.cacheCapacity, o.positions, "draft.", "draft_");
     draft->buildStep("draft_step", {});
+  }
+
+  // The batch step has layer functions of its own (over a page pool).
+  if (o.batch) {
+    ModelBuilder batch(module, c, o.weightElementTypes, o.interleavedRope,
+                       o.cacheCapacity, o.positions, "", "batch_");
+    batch.buildBatchStep("batch_step", *o.batch);
   }
 
   EntryBuilder eb(module, target);

@@ -87,6 +87,17 @@ static cl::opt<int64_t> generateTokens(
              "@continue: the module tok-run generate compiles"),
     cl::value_desc("n"), cl::init(0), cl::cat(importCategory));
 
+static cl::opt<int64_t> batchPages(
+    "batch-pages",
+    cl::desc("Also emit @batch_step: many sequences' tokens per step over "
+             "paged KV memory of this many pages per layer (docs/serving.md)"),
+    cl::value_desc("n"), cl::init(0), cl::cat(importCategory));
+
+static cl::opt<int64_t>
+    pageSize("page-size",
+             cl::desc("Token slots per page of @batch_step (default 16)"),
+             cl::value_desc("n"), cl::init(16), cl::cat(importCategory));
+
 static cl::list<int64_t> draftSkip(
     "draft-skip",
     cl::desc("Also emit @draft_step: @step without these layers (comma "
@@ -221,6 +232,14 @@ int main(int argc, char **argv) {
     return fail("--cache-capacity must be positive");
   options.cacheCapacity = cacheCapacity ? cacheCapacity : config.maxPositions;
   options.teacher = emitTeacher;
+  if (batchPages < 0 || pageSize <= 0)
+    return fail("--batch-pages must not be negative and --page-size must be "
+                "positive");
+  if (batchPages > 0) {
+    if (pageSize > (int64_t{1} << 24) / batchPages)
+      return fail("--batch-pages x --page-size exceeds tok's 2^24 slots");
+    options.batch = tok::LlamaBatchOptions{batchPages, pageSize};
+  }
   if (generateTokens < 0)
     return fail("--generate must be positive");
   if (generateTokens > 0) {

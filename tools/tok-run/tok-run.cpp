@@ -155,7 +155,7 @@ FailureOr<FunctionType> verifyEntry(ModuleOp module) {
   if (entry.isExternal())
     return entry.emitError()
            << "entry function '@" << entryName << "' has no body";
-  FunctionType type = entry.getFunctionType();
+  FunctionType type = tok::getCallableType(entry.getFunctionType());
   if (llvm::Error err = tok::verifyCallableSignature(type))
     return entry.emitError()
            << "entry function '@" << entryName

@@ -34,3 +34,25 @@ LogicalResult KVPoolWriteOp::verify() {
   return verifyLength(*this, "slots", getSlots(), tokens,
                       "one per written token");
 }
+
+/// Checks that `keys` and `values` are the tensors of `pool`.
+static LogicalResult verifyPoolTensors(Operation *op, KVPoolType pool,
+                                       Type keys, Type values) {
+  auto expected = pool.getSliceType(pool.getSlots());
+  for (Type t : {keys, values})
+    if (t != expected)
+      return op->emitOpError("expects keys and values of type ")
+             << expected << " (the pool's KV heads x slots x head dim), got "
+             << t;
+  return success();
+}
+
+LogicalResult KVPoolFromTensorsOp::verify() {
+  return verifyPoolTensors(*this, getType(), getKeys().getType(),
+                           getValues().getType());
+}
+
+LogicalResult KVPoolToTensorsOp::verify() {
+  return verifyPoolTensors(*this, getPool().getType(), getKeys().getType(),
+                           getValues().getType());
+}

@@ -26,6 +26,12 @@ namespace tok {
 /// The .npy element type that carries values of `type`, if any.
 std::optional<NpyDType> getNpyDType(Type type);
 
+/// `fnType` with every memref argument or result of the identity layout
+/// as the tensor of its shape: both pass as one memref descriptor, and a
+/// memref argument (a buffer the callee updates in place, like a batch
+/// step's KV pools) is then marshalled like a tensor.
+FunctionType getCallableType(FunctionType fnType);
+
 /// Checks that `fnType` has arguments and results tok-run can marshal;
 /// the error names the offending argument or result.
 llvm::Error verifyCallableSignature(FunctionType fnType);

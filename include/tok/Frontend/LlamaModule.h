@@ -87,6 +87,12 @@ struct LlamaDraftModel {
   bool interleavedRope = false;
 };
 
+/// The paged KV memory of a batch step (LlamaModuleOptions::batch).
+struct LlamaBatchOptions {
+  /// Pages per layer and token slots per page.
+  int64_t pages = 0, pageSize = 16;
+};
+
 struct LlamaModuleOptions {
   /// Slots of each layer's KV cache.
   int64_t cacheCapacity = 512;
@@ -120,6 +126,18 @@ struct LlamaModuleOptions {
   /// (tok-speculative-decoding{drafter=layer_skip}). Indices must be in
   /// [0, layers); checked by the callers.
   std::vector<int64_t> draftSkip;
+  /// Also emit `@batch_step` (serving: many sequences per step over paged
+  /// KV memory, docs/serving.md):
+  ///   (%ids, %positions, %slots, %row_seqs: tensor<?xi32>,
+  ///    %tables: tensor<?x?xi32>, %sample_rows: tensor<?xi32>, weights...,
+  ///    keys_0, values_0, ..., keys_L-1, values_L-1: memref<HkxSxDxf32>)
+  ///   -> logits: tensor<?xVxf32>
+  /// Token t (id, position) is written to slot slots[t] of every layer's
+  /// pool (the host's keys / values buffers, S = pages * page_size slots,
+  /// updated in place) and attends over sequence row_seqs[t]'s positions
+  /// through its page table; the logits are those of the rows sample_rows
+  /// lists.
+  std::optional<LlamaBatchOptions> batch;
   /// Also emit `@draft_step`: the step of this separate draft model, whose
   /// weights `@generate` takes after the target's (`tok.weight` names
   /// "draft.<name>") and passes as `draft_params`. Exclusive with

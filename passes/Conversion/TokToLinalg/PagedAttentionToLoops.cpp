@@ -88,6 +88,30 @@ struct KVPoolEmptyLowering : OpConversionPattern<KVPoolEmptyOp> {
   }
 };
 
+struct KVPoolFromTensorsLowering : OpConversionPattern<KVPoolFromTensorsOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVPoolFromTensorsOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithMultiple(
+        op, {{adaptor.getKeys().front(), adaptor.getValues().front()}});
+    return success();
+  }
+};
+
+struct KVPoolToTensorsLowering : OpConversionPattern<KVPoolToTensorsOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(KVPoolToTensorsOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ValueRange pool = adaptor.getPool();
+    rewriter.replaceOp(op, ValueRange{pool[0], pool[1]});
+    return success();
+  }
+};
+
 struct KVPoolWriteLowering : OpConversionPattern<KVPoolWriteOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -372,7 +396,7 @@ void mlir::tok::populateKVPoolTypeConversion(TypeConverter &converter) {
 
 void mlir::tok::populateKVPoolToTensorsPatterns(const TypeConverter &converter,
                                                 RewritePatternSet &patterns) {
-  patterns
-      .add<KVPoolEmptyLowering, KVPoolWriteLowering, PagedAttentionLowering>(
-          converter, patterns.getContext());
+  patterns.add<KVPoolEmptyLowering, KVPoolFromTensorsLowering,
+               KVPoolToTensorsLowering, KVPoolWriteLowering,
+               PagedAttentionLowering>(converter, patterns.getContext());
 }

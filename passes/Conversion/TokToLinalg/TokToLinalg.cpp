@@ -409,7 +409,8 @@ struct ConvertTokToLinalgPass
     target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
                         LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
                         KVEvictOp, KVLengthOp, KVQuantizeOp, KVTruncateOp,
-                        KVPoolEmptyOp, KVPoolWriteOp, PagedAttentionOp,
+                        KVPoolEmptyOp, KVPoolFromTensorsOp,
+                        KVPoolToTensorsOp, KVPoolWriteOp, PagedAttentionOp,
                         LayerNormOp, GatherOp, MergeOp, PruneOp, RMSNormOp,
                         SampleOp, ScatterOp, UnmergeOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {

@@ -30,6 +30,53 @@ def Tok_KVPoolEmptyOp : Tok_Op<"kv_pool.empty", [Pure]> {
   let assemblyFormat = "attr-dict `:` qualified(type($result))";
 }
 
+def Tok_KVPoolFromTensorsOp : Tok_Op<"kv_pool.from_tensors", [Pure]> {
+  let summary = "A pool over the keys and values tensors that hold it";
+  let description = [{
+    The pool whose keys and values are `keys` and `values`
+    (`kv_heads x pages * page_size x head_dim` each): how a batch step takes
+    the pools its host owns across steps. `tok.kv_pool.to_tensors` is the
+    inverse; a step returns its pools that way, and the lowering updates
+    the host's buffers in place.
+
+    Example:
+
+    ```mlir
+    %p = tok.kv_pool.from_tensors %k, %v
+        : tensor<4x4096x32xf32>, tensor<4x4096x32xf32>
+        -> !tok.kv_pool<4x256x16x32xf32>
+    ```
+  }];
+  let arguments = (ins Tok_HeadsTensor:$keys, Tok_HeadsTensor:$values);
+  let results = (outs Tok_KVPool:$result);
+  let assemblyFormat = [{
+    $keys `,` $values attr-dict `:` type($keys) `,` type($values) `->`
+    qualified(type($result))
+  }];
+  let hasVerifier = 1;
+}
+
+def Tok_KVPoolToTensorsOp : Tok_Op<"kv_pool.to_tensors", [Pure]> {
+  let summary = "The keys and values tensors of a pool";
+  let description = [{
+    The inverse of `tok.kv_pool.from_tensors`.
+
+    Example:
+
+    ```mlir
+    %k, %v = tok.kv_pool.to_tensors %p : !tok.kv_pool<4x256x16x32xf32>
+        -> tensor<4x4096x32xf32>, tensor<4x4096x32xf32>
+    ```
+  }];
+  let arguments = (ins Tok_KVPool:$pool);
+  let results = (outs Tok_HeadsTensor:$keys, Tok_HeadsTensor:$values);
+  let assemblyFormat = [{
+    $pool attr-dict `:` qualified(type($pool)) `->` type($keys) `,`
+    type($values)
+  }];
+  let hasVerifier = 1;
+}
+
 def Tok_KVPoolWriteOp : Tok_Op<"kv_pool.write", [
     NoMemoryEffect, AllTypesMatch<["pool", "result"]>]> {
   let summary = "Write the keys and values of new tokens into their slots";
