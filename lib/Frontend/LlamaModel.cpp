@@ -188,30 +188,13 @@ llvm::Error LlamaModel::bindGgufWeight(size_t index, const LlamaWeight &w) {
   return llvm::Error::success();
 }
 
-/// The tokenizer at `path`: tokenizer.json (with the tokenizer_config.json
-/// beside it) or a llama2.c tokenizer.bin.
-static llvm::Expected<std::unique_ptr<Tokenizer>> openTokenizer(StringRef path,
-                                                                int64_t vocab) {
-  if (!path.ends_with(".json"))
-    return Tokenizer::openLlama2c(path, vocab);
-  auto tok = Tokenizer::openHuggingFace(path);
-  // tokenizer_config.json's add_bos_token / add_eos_token decide a
-  // prompt's BOS / EOS (Tokenizer::applyTokenizerConfig).
-  llvm::SmallString<256> config = llvm::sys::path::parent_path(path);
-  llvm::sys::path::append(config, "tokenizer_config.json");
-  if (tok && llvm::sys::fs::exists(config))
-    if (llvm::Error err = (*tok)->applyTokenizerConfig(config))
-      return std::move(err);
-  return tok;
-}
-
 llvm::Expected<std::unique_ptr<LlamaModel>>
 LlamaModel::open(StringRef path, StringRef tokenizerPath,
                  TokenizerPolicy policy) {
   if (path == "builtin") {
     std::unique_ptr<LlamaModel> m = createBuiltin();
     if (!tokenizerPath.empty()) {
-      auto tok = openTokenizer(tokenizerPath, m->config.vocab);
+      auto tok = Tokenizer::open(tokenizerPath, m->config.vocab);
       if (!tok)
         return tok.takeError();
       m->tokenizer = std::move(*tok);
@@ -330,7 +313,7 @@ LlamaModel::open(StringRef path, StringRef tokenizerPath,
              llvm::sys::fs::exists(defaultTokenizer)) {
     StringRef tp =
         tokenizerPath.empty() ? StringRef(defaultTokenizer) : tokenizerPath;
-    auto tok = openTokenizer(tp, m->config.vocab);
+    auto tok = Tokenizer::open(tp, m->config.vocab);
     if (!tok)
       return tok.takeError();
     m->tokenizer = std::move(*tok);

@@ -8,6 +8,9 @@
 #include "FileError.h"
 #include "TokenizerVocab.h"
 #include "WordPiece.h"
+#include "tok/Frontend/Gguf.h"
+#include "tok/Frontend/GgufLlama.h"
+#include "tok/Frontend/Normalizer.h"
 #include "tok/Frontend/PreTokenizer.h"
 #include "tok/Support/Json.h"
 
@@ -18,13 +21,17 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ConvertUTF.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <tuple>
 
@@ -173,6 +180,110 @@ static size_t utf8Length(unsigned char lead) {
   return 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Byte trie and added-token matching
+//===----------------------------------------------------------------------===//
+
+ByteTrie::ByteTrie(std::vector<std::pair<StringRef, int32_t>> entries) {
+  // Sorted bytewise, equal texts in their given order: a node's strings
+  // form one range, the node's own text (if stored) first, then one run
+  // per next byte in increasing order. Nodes are laid out breadth first,
+  // a queue of ranges rather than recursion (a piece may be 20 KB long).
+  llvm::stable_sort(
+      entries, [](const auto &a, const auto &b) { return a.first < b.first; });
+  struct Range {
+    uint32_t node;
+    size_t begin, end, depth;
+  };
+  nodes.emplace_back();
+  std::deque<Range> queue{{0, 0, entries.size(), 0}};
+  while (!queue.empty()) {
+    Range r = queue.front();
+    queue.pop_front();
+    size_t i = r.begin;
+    for (; i < r.end && entries[i].first.size() == r.depth; ++i)
+      if (r.depth > 0)
+        nodes[r.node].id = entries[i].second; // the last of equal texts
+    nodes[r.node].firstEdge = static_cast<uint32_t>(edgeBytes.size());
+    while (i < r.end) {
+      auto byte = static_cast<uint8_t>(entries[i].first[r.depth]);
+      size_t j = i + 1;
+      while (j < r.end &&
+             static_cast<uint8_t>(entries[j].first[r.depth]) == byte)
+        ++j;
+      auto childNode = static_cast<uint32_t>(nodes.size());
+      nodes.emplace_back();
+      edgeBytes.push_back(byte);
+      edgeChildren.push_back(childNode);
+      queue.push_back({childNode, i, j, r.depth + 1});
+      i = j;
+    }
+    nodes[r.node].numEdges =
+        static_cast<uint32_t>(edgeBytes.size()) - nodes[r.node].firstEdge;
+  }
+}
+
+std::optional<uint32_t> ByteTrie::child(uint32_t node, uint8_t byte) const {
+  const Node &n = nodes[node];
+  const uint8_t *first = edgeBytes.data() + n.firstEdge;
+  const uint8_t *last = first + n.numEdges;
+  const uint8_t *at = std::lower_bound(first, last, byte);
+  if (at == last || *at != byte)
+    return std::nullopt;
+  return edgeChildren[n.firstEdge + (at - first)];
+}
+
+std::optional<int32_t> ByteTrie::lookup(StringRef text) const {
+  uint32_t node = 0;
+  for (char c : text) {
+    if (nodes.empty())
+      return std::nullopt;
+    std::optional<uint32_t> next = child(node, static_cast<uint8_t>(c));
+    if (!next)
+      return std::nullopt;
+    node = *next;
+  }
+  if (nodes.empty() || nodes[node].id < 0)
+    return std::nullopt;
+  return nodes[node].id;
+}
+
+std::optional<AddedTokenMatch>
+mlir::tok::findAddedToken(const ByteTrie &trie, StringRef text, size_t from) {
+  if (trie.empty())
+    return std::nullopt;
+  for (size_t i = from; i < text.size(); ++i) {
+    std::optional<AddedTokenMatch> longest;
+    trie.forEachPrefix(text.substr(i), [&](size_t length, int32_t id) {
+      longest = AddedTokenMatch{i, i + length, id};
+    });
+    if (longest)
+      return longest;
+  }
+  return std::nullopt;
+}
+
+ByteTrie mlir::tok::buildAddedTokenTrie(
+    llvm::ArrayRef<std::pair<std::string, int32_t>> added) {
+  std::vector<std::pair<StringRef, int32_t>> entries;
+  entries.reserve(added.size());
+  for (const auto &[content, id] : added)
+    entries.push_back({content, id});
+  return ByteTrie(std::move(entries));
+}
+
+/// The ids of the byte tokens `<0x00>` .. `<0xFF>` in `vocab` (as
+/// `tokenizers` spells them, format!("<{b:#04X}>")), -1 where missing.
+static void findByteTokens(const llvm::StringMap<int32_t> &vocab,
+                           int32_t (&out)[256]) {
+  for (unsigned b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    auto it = vocab.find(hex);
+    out[b] = it == vocab.end() ? -1 : it->second;
+  }
+}
+
 namespace {
 /// One step of a tokenizer.json normalizer (a Sequence is flattened).
 struct NormalizerStep {
@@ -249,6 +360,33 @@ std::string replaceAll(StringRef text, StringRef pattern, StringRef content) {
   return out;
 }
 
+/// The start of the run of Unicode White_Space code points that ends at
+/// `end`, going back no further than `limit`.
+size_t skipWhiteSpaceBackward(StringRef text, size_t end, size_t limit) {
+  while (end > limit) {
+    size_t at = end - 1;
+    while (at > limit && end - at < 4 && (text[at] & 0xc0) == 0x80)
+      --at;
+    size_t i = at;
+    if (!isUnicodeWhiteSpace(nextCodePoint(text, i)) || i != end)
+      break;
+    end = at;
+  }
+  return end;
+}
+
+/// The end of the run of Unicode White_Space code points that starts at
+/// `begin`.
+size_t skipWhiteSpaceForward(StringRef text, size_t begin) {
+  while (begin < text.size()) {
+    size_t i = begin;
+    if (!isUnicodeWhiteSpace(nextCodePoint(text, i)))
+      break;
+    begin = i;
+  }
+  return begin;
+}
+
 /// The text of `tokenizer.json`: normalizer, pre-tokenizer, model (BPE or
 /// Unigram) and decoder, each as `tokenizers` runs them.
 class HFTokenizer : public Tokenizer {
@@ -257,9 +395,12 @@ public:
   std::vector<NormalizerStep> normalizers;
   std::vector<PreTokenizerStep> preTokenizers;
   std::vector<DecoderStep> decoders;
+  /// No decoder at all: `tokenizers` joins the tokens with spaces.
+  bool joinWithSpaces = false;
   std::vector<std::string> tokens; // id -> token text
   llvm::StringMap<int32_t> vocab;
-  std::vector<std::pair<std::string, int32_t>> added; // longest first
+  /// Added tokens, matched leftmost-longest in the raw text.
+  ByteTrie addedTokens;
   /// Added tokens that take the whitespace before / after them.
   llvm::DenseSet<int32_t> lstrip, rstrip;
   /// BPE: (left, right) -> (rank, merged id).
@@ -267,10 +408,10 @@ public:
       merges;
   bool byteFallback = false, fuseUnk = false, ignoreMerges = false;
   std::optional<int32_t> unk;
-  /// Unigram: the log-probability of each id.
+  /// Unigram: the log-probability of each id, and the pieces.
   std::vector<double> scores;
   double minScore = 0;
-  size_t maxPieceBytes = 0;
+  ByteTrie pieceTrie;
   int32_t byteTokens[256];           // <0xXX> ids, or -1
   std::vector<std::string> alphabet; // the byte-level alphabet
   llvm::StringMap<uint8_t> alphabetInverse;
@@ -296,30 +437,21 @@ public:
 
   llvm::Expected<std::vector<int32_t>> encode(StringRef text) const override {
     std::vector<int32_t> ids;
-    // Added tokens split the text (the leftmost, longest first); the
-    // pieces between them are normalized and tokenized on their own.
-    size_t start = 0, i = 0;
+    // Added tokens split the text (leftmost, then longest); the pieces
+    // between them are normalized and tokenized on their own. lstrip /
+    // rstrip tokens take the Unicode whitespace before / after them.
+    size_t start = 0;
     while (true) {
-      const std::pair<std::string, int32_t> *match = nullptr;
-      if (i < text.size())
-        for (const auto &a : added)
-          if (text.substr(i).starts_with(a.first)) {
-            match = &a;
-            break;
-          }
-      if (!match && i < text.size()) {
-        ++i;
-        continue;
-      }
-      size_t end = i, next = i;
+      std::optional<AddedTokenMatch> match =
+          findAddedToken(addedTokens, text, start);
+      size_t end = match ? match->begin : text.size();
+      size_t next = end;
       if (match) {
-        next = i + match->first.size();
-        if (lstrip.contains(match->second))
-          while (end > start && llvm::isSpace(text[end - 1]))
-            --end;
-        if (rstrip.contains(match->second))
-          while (next < text.size() && llvm::isSpace(text[next]))
-            ++next;
+        next = match->end;
+        if (lstrip.contains(match->id))
+          end = skipWhiteSpaceBackward(text, end, start);
+        if (rstrip.contains(match->id))
+          next = skipWhiteSpaceForward(text, next);
       }
       if (end > start)
         if (llvm::Error err =
@@ -327,8 +459,8 @@ public:
           return std::move(err);
       if (!match)
         break;
-      ids.push_back(match->second);
-      i = start = next;
+      ids.push_back(match->id);
+      start = next;
     }
     return ids;
   }
@@ -344,10 +476,7 @@ public:
     }
     for (const DecoderStep &step : decoders)
       pieces = applyDecoder(step, std::move(pieces));
-    std::string text;
-    for (const std::string &p : pieces)
-      text += p;
-    return text;
+    return llvm::join(pieces, joinWithSpaces ? " " : "");
   }
 
   std::string normalize(StringRef segment) const {
@@ -368,26 +497,9 @@ public:
           s = step.content + s;
         break;
       case NormalizerStep::Strip: {
-        size_t begin = 0, end = s.size();
-        if (step.left)
-          for (size_t i = 0; i < end;) {
-            size_t at = i;
-            if (!isUnicodeWhiteSpace(nextCodePoint(s, i))) {
-              begin = at;
-              break;
-            }
-            begin = i;
-          }
-        if (step.right)
-          while (end > begin) {
-            size_t at = end - 1;
-            while (at > begin && (s[at] & 0xc0) == 0x80)
-              --at;
-            size_t i = at;
-            if (!isUnicodeWhiteSpace(nextCodePoint(s, i)) || i != end)
-              break;
-            end = at;
-          }
+        size_t begin = step.left ? skipWhiteSpaceForward(s, 0) : 0;
+        size_t end =
+            step.right ? skipWhiteSpaceBackward(s, s.size(), begin) : s.size();
         s = s.substr(begin, end - begin);
         break;
       }
@@ -555,23 +667,6 @@ private:
     return out;
   }
 
-  /// The error for a character that has no token.
-  llvm::Error unknownError(StringRef ch) const {
-    auto it = alphabetInverse.find(ch);
-    if (it != alphabetInverse.end() && !preTokenizers.empty() &&
-        llvm::any_of(preTokenizers, [](const PreTokenizerStep &s) {
-          return s.kind == PreTokenizerStep::ByteLevel;
-        }))
-      return fileError("tokenizer", "byte " +
-                                        Twine(static_cast<int>(it->second)) +
-                                        " has no token in the vocabulary");
-    return fileError(
-        "tokenizer",
-        "no token for byte " +
-            Twine(static_cast<int>(static_cast<uint8_t>(ch.front()))) +
-            " and no byte fallback" + (unk ? "" : " or unknown token"));
-  }
-
   /// Merges the lowest-ranked adjacent pair of `symbols`, every occurrence
   /// left to right, until no pair merges; appends the result to `ids`.
   void mergeInto(std::vector<int32_t> symbols,
@@ -617,9 +712,13 @@ private:
     return true;
   }
 
-  /// BPE over one pre-token: one symbol per character (byte tokens, or
-  /// the unknown token, for characters outside the vocabulary), then the
-  /// merges.
+  /// BPE over one pre-token: one symbol per character, then the merges.
+  /// A character outside the vocabulary becomes its byte tokens (byte
+  /// fallback), else the unknown token, else nothing: as `tokenizers`'
+  /// BPE::merge_word, an unknown character is dropped when there is no
+  /// unk_token, and a pending unknown token is emitted only at the next
+  /// character in the vocabulary or the end (so it fuses across, and
+  /// follows, byte-fallback characters).
   llvm::Error encodeBPE(StringRef word, std::vector<int32_t> &ids) const {
     if (ignoreMerges)
       if (auto it = vocab.find(word); it != vocab.end()) {
@@ -633,20 +732,20 @@ private:
       StringRef ch = word.substr(p, n);
       p += n;
       if (auto it = vocab.find(ch); it != vocab.end()) {
+        if (pendingUnk)
+          symbols.push_back(*unk);
+        pendingUnk = false;
         symbols.push_back(it->second);
-        pendingUnk = false;
         continue;
       }
-      if (byteFallbackInto(ch, symbols)) {
-        pendingUnk = false;
+      if (byteFallbackInto(ch, symbols) || !unk)
         continue;
-      }
-      if (!unk)
-        return unknownError(ch);
-      if (!(pendingUnk && fuseUnk))
+      if (pendingUnk && !fuseUnk)
         symbols.push_back(*unk);
       pendingUnk = true;
     }
+    if (pendingUnk)
+      symbols.push_back(*unk);
     mergeInto(std::move(symbols), ids);
     return llvm::Error::success();
   }
@@ -654,7 +753,8 @@ private:
   /// Unigram over one pre-token: the segmentation of highest total score
   /// (Viterbi), a character outside the vocabulary scoring as the unknown
   /// token at the lowest score less 10; unknown runs fuse, and with byte
-  /// fallback become byte tokens.
+  /// fallback become byte tokens. Each position walks the piece trie, so
+  /// it costs the length of the longest piece that starts there.
   llvm::Error encodeUnigram(StringRef word, std::vector<int32_t> &ids) const {
     struct Node {
       double score = 0;
@@ -668,18 +768,13 @@ private:
       size_t charLen = std::min(utf8Length(word[start]), word.size() - start);
       double base = best[start].score;
       bool single = false;
-      for (size_t len = 1; len <= maxPieceBytes && start + len <= word.size();
-           ++len) {
-        auto it = vocab.find(word.substr(start, len));
-        if (it == vocab.end() ||
-            static_cast<size_t>(it->second) >= scores.size())
-          continue;
+      pieceTrie.forEachPrefix(word.substr(start), [&](size_t len, int32_t id) {
         Node &target = best[start + len];
-        double candidate = base + scores[it->second];
+        double candidate = base + scores[id];
         if (target.start < 0 || candidate > target.score)
-          target = {candidate, static_cast<int64_t>(start), it->second};
+          target = {candidate, static_cast<int64_t>(start), id};
         single |= len == charLen;
-      }
+      });
       if (!single) {
         if (!unk)
           return fileError("tokenizer", "no token for '" +
@@ -693,27 +788,31 @@ private:
       start += charLen;
     }
     // Back from the end: the pieces, unknown runs fused.
-    std::vector<std::pair<size_t, size_t>> spans; // [start, end), reversed
-    std::vector<bool> unknown;
+    struct Span {
+      size_t start, end;
+      int32_t id;
+      bool unknown;
+    };
+    std::vector<Span> spans; // reversed
     for (size_t end = word.size(); end > 0;) {
       const Node &node = best[end];
       size_t start = static_cast<size_t>(node.start);
       bool isUnk = unk && node.id == *unk;
-      if (isUnk && !unknown.empty() && unknown.back())
-        spans.back().first = start;
-      else {
-        spans.push_back({start, end});
-        unknown.push_back(isUnk);
-      }
+      if (isUnk && !spans.empty() && spans.back().unknown)
+        spans.back().start = start;
+      else
+        spans.push_back({start, end, node.id, isUnk});
       end = start;
     }
-    for (size_t k = spans.size(); k-- > 0;) {
-      StringRef piece = word.slice(spans[k].first, spans[k].second);
-      if (auto it = vocab.find(piece); it != vocab.end()) {
-        ids.push_back(it->second);
+    for (const Span &span : llvm::reverse(spans)) {
+      if (!span.unknown) {
+        ids.push_back(span.id);
         continue;
       }
-      if (!byteFallbackInto(piece, ids))
+      StringRef piece = word.slice(span.start, span.end);
+      if (std::optional<int32_t> id = pieceTrie.lookup(piece))
+        ids.push_back(*id);
+      else if (!byteFallbackInto(piece, ids))
         ids.push_back(*unk);
     }
     return llvm::Error::success();
@@ -774,11 +873,6 @@ llvm::Error mlir::tok::parseAddedTokens(const llvm::json::Object &root,
       out.rstrip.insert(static_cast<int32_t>(*id));
     out.added.push_back({content->str(), static_cast<int32_t>(*id)});
   }
-  llvm::sort(out.added, [](const auto &a, const auto &b) {
-    if (a.first.size() != b.first.size())
-      return a.first.size() > b.first.size();
-    return a.first < b.first;
-  });
   return llvm::Error::success();
 }
 
@@ -1111,13 +1205,110 @@ static llvm::Error parseDecoder(const llvm::json::Value *value, StringRef name,
   return llvm::Error::success();
 }
 
-/// A Unigram score as `tokenizers` reads it. serde_json's default float
-/// parsing takes the decimal significand as an integer, converts it to a
-/// double and multiplies or divides once by a power of ten, which can be
-/// an ulp off the nearest double; Viterbi ties (a sum of scores against
-/// the same scores summed in another order) follow that ulp. The decimal
-/// text is recovered as the shortest that round-trips, which is what
-/// tokenizer.json writers (Python, serde_json) print.
+//===----------------------------------------------------------------------===//
+// Unigram scores as serde_json reads them
+//===----------------------------------------------------------------------===//
+//
+// `tokenizers` reads tokenizer.json with serde_json (MIT / Apache-2.0),
+// whose default number parsing (its "float_roundtrip" feature off, as
+// `tokenizers` builds it) is not correctly rounded. What follows is that
+// algorithm, written anew from its description rather than ported:
+//  - the digits accumulate into a 64-bit decimal significand while it does
+//    not overflow; once it would, further integer digits each raise the
+//    decimal exponent by one and further fraction digits are dropped; each
+//    fraction digit kept lowers the exponent by one, and the explicit
+//    exponent is added;
+//  - the significand is converted to the nearest double, then multiplied
+//    (exponent >= 0) or divided (exponent < 0) once by the double nearest
+//    to 10^|exponent| (a table of 10^0 .. 10^308); below 10^-308 it is
+//    first divided by 1e308 until the rest fits (or it reaches zero).
+// The significand's conversion (above 2^53) and the scaling each round, so
+// the result can be an ulp from the nearest double, and Viterbi ties (a sum
+// of scores against the same scores summed in another order) follow that
+// ulp. UnigramScoresAreReadAsTokenizersReadsThem pins a case.
+
+namespace {
+/// A JSON number as serde_json's default parsing splits it.
+struct SerdeDecimal {
+  bool negative = false;
+  uint64_t significand = 0;
+  int64_t exponent = 0;
+};
+} // namespace
+
+/// `text` (a JSON number) split as above; std::nullopt if it is not one.
+static std::optional<SerdeDecimal> splitSerdeDecimal(StringRef text) {
+  SerdeDecimal d;
+  d.negative = text.consume_front("-");
+  bool saturated = false;
+  size_t digits = 0;
+  auto takeDigits = [&](bool fraction) {
+    for (; !text.empty() && llvm::isDigit(text.front());
+         text = text.drop_front(), ++digits) {
+      uint64_t digit = static_cast<uint64_t>(text.front() - '0');
+      saturated =
+          saturated ||
+          d.significand > (std::numeric_limits<uint64_t>::max() - digit) / 10;
+      if (!saturated) {
+        d.significand = d.significand * 10 + digit;
+        d.exponent -= fraction ? 1 : 0;
+      } else if (!fraction) {
+        ++d.exponent;
+      }
+    }
+  };
+  takeDigits(/*fraction=*/false);
+  if (digits == 0)
+    return std::nullopt;
+  if (text.consume_front("."))
+    takeDigits(/*fraction=*/true);
+  if (text.consume_front("e") || text.consume_front("E")) {
+    bool negativeExponent = text.consume_front("-");
+    if (!negativeExponent)
+      text.consume_front("+");
+    int64_t explicitExponent = 0;
+    if (text.empty())
+      return std::nullopt;
+    for (; !text.empty() && llvm::isDigit(text.front());
+         text = text.drop_front())
+      explicitExponent = std::min<int64_t>(
+          explicitExponent * 10 + (text.front() - '0'), int64_t{1} << 40);
+    d.exponent += negativeExponent ? -explicitExponent : explicitExponent;
+  }
+  if (!text.empty())
+    return std::nullopt;
+  return d;
+}
+
+/// The double serde_json's default parsing makes of `d`.
+static double serdeDefaultDouble(const SerdeDecimal &d) {
+  static const std::array<double, 309> powersOfTen = [] {
+    std::array<double, 309> table;
+    for (size_t k = 0; k < table.size(); ++k)
+      table[k] = std::strtod(("1e" + Twine(k)).str().c_str(), nullptr);
+    return table;
+  }();
+  double value = static_cast<double>(d.significand);
+  int64_t exponent = d.exponent;
+  while (exponent < -308 && value != 0) {
+    value /= 1e308;
+    exponent += 308;
+  }
+  if (value == 0 || exponent < -308)
+    value = 0;
+  else if (exponent < 0)
+    value /= powersOfTen[-exponent];
+  else if (exponent <= 308)
+    value *= powersOfTen[exponent];
+  else
+    value = std::numeric_limits<double>::infinity(); // serde_json: an error
+  return d.negative ? -value : value;
+}
+
+/// A Unigram score as `tokenizers` reads it. llvm::json has already read
+/// it correctly rounded; its decimal text is recovered as the shortest
+/// that reads back to the same double, which is what tokenizer.json
+/// writers (Python's repr, serde_json's ryu) print.
 static double asSerdeJsonReadsIt(double value) {
   if (!std::isfinite(value) || value == 0)
     return value;
@@ -1127,34 +1318,29 @@ static double asSerdeJsonReadsIt(double value) {
     if (std::strtod(text, nullptr) == value)
       break;
   }
-  // [-]d[.ddd]e[+-]xx
-  StringRef rest(text);
-  bool negative = rest.consume_front("-");
-  auto [mantissa, exponentText] = rest.split('e');
-  auto [whole, fraction] = mantissa.split('.');
-  uint64_t significand = 0;
-  for (char c : (whole + fraction).str())
-    significand = significand * 10 + static_cast<uint64_t>(c - '0');
-  int exponent = 0;
-  exponentText.consume_front("+");
-  if (exponentText.getAsInteger(10, exponent))
-    return value;
-  exponent -= static_cast<int>(fraction.size());
-  double f = static_cast<double>(significand);
-  while (true) {
-    int magnitude = exponent < 0 ? -exponent : exponent;
-    if (magnitude <= 308) {
-      double pow10 =
-          std::strtod(("1e" + Twine(magnitude)).str().c_str(), nullptr);
-      f = exponent >= 0 ? f * pow10 : f / pow10;
-      break;
-    }
-    if (f == 0 || exponent >= 0)
-      break;
-    f /= 1e308;
-    exponent += 308;
-  }
-  return negative ? -f : f;
+  std::optional<SerdeDecimal> decimal = splitSerdeDecimal(text);
+  return decimal ? serdeDefaultDouble(*decimal) : value;
+}
+
+/// Adds merge `rank`, `left` + `right`, to `tok`'s BPE; a pair merged
+/// before keeps its first rank, or takes this one when `lastWins`.
+static llvm::Error addMerge(HFTokenizer &tok, StringRef left, StringRef right,
+                            int32_t rank, bool lastWins, StringRef name) {
+  auto l = tok.vocab.find(left), r = tok.vocab.find(right);
+  auto merged = tok.vocab.find((left + right).str());
+  if (left.empty() || right.empty() || l == tok.vocab.end() ||
+      r == tok.vocab.end() || merged == tok.vocab.end())
+    return fileError(name, "merge #" + Twine(rank) + " ('" + left + "' + '" +
+                               right +
+                               "') does not join two vocabulary tokens "
+                               "into a third");
+  std::pair<int32_t, int32_t> key{l->second, r->second};
+  std::pair<int32_t, int32_t> value{rank, merged->second};
+  if (lastWins)
+    tok.merges[key] = value;
+  else
+    tok.merges.try_emplace(key, value);
+  return llvm::Error::success();
 }
 
 llvm::Expected<std::unique_ptr<Tokenizer>>
@@ -1191,38 +1377,14 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   if (llvm::Error err = parsePreTokenizer(root->get("pre_tokenizer"), name,
                                           tok->preTokenizers))
     return std::move(err);
-  bool byteLevel = llvm::any_of(tok->preTokenizers, [](const auto &s) {
-    return s.kind == PreTokenizerStep::ByteLevel;
-  });
   if (const llvm::json::Value *decoder = root->get("decoder");
       decoder && decoder->kind() != llvm::json::Value::Null) {
     if (llvm::Error err = parseDecoder(decoder, name, tok->decoders))
       return std::move(err);
-  } else if (byteLevel) {
-    // No decoder: byte-level text decodes through the alphabet...
-    tok->decoders.push_back({DecoderStep::ByteLevel});
   } else {
-    // ... other text as SentencePiece's, less a prepended space.
-    DecoderStep replace{DecoderStep::Replace};
-    replace.pattern = "\u2581";
-    replace.content = " ";
-    tok->decoders.push_back(replace);
-    tok->decoders.push_back({DecoderStep::ByteFallback});
-    tok->decoders.push_back({DecoderStep::Fuse});
-    bool prepends = llvm::any_of(tok->normalizers,
-                                 [](const auto &s) {
-                                   return s.kind == NormalizerStep::Prepend;
-                                 }) ||
-                    llvm::any_of(tok->preTokenizers, [](const auto &s) {
-                      return s.kind == PreTokenizerStep::Metaspace &&
-                             s.prepend != PreTokenizerStep::Prepend::Never;
-                    });
-    if (prepends) {
-      DecoderStep strip{DecoderStep::Strip};
-      strip.content = " ";
-      strip.start = 1;
-      tok->decoders.push_back(strip);
-    }
+    // No decoder: `tokenizers` joins the tokens' text with spaces
+    // (TokenizerImpl::decode), whatever the model and pre-tokenizer.
+    tok->joinWithSpaces = true;
   }
 
   TokenizerVocab words;
@@ -1233,10 +1395,14 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
     if (llvm::Error err = parseTokenizerVocab(*vocab, *root, name, words))
       return std::move(err);
   } else {
-    // Unigram: [[piece, log-probability], ...] in id order.
+    // Unigram: [[piece, log-probability], ...] in id order. Of equal
+    // pieces the last one's id is the piece's, as `tokenizers` fills its
+    // token-to-id HashMap (insert replaces); the others keep their ids
+    // for decoding.
     const llvm::json::Array *vocab = model->getArray("vocab");
     if (!vocab)
       return fileError(name, "missing 'model.vocab'");
+    std::vector<std::pair<StringRef, int32_t>> pieces;
     for (const llvm::json::Value &entry : *vocab) {
       const llvm::json::Array *pair = entry.getAsArray();
       std::optional<StringRef> piece =
@@ -1247,11 +1413,13 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
         return fileError(name, "Unigram vocabulary entry #" +
                                    Twine(words.tokens.size()) +
                                    " is not [piece, score]");
-      words.ids.try_emplace(*piece, static_cast<int32_t>(words.tokens.size()));
+      auto id = static_cast<int32_t>(words.tokens.size());
+      words.ids[*piece] = id;
+      pieces.push_back({*piece, id});
       words.tokens.push_back(piece->str());
       tok->scores.push_back(asSerdeJsonReadsIt(*score));
-      tok->maxPieceBytes = std::max(tok->maxPieceBytes, piece->size());
     }
+    tok->pieceTrie = ByteTrie(std::move(pieces));
     tok->minScore = tok->scores.empty() ? 0.0
                                         : *std::min_element(tok->scores.begin(),
                                                             tok->scores.end());
@@ -1266,17 +1434,10 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
   tok->setPromptSpecialTokens(std::move(prefix), std::move(suffix));
   tok->tokens = std::move(words.tokens);
   tok->vocab = std::move(words.ids);
-  tok->added = std::move(words.added);
+  tok->addedTokens = buildAddedTokenTrie(words.added);
   tok->lstrip = std::move(words.lstrip);
   tok->rstrip = std::move(words.rstrip);
-
-  for (unsigned b = 0; b < 256; ++b) {
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
-    auto it = tok->vocab.find(hex);
-    if (it != tok->vocab.end())
-      tok->byteTokens[b] = it->second;
-  }
+  findByteTokens(tok->vocab, tok->byteTokens);
   tok->byteFallback = model->getBoolean("byte_fallback").value_or(false);
 
   if (tok->model == ModelKind::Unigram) {
@@ -1305,7 +1466,9 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
                                  " is not supported (byte-level and "
                                  "SentencePiece-style BPE are)");
 
-  // Merges: "left right" strings or [left, right] pairs, in rank order.
+  // Merges: "left right" strings or [left, right] pairs, in rank order. A
+  // pair listed twice keeps its last rank, as `tokenizers` collects them
+  // into a HashMap.
   if (const llvm::json::Array *merges = model->getArray("merges")) {
     int32_t rank = 0;
     for (const llvm::json::Value &m : *merges) {
@@ -1318,17 +1481,9 @@ Tokenizer::parseHuggingFace(StringRef json, StringRef name) {
         left = *(*pair)[0].getAsString();
         right = *(*pair)[1].getAsString();
       }
-      auto l = tok->vocab.find(left), r = tok->vocab.find(right);
-      auto merged = tok->vocab.find((left + right).str());
-      if (left.empty() || right.empty() || l == tok->vocab.end() ||
-          r == tok->vocab.end() || merged == tok->vocab.end())
-        return fileError(name, "merge #" + Twine(rank) + " ('" + left +
-                                   "' + '" + right +
-                                   "') does not join two vocabulary tokens "
-                                   "into a third");
-      tok->merges.try_emplace({l->second, r->second},
-                              std::make_pair(rank, merged->second));
-      ++rank;
+      if (llvm::Error err = addMerge(*tok, left, right, rank++,
+                                     /*lastWins=*/true, name))
+        return std::move(err);
     }
   }
   return std::unique_ptr<Tokenizer>(std::move(tok));
@@ -1531,12 +1686,7 @@ Tokenizer::createSentencePiece(llvm::ArrayRef<StringRef> tokens,
     tok->tokens.push_back(t.str());
     tok->scores.push_back(static_cast<float>(scores[i]));
   }
-  for (unsigned b = 0; b < 256; ++b) {
-    char hex[8];
-    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
-    auto it = tok->vocab.find(hex);
-    tok->byteTokens[b] = it == tok->vocab.end() ? -1 : it->second;
-  }
+  findByteTokens(tok->vocab, tok->byteTokens);
   if (llvm::any_of(tok->byteTokens, [](int32_t id) { return id < 0; }))
     return fileError(name, "the SentencePiece vocabulary lacks byte tokens "
                            "(<0x00> .. <0xFF>) for byte fallback");
@@ -1556,26 +1706,79 @@ llvm::Expected<std::unique_ptr<Tokenizer>> Tokenizer::createByteLevelBPE(
     tok->vocab.try_emplace(t, static_cast<int32_t>(i));
     tok->tokens.push_back(t.str());
   }
+  std::vector<std::pair<StringRef, int32_t>> added;
   for (int32_t id : verbatim) {
     if (id < 0 || static_cast<size_t>(id) >= tokens.size())
       return fileError(name, "token id " + Twine(id) + " is out of range");
-    tok->added.push_back({tok->tokens[id], id});
+    added.push_back({tok->tokens[id], id});
   }
-  llvm::sort(tok->added, [](const auto &a, const auto &b) {
-    return a.first.size() > b.first.size();
-  });
+  tok->addedTokens = ByteTrie(std::move(added));
+  // A pair listed twice keeps its first rank, as llama.cpp's bpe_ranks
+  // (std::map::emplace) does.
   for (auto [rank, m] : llvm::enumerate(merges)) {
     auto [left, right] = m.split(' ');
-    auto l = tok->vocab.find(left), r = tok->vocab.find(right);
-    auto merged = tok->vocab.find((left + right).str());
-    if (left.empty() || right.empty() || l == tok->vocab.end() ||
-        r == tok->vocab.end() || merged == tok->vocab.end())
-      return fileError(name, "merge #" + Twine(rank) + " ('" + m +
-                                 "') does not join two vocabulary tokens "
-                                 "into a third");
-    tok->merges.try_emplace(
-        {l->second, r->second},
-        std::make_pair(static_cast<int32_t>(rank), merged->second));
+    if (llvm::Error err =
+            addMerge(*tok, left, right, static_cast<int32_t>(rank),
+                     /*lastWins=*/false, name))
+      return std::move(err);
   }
   return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+//===----------------------------------------------------------------------===//
+// Opening a tokenizer file of any kind
+//===----------------------------------------------------------------------===//
+
+/// The number of entries of a llama2.c tokenizer.bin (the format does not
+/// store it): records of (score, length, bytes) after the maximum length.
+static llvm::Expected<int64_t> countLlama2cTokens(StringRef path) {
+  auto buffer = mapFile(path);
+  if (!buffer)
+    return buffer.takeError();
+  StringRef bytes = (*buffer)->getBuffer();
+  size_t offset = 4;
+  int64_t count = 0;
+  while (offset + 8 <= bytes.size()) {
+    int32_t length;
+    std::memcpy(&length, bytes.data() + offset + 4, 4);
+    if (length < 0 || static_cast<size_t>(length) > bytes.size() - offset - 8)
+      break;
+    offset += 8 + static_cast<size_t>(length);
+    ++count;
+  }
+  return count;
+}
+
+llvm::Expected<std::unique_ptr<Tokenizer>> Tokenizer::open(StringRef path,
+                                                           int64_t vocabSize) {
+  if (path.ends_with(".json")) {
+    auto tok = openHuggingFace(path);
+    if (!tok)
+      return tok.takeError();
+    // tokenizer_config.json's add_bos_token / add_eos_token decide a
+    // prompt's BOS / EOS (applyTokenizerConfig).
+    llvm::SmallString<256> config = llvm::sys::path::parent_path(path);
+    llvm::sys::path::append(config, "tokenizer_config.json");
+    if (llvm::sys::fs::exists(config))
+      if (llvm::Error err = (*tok)->applyTokenizerConfig(config))
+        return std::move(err);
+    return tok;
+  }
+  auto head = llvm::MemoryBuffer::getFileSlice(path, 4, 0);
+  if (path.ends_with(".gguf") ||
+      (head && GgufFile::hasMagic((*head)->getBuffer()))) {
+    auto file = GgufFile::open(path);
+    if (!file)
+      return file.takeError();
+    if (!hasGgufTokenizer(**file))
+      return fileError(path, "the GGUF file has no tokenizer");
+    return readGgufTokenizer(**file);
+  }
+  if (vocabSize <= 0) {
+    llvm::Expected<int64_t> count = countLlama2cTokens(path);
+    if (!count)
+      return count.takeError();
+    vocabSize = *count;
+  }
+  return openLlama2c(path, vocabSize);
 }

@@ -116,8 +116,8 @@ class WordPieceTokenizer : public Tokenizer {
 public:
   llvm::StringMap<int32_t> vocab;
   std::vector<std::string> tokens;
-  /// Added tokens, longest content first.
-  std::vector<std::pair<std::string, int32_t>> added;
+  /// Added tokens, matched leftmost-longest.
+  ByteTrie added;
   std::vector<bool> special;
   std::string prefix = "##";
   int32_t unk = -1;
@@ -135,25 +135,15 @@ public:
     if (template_)
       ids.push_back(template_->first);
     size_t start = 0;
-    for (size_t i = 0; i <= text.size();) {
-      const std::pair<std::string, int32_t> *hit = nullptr;
-      if (i < text.size())
-        for (const auto &a : added)
-          if (text.substr(i).starts_with(a.first)) {
-            hit = &a;
-            break;
-          }
-      if (!hit && i < text.size()) {
-        ++i;
-        continue;
-      }
-      if (llvm::Error err = encodePlain(text.slice(start, i), ids))
+    while (true) {
+      std::optional<AddedTokenMatch> hit = findAddedToken(added, text, start);
+      if (llvm::Error err = encodePlain(
+              text.slice(start, hit ? hit->begin : text.size()), ids))
         return std::move(err);
       if (!hit)
         break;
-      ids.push_back(hit->second);
-      i += hit->first.size();
-      start = i;
+      ids.push_back(hit->id);
+      start = hit->end;
     }
     if (template_)
       ids.push_back(template_->second);
@@ -320,7 +310,7 @@ mlir::tok::parseWordPieceTokenizer(const llvm::json::Object &root,
     return std::move(err);
   tok->tokens = std::move(parsed.tokens);
   tok->vocab = std::move(parsed.ids);
-  tok->added = std::move(parsed.added);
+  tok->added = buildAddedTokenTrie(parsed.added);
   tok->special = std::move(parsed.special);
   if (std::optional<StringRef> p =
           model->getString("continuing_subword_prefix"))

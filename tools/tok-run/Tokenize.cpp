@@ -15,17 +15,15 @@
 
 #include "Tokenize.h"
 
-#include "tok/Frontend/Gguf.h"
-#include "tok/Frontend/GgufLlama.h"
 #include "tok/Frontend/Tokenizer.h"
+#include "tok/Support/Json.h"
 
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cstring>
+#include <optional>
 
 namespace cl = llvm::cl;
 using llvm::StringRef;
@@ -36,7 +34,8 @@ cl::SubCommand &tokrun::getTokenizeCommand() {
       "Token ids of text with a model's tokenizer. Input: JSON lines, each "
       "a JSON string (\"Hello, world\\n\"). Output: one JSON object per "
       "input line, {\"ids\": [...]}, with --decode also \"text\": the "
-      "decoded ids");
+      "decoded ids; a line that fails is {\"error\": ...} (also on stderr, "
+      "and the exit status is 1)");
   return command;
 }
 
@@ -92,29 +91,8 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The number of entries of a llama2.c tokenizer.bin (the format does not
-/// store it): records of (score, length, bytes) after the maximum length.
-llvm::Expected<int64_t> countLlama2cTokens(StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
-  if (!buffer)
-    return llvm::createStringError(buffer.getError(),
-                                   path + ": " + buffer.getError().message());
-  StringRef bytes = (*buffer)->getBuffer();
-  size_t offset = 4;
-  int64_t count = 0;
-  while (offset + 8 <= bytes.size()) {
-    int32_t length;
-    std::memcpy(&length, bytes.data() + offset + 4, 4);
-    if (length < 0 || offset + 8 + static_cast<size_t>(length) > bytes.size())
-      break;
-    offset += 8 + static_cast<size_t>(length);
-    ++count;
-  }
-  return count;
-}
-
+/// The tokenizer of --tokenizer, or of --model's tokenizer.json.
 llvm::Expected<std::unique_ptr<mlir::tok::Tokenizer>> openTokenizer() {
-  using mlir::tok::Tokenizer;
   std::string path = tokenizerPath;
   if (path.empty()) {
     if (modelDir.empty())
@@ -124,37 +102,7 @@ llvm::Expected<std::unique_ptr<mlir::tok::Tokenizer>> openTokenizer() {
     llvm::sys::path::append(json, "tokenizer.json");
     path = json.str().str();
   }
-  if (!llvm::sys::fs::exists(path))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   path + ": no such file");
-  StringRef p(path);
-  auto head = llvm::MemoryBuffer::getFileSlice(p, 4, 0);
-  if (p.ends_with(".gguf") ||
-      (head && mlir::tok::GgufFile::hasMagic((*head)->getBuffer()))) {
-    auto file = mlir::tok::GgufFile::open(p);
-    if (!file)
-      return file.takeError();
-    if (!mlir::tok::hasGgufTokenizer(**file))
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     path + ": the GGUF file has no "
-                                            "tokenizer");
-    return mlir::tok::readGgufTokenizer(**file);
-  }
-  if (p.ends_with(".json")) {
-    auto tok = Tokenizer::openHuggingFace(p);
-    if (!tok)
-      return tok.takeError();
-    llvm::SmallString<256> config = llvm::sys::path::parent_path(p);
-    llvm::sys::path::append(config, "tokenizer_config.json");
-    if (llvm::sys::fs::exists(config))
-      if (llvm::Error err = (*tok)->applyTokenizerConfig(config))
-        return std::move(err);
-    return tok;
-  }
-  auto count = countLlama2cTokens(p);
-  if (!count)
-    return count.takeError();
-  return Tokenizer::openLlama2c(p, *count);
+  return mlir::tok::Tokenizer::open(path);
 }
 
 } // namespace
@@ -167,6 +115,21 @@ int tokrun::runTokenize() {
   if (!input)
     return fail(inputPath + ": " + input.getError().message());
 
+  // A line that fails (not a JSON string, a text the tokenizer cannot
+  // encode, ids it cannot decode) is reported on stderr with its file and
+  // line and as {"error": ...} in its output line; the others go on, and
+  // the exit status is 1 if any failed.
+  int64_t failed = 0;
+  auto lineError = [&](int64_t line, const llvm::Twine &message) {
+    std::string text = message.str();
+    llvm::outs().flush();
+    llvm::errs() << "tok-run tokenize: " << inputPath << ":" << line << ": "
+                 << text << "\n";
+    llvm::json::OStream out(llvm::outs());
+    out.object([&] { out.attribute("error", llvm::json::fixUTF8(text)); });
+    llvm::outs() << "\n";
+    ++failed;
+  };
   StringRef rest = (*input)->getBuffer();
   for (int64_t line = 1; !rest.empty(); ++line) {
     auto [text, next] = rest.split('\n');
@@ -174,37 +137,47 @@ int tokrun::runTokenize() {
     text = text.rtrim('\r');
     if (text.trim().empty())
       continue;
-    llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
-    if (!value)
-      return fail(inputPath + ":" + llvm::Twine(line) +
-                  ": not JSON: " + llvm::toString(value.takeError()));
+    // parseJson: a line of a million '[' must not recurse that deep.
+    llvm::Expected<llvm::json::Value> value = mlir::tok::parseJson(text);
+    if (!value) {
+      lineError(line, "not JSON: " + llvm::toString(value.takeError()));
+      continue;
+    }
     std::optional<StringRef> str = value->getAsString();
-    if (!str)
-      return fail(inputPath + ":" + llvm::Twine(line) +
-                  ": expected a JSON string");
+    if (!str) {
+      lineError(line, "expected a JSON string");
+      continue;
+    }
     auto ids =
         special ? (*tokenizer)->encodePrompt(*str) : (*tokenizer)->encode(*str);
-    if (!ids)
-      return fail(inputPath + ":" + llvm::Twine(line) + ": " +
-                  llvm::toString(ids.takeError()));
+    if (!ids) {
+      lineError(line, llvm::toString(ids.takeError()));
+      continue;
+    }
+    std::optional<std::string> decoded;
+    if (decode) {
+      auto text = (*tokenizer)->decode(*ids);
+      if (!text) {
+        lineError(line, "decoding: " + llvm::toString(text.takeError()));
+        continue;
+      }
+      decoded = std::move(*text);
+    }
     llvm::json::OStream out(llvm::outs());
     out.object([&] {
       out.attributeArray("ids", [&] {
         for (int32_t id : *ids)
           out.value(static_cast<int64_t>(id));
       });
-      if (decode) {
-        auto decoded = (*tokenizer)->decode(*ids);
-        if (!decoded) {
-          out.attribute("error", llvm::toString(decoded.takeError()));
-          return;
-        }
-        // JSON holds UTF-8 only: bytes that are not (a token that ends
-        // inside a character) are written as U+FFFD.
+      // JSON holds UTF-8 only: bytes that are not (a token that ends
+      // inside a character) are written as U+FFFD.
+      if (decoded)
         out.attribute("text", llvm::json::fixUTF8(*decoded));
-      }
     });
     llvm::outs() << "\n";
   }
+  if (failed)
+    return fail(llvm::Twine(failed) + " line" + (failed == 1 ? "" : "s") +
+                " of " + inputPath + " failed");
   return 0;
 }

@@ -21,12 +21,6 @@
 // scripts/gen_unicode_tables.py), \s the White_Space property. Invalid
 // UTF-8 bytes count as one code point of no category.
 //
-// Unicode normalization (NFC, NFD, NFKC, NFKD) and full lowercasing, which
-// tokenizer.json normalizers ask for, come from ICU (libicuuc): its
-// composition and decomposition data are the Unicode Character Database's,
-// kept current by the distribution, where tables of our own would be a few
-// hundred kilobytes to generate, test and keep in step.
-//
 //===----------------------------------------------------------------------===//
 
 #ifndef TOK_FRONTEND_PRETOKENIZER_H
@@ -72,19 +66,6 @@ std::optional<llvm::StringRef> getLowercaseStripped(uint32_t cp);
 
 /// The first code point of category M (a combining mark) in `text`.
 std::optional<uint32_t> findUnicodeMark(llvm::StringRef text);
-
-/// The Unicode normalization forms.
-enum class NormalizationForm { NFC, NFD, NFKC, NFKD };
-
-/// `text` in normalization form `form` (ICU). Bytes that are not valid
-/// UTF-8 are kept as they are; the valid runs between them are normalized.
-std::string normalizeUnicode(llvm::StringRef text, NormalizationForm form);
-
-/// `text` with every code point replaced by its full lowercase mapping,
-/// one code point at a time without context (Rust's char::to_lowercase,
-/// what `tokenizers`' Lowercase normalizer applies: a final capital sigma
-/// becomes U+03C3, U+0130 becomes "i\u0307"). Invalid UTF-8 bytes are kept.
-std::string lowercaseUnicode(llvm::StringRef text);
 
 } // namespace tok
 } // namespace mlir

@@ -9,15 +9,16 @@
 //    pyllama-4m model and the built-in model use;
 //  - Hugging Face `tokenizer.json`, run stage by stage as the `tokenizers`
 //    library does (docs/tokenizers.md): added tokens split the text; each
-//    piece is normalized (NFC / NFD / NFKC / NFKD through ICU, Lowercase,
-//    Replace, Prepend, Strip, StripAccents), pre-tokenized (ByteLevel,
-//    Split with GPT-2's / Llama 3's / Qwen2's pattern (PreTokenizer.h),
-//    Metaspace) and tokenized by the model: BPE (byte-level, or
-//    SentencePiece style with byte fallback to `<0xXX>` tokens and an
-//    unknown token), Unigram (Viterbi over log-probabilities) or WordPiece;
-//    the decoder chain (ByteLevel, Replace, ByteFallback, Fuse, Strip,
-//    Metaspace) turns ids back into text. Components tok does not
-//    implement are refused when the file is read;
+//    piece is normalized (NFC / NFD / NFKC / NFKD through ICU, Lowercase:
+//    Normalizer.h; Replace, Prepend, Strip, StripAccents), pre-tokenized
+//    (ByteLevel, Split with GPT-2's / Llama 3's / Qwen2's pattern:
+//    PreTokenizer.h; Metaspace) and tokenized by the model: BPE
+//    (byte-level, or SentencePiece style with byte fallback to `<0xXX>`
+//    tokens and an unknown token), Unigram (Viterbi over log-probabilities)
+//    or WordPiece; the decoder chain (ByteLevel, Replace, ByteFallback,
+//    Fuse, Strip, Metaspace) turns ids back into text, or without one the
+//    tokens joined by spaces. Components tok does not implement are
+//    refused when the file is read;
 //  - GGUF vocabularies (GgufTokenizer.h): scored SentencePiece ("llama")
 //    and byte-level BPE with merges ("gpt2");
 //  - llama2.c `tokenizer.bin` (scored vocabulary: a dummy prefix space,
@@ -52,6 +53,13 @@ public:
 
   /// The built-in byte tokenizer.
   static std::unique_ptr<Tokenizer> createByteTokenizer();
+  /// The tokenizer in the file at `path`, by its kind: a `tokenizer.json`
+  /// (with the `tokenizer_config.json` beside it, if any:
+  /// applyTokenizerConfig), a GGUF model's vocabulary (`.gguf` or GGUF's
+  /// magic), else a llama2.c `tokenizer.bin` of `vocabSize` entries (when
+  /// `vocabSize` <= 0, as many as the file holds).
+  static llvm::Expected<std::unique_ptr<Tokenizer>> open(llvm::StringRef path,
+                                                         int64_t vocabSize = 0);
   /// Reads a Hugging Face `tokenizer.json`.
   static llvm::Expected<std::unique_ptr<Tokenizer>>
   openHuggingFace(llvm::StringRef path);

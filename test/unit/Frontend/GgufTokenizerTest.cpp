@@ -94,7 +94,7 @@ TEST(GgufTokenizerTest, ByteLevelBPERejectsAMergeOutsideTheVocabulary) {
                                          "m.gguf");
   ASSERT_FALSE(bool(t));
   EXPECT_EQ(llvm::toString(t.takeError()),
-            "m.gguf: merge #1 ('b c') does not join two vocabulary tokens "
+            "m.gguf: merge #1 ('b' + 'c') does not join two vocabulary tokens "
             "into a third");
 }
 
