@@ -7,9 +7,21 @@ tokenizer_config_cases.json.
 
 transformers 5 ignores those two keys of tokenizer_config.json when a
 tokenizer.json is present; given to from_pretrained they rebuild the
-post-processor, as transformers 4's LlamaTokenizerFast does with the
-file's keys, which is what tok follows. So the flags are passed both
-ways: written into tokenizer_config.json and given to from_pretrained.
+post-processor from both flags (an absent one counting as false), as
+transformers 4's LlamaTokenizerFast does with the file's keys (there an
+absent add_bos_token counts as true, an absent add_eos_token as false).
+tok follows the flags that are present and leaves a side whose flag is
+absent as tokenizer.json's post-processor has it (docs/tokenizers.md says
+why). So each case's "ids" are transformers 5's with the present flags
+given to from_pretrained and each absent one given as what the
+post-processor does on that side (transformers' own encoding without the
+flags decides it); with both absent, no flags are given. Each case also
+records, for the comparison in the docs, "transformers5_file_ids" (the
+flags only in tokenizer_config.json, which transformers 5 ignores) and
+"transformers4_llama_ids" (LlamaTokenizerFast's defaults filled in for
+absent flags: add_bos_token true, add_eos_token false; computed with
+transformers 5 given them, which rebuilds the post-processor the same
+way).
 
 usage: python make_tokenizer_config.py OUTDIR   (tokenizers, transformers)
 """
@@ -52,6 +64,12 @@ def main():
         {"add_bos_token": True, "add_eos_token": True,
          "bos_token": {"__type": "AddedToken", "content": "<bos>"},
          "eos_token": "<eos>"},
+        # One or both flags absent.
+        {},
+        {"add_bos_token": True},
+        {"add_bos_token": False},
+        {"add_eos_token": True},
+        {"add_eos_token": False},
     ]
     cases = []
     for tokenizer_file in (with_pp, without_pp):
@@ -67,18 +85,32 @@ def main():
                 full["tokenizer_class"] = "LlamaTokenizerFast"
                 with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
                     json.dump(full, f)
-                kwargs = {k: v for k, v in config.items()
-                          if k.startswith("add_")}
+                flags = {k: v for k, v in config.items()
+                         if k.startswith("add_")}
+                names = {}
                 for k in ("bos_token", "eos_token"):
                     if k in config:
                         v = config[k]
-                        kwargs[k] = v["content"] if isinstance(v, dict) else v
-                hf = AutoTokenizer.from_pretrained(d, **kwargs)
+                        names[k] = v["content"] if isinstance(v, dict) else v
+                file_only = AutoTokenizer.from_pretrained(d)
+                if flags:
+                    # An absent flag: the side as the post-processor has it.
+                    probe = file_only("x")["input_ids"]
+                    flags.setdefault("add_bos_token",
+                                     probe[0] == file_only.bos_token_id)
+                    flags.setdefault("add_eos_token",
+                                     probe[-1] == file_only.eos_token_id)
+                hf = AutoTokenizer.from_pretrained(d, **flags, **names)
+                llama4 = AutoTokenizer.from_pretrained(
+                    d, add_bos_token=config.get("add_bos_token", True),
+                    add_eos_token=config.get("add_eos_token", False), **names)
                 for t in TEXTS:
                     cases.append({
                         "tokenizer": os.path.basename(tokenizer_file),
                         "config": full, "text": t,
-                        "ids": hf(t)["input_ids"]})
+                        "ids": hf(t)["input_ids"],
+                        "transformers5_file_ids": file_only(t)["input_ids"],
+                        "transformers4_llama_ids": llama4(t)["input_ids"]})
     with open(os.path.join(out, "tokenizer_config_cases.json"), "w") as f:
         json.dump(cases, f, indent=1, ensure_ascii=False)
         f.write("\n")
