@@ -1,16 +1,20 @@
 """Writes test/unit/Frontend/Inputs/chat_templates.json, the reference of
-ChatTemplateTest: chat templates of real model families (reproduced from
-their published tokenizer_config.json files) rendered over a set of
-conversations, and small templates that pin down one Jinja rule each, all
-rendered by jinja2 in transformers' own environment
+ChatTemplateTest: chat templates of real model families (copied from the
+tokenizer_config.json files their vendors publish; SOURCES names each one's
+model repository and licence, and says which is an excerpt) rendered over
+a set of conversations, and small templates that pin down one Jinja rule
+each, all rendered by jinja2 in transformers' own environment
 (transformers.utils.chat_template_utils: ImmutableSandboxedEnvironment with
 trim_blocks, lstrip_blocks and loopcontrols, its raise_exception, tojson,
 strftime_now and namespace). The C++ renderer must reproduce every text
-byte for byte, and fail where jinja2 fails.
+byte for byte, and fail where jinja2 fails with an error of the same
+category (ERROR_CATEGORIES: the exception's type).
 
 strftime_now is pinned to 2025-03-14 15:09:26 (the test gives the renderer
-the same time). llvm::json objects keep no key order, so every dict handed
-to a template here has its keys sorted, as the C++ side sees them.
+the same time). Dicts keep the order they are written in here: the
+fixture holds each case's messages and variables as JSON text
+("messages_json", "variables_json"), which the C++ side reads in order
+(ChatTemplate::renderJson), as transformers passes them.
 
 usage: bench/.venv-hf/bin/python bench/conformance/make_chat_fixtures.py
        [OUT.json]   (jinja2 >= 3.1.6 and transformers 5)
@@ -39,6 +43,31 @@ ctu.datetime = _FixedDatetime  # strftime_now reads the module's datetime
 # ---------------------------------------------------------------------------
 
 TEMPLATES = {}
+
+# Where each template comes from and under which licence its model (and so
+# the template text) is published; the texts below are copied from those
+# tokenizer_config.json files (as of the models' releases) for testing
+# only. "excerpt" marks a template that is not the whole published text.
+SOURCES = {
+    "chatml": {"source": "ChatML as fine-tunes ship it, e.g. teknium/OpenHermes-2.5-Mistral-7B",
+               "license": "Apache-2.0"},
+    "qwen2.5": {"source": "Qwen/Qwen2.5-7B-Instruct", "license": "Apache-2.0"},
+    "llama3.1": {"source": "meta-llama/Llama-3.1-8B-Instruct",
+                 "license": "Llama 3.1 Community License Agreement"},
+    "llama3.2-excerpt": {"source": "meta-llama/Llama-3.2-1B-Instruct",
+                         "license": "Llama 3.2 Community License Agreement",
+                         "excerpt": "the date logic and the message loop only; "
+                                    "the published template also has Llama 3.1's tool branches"},
+    "llama2": {"source": "meta-llama/Llama-2-7b-chat-hf",
+               "license": "Llama 2 Community License Agreement"},
+    "gemma2": {"source": "google/gemma-2-2b-it", "license": "Gemma Terms of Use"},
+    "gemma3": {"source": "google/gemma-3-1b-it", "license": "Gemma Terms of Use"},
+    "mistral-v3": {"source": "mistralai/Mistral-7B-Instruct-v0.3", "license": "Apache-2.0"},
+    "phi3": {"source": "microsoft/Phi-3-mini-4k-instruct", "license": "MIT"},
+    "phi3.5": {"source": "microsoft/Phi-3.5-mini-instruct", "license": "MIT"},
+    "zephyr": {"source": "HuggingFaceH4/zephyr-7b-beta", "license": "MIT"},
+    "deepseek-r1": {"source": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "license": "MIT"},
+}
 
 # ChatML as many fine-tunes ship it (OpenHermes, Dolphin, ...).
 TEMPLATES["chatml"] = (
@@ -215,9 +244,10 @@ TEMPLATES["llama3.1"] = r"""{{- bos_token }}
 {%- endif %}
 """
 
-# Llama 3.2 Instruct's date logic: strftime_now when the environment has
-# it (transformers does).
-TEMPLATES["llama3.2"] = r"""{{- bos_token }}
+# An excerpt of Llama 3.2 Instruct's template (SOURCES): its date logic,
+# strftime_now when the environment has it (transformers does), and its
+# message loop, without the tool branches it shares with Llama 3.1.
+TEMPLATES["llama3.2-excerpt"] = r"""{{- bos_token }}
 {%- if not date_string is defined %}
     {%- if strftime_now is defined %}
         {%- set date_string = strftime_now("%d %b %Y") %}
@@ -483,7 +513,7 @@ SPECIAL = {
     "chatml": {"bos_token": "<s>", "eos_token": "<|im_end|>"},
     "qwen2.5": {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"},
     "llama3.1": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
-    "llama3.2": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
+    "llama3.2-excerpt": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     "llama2": {"bos_token": "<s>", "eos_token": "</s>"},
     "gemma2": {"bos_token": "<bos>", "eos_token": "<eos>"},
     "gemma3": {"bos_token": "<bos>", "eos_token": "<eos>"},
@@ -622,7 +652,40 @@ SNIPPETS = [
     ("whitespace_mix", "{%- for m in ms -%}\n  {{ m }}\n{%- endfor %}\n{# done #}\nend", {"ms": ["a", "b"]}),
     ("nested_namespace_in_loop", "{% set ns = namespace(last='') %}{% for m in ms %}{% for c in m %}"
                                  "{% set ns.last = c %}{% endfor %}{% endfor %}{{ ns.last }}", {"ms": ["ab", "cd"]}),
+    ("round_filter", "{{ 2.675 | round(2) }} {{ 1.15 | round(1) }} {{ 7 | round }} {{ 7 | round(2) }} "
+                     "{{ 0.0 | round(400) }} {{ 2.5 | round }} {{ 3.5 | round }} {{ -2.5 | round }} {{ -0.4 | round }} "
+                     "{{ 0.125 | round(2) }} {{ 12345.678 | round(-2) }} {{ 15 | round(-1) }} {{ 25 | round(-1) }} "
+                     "{{ 7 | round(1, 'floor') }} {{ 2.675 | round(2, 'ceil') }} {{ 2.5 | round(0, 'floor') }} "
+                     "{{ -2.5 | round(method='ceil') }} {{ true | round }} {{ 5e-324 | round(400) }} {{ 1e22 | round(2) }} "
+                     "{{ 1e300 | round(-400) }} {{ 123 | round(-5) }} {{ 0.5 | round }} {{ 1.5 | round }}", {}),
+    ("indent_lines", "{{ 'a\u2028b\x0cc' | indent(2) }}|{{ '\nx' | indent(2, true) }}|{{ '' | indent(2, true) }}|"
+                     "{{ 'a\r\nb\rc\x85d' | indent(1) }}|{{ 'a\n' | indent(2, true, true) }}|{{ 'x\n\ny\n' | indent(3) }}", {}),
+    ("repr_escapes", "{{ ['a\u2028b', 'nb\xa0sp', '\x01', '\x7f', '\x1b[0m', '\u0085', '\U0001f600', '\u200b', '\ue000', "
+                     "'caf\u00e9', '\U000e0001', '\u3000', 'tab\there', \"it's\"] }} {{ {'k\u2029': '\x00'} }}", {}),
+    ("int_filter", "{{ '0x10' | int }} {{ '0x10' | int(base=16) }} {{ ' 12 ' | int }} {{ '1_000' | int }} {{ '3.9' | int }} "
+                   "{{ '-0b11' | int }} {{ '1e3' | int }} {{ 'inf' | int }} {{ 'nan' | int }} {{ '1__0' | int }} "
+                   "{{ '12' | int(base=40) }} {{ 'z' | int(0, 36) }} {{ '010' | int(0, 0) }} {{ '0o17' | int(base=0) }} "
+                   "{{ none | int }} {{ 2.9 | int }} {{ -2.9 | int }} {{ '_1' | int(7) }} {{ '0x_1f' | int(0, 16) }} "
+                   "{{ '1e400' | int }} {{ [1] | int }} {{ true | int }}", {}),
+    ("float_filter", "{{ '1_000.5' | float }} {{ ' -Infinity ' | float }} {{ '0x10' | float }} {{ 'nan' | float }} "
+                     "{{ '.5' | float }} {{ '5.' | float }} {{ '1e5' | float }} {{ 'e5' | float }} {{ true | float }} "
+                     "{{ '1_e5' | float }} {{ '+1.5E-3' | float }} {{ '' | float(2) }} {{ none | float }} {{ 3 | float }}", {}),
+    ("splitlines_all", "{{ 'a\u2028b\x1cc\x1dd\x1ee\x85f\x0bg\x0ch\u2029i\r\nj\rk\n'.splitlines() }} "
+                       "{{ ''.splitlines() }} {{ '\n'.splitlines() }} {{ 'x\n\ny'.splitlines() }}", {}),
+    ("range_max", "{{ range(0, 200000, 2) | length }} {{ range(100000) | last }} {{ range(-5, 99995) | first }}", {}),
+    ("dict_order", "{{ messages[0] | tojson }} {{ messages[0] }} {{ messages[0].items() | list }} "
+                   "{% for k in d %}{{ k }}{% endfor %} {{ d | list }} {{ d.values() | list }} "
+                   "{{ {'z': 1, 'a': 2} }} {{ dict(y=1, b=2) | tojson }}",
+     {"messages": [{"role": "user", "content": "hi", "name": "x", "a": 1}], "d": {"z": 1, "a": 2, "m": 3}}),
     # Errors.
+    ("error_syntax", "{% if %}x{% endif %}", {}),
+    ("error_range_too_big", "{{ range(100001) | length }}", {}),
+    ("error_round_method", "{{ 2.5 | round(0, 'nope') }}", {}),
+    ("error_round_string", "{{ 'x' | round }}", {}),
+    ("error_round_precision", "{{ 1.5 | round(1.5) }}", {}),
+    ("error_round_overflow", "{{ 1.7e308 | round(-308) }}", {}),
+    ("error_int_undefined", "{{ missing | int }}", {}),
+    ("error_modulo_zero", "{{ 5 % 0 }}", {}),
     ("error_raise", "{% if true %}{{ raise_exception('Custom: ' ~ 42) }}{% endif %}", {}),
     ("error_attr_of_undefined", "{{ missing.role }}", {}),
     ("error_item_of_undefined", "{{ missing['role'] }}", {}),
@@ -638,44 +701,53 @@ SNIPPETS = [
 ]
 
 
-def sort_keys(value):
-    """Dicts with sorted keys, recursively: what the C++ side sees."""
-    if isinstance(value, dict):
-        return {k: sort_keys(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [sort_keys(v) for v in value]
-    return value
+# The error categories of ChatTemplateError (chatTemplateErrcName), by the
+# type of the exception jinja2 raises.
+ERROR_CATEGORIES = {
+    "TemplateSyntaxError": "syntax",
+    "TemplateError": "raise",  # raise_exception
+    "UndefinedError": "undefined",
+    "TemplateRuntimeError": "runtime",
+    "FilterArgumentError": "runtime",
+    "TypeError": "type",
+    "ValueError": "value",
+    "ZeroDivisionError": "zero-division",
+    "OverflowError": "overflow",
+}
 
 
 def error_entry(exc):
     kind = type(exc).__name__
-    entry = {"error_kind": kind}
+    if kind not in ERROR_CATEGORIES:
+        raise SystemExit(f"no error category for {kind}: {exc}")
     # raise_exception's and Undefined's messages are the renderer's too.
-    if kind in ("TemplateError", "UndefinedError"):
-        entry["error"] = str(exc)
-    else:
-        entry["error"] = ""
-    return entry
+    message = str(exc) if kind in ("TemplateError", "UndefinedError") else ""
+    return {"error": {"category": ERROR_CATEGORIES[kind], "exception": kind, "message": message}}
+
+
+def to_json(value):
+    return json.dumps(value, ensure_ascii=False)
 
 
 def render_chat(template, messages, add_generation_prompt, extra):
     special = {k: v for k, v in SPECIAL[template].items() if v is not None}
     variables = dict(special)
     variables.update(extra)
-    case = {"template": template, "messages": sort_keys(messages),
-            "add_generation_prompt": add_generation_prompt, "variables": sort_keys(variables)}
+    case = {"template": template, "messages_json": to_json(messages),
+            "add_generation_prompt": add_generation_prompt, "variables_json": to_json(variables)}
     try:
         rendered, _ = ctu.render_jinja_template(
-            conversations=[sort_keys(messages)], tools=sort_keys(extra.get("tools")),
+            conversations=[messages], tools=extra.get("tools"),
             chat_template=TEMPLATES[template], add_generation_prompt=add_generation_prompt,
-            **sort_keys({k: v for k, v in variables.items() if k != "tools"}))
+            **{k: v for k, v in variables.items() if k != "tools"})
         case["expected"] = rendered[0]
-    except jinja2.exceptions.TemplateError as exc:
+    except Exception as exc:  # TemplateError, TypeError, ...
         case.update(error_entry(exc))
     return case
 
 
 def main():
+    assert set(SOURCES) == set(TEMPLATES), "every template needs a source and licence"
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(__file__), "..", "..", "test", "unit", "Frontend", "Inputs", "chat_templates.json")
     cases = []
@@ -691,18 +763,17 @@ def main():
         cases.append(case)
     snippets = []
     for name, source, variables in SNIPPETS:
-        entry = {"name": name, "source": source, "variables": sort_keys(variables)}
+        entry = {"name": name, "source": source, "variables_json": to_json(variables)}
         try:
-            entry["expected"] = ctu._compile_jinja_template(source).render(**sort_keys(variables))
-        except jinja2.exceptions.TemplateError as exc:
-            entry.update(error_entry(exc))
-        except Exception as exc:  # TypeError, ZeroDivisionError, ...
+            entry["expected"] = ctu._compile_jinja_template(source).render(**variables)
+        except Exception as exc:  # TemplateError, TypeError, ZeroDivisionError, ...
             entry.update(error_entry(exc))
         snippets.append(entry)
     doc = {
         "generator": "bench/conformance/make_chat_fixtures.py",
         "jinja2": jinja2.__version__,
         "now": NOW.isoformat(),
+        "sources": SOURCES,
         "templates": TEMPLATES,
         "cases": cases,
         "snippets": snippets,
@@ -710,7 +781,7 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    errors = sum(1 for c in cases + snippets if "error_kind" in c)
+    errors = sum(1 for c in cases + snippets if "error" in c)
     print(f"{out}: {len(cases)} chat cases, {len(snippets)} snippets ({errors} errors)")
 
 

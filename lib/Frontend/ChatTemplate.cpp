@@ -4,33 +4,26 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// A Jinja2 interpreter for chat templates, in three parts:
-//  - a lexer that splits the source into text and the tokens of tags,
-//    applying Jinja's whitespace rules on the way (a single trailing
-//    newline dropped, trim_blocks, lstrip_blocks, '-' and '+' markers);
-//  - a recursive-descent parser with Jinja's grammar and operator
-//    precedences that builds a tree of statements and expressions, and
-//    refuses unknown filters and tests as Jinja's compiler does;
-//  - an evaluator over Python-like values (None, bool, int, float, str,
-//    list / tuple, dict, namespace) whose str() / repr() / json.dumps text
-//    is Python's, with Jinja's default Undefined for missing names.
-// Every error is an llvm::Error "<name>:<line>:<column>: <problem>".
+// The evaluator of the chat-template interpreter (ChatTemplate.h): it walks
+// the tree the parser built (ChatTemplateParser.cpp) over Python-like
+// values (None, bool, int, float, str, list / tuple, dict, namespace) whose
+// str() / repr() / json.dumps text is Python's (ChatTemplatePython.cpp),
+// with Jinja's default Undefined for missing names. Every error is a
+// ChatTemplateError "<name>:<line>:<column>: <problem>" whose category
+// names the exception jinja2 raises in its place.
+//
+// A render's time is bounded: every statement and expression is a step,
+// every byte a step builds, copies or scans (a list element counting as
+// kItemBytes) is work, and both have a budget.
 //
 //===----------------------------------------------------------------------===//
 
-#include "tok/Frontend/ChatTemplate.h"
-#include "FileError.h"
-#include "tok/Frontend/Gguf.h"
-#include "tok/Frontend/Tokenizer.h"
-#include "tok/Support/Json.h"
+#include "ChatTemplateDetail.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/Twine.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
 
 #include <algorithm>
 #include <cmath>
@@ -39,1925 +32,51 @@
 #include <cstring>
 
 using namespace mlir::tok;
+using namespace mlir::tok::chat_template_detail;
 using llvm::StringRef;
 using llvm::Twine;
 
 //===----------------------------------------------------------------------===//
-// Limits
+// Errors
 //===----------------------------------------------------------------------===//
+
+char ChatTemplateError::ID = 0;
+
+void ChatTemplateError::log(llvm::raw_ostream &os) const { os << message; }
+
+std::error_code ChatTemplateError::convertToErrorCode() const {
+  return llvm::inconvertibleErrorCode();
+}
+
+StringRef mlir::tok::chatTemplateErrcName(ChatTemplateErrc errc) {
+  switch (errc) {
+  case ChatTemplateErrc::Syntax:
+    return "syntax";
+  case ChatTemplateErrc::Unsupported:
+    return "unsupported";
+  case ChatTemplateErrc::Raise:
+    return "raise";
+  case ChatTemplateErrc::Undefined:
+    return "undefined";
+  case ChatTemplateErrc::Runtime:
+    return "runtime";
+  case ChatTemplateErrc::Type:
+    return "type";
+  case ChatTemplateErrc::Value:
+    return "value";
+  case ChatTemplateErrc::ZeroDivision:
+    return "zero-division";
+  case ChatTemplateErrc::Overflow:
+    return "overflow";
+  case ChatTemplateErrc::Limit:
+    return "limit";
+  case ChatTemplateErrc::Input:
+    return "input";
+  }
+  return "unknown";
+}
 
 namespace {
-/// Nesting of expressions (parentheses, operators, filter chains) and of
-/// statements in the source.
-constexpr unsigned kMaxParseDepth = 100;
-/// Nested evaluations at run time (statements, expressions, macro calls).
-constexpr unsigned kMaxRunDepth = 1000;
-constexpr unsigned kMaxMacroDepth = 64;
-/// Nesting of list and dict values, and of values printed or compared.
-constexpr unsigned kMaxValueDepth = 256;
-/// Loop iterations and evaluation steps of one render.
-constexpr int64_t kMaxIterations = int64_t{1} << 20;
-constexpr int64_t kMaxSteps = int64_t{1} << 24;
-/// Elements of one list (range(), split(), iterating a string, ...).
-constexpr size_t kMaxItems = size_t{1} << 18;
-/// Namespaces one render may create.
-constexpr size_t kMaxNamespaces = 4096;
-constexpr size_t kMaxString = ChatTemplate::kMaxOutputBytes;
-} // namespace
-
-//===----------------------------------------------------------------------===//
-// Values
-//===----------------------------------------------------------------------===//
-
-namespace mlir::tok::chat_template_detail {
-
-struct Dict;
-struct Node;
-
-enum class Kind : uint8_t {
-  Undefined,
-  None,
-  Bool,
-  Int,
-  Float,
-  String,
-  List,
-  Dict,
-  Namespace,
-  Function,
-  Macro,
-  Loop,
-};
-
-/// A Python value. Strings, lists and dicts are shared and never changed
-/// once built; a namespace is shared and changes ({% set ns.x = ... %}).
-struct Value {
-  Kind kind = Kind::Undefined;
-  bool tuple = false;  // a List that is a Python tuple
-  uint16_t depth = 0;  // nesting of a List or Dict
-  int64_t integer = 0; // Int, Bool (0 or 1); Loop: the index
-  double real = 0;     // Float
-  /// String: the text; Undefined: why (for errors); Function: its name.
-  std::shared_ptr<const std::string> text;
-  /// List: the elements; Function: the receiver of a method (one element);
-  /// Loop: the items looped over.
-  std::shared_ptr<const std::vector<Value>> items;
-  std::shared_ptr<Dict> dict; // Dict, Namespace
-  const Node *macro = nullptr;
-
-  StringRef str() const { return *text; }
-  const std::vector<Value> &list() const { return *items; }
-  bool isNumber() const {
-    return kind == Kind::Bool || kind == Kind::Int || kind == Kind::Float;
-  }
-  bool isInt() const { return kind == Kind::Bool || kind == Kind::Int; }
-  double asReal() const { return kind == Kind::Float ? real : double(integer); }
-};
-
-/// An insertion-ordered dict with string keys.
-struct Dict {
-  std::vector<std::pair<std::string, Value>> entries;
-  llvm::StringMap<size_t> index;
-
-  const Value *find(StringRef key) const {
-    auto it = index.find(key);
-    return it == index.end() ? nullptr : &entries[it->second].second;
-  }
-  void set(StringRef key, Value v) {
-    auto [it, inserted] = index.try_emplace(key, entries.size());
-    if (inserted)
-      entries.emplace_back(key.str(), std::move(v));
-    else
-      entries[it->second].second = std::move(v);
-  }
-};
-
-} // namespace mlir::tok::chat_template_detail
-
-using namespace mlir::tok::chat_template_detail;
-
-namespace {
-
-Value mkNone() {
-  Value v;
-  v.kind = Kind::None;
-  return v;
-}
-Value mkBool(bool b) {
-  Value v;
-  v.kind = Kind::Bool;
-  v.integer = b;
-  return v;
-}
-Value mkInt(int64_t i) {
-  Value v;
-  v.kind = Kind::Int;
-  v.integer = i;
-  return v;
-}
-Value mkReal(double d) {
-  Value v;
-  v.kind = Kind::Float;
-  v.real = d;
-  return v;
-}
-Value mkStr(std::string s) {
-  Value v;
-  v.kind = Kind::String;
-  v.text = std::make_shared<const std::string>(std::move(s));
-  return v;
-}
-Value mkUndef(std::string why) {
-  Value v;
-  v.kind = Kind::Undefined;
-  v.text = std::make_shared<const std::string>(std::move(why));
-  return v;
-}
-Value mkList(std::vector<Value> items, bool tuple = false) {
-  Value v;
-  v.kind = Kind::List;
-  v.tuple = tuple;
-  unsigned d = 0;
-  for (const Value &x : items)
-    d = std::max<unsigned>(d, x.depth);
-  v.depth = static_cast<uint16_t>(std::min(d + 1, 65535u));
-  v.items = std::make_shared<const std::vector<Value>>(std::move(items));
-  return v;
-}
-Value mkDict(std::shared_ptr<Dict> dict) {
-  Value v;
-  v.kind = Kind::Dict;
-  unsigned d = 0;
-  for (const auto &entry : dict->entries)
-    d = std::max<unsigned>(d, entry.second.depth);
-  v.depth = static_cast<uint16_t>(std::min(d + 1, 65535u));
-  v.dict = std::move(dict);
-  return v;
-}
-Value mkFunction(StringRef name, const Value *self = nullptr) {
-  Value v;
-  v.kind = Kind::Function;
-  v.text = std::make_shared<const std::string>(name.str());
-  if (self)
-    v.items = std::make_shared<const std::vector<Value>>(1, *self);
-  return v;
-}
-
-//===----------------------------------------------------------------------===//
-// Text helpers: UTF-8 code points, Python's whitespace, number formatting
-//===----------------------------------------------------------------------===//
-
-size_t utf8Length(unsigned char c) {
-  return c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-}
-
-/// Byte offsets of the code points of `s`, then s.size().
-std::vector<size_t> charStarts(StringRef s) {
-  std::vector<size_t> starts;
-  for (size_t i = 0, n = s.size(); i < n;) {
-    starts.push_back(i);
-    i += std::min(utf8Length(s[i]), n - i);
-  }
-  starts.push_back(s.size());
-  return starts;
-}
-
-size_t countChars(StringRef s) {
-  size_t n = 0;
-  for (char c : s)
-    n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
-  return n;
-}
-
-/// The byte length of the whitespace code point (Python's str.isspace) at
-/// byte `i` of `s`, or 0.
-size_t spaceAt(StringRef s, size_t i) {
-  if (i >= s.size())
-    return 0;
-  auto b = [&](size_t k) {
-    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
-  };
-  unsigned char c = b(0);
-  if (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f))
-    return 1;
-  if (c == 0xc2 && (b(1) == 0x85 || b(1) == 0xa0))
-    return 2;
-  if (c == 0xe1 && b(1) == 0x9a && b(2) == 0x80)
-    return 3;
-  if (c == 0xe2 && b(1) == 0x80 &&
-      (b(2) <= 0x8a || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf))
-    return b(2) >= 0x80 ? 3 : 0;
-  if (c == 0xe2 && b(1) == 0x81 && b(2) == 0x9f)
-    return 3;
-  if (c == 0xe3 && b(1) == 0x80 && b(2) == 0x80)
-    return 3;
-  return 0;
-}
-
-/// The byte length of the whitespace code point that ends at byte `end`.
-size_t spaceBefore(StringRef s, size_t end) {
-  for (size_t len = 1; len <= 3 && len <= end; ++len)
-    if (spaceAt(s, end - len) == len)
-      return len;
-  return 0;
-}
-
-StringRef lstripSpace(StringRef s) {
-  size_t i = 0;
-  while (size_t n = spaceAt(s, i))
-    i += n;
-  return s.drop_front(i);
-}
-
-StringRef rstripSpace(StringRef s) {
-  size_t end = s.size();
-  while (size_t n = spaceBefore(s, end))
-    end -= n;
-  return s.take_front(end);
-}
-
-bool isAllSpace(StringRef s) { return lstripSpace(s).empty(); }
-
-bool isAsciiAlpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-bool isNameChar(char c) { return isAsciiAlpha(c) || isDigit(c) || c == '_'; }
-char toUpper(char c) { return c >= 'a' && c <= 'z' ? c - 32 : c; }
-char toLower(char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-std::string upper(StringRef s) {
-  std::string r(s);
-  for (char &c : r)
-    c = toUpper(c);
-  return r;
-}
-std::string lower(StringRef s) {
-  std::string r(s);
-  for (char &c : r)
-    c = toLower(c);
-  return r;
-}
-
-/// Python's repr(float): the shortest text that reads back as `v`, fixed
-/// notation for exponents in [-4, 16), scientific otherwise.
-std::string formatFloat(double v) {
-  if (std::isnan(v))
-    return "nan";
-  if (std::isinf(v))
-    return v < 0 ? "-inf" : "inf";
-  if (v == 0)
-    return std::signbit(v) ? "-0.0" : "0.0";
-  char buf[64];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
-    if (std::strtod(buf, nullptr) == v)
-      break;
-  }
-  StringRef s(buf);
-  bool negative = s.consume_front("-");
-  size_t e = s.find('e');
-  int exp = std::atoi(s.data() + e + 1);
-  std::string digits;
-  for (char c : s.take_front(e))
-    if (isDigit(c))
-      digits += c;
-  while (digits.size() > 1 && digits.back() == '0')
-    digits.pop_back();
-  std::string out = negative ? "-" : "";
-  if (exp >= -4 && exp < 16) {
-    if (exp >= 0) {
-      size_t intLen = exp + 1;
-      if (digits.size() <= intLen)
-        out += digits + std::string(intLen - digits.size(), '0') + ".0";
-      else
-        out += digits.substr(0, intLen) + "." + digits.substr(intLen);
-    } else {
-      out += "0." + std::string(-exp - 1, '0') + digits;
-    }
-  } else {
-    out += digits[0];
-    if (digits.size() > 1)
-      out += "." + digits.substr(1);
-    char expText[16];
-    std::snprintf(expText, sizeof expText, "e%c%02d", exp < 0 ? '-' : '+',
-                  std::abs(exp));
-    out += expText;
-  }
-  return out;
-}
-
-/// Python's repr(str).
-void reprString(StringRef s, std::string &out) {
-  char quote = s.contains('\'') && !s.contains('"') ? '"' : '\'';
-  out += quote;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\\' || c == static_cast<unsigned char>(quote)) {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    } else if (c == 0xc2 && i + 1 < s.size() &&
-               (static_cast<unsigned char>(s[i + 1]) < 0xa1)) {
-      // C1 controls and U+00A0 are not printable.
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x",
-                    static_cast<unsigned char>(s[i + 1]));
-      out += hex;
-      ++i;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += quote;
-}
-
-/// json.dumps of a string with ensure_ascii=False.
-void jsonString(StringRef s, std::string &out) {
-  out += '"';
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-    case '"':
-      out += "\\\"";
-      break;
-    case '\\':
-      out += "\\\\";
-      break;
-    case '\n':
-      out += "\\n";
-      break;
-    case '\r':
-      out += "\\r";
-      break;
-    case '\t':
-      out += "\\t";
-      break;
-    case '\b':
-      out += "\\b";
-      break;
-    case '\f':
-      out += "\\f";
-      break;
-    default:
-      if (c < 0x20) {
-        char hex[8];
-        std::snprintf(hex, sizeof hex, "\\u%04x", c);
-        out += hex;
-      } else {
-        out += ch;
-      }
-    }
-  }
-  out += '"';
-}
-
-StringRef typeName(const Value &v) {
-  switch (v.kind) {
-  case Kind::Undefined:
-    return "Undefined";
-  case Kind::None:
-    return "NoneType";
-  case Kind::Bool:
-    return "bool";
-  case Kind::Int:
-    return "int";
-  case Kind::Float:
-    return "float";
-  case Kind::String:
-    return "str";
-  case Kind::List:
-    return v.tuple ? "tuple" : "list";
-  case Kind::Dict:
-    return "dict";
-  case Kind::Namespace:
-    return "Namespace";
-  case Kind::Function:
-    return "builtin_function_or_method";
-  case Kind::Macro:
-    return "Macro";
-  case Kind::Loop:
-    return "LoopContext";
-  }
-  return "object";
-}
-
-//===----------------------------------------------------------------------===//
-// Lexer
-//===----------------------------------------------------------------------===//
-
-enum class Tok {
-  Data,
-  VarBegin,
-  VarEnd,
-  BlockBegin,
-  BlockEnd,
-  Name,
-  String,
-  Int,
-  Float,
-  Op,
-  Eof
-};
-
-struct Token {
-  Tok kind;
-  size_t pos;
-  std::string text;
-  int64_t integer = 0;
-  double real = 0;
-};
-
-class Lexer {
-public:
-  explicit Lexer(StringRef src) : src(src) {}
-  bool run();
-
-  std::vector<Token> tokens;
-  std::string error;
-  size_t errorPos = 0;
-
-private:
-  StringRef src;
-
-  bool fail(size_t pos, const Twine &msg) {
-    if (error.empty()) {
-      error = msg.str();
-      errorPos = pos;
-    }
-    return false;
-  }
-  void push(Tok kind, size_t pos, std::string text = "") {
-    tokens.push_back({kind, pos, std::move(text)});
-  }
-  void data(size_t pos, StringRef text) {
-    if (!text.empty())
-      push(Tok::Data, pos, text.str());
-  }
-  size_t skipSpace(size_t p) const {
-    while (size_t n = spaceAt(src, p))
-      p += n;
-    return p;
-  }
-  /// Text before a tag at `tag` (marker `sign`, of kind `kind`) that
-  /// starts at `pos`: '-' strips the whitespace before the tag;
-  /// lstrip_blocks the spaces between a line start and a block or
-  /// comment.
-  StringRef stripBefore(size_t pos, size_t tag, char kind, char sign) const;
-  bool lexTag(size_t &p, bool block);
-  bool lexString(size_t &p);
-  bool lexNumber(size_t &p);
-  /// At `p` (after "{%" and a marker): a "raw %}" tag? Then reads up to
-  /// its endraw and sets `p` after it.
-  bool tryRaw(size_t &p, size_t tag, bool &matched);
-};
-
-StringRef Lexer::stripBefore(size_t pos, size_t tag, char kind,
-                             char sign) const {
-  StringRef text = src.slice(pos, tag);
-  if (sign == '-')
-    return rstripSpace(text);
-  if (sign != '+' && kind != '{') {
-    size_t l = text.rfind('\n');
-    l = l == StringRef::npos ? 0 : l + 1;
-    bool lineStart = l > 0 || pos == 0 || src[pos - 1] == '\n';
-    if (lineStart && isAllSpace(text.drop_front(l)))
-      return text.take_front(l);
-  }
-  return text;
-}
-
-bool Lexer::run() {
-  size_t pos = 0, n = src.size();
-  while (pos < n) {
-    size_t i = pos;
-    while (i + 1 < n &&
-           !(src[i] == '{' &&
-             (src[i + 1] == '{' || src[i + 1] == '%' || src[i + 1] == '#')))
-      ++i;
-    if (i + 1 >= n) {
-      data(pos, src.drop_front(pos));
-      break;
-    }
-    char kind = src[i + 1];
-    char sign = i + 2 < n ? src[i + 2] : 0;
-    data(pos, stripBefore(pos, i, kind, sign));
-    size_t p = i + 2 + (sign == '-' || sign == '+');
-    if (kind == '#') {
-      size_t e = src.find("#}", p);
-      if (e == StringRef::npos)
-        return fail(i, "missing end of comment tag");
-      char before = e > p ? src[e - 1] : 0;
-      pos = e + 2;
-      if (before == '-')
-        pos = skipSpace(pos);
-      else if (before != '+' && pos < n && src[pos] == '\n')
-        ++pos;
-      continue;
-    }
-    if (kind == '%') {
-      bool raw = false;
-      if (!tryRaw(p, i, raw))
-        return false;
-      if (raw) {
-        pos = p;
-        continue;
-      }
-    }
-    push(kind == '{' ? Tok::VarBegin : Tok::BlockBegin, i);
-    if (!lexTag(p, kind == '%'))
-      return false;
-    pos = p;
-  }
-  push(Tok::Eof, n);
-  return true;
-}
-
-bool Lexer::tryRaw(size_t &p, size_t tag, bool &matched) {
-  size_t n = src.size();
-  size_t q = skipSpace(p);
-  if (!src.substr(q).starts_with("raw") ||
-      (q + 3 < n && isNameChar(src[q + 3])))
-    return true;
-  q = skipSpace(q + 3);
-  if (src.substr(q).starts_with("-%}"))
-    q = skipSpace(q + 3);
-  else if (src.substr(q).starts_with("%}"))
-    q += 2;
-  else
-    return true;
-  matched = true;
-  // The body ends at the first {% endraw %}.
-  for (size_t j = src.find("{%", q); j != StringRef::npos;
-       j = src.find("{%", j + 2)) {
-    size_t k = j + 2;
-    char sign = k < n ? src[k] : 0;
-    if (sign == '-' || sign == '+')
-      ++k;
-    k = skipSpace(k);
-    if (!src.substr(k).starts_with("endraw"))
-      continue;
-    k = skipSpace(k + 6);
-    StringRef rest = src.substr(k);
-    size_t end;
-    if (rest.starts_with("-%}"))
-      end = skipSpace(k + 3);
-    else if (rest.starts_with("+%}"))
-      end = k + 3;
-    else if (rest.starts_with("%}"))
-      end = k + 2 + (k + 2 < n && src[k + 2] == '\n');
-    else
-      continue;
-    data(q, stripBefore(q, j, '%', sign));
-    p = end;
-    return true;
-  }
-  return fail(tag, "missing end of raw directive");
-}
-
-bool Lexer::lexTag(size_t &p, bool block) {
-  size_t n = src.size();
-  llvm::SmallVector<char, 16> open;
-  while (true) {
-    while (p < n && (src[p] == ' ' || src[p] == '\t' || src[p] == '\n' ||
-                     src[p] == '\r'))
-      ++p;
-    if (p >= n)
-      return fail(p, Twine("unexpected end of template, expected '") +
-                         (block ? "%}" : "}}") + "'");
-    StringRef rest = src.drop_front(p);
-    if (open.empty()) {
-      if (block) {
-        if (rest.starts_with("-%}")) {
-          push(Tok::BlockEnd, p);
-          p = skipSpace(p + 3);
-          return true;
-        }
-        if (rest.starts_with("+%}")) {
-          push(Tok::BlockEnd, p);
-          p += 3;
-          return true;
-        }
-        if (rest.starts_with("%}")) {
-          push(Tok::BlockEnd, p);
-          p += 2;
-          if (p < n && src[p] == '\n')
-            ++p; // trim_blocks
-          return true;
-        }
-      } else {
-        if (rest.starts_with("-}}")) {
-          push(Tok::VarEnd, p);
-          p = skipSpace(p + 3);
-          return true;
-        }
-        if (rest.starts_with("}}")) {
-          push(Tok::VarEnd, p);
-          p += 2;
-          return true;
-        }
-      }
-    }
-    char c = src[p];
-    if (isAsciiAlpha(c) || c == '_') {
-      size_t s = p;
-      while (p < n && isNameChar(src[p]))
-        ++p;
-      push(Tok::Name, s, src.slice(s, p).str());
-      continue;
-    }
-    if (isDigit(c)) {
-      if (!lexNumber(p))
-        return false;
-      continue;
-    }
-    if (c == '\'' || c == '"') {
-      if (!lexString(p))
-        return false;
-      continue;
-    }
-    static const char *const ops[] = {
-        "//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
-        ">",  "=",  ".",  ",",  ":",  "|",  "(", ")", "[", "]", "{", "}"};
-    StringRef op;
-    for (const char *o : ops)
-      if (rest.starts_with(o)) {
-        op = o;
-        break;
-      }
-    if (op.empty())
-      return fail(p, Twine("unexpected character '") + Twine(c) + "'");
-    if (op == "(" || op == "[" || op == "{") {
-      open.push_back(op[0]);
-    } else if (op == ")" || op == "]" || op == "}") {
-      char want = op == ")" ? '(' : op == "]" ? '[' : '{';
-      if (open.empty() || open.back() != want)
-        return fail(p, "unexpected '" + op + "'");
-      open.pop_back();
-    }
-    push(Tok::Op, p, op.str());
-    p += op.size();
-  }
-}
-
-bool Lexer::lexNumber(size_t &p) {
-  size_t n = src.size(), s = p;
-  auto digits = [&] {
-    while (p < n && (isDigit(src[p]) ||
-                     (src[p] == '_' && p + 1 < n && isDigit(src[p + 1]))))
-      ++p;
-  };
-  digits();
-  bool isFloat = false;
-  if (p + 1 < n && src[p] == '.' && isDigit(src[p + 1])) {
-    isFloat = true;
-    ++p;
-    digits();
-  }
-  if (p < n && (src[p] == 'e' || src[p] == 'E')) {
-    size_t q = p + 1;
-    if (q < n && (src[q] == '+' || src[q] == '-'))
-      ++q;
-    if (q < n && isDigit(src[q])) {
-      isFloat = true;
-      p = q;
-      digits();
-    }
-  }
-  std::string text;
-  for (char c : src.slice(s, p))
-    if (c != '_')
-      text += c;
-  Token t{isFloat ? Tok::Float : Tok::Int, s, text};
-  if (isFloat) {
-    t.real = std::strtod(text.c_str(), nullptr);
-  } else if (StringRef(text).getAsInteger(10, t.integer)) {
-    return fail(s, "integer literal " + text + " is too large");
-  }
-  tokens.push_back(std::move(t));
-  return true;
-}
-
-void appendCodePoint(uint32_t cp, std::string &out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
-/// A string literal, with Python's escapes (Jinja decodes them as
-/// "unicode-escape"); unknown escapes stay as written.
-bool Lexer::lexString(size_t &p) {
-  size_t n = src.size(), s = p;
-  char quote = src[p++];
-  std::string text;
-  auto hex = [&](size_t count, uint32_t &cp) {
-    if (p + count > n)
-      return false;
-    cp = 0;
-    for (size_t k = 0; k < count; ++k) {
-      char c = src[p + k];
-      unsigned d = isDigit(c)               ? c - '0'
-                   : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                   : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                            : 16;
-      if (d == 16)
-        return false;
-      cp = cp * 16 + d;
-    }
-    p += count;
-    return true;
-  };
-  while (true) {
-    if (p >= n)
-      return fail(s, "unterminated string");
-    char c = src[p];
-    if (c == quote) {
-      ++p;
-      break;
-    }
-    if (c != '\\' || p + 1 >= n) {
-      text += c;
-      ++p;
-      continue;
-    }
-    char e = src[p + 1];
-    p += 2;
-    uint32_t cp = 0;
-    switch (e) {
-    case '\n':
-      break;
-    case '\\':
-    case '\'':
-    case '"':
-      text += e;
-      break;
-    case 'n':
-      text += '\n';
-      break;
-    case 't':
-      text += '\t';
-      break;
-    case 'r':
-      text += '\r';
-      break;
-    case 'a':
-      text += '\a';
-      break;
-    case 'b':
-      text += '\b';
-      break;
-    case 'f':
-      text += '\f';
-      break;
-    case 'v':
-      text += '\v';
-      break;
-    case 'x':
-    case 'u':
-    case 'U':
-      if (!hex(e == 'x' ? 2 : e == 'u' ? 4 : 8, cp) || cp > 0x10ffff)
-        return fail(p, "malformed \\" + Twine(e) + " escape in a string");
-      appendCodePoint(cp, text);
-      break;
-    default:
-      if (e >= '0' && e <= '7') {
-        cp = e - '0';
-        for (int k = 0; k < 2 && p < n && src[p] >= '0' && src[p] <= '7'; ++k)
-          cp = cp * 8 + (src[p++] - '0');
-        appendCodePoint(cp, text);
-      } else {
-        text += '\\';
-        text += e;
-      }
-    }
-  }
-  push(Tok::String, s, std::move(text));
-  return true;
-}
-
-} // namespace
-
-//===----------------------------------------------------------------------===//
-// Syntax tree
-//===----------------------------------------------------------------------===//
-
-namespace mlir::tok::chat_template_detail {
-
-enum class ExprKind {
-  Literal,
-  Name,
-  List,
-  Tuple,
-  Dict,
-  Attr,
-  Item,
-  Slice,
-  Call,
-  Filter,
-  Test,
-  Neg,
-  Pos,
-  Not,
-  And,
-  Or,
-  Cond,
-  Compare,
-  Concat,
-  Binary,
-};
-
-struct Expr {
-  ExprKind kind;
-  size_t pos;
-  unsigned depth = 1;
-  Value value;      // Literal
-  std::string name; // Name, Attr, Filter, Test, Binary's operator
-  /// Operands: the object, callee or filtered value first; Slice: object,
-  /// start, stop, step (null when left out); Dict: key, value, ...
-  std::vector<std::unique_ptr<Expr>> args;
-  std::vector<std::pair<std::string, std::unique_ptr<Expr>>> kwargs;
-  std::vector<std::string> ops; // Compare
-  bool negated = false;         // Test: "is not"
-};
-using ExprPtr = std::unique_ptr<Expr>;
-
-enum class NodeKind {
-  Text,
-  Output,
-  If,
-  For,
-  Set,
-  SetBlock,
-  Macro,
-  Break,
-  Continue,
-  Block,
-};
-
-struct Node {
-  NodeKind kind;
-  size_t pos;
-  std::string text;               // Text; Macro: its name
-  std::vector<std::string> names; // For, Set: targets; Macro: parameters
-  std::string attr;               // Set of a namespace attribute
-  ExprPtr expr;                   // Output, Set: the value; For: the iterable
-  ExprPtr filter;                 // For: its `if`
-  /// If: one condition per branch (null for else); Macro: defaults.
-  std::vector<ExprPtr> conds;
-  /// If: the branches; For: body, else; Block, SetBlock, Macro: body.
-  std::vector<std::vector<std::unique_ptr<Node>>> bodies;
-};
-using NodePtr = std::unique_ptr<Node>;
-using Body = std::vector<NodePtr>;
-
-struct Program {
-  std::string name;
-  std::vector<size_t> lineStarts;
-  Body body;
-
-  std::string location(size_t pos) const {
-    size_t line = std::upper_bound(lineStarts.begin(), lineStarts.end(), pos) -
-                  lineStarts.begin();
-    size_t col = pos - lineStarts[line - 1] + 1;
-    return name + ":" + std::to_string(line) + ":" + std::to_string(col);
-  }
-};
-
-} // namespace mlir::tok::chat_template_detail
-
-//===----------------------------------------------------------------------===//
-// Parser
-//===----------------------------------------------------------------------===//
-
-namespace {
-
-const char *const kFilters[] = {
-    "abs",         "capitalize", "count",    "d",         "default",
-    "e",           "escape",     "first",    "float",     "indent",
-    "int",         "items",      "join",     "last",      "length",
-    "list",        "lower",      "map",      "reject",    "rejectattr",
-    "replace",     "reverse",    "round",    "safe",      "select",
-    "selectattr",  "string",     "title",    "tojson",    "trim",
-    "upper",       "unique",     "sum",      "wordcount", "min",
-    "max",         "dictsort",   "sort",     "batch",     "center",
-    "format",      "pprint",     "slice",    "striptags", "truncate",
-    "urlencode",   "urlize",     "wordwrap", "xmlattr",   "filesizeformat",
-    "forceescape", "groupby",    "attr",     "random"};
-const char *const kUnsupportedFilters[] = {
-    "unique",    "sum",      "wordcount",      "min",
-    "max",       "dictsort", "sort",           "batch",
-    "center",    "format",   "pprint",         "slice",
-    "striptags", "truncate", "urlencode",      "urlize",
-    "wordwrap",  "xmlattr",  "filesizeformat", "forceescape",
-    "groupby",   "attr",     "random"};
-const char *const kTests[] = {
-    "defined", "undefined", "none",    "string",   "number",      "integer",
-    "float",   "boolean",   "mapping", "iterable", "sequence",    "callable",
-    "true",    "false",     "odd",     "even",     "divisibleby", "eq",
-    "equalto", "==",        "ne",      "!=",       "lt",          "lessthan",
-    "<",       "le",        "<=",      "gt",       "greaterthan", ">",
-    "ge",      ">=",        "in",      "sameas",   "lower",       "upper",
-    "escaped", "filter",    "test"};
-
-bool contains(llvm::ArrayRef<const char *> list, StringRef name) {
-  return llvm::any_of(list, [&](const char *s) { return name == s; });
-}
-
-class Parser {
-public:
-  explicit Parser(const std::vector<Token> &tokens) : toks(tokens) {}
-  bool parseTemplate(Body &out) {
-    std::string end;
-    return subparse(out, {}, end);
-  }
-
-  std::string error;
-  size_t errorPos = 0;
-
-private:
-  const std::vector<Token> &toks;
-  size_t i = 0;
-  /// Nesting of expressions and of statements, and enclosing loops.
-  unsigned depth = 0, statements = 0, loops = 0;
-
-  struct Guard {
-    unsigned &d;
-    explicit Guard(unsigned &d) : d(d) { ++d; }
-    ~Guard() { --d; }
-  };
-
-  const Token &cur() const { return toks[i]; }
-  const Token &peek(size_t k = 1) const {
-    return toks[std::min(i + k, toks.size() - 1)];
-  }
-  bool isOp(StringRef op) const {
-    return cur().kind == Tok::Op && cur().text == op;
-  }
-  bool isName(StringRef name) const {
-    return cur().kind == Tok::Name && cur().text == name;
-  }
-  bool skipOp(StringRef op) {
-    if (!isOp(op))
-      return false;
-    ++i;
-    return true;
-  }
-  bool skipName(StringRef name) {
-    if (!isName(name))
-      return false;
-    ++i;
-    return true;
-  }
-
-  static std::string describe(const Token &t) {
-    switch (t.kind) {
-    case Tok::Data:
-      return "template text";
-    case Tok::VarBegin:
-      return "'{{'";
-    case Tok::VarEnd:
-      return "end of print statement";
-    case Tok::BlockBegin:
-      return "'{%'";
-    case Tok::BlockEnd:
-      return "end of statement block";
-    case Tok::String:
-      return "a string";
-    case Tok::Eof:
-      return "end of template";
-    default:
-      return "'" + t.text + "'";
-    }
-  }
-
-  bool fail(size_t pos, const Twine &msg) {
-    if (error.empty()) {
-      error = msg.str();
-      errorPos = pos;
-    }
-    return false;
-  }
-  bool expected(const Twine &what) {
-    return fail(cur().pos, "expected " + what + ", got " + describe(cur()));
-  }
-  bool expectOp(StringRef op) { return skipOp(op) || expected("'" + op + "'"); }
-  bool expectBlockEnd() {
-    if (cur().kind == Tok::BlockEnd) {
-      ++i;
-      return true;
-    }
-    return expected("end of statement block");
-  }
-
-  ExprPtr make(ExprKind kind, size_t pos) {
-    auto e = std::make_unique<Expr>();
-    e->kind = kind;
-    e->pos = pos;
-    return e;
-  }
-  /// Computes the depth of `e` from its operands; null when too deep.
-  ExprPtr seal(ExprPtr e) {
-    unsigned d = 0;
-    for (const ExprPtr &a : e->args)
-      if (a)
-        d = std::max(d, a->depth);
-    for (const auto &kw : e->kwargs)
-      d = std::max(d, kw.second->depth);
-    e->depth = d + 1;
-    if (e->depth > kMaxParseDepth) {
-      fail(e->pos, "expression nested deeper than " + Twine(kMaxParseDepth) +
-                       " levels");
-      return nullptr;
-    }
-    return e;
-  }
-
-  bool subparse(Body &out, llvm::ArrayRef<StringRef> ends, std::string &end);
-  bool parseStatement(Body &out);
-  bool parseIf(Body &out);
-  bool parseFor(Body &out);
-  bool parseSet(Body &out);
-  bool parseMacro(Body &out);
-  bool parseTargets(std::vector<std::string> &names, std::string *attr);
-
-  ExprPtr parseTuple(bool withCondExpr = true, bool explicitParens = false,
-                     StringRef extraEnd = "");
-  ExprPtr parseExpression(bool withCondExpr = true);
-  ExprPtr parseCondExpr();
-  ExprPtr parseOr();
-  ExprPtr parseAnd();
-  ExprPtr parseNot();
-  ExprPtr parseCompare();
-  ExprPtr parseMath1();
-  ExprPtr parseConcat();
-  ExprPtr parseMath2();
-  ExprPtr parsePow();
-  ExprPtr parseUnary(bool withFilter = true);
-  ExprPtr parsePrimary();
-  ExprPtr parsePostfix(ExprPtr node);
-  ExprPtr parseFilterExpr(ExprPtr node);
-  ExprPtr parseSubscript(ExprPtr node);
-  ExprPtr parseSubscribed();
-  bool parseCallArgs(Expr &call);
-  ExprPtr parseFilter(ExprPtr node);
-  ExprPtr parseTest(ExprPtr node);
-  ExprPtr binary(ExprKind kind, StringRef op, ExprPtr left, ExprPtr right,
-                 size_t pos) {
-    ExprPtr e = make(kind, pos);
-    e->name = op.str();
-    e->args.push_back(std::move(left));
-    e->args.push_back(std::move(right));
-    return seal(std::move(e));
-  }
-};
-
-bool Parser::subparse(Body &out, llvm::ArrayRef<StringRef> ends,
-                      std::string &end) {
-  Guard guard(statements);
-  if (statements > kMaxParseDepth)
-    return fail(cur().pos, "statements nested deeper than " +
-                               Twine(kMaxParseDepth) + " levels");
-  while (true) {
-    const Token &t = cur();
-    switch (t.kind) {
-    case Tok::Eof:
-      if (!ends.empty()) {
-        std::string list;
-        for (StringRef e : ends)
-          list += (list.empty() ? "'" : " or '") + e.str() + "'";
-        return fail(t.pos, "unexpected end of template, expected " + list);
-      }
-      return true;
-    case Tok::Data: {
-      auto node = std::make_unique<Node>();
-      node->kind = NodeKind::Text;
-      node->pos = t.pos;
-      node->text = t.text;
-      out.push_back(std::move(node));
-      ++i;
-      break;
-    }
-    case Tok::VarBegin: {
-      ++i;
-      auto node = std::make_unique<Node>();
-      node->kind = NodeKind::Output;
-      node->pos = t.pos;
-      node->expr = parseTuple();
-      if (!node->expr)
-        return false;
-      if (cur().kind != Tok::VarEnd)
-        return expected("end of print statement");
-      ++i;
-      out.push_back(std::move(node));
-      break;
-    }
-    case Tok::BlockBegin: {
-      ++i;
-      if (cur().kind == Tok::Name &&
-          llvm::is_contained(ends, StringRef(cur().text))) {
-        end = cur().text;
-        ++i;
-        return true;
-      }
-      if (!parseStatement(out))
-        return false;
-      break;
-    }
-    default:
-      return fail(t.pos, "unexpected " + describe(t));
-    }
-  }
-}
-
-bool Parser::parseStatement(Body &out) {
-  const Token &t = cur();
-  if (t.kind != Tok::Name)
-    return expected("a tag name");
-  StringRef name = t.text;
-  if (name == "if")
-    return parseIf(out);
-  if (name == "for")
-    return parseFor(out);
-  if (name == "set")
-    return parseSet(out);
-  if (name == "macro")
-    return parseMacro(out);
-  if (name == "break" || name == "continue") {
-    if (!loops)
-      return fail(t.pos, "'" + name + "' outside a loop");
-    auto node = std::make_unique<Node>();
-    node->kind = name == "break" ? NodeKind::Break : NodeKind::Continue;
-    node->pos = t.pos;
-    ++i;
-    if (!expectBlockEnd())
-      return false;
-    out.push_back(std::move(node));
-    return true;
-  }
-  if (name == "generation") {
-    // transformers' {% generation %} marks assistant text; it renders its
-    // body.
-    auto node = std::make_unique<Node>();
-    node->kind = NodeKind::Block;
-    node->pos = t.pos;
-    ++i;
-    if (!expectBlockEnd())
-      return false;
-    node->bodies.emplace_back();
-    std::string end;
-    if (!subparse(node->bodies[0], {"endgeneration"}, end) || !expectBlockEnd())
-      return false;
-    out.push_back(std::move(node));
-    return true;
-  }
-  static const char *const known[] = {
-      "filter", "with",   "include", "extends",    "block",
-      "call",   "import", "from",    "autoescape", "do"};
-  if (contains(known, name))
-    return fail(t.pos, "the '" + name + "' tag is not supported");
-  if (name.starts_with("end") || name == "elif" || name == "else")
-    return fail(t.pos, "unexpected '" + name + "'");
-  return fail(t.pos, "unknown tag '" + name + "'");
-}
-
-bool Parser::parseIf(Body &out) {
-  auto node = std::make_unique<Node>();
-  node->kind = NodeKind::If;
-  node->pos = cur().pos;
-  ++i;
-  while (true) {
-    ExprPtr cond = parseTuple(/*withCondExpr=*/false);
-    if (!cond || !expectBlockEnd())
-      return false;
-    node->conds.push_back(std::move(cond));
-    node->bodies.emplace_back();
-    std::string end;
-    if (!subparse(node->bodies.back(), {"elif", "else", "endif"}, end))
-      return false;
-    if (end == "elif")
-      continue;
-    if (end == "else") {
-      if (!expectBlockEnd())
-        return false;
-      node->conds.push_back(nullptr);
-      node->bodies.emplace_back();
-      if (!subparse(node->bodies.back(), {"endif"}, end))
-        return false;
-    }
-    if (!expectBlockEnd())
-      return false;
-    break;
-  }
-  out.push_back(std::move(node));
-  return true;
-}
-
-bool Parser::parseTargets(std::vector<std::string> &names, std::string *attr) {
-  while (true) {
-    if (cur().kind != Tok::Name)
-      return expected("a variable name");
-    names.push_back(cur().text);
-    ++i;
-    if (attr && names.size() == 1 && isOp(".")) {
-      ++i;
-      if (cur().kind != Tok::Name)
-        return expected("an attribute name");
-      *attr = cur().text;
-      ++i;
-      return true;
-    }
-    if (!skipOp(","))
-      return true;
-    if (cur().kind != Tok::Name)
-      return true; // a trailing comma
-  }
-}
-
-bool Parser::parseFor(Body &out) {
-  auto node = std::make_unique<Node>();
-  node->kind = NodeKind::For;
-  node->pos = cur().pos;
-  ++i;
-  if (!parseTargets(node->names, nullptr))
-    return false;
-  if (!skipName("in"))
-    return expected("'in'");
-  node->expr = parseTuple(/*withCondExpr=*/false, false, "recursive");
-  if (!node->expr)
-    return false;
-  if (skipName("if")) {
-    node->filter = parseExpression();
-    if (!node->filter)
-      return false;
-  }
-  if (isName("recursive"))
-    return fail(cur().pos, "recursive loops are not supported");
-  if (!expectBlockEnd())
-    return false;
-  node->bodies.resize(2);
-  std::string end;
-  ++loops;
-  bool ok = subparse(node->bodies[0], {"endfor", "else"}, end);
-  --loops;
-  if (!ok)
-    return false;
-  if (end == "else") {
-    if (!expectBlockEnd() || !subparse(node->bodies[1], {"endfor"}, end))
-      return false;
-  }
-  if (!expectBlockEnd())
-    return false;
-  out.push_back(std::move(node));
-  return true;
-}
-
-bool Parser::parseSet(Body &out) {
-  auto node = std::make_unique<Node>();
-  node->pos = cur().pos;
-  ++i;
-  if (!parseTargets(node->names, &node->attr))
-    return false;
-  if (skipOp("=")) {
-    node->kind = NodeKind::Set;
-    node->expr = parseTuple();
-    if (!node->expr || !expectBlockEnd())
-      return false;
-    out.push_back(std::move(node));
-    return true;
-  }
-  if (node->names.size() != 1 || !node->attr.empty())
-    return expected("'='");
-  node->kind = NodeKind::SetBlock;
-  if (!expectBlockEnd())
-    return false;
-  node->bodies.emplace_back();
-  std::string end;
-  if (!subparse(node->bodies[0], {"endset"}, end) || !expectBlockEnd())
-    return false;
-  out.push_back(std::move(node));
-  return true;
-}
-
-bool Parser::parseMacro(Body &out) {
-  auto node = std::make_unique<Node>();
-  node->kind = NodeKind::Macro;
-  node->pos = cur().pos;
-  ++i;
-  if (cur().kind != Tok::Name)
-    return expected("a macro name");
-  node->text = cur().text;
-  ++i;
-  if (!expectOp("("))
-    return false;
-  while (!isOp(")")) {
-    if (!node->names.empty() && !expectOp(","))
-      return false;
-    if (isOp(")"))
-      break;
-    if (cur().kind != Tok::Name)
-      return expected("a parameter name");
-    node->names.push_back(cur().text);
-    ++i;
-    ExprPtr def;
-    if (skipOp("=")) {
-      def = parseExpression();
-      if (!def)
-        return false;
-    }
-    node->conds.push_back(std::move(def));
-  }
-  ++i;
-  if (!expectBlockEnd())
-    return false;
-  node->bodies.emplace_back();
-  std::string end;
-  unsigned savedLoops = loops;
-  loops = 0;
-  bool ok = subparse(node->bodies[0], {"endmacro"}, end);
-  loops = savedLoops;
-  if (!ok)
-    return false;
-  if (cur().kind == Tok::Name && cur().text == node->text)
-    ++i; // {% endmacro name %}
-  if (!expectBlockEnd())
-    return false;
-  out.push_back(std::move(node));
-  return true;
-}
-
-ExprPtr Parser::parseTuple(bool withCondExpr, bool explicitParens,
-                           StringRef extraEnd) {
-  size_t pos = cur().pos;
-  std::vector<ExprPtr> items;
-  bool isTuple = false;
-  while (true) {
-    if (!items.empty() && !expectOp(","))
-      return nullptr;
-    Tok k = cur().kind;
-    if (k == Tok::BlockEnd || k == Tok::VarEnd || isOp(")") ||
-        (!extraEnd.empty() && isName(extraEnd)))
-      break;
-    ExprPtr e = parseExpression(withCondExpr);
-    if (!e)
-      return nullptr;
-    items.push_back(std::move(e));
-    if (isOp(","))
-      isTuple = true;
-    else
-      break;
-  }
-  if (!isTuple) {
-    if (!items.empty())
-      return std::move(items[0]);
-    if (!explicitParens) {
-      expected("an expression");
-      return nullptr;
-    }
-  }
-  ExprPtr t = make(ExprKind::Tuple, pos);
-  t->args = std::move(items);
-  return seal(std::move(t));
-}
-
-ExprPtr Parser::parseExpression(bool withCondExpr) {
-  return withCondExpr ? parseCondExpr() : parseOr();
-}
-
-ExprPtr Parser::parseCondExpr() {
-  Guard guard(depth);
-  if (depth > kMaxParseDepth) {
-    fail(cur().pos,
-         "expression nested deeper than " + Twine(kMaxParseDepth) + " levels");
-    return nullptr;
-  }
-  ExprPtr expr = parseOr();
-  while (expr && isName("if")) {
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr cond = parseOr();
-    if (!cond)
-      return nullptr;
-    ExprPtr otherwise;
-    if (skipName("else")) {
-      otherwise = parseCondExpr();
-      if (!otherwise)
-        return nullptr;
-    }
-    ExprPtr e = make(ExprKind::Cond, pos);
-    e->args.push_back(std::move(cond));
-    e->args.push_back(std::move(expr));
-    e->args.push_back(std::move(otherwise));
-    expr = seal(std::move(e));
-  }
-  return expr;
-}
-
-ExprPtr Parser::parseOr() {
-  ExprPtr left = parseAnd();
-  while (left && isName("or")) {
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr right = parseAnd();
-    if (!right)
-      return nullptr;
-    left = binary(ExprKind::Or, "or", std::move(left), std::move(right), pos);
-  }
-  return left;
-}
-
-ExprPtr Parser::parseAnd() {
-  ExprPtr left = parseNot();
-  while (left && isName("and")) {
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr right = parseNot();
-    if (!right)
-      return nullptr;
-    left = binary(ExprKind::And, "and", std::move(left), std::move(right), pos);
-  }
-  return left;
-}
-
-ExprPtr Parser::parseNot() {
-  if (isName("not")) {
-    Guard guard(depth);
-    if (depth > kMaxParseDepth) {
-      fail(cur().pos, "expression nested deeper than " + Twine(kMaxParseDepth) +
-                          " levels");
-      return nullptr;
-    }
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr operand = parseNot();
-    if (!operand)
-      return nullptr;
-    ExprPtr e = make(ExprKind::Not, pos);
-    e->args.push_back(std::move(operand));
-    return seal(std::move(e));
-  }
-  return parseCompare();
-}
-
-ExprPtr Parser::parseCompare() {
-  size_t pos = cur().pos;
-  ExprPtr first = parseMath1();
-  if (!first)
-    return nullptr;
-  ExprPtr cmp;
-  while (true) {
-    std::string op;
-    if (cur().kind == Tok::Op &&
-        (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
-         cur().text == ">" || cur().text == "<=" || cur().text == ">=")) {
-      op = cur().text;
-      ++i;
-    } else if (isName("in")) {
-      op = "in";
-      ++i;
-    } else if (isName("not") && peek().kind == Tok::Name &&
-               peek().text == "in") {
-      op = "not in";
-      i += 2;
-    } else {
-      break;
-    }
-    ExprPtr operand = parseMath1();
-    if (!operand)
-      return nullptr;
-    if (!cmp) {
-      cmp = make(ExprKind::Compare, pos);
-      cmp->args.push_back(std::move(first));
-    }
-    cmp->ops.push_back(op);
-    cmp->args.push_back(std::move(operand));
-  }
-  return cmp ? seal(std::move(cmp)) : std::move(first);
-}
-
-ExprPtr Parser::parseMath1() {
-  ExprPtr left = parseConcat();
-  while (left && (isOp("+") || isOp("-"))) {
-    std::string op = cur().text;
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr right = parseConcat();
-    if (!right)
-      return nullptr;
-    left = binary(ExprKind::Binary, op, std::move(left), std::move(right), pos);
-  }
-  return left;
-}
-
-ExprPtr Parser::parseConcat() {
-  size_t pos = cur().pos;
-  ExprPtr first = parseMath2();
-  if (!first || !isOp("~"))
-    return first;
-  ExprPtr e = make(ExprKind::Concat, pos);
-  e->args.push_back(std::move(first));
-  while (skipOp("~")) {
-    ExprPtr next = parseMath2();
-    if (!next)
-      return nullptr;
-    e->args.push_back(std::move(next));
-  }
-  return seal(std::move(e));
-}
-
-ExprPtr Parser::parseMath2() {
-  ExprPtr left = parsePow();
-  while (left && (isOp("*") || isOp("/") || isOp("//") || isOp("%"))) {
-    std::string op = cur().text;
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr right = parsePow();
-    if (!right)
-      return nullptr;
-    left = binary(ExprKind::Binary, op, std::move(left), std::move(right), pos);
-  }
-  return left;
-}
-
-ExprPtr Parser::parsePow() {
-  ExprPtr left = parseUnary();
-  while (left && isOp("**")) {
-    size_t pos = cur().pos;
-    ++i;
-    ExprPtr right = parseUnary();
-    if (!right)
-      return nullptr;
-    left =
-        binary(ExprKind::Binary, "**", std::move(left), std::move(right), pos);
-  }
-  return left;
-}
-
-ExprPtr Parser::parseUnary(bool withFilter) {
-  Guard guard(depth);
-  if (depth > kMaxParseDepth) {
-    fail(cur().pos,
-         "expression nested deeper than " + Twine(kMaxParseDepth) + " levels");
-    return nullptr;
-  }
-  ExprPtr node;
-  size_t pos = cur().pos;
-  if (isOp("-") || isOp("+")) {
-    ExprKind kind = isOp("-") ? ExprKind::Neg : ExprKind::Pos;
-    ++i;
-    ExprPtr operand = parseUnary(false);
-    if (!operand)
-      return nullptr;
-    node = make(kind, pos);
-    node->args.push_back(std::move(operand));
-    node = seal(std::move(node));
-  } else {
-    node = parsePrimary();
-  }
-  if (!node)
-    return nullptr;
-  node = parsePostfix(std::move(node));
-  if (node && withFilter)
-    node = parseFilterExpr(std::move(node));
-  return node;
-}
-
-ExprPtr Parser::parsePrimary() {
-  const Token &t = cur();
-  size_t pos = t.pos;
-  switch (t.kind) {
-  case Tok::Name: {
-    ExprPtr e = make(ExprKind::Literal, pos);
-    StringRef n = t.text;
-    if (n == "true" || n == "True")
-      e->value = mkBool(true);
-    else if (n == "false" || n == "False")
-      e->value = mkBool(false);
-    else if (n == "none" || n == "None")
-      e->value = mkNone();
-    else {
-      e->kind = ExprKind::Name;
-      e->name = t.text;
-    }
-    ++i;
-    return e;
-  }
-  case Tok::String: {
-    std::string s;
-    while (cur().kind == Tok::String) {
-      s += cur().text;
-      ++i;
-    }
-    ExprPtr e = make(ExprKind::Literal, pos);
-    e->value = mkStr(std::move(s));
-    return e;
-  }
-  case Tok::Int:
-  case Tok::Float: {
-    ExprPtr e = make(ExprKind::Literal, pos);
-    e->value = t.kind == Tok::Int ? mkInt(t.integer) : mkReal(t.real);
-    ++i;
-    return e;
-  }
-  case Tok::Op:
-    if (t.text == "(") {
-      ++i;
-      ExprPtr e = parseTuple(true, /*explicitParens=*/true);
-      if (!e || !expectOp(")"))
-        return nullptr;
-      return e;
-    }
-    if (t.text == "[") {
-      ++i;
-      ExprPtr e = make(ExprKind::List, pos);
-      while (!isOp("]")) {
-        if (!e->args.empty() && !expectOp(","))
-          return nullptr;
-        if (isOp("]"))
-          break;
-        ExprPtr item = parseExpression();
-        if (!item)
-          return nullptr;
-        e->args.push_back(std::move(item));
-      }
-      ++i;
-      return seal(std::move(e));
-    }
-    if (t.text == "{") {
-      ++i;
-      ExprPtr e = make(ExprKind::Dict, pos);
-      while (!isOp("}")) {
-        if (!e->args.empty() && !expectOp(","))
-          return nullptr;
-        if (isOp("}"))
-          break;
-        ExprPtr key = parseExpression();
-        if (!key || !expectOp(":"))
-          return nullptr;
-        ExprPtr value = parseExpression();
-        if (!value)
-          return nullptr;
-        e->args.push_back(std::move(key));
-        e->args.push_back(std::move(value));
-      }
-      ++i;
-      return seal(std::move(e));
-    }
-    break;
-  default:
-    break;
-  }
-  expected("an expression");
-  return nullptr;
-}
-
-ExprPtr Parser::parsePostfix(ExprPtr node) {
-  while (node) {
-    if (isOp(".") || isOp("["))
-      node = parseSubscript(std::move(node));
-    else if (isOp("(")) {
-      // Errors of a call name where its callee starts.
-      ExprPtr call = make(ExprKind::Call, node->pos);
-      call->args.push_back(std::move(node));
-      if (!parseCallArgs(*call))
-        return nullptr;
-      node = seal(std::move(call));
-    } else
-      break;
-  }
-  return node;
-}
-
-ExprPtr Parser::parseFilterExpr(ExprPtr node) {
-  while (node) {
-    if (isOp("|"))
-      node = parseFilter(std::move(node));
-    else if (isName("is"))
-      node = parseTest(std::move(node));
-    else if (isOp("(")) {
-      ExprPtr call = make(ExprKind::Call, cur().pos);
-      call->args.push_back(std::move(node));
-      if (!parseCallArgs(*call))
-        return nullptr;
-      node = seal(std::move(call));
-    } else
-      break;
-  }
-  return node;
-}
-
-ExprPtr Parser::parseSubscript(ExprPtr node) {
-  size_t pos = cur().pos;
-  if (skipOp(".")) {
-    const Token &t = cur();
-    if (t.kind == Tok::Name) {
-      ExprPtr e = make(ExprKind::Attr, pos);
-      e->name = t.text;
-      e->args.push_back(std::move(node));
-      ++i;
-      return seal(std::move(e));
-    }
-    if (t.kind == Tok::Int) {
-      ExprPtr e = make(ExprKind::Item, pos);
-      e->args.push_back(std::move(node));
-      ExprPtr index = make(ExprKind::Literal, t.pos);
-      index->value = mkInt(t.integer);
-      e->args.push_back(std::move(index));
-      ++i;
-      return seal(std::move(e));
-    }
-    expected("a name or a number after '.'");
-    return nullptr;
-  }
-  ++i; // '['
-  std::vector<ExprPtr> subs;
-  while (!isOp("]")) {
-    if (!subs.empty() && !expectOp(","))
-      return nullptr;
-    if (isOp("]"))
-      break;
-    ExprPtr s = parseSubscribed();
-    if (!s)
-      return nullptr;
-    subs.push_back(std::move(s));
-  }
-  ++i;
-  if (subs.empty()) {
-    fail(pos, "expected a subscript");
-    return nullptr;
-  }
-  if (subs.size() == 1 && subs[0]->kind == ExprKind::Slice) {
-    subs[0]->args[0] = std::move(node);
-    return seal(std::move(subs[0]));
-  }
-  ExprPtr e = make(ExprKind::Item, pos);
-  e->args.push_back(std::move(node));
-  if (subs.size() == 1) {
-    e->args.push_back(std::move(subs[0]));
-  } else {
-    ExprPtr t = make(ExprKind::Tuple, pos);
-    t->args = std::move(subs);
-    t = seal(std::move(t));
-    if (!t)
-      return nullptr;
-    e->args.push_back(std::move(t));
-  }
-  return seal(std::move(e));
-}
-
-/// One subscript: an expression or a slice (returned as a Slice whose
-/// object, args[0], the caller fills in).
-ExprPtr Parser::parseSubscribed() {
-  size_t pos = cur().pos;
-  ExprPtr start;
-  if (!isOp(":")) {
-    start = parseExpression();
-    if (!start || !isOp(":"))
-      return start;
-  }
-  ++i; // ':'
-  ExprPtr e = make(ExprKind::Slice, pos);
-  e->args.push_back(nullptr);
-  e->args.push_back(std::move(start));
-  ExprPtr stop, step;
-  if (!isOp(":") && !isOp("]") && !isOp(",")) {
-    stop = parseExpression();
-    if (!stop)
-      return nullptr;
-  }
-  if (skipOp(":") && !isOp("]") && !isOp(",")) {
-    step = parseExpression();
-    if (!step)
-      return nullptr;
-  }
-  e->args.push_back(std::move(stop));
-  e->args.push_back(std::move(step));
-  return e;
-}
-
-bool Parser::parseCallArgs(Expr &call) {
-  ++i; // '('
-  bool first = true;
-  while (!isOp(")")) {
-    if (!first && !expectOp(","))
-      return false;
-    first = false;
-    if (isOp(")"))
-      break;
-    if (isOp("*") || isOp("**"))
-      return fail(cur().pos, "*args and **kwargs are not supported");
-    if (cur().kind == Tok::Name && peek().kind == Tok::Op &&
-        peek().text == "=") {
-      std::string key = cur().text;
-      i += 2;
-      ExprPtr value = parseExpression();
-      if (!value)
-        return false;
-      call.kwargs.emplace_back(std::move(key), std::move(value));
-      continue;
-    }
-    if (!call.kwargs.empty())
-      return fail(cur().pos, "a positional argument after keyword arguments");
-    ExprPtr arg = parseExpression();
-    if (!arg)
-      return false;
-    call.args.push_back(std::move(arg));
-  }
-  ++i;
-  return true;
-}
-
-ExprPtr Parser::parseFilter(ExprPtr node) {
-  while (node && isOp("|")) {
-    ++i;
-    const Token &t = cur();
-    if (t.kind != Tok::Name) {
-      expected("a filter name");
-      return nullptr;
-    }
-    if (!contains(kFilters, t.text)) {
-      fail(t.pos, "no filter named '" + t.text + "'");
-      return nullptr;
-    }
-    if (contains(kUnsupportedFilters, t.text)) {
-      fail(t.pos, "the '" + t.text + "' filter is not supported");
-      return nullptr;
-    }
-    ExprPtr e = make(ExprKind::Filter, t.pos);
-    e->name = t.text;
-    e->args.push_back(std::move(node));
-    ++i;
-    if (isOp("(") && !parseCallArgs(*e))
-      return nullptr;
-    node = seal(std::move(e));
-  }
-  return node;
-}
-
-ExprPtr Parser::parseTest(ExprPtr node) {
-  size_t pos = cur().pos;
-  ++i; // 'is'
-  bool negated = skipName("not");
-  const Token &t = cur();
-  if (t.kind != Tok::Name) {
-    expected("a test name");
-    return nullptr;
-  }
-  if (!contains(kTests, t.text)) {
-    fail(t.pos, "no test named '" + t.text + "'");
-    return nullptr;
-  }
-  ExprPtr e = make(ExprKind::Test, pos);
-  e->name = t.text;
-  e->negated = negated;
-  e->args.push_back(std::move(node));
-  ++i;
-  if (isOp("(")) {
-    if (!parseCallArgs(*e))
-      return nullptr;
-  } else {
-    const Token &a = cur();
-    bool argStart = a.kind == Tok::Name || a.kind == Tok::String ||
-                    a.kind == Tok::Int || a.kind == Tok::Float ||
-                    (a.kind == Tok::Op &&
-                     (a.text == "(" || a.text == "[" || a.text == "{"));
-    if (argStart &&
-        !(a.kind == Tok::Name &&
-          (a.text == "else" || a.text == "or" || a.text == "and"))) {
-      if (isName("is")) {
-        fail(a.pos, "tests cannot be chained with 'is'");
-        return nullptr;
-      }
-      ExprPtr arg = parsePrimary();
-      if (arg)
-        arg = parsePostfix(std::move(arg));
-      if (!arg)
-        return nullptr;
-      e->args.push_back(std::move(arg));
-    }
-  }
-  return seal(std::move(e));
-}
 
 //===----------------------------------------------------------------------===//
 // Evaluator
@@ -1995,7 +114,14 @@ public:
     }
   }
 
-  llvm::Expected<std::string> run(const llvm::json::Object &variables);
+  /// Renders with `variables` (names and values).
+  llvm::Expected<std::string>
+  run(std::vector<std::pair<std::string, Value>> variables);
+  /// A JSON value as a Value (dict keys sorted; with `messageOrder`, a
+  /// dict's "role" and "content" first); null when nested too deeply.
+  static std::optional<Value> fromJson(const llvm::json::Value &j,
+                                       unsigned level,
+                                       bool messageOrder = false);
 
 private:
   const Program &prog;
@@ -2007,7 +133,10 @@ private:
   std::string *out = nullptr;
   bool failed = false;
   std::string error;
+  ChatTemplateErrc errorKind = ChatTemplateErrc::Type;
   int64_t steps = 0, iterations = 0;
+  /// Bytes built, copied or scanned (see kMaxWork).
+  int64_t work = 0;
   unsigned depth = 0, macroDepth = 0;
   std::vector<std::shared_ptr<Dict>> namespaces;
 
@@ -2017,15 +146,25 @@ private:
     ~Guard() { --d; }
   };
 
-  bool fail(size_t pos, const Twine &msg) {
+  bool fail(size_t pos, const Twine &msg,
+            ChatTemplateErrc kind = ChatTemplateErrc::Type) {
     if (!failed) {
       failed = true;
+      errorKind = kind;
       error = prog.location(pos) + ": " + msg.str();
     }
     return false;
   }
-  Value failV(size_t pos, const Twine &msg) {
-    fail(pos, msg);
+  Value failV(size_t pos, const Twine &msg,
+              ChatTemplateErrc kind = ChatTemplateErrc::Type) {
+    fail(pos, msg, kind);
+    return Value();
+  }
+  bool limit(size_t pos, const Twine &msg) {
+    return fail(pos, msg, ChatTemplateErrc::Limit);
+  }
+  Value limitV(size_t pos, const Twine &msg) {
+    limit(pos, msg);
     return Value();
   }
   /// Counts one step of work and one level of nesting.
@@ -2033,37 +172,66 @@ private:
     if (failed)
       return false;
     if (++steps > kMaxSteps)
-      return fail(pos, "the template took more than " + Twine(kMaxSteps) +
-                           " evaluation steps");
+      return limit(pos, "the template took more than " + Twine(kMaxSteps) +
+                            " evaluation steps");
     if (depth > kMaxRunDepth)
-      return fail(pos, "evaluation nested deeper than " + Twine(kMaxRunDepth) +
-                           " levels");
-    return true;
+      return limit(pos, "evaluation nested deeper than " + Twine(kMaxRunDepth) +
+                            " levels");
+    return spend(0, pos);
+  }
+  /// Counts `bytes` of work (built, copied or scanned).
+  bool spend(size_t bytes, size_t pos) {
+    work += static_cast<int64_t>(std::min<size_t>(bytes, kMaxWork));
+    if (work > kMaxWork)
+      return limit(pos, "the template built or scanned more than " +
+                            Twine(kMaxWork) + " bytes");
+    return !failed;
+  }
+  /// The work of searching for `needle`, per byte of the text: a long
+  /// needle is searched for by Knuth-Morris-Pratt, slower than memchr.
+  static size_t searchCost(StringRef needle) {
+    return needle.size() > 32 ? 3 : 1;
+  }
+  /// Counts the copy or scan of `count` list elements.
+  bool spendItems(size_t count, size_t pos) {
+    return spend(std::min<size_t>(count, kMaxWork) * kItemBytes, pos);
   }
   bool checkSize(size_t bytes, size_t pos) {
     if (bytes > kMaxString)
-      return fail(pos, "a string of more than " + Twine(kMaxString) + " bytes");
+      return limit(pos,
+                   "a string of more than " + Twine(kMaxString) + " bytes");
     return true;
   }
   bool checkItems(size_t count, size_t pos) {
     if (count > kMaxItems)
-      return fail(pos, "a list of more than " + Twine(kMaxItems) + " items");
+      return limit(pos, "a list of more than " + Twine(kMaxItems) + " items");
     return true;
   }
   bool checkDepth(const Value &v, size_t pos) {
     if (v.depth > kMaxValueDepth)
-      return fail(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
-                           " levels");
+      return limit(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
+                            " levels");
     return true;
   }
   bool emit(StringRef s, size_t pos) {
     if (out->size() + s.size() > kMaxString)
-      return fail(pos, "the output exceeds " + Twine(kMaxString) + " bytes");
+      return limit(pos, "the output exceeds " + Twine(kMaxString) + " bytes");
     out->append(s.data(), s.size());
-    return true;
+    return spend(s.size(), pos);
+  }
+  /// A new string value of `s`, its bytes counted as work.
+  Value newStr(std::string s, size_t pos) {
+    if (!spend(s.size(), pos))
+      return Value();
+    return mkStr(std::move(s));
+  }
+  /// A new list value of `items`, its elements counted as work.
+  Value newList(std::vector<Value> items, size_t pos, bool tuple = false) {
+    if (!spendItems(items.size(), pos))
+      return Value();
+    return mkList(std::move(items), tuple);
   }
 
-  Value fromJson(const llvm::json::Value &j, unsigned level);
   Value lookup(StringRef name);
 
   // Statements.
@@ -2098,14 +266,16 @@ private:
   bool toJson(const Value &v, std::string &s, const std::string *indent,
               StringRef itemSep, StringRef keySep, bool sortKeys,
               unsigned level, size_t pos);
-  bool equals(const Value &a, const Value &b, unsigned level = 0) const;
+  /// Python's ==; false after an error (the work it took past the
+  /// budget), which the caller checks.
+  bool equals(const Value &a, const Value &b, size_t pos, unsigned level = 0);
   bool less(const Value &a, const Value &b, bool &result, size_t pos,
             unsigned level = 0);
   bool contains(const Value &container, const Value &item, bool &result,
                 size_t pos);
   /// The undefined-value error of `v` (an Undefined) at `pos`.
   Value undefinedError(const Value &v, size_t pos) {
-    return failV(pos, v.str());
+    return failV(pos, v.str(), ChatTemplateErrc::Undefined);
   }
   Value str(const Value &v, size_t pos) {
     std::string s;
@@ -2115,7 +285,7 @@ private:
   }
   Value newNamespace(size_t pos) {
     if (namespaces.size() >= kMaxNamespaces)
-      return failV(pos, "more than " + Twine(kMaxNamespaces) + " namespaces");
+      return limitV(pos, "more than " + Twine(kMaxNamespaces) + " namespaces");
     Value v;
     v.kind = Kind::Namespace;
     v.depth = 1;
@@ -2125,14 +295,10 @@ private:
   }
 };
 
-Value Interp::fromJson(const llvm::json::Value &j, unsigned level) {
-  if (level > kMaxValueDepth) {
-    if (!failed)
-      error = prog.name + ": variables nested deeper than " +
-              std::to_string(kMaxValueDepth) + " levels";
-    failed = true;
-    return Value();
-  }
+std::optional<Value> Interp::fromJson(const llvm::json::Value &j,
+                                      unsigned level, bool messageOrder) {
+  if (level > kMaxValueDepth)
+    return std::nullopt;
   switch (j.kind()) {
   case llvm::json::Value::Null:
     return mkNone();
@@ -2147,9 +313,10 @@ Value Interp::fromJson(const llvm::json::Value &j, unsigned level) {
   case llvm::json::Value::Array: {
     std::vector<Value> items;
     for (const llvm::json::Value &x : *j.getAsArray()) {
-      items.push_back(fromJson(x, level + 1));
-      if (failed)
-        return Value();
+      std::optional<Value> v = fromJson(x, level + 1);
+      if (!v)
+        return std::nullopt;
+      items.push_back(std::move(*v));
     }
     return mkList(std::move(items));
   }
@@ -2158,12 +325,22 @@ Value Interp::fromJson(const llvm::json::Value &j, unsigned level) {
     std::vector<StringRef> keys;
     for (const auto &kv : o)
       keys.push_back(kv.first);
-    llvm::sort(keys);
+    llvm::sort(keys, [&](StringRef a, StringRef b) {
+      if (messageOrder) {
+        auto rank = [](StringRef k) {
+          return k == "role" ? 0 : k == "content" ? 1 : 2;
+        };
+        if (rank(a) != rank(b))
+          return rank(a) < rank(b);
+      }
+      return a < b;
+    });
     auto d = std::make_shared<Dict>();
     for (StringRef k : keys) {
-      d->set(k, fromJson(*o.get(k), level + 1));
-      if (failed)
-        return Value();
+      std::optional<Value> v = fromJson(*o.get(k), level + 1);
+      if (!v)
+        return std::nullopt;
+      d->set(k, std::move(*v));
     }
     return mkDict(std::move(d));
   }
@@ -2171,19 +348,16 @@ Value Interp::fromJson(const llvm::json::Value &j, unsigned level) {
   return mkNone();
 }
 
-llvm::Expected<std::string> Interp::run(const llvm::json::Object &variables) {
+llvm::Expected<std::string>
+Interp::run(std::vector<std::pair<std::string, Value>> variables) {
   frames.emplace_back();
-  for (const auto &kv : variables) {
-    Value v = fromJson(kv.second, 0);
-    if (failed)
-      return llvm::createStringError(error);
-    frames[0][kv.first] = std::move(v);
-  }
+  for (auto &[name, value] : variables)
+    frames[0][name] = std::move(value);
   std::string result;
   out = &result;
   exec(prog.body);
   if (failed)
-    return llvm::createStringError(error);
+    return llvm::make_error<ChatTemplateError>(errorKind, error);
   return result;
 }
 
@@ -2252,8 +426,10 @@ Flow Interp::execNode(const Node &n) {
     if (!n.attr.empty()) {
       Value ns = lookup(n.names[0]);
       if (ns.kind != Kind::Namespace) {
-        fail(n.pos, "cannot assign attribute on non-namespace object '" +
-                        n.names[0] + "'");
+        fail(n.pos,
+             "cannot assign attribute on non-namespace object '" + n.names[0] +
+                 "'",
+             ChatTemplateErrc::Runtime);
         return Flow::Error;
       }
       ns.dict->set(n.attr, std::move(v));
@@ -2299,12 +475,14 @@ bool Interp::bind(const std::vector<std::string> &names, const Value &v,
   if (!iterate(v, items, pos))
     return false;
   if (items.size() != names.size())
-    return fail(pos, items.size() < names.size()
-                         ? "not enough values to unpack (expected " +
-                               Twine(names.size()) + ", got " +
-                               Twine(items.size()) + ")"
-                         : "too many values to unpack (expected " +
-                               Twine(names.size()) + ")");
+    return fail(pos,
+                items.size() < names.size()
+                    ? "not enough values to unpack (expected " +
+                          Twine(names.size()) + ", got " + Twine(items.size()) +
+                          ")"
+                    : "too many values to unpack (expected " +
+                          Twine(names.size()) + ")",
+                ChatTemplateErrc::Value);
   for (size_t k = 0; k < names.size(); ++k)
     frames.back()[names[k]] = items[k];
   return true;
@@ -2344,8 +522,8 @@ Flow Interp::execFor(const Node &n) {
   loop.items = std::make_shared<const std::vector<Value>>(std::move(items));
   for (int64_t k = 0; k < length; ++k) {
     if (++iterations > kMaxIterations) {
-      fail(n.pos, "the template ran more than " + Twine(kMaxIterations) +
-                      " loop iterations");
+      limit(n.pos, "the template ran more than " + Twine(kMaxIterations) +
+                       " loop iterations");
       return Flow::Error;
     }
     loop.integer = k;
@@ -2390,17 +568,27 @@ bool Interp::iterate(const Value &v, std::vector<Value> &items, size_t pos) {
   case Kind::Undefined:
     return true;
   case Kind::List:
+    if (!spendItems(v.list().size(), pos))
+      return false;
     items = v.list();
     return true;
   case Kind::Dict:
-    for (const auto &entry : v.dict->entries)
+    if (!spendItems(v.dict->entries.size(), pos))
+      return false;
+    for (const auto &entry : v.dict->entries) {
+      if (!spend(entry.first.size(), pos))
+        return false;
       items.push_back(mkStr(entry.first));
+    }
     return true;
   case Kind::String: {
     StringRef s = v.str();
-    std::vector<size_t> starts = charStarts(s);
-    if (!checkItems(starts.size() - 1, pos))
+    if (!spend(s.size(), pos))
       return false;
+    size_t count = countChars(s);
+    if (!checkItems(count, pos) || !spendItems(count, pos))
+      return false;
+    std::vector<size_t> starts = charStarts(s);
     for (size_t k = 0; k + 1 < starts.size(); ++k)
       items.push_back(mkStr(s.slice(starts[k], starts[k + 1]).str()));
     return true;
@@ -2416,16 +604,18 @@ bool Interp::toStr(const Value &v, std::string &s, size_t pos, unsigned level) {
     return true;
   case Kind::String:
     s += v.str();
-    return checkSize(s.size(), pos);
-  default:
-    return repr(v, s, pos, level);
+    return checkSize(s.size(), pos) && spend(v.str().size(), pos);
+  default: {
+    size_t before = s.size();
+    return repr(v, s, pos, level) && spend(s.size() - before, pos);
+  }
   }
 }
 
 bool Interp::repr(const Value &v, std::string &s, size_t pos, unsigned level) {
   if (level > kMaxValueDepth)
-    return fail(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
-                         " levels");
+    return limit(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
+                          " levels");
   if (!checkSize(s.size(), pos))
     return false;
   switch (v.kind) {
@@ -2502,8 +692,8 @@ bool Interp::toJson(const Value &v, std::string &s, const std::string *indent,
                     StringRef itemSep, StringRef keySep, bool sortKeys,
                     unsigned level, size_t pos) {
   if (level > kMaxValueDepth)
-    return fail(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
-                         " levels");
+    return limit(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
+                          " levels");
   if (!checkSize(s.size(), pos))
     return false;
   auto newline = [&](unsigned l) {
@@ -2588,8 +778,9 @@ bool Interp::toJson(const Value &v, std::string &s, const std::string *indent,
   }
 }
 
-bool Interp::equals(const Value &a, const Value &b, unsigned level) const {
-  if (level > kMaxValueDepth)
+bool Interp::equals(const Value &a, const Value &b, size_t pos,
+                    unsigned level) {
+  if (level > kMaxValueDepth || failed)
     return false;
   if (a.isNumber() && b.isNumber()) {
     if (a.kind == Kind::Float || b.kind == Kind::Float)
@@ -2603,21 +794,32 @@ bool Interp::equals(const Value &a, const Value &b, unsigned level) const {
   case Kind::None:
     return true;
   case Kind::String:
-    return a.str() == b.str();
+    if (a.text == b.text)
+      return true;
+    if (a.str().size() != b.str().size())
+      return false;
+    return spend(a.str().size(), pos) && a.str() == b.str();
   case Kind::List: {
     if (a.tuple != b.tuple || a.list().size() != b.list().size())
       return false;
+    if (a.items == b.items)
+      return true;
     for (size_t k = 0; k < a.list().size(); ++k)
-      if (!equals(a.list()[k], b.list()[k], level + 1))
+      if (!spendItems(1, pos) ||
+          !equals(a.list()[k], b.list()[k], pos, level + 1))
         return false;
     return true;
   }
   case Kind::Dict: {
     if (a.dict->entries.size() != b.dict->entries.size())
       return false;
+    if (a.dict == b.dict)
+      return true;
     for (const auto &entry : a.dict->entries) {
+      if (!spend(entry.first.size() + kItemBytes, pos))
+        return false;
       const Value *other = b.dict->find(entry.first);
-      if (!other || !equals(entry.second, *other, level + 1))
+      if (!other || !equals(entry.second, *other, pos, level + 1))
         return false;
     }
     return true;
@@ -2636,8 +838,8 @@ bool Interp::equals(const Value &a, const Value &b, unsigned level) const {
 bool Interp::less(const Value &a, const Value &b, bool &result, size_t pos,
                   unsigned level) {
   if (level > kMaxValueDepth)
-    return fail(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
-                         " levels");
+    return limit(pos, "values nested deeper than " + Twine(kMaxValueDepth) +
+                          " levels");
   if (a.kind == Kind::Undefined || b.kind == Kind::Undefined) {
     undefinedError(a.kind == Kind::Undefined ? a : b, pos);
     return false;
@@ -2650,14 +852,20 @@ bool Interp::less(const Value &a, const Value &b, bool &result, size_t pos,
     return true;
   }
   if (a.kind == Kind::String && b.kind == Kind::String) {
+    if (!spend(std::min(a.str().size(), b.str().size()), pos))
+      return false;
     result = a.str() < b.str();
     return true;
   }
   if (a.kind == Kind::List && b.kind == Kind::List && a.tuple == b.tuple) {
     const auto &x = a.list(), &y = b.list();
     for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
-      if (equals(x[k], y[k]))
+      if (!spendItems(1, pos))
+        return false;
+      if (equals(x[k], y[k], pos))
         continue;
+      if (failed)
+        return false;
       return less(x[k], y[k], result, pos, level + 1);
     }
     result = x.size() < y.size();
@@ -2677,13 +885,20 @@ bool Interp::contains(const Value &container, const Value &item, bool &result,
     if (item.kind != Kind::String)
       return fail(pos, "'in <string>' requires string as left operand, not " +
                            typeName(item));
-    result = container.str().contains(item.str());
+    if (!spend(container.str().size() * searchCost(item.str()) +
+                   item.str().size(),
+               pos))
+      return false;
+    result = Searcher(item.str()).find(container.str()) != StringRef::npos;
     return true;
   case Kind::List:
-    result = llvm::any_of(container.list(),
-                          [&](const Value &x) { return equals(x, item); });
-    return true;
+    result = llvm::any_of(container.list(), [&](const Value &x) {
+      return spendItems(1, pos) && equals(x, item, pos);
+    });
+    return !failed;
   case Kind::Dict:
+    if (item.kind == Kind::String && !spend(item.str().size(), pos))
+      return false;
     result = item.kind == Kind::String && container.dict->find(item.str());
     return true;
   default:
@@ -2736,7 +951,10 @@ Value Interp::eval(const Expr &e) {
       if (failed)
         return Value();
       if (key.kind != Kind::String)
-        return failV(e.args[k]->pos, "only strings are supported as dict keys");
+        return failV(e.args[k]->pos, "only strings are supported as dict keys",
+                     ChatTemplateErrc::Unsupported);
+      if (!spend(key.str().size() + kItemBytes, e.pos))
+        return Value();
       d->set(key.str(), std::move(value));
     }
     Value v = mkDict(std::move(d));
@@ -2807,7 +1025,7 @@ Value Interp::eval(const Expr &e) {
     if (v.kind == Kind::Float)
       return mkReal(-v.real);
     if (v.integer == INT64_MIN)
-      return failV(e.pos, "integer overflow");
+      return limitV(e.pos, "integer overflow");
     return mkInt(-v.integer);
   }
   case ExprKind::Not: {
@@ -2870,10 +1088,10 @@ Value Interp::evalCompare(const Expr &e) {
     StringRef op = e.ops[k];
     bool result = false;
     size_t pos = e.args[k + 1]->pos;
-    if (op == "==") {
-      result = equals(left, right);
-    } else if (op == "!=") {
-      result = !equals(left, right);
+    if (op == "==" || op == "!=") {
+      result = equals(left, right, pos) == (op == "==");
+      if (failed)
+        return Value();
     } else if (op == "in" || op == "not in") {
       if (!contains(right, left, result, pos))
         return Value();
@@ -2931,7 +1149,7 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
     double u = a.asReal(), w = b.asReal();
     if (op == "/") {
       if (w == 0)
-        return failV(pos, "division by zero");
+        return failV(pos, "division by zero", ChatTemplateErrc::ZeroDivision);
       return mkReal(u / w);
     }
     if (op == "+" || op == "-" || op == "*") {
@@ -2941,13 +1159,15 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
                       : op == "-" ? __builtin_sub_overflow(x, y, &r)
                                   : __builtin_mul_overflow(x, y, &r);
       if (overflow)
-        return failV(pos, "integer overflow");
+        return limitV(pos, "integer overflow");
       return mkInt(r);
     }
     if (op == "//" || op == "%") {
       if (w == 0)
-        return failV(pos, op == "//" ? "integer division or modulo by zero"
-                                     : "modulo by zero");
+        return failV(pos,
+                     op == "//" ? "integer division or modulo by zero"
+                                : "modulo by zero",
+                     ChatTemplateErrc::ZeroDivision);
       if (real) {
         // CPython's float divmod.
         double m = std::fmod(u, w);
@@ -2973,7 +1193,7 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
         return mkReal(q);
       }
       if (x == INT64_MIN && y == -1)
-        return op == "%" ? mkInt(0) : failV(pos, "integer overflow");
+        return op == "%" ? mkInt(0) : limitV(pos, "integer overflow");
       return mkInt(op == "//" ? floorDiv(x, y) : floorMod(x, y));
     }
     if (op == "**") {
@@ -2982,9 +1202,9 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
       int64_t result = 1, base = x;
       for (int64_t e = y; e > 0; e >>= 1) {
         if ((e & 1) && __builtin_mul_overflow(result, base, &result))
-          return failV(pos, "integer overflow");
+          return limitV(pos, "integer overflow");
         if (e > 1 && __builtin_mul_overflow(base, base, &base))
-          return failV(pos, "integer overflow");
+          return limitV(pos, "integer overflow");
       }
       return mkInt(result);
     }
@@ -2994,10 +1214,11 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
     if (a.kind == Kind::String && b.kind == Kind::String) {
       if (!checkSize(a.str().size() + b.str().size(), pos))
         return Value();
-      return mkStr(a.str().str() + b.str().str());
+      return newStr(a.str().str() + b.str().str(), pos);
     }
     if (a.kind == Kind::List && b.kind == Kind::List && a.tuple == b.tuple) {
-      if (!checkItems(a.list().size() + b.list().size(), pos))
+      if (!checkItems(a.list().size() + b.list().size(), pos) ||
+          !spendItems(a.list().size() + b.list().size(), pos))
         return Value();
       std::vector<Value> items = a.list();
       items.insert(items.end(), b.list().begin(), b.list().end());
@@ -3017,6 +1238,8 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
       if (len &&
           !checkSize(n > int64_t(kMaxString) ? kMaxString + 1 : n * len, pos))
         return Value();
+      if (len && !spend(n * len, pos))
+        return Value();
       std::string s;
       for (int64_t k = 0; k < n && len; ++k)
         s += seq->str();
@@ -3026,13 +1249,16 @@ Value Interp::binaryOp(StringRef op, const Value &a, const Value &b,
     if (len &&
         !checkItems(n > int64_t(kMaxItems) ? kMaxItems + 1 : n * len, pos))
       return Value();
+    if (len && !spendItems(n * len, pos))
+      return Value();
     std::vector<Value> items;
     for (int64_t k = 0; k < n && len; ++k)
       items.insert(items.end(), seq->list().begin(), seq->list().end());
     return mkList(std::move(items), seq->tuple);
   }
   if (op == "%" && a.kind == Kind::String)
-    return failV(pos, "printf-style string formatting is not supported");
+    return failV(pos, "printf-style string formatting is not supported",
+                 ChatTemplateErrc::Unsupported);
   return unsupported();
 }
 
@@ -3048,11 +1274,11 @@ Value Interp::getAttr(const Value &obj, StringRef name, size_t pos) {
   case Kind::Undefined:
     return undefinedError(obj, pos);
   case Kind::String:
-    if (::contains(stringMethods, name))
+    if (isListed(stringMethods, name))
       return mkFunction(name, &obj);
     break;
   case Kind::Dict:
-    if (::contains(dictMethods, name))
+    if (isListed(dictMethods, name))
       return mkFunction(name, &obj);
     if (const Value *v = obj.dict->find(name))
       return *v;
@@ -3110,6 +1336,8 @@ Value Interp::getItem(const Value &obj, const Value &key, size_t pos) {
   if (obj.kind == Kind::Undefined)
     return undefinedError(obj, pos);
   if (key.kind == Kind::String) {
+    if (!spend(key.str().size(), pos))
+      return Value();
     if (obj.kind == Kind::Dict || obj.kind == Kind::Namespace) {
       if (const Value *v = obj.dict->find(key.str()))
         return *v;
@@ -3125,14 +1353,24 @@ Value Interp::getItem(const Value &obj, const Value &key, size_t pos) {
       if (k >= 0)
         return obj.list()[k];
     } else {
-      std::vector<size_t> starts = charStarts(obj.str());
-      int64_t k = normalizeIndex(key.integer, starts.size() - 1);
-      if (k >= 0)
-        return mkStr(obj.str().slice(starts[k], starts[k + 1]).str());
+      StringRef s = obj.str();
+      int64_t k = key.integer;
+      if (k < 0) {
+        if (!spend(s.size(), pos))
+          return Value();
+        k = normalizeIndex(k, countChars(s));
+      }
+      size_t at = k >= 0 ? charOffset(s, static_cast<size_t>(k)) : s.npos;
+      if (!spend(at == s.npos ? s.size() : at, pos))
+        return Value();
+      if (at < s.size())
+        return mkStr(
+            s.substr(at, std::min(utf8Length(s[at]), s.size() - at)).str());
     }
   }
   std::string keyText;
-  repr(key, keyText, pos, 0);
+  if (!repr(key, keyText, pos, 0) || !spend(keyText.size(), pos))
+    return Value();
   return mkUndef(typeName(obj).str() + " object has no element " + keyText);
 }
 
@@ -3155,6 +1393,9 @@ Value Interp::slice(const Value &obj, const Value *start, const Value *stop,
   std::vector<size_t> starts;
   int64_t n;
   if (obj.kind == Kind::String) {
+    // The offsets of the code points: 8 bytes each.
+    if (!spend(obj.str().size() * 9, pos))
+      return Value();
     starts = charStarts(obj.str());
     n = static_cast<int64_t>(starts.size()) - 1;
   } else {
@@ -3165,7 +1406,7 @@ Value Interp::slice(const Value &obj, const Value *start, const Value *stop,
   if (failed)
     return Value();
   if (st == 0)
-    return failV(pos, "slice step cannot be zero");
+    return failV(pos, "slice step cannot be zero", ChatTemplateErrc::Value);
   bool hasLo = bound(start, lo), hasHi = bound(stop, hi);
   if (failed)
     return Value();
@@ -3183,6 +1424,8 @@ Value Interp::slice(const Value &obj, const Value *start, const Value *stop,
   std::vector<int64_t> picked;
   for (int64_t k = lo; st > 0 ? k < hi : k > hi; k += st)
     picked.push_back(k);
+  if (!spendItems(picked.size(), pos))
+    return Value();
   if (obj.kind == Kind::String) {
     std::string s;
     for (int64_t k : picked)
@@ -3213,7 +1456,7 @@ Value Interp::callGlobal(StringRef name, const Args &args, size_t pos) {
     std::string text;
     if (msg && !toStr(*msg, text, pos))
       return Value();
-    return failV(pos, text);
+    return failV(pos, text, ChatTemplateErrc::Raise);
   }
   if (name == "range") {
     if (!args.named.empty() || args.positional.empty() ||
@@ -3232,16 +1475,23 @@ Value Interp::callGlobal(StringRef name, const Args &args, size_t pos) {
         st = args.positional[2].integer;
     }
     if (st == 0)
-      return failV(pos, "range() arg 3 must not be zero");
+      return failV(pos, "range() arg 3 must not be zero",
+                   ChatTemplateErrc::Value);
+    // jinja2's sandbox refuses ranges of more than MAX_RANGE items.
+    __int128 span = st > 0 ? __int128{hi} - lo : __int128{lo} - hi;
+    __int128 step = st > 0 ? st : -__int128{st};
+    __int128 length = span > 0 ? (span - 1) / step + 1 : 0;
+    if (length > kMaxRange)
+      return failV(pos,
+                   "Range too big. The sandbox blocks ranges larger than "
+                   "MAX_RANGE (" +
+                       Twine(kMaxRange) + ").",
+                   ChatTemplateErrc::Overflow);
     std::vector<Value> items;
-    for (int64_t k = lo; st > 0 ? k < hi : k > hi; k += st) {
-      if (!checkItems(items.size() + 1, pos))
-        return Value();
-      items.push_back(mkInt(k));
-      if ((st > 0 && k > INT64_MAX - st) || (st < 0 && k < INT64_MIN - st))
-        break;
-    }
-    return mkList(std::move(items));
+    items.reserve(static_cast<size_t>(length));
+    for (int64_t k = 0; k < static_cast<int64_t>(length); ++k)
+      items.push_back(mkInt(lo + k * st));
+    return newList(std::move(items), pos);
   }
   if (name == "namespace" || name == "dict") {
     Value v;
@@ -3261,8 +1511,11 @@ Value Interp::callGlobal(StringRef name, const Args &args, size_t pos) {
       if (init.kind != Kind::Dict && init.kind != Kind::Namespace)
         return failV(pos,
                      name + "() takes a dict, not '" + typeName(init) + "'");
-      for (const auto &entry : init.dict->entries)
+      for (const auto &entry : init.dict->entries) {
+        if (!spend(entry.first.size() + kItemBytes, pos))
+          return Value();
         d->set(entry.first, entry.second);
+      }
     }
     for (const auto &kw : args.named)
       d->set(kw.first, kw.second);
@@ -3275,6 +1528,8 @@ Value Interp::callGlobal(StringRef name, const Args &args, size_t pos) {
     const Value *format = args.get(0, "format");
     if (!format || format->kind != Kind::String)
       return failV(pos, "strftime_now() takes a format string");
+    if (!spend(format->str().size(), pos))
+      return Value();
     char buf[512];
     std::tm time = *now;
     size_t n =
@@ -3286,8 +1541,8 @@ Value Interp::callGlobal(StringRef name, const Args &args, size_t pos) {
 
 Value Interp::callMacro(const Node &macro, const Args &args, size_t pos) {
   if (macroDepth >= kMaxMacroDepth)
-    return failV(pos, "macro calls nested deeper than " +
-                          Twine(kMaxMacroDepth) + " levels");
+    return limitV(pos, "macro calls nested deeper than " +
+                           Twine(kMaxMacroDepth) + " levels");
   if (args.positional.size() > macro.names.size())
     return failV(pos, "macro '" + macro.text + "' takes " +
                           Twine(macro.names.size()) + " arguments");
@@ -3326,118 +1581,6 @@ Value Interp::callMacro(const Node &macro, const Args &args, size_t pos) {
   return mkStr(std::move(result));
 }
 
-/// Python's str.split(sep, maxsplit) (sep null: runs of whitespace).
-std::vector<std::string> pySplit(StringRef s, const std::string *sep,
-                                 int64_t maxSplit) {
-  std::vector<std::string> parts;
-  if (!sep) {
-    size_t i = 0;
-    while (true) {
-      while (size_t n = spaceAt(s, i))
-        i += n;
-      if (i >= s.size())
-        break;
-      if (maxSplit >= 0 && static_cast<int64_t>(parts.size()) == maxSplit) {
-        parts.push_back(rstripSpace(s.drop_front(i)).str());
-        break;
-      }
-      size_t j = i;
-      while (j < s.size() && !spaceAt(s, j))
-        j += utf8Length(s[j]);
-      parts.push_back(s.slice(i, j).str());
-      i = j;
-    }
-    return parts;
-  }
-  size_t i = 0;
-  while (maxSplit < 0 || static_cast<int64_t>(parts.size()) < maxSplit) {
-    size_t j = s.find(*sep, i);
-    if (j == StringRef::npos)
-      break;
-    parts.push_back(s.slice(i, j).str());
-    i = j + sep->size();
-  }
-  parts.push_back(s.drop_front(i).str());
-  return parts;
-}
-
-/// Strips the code points of `chars` (null: whitespace) from `s`'s ends.
-StringRef pyStrip(StringRef s, const std::string *chars, bool left,
-                  bool right) {
-  if (!chars) {
-    if (left)
-      s = lstripSpace(s);
-    if (right)
-      s = rstripSpace(s);
-    return s;
-  }
-  std::vector<size_t> setStarts = charStarts(*chars);
-  auto inSet = [&](StringRef c) {
-    for (size_t k = 0; k + 1 < setStarts.size(); ++k)
-      if (StringRef(*chars).slice(setStarts[k], setStarts[k + 1]) == c)
-        return true;
-    return false;
-  };
-  std::vector<size_t> starts = charStarts(s);
-  size_t lo = 0, hi = starts.size() - 1;
-  while (left && lo < hi && inSet(s.slice(starts[lo], starts[lo + 1])))
-    ++lo;
-  while (right && hi > lo && inSet(s.slice(starts[hi - 1], starts[hi])))
-    --hi;
-  return s.slice(starts[lo], starts[hi]);
-}
-
-/// Python's str.replace (an empty `old` inserts `repl` between the code
-/// points).
-bool pyReplace(StringRef s, StringRef old, StringRef repl, int64_t count,
-               std::string &out) {
-  if (old.empty()) {
-    std::vector<size_t> starts = charStarts(s);
-    for (size_t k = 0; k + 1 < starts.size() + 1; ++k) {
-      if (count < 0 || static_cast<int64_t>(k) < count)
-        out += repl;
-      if (k + 1 < starts.size())
-        out += s.slice(starts[k], starts[k + 1]);
-      if (out.size() > kMaxString)
-        return false;
-    }
-    return true;
-  }
-  size_t i = 0;
-  for (int64_t done = 0; count < 0 || done < count; ++done) {
-    size_t j = s.find(old, i);
-    if (j == StringRef::npos)
-      break;
-    out += s.slice(i, j);
-    out += repl;
-    if (out.size() > kMaxString)
-      return false;
-    i = j + old.size();
-  }
-  out += s.drop_front(i);
-  return out.size() <= kMaxString;
-}
-
-/// Python's str.title(): a letter after a non-letter is upper-cased, other
-/// letters lower-cased (ASCII).
-std::string pyTitle(StringRef s) {
-  std::string r;
-  bool prevLetter = false;
-  for (char c : s) {
-    bool letter = isAsciiAlpha(c);
-    r += letter ? (prevLetter ? toLower(c) : toUpper(c)) : c;
-    prevLetter = letter || (static_cast<unsigned char>(c) >= 0x80);
-  }
-  return r;
-}
-
-std::string pyCapitalize(StringRef s) {
-  std::string r = lower(s);
-  if (!r.empty())
-    r[0] = toUpper(r[0]);
-  return r;
-}
-
 Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
                          size_t pos) {
   auto strArg = [&](size_t k, StringRef key, const std::string *&out) {
@@ -3466,6 +1609,8 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
       const Value *key = args.get(0, "key");
       if (!key)
         return failV(pos, "get() takes a key");
+      if (key->kind == Kind::String && !spend(key->str().size(), pos))
+        return Value();
       if (key->kind == Kind::String)
         if (const Value *v = d.find(key->str()))
           return *v;
@@ -3481,11 +1626,24 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
       else
         items.push_back(mkList({mkStr(entry.first), entry.second}, true));
     }
-    Value v = mkList(std::move(items));
-    return checkDepth(v, pos) ? v : Value();
+    Value v = newList(std::move(items), pos);
+    return !failed && checkDepth(v, pos) ? v : Value();
   }
-  // String methods.
+  // String methods: each scans the string and its arguments.
   StringRef s = self.str();
+  size_t argBytes = 0, cost = 1;
+  for (const Value &a : args.positional)
+    if (a.kind == Kind::String) {
+      argBytes += a.str().size();
+      cost = std::max(cost, searchCost(a.str()));
+    }
+  for (const auto &kw : args.named)
+    if (kw.second.kind == Kind::String) {
+      argBytes += kw.second.str().size();
+      cost = std::max(cost, searchCost(kw.second.str()));
+    }
+  if (!spend(s.size() * cost + argBytes, pos))
+    return Value();
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const std::string *chars;
     if (!strArg(0, "chars", chars))
@@ -3504,19 +1662,21 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
     int64_t from;
     if (!intArg(1, "start", 0, from))
       return Value();
-    std::vector<size_t> starts = charStarts(s);
-    int64_t n = static_cast<int64_t>(starts.size()) - 1;
     if (from < 0)
-      from = std::max<int64_t>(from + n, 0);
-    StringRef rest = s.drop_front(starts[std::min(from, n)]);
+      from = std::max<int64_t>(from + static_cast<int64_t>(countChars(s)), 0);
+    size_t at = charOffset(s, static_cast<size_t>(from));
+    StringRef rest = s.drop_front(at == s.npos ? s.size() : at);
     for (const Value &o : options) {
+      if (!spendItems(1, pos) ||
+          (o.kind == Kind::String && !spend(o.str().size(), pos)))
+        return Value();
       if (o.kind != Kind::String)
         return failV(pos, name +
                               "() takes a string or a tuple of strings, "
                               "not " +
                               typeName(o));
-      if (from <= n && (name == "startswith" ? rest.starts_with(o.str())
-                                             : rest.ends_with(o.str())))
+      if (at != s.npos && (name == "startswith" ? rest.starts_with(o.str())
+                                                : rest.ends_with(o.str())))
         return mkBool(true);
     }
     return mkBool(false);
@@ -3527,32 +1687,26 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
     if (!strArg(0, "sep", sep) || !intArg(1, "maxsplit", -1, maxSplit))
       return Value();
     if (sep && sep->empty())
-      return failV(pos, "empty separator");
+      return failV(pos, "empty separator", ChatTemplateErrc::Value);
     if (name == "rsplit" && maxSplit >= 0)
-      return failV(pos, "rsplit() with maxsplit is not supported");
+      return failV(pos, "rsplit() with maxsplit is not supported",
+                   ChatTemplateErrc::Unsupported);
     std::vector<std::string> parts = pySplit(s, sep, maxSplit);
     if (!checkItems(parts.size(), pos))
       return Value();
     std::vector<Value> items;
     for (std::string &p : parts)
       items.push_back(mkStr(std::move(p)));
-    return mkList(std::move(items));
+    return newList(std::move(items), pos);
   }
   if (name == "splitlines") {
+    std::vector<StringRef> lines = pySplitLines(s);
+    if (!checkItems(lines.size(), pos))
+      return Value();
     std::vector<Value> items;
-    size_t i = 0;
-    while (i < s.size()) {
-      size_t j = s.find_first_of("\r\n", i);
-      if (j == StringRef::npos) {
-        items.push_back(mkStr(s.drop_front(i).str()));
-        break;
-      }
-      items.push_back(mkStr(s.slice(i, j).str()));
-      i = j + (s.substr(j).starts_with("\r\n") ? 2 : 1);
-      if (!checkItems(items.size(), pos))
-        return Value();
-    }
-    return mkList(std::move(items));
+    for (StringRef line : lines)
+      items.push_back(mkStr(line.str()));
+    return newList(std::move(items), pos);
   }
   if (name == "upper")
     return mkStr(upper(s));
@@ -3572,9 +1726,9 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
       return failV(pos, "replace() takes two strings");
     std::string r;
     if (!pyReplace(s, *old, *repl, count, r))
-      return failV(pos,
-                   "a string of more than " + Twine(kMaxString) + " bytes");
-    return mkStr(std::move(r));
+      return limitV(pos,
+                    "a string of more than " + Twine(kMaxString) + " bytes");
+    return newStr(std::move(r), pos);
   }
   if (name == "find" || name == "rfind" || name == "count") {
     const std::string *sub;
@@ -3585,13 +1739,15 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
     if (name == "count") {
       if (sub->empty())
         return mkInt(countChars(s) + 1);
+      Searcher searcher(*sub);
       int64_t n = 0;
-      for (size_t i = s.find(*sub); i != StringRef::npos;
-           i = s.find(*sub, i + sub->size()))
+      for (size_t i = searcher.find(s); i != StringRef::npos;
+           i = searcher.find(s, i + sub->size()))
         ++n;
       return mkInt(n);
     }
-    size_t i = name == "find" ? s.find(*sub) : s.rfind(*sub);
+    Searcher searcher(*sub);
+    size_t i = name == "find" ? searcher.find(s) : searcher.rfind(s);
     return mkInt(i == StringRef::npos ? -1 : countChars(s.take_front(i)));
   }
   if (name == "join") {
@@ -3611,7 +1767,7 @@ Value Interp::callMethod(const Value &self, StringRef name, const Args &args,
       if (!checkSize(r.size(), pos))
         return Value();
     }
-    return mkStr(std::move(r));
+    return newStr(std::move(r), pos);
   }
   if (name == "removeprefix" || name == "removesuffix") {
     const std::string *affix;
@@ -3656,7 +1812,7 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
                      size_t pos) {
   auto needString = [&](Value &s) {
     s = v.kind == Kind::String ? v : str(v, pos);
-    return !failed;
+    return !failed && spend(s.str().size(), pos);
   };
   if (name == "default" || name == "d") {
     const Value *dflt = args.get(0, "default_value");
@@ -3672,6 +1828,8 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     case Kind::Undefined:
       return mkInt(0);
     case Kind::String:
+      if (!spend(v.str().size(), pos))
+        return Value();
       return mkInt(countChars(v.str()));
     case Kind::List:
       return mkInt(v.list().size());
@@ -3728,6 +1886,10 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
       return mkStr(std::move(r));
     }
     if (name == "indent") {
+      // jinja2's do_indent: the text plus "\n", split by splitlines() (all
+      // of Python's line boundaries), joined by "\n" with the lines after
+      // the first indented (empty ones only with `blank`); `first`
+      // indents the start, even of an empty first line.
       const Value *width = args.get(0, "width");
       const Value *first = args.get(1, "first");
       const Value *blank = args.get(2, "blank");
@@ -3736,25 +1898,22 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
         ind = width->str().str();
       else if (width && width->isInt())
         ind = std::string(std::clamp<int64_t>(width->integer, 0, 1024), ' ');
+      else if (width)
+        return failV(pos, "indent()'s width must be an int or a string");
       std::string text = s.str() + "\n";
-      std::vector<std::string> lines;
-      for (size_t i = 0; i < text.size();) {
-        size_t j = text.find('\n', i);
-        lines.push_back(text.substr(i, j - i));
-        i = j + 1;
-      }
-      std::string r;
+      std::vector<StringRef> lines = pySplitLines(text);
+      std::string r = first && truthy(*first) ? ind : "";
       for (size_t k = 0; k < lines.size(); ++k) {
-        if (k)
+        if (k) {
           r += '\n';
-        if ((k > 0 || (first && truthy(*first))) &&
-            (!lines[k].empty() || (blank && truthy(*blank))))
-          r += ind;
+          if (!lines[k].empty() || (blank && truthy(*blank)))
+            r += ind;
+        }
         r += lines[k];
         if (!checkSize(r.size(), pos))
           return Value();
       }
-      return mkStr(std::move(r));
+      return newStr(std::move(r), pos);
     }
     // escape
     std::string r;
@@ -3781,7 +1940,7 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     }
     if (!checkSize(r.size(), pos))
       return Value();
-    return mkStr(std::move(r));
+    return newStr(std::move(r), pos);
   }
   if (name == "replace") {
     Value sv;
@@ -3793,11 +1952,15 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
         repl->kind != Kind::String)
       return failV(pos, "replace() takes two strings");
     std::string r;
+    if (!spend(sv.str().size() * (searchCost(old->str()) - 1) +
+                   old->str().size() + repl->str().size(),
+               pos))
+      return Value();
     if (!pyReplace(sv.str(), old->str(), repl->str(),
                    count && count->isInt() ? count->integer : -1, r))
-      return failV(pos,
-                   "a string of more than " + Twine(kMaxString) + " bytes");
-    return mkStr(std::move(r));
+      return limitV(pos,
+                    "a string of more than " + Twine(kMaxString) + " bytes");
+    return newStr(std::move(r), pos);
   }
   if (name == "tojson") {
     const Value *indent = args.get(0, "indent");
@@ -3826,12 +1989,14 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     if (!toJson(v, r, hasIndent ? &ind : nullptr, itemSep, keySep,
                 sortKeys && truthy(*sortKeys), 0, pos))
       return Value();
-    return mkStr(std::move(r));
+    return newStr(std::move(r), pos);
   }
   if (name == "first" || name == "last") {
     std::vector<Value> items;
-    if (v.kind == Kind::Undefined)
+    if (v.kind == Kind::Undefined || (v.kind == Kind::List && v.list().empty()))
       return mkUndef("no " + name.str() + " item, sequence was empty");
+    if (v.kind == Kind::List)
+      return name == "first" ? v.list().front() : v.list().back();
     if (!iterate(v, items, pos))
       return Value();
     if (items.empty())
@@ -3859,7 +2024,7 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
       if (!toStr(item, r, pos))
         return Value();
     }
-    return mkStr(std::move(r));
+    return newStr(std::move(r), pos);
   }
   if (name == "items") {
     if (v.kind == Kind::Undefined)
@@ -3876,6 +2041,8 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
   }
   if (name == "reverse") {
     if (v.kind == Kind::String) {
+      if (!spend(v.str().size() * 9, pos))
+        return Value();
       std::vector<size_t> starts = charStarts(v.str());
       std::string r;
       for (size_t k = starts.size() - 1; k-- > 0;)
@@ -3889,60 +2056,111 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     return mkList(std::move(items));
   }
   if (name == "int" || name == "float") {
+    // jinja2's do_int: int(value, base), else int(float(value)), else the
+    // default; do_float: float(value), else the default.
     const Value *dflt = args.get(0, "default");
     Value fallback = dflt ? *dflt : name == "int" ? mkInt(0) : mkReal(0);
-    if (v.isNumber())
-      return name == "int" ? mkInt(v.kind == Kind::Float
-                                       ? (std::isfinite(v.real) &&
-                                                  std::fabs(v.real) < 9.2e18
-                                              ? static_cast<int64_t>(v.real)
-                                              : 0)
-                                       : v.integer)
-                           : mkReal(v.asReal());
+    if (v.kind == Kind::Undefined)
+      return undefinedError(v, pos);
+    auto truncate = [&](double d) {
+      if (!std::isfinite(d))
+        return fallback;
+      if (std::fabs(d) >= 9223372036854775808.0)
+        return limitV(pos, "integer overflow");
+      return mkInt(static_cast<int64_t>(d));
+    };
+    if (v.isNumber()) {
+      if (name == "float")
+        return mkReal(v.asReal());
+      return v.kind == Kind::Float ? truncate(v.real) : mkInt(v.integer);
+    }
     if (v.kind != Kind::String)
       return fallback;
-    StringRef s = lstripSpace(rstripSpace(v.str()));
+    if (!spend(v.str().size(), pos))
+      return Value();
     if (name == "int") {
-      int64_t i;
-      if (!s.getAsInteger(10, i))
-        return mkInt(i);
+      const Value *base = args.get(1, "base");
+      int64_t b = base ? (base->isInt() ? base->integer : -1) : 10;
+      if (b == 0 || (b >= 2 && b <= 36)) {
+        int64_t i;
+        switch (parsePyInt(v.str(), b, i)) {
+        case NumberParse::Ok:
+          return mkInt(i);
+        case NumberParse::Overflow:
+          return limitV(pos, "integer overflow");
+        case NumberParse::Invalid:
+          break;
+        }
+      }
     }
-    std::string text = s.str();
-    char *end = nullptr;
-    double d = text.empty() ? 0 : std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
+    double d;
+    if (!parsePyFloat(v.str(), d))
       return fallback;
-    if (name == "float")
-      return mkReal(d);
-    return std::isfinite(d) && std::fabs(d) < 9.2e18
-               ? mkInt(static_cast<int64_t>(d))
-               : fallback;
+    return name == "float" ? mkReal(d) : truncate(d);
   }
   if (name == "abs") {
     if (v.kind == Kind::Float)
       return mkReal(std::fabs(v.real));
     if (v.isInt()) {
       if (v.integer == INT64_MIN)
-        return failV(pos, "integer overflow");
+        return limitV(pos, "integer overflow");
       return mkInt(std::llabs(v.integer));
     }
     return failV(pos, "bad operand type for abs(): '" + typeName(v) + "'");
   }
   if (name == "round") {
+    // jinja2's do_round: "common" is Python's round(value, precision) (an
+    // int stays an int), "ceil" / "floor" math.ceil / math.floor of
+    // value * 10 ** precision, divided by 10 ** precision (a float).
     if (!v.isNumber())
-      return failV(pos, "round() takes a number");
+      return failV(pos,
+                   "type " + typeName(v) + " doesn't define __round__ method");
     const Value *precision = args.get(0, "precision");
     const Value *method = args.get(1, "method");
-    int64_t p = precision && precision->isInt() ? precision->integer : 0;
-    double scale = std::pow(10.0, static_cast<double>(p));
+    if (precision && !precision->isInt())
+      return failV(pos, "'" + typeName(*precision) +
+                            "' object cannot be interpreted as an integer");
+    int64_t p = precision ? precision->integer : 0;
+    StringRef m = "common";
+    if (method && method->kind == Kind::String)
+      m = method->str();
+    if (m != "common" && m != "ceil" && m != "floor")
+      return failV(pos, "method must be common, ceil or floor",
+                   ChatTemplateErrc::Runtime);
+    if (m == "common") {
+      if (v.isInt()) {
+        int64_t r;
+        if (!pyRoundInt(v.integer, p, r))
+          return limitV(pos, "integer overflow");
+        return mkInt(r);
+      }
+      double r;
+      if (!pyRoundFloat(v.real, p, r))
+        return failV(pos, "rounded value too large to represent",
+                     ChatTemplateErrc::Overflow);
+      return mkReal(r);
+    }
+    if (v.isInt() && p >= 0)
+      return mkReal(static_cast<double>(v.integer));
+    // 10 ** p: an int made a float (an error past the floats) or, for a
+    // negative p, pow().
+    if (p > 308)
+      return failV(pos, "int too large to convert to float",
+                   ChatTemplateErrc::Overflow);
+    double scale = p >= 0
+                       ? std::strtod(("1e" + Twine(p)).str().c_str(), nullptr)
+                       : std::pow(10.0, static_cast<double>(p));
     double x = v.asReal() * scale;
-    StringRef m = method && method->kind == Kind::String ? method->str()
-                                                         : StringRef("common");
-    // "common" is Python's round(): halves to even.
-    double r = m == "ceil"    ? std::ceil(x)
-               : m == "floor" ? std::floor(x)
-                              : std::nearbyint(x);
-    return mkReal(r / scale);
+    if (std::isinf(x))
+      return failV(pos, "cannot convert float infinity to integer",
+                   ChatTemplateErrc::Overflow);
+    if (std::isnan(x))
+      return failV(pos, "cannot convert float NaN to integer",
+                   ChatTemplateErrc::Value);
+    if (scale == 0)
+      return failV(pos, "float division by zero",
+                   ChatTemplateErrc::ZeroDivision);
+    return mkReal((m == "ceil" ? std::ceil(x) : std::floor(x)) / scale);
   }
   if (name == "map" || name == "select" || name == "reject" ||
       name == "selectattr" || name == "rejectattr") {
@@ -3952,6 +2170,8 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     bool attrMode = name == "selectattr" || name == "rejectattr";
     bool mapAttr = name == "map" && args.get(0, "") == nullptr;
     for (const Value &item : items) {
+      if (!spendItems(1, pos))
+        return Value();
       if (name == "map") {
         if (mapAttr) {
           const Value *attribute = args.get(99, "attribute");
@@ -3966,9 +2186,13 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
           result.push_back(x);
         } else {
           const Value &f = args.positional[0];
-          if (f.kind != Kind::String || !::contains(kFilters, f.str()) ||
-              ::contains(kUnsupportedFilters, f.str()) || f.str() == "map")
-            return failV(pos, "map() takes the name of a supported filter");
+          if (f.kind != Kind::String || !isListed(kFilters, f.str()) ||
+              isListed(kUnsupportedFilters, f.str()) || f.str() == "map")
+            return failV(pos, "map() takes the name of a supported filter",
+                         f.kind == Kind::String &&
+                                 isListed(kUnsupportedFilters, f.str())
+                             ? ChatTemplateErrc::Unsupported
+                             : ChatTemplateErrc::Runtime);
           Args rest;
           rest.positional.assign(args.positional.begin() + 1,
                                  args.positional.end());
@@ -3994,8 +2218,9 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
         keep = truthy(subject);
       } else {
         const Value &t = args.positional[first];
-        if (t.kind != Kind::String || !::contains(kTests, t.str()))
-          return failV(pos, name + "() takes the name of a test");
+        if (t.kind != Kind::String || !isListed(kTests, t.str()))
+          return failV(pos, name + "() takes the name of a test",
+                       ChatTemplateErrc::Runtime);
         Args rest;
         rest.positional.assign(args.positional.begin() + first + 1,
                                args.positional.end());
@@ -4007,7 +2232,8 @@ Value Interp::filter(StringRef name, const Value &v, const Args &args,
     }
     return mkList(std::move(result));
   }
-  return failV(pos, "the '" + name + "' filter is not supported");
+  return failV(pos, "the '" + name + "' filter is not supported",
+               ChatTemplateErrc::Unsupported);
 }
 
 bool Interp::test(StringRef name, const Value &v, const Args &args, size_t pos,
@@ -4057,14 +2283,16 @@ bool Interp::test(StringRef name, const Value &v, const Args &args, size_t pos,
       if (!needArg())
         return false;
       if (!arg->isInt() || arg->integer == 0)
-        return fail(pos, "divisibleby takes a non-zero integer");
+        return fail(pos, "divisibleby takes a non-zero integer",
+                    arg->isInt() ? ChatTemplateErrc::ZeroDivision
+                                 : ChatTemplateErrc::Type);
       result = arg->integer == -1 || v.integer % arg->integer == 0;
     } else {
       result = (floorMod(v.integer, 2) == 1) == (name == "odd");
     }
   } else if (name == "lower" || name == "upper") {
     Value s = v.kind == Kind::String ? v : str(v, pos);
-    if (failed)
+    if (failed || !spend(s.str().size(), pos))
       return false;
     result =
         name == "lower" ? lower(s.str()) == s.str() : upper(s.str()) == s.str();
@@ -4086,17 +2314,19 @@ bool Interp::test(StringRef name, const Value &v, const Args &args, size_t pos,
     if (v.kind != Kind::String)
       result = false;
     else
-      result = name == "filter" ? ::contains(kFilters, v.str()) &&
-                                      !::contains(kUnsupportedFilters, v.str())
-                                : ::contains(kTests, v.str());
+      result = name == "filter" ? isListed(kFilters, v.str()) &&
+                                      !isListed(kUnsupportedFilters, v.str())
+                                : isListed(kTests, v.str());
   } else {
     // Comparisons.
     if (!needArg())
       return false;
     if (name == "eq" || name == "equalto" || name == "==") {
-      result = equals(v, *arg);
+      result = equals(v, *arg, pos);
+      return !failed;
     } else if (name == "ne" || name == "!=") {
-      result = !equals(v, *arg);
+      result = !equals(v, *arg, pos);
+      return !failed;
     } else if (name == "lt" || name == "lessthan" || name == "<") {
       return less(v, *arg, result, pos);
     } else if (name == "gt" || name == "greaterthan" || name == ">") {
@@ -4120,315 +2350,128 @@ bool Interp::test(StringRef name, const Value &v, const Args &args, size_t pos,
 // ChatTemplate
 //===----------------------------------------------------------------------===//
 
-llvm::Expected<ChatTemplate> ChatTemplate::parse(StringRef source,
-                                                 StringRef name) {
-  auto program = std::make_shared<Program>();
-  program->name = name.str();
-  // Jinja reads every newline sequence as "\n" and drops one trailing
-  // newline (keep_trailing_newline=False).
-  std::string text;
-  text.reserve(source.size());
-  for (size_t i = 0; i < source.size(); ++i) {
-    if (source[i] == '\r') {
-      text += '\n';
-      if (i + 1 < source.size() && source[i + 1] == '\n')
-        ++i;
-    } else {
-      text += source[i];
-    }
-  }
-  if (!text.empty() && text.back() == '\n')
-    text.pop_back();
-  program->lineStarts.push_back(0);
-  for (size_t i = 0; i < text.size(); ++i)
-    if (text[i] == '\n')
-      program->lineStarts.push_back(i + 1);
+StringRef ChatTemplate::getName() const { return program->name; }
 
-  Lexer lexer(text);
-  if (!lexer.run())
-    return llvm::createStringError(program->location(lexer.errorPos) + ": " +
-                                   lexer.error);
-  Parser parser(lexer.tokens);
-  if (!parser.parseTemplate(program->body))
-    return llvm::createStringError(program->location(parser.errorPos) + ": " +
-                                   parser.error);
-  ChatTemplate t;
-  t.program = std::move(program);
-  return t;
+namespace {
+using Variables = std::vector<std::pair<std::string, Value>>;
+
+llvm::Error inputError(const Program &prog, const Twine &msg) {
+  return llvm::make_error<ChatTemplateError>(ChatTemplateErrc::Input,
+                                             prog.name + ": " + msg.str());
 }
 
-StringRef ChatTemplate::getName() const { return program->name; }
+/// The variables of a JSON object, dicts sorted (or in message order).
+llvm::Error addJsonVariables(const Program &prog,
+                             const llvm::json::Object &object,
+                             Variables &vars) {
+  std::vector<StringRef> keys;
+  for (const auto &kv : object)
+    keys.push_back(kv.first);
+  llvm::sort(keys);
+  for (StringRef k : keys) {
+    std::optional<Value> v = Interp::fromJson(*object.get(k), 0);
+    if (!v)
+      return inputError(prog, "variables nested deeper than " +
+                                  Twine(kMaxValueDepth) + " levels");
+    vars.push_back({k.str(), std::move(*v)});
+  }
+  return llvm::Error::success();
+}
+
+/// The variables of a JSON object's text, dicts in the order of the text.
+llvm::Error addJsonVariables(const Program &prog, StringRef json,
+                             StringRef what, Variables &vars) {
+  Value v;
+  std::string error;
+  if (!parseOrderedJson(json, v, error))
+    return inputError(prog, "malformed JSON " + what + ": " + error);
+  if (v.kind != Kind::Dict)
+    return inputError(prog, what + " must be a JSON object");
+  for (auto &[name, value] : v.dict->entries)
+    vars.push_back({name, value});
+  return llvm::Error::success();
+}
+
+/// transformers' variables of a conversation: messages,
+/// add_generation_prompt, tools and documents (None).
+Variables chatVariables(Value messages, bool addGenerationPrompt) {
+  Variables vars;
+  vars.push_back({"messages", std::move(messages)});
+  vars.push_back({"add_generation_prompt", mkBool(addGenerationPrompt)});
+  vars.push_back({"tools", mkNone()});
+  vars.push_back({"documents", mkNone()});
+  return vars;
+}
+} // namespace
 
 llvm::Expected<std::string>
 ChatTemplate::renderVariables(const llvm::json::Object &variables) const {
+  Variables vars;
+  if (llvm::Error err = addJsonVariables(*program, variables, vars))
+    return std::move(err);
   Interp interp(*program, now);
-  return interp.run(variables);
+  return interp.run(std::move(vars));
+}
+
+llvm::Expected<std::string>
+ChatTemplate::renderVariablesJson(StringRef variablesJson) const {
+  Variables vars;
+  if (llvm::Error err =
+          addJsonVariables(*program, variablesJson, "variables", vars))
+    return std::move(err);
+  Interp interp(*program, now);
+  return interp.run(std::move(vars));
 }
 
 llvm::Expected<std::string>
 ChatTemplate::render(const llvm::json::Array &messages,
                      bool addGenerationPrompt,
                      const llvm::json::Object &extra) const {
-  llvm::json::Object variables{{"messages", llvm::json::Array(messages)},
-                               {"add_generation_prompt", addGenerationPrompt},
-                               {"tools", nullptr},
-                               {"documents", nullptr}};
-  for (const auto &kv : extra)
-    variables[kv.first] = kv.second;
-  return renderVariables(variables);
+  std::vector<Value> list;
+  for (const llvm::json::Value &m : messages) {
+    std::optional<Value> v = Interp::fromJson(m, 1, /*messageOrder=*/true);
+    if (!v)
+      return inputError(*program, "messages nested deeper than " +
+                                      Twine(kMaxValueDepth) + " levels");
+    list.push_back(std::move(*v));
+  }
+  Variables vars = chatVariables(mkList(std::move(list)), addGenerationPrompt);
+  if (llvm::Error err = addJsonVariables(*program, extra, vars))
+    return std::move(err);
+  Interp interp(*program, now);
+  return interp.run(std::move(vars));
+}
+
+llvm::Expected<std::string>
+ChatTemplate::renderJson(StringRef messagesJson, bool addGenerationPrompt,
+                         StringRef extraJson) const {
+  Value messages;
+  std::string error;
+  if (!parseOrderedJson(messagesJson, messages, error))
+    return inputError(*program, "malformed JSON messages: " + error);
+  if (messages.kind != Kind::List)
+    return inputError(*program, "the messages must be a JSON array");
+  Variables vars = chatVariables(std::move(messages), addGenerationPrompt);
+  if (llvm::Error err = addJsonVariables(*program, extraJson, "extra", vars))
+    return std::move(err);
+  Interp interp(*program, now);
+  return interp.run(std::move(vars));
 }
 
 llvm::Expected<std::string>
 ChatTemplate::render(llvm::ArrayRef<ChatMessage> messages,
                      bool addGenerationPrompt,
                      const llvm::json::Object &extra) const {
-  llvm::json::Array list;
-  for (const ChatMessage &m : messages)
-    list.push_back(
-        llvm::json::Object{{"role", m.role}, {"content", m.content}});
-  return render(list, addGenerationPrompt, extra);
-}
-
-//===----------------------------------------------------------------------===//
-// Finding a model's template
-//===----------------------------------------------------------------------===//
-
-static llvm::Expected<std::string> readText(const Twine &path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer)
-    return fileError(path, "cannot read: " + buffer.getError().message());
-  return (*buffer)->getBuffer().str();
-}
-
-static llvm::Expected<ModelChatTemplate> findGgufTemplate(StringRef path) {
-  auto file = GgufFile::open(path);
-  if (!file)
-    return file.takeError();
-  ModelChatTemplate result;
-  result.name = (path + ":tokenizer.chat_template").str();
-  if (!(*file)->lookup("tokenizer.chat_template"))
-    return fileError(path, "no chat template (the GGUF metadata has no "
-                           "tokenizer.chat_template)");
-  auto source = (*file)->getString("tokenizer.chat_template");
-  if (!source)
-    return source.takeError();
-  result.source = source->str();
-  // BOS and EOS as text, when the vocabulary is there.
-  auto tokens = (*file)->getStringArray("tokenizer.ggml.tokens");
-  if (!tokens) {
-    llvm::consumeError(tokens.takeError());
-    return result;
+  std::vector<Value> list;
+  for (const ChatMessage &m : messages) {
+    auto d = std::make_shared<Dict>();
+    d->set("role", mkStr(m.role));
+    d->set("content", mkStr(m.content));
+    list.push_back(mkDict(std::move(d)));
   }
-  for (auto [key, name] : {std::pair<StringRef, StringRef>{
-                               "tokenizer.ggml.bos_token_id", "bos_token"},
-                           {"tokenizer.ggml.eos_token_id", "eos_token"},
-                           {"tokenizer.ggml.unknown_token_id", "unk_token"},
-                           {"tokenizer.ggml.padding_token_id", "pad_token"}}) {
-    if (!(*file)->lookup(key))
-      continue;
-    auto id = (*file)->getInteger(key);
-    if (!id)
-      return id.takeError();
-    if (*id >= 0 && *id < static_cast<int64_t>(tokens->size()))
-      result.specialTokens[name] = (*tokens)[*id].str();
-  }
-  // Unknown (2), control (3) and user-defined (4) tokens: llama.cpp
-  // matches them in a chat prompt's text.
-  if ((*file)->lookup("tokenizer.ggml.token_type")) {
-    auto types = (*file)->getIntegerArray("tokenizer.ggml.token_type");
-    if (!types)
-      return types.takeError();
-    for (size_t i = 0; i < types->size() && i < tokens->size(); ++i)
-      if ((*types)[i] >= 2 && (*types)[i] <= 4 && !(*tokens)[i].empty())
-        result.controlTokens.push_back(
-            {(*tokens)[i].str(), static_cast<int32_t>(i)});
-  }
-  return result;
-}
-
-llvm::Expected<ModelChatTemplate> mlir::tok::findChatTemplate(StringRef path) {
-  if (path.ends_with(".gguf") ||
-      (llvm::sys::fs::is_regular_file(path) && !path.ends_with(".json"))) {
-    auto magic = llvm::MemoryBuffer::getFileSlice(path, 4, 0);
-    if (path.ends_with(".gguf") ||
-        (magic && GgufFile::hasMagic((*magic)->getBuffer())))
-      return findGgufTemplate(path);
-    return fileError(path, "no chat template: chat templates come with "
-                           "Hugging Face directories and GGUF files");
-  }
-  llvm::SmallString<256> dir(path);
-  if (!llvm::sys::fs::is_directory(path)) {
-    if (!path.ends_with(".json"))
-      return fileError(path, "no chat template: chat templates come with "
-                             "Hugging Face directories and GGUF files");
-    dir = llvm::sys::path::parent_path(path);
-    if (dir.empty())
-      dir = ".";
-  }
-  ModelChatTemplate result;
-  llvm::SmallString<256> configPath(dir), jinjaPath(dir), mapPath(dir);
-  llvm::sys::path::append(configPath, "tokenizer_config.json");
-  llvm::sys::path::append(jinjaPath, "chat_template.jinja");
-  llvm::sys::path::append(mapPath, "special_tokens_map.json");
-
-  std::optional<llvm::json::Value> config;
-  if (llvm::sys::fs::exists(configPath)) {
-    auto text = readText(configPath);
-    if (!text)
-      return text.takeError();
-    auto parsed = parseJson(*text);
-    if (!parsed)
-      return fileError(configPath,
-                       "malformed JSON: " + llvm::toString(parsed.takeError()));
-    if (!parsed->getAsObject())
-      return fileError(configPath, "expected a JSON object");
-    config = std::move(*parsed);
-  }
-  const llvm::json::Object *obj = config ? config->getAsObject() : nullptr;
-
-  if (llvm::sys::fs::exists(jinjaPath)) {
-    auto text = readText(jinjaPath);
-    if (!text)
-      return text.takeError();
-    result.source = std::move(*text);
-    result.name = jinjaPath.str().str();
-  } else if (const llvm::json::Value *t =
-                 obj ? obj->get("chat_template") : nullptr) {
-    result.name = configPath.str().str();
-    if (std::optional<StringRef> s = t->getAsString()) {
-      result.source = s->str();
-    } else if (const llvm::json::Array *list = t->getAsArray()) {
-      std::string names;
-      for (const llvm::json::Value &entry : *list) {
-        const llvm::json::Object *e = entry.getAsObject();
-        std::optional<StringRef> name = e ? e->getString("name") : std::nullopt;
-        std::optional<StringRef> tmpl =
-            e ? e->getString("template") : std::nullopt;
-        if (!name || !tmpl)
-          return fileError(configPath, "chat_template: a list entry needs a "
-                                       "'name' and a 'template' string");
-        names += (names.empty() ? "" : ", ") + name->str();
-        if (*name == "default") {
-          result.source = tmpl->str();
-          result.name += ":default";
-        }
-      }
-      if (result.source.empty())
-        return fileError(configPath, "chat_template lists no 'default' "
-                                     "template (it has: " +
-                                         names + ")");
-    } else {
-      return fileError(configPath,
-                       "chat_template must be a string or a list of {name, "
-                       "template}");
-    }
-  } else {
-    return fileError(dir, "no chat template: neither chat_template.jinja nor "
-                          "a chat_template in tokenizer_config.json");
-  }
-
-  // The special tokens: tokenizer_config.json, then special_tokens_map.json
-  // for those it lacks.
-  auto addTokens = [&](const llvm::json::Object &o) {
-    for (StringRef key : {"bos_token", "eos_token", "unk_token", "sep_token",
-                          "pad_token", "cls_token", "mask_token"}) {
-      if (result.specialTokens.get(key))
-        continue;
-      const llvm::json::Value *v = o.get(key);
-      if (!v)
-        continue;
-      if (std::optional<StringRef> s = v->getAsString())
-        result.specialTokens[key] = s->str();
-      else if (const llvm::json::Object *t = v->getAsObject())
-        if (std::optional<StringRef> s = t->getString("content"))
-          result.specialTokens[key] = s->str();
-    }
-  };
-  if (obj)
-    addTokens(*obj);
-  if (llvm::sys::fs::exists(mapPath)) {
-    auto text = readText(mapPath);
-    if (!text)
-      return text.takeError();
-    auto parsed = parseJson(*text);
-    if (!parsed)
-      return fileError(mapPath,
-                       "malformed JSON: " + llvm::toString(parsed.takeError()));
-    if (const llvm::json::Object *o = parsed->getAsObject())
-      addTokens(*o);
-  }
-  return result;
-}
-
-llvm::Expected<std::vector<int32_t>> mlir::tok::encodeChatText(
-    const Tokenizer &tokenizer, StringRef text,
-    llvm::ArrayRef<std::pair<std::string, int32_t>> controlTokens) {
-  if (controlTokens.empty())
-    return tokenizer.encode(text);
-  // The control tokens by first byte, longest first.
-  std::vector<std::vector<const std::pair<std::string, int32_t> *>> byFirst(
-      256);
-  for (const auto &t : controlTokens)
-    if (!t.first.empty())
-      byFirst[static_cast<unsigned char>(t.first[0])].push_back(&t);
-  for (auto &list : byFirst)
-    llvm::sort(list, [](const auto *a, const auto *b) {
-      if (a->first.size() != b->first.size())
-        return a->first.size() > b->first.size();
-      return a->second < b->second;
-    });
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  auto flush = [&](size_t end) -> llvm::Error {
-    if (end == start)
-      return llvm::Error::success();
-    auto piece = tokenizer.encode(text.slice(start, end));
-    if (!piece)
-      return piece.takeError();
-    ids.insert(ids.end(), piece->begin(), piece->end());
-    return llvm::Error::success();
-  };
-  for (size_t i = 0; i < text.size();) {
-    const std::pair<std::string, int32_t> *match = nullptr;
-    for (const auto *t : byFirst[static_cast<unsigned char>(text[i])])
-      if (text.substr(i).starts_with(t->first)) {
-        match = t;
-        break;
-      }
-    if (!match) {
-      ++i;
-      continue;
-    }
-    if (llvm::Error err = flush(i))
-      return std::move(err);
-    ids.push_back(match->second);
-    i += match->first.size();
-    start = i;
-  }
-  if (llvm::Error err = flush(text.size()))
+  Variables vars = chatVariables(mkList(std::move(list)), addGenerationPrompt);
+  if (llvm::Error err = addJsonVariables(*program, extra, vars))
     return std::move(err);
-  return ids;
-}
-
-llvm::Expected<ChatPrompt>
-mlir::tok::applyChatTemplate(StringRef modelPath, const Tokenizer &tokenizer,
-                             llvm::ArrayRef<ChatMessage> messages,
-                             bool addGenerationPrompt) {
-  auto found = findChatTemplate(modelPath);
-  if (!found)
-    return found.takeError();
-  auto chat = ChatTemplate::parse(found->source, found->name);
-  if (!chat)
-    return chat.takeError();
-  std::time_t now = std::time(nullptr);
-  std::tm local = {};
-  localtime_r(&now, &local);
-  chat->setNow(local);
-  auto text = chat->render(messages, addGenerationPrompt, found->specialTokens);
-  if (!text)
-    return text.takeError();
-  auto ids = encodeChatText(tokenizer, *text, found->controlTokens);
-  if (!ids)
-    return ids.takeError();
-  return ChatPrompt{std::move(*text), std::move(*ids)};
+  Interp interp(*program, now);
+  return interp.run(std::move(vars));
 }

@@ -16,7 +16,7 @@
 #include "Generate.h"
 
 #include "tok/Driver/Generator.h"
-#include "tok/Frontend/ChatTemplate.h"
+#include "tok/Frontend/ChatPrompt.h"
 #include "tok/Frontend/LlamaModel.h"
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/Transforms/CostModel.h"

@@ -26,9 +26,14 @@
 // attribute or item of them is read or they take part in arithmetic.
 //
 // Limits keep hostile templates from crashing or hanging the caller:
-// nesting depth, output and string sizes, loop iterations and evaluation
-// steps are bounded; going past one is an error, as is anything outside
-// the subset.
+// nesting depth, output and string sizes, loop iterations, evaluation
+// steps and the bytes a render builds or scans are bounded, so that every
+// render ends in bounded time; going past one is an error, as is anything
+// outside the subset. Errors are ChatTemplateError, whose category names
+// the exception jinja2 raises in their place.
+//
+// Finding a model's template and encoding the rendered text:
+// tok/Frontend/ChatPrompt.h.
 //
 //===----------------------------------------------------------------------===//
 
@@ -39,6 +44,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <ctime>
@@ -51,11 +57,46 @@
 namespace mlir {
 namespace tok {
 
-class Tokenizer;
-
 /// One turn of a conversation.
 struct ChatMessage {
   std::string role, content;
+};
+
+/// What went wrong in a template, in the terms of the Python exception
+/// jinja2 raises for it (where it raises one).
+enum class ChatTemplateErrc {
+  Syntax,       ///< the template does not parse (TemplateSyntaxError)
+  Unsupported,  ///< valid Jinja outside tok's subset
+  Raise,        ///< raise_exception(message) (TemplateError)
+  Undefined,    ///< an Undefined used as a value (UndefinedError)
+  Runtime,      ///< TemplateRuntimeError (assigning to a non-namespace, ...)
+  Type,         ///< TypeError
+  Value,        ///< ValueError
+  ZeroDivision, ///< ZeroDivisionError
+  Overflow,     ///< OverflowError (range() too big, ...)
+  Limit,        ///< past one of tok's bounds (depth, work, sizes, int64)
+  Input,        ///< the variables given to a render are malformed
+};
+
+/// "syntax", "unsupported", "raise", "undefined", "runtime", "type",
+/// "value", "zero-division", "overflow", "limit", "input".
+llvm::StringRef chatTemplateErrcName(ChatTemplateErrc errc);
+
+/// The error of a template that does not parse or render: its message
+/// reads "<name>:<line>:<column>: <problem>".
+class ChatTemplateError : public llvm::ErrorInfo<ChatTemplateError> {
+public:
+  static char ID;
+  ChatTemplateError(ChatTemplateErrc errc, std::string message)
+      : errc(errc), message(std::move(message)) {}
+  ChatTemplateErrc getErrc() const { return errc; }
+  const std::string &getMessage() const { return message; }
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override;
+
+private:
+  ChatTemplateErrc errc;
+  std::string message;
 };
 
 namespace chat_template_detail {
@@ -82,14 +123,27 @@ public:
   render(llvm::ArrayRef<ChatMessage> messages, bool addGenerationPrompt,
          const llvm::json::Object &extra = {}) const;
   /// The same with `messages` any JSON array (messages with tool_calls,
-  /// ...). JSON objects keep no order: a template that iterates over a
-  /// dict sees its keys sorted.
+  /// ...). llvm::json objects keep no order: a message's dict has "role"
+  /// and "content" first, then its other keys sorted, as are the keys of
+  /// every other dict; renderJson keeps the order of a JSON text.
   llvm::Expected<std::string> render(const llvm::json::Array &messages,
                                      bool addGenerationPrompt,
                                      const llvm::json::Object &extra) const;
-  /// Renders with exactly `variables` as the template's variables.
+  /// The same with `messagesJson` the text of a JSON array and `extraJson`
+  /// that of a JSON object, read as Python's json.loads reads them: dicts
+  /// keep their keys in the order of the text (what transformers' caller
+  /// passes and `tojson`, `items()` and iteration show).
+  llvm::Expected<std::string>
+  renderJson(llvm::StringRef messagesJson, bool addGenerationPrompt,
+             llvm::StringRef extraJson = "{}") const;
+  /// Renders with exactly `variables` as the template's variables (dict
+  /// keys sorted).
   llvm::Expected<std::string>
   renderVariables(const llvm::json::Object &variables) const;
+  /// Renders with exactly the variables of `variablesJson`, the text of a
+  /// JSON object (dicts in the order of the text).
+  llvm::Expected<std::string>
+  renderVariablesJson(llvm::StringRef variablesJson) const;
 
   /// strftime_now(format) formats this time (transformers: the local time
   /// now). Without it, strftime_now is undefined: templates that test
@@ -102,58 +156,6 @@ private:
   std::shared_ptr<const chat_template_detail::Program> program;
   std::optional<std::tm> now;
 };
-
-/// A model's chat template and the special-token strings its template
-/// reads (transformers' special_tokens_map: bos_token, eos_token,
-/// unk_token, pad_token, ... as strings).
-struct ModelChatTemplate {
-  std::string source;
-  /// Where the template came from (a file, or
-  /// "<gguf>:tokenizer.chat_template").
-  std::string name;
-  llvm::json::Object specialTokens;
-  /// GGUF: the tokens of types unknown, control and user-defined with their
-  /// ids, which the rendered text names as text (GGUF vocabularies are
-  /// matched here, as llama.cpp's parse_special does).
-  std::vector<std::pair<std::string, int32_t>> controlTokens;
-};
-
-/// The chat template of the model at `path`:
-///  - a Hugging Face directory (or a file in it, such as config.json):
-///    chat_template.jinja if present (it takes precedence, as in
-///    transformers), else tokenizer_config.json's `chat_template`, a string
-///    or a list of {name, template} of which "default" is used; the special
-///    tokens come from tokenizer_config.json (strings or {content: ...});
-///  - a GGUF file: `tokenizer.chat_template`, with BOS and EOS from
-///    `tokenizer.ggml.bos_token_id` / `eos_token_id`.
-/// An error says so when the model has no template.
-llvm::Expected<ModelChatTemplate> findChatTemplate(llvm::StringRef path);
-
-/// The ids of a rendered chat text: the text as it is, without the special
-/// tokens a tokenizer puts around a prompt (the template wrote them, BOS
-/// included: transformers encodes with add_special_tokens=False). Added
-/// tokens map to their ids (the tokenizer matches tokenizer.json's); the
-/// text is first split at each of `controlTokens` (leftmost, longest
-/// first), whose ids go in as they are.
-llvm::Expected<std::vector<int32_t>> encodeChatText(
-    const Tokenizer &tokenizer, llvm::StringRef text,
-    llvm::ArrayRef<std::pair<std::string, int32_t>> controlTokens = {});
-
-/// A conversation as the model at `modelPath` takes it.
-struct ChatPrompt {
-  std::string text;
-  std::vector<int32_t> ids;
-};
-
-/// Renders `messages` with the model's template (findChatTemplate) as
-/// transformers' apply_chat_template does (the generation prompt when
-/// `addGenerationPrompt`, the model's special tokens, strftime_now the
-/// local time now), and encodes the text with `tokenizer`
-/// (encodeChatText).
-llvm::Expected<ChatPrompt>
-applyChatTemplate(llvm::StringRef modelPath, const Tokenizer &tokenizer,
-                  llvm::ArrayRef<ChatMessage> messages,
-                  bool addGenerationPrompt = true);
 
 } // namespace tok
 } // namespace mlir
