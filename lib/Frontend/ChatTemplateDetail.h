@@ -53,10 +53,10 @@ constexpr int64_t kMaxSteps = int64_t{1} << 22;
 /// time whatever the sizes its operations touch.
 constexpr int64_t kMaxWork = int64_t{1} << 28;
 constexpr int64_t kItemBytes = 32;
-/// Elements of one list (split(), iterating a string, ...); range() is
-/// bounded as jinja2's sandbox bounds it (MAX_RANGE).
-constexpr int64_t kMaxRange = 100000;
+/// Elements of one list (split(), iterating a string, ...).
 constexpr size_t kMaxItems = size_t{1} << 18;
+/// range() is bounded as jinja2's sandbox bounds it (MAX_RANGE).
+constexpr int64_t kMaxRange = 100000;
 /// Namespaces one render may create.
 constexpr size_t kMaxNamespaces = 4096;
 constexpr size_t kMaxString = ChatTemplate::kMaxOutputBytes;

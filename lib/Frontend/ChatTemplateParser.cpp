@@ -1263,6 +1263,14 @@ ExprPtr Parser::parseSubscript(ExprPtr node) {
     subs[0]->args[0] = std::move(node);
     return seal(std::move(subs[0]));
   }
+  // A slice among several subscripts (x[1:2, 3]) would be a tuple holding
+  // a slice object, which no template needs (and the fuzzer found).
+  for (const ExprPtr &s : subs)
+    if (s->kind == ExprKind::Slice) {
+      fail(s->pos, "a slice in a tuple subscript is not supported",
+           ChatTemplateErrc::Unsupported);
+      return nullptr;
+    }
   ExprPtr e = make(ExprKind::Item, pos);
   e->args.push_back(std::move(node));
   if (subs.size() == 1) {

@@ -254,6 +254,8 @@ TEST(ChatTemplateTest, ErrorsHaveCategories) {
   EXPECT_EQ(errorCategory("{% set x = 1 %}{% set x.a = 1 %}"), "runtime");
   EXPECT_EQ(errorCategory("{{ 9223372036854775807 + 1 }}"), "limit");
   EXPECT_EQ(errorCategory("{{ '1' }}"), "rendered");
+  // Found by tok-fuzz-chat-template: a slice in a tuple subscript.
+  EXPECT_EQ(errorCategory("{{ 'hello'[::, -0] }}"), "unsupported");
 }
 
 TEST(ChatTemplateTest, ParseErrorsNameLineAndColumn) {
