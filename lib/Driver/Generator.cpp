@@ -43,21 +43,6 @@ llvm::Error makeError(const llvm::Twine &message) {
   return makeDriverError(message);
 }
 
-/// A weight as the compiled code takes it: float arrays by element size
-/// (bf16 travels as a 2-byte type), block-quantized ones as their bytes,
-/// one row of blocks per output feature.
-NpyArray bindWeight(llvm::StringRef type, llvm::ArrayRef<int64_t> shape,
-                    const void *data) {
-  std::optional<GgmlType> ggml = parseGgmlTypeName(type);
-  if (ggml && getGgmlBlockSize(*ggml) > 1) {
-    int64_t rowBytes =
-        shape.back() / getGgmlBlockSize(*ggml) * getGgmlBlockBytes(*ggml);
-    return NpyArray::view(NpyDType::U8, {shape.front(), rowBytes}, data);
-  }
-  return NpyArray::view(type == "f32" ? NpyDType::F32 : NpyDType::F16, shape,
-                        data);
-}
-
 /// The state of one generate() call, which the compiled code's callbacks
 /// reach through a thread-local pointer: the callbacks run on the thread
 /// that called the entry (the generation loop is sequential code), so

@@ -6,6 +6,9 @@
 
 #include "Pipeline.h"
 
+#include "tok/Frontend/GgmlBlocks.h"
+#include "tok/Frontend/Gguf.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Pass/PassManager.h"
@@ -72,4 +75,17 @@ mlir::tok::compileEntry(ModuleOp module, StringRef entryFunction,
     return makeDriverError("failed to compile the model: " +
                            llvm::toString(entry.takeError()));
   return CompiledEntry{std::move(*jit), *entry};
+}
+
+mlir::tok::NpyArray mlir::tok::bindWeight(llvm::StringRef type,
+                                          llvm::ArrayRef<int64_t> shape,
+                                          const void *data) {
+  std::optional<GgmlType> ggml = parseGgmlTypeName(type);
+  if (ggml && getGgmlBlockSize(*ggml) > 1) {
+    int64_t rowBytes =
+        shape.back() / getGgmlBlockSize(*ggml) * getGgmlBlockBytes(*ggml);
+    return NpyArray::view(NpyDType::U8, {shape.front(), rowBytes}, data);
+  }
+  return NpyArray::view(type == "f32" ? NpyDType::F32 : NpyDType::F16, shape,
+                        data);
 }

@@ -12,6 +12,7 @@
 #define TOK_LIB_DRIVER_PIPELINE_H
 
 #include "tok/Driver/Jit.h"
+#include "tok/Execution/NpyFile.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassInstrumentation.h"
@@ -24,6 +25,12 @@ namespace tok {
 
 /// An llvm::Error carrying `message`.
 llvm::Error makeDriverError(const llvm::Twine &message);
+
+/// A weight as the compiled code takes it: float arrays by element size
+/// (bf16 travels as a 2-byte type), block-quantized ones as their bytes,
+/// one row of blocks per output feature.
+NpyArray bindWeight(llvm::StringRef type, llvm::ArrayRef<int64_t> shape,
+                    const void *data);
 
 /// Runs the user's pipeline (tok-opt syntax without the builtin.module
 /// anchor) on `module`, with `instrumentation` if given; empty: nothing.

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Generate.h"
+#include "GenerateBatch.h"
 
 #include "tok/Driver/Generator.h"
 #include "tok/Frontend/ChatPrompt.h"
@@ -368,6 +369,22 @@ int tokrun::runGenerate(MLIRContext &context) {
     return fail("--prefill-chunk must be positive");
   if (repeatRuns == 0)
     return fail("--repeat must be at least 1");
+  if (tokrun::hasBatchPrompts()) {
+    if (!promptIds.empty() || !promptFile.empty() ||
+        promptText.getNumOccurrences() || chatPrompt)
+      return fail("--prompts takes the place of --prompt, --prompt-file, "
+                  "--ids and --chat");
+    tokrun::BatchArgs batch;
+    batch.modelPath = modelPath;
+    batch.tokenizerPath = tokenizerPath;
+    batch.maxNewTokens = maxNewTokens;
+    batch.eos = eosToken;
+    batch.temperature = temperature;
+    batch.printIds = printIds;
+    batch.quiet = quiet;
+    batch.optLevel = genOptLevel;
+    return tokrun::runGenerateBatch(context, batch);
+  }
   if (!promptIds.empty() + !promptFile.empty() +
           (promptText.getNumOccurrences() > 0) >
       1)
