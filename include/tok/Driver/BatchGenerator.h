@@ -18,7 +18,9 @@
 //
 // Sampling is greedy, on the host, per sequence: no sequence's output
 // depends on the company it runs in (batch_generate.test checks each
-// against the same prompt generated alone).
+// against the same prompt generated alone). The compiled step and its
+// pools are lib/Driver's BatchExecutor, which ServingEngine (a step loop on
+// its own thread, for a server) shares.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,6 +67,8 @@ struct BatchStats {
   double seconds = 0, compileSeconds = 0;
 };
 
+class BatchExecutor;
+
 class BatchGenerator {
 public:
   /// Compiles `model`'s batch step for `settings`.
@@ -81,19 +85,12 @@ public:
            llvm::function_ref<void(size_t, int32_t)> onToken = {});
 
   const BatchStats &getStats() const { return stats; }
-  int64_t getPages() const { return pages; }
+  int64_t getPages() const;
 
 private:
   BatchGenerator() = default;
 
-  const LlamaModel *model = nullptr;
-  BatchSettings settings;
-  int64_t pages = 0;
-  std::unique_ptr<Jit> jit;
-  void (*entry)(void **) = nullptr;
-  FunctionType entryType;
-  /// Keys and values of every layer: [Hk, pages * pageSize, D] f32 each.
-  std::vector<std::vector<float>> pools;
+  std::unique_ptr<BatchExecutor> executor;
   BatchStats stats;
 };
 
