@@ -19,6 +19,7 @@ TOK_PACKAGES=(
   build-essential cmake ninja-build ccache
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   clang-format-22 libgtest-dev libicu-dev python3 python3-numpy python3-pip
+  libcpp-httplib-dev
 )
 
 tok_log() {
