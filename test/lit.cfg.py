@@ -59,6 +59,7 @@ tools = [
     "tok-import",
     "tok-opt",
     "tok-run",
+    "tok-serve",
     "tok-translate",
     ToolSubst("mlir-runner", unresolved="ignore"),
     ToolSubst("lli", unresolved="ignore"),

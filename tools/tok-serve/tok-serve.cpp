@@ -912,7 +912,9 @@ int main(int argc, char **argv) {
   settings.batch.maxSequences = std::min<int64_t>(maxSequences, maxStepTokens);
   settings.batch.contextLimit = context;
   settings.batch.optLevel = optLevel;
-  settings.maxWaiting = maxQueue;
+  // Requests in flight are bounded by the server (maxActive below); the
+  // engine's own bound only backs it up.
+  settings.maxWaiting = maxSequences + maxQueue;
   auto created = tok::ServingEngine::create(mlirContext, model, settings);
   if (!created)
     return fail(llvm::toString(created.takeError()));
