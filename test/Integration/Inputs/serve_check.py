@@ -400,7 +400,49 @@ def run_checks(srv, tok_run, work):
     print("metrics: %d series, counters moved" % len(m))
 
 
+def chat_stream(srv, body):
+    c = srv.conn()
+    c.request("POST", "/v1/chat/completions", body=json.dumps(dict(body, stream=True)))
+    r = c.getresponse()
+    expect(r.status == 200, "chat stream status %d" % r.status)
+    events, done = read_events(r)
+    c.close()
+    expect(done, "chat stream [DONE]")
+    expect(events[0]["choices"][0]["delta"].get("role") == "assistant", "chat stream opens with the role")
+    expect(all(e["object"] == "chat.completion.chunk" for e in events), "chat chunk objects")
+    return ("".join(e["choices"][0]["delta"].get("content", "") for e in events),
+            events[-1]["choices"][0]["finish_reason"])
+
+
+def check_chat(tok_serve, model):
+    """/v1/chat/completions on a model with a chat template (ChatML)."""
+    srv = Server(tok_serve, ["--model", model, "--port", "0"])
+    try:
+        messages = [{"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Hello"}]
+        status, out = request(srv, "POST", "/v1/chat/completions",
+                              body={"messages": messages, "max_tokens": 5, "temperature": 0})
+        expect(status == 200 and out["object"] == "chat.completion", "chat: %d %r" % (status, out))
+        choice = out["choices"][0]
+        expect(choice["message"]["role"] == "assistant", "the assistant's message")
+        expect(choice["finish_reason"] == "length" and out["usage"]["completion_tokens"] == 5,
+               "chat usage %r" % out["usage"])
+        text, finish = chat_stream(srv, {"messages": messages, "max_tokens": 5, "temperature": 0})
+        expect(text == choice["message"]["content"] and finish == "length",
+               "streamed chat %r equals %r" % (text, choice["message"]["content"]))
+        for bad in [{"messages": [{"role": "robot", "content": "x"}]}, {"messages": []},
+                    {"messages": "hi"}, {"messages": [{"role": "user"}]}]:
+            status, out = request(srv, "POST", "/v1/chat/completions", body=bad)
+            expect(status == 400 and "error" in out, "chat %r: %d" % (bad, status))
+        print("chat: streamed equals whole, bad messages 400")
+    finally:
+        srv.kill()
+
+
 def main():
+    if sys.argv[1] == "chat":
+        check_chat(sys.argv[2], sys.argv[3])
+        return
     tok_serve, tok_run, work = sys.argv[1:4]
     check(tok_serve, tok_run, work)
 
