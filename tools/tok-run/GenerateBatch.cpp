@@ -174,8 +174,10 @@ int tokrun::runGenerateBatch(MLIRContext &context, const BatchArgs &args) {
   settings.pageSize = pageSize;
   settings.pages = kvPages;
   settings.maxTokensPerStep = maxTokensPerStep;
-  settings.maxSequences =
-      std::min<int64_t>(static_cast<int64_t>(prompts.size()), maxTokensPerStep);
+  // Up to 64 sequences at a time (the rest wait their turn), so that the
+  // default pool is proportional to that, not to the file.
+  settings.maxSequences = std::min<int64_t>(
+      {static_cast<int64_t>(prompts.size()), maxTokensPerStep.getValue(), 64});
   settings.contextLimit =
       std::min<int64_t>(longest + args.maxNewTokens, config.maxPositions);
   if (longest >= config.maxPositions)
