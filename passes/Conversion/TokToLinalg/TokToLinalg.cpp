@@ -406,13 +406,12 @@ struct ConvertTokToLinalgPass
         arith::ArithDialect, bufferization::BufferizationDialect,
         cf::ControlFlowDialect, linalg::LinalgDialect, math::MathDialect,
         scf::SCFDialect, tensor::TensorDialect, vector::VectorDialect>();
-    target.addIllegalOp<AttentionOp, CachedAttentionOp, DraftOp, EmbedOp,
-                        LinearOp, RopeOp, KVAppendOp, KVCommitOp, KVEmptyOp,
-                        KVEvictOp, KVLengthOp, KVQuantizeOp, KVTruncateOp,
-                        KVPoolEmptyOp, KVPoolFromTensorsOp,
-                        KVPoolToTensorsOp, KVPoolWriteOp, PagedAttentionOp,
-                        LayerNormOp, GatherOp, MergeOp, PruneOp, RMSNormOp,
-                        SampleOp, ScatterOp, UnmergeOp, VerifyOp>();
+    target.addIllegalOp<
+        AttentionOp, CachedAttentionOp, DraftOp, EmbedOp, LinearOp, RopeOp,
+        KVAppendOp, KVCommitOp, KVEmptyOp, KVEvictOp, KVLengthOp, KVQuantizeOp,
+        KVTruncateOp, KVPoolEmptyOp, KVPoolFromTensorsOp, KVPoolToTensorsOp,
+        KVPoolWriteOp, PagedAttentionOp, LayerNormOp, GatherOp, MergeOp,
+        PruneOp, RMSNormOp, SampleOp, ScatterOp, UnmergeOp, VerifyOp>();
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
              converter.isLegal(&op.getBody());
