@@ -59,10 +59,14 @@ BatchExecutor::create(MLIRContext &context, const LlamaModel &model,
                            " slots exceed tok's 2^24");
   uint64_t bytes = 2ull * config.layers * config.kvHeads * slots *
                    config.headDim * sizeof(float);
-  if (bytes > (uint64_t{1} << 36))
-    return makeDriverError("the KV pools would take " +
-                           llvm::Twine(bytes >> 20) +
-                           " MiB; use fewer pages or sequences");
+  std::optional<uint64_t> memory = getPhysicalMemoryBytes();
+  if (bytes > memory.value_or(uint64_t{1} << 36))
+    return makeDriverError(
+        "the KV pools would take " + llvm::Twine(bytes >> 20) +
+        " MiB, more than " +
+        (memory ? "this machine's " + llvm::Twine(*memory >> 20) + " MiB"
+                : llvm::Twine("64 GiB")) +
+        "; use fewer pages or sequences");
 
   std::unique_ptr<BatchExecutor> x(new BatchExecutor());
   x->model = &model;

@@ -26,7 +26,6 @@
 
 #include <chrono>
 #include <limits>
-#include <unistd.h>
 
 using namespace mlir;
 using namespace mlir::tok;
@@ -161,9 +160,8 @@ static llvm::Error checkCacheMemory(const LlamaConfig &config, int64_t capacity,
   if (draftModel)
     perSlot += slotBytes(draftModel->getConfig());
   uint64_t bytes = perSlot * static_cast<uint64_t>(capacity);
-  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && pageSize > 0) {
-    uint64_t memory = static_cast<uint64_t>(pages) * pageSize;
+  if (std::optional<uint64_t> memoryBytes = getPhysicalMemoryBytes()) {
+    uint64_t memory = *memoryBytes;
     if (bytes > memory)
       return makeError(
           "a cache of " + llvm::Twine(capacity) + " slots needs " +

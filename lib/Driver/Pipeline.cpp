@@ -15,6 +15,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <unistd.h>
+
 using namespace mlir;
 
 llvm::Error mlir::tok::makeDriverError(const llvm::Twine &message) {
@@ -88,4 +90,11 @@ mlir::tok::NpyArray mlir::tok::bindWeight(llvm::StringRef type,
   }
   return NpyArray::view(type == "f32" ? NpyDType::F32 : NpyDType::F16, shape,
                         data);
+}
+
+std::optional<uint64_t> mlir::tok::getPhysicalMemoryBytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || pageSize <= 0)
+    return std::nullopt;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize);
 }

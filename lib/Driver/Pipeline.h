@@ -19,12 +19,16 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <optional>
 
 namespace mlir {
 namespace tok {
 
 /// An llvm::Error carrying `message`.
 llvm::Error makeDriverError(const llvm::Twine &message);
+
+/// The machine's physical memory in bytes, if the system says.
+std::optional<uint64_t> getPhysicalMemoryBytes();
 
 /// A weight as the compiled code takes it: float arrays by element size
 /// (bf16 travels as a 2-byte type), block-quantized ones as their bytes,
