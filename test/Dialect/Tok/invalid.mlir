@@ -1088,3 +1088,19 @@ func.func @paged_heads(%q: tensor<6x2x32xf32>, %p: !tok.kv_pool<4x8x16x32xf32>, 
   %o = tok.paged_attention %q, %p, %t, %s, %s {mask = #tok.mask<causal>} : tensor<6x2x32xf32>, !tok.kv_pool<4x8x16x32xf32>, tensor<1x4xi32>, tensor<2xi32>, tensor<2xi32> -> tensor<6x2x32xf32>
   return
 }
+
+// -----
+
+func.func @pool_from_tensors(%k: tensor<2x60x16xf32>) {
+  // expected-error @+1 {{'tok.kv_pool.from_tensors' op expects keys and values of type 'tensor<2x64x16xf32>' (the pool's KV heads x slots x head dim), got 'tensor<2x60x16xf32>'}}
+  %p = tok.kv_pool.from_tensors %k, %k : tensor<2x60x16xf32>, tensor<2x60x16xf32> -> !tok.kv_pool<2x4x16x16xf32>
+  return
+}
+
+// -----
+
+func.func @pool_to_tensors(%p: !tok.kv_pool<2x4x16x16xf32>) {
+  // expected-error @+1 {{'tok.kv_pool.to_tensors' op expects keys and values of type 'tensor<2x64x16xf32>' (the pool's KV heads x slots x head dim), got 'tensor<2x64x16xf16>'}}
+  %k, %v = tok.kv_pool.to_tensors %p : !tok.kv_pool<2x4x16x16xf32> -> tensor<2x64x16xf16>, tensor<2x64x16xf16>
+  return
+}

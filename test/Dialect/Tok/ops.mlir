@@ -305,3 +305,13 @@ func.func @paged(%q: tensor<8x?x32xf32>, %k: tensor<4x?x32xf32>, %v: tensor<4x?x
       : tensor<8x?x32xf32>, !tok.kv_pool<4x256x16x32xf32>, tensor<?x64xi32>, tensor<?xi32>, tensor<?xi32> -> tensor<8x?x32xf32>
   return %o : tensor<8x?x32xf32>
 }
+
+// A batch step's pools come from the caller's tensors and go back to them.
+// CHECK-LABEL: func.func @pool_tensors
+// CHECK: %[[P:.*]] = tok.kv_pool.from_tensors %{{.*}}, %{{.*}} : tensor<2x64x16xf32>, tensor<2x64x16xf32> -> !tok.kv_pool<2x4x16x16xf32>
+// CHECK: tok.kv_pool.to_tensors %[[P]] : !tok.kv_pool<2x4x16x16xf32> -> tensor<2x64x16xf32>, tensor<2x64x16xf32>
+func.func @pool_tensors(%k: tensor<2x64x16xf32>, %v: tensor<2x64x16xf32>) -> (tensor<2x64x16xf32>, tensor<2x64x16xf32>) {
+  %p = tok.kv_pool.from_tensors %k, %v : tensor<2x64x16xf32>, tensor<2x64x16xf32> -> !tok.kv_pool<2x4x16x16xf32>
+  %k2, %v2 = tok.kv_pool.to_tensors %p : !tok.kv_pool<2x4x16x16xf32> -> tensor<2x64x16xf32>, tensor<2x64x16xf32>
+  return %k2, %v2 : tensor<2x64x16xf32>, tensor<2x64x16xf32>
+}
