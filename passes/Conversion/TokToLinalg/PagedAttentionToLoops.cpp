@@ -18,6 +18,8 @@
 
 #include "tok/Conversion/Passes.h"
 
+#include "KVCacheParts.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -34,10 +36,6 @@ using namespace mlir;
 using namespace mlir::tok;
 
 namespace {
-
-Value cIndex(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 Value f32Const(OpBuilder &b, Location loc, double v) {
   return arith::ConstantOp::create(b, loc,
@@ -125,8 +123,8 @@ struct KVPoolWriteLowering : OpConversionPattern<KVPoolWriteOp> {
     Value values = adaptor.getValues().front();
     Value slots = adaptor.getSlots().front();
     Value tokens = tensor::DimOp::create(rewriter, loc, keys, 1);
-    Value c0 = cIndex(rewriter, loc, 0), c1 = cIndex(rewriter, loc, 1);
-    Value numSlots = cIndex(rewriter, loc, type.getSlots());
+    Value c0 = constIndex(rewriter, loc, 0), c1 = constIndex(rewriter, loc, 1);
+    Value numSlots = constIndex(rewriter, loc, type.getSlots());
     int64_t h = type.getKvHeads(), d = type.getHeadDim();
     auto rowType = RankedTensorType::get({h, 1, d}, type.getElementType());
     auto loop = scf::ForOp::create(
@@ -179,12 +177,12 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
     Value rowSeqs = adaptor.getRowSeqs().front();
     Value positions = adaptor.getPositions().front();
     OpBuilder &b = rewriter;
-    Value c0 = cIndex(b, loc, 0), c1 = cIndex(b, loc, 1);
-    Value cPage = cIndex(b, loc, pageSize);
+    Value c0 = constIndex(b, loc, 0), c1 = constIndex(b, loc, 1);
+    Value cPage = constIndex(b, loc, pageSize);
     Value rows = tensor::DimOp::create(b, loc, query, 1);
     Value seqs = tensor::DimOp::create(b, loc, tables, 0);
     Value tablePages = tensor::DimOp::create(b, loc, tables, 1);
-    Value poolPages = cIndex(b, loc, type.getPages());
+    Value poolPages = constIndex(b, loc, type.getPages());
 
     // Checks: each row's sequence and position, and every table entry the
     // row reads (pages 0 .. position / page_size).
@@ -253,7 +251,7 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
       Value s = readIndex(b, loc, rowSeqs, t);
       Value p = readIndex(b, loc, positions, t);
       Value firstHead =
-          arith::MulIOp::create(b, loc, kvHead, cIndex(b, loc, group));
+          arith::MulIOp::create(b, loc, kvHead, constIndex(b, loc, group));
       Value padQ = arith::ConstantOp::create(
           b, loc, b.getZeroAttr(qType.getElementType()));
       Value padKV = arith::ConstantOp::create(b, loc, b.getZeroAttr(elem));
@@ -262,7 +260,7 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
       SmallVector<Value> q;
       for (int64_t g = 0; g < group; ++g) {
         Value head =
-            arith::AddIOp::create(b, loc, firstHead, cIndex(b, loc, g));
+            arith::AddIOp::create(b, loc, firstHead, constIndex(b, loc, g));
         Value row = vector::TransferReadOp::create(b, loc, qVec, query,
                                                    ValueRange{head, t, c0},
                                                    padQ, ArrayRef<bool>{true});
@@ -337,10 +335,10 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
         // The window: positions p - W + 1 .. p; before it the sinks.
         Value lo = arith::MaxSIOp::create(
             b, loc, c0,
-            arith::SubIOp::create(b, loc, end, cIndex(b, loc, window)));
+            arith::SubIOp::create(b, loc, end, constIndex(b, loc, window)));
         if (sinks > 0)
           state = scan(
-              c0, arith::MinSIOp::create(b, loc, lo, cIndex(b, loc, sinks)),
+              c0, arith::MinSIOp::create(b, loc, lo, constIndex(b, loc, sinks)),
               state);
         state = scan(lo, end, state);
       } else {
@@ -363,7 +361,7 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
           o = arith::TruncFOp::create(
               b, loc, VectorType::get({d}, outType.getElementType()), o);
         slice = vector::TransferWriteOp::create(
-                    b, loc, o, slice, ValueRange{cIndex(b, loc, g), c0, c0},
+                    b, loc, o, slice, ValueRange{constIndex(b, loc, g), c0, c0},
                     ArrayRef<bool>{true})
                     .getResult();
       }
