@@ -15,7 +15,6 @@
 """
 import json
 import os
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,15 +51,11 @@ def write_hf(d, template):
               "model.layers.0.mlp.gate_proj.weight": (12, 8),
               "model.layers.0.mlp.up_proj.weight": (12, 8),
               "model.layers.0.mlp.down_proj.weight": (8, 12)}
-    header, blobs, off = {}, [], 0
-    for name, shape in shapes.items():
-        raw = np.zeros(shape, np.float32).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    text = json.dumps(header).encode()
-    with open(os.path.join(d, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "Integration", "Inputs"))
+    from llama_forward import write_safetensors
+
+    write_safetensors(os.path.join(d, "model.safetensors"),
+                      {name: np.zeros(shape, np.float32) for name, shape in shapes.items()})
 
 
 def write_gguf(out, template):
