@@ -87,6 +87,12 @@ cl::opt<int64_t>
     maxSequences("max-sequences",
                  cl::desc("Sequences running at once (each step decodes all)"),
                  cl::init(16), cl::cat(serveCategory));
+cl::opt<bool> noPrefixCache(
+    "no-prefix-cache",
+    cl::desc("Do not share KV pages between requests whose prompts start "
+             "alike (every prompt is prefilled in full; for measuring what "
+             "sharing saves)"),
+    cl::init(false), cl::cat(serveCategory));
 cl::opt<int64_t> maxQueue(
     "max-queue",
     cl::desc("Requests waiting beyond --max-sequences at most; more are "
@@ -912,6 +918,7 @@ int main(int argc, char **argv) {
   settings.batch.maxSequences = std::min<int64_t>(maxSequences, maxStepTokens);
   settings.batch.contextLimit = context;
   settings.batch.optLevel = optLevel;
+  settings.batch.prefixCaching = !noPrefixCache;
   // Requests in flight are bounded by the server (maxActive below); the
   // engine's own bound only backs it up.
   settings.maxWaiting = maxSequences + maxQueue;

@@ -439,7 +439,39 @@ def check_chat(tok_serve, model):
         srv.kill()
 
 
+def check_prefix_cache(tok_serve):
+    """Prompts sharing 5 full pages: with prefix caching the second request
+    reuses them (the metrics count 40 hit tokens), with --no-prefix-cache
+    nothing is shared; the outputs agree."""
+    shared = "# " + "abcdefghij" * 4  # 42 bytes: 5 full pages of 8 (BOS first)
+    bodies = [{"prompt": shared + tail, "max_tokens": 8, "temperature": 0}
+              for tail in ("\ndef f():", "\nclass A:")]
+    texts = {}
+    for flags in ([], ["--no-prefix-cache"]):
+        srv = Server(tok_serve, ["--model", "builtin", "--port", "0", "--context", "128",
+                                 "--page-size", "8"] + flags)
+        try:
+            out = []
+            for body in bodies:
+                status, r = request(srv, "POST", "/v1/completions", body=body)
+                expect(status == 200, "prefix request: %d %r" % (status, r))
+                out.append(r["choices"][0]["text"])
+            hits = metrics(srv)["tok_prefix_hit_tokens_total"]
+            texts[bool(flags)] = out
+            if flags:
+                expect(hits == 0, "no prefix hits with --no-prefix-cache, got %g" % hits)
+            else:
+                expect(hits == 40, "40 prefix hit tokens (5 pages), got %g" % hits)
+        finally:
+            srv.kill()
+    expect(texts[False] == texts[True], "the same text with and without sharing")
+    print("prefix cache: 40 tokens reused; none with --no-prefix-cache; same text")
+
+
 def main():
+    if sys.argv[1] == "prefix":
+        check_prefix_cache(sys.argv[2])
+        return
     if sys.argv[1] == "chat":
         check_chat(sys.argv[2], sys.argv[3])
         return
