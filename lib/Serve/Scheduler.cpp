@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 
 using namespace mlir::tok::serve;
 
@@ -44,6 +45,8 @@ struct Scheduler::Sequence {
   int64_t numCached = 0;
   PrefixPosition chain;
   bool chainBroken = false;
+  /// Pages before this index were considered for release (window).
+  int64_t releasedEnd = 0;
 
   int64_t pending() const {
     return static_cast<int64_t>(tokens.size()) - numComputed;
@@ -89,6 +92,11 @@ Scheduler::create(const SchedulerConfig &config) {
         static_cast<long long>(config.maxTokensPerStep));
   if (config.prefillChunk < 0)
     return llvm::createStringError("prefillChunk must not be negative");
+  if (config.window < 0 || config.sinks < 0)
+    return llvm::createStringError("window and sinks must not be negative");
+  if (config.sinks > 0 && config.window == 0)
+    return llvm::createStringError("sinks (%lld) need a window",
+                                   static_cast<long long>(config.sinks));
   return std::unique_ptr<Scheduler>(new Scheduler(config));
 }
 
@@ -111,10 +119,8 @@ llvm::Error Scheduler::add(Request request) {
                    llvm::Twine(request.maxNewTokens) +
                    " new tokens are over the context limit " +
                    llvm::Twine(cfg.contextLimit));
-  // A sequence computes the KV of at most promptSize + maxNewTokens - 1
-  // positions; one more slot covers the page a full prefix hit copies.
   int64_t total = promptSize + request.maxNewTokens;
-  int64_t pages = (total + cfg.pageSize - 1) / cfg.pageSize;
+  int64_t pages = pagesNeeded(total);
   if (pages > cfg.numPages)
     return invalid(llvm::Twine(total) + " tokens need " + llvm::Twine(pages) +
                    " pages; the pool has " + llvm::Twine(cfg.numPages));
@@ -125,6 +131,33 @@ llvm::Error Scheduler::add(Request request) {
   sequences.emplace(raw->request.id, std::move(seq));
   waiting.push_back(raw);
   return llvm::Error::success();
+}
+
+int64_t Scheduler::pagesNeeded(int64_t total) const {
+  // A sequence computes the KV of at most total - 1 positions; one more
+  // slot covers the page a full prefix hit copies.
+  int64_t pageSize = cfg.pageSize;
+  int64_t pages = (total + pageSize - 1) / pageSize;
+  if (cfg.window == 0)
+    return pages;
+  // With a window, the sink pages, the pages the window straddles and the
+  // page being written: a prefill chunk takes what fits and the pages
+  // behind the window go back after each step.
+  // The index may hold cacheablePages() more that it cannot evict while
+  // the chain's last page is in use.
+  int64_t bounded = (cfg.sinks + pageSize - 1) / pageSize +
+                    (cfg.window + pageSize - 1) / pageSize + 2 +
+                    (cfg.prefixCaching ? cacheablePages() : 0);
+  return std::min(pages, bounded);
+}
+
+int64_t Scheduler::cacheablePages() const {
+  // With a window, a sequence's chain of cached pages stops at the first
+  // sinks + window positions: the index evicts a chain from its end, and a
+  // chain that grew with the sequence would pin pages it left behind.
+  if (cfg.window == 0)
+    return std::numeric_limits<int64_t>::max();
+  return (cfg.sinks + cfg.window + cfg.pageSize - 1) / cfg.pageSize;
 }
 
 Scheduler::Sequence *Scheduler::find(uint64_t id) {
@@ -142,8 +175,10 @@ Scheduler::Sequence *Scheduler::preemptionVictim() {
 void Scheduler::preempt(Sequence &seq) {
   assert(seq.running && !seq.scheduled && "preempting a planned sequence");
   for (PageId page : seq.pages)
-    pagePool.release(page);
+    if (page != kReleasedPage)
+      pagePool.release(page);
   seq.pages.clear();
+  seq.releasedEnd = 0;
   seq.numComputed = 0;
   seq.numCached = 0;
   seq.chain = PrefixPosition();
@@ -158,7 +193,8 @@ void Scheduler::preempt(Sequence &seq) {
 
 void Scheduler::retire(Sequence &seq) {
   for (PageId page : seq.pages)
-    pagePool.release(page);
+    if (page != kReleasedPage)
+      pagePool.release(page);
   seq.pages.clear();
   if (seq.running)
     llvm::erase(running, &seq);
@@ -263,7 +299,7 @@ bool Scheduler::admit(Sequence &seq, int64_t budget, StepPlan &plan) {
   int64_t n = reserve(seq, want, /*mayPreempt=*/false, selfPreempted, plan);
   if (n == 0) {
     for (PageId page : seq.pages)
-      pagePool.release(page);
+      pagePool.release(page); // none released yet
     seq.pages.clear();
     seq.numComputed = 0;
     return false;
@@ -277,6 +313,8 @@ bool Scheduler::admit(Sequence &seq, int64_t budget, StepPlan &plan) {
   seq.running = true;
   waiting.pop_front();
   running.push_back(&seq);
+  // Cached prefix pages behind the window: referenced no longer.
+  releaseOutsideWindow(seq);
   emit(seq, n, plan);
   return true;
 }
@@ -333,14 +371,48 @@ StepPlan Scheduler::schedule() {
     ++steps;
     scheduledTokens += plan.numTokens;
   }
+  peakHeld = std::max(peakHeld, pagesHeld());
   return plan;
+}
+
+int64_t Scheduler::pagesHeld() const {
+  std::vector<bool> held(cfg.numPages, false);
+  int64_t n = 0;
+  for (const Sequence *seq : running)
+    for (PageId page : seq->pages)
+      if (page != kReleasedPage && !held[page]) {
+        held[page] = true;
+        ++n;
+      }
+  return n;
+}
+
+void Scheduler::releaseOutsideWindow(Sequence &seq) {
+  if (cfg.window == 0)
+    return;
+  int64_t pageSize = cfg.pageSize;
+  // Rows from position numComputed on see positions from
+  // numComputed + 1 - window on, and the sinks: page k goes when it holds
+  // no sink and its last position is before that.
+  int64_t firstReleasable = (cfg.sinks + pageSize - 1) / pageSize;
+  int64_t visibleFrom = seq.numComputed + 1 - cfg.window;
+  int64_t end = std::min<int64_t>(static_cast<int64_t>(seq.pages.size()),
+                                  visibleFrom / pageSize);
+  for (int64_t k = std::max(firstReleasable, seq.releasedEnd); k < end; ++k) {
+    if (seq.pages[k] == kReleasedPage)
+      continue;
+    pagePool.release(seq.pages[k]);
+    seq.pages[k] = kReleasedPage;
+    ++windowReleased;
+  }
+  seq.releasedEnd = std::max(seq.releasedEnd, end);
 }
 
 void Scheduler::cacheFullPages(Sequence &seq) {
   if (!cfg.prefixCaching || seq.chainBroken)
     return;
   int64_t pageSize = cfg.pageSize;
-  int64_t full = seq.numComputed / pageSize;
+  int64_t full = std::min(seq.numComputed / pageSize, cacheablePages());
   llvm::ArrayRef<int32_t> tokens(seq.tokens);
   for (; seq.numCached < full; ++seq.numCached) {
     int64_t k = seq.numCached;
@@ -388,6 +460,7 @@ Scheduler::complete(const StepResult &result) {
       retire(*seq);
       continue;
     }
+    releaseOutsideWindow(*seq);
     if (!seq->sample)
       continue;
     seq->sample = false;
@@ -468,6 +541,14 @@ llvm::Error Scheduler::verify() const {
                   llvm::Twine(covered) + " positions");
     for (size_t k = 0; k < seq.pages.size(); ++k) {
       PageId page = seq.pages[k];
+      if (page == kReleasedPage) {
+        // Only pages no row from numComputed on can see.
+        int64_t first = static_cast<int64_t>(k) * pageSize;
+        if (cfg.window == 0 || first < cfg.sinks ||
+            first + pageSize > seq.numComputed + 1 - cfg.window)
+          return fail("page " + llvm::Twine(k) + " released but still visible");
+        continue;
+      }
       if (page < 0 || page >= cfg.numPages)
         return fail("page out of range");
       ++holders[page];

@@ -78,7 +78,18 @@ struct SchedulerConfig {
   int64_t contextLimit = 4096;
   /// Share cached full pages between requests (PrefixIndex.h).
   bool prefixCaching = true;
+  /// Per-sequence window eviction (0: none): the step's rows see positions
+  /// p - window + 1 .. p and the `sinks` first positions only (the
+  /// paged_attention mask of a step tok-kv-evict{policy=window} rewrote),
+  /// so each sequence's pages wholly outside both are released as it
+  /// advances; their page table entries become kReleasedPage.
+  int64_t window = 0;
+  int64_t sinks = 0;
 };
+
+/// A page table entry whose page the sequence released (outside its
+/// window); the step never reads it.
+constexpr PageId kReleasedPage = -1;
 
 /// The executor copies page src to page dst (every layer's K and V) before
 /// running the step.
@@ -96,7 +107,8 @@ struct ScheduledSequence {
   std::vector<int64_t> positions;
   std::vector<int64_t> slots;
   /// The sequence's pages in order, covering positions 0 .. the last fed
-  /// one: attention reads positions below each row's from them.
+  /// one: attention reads positions below each row's from them. With a
+  /// window, entries of released pages are kReleasedPage.
   std::vector<PageId> pageTable;
   /// A prefill chunk (prompt, or prompt plus generated tokens when
   /// recomputing after a preemption), or one decode token.
@@ -190,6 +202,13 @@ public:
   /// Prompt (and recomputed) tokens whose KV came from cached pages.
   int64_t prefixHitTokens() const { return hitTokens; }
   int64_t numPreemptions() const { return preemptions; }
+  /// Pages running sequences hold now (distinct; pages only the prefix
+  /// index holds are not counted), the most they held after any
+  /// schedule(), and the pages sequences released because they left their
+  /// window.
+  int64_t pagesHeld() const;
+  int64_t peakPagesHeld() const { return peakHeld; }
+  int64_t windowReleasedPages() const { return windowReleased; }
   /// Rows scheduled over all steps, and the steps.
   int64_t tokensScheduled() const { return scheduledTokens; }
   int64_t stepsScheduled() const { return steps; }
@@ -229,6 +248,13 @@ private:
   /// when it does not fit.
   bool admit(Sequence &seq, int64_t budget, StepPlan &plan);
   void cacheFullPages(Sequence &seq);
+  /// Releases seq's pages that no row from position numComputed on can see
+  /// (config window and sinks).
+  void releaseOutsideWindow(Sequence &seq);
+  /// Pages a request of `tokens` tokens needs at once at most.
+  int64_t pagesNeeded(int64_t tokens) const;
+  /// Pages of a sequence the prefix index may cache (the first ones).
+  int64_t cacheablePages() const;
 
   SchedulerConfig cfg;
   PagePool pagePool;
@@ -246,6 +272,8 @@ private:
   int64_t preemptions = 0;
   int64_t scheduledTokens = 0;
   int64_t steps = 0;
+  int64_t peakHeld = 0;
+  int64_t windowReleased = 0;
 };
 
 } // namespace serve

@@ -692,4 +692,273 @@ TEST(SchedulerTest, RandomAdmitCancelRetireLeavesNoLeak) {
   EXPECT_EQ(message(scheduler->verify()), "");
 }
 
+// Window eviction. The windowed model's state after the token at pos mixes
+// the (wrapping) sum of the states of every position the row sees, the
+// sinks and the window before pos, so a released page read, a visible page
+// missing or a page reused by another sequence changes the tokens.
+
+bool visible(int64_t q, int64_t pos, int64_t window, int64_t sinks) {
+  return q <= pos && (q < sinks || pos - q < window);
+}
+
+std::vector<int32_t> windowReference(const Request &request, int64_t window,
+                                     int64_t sinks) {
+  std::vector<uint64_t> states;
+  std::vector<int32_t> tokens = request.prompt, out;
+  auto feed = [&](int32_t token) {
+    int64_t pos = static_cast<int64_t>(states.size());
+    uint64_t sum = kSeedState;
+    for (int64_t q = 0; q < pos; ++q)
+      if (visible(q, pos, window, sinks))
+        sum += states[q];
+    states.push_back(mix(sum, token, pos));
+  };
+  for (int32_t token : request.prompt)
+    feed(token);
+  while (true) {
+    int32_t token = sampleFrom(states.back());
+    out.push_back(token);
+    if (llvm::is_contained(request.eos, token) ||
+        static_cast<int64_t>(out.size()) == request.maxNewTokens)
+      return out;
+    feed(token);
+  }
+}
+
+/// Runs plans of a windowed scheduler: each row reads every position it
+/// sees through its table (never a released entry) and nothing else.
+class WindowExecutor {
+public:
+  explicit WindowExecutor(const Scheduler &scheduler)
+      : scheduler(scheduler),
+        kv(scheduler.config().numPages * scheduler.config().pageSize, 0),
+        written(kv.size(), -1) {}
+
+  StepResult run(const StepPlan &plan) {
+    const SchedulerConfig &cfg = scheduler.config();
+    int64_t pageSize = cfg.pageSize;
+    for (const PageCopy &copy : plan.copies)
+      for (int64_t i = 0; i < pageSize; ++i) {
+        kv[copy.dst * pageSize + i] = kv[copy.src * pageSize + i];
+        written[copy.dst * pageSize + i] = written[copy.src * pageSize + i];
+      }
+    StepResult result;
+    for (const ScheduledSequence &seq : plan.sequences) {
+      for (size_t i = 0; i < seq.tokens.size(); ++i) {
+        int64_t pos = seq.positions[i];
+        uint64_t sum = kSeedState;
+        for (int64_t q = 0; q < pos; ++q) {
+          if (!visible(q, pos, cfg.window, cfg.sinks))
+            continue;
+          PageId page = seq.pageTable[q / pageSize];
+          EXPECT_NE(page, kReleasedPage)
+              << "position " << q << " is visible from " << pos;
+          if (page == kReleasedPage)
+            continue;
+          int64_t slot = page * pageSize + q % pageSize;
+          EXPECT_EQ(written[slot], q) << "reads an unwritten slot";
+          sum += kv[slot];
+        }
+        kv[seq.slots[i]] = mix(sum, seq.tokens[i], pos);
+        written[seq.slots[i]] = pos;
+      }
+      if (seq.sample)
+        result.sampled.push_back(
+            {seq.requestId, sampleFrom(kv[seq.slots.back()])});
+    }
+    return result;
+  }
+
+private:
+  const Scheduler &scheduler;
+  std::vector<uint64_t> kv;
+  std::vector<int64_t> written;
+};
+
+/// Runs every request to its end, checking the invariants and that the
+/// pages held never exceed maxHeld.
+std::map<uint64_t, Outcome> runWindowed(Scheduler &scheduler,
+                                        const std::vector<Request> &requests,
+                                        int64_t maxHeld) {
+  WindowExecutor executor(scheduler);
+  std::map<uint64_t, Outcome> outcomes;
+  for (const Request &request : requests)
+    EXPECT_EQ(message(scheduler.add(request)), "");
+  for (int i = 0; scheduler.hasWork(); ++i) {
+    EXPECT_LT(i, 100000) << "no progress";
+    if (i >= 100000 || ::testing::Test::HasFailure())
+      break;
+    StepPlan plan = scheduler.schedule();
+    EXPECT_EQ(message(scheduler.verify()), "");
+    EXPECT_LE(scheduler.pagesHeld(), maxHeld);
+    llvm::Expected<std::vector<Event>> events =
+        scheduler.complete(executor.run(plan));
+    EXPECT_TRUE(static_cast<bool>(events)) << message(events.takeError());
+    if (!events)
+      break;
+    EXPECT_EQ(message(scheduler.verify()), "");
+    EXPECT_LE(scheduler.pagesHeld(), maxHeld);
+    record(*events, outcomes);
+  }
+  return outcomes;
+}
+
+TEST(SchedulerTest, AWindowHoldsABoundedNumberOfPages) {
+  for (bool caching : {false, true}) {
+    SchedulerConfig config;
+    config.pageSize = 4;
+    config.window = 8;
+    config.sinks = 2;
+    // 8 pages: a quarter of what 5 + 120 tokens take without the window.
+    config.numPages = 8;
+    config.maxTokensPerStep = 16;
+    config.maxSequences = 1;
+    config.contextLimit = 200;
+    config.prefixCaching = caching;
+    auto scheduler = make(config);
+    Request r = request(7, iota(1, 5), 120);
+    // The sink page, the three pages an 8-position window can straddle.
+    std::map<uint64_t, Outcome> outcomes = runWindowed(*scheduler, {r}, 4);
+    EXPECT_EQ(outcomes[7].tokens, windowReference(r, 8, 2));
+    EXPECT_NE(windowReference(r, 8, 2), windowReference(r, 1000, 0))
+        << "the window matters";
+    EXPECT_EQ(outcomes[7].finished, 1);
+    EXPECT_LE(scheduler->peakPagesHeld(), 4);
+    // Positions 0 .. 123 are computed; before the last token the row at
+    // 123 sees 116 on, so pages 1 .. 28 left the window (page 0 holds the
+    // sinks) and the rest went when the request retired.
+    EXPECT_EQ(scheduler->windowReleasedPages(), 28);
+    scheduler->clearPrefixCache();
+    EXPECT_EQ(scheduler->pagesUsed(), 0);
+    for (PageId page = 0; page < config.numPages; ++page)
+      EXPECT_EQ(scheduler->pool().refCount(page), 0);
+    EXPECT_EQ(message(scheduler->verify()), "");
+  }
+}
+
+TEST(SchedulerTest, AWindowStreamsAPromptLongerThanThePool) {
+  SchedulerConfig config;
+  config.pageSize = 4;
+  config.window = 6;
+  config.numPages = 6;
+  config.maxTokensPerStep = 64;
+  config.maxSequences = 1;
+  config.contextLimit = 100;
+  config.prefixCaching = false;
+  auto scheduler = make(config);
+  // 60 prompt tokens (15 pages) go through 6 pages in chunks.
+  Request r = request(1, iota(2, 60), 10);
+  std::map<uint64_t, Outcome> outcomes = runWindowed(*scheduler, {r}, 6);
+  EXPECT_EQ(outcomes[1].tokens, windowReference(r, 6, 0));
+  EXPECT_GT(scheduler->stepsScheduled(), 10 + 1);
+  EXPECT_EQ(scheduler->pagesUsed(), 0);
+}
+
+TEST(SchedulerTest, AWindowOnlyUnreferencesSharedPrefixPages) {
+  SchedulerConfig config;
+  config.pageSize = 4;
+  config.window = 12;
+  config.numPages = 32;
+  config.maxTokensPerStep = 32;
+  config.maxSequences = 4;
+  config.contextLimit = 64;
+  auto scheduler = make(config);
+  WindowExecutor executor(*scheduler);
+  std::map<uint64_t, Outcome> outcomes;
+  StepPlan plan;
+  auto run = [&] {
+    plan = scheduler->schedule();
+    ASSERT_EQ(message(scheduler->verify()), "");
+    llvm::Expected<std::vector<Event>> events =
+        scheduler->complete(executor.run(plan));
+    ASSERT_TRUE(static_cast<bool>(events)) << message(events.takeError());
+    ASSERT_EQ(message(scheduler->verify()), "");
+    record(*events, outcomes);
+  };
+  auto count = [&](PageId page) { return scheduler->pool().refCount(page); };
+  // A reads a 16-token prompt; with a window of 12 the index caches the
+  // first 3 pages (positions 0 .. 11) and no more.
+  Request a = request(1, iota(1, 16), 20);
+  ASSERT_EQ(message(scheduler->add(a)), "");
+  run();
+  ASSERT_EQ(plan.sequences.size(), 1u);
+  std::vector<PageId> prefix = plan.sequences[0].pageTable;
+  ASSERT_EQ(prefix.size(), 4u);
+  for (int k : {0, 1, 2})
+    EXPECT_TRUE(scheduler->prefixIndex().contains(prefix[k])) << k;
+  EXPECT_FALSE(scheduler->prefixIndex().contains(prefix[3]));
+  // A's next row (position 16) sees 5 .. 16: page 0 left its window and the
+  // index alone holds it (not freed); pages 1 and 2 A and the index.
+  EXPECT_EQ(count(prefix[0]), 1);
+  EXPECT_EQ(count(prefix[1]), 2);
+  EXPECT_EQ(count(prefix[2]), 2);
+  EXPECT_EQ(count(prefix[3]), 1);
+  // B shares the 3 cached pages: its rows 12 .. 16 still see page 0, so it
+  // holds it for this step and releases it at the end.
+  std::vector<int32_t> promptB = iota(1, 16);
+  promptB.push_back(30);
+  Request b = request(2, promptB, 20);
+  ASSERT_EQ(message(scheduler->add(b)), "");
+  run();
+  EXPECT_EQ(scheduler->prefixHitTokens(), 12);
+  bool sawB = false;
+  for (const ScheduledSequence &seq : plan.sequences)
+    if (seq.requestId == 2) {
+      sawB = true;
+      EXPECT_EQ(seq.positions.front(), 12);
+      for (int k : {0, 1, 2})
+        EXPECT_EQ(seq.pageTable[k], prefix[k]) << k;
+      EXPECT_NE(seq.pageTable[3], prefix[3]);
+    } else {
+      EXPECT_EQ(seq.pageTable[0], kReleasedPage);
+    }
+  EXPECT_TRUE(sawB);
+  // Both at position 17: rows from 17 see 6 on. Page 0 is the index's.
+  EXPECT_EQ(count(prefix[0]), 1);
+  EXPECT_EQ(count(prefix[1]), 3);
+  EXPECT_EQ(count(prefix[2]), 3);
+  // Two decodes later (rows from 19 see 8 on) page 1 is the index's too.
+  run();
+  EXPECT_EQ(count(prefix[1]), 3);
+  run();
+  EXPECT_EQ(count(prefix[1]), 1);
+  EXPECT_EQ(count(prefix[2]), 3);
+  while (scheduler->hasWork())
+    run();
+  EXPECT_EQ(outcomes[1].tokens, windowReference(a, 12, 0));
+  EXPECT_EQ(outcomes[2].tokens, windowReference(b, 12, 0));
+  // The cached prefix outlives both; dropping it frees every page.
+  for (int k : {0, 1, 2})
+    EXPECT_EQ(count(prefix[k]), 1) << k;
+  scheduler->clearPrefixCache();
+  EXPECT_EQ(scheduler->pagesUsed(), 0);
+}
+
+TEST(SchedulerTest, AWindowUnderPreemptionGivesEveryRequestItsTokens) {
+  for (bool caching : {false, true}) {
+    std::mt19937_64 rng(5);
+    std::vector<Request> requests = randomRequests(rng, 30);
+    SchedulerConfig config;
+    config.pageSize = 4;
+    config.window = 6;
+    config.sinks = 3;
+    config.numPages = 12;
+    config.maxTokensPerStep = 16;
+    config.maxSequences = 6;
+    config.prefillChunk = 5;
+    config.prefixCaching = caching;
+    auto scheduler = make(config);
+    std::map<uint64_t, Outcome> outcomes =
+        runWindowed(*scheduler, requests, config.numPages);
+    for (const Request &r : requests) {
+      EXPECT_EQ(outcomes[r.id].tokens, windowReference(r, 6, 3))
+          << "request " << r.id << " caching " << caching;
+      EXPECT_EQ(outcomes[r.id].finished, 1);
+    }
+    EXPECT_GT(scheduler->windowReleasedPages(), 0);
+    scheduler->clearPrefixCache();
+    EXPECT_EQ(scheduler->pagesUsed(), 0);
+  }
+}
+
 } // namespace
