@@ -89,7 +89,10 @@ llvm::Expected<std::vector<float>> Encoder::embed(llvm::ArrayRef<int32_t> ids) {
   SmallVector<NpyArray> results;
   {
     JitCall call(entryType, args);
-    entry(call.getPackedArguments().data());
+    void **packed = call.getPackedArguments().data();
+    GuardedRun run = runGuarded([&] { entry(packed); });
+    if (run.outcome != GuardedRun::Completed)
+      return makeError("run-time check failed: " + run.message);
     if (cuda)
       if (const char *error = cuda->lastError())
         return makeError(llvm::Twine("CUDA: ") + error);

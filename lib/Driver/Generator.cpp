@@ -48,6 +48,8 @@ llvm::Error makeError(const llvm::Twine &message) {
 /// generations on different threads never see each other's state.
 struct Stream {
   llvm::function_ref<void(int32_t, int64_t)> onToken;
+  /// generateWhile's callback: false stops the generation.
+  llvm::function_ref<bool(int32_t, int64_t)> keepGoing;
   GenerateResult *result;
   Clock::time_point first, last;
 };
@@ -62,6 +64,11 @@ extern "C" void tokDriverOnToken(int32_t token, int64_t index) {
   s.result->tokens.push_back(token);
   if (s.onToken)
     s.onToken(token, index);
+  // Nothing here has a destructor: stopGuardedRun jumps over this frame.
+  if (s.keepGoing && !s.keepGoing(token, index)) {
+    s.result->stopped = true;
+    stopGuardedRun();
+  }
 }
 
 extern "C" void tokDriverOnRound(int64_t drafted, int64_t accepted) {
@@ -359,6 +366,19 @@ llvm::Error Generator::quantizeWeights() {
 llvm::Expected<GenerateResult>
 Generator::generate(llvm::ArrayRef<int32_t> prompt,
                     llvm::function_ref<void(int32_t, int64_t)> onToken) {
+  return run(prompt, onToken, {});
+}
+
+llvm::Expected<GenerateResult>
+Generator::generateWhile(llvm::ArrayRef<int32_t> prompt,
+                         llvm::function_ref<bool(int32_t, int64_t)> onToken) {
+  return run(prompt, {}, onToken);
+}
+
+llvm::Expected<GenerateResult>
+Generator::run(llvm::ArrayRef<int32_t> prompt,
+               llvm::function_ref<void(int32_t, int64_t)> onToken,
+               llvm::function_ref<bool(int32_t, int64_t)> keepGoing) {
   const LlamaConfig &config = model->getConfig();
   if (llvm::Error err = checkTokenIds(prompt, "prompt", maxPromptTokens,
                                       "this generator was compiled for at most",
@@ -388,24 +408,31 @@ Generator::generate(llvm::ArrayRef<int32_t> prompt,
   }
 
   GenerateResult result;
-  Stream stream{onToken, &result, {}, {}};
+  Stream stream{onToken, keepGoing, &result, {}, {}};
   Stream *outer = activeStream;
   activeStream = &stream;
   SmallVector<NpyArray> results;
   Clock::time_point start = Clock::now();
+  GuardedRun guarded;
   {
     JitCall call(entryType, args);
-    entry(call.getPackedArguments().data());
-    results = call.takeResults();
+    void **packed = call.getPackedArguments().data();
+    guarded = runGuarded([&] { entry(packed); });
+    if (guarded.outcome == GuardedRun::Completed)
+      results = call.takeResults();
   }
   Clock::time_point end = Clock::now();
   activeStream = outer;
+  if (guarded.outcome == GuardedRun::CheckFailed)
+    return makeError("run-time check failed: " + guarded.message);
   // The returned tokens must be the streamed ones.
-  const NpyArray &out = results.front();
-  auto *ids = static_cast<const int32_t *>(out.data());
-  if (std::vector<int32_t>(ids, ids + out.getNumElements()) != result.tokens)
-    return makeError("internal error: the returned tokens differ from the "
-                     "streamed ones");
+  if (guarded.outcome == GuardedRun::Completed) {
+    const NpyArray &out = results.front();
+    auto *ids = static_cast<const int32_t *>(out.data());
+    if (std::vector<int32_t>(ids, ids + out.getNumElements()) != result.tokens)
+      return makeError("internal error: the returned tokens differ from the "
+                       "streamed ones");
+  }
   if (!result.tokens.empty()) {
     result.prefillSeconds = secondsBetween(start, stream.first);
     result.decodeSeconds = secondsBetween(stream.first, stream.last);

@@ -13,6 +13,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -31,19 +32,107 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <chrono>
+#include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <tuple>
 
 using namespace mlir;
 
+namespace {
+
+/// A guarded run (runGuarded) on this thread: where to jump back to, and
+/// how the run ended.
+struct Guard {
+  std::jmp_buf resume;
+  tok::GuardedRun::Outcome outcome = tok::GuardedRun::Completed;
+  /// What the code passed to puts: a failed check's message.
+  std::string message;
+  Guard *outer = nullptr;
+};
+
+thread_local Guard *activeGuard = nullptr;
+/// Guarded runs in progress on any thread: while there is none, the
+/// allocation hooks below only forward.
+std::atomic<int> guardsRunning{0};
+
+/// The runtime's allocation functions (BufferCache.cpp) and its parallel
+/// region test, looked up once in libtok_parallel_runtime.so.
+using AllocFn = void *(*)(size_t);
+using AlignedAllocFn = void *(*)(size_t, size_t);
+using FreeFn = void (*)(void *);
+using InRegionFn = int (*)();
+std::atomic<AllocFn> runtimeAlloc{nullptr};
+std::atomic<AlignedAllocFn> runtimeAlignedAlloc{nullptr};
+std::atomic<FreeFn> runtimeFree{nullptr};
+std::atomic<InRegionFn> runtimeInRegion{nullptr};
+
+/// The heap buffers that guarded runs allocated and have not freed, with
+/// the run that allocated each.
+std::mutex trackedMutex;
+llvm::DenseMap<void *, Guard *> &trackedBuffers() {
+  static llvm::DenseMap<void *, Guard *> buffers;
+  return buffers;
+}
+
+/// The guard a failed check or a stop on this thread may jump to, if any.
+Guard *leavableGuard() {
+  Guard *guard = activeGuard;
+  if (!guard)
+    return nullptr;
+  InRegionFn inRegion = runtimeInRegion.load(std::memory_order_acquire);
+  if (!inRegion || inRegion())
+    return nullptr;
+  return guard;
+}
+
+void track(void *p) {
+  if (!p || !activeGuard)
+    return;
+  std::lock_guard<std::mutex> lock(trackedMutex);
+  trackedBuffers()[p] = activeGuard;
+}
+
+} // namespace
+
+/// The generated code's heap (tok-to-llvm's generic allocation functions),
+/// through which guarded runs learn which buffers to free when they are
+/// left early; outside guarded runs, the runtime's functions as they are.
+extern "C" void *tokGuardAlloc(size_t size) {
+  void *p = runtimeAlloc.load(std::memory_order_relaxed)(size);
+  track(p);
+  return p;
+}
+
+extern "C" void *tokGuardAlignedAlloc(size_t alignment, size_t size) {
+  void *p =
+      runtimeAlignedAlloc.load(std::memory_order_relaxed)(alignment, size);
+  track(p);
+  return p;
+}
+
+extern "C" void tokGuardFree(void *p) {
+  if (p && guardsRunning.load(std::memory_order_acquire) > 0) {
+    std::lock_guard<std::mutex> lock(trackedMutex);
+    trackedBuffers().erase(p);
+  }
+  runtimeFree.load(std::memory_order_relaxed)(p);
+}
+
 /// Failed run-time checks (cf.assert: a token id outside the vocabulary, a
-/// full cache, ...) call puts and abort. tok-run routes them here: the
-/// message goes to stderr and tok-run exits with status 1, with no stack
-/// dump and nothing lost from stdout.
+/// full cache, ...) call puts and abort. Within a guarded run the message
+/// is kept and the run is left (runGuarded returns it); otherwise tok-run
+/// routes them here: the message goes to stderr and tok-run exits with
+/// status 1, with no stack dump and nothing lost from stdout.
 extern "C" int tokRunCheckMessage(const char *message) {
+  if (Guard *guard = leavableGuard()) {
+    guard->message += message;
+    return 0;
+  }
   llvm::outs().flush();
   std::fflush(stdout);
   llvm::errs() << "tok-run: run-time check failed: " << message << "\n";
@@ -51,9 +140,65 @@ extern "C" int tokRunCheckMessage(const char *message) {
 }
 
 extern "C" void tokRunCheckAbort() {
+  if (Guard *guard = leavableGuard()) {
+    guard->outcome = tok::GuardedRun::CheckFailed;
+    std::longjmp(guard->resume, 1);
+  }
+  // A message kept by a guard that cannot be left is said now.
+  if (Guard *guard = activeGuard; guard && !guard->message.empty())
+    llvm::errs() << "tok-run: run-time check failed: " << guard->message
+                 << "\n";
   llvm::errs().flush();
   std::fflush(nullptr);
   std::_Exit(1);
+}
+
+mlir::tok::GuardedRun mlir::tok::runGuarded(llvm::function_ref<void()> body) {
+  Guard guard;
+  guard.outer = activeGuard;
+  guardsRunning.fetch_add(1, std::memory_order_acq_rel);
+  activeGuard = &guard;
+  // The jump back lands here with setjmp returning 1; `guard` lives in
+  // memory (its address is published), so its fields are current.
+  if (setjmp(guard.resume) == 0)
+    body();
+  activeGuard = guard.outer;
+  // Forget this run's buffers; free them if the run was left early.
+  SmallVector<void *> leftBehind;
+  {
+    std::lock_guard<std::mutex> lock(trackedMutex);
+    auto &buffers = trackedBuffers();
+    for (auto it = buffers.begin(); it != buffers.end();) {
+      auto current = it++;
+      if (current->second != &guard)
+        continue;
+      if (guard.outcome != tok::GuardedRun::Completed)
+        leftBehind.push_back(current->first);
+      buffers.erase(current);
+    }
+  }
+  if (FreeFn free = runtimeFree.load(std::memory_order_relaxed))
+    for (void *p : leftBehind)
+      free(p);
+  guardsRunning.fetch_sub(1, std::memory_order_acq_rel);
+  GuardedRun result;
+  result.outcome = guard.outcome;
+  if (guard.outcome == tok::GuardedRun::Completed && !guard.message.empty()) {
+    // puts from code that went on: what puts would have printed.
+    std::fputs(guard.message.c_str(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    result.message = std::move(guard.message);
+  }
+  return result;
+}
+
+bool mlir::tok::stopGuardedRun() {
+  Guard *guard = leavableGuard();
+  if (!guard)
+    return false;
+  guard->outcome = tok::GuardedRun::Stopped;
+  std::longjmp(guard->resume, 1);
 }
 
 std::string mlir::tok::runtimeLibraryPath(llvm::StringRef name) {
@@ -302,7 +447,9 @@ mlir::tok::Jit::create(ModuleOp module, const JitOptions &options,
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_c_runner_utils.so");
   libs.push_back(TOK_MLIR_RUNNER_UTILS_DIR "/libmlir_runner_utils.so");
   // The runtime of the parallel loops of tok-to-llvm (__kmpc_*).
-  libs.push_back(runtimeLibraryPath("libtok_parallel_runtime.so"));
+  std::string parallelRuntime =
+      runtimeLibraryPath("libtok_parallel_runtime.so");
+  libs.push_back(parallelRuntime);
   // Profiling JIT code: TOK_JIT_PERF=1 registers it with perf (jit-PID.dump
   // for `perf inject --jit`, docs/development.md). Off otherwise: it wrote
   // half a megabyte under ~/.debug/jit on every run.
@@ -342,6 +489,36 @@ mlir::tok::Jit::create(ModuleOp module, const JitOptions &options,
                                                   options.symbols.end());
   all.emplace_back("puts", reinterpret_cast<void *>(&tokRunCheckMessage));
   all.emplace_back("abort", reinterpret_cast<void *>(&tokRunCheckAbort));
+  // The heap of the generated code through the guard's hooks (runGuarded
+  // frees what a run left early had allocated), where the runtime has it.
+  {
+    std::string error;
+    auto runtime = llvm::sys::DynamicLibrary::getPermanentLibrary(
+        parallelRuntime.c_str(), &error);
+    if (!runtime.isValid())
+      return llvm::createStringError("cannot load " + parallelRuntime + ": " +
+                                     error);
+    auto alloc = reinterpret_cast<AllocFn>(
+        runtime.getAddressOfSymbol("_mlir_memref_to_llvm_alloc"));
+    auto alignedAlloc = reinterpret_cast<AlignedAllocFn>(
+        runtime.getAddressOfSymbol("_mlir_memref_to_llvm_aligned_alloc"));
+    auto free = reinterpret_cast<FreeFn>(
+        runtime.getAddressOfSymbol("_mlir_memref_to_llvm_free"));
+    auto inRegion = reinterpret_cast<InRegionFn>(
+        runtime.getAddressOfSymbol("tok_parallel_in_region"));
+    if (alloc && alignedAlloc && free && inRegion) {
+      runtimeAlloc.store(alloc);
+      runtimeAlignedAlloc.store(alignedAlloc);
+      runtimeFree.store(free);
+      runtimeInRegion.store(inRegion, std::memory_order_release);
+      all.emplace_back("_mlir_memref_to_llvm_alloc",
+                       reinterpret_cast<void *>(&tokGuardAlloc));
+      all.emplace_back("_mlir_memref_to_llvm_aligned_alloc",
+                       reinterpret_cast<void *>(&tokGuardAlignedAlloc));
+      all.emplace_back("_mlir_memref_to_llvm_free",
+                       reinterpret_cast<void *>(&tokGuardFree));
+    }
+  }
   llvm::StringMap<void *> exported;
   for (const std::string &path : libs) {
     std::string error;

@@ -364,6 +364,11 @@ void staticInit(int32_t schedule, int32_t *lastIter, T *lower, T *upper,
 
 TOK_EXPORT int32_t __kmpc_global_thread_num(void *) { return tlsThread; }
 
+/// Whether the calling thread runs inside a parallel region (a worker, or
+/// the thread that forked it): the driver's guarded runs (Jit.h) may not
+/// leave compiled code from there, the region's team would wait forever.
+TOK_EXPORT int tok_parallel_in_region() { return tlsInRegion ? 1 : 0; }
+
 TOK_EXPORT void __kmpc_fork_call(void *, int32_t argc, Microtask task, ...) {
   void *args[kMaxArgs];
   if (argc < 0 || argc > kMaxArgs)

@@ -103,6 +103,8 @@ struct GenerateResult {
   /// Speculative decoding: target calls after the prefill, draft tokens
   /// verified and accepted.
   int64_t rounds = 0, drafted = 0, accepted = 0;
+  /// generateWhile's callback ended the generation before its end.
+  bool stopped = false;
 };
 
 class Generator {
@@ -118,10 +120,19 @@ public:
 
   /// Generates after `prompt` (1 to maxPromptTokens ids in the
   /// vocabulary), calling `onToken(token, index)` with each new token as
-  /// it is chosen.
+  /// it is chosen. A run-time check of the compiled code that fails is
+  /// returned as an error ("run-time check failed: ...").
   llvm::Expected<GenerateResult>
   generate(llvm::ArrayRef<int32_t> prompt,
            llvm::function_ref<void(int32_t, int64_t)> onToken = {});
+
+  /// The same, but `onToken` says whether to go on: when it returns false
+  /// the compiled loop is left at once (runGuarded / stopGuardedRun of
+  /// Jit.h; what it had allocated is freed) and the result holds the tokens
+  /// so far, with `stopped` set.
+  llvm::Expected<GenerateResult>
+  generateWhile(llvm::ArrayRef<int32_t> prompt,
+                llvm::function_ref<bool(int32_t, int64_t)> onToken);
 
   const GeneratorReport &getReport() const { return report; }
   int64_t getMaxPromptTokens() const { return maxPromptTokens; }
@@ -130,6 +141,10 @@ private:
   Generator() = default;
   /// Quantizes the weights quantizeArgs names.
   llvm::Error quantizeWeights();
+  llvm::Expected<GenerateResult>
+  run(llvm::ArrayRef<int32_t> prompt,
+      llvm::function_ref<void(int32_t, int64_t)> onToken,
+      llvm::function_ref<bool(int32_t, int64_t)> keepGoing);
   const LlamaModel *model = nullptr;
   const LlamaModel *draftModel = nullptr;
   std::unique_ptr<Jit> jit;

@@ -9,6 +9,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 
 #include <functional>
@@ -66,7 +67,8 @@ struct JitTimes {
 /// code generation (the module is then left as it was).
 ///
 /// Failed run-time checks (puts + abort in the generated code) print
-/// "tok-run: run-time check failed: <message>" and exit with status 1.
+/// "tok-run: run-time check failed: <message>" and exit with status 1,
+/// unless they happen within runGuarded.
 class Jit {
 public:
   static llvm::Expected<std::unique_ptr<Jit>> create(mlir::ModuleOp module,
@@ -87,6 +89,39 @@ private:
   /// MLIR's ExecutionEngine protocol (__mlir_execution_engine_init).
   llvm::SmallVector<void (*)()> destroyHooks;
 };
+
+/// How a run of compiled code under runGuarded ended.
+struct GuardedRun {
+  enum Outcome {
+    /// The code returned.
+    Completed,
+    /// A run-time check failed (cf.assert); `message` is its message.
+    CheckFailed,
+    /// A callback of the code asked to stop (stopGuardedRun).
+    Stopped,
+  };
+  Outcome outcome = Completed;
+  std::string message;
+};
+
+/// Runs `body`, which calls code compiled by Jit, so that a run-time check
+/// failing in that code ends the run instead of the process: the compiled
+/// frames are left (longjmp back to here) and the heap buffers the code
+/// allocated during the run on this thread, and had not freed, are freed.
+/// `body` must hold no object with a destructor across its call into the
+/// compiled code (the jump skips it); the compiled code itself has none.
+/// A check that fails inside a parallel region (on a worker, or on this
+/// thread while it runs one) cannot be left safely and still ends the
+/// process, as does one on a thread with no guarded run. Runs nest; one
+/// per thread at a time is the innermost.
+GuardedRun runGuarded(llvm::function_ref<void()> body);
+
+/// From a callback that compiled code calls on this thread (a streamed
+/// token): leaves the compiled code at once, and the innermost runGuarded
+/// returns Stopped (its buffers freed as for a failed check). Returns false,
+/// having done nothing, where there is no guarded run on this thread or the
+/// callback runs inside a parallel region.
+bool stopGuardedRun();
 
 /// The tok CUDA runtime (libtok_cuda_runtime.so in the lib/ beside the
 /// tool's bin/), opened before compiling so that a missing driver or device

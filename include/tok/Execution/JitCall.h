@@ -57,6 +57,12 @@ public:
   /// each buffer once). Call once after each invocation.
   SmallVector<NpyArray> takeResults();
 
+  /// The result descriptors as the callee wrote them (per result:
+  /// allocated and aligned pointers, offset, sizes, strides), for a caller
+  /// that takes the buffers over itself instead of takeResults; null
+  /// without results.
+  const int64_t *getResultDescriptors() const { return resultStruct; }
+
 private:
   FunctionType fnType;
   /// Descriptor words of every tensor argument, then the result struct.

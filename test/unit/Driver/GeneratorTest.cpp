@@ -22,6 +22,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 
 #include <gtest/gtest.h>
 
@@ -200,3 +201,82 @@ TEST_F(GeneratorTest, RefusesWhatDoesNotFit) {
 }
 
 } // namespace
+
+TEST_F(GeneratorTest, GenerateWhileStopsWhereTheCallbackSays) {
+  tok::GenerateSettings settings;
+  settings.maxNewTokens = 10;
+  auto g = tok::Generator::create(*context, *model, settings, 3);
+  ASSERT_TRUE(static_cast<bool>(g)) << toString(g.takeError());
+  std::vector<int32_t> prompt = {7, 8, 9};
+  auto whole = (*g)->generate(prompt);
+  ASSERT_TRUE(static_cast<bool>(whole)) << toString(whole.takeError());
+  ASSERT_EQ(whole->tokens.size(), 10u);
+  EXPECT_FALSE(whole->stopped);
+  // Stopped after the fourth token, many times over (each stop leaves the
+  // compiled loop with its caches allocated): the tokens so far, and the
+  // generator is as good as new afterwards.
+  for (int i = 0; i < 50; ++i) {
+    std::vector<int32_t> seen;
+    auto part = (*g)->generateWhile(prompt, [&](int32_t token, int64_t) {
+      seen.push_back(token);
+      return seen.size() < 4;
+    });
+    ASSERT_TRUE(static_cast<bool>(part)) << toString(part.takeError());
+    EXPECT_TRUE(part->stopped);
+    EXPECT_EQ(part->tokens, std::vector<int32_t>(whole->tokens.begin(),
+                                                 whole->tokens.begin() + 4));
+    EXPECT_EQ(seen, part->tokens);
+  }
+  auto again =
+      (*g)->generateWhile(prompt, [](int32_t, int64_t) { return true; });
+  ASSERT_TRUE(static_cast<bool>(again)) << toString(again.takeError());
+  EXPECT_FALSE(again->stopped);
+  EXPECT_EQ(again->tokens, whole->tokens);
+}
+
+TEST(JitGuardTest, FailedCheckEndsTheRunNotTheProcess) {
+  setenv("TOK_JIT_CACHE_MB", "0", 1);
+  tok::initializeDriver();
+  DialectRegistry registry;
+  tok::registerDriverDialects(registry);
+  MLIRContext context(registry);
+  // A buffer allocated, then a check on the argument: with %x = 0 the
+  // check fails after the allocation.
+  const char *text = R"mlir(
+    func.func @check(%x: i64) -> i64 {
+      %c0 = arith.constant 0 : i64
+      %buf = memref.alloc() : memref<4096xf32>
+      %ok = arith.cmpi ne, %x, %c0 : i64
+      cf.assert %ok, "x must not be zero"
+      %c1 = arith.constant 1 : index
+      %f = arith.constant 1.0 : f32
+      memref.store %f, %buf[%c1] : memref<4096xf32>
+      memref.dealloc %buf : memref<4096xf32>
+      return %x : i64
+    }
+  )mlir";
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
+  ASSERT_TRUE(module);
+  tok::JitOptions options;
+  options.lowering = "tok-to-llvm";
+  auto jit = tok::Jit::create(*module, options);
+  ASSERT_TRUE(static_cast<bool>(jit)) << toString(jit.takeError());
+  auto fn = (*jit)->lookupPacked("check");
+  ASSERT_TRUE(static_cast<bool>(fn)) << toString(fn.takeError());
+  auto call = [&](int64_t x, int64_t &out) {
+    void *args[] = {&x, &out};
+    return tok::runGuarded([&] { (*fn)(args); });
+  };
+  for (int i = 0; i < 3; ++i) {
+    int64_t out = -1;
+    tok::GuardedRun failed = call(0, out);
+    EXPECT_EQ(failed.outcome, tok::GuardedRun::CheckFailed);
+    EXPECT_EQ(failed.message, "x must not be zero");
+    EXPECT_EQ(out, -1);
+    tok::GuardedRun fine = call(5, out);
+    EXPECT_EQ(fine.outcome, tok::GuardedRun::Completed);
+    EXPECT_EQ(out, 5);
+  }
+  // No run to stop on this thread: nothing happens.
+  EXPECT_FALSE(tok::stopGuardedRun());
+}
