@@ -25,6 +25,7 @@
 #include "KVCacheClasses.h"
 #include "KVCacheTypes.h"
 #include "KVHeadSplit.h"
+#include "KVPoolGuard.h"
 #include "LayerFunctions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -182,6 +183,57 @@ static LogicalResult parseProfile(StringRef path, const EvictSettings &base,
   return success();
 }
 
+/// Window eviction of a batch step: every tok.paged_attention's mask gets
+/// the window (recent + 1 positions) and the sinks, and every function that
+/// runs one (itself or through calls) records `evict` for the host, whose
+/// scheduler releases the pages a sequence can no longer see. A model
+/// window narrower than the new one, without sinks, stays as it is (it
+/// already hides what eviction would); any other existing window is
+/// refused, as its intersection with the new one is no mask.
+static LogicalResult evictPagedAttentions(ModuleOp module,
+                                          ArrayRef<PagedAttentionOp> paged,
+                                          EvictAttr evict) {
+  MLIRContext *ctx = module.getContext();
+  int64_t window = evict.getRecent() + 1, sinks = evict.getSinks();
+  for (PagedAttentionOp op : paged) {
+    MaskAttr mask = op.getMask();
+    if (op->getParentOfType<func::FuncOp>()->hasAttr(kBatchEvictAttrName))
+      return op.emitError("tok-kv-evict: the batch step already has window "
+                          "eviction; apply one eviction pass");
+    if (mask.getBlockDiagonal())
+      return op.emitError("tok-kv-evict: a block-diagonal mask has no "
+                          "per-sequence window");
+    if (mask.getWindow() == 0 && mask.getSinks() == 0) {
+      op.setMaskAttr(MaskAttr::get(ctx, mask.getKind(), window, sinks,
+                                   /*blockDiagonal=*/false));
+      continue;
+    }
+    if (mask.getSinks() == 0 && mask.getWindow() <= window)
+      continue;
+    return op.emitError("tok-kv-evict: the attention already has ")
+           << mask << "; window eviction over a batch step composes only "
+           << "with a model window of at most recent + 1 = " << window
+           << " positions and no sinks";
+  }
+  // The functions that run the attentions, and their callers.
+  llvm::SmallPtrSet<Operation *, 8> marked;
+  for (PagedAttentionOp op : paged)
+    marked.insert(op->getParentOfType<func::FuncOp>());
+  for (bool changed = true; changed;) {
+    changed = false;
+    module.walk([&](func::CallOp call) {
+      auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+      auto caller = call->getParentOfType<func::FuncOp>();
+      if (callee && caller && marked.contains(callee) &&
+          marked.insert(caller).second)
+        changed = true;
+    });
+  }
+  for (Operation *fn : marked)
+    fn->setAttr(kBatchEvictAttrName, evict);
+  return success();
+}
+
 struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
   using Base::Base;
 
@@ -243,15 +295,42 @@ struct TokKVEvictPass : tok::impl::TokKVEvictPassBase<TokKVEvictPass> {
     if (profile.empty() && !(uniform = buildEvict(base, "")))
       return;
 
+    // A batch step: window eviction per sequence, nothing else.
+    SmallVector<PagedAttentionOp> paged;
+    module.walk([&](PagedAttentionOp op) { paged.push_back(op); });
+    if (!paged.empty()) {
+      if (!profile.empty()) {
+        paged.front().emitError(
+            "tok-kv-evict: per-layer profiles do not apply to a batch step "
+            "(tok.paged_attention): the scheduler releases a sequence's "
+            "pages for every layer at once; give one window policy");
+        return signalPassFailure();
+      }
+      if (uniform.getPolicy() != EvictPolicy::window) {
+        paged.front().emitError("tok-kv-evict: policy '")
+            << policy
+            << "' ranks slots by the attention they received, which "
+               "tok.paged_attention does not compute and the scheduler, "
+               "which hands out whole pages shared between sequences, could "
+               "not act on; a batch step takes policy=window only";
+        return signalPassFailure();
+      }
+      if (failed(evictPagedAttentions(module, paged, uniform)))
+        return signalPassFailure();
+    }
+
     // Attentions over a cache this step appended to.
     SmallVector<CachedAttentionOp> attentions;
     module.walk([&](CachedAttentionOp op) {
       if (op.getCache().getDefiningOp<KVAppendOp>())
         attentions.push_back(op);
     });
-    if (attentions.empty())
+    if (attentions.empty()) {
+      if (!paged.empty())
+        return;
       return fail("no tok.cached_attention reads a cache appended in the "
                   "same step; nothing to evict from");
+    }
     // Page bounds (tok-kv-select) and eviction do not compose: the
     // lowering has none for it, and a smaller cache than a page would not
     // be a valid type.

@@ -15,6 +15,7 @@
 #include "tok/Transforms/Passes.h"
 
 #include "KVCacheTypes.h"
+#include "KVPoolGuard.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "tok/Dialect/Tok/IR/TokOps.h"
@@ -48,6 +49,12 @@ struct TokKVQuantizePass : tok::impl::TokKVQuantizePassBase<TokKVQuantizePass> {
         static_cast<int64_t>(residual));
     if (!quant)
       return;
+
+    if (failed(refusePagedKV(
+            module, "tok-kv-quantize",
+            "quantized pages are not implemented yet (a !tok.kv_pool holds "
+            "f32 keys and values only)")))
+      return signalPassFailure();
 
     // What quantized storage cannot do yet, and caches it cannot take.
     bool sawCache = false;

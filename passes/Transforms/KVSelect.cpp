@@ -15,6 +15,7 @@
 #include "tok/Transforms/Passes.h"
 
 #include "KVCacheTypes.h"
+#include "KVPoolGuard.h"
 #include "LayerFunctions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -61,6 +62,12 @@ struct TokKVSelectPass : tok::impl::TokKVSelectPassBase<TokKVSelectPass> {
                              << static_cast<int64_t>(denseLayers);
       return;
     }
+
+    if (failed(refusePagedKV(
+            module, "tok-kv-select",
+            "Quest selection reads per-page key bounds of a !tok.kv_cache, "
+            "which a !tok.kv_pool does not keep, and has no paged lowering")))
+      return signalPassFailure();
 
     bool sawCache = false;
     WalkResult walk =

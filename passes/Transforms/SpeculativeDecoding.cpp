@@ -33,6 +33,7 @@
 
 #include "tok/Transforms/Passes.h"
 
+#include "KVPoolGuard.h"
 #include "LayerFunctions.h"
 #include "SpeculativeExpander.h"
 
@@ -204,6 +205,12 @@ struct TokSpeculativeDecodingPass
     std::optional<NgramMatch> matchRule = symbolizeNgramMatch(match);
     if (!matchRule)
       return fail("unknown match '" + match + "'; expected recent or earliest");
+    if (failed(refusePagedKV(
+            module, "tok-speculative-decoding",
+            "draft / verify rounds rewrite @generate's decoding loop, and a "
+            "batch step is driven by the host's scheduler, which has no "
+            "draft or verify rounds")))
+      return signalPassFailure();
     Builder builder(ctx);
     // n-max, n-min and match only shape the ngram drafter; model drafters
     // keep the attribute's defaults.

@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KVPoolGuard.h"
 #include "LayerFunctions.h"
 #include "TokenReduction.h"
 #include "tok/Transforms/Passes.h"
@@ -105,6 +106,12 @@ struct TokTokenMergePass : tok::impl::TokTokenMergePassBase<TokTokenMergePass> {
     for (int64_t v : rList)
       if (v < 0)
         return fail("r-list entries must be non-negative, got " + Twine(v));
+
+    if (failed(refusePagedKV(
+            module, "tok-token-merge",
+            "merging tokens would mix rows of different sequences whose "
+            "keys and values live at fixed slots of their own pages")))
+      return signalPassFailure();
 
     // The reduction carries its state (token maps, sizes, scores) from one
     // block into the next: encoder blocks built as layer functions are

@@ -25,6 +25,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "KVPoolGuard.h"
 #include "LayerFunctions.h"
 #include "TokenReduction.h"
 #include "tok/Transforms/Passes.h"
@@ -79,6 +80,13 @@ struct TokTokenPrunePass : tok::impl::TokTokenPrunePassBase<TokTokenPrunePass> {
         return fail("layers must be non-negative, got " + Twine(l));
     if (restore != "scatter" && restore != "none")
       return fail("unknown restore '" + restore + "' (scatter, none)");
+
+    if (failed(refusePagedKV(
+            module, "tok-token-prune",
+            "pruning drops rows of a step, but a batch step's rows are other "
+            "sequences' tokens whose keys and values the scheduler placed "
+            "in pages")))
+      return signalPassFailure();
 
     // The reduction carries its state (token maps, sizes, scores) from one
     // block into the next: encoder blocks built as layer functions are

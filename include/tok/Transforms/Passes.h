@@ -13,6 +13,12 @@
 namespace mlir {
 namespace tok {
 
+/// On a function that runs tok.paged_attention (itself or through calls):
+/// the window eviction (#tok.evict<window, ...>) tok-kv-evict applied to
+/// the batch step. The host's scheduler follows it, releasing each
+/// sequence's pages wholly outside its sinks and window (docs/serving.md).
+inline constexpr llvm::StringLiteral kBatchEvictAttrName("tok.kv_window");
+
 #define GEN_PASS_DECL
 #include "tok/Transforms/Passes.h.inc"
 
