@@ -9,8 +9,12 @@
 #include "Pipeline.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "tok/Dialect/Tok/IR/TokAttrs.h"
 #include "tok/Execution/JitCall.h"
 #include "tok/Frontend/LlamaModule.h"
+#include "tok/Transforms/Passes.h"
 
 #include <algorithm>
 #include <chrono>
@@ -72,6 +76,7 @@ BatchExecutor::create(MLIRContext &context, const LlamaModel &model,
   x->model = &model;
   x->settings = settings;
   x->pages = pages;
+  x->poolBytes = bytes;
 
   LlamaModuleOptions options;
   options.interleavedRope = model.hasInterleavedRope();
@@ -82,7 +87,32 @@ BatchExecutor::create(MLIRContext &context, const LlamaModel &model,
   options.stepEntries = false;
   options.batch = LlamaBatchOptions{pages, settings.pageSize};
   OwningOpRef<ModuleOp> module = buildLlamaModule(&context, config, options);
+  // Only @batch_step and what it calls: the user's passes see the batch
+  // step alone, not the single-sequence functions the builder adds.
+  for (auto f : module->getOps<func::FuncOp>())
+    if (f.getSymName() != "batch_step")
+      f.setPrivate();
+  {
+    PassManager pm(&context);
+    pm.addPass(createSymbolDCEPass());
+    if (failed(pm.run(*module)))
+      return makeDriverError("internal error: dropping the single-sequence "
+                             "functions failed");
+  }
   auto fn = module->lookupSymbol<func::FuncOp>("batch_step");
+  FunctionType built = fn.getFunctionType();
+  if (llvm::Error err = applyUserPipeline(*module, settings.pipeline))
+    return std::move(err);
+  fn = module->lookupSymbol<func::FuncOp>("batch_step");
+  if (!fn || fn.getFunctionType() != built)
+    return makeDriverError(
+        "--pipeline must keep @batch_step and its signature (passes that "
+        "change weights or KV memory types are not supported on the batch "
+        "path yet)");
+  if (auto evict = fn->getAttrOfType<EvictAttr>(kBatchEvictAttrName)) {
+    x->window = evict.getRecent() + 1;
+    x->sinks = evict.getSinks();
+  }
   x->entryType = getCallableType(fn.getFunctionType());
   JitOptions jitOptions;
   jitOptions.optLevel = settings.optLevel;
@@ -114,6 +144,8 @@ serve::SchedulerConfig BatchExecutor::getSchedulerConfig() const {
   sc.prefillChunk = settings.prefillChunk;
   sc.contextLimit = settings.contextLimit;
   sc.prefixCaching = settings.prefixCaching;
+  sc.window = window;
+  sc.sinks = sinks;
   return sc;
 }
 

@@ -48,6 +48,11 @@ public:
   llvm::Expected<llvm::ArrayRef<float>> run(const serve::StepPlan &plan);
 
   int64_t getPages() const { return pages; }
+  /// The KV pools' bytes (every layer's keys and values).
+  uint64_t getPoolBytes() const { return poolBytes; }
+  /// The window eviction the pipeline gave the step (0 0: none).
+  int64_t getWindow() const { return window; }
+  int64_t getSinks() const { return sinks; }
   int64_t getPageCopies() const { return pageCopies; }
   double getCompileSeconds() const { return compileSeconds; }
   const LlamaModel &getModel() const { return *model; }
@@ -59,6 +64,8 @@ private:
   const LlamaModel *model = nullptr;
   BatchSettings settings;
   int64_t pages = 0;
+  uint64_t poolBytes = 0;
+  int64_t window = 0, sinks = 0;
   std::unique_ptr<Jit> jit;
   void (*entry)(void **) = nullptr;
   FunctionType entryType;

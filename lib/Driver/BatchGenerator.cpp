@@ -29,6 +29,10 @@ BatchGenerator::~BatchGenerator() = default;
 
 int64_t BatchGenerator::getPages() const { return executor->getPages(); }
 
+uint64_t BatchGenerator::getPoolBytes() const {
+  return executor->getPoolBytes();
+}
+
 llvm::Expected<std::unique_ptr<BatchGenerator>>
 BatchGenerator::create(MLIRContext &context, const LlamaModel &model,
                        const BatchSettings &settings) {
@@ -98,6 +102,8 @@ BatchGenerator::generate(llvm::ArrayRef<std::vector<int32_t>> prompts,
   stats.prefixHitTokens += sched.prefixHitTokens();
   stats.preemptions += sched.numPreemptions();
   stats.pageCopies += executor->getPageCopies() - copiesBefore;
+  stats.peakPagesHeld = std::max(stats.peakPagesHeld, sched.peakPagesHeld());
+  stats.windowReleasedPages += sched.windowReleasedPages();
   stats.seconds += secondsSince(start);
   return out;
 }

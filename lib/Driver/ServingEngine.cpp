@@ -163,6 +163,8 @@ EngineMetrics ServingEngine::getMetrics() const {
   m.pagesUsed = scheduler->pagesUsed();
   m.pagesFree = scheduler->pagesFree();
   m.pagesCached = scheduler->pagesCached();
+  m.pagesHeld = scheduler->pagesHeld();
+  m.windowReleasedPages = scheduler->windowReleasedPages();
   m.preemptions = scheduler->numPreemptions();
   m.steps = scheduler->stepsScheduled();
   return m;

@@ -383,6 +383,7 @@ int tokrun::runGenerate(MLIRContext &context) {
     batch.printIds = printIds;
     batch.quiet = quiet;
     batch.optLevel = genOptLevel;
+    batch.pipeline = passPipeline;
     return tokrun::runGenerateBatch(context, batch);
   }
   if (!promptIds.empty() + !promptFile.empty() +

@@ -187,6 +187,7 @@ int tokrun::runGenerateBatch(MLIRContext &context, const BatchArgs &args) {
   settings.maxNewTokens =
       std::min<int64_t>(args.maxNewTokens, settings.contextLimit - longest);
   settings.optLevel = args.optLevel;
+  settings.pipeline = args.pipeline;
   auto gen = tok::BatchGenerator::create(context, model, settings);
   if (!gen)
     return fail(llvm::toString(gen.takeError()));
@@ -212,9 +213,11 @@ int tokrun::runGenerateBatch(MLIRContext &context, const BatchArgs &args) {
     llvm::errs() << llvm::formatv(
         "tok-run: {0} prompts in {1} steps ({2} tokens scheduled, {3} prompt "
         "tokens from shared pages, {4} preemptions) in {5:f2} s after "
-        "{6:f2} s compiling; {7} KV pages of {8} slots\n",
+        "{6:f2} s compiling; {7} KV pages of {8} slots ({9} bytes), at most "
+        "{10} held at once, {11} released behind a window\n",
         prompts.size(), s.steps, s.tokensScheduled, s.prefixHitTokens,
         s.preemptions, s.seconds, s.compileSeconds, (*gen)->getPages(),
-        pageSize.getValue());
+        pageSize.getValue(), (*gen)->getPoolBytes(), s.peakPagesHeld,
+        s.windowReleasedPages);
   return 0;
 }

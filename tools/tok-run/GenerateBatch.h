@@ -17,6 +17,8 @@ namespace tokrun {
 /// The options of `tok-run generate` the batch path shares.
 struct BatchArgs {
   std::string modelPath, tokenizerPath;
+  /// --pipeline: tok passes applied to the batch step.
+  std::string pipeline;
   int64_t maxNewTokens = 64, eos = -2;
   double temperature = 0.0;
   bool printIds = false, quiet = false;

@@ -117,6 +117,12 @@ cl::opt<int> drainSeconds(
     cl::desc("On SIGTERM / SIGINT: seconds in-flight requests may run on "
              "before they are cut short"),
     cl::init(10), cl::cat(serveCategory));
+cl::opt<std::string> passPipeline(
+    "pipeline",
+    cl::desc("tok passes applied to the batch step before lowering, as "
+             "tok-run generate's --pipeline, e.g. 'tok-kv-evict{policy=window "
+             "budget=260 sinks=4 recent=256}'"),
+    cl::value_desc("passes"), cl::init(""), cl::cat(serveCategory));
 cl::opt<unsigned> optLevel("O", cl::desc("Optimization level (0-3)"),
                            cl::init(3), cl::cat(serveCategory));
 
@@ -782,6 +788,12 @@ void Server::handleMetrics(httplib::Response &res) {
   metric("tok_kv_pages_used", "gauge", "KV pages held by sequences.",
          i(m.pagesUsed));
   metric("tok_kv_pages_free", "gauge", "KV pages free.", i(m.pagesFree));
+  metric("tok_kv_pages_held", "gauge",
+         "KV pages running sequences hold (not the prefix cache's alone).",
+         i(m.pagesHeld));
+  metric("tok_kv_window_released_pages_total", "counter",
+         "KV pages released behind a sequence's window (tok-kv-evict).",
+         i(m.windowReleasedPages));
   metric("tok_kv_pages_cached", "gauge", "KV pages in the prefix cache.",
          i(m.pagesCached));
   metric("tok_preemptions_total", "counter",
@@ -919,6 +931,7 @@ int main(int argc, char **argv) {
   settings.batch.contextLimit = context;
   settings.batch.optLevel = optLevel;
   settings.batch.prefixCaching = !noPrefixCache;
+  settings.batch.pipeline = passPipeline;
   // Requests in flight are bounded by the server (maxActive below); the
   // engine's own bound only backs it up.
   settings.maxWaiting = maxSequences + maxQueue;

@@ -58,12 +58,21 @@ struct BatchSettings {
   /// scheduler checks, and LongRoPE's factor choice.
   int64_t contextLimit = 0;
   unsigned optLevel = 3;
+  /// tok passes applied to the batch step before lowering (tok-opt syntax
+  /// without the anchor, like Settings::pipeline of the single-sequence
+  /// path); the passes that have no rule for paged KV memory refuse it.
+  /// tok-kv-evict{policy=window ...} makes the scheduler release each
+  /// sequence's pages outside its window (docs/serving.md).
+  std::string pipeline;
 };
 
 /// What a batch generation did.
 struct BatchStats {
   int64_t steps = 0, tokensScheduled = 0, prefixHitTokens = 0, preemptions = 0,
           pageCopies = 0;
+  /// The most pages the sequences held at once, and the pages released
+  /// because they left a sequence's window (tok-kv-evict).
+  int64_t peakPagesHeld = 0, windowReleasedPages = 0;
   double seconds = 0, compileSeconds = 0;
 };
 
@@ -86,6 +95,8 @@ public:
 
   const BatchStats &getStats() const { return stats; }
   int64_t getPages() const;
+  /// The KV pools' bytes (every layer's keys and values).
+  uint64_t getPoolBytes() const;
 
 private:
   BatchGenerator() = default;

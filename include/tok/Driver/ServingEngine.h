@@ -103,6 +103,9 @@ struct EngineMetrics {
   int64_t requestsTotal = 0, requestsRunning = 0, requestsWaiting = 0;
   int64_t generatedTokens = 0, promptTokens = 0, prefixHitTokens = 0;
   int64_t pagesUsed = 0, pagesFree = 0, pagesCached = 0;
+  /// Pages running sequences hold (the prefix cache's alone not counted),
+  /// and pages released behind a sequence's window (tok-kv-evict).
+  int64_t pagesHeld = 0, windowReleasedPages = 0;
   int64_t preemptions = 0, steps = 0;
   double stepSeconds = 0;
 };
