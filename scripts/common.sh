@@ -19,7 +19,7 @@ TOK_PACKAGES=(
   build-essential cmake ninja-build ccache
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   clang-format-22 libgtest-dev libicu-dev python3 python3-numpy python3-pip
-  libcpp-httplib-dev
+  libcpp-httplib-dev python3-venv python3-dev
 )
 
 tok_log() {
@@ -105,4 +105,32 @@ tok_build() {
   tok_configure
   tok_log "building ${*:-all}"
   cmake --build "$TOK_BUILD_DIR" --parallel "$TOK_JOBS" ${1:+--target "$@"}
+}
+
+# The Python package (python/, docs/python.md): a virtual environment with
+# what its build and tests need from PyPI (nanobind, scikit-build-core,
+# pytest), on Debian's python3 with its site packages (NumPy). Idempotent.
+tok_python_venv() {
+  local venv=$1
+  if [ ! -x "$venv/bin/python" ]; then
+    tok_log "creating the Python environment $venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+  fi
+  if ! "$venv/bin/python" -c "import nanobind, scikit_build_core, pytest, numpy" \
+      2>/dev/null; then
+    tok_log "installing nanobind, scikit-build-core and pytest into $venv (pip)"
+    "$venv/bin/pip" install -q nanobind scikit-build-core pytest
+  fi
+}
+
+# tok_python_install <venv> <tok prefix>: builds tok._tok against the tok
+# package installed in <prefix> (its CMake build kept in
+# $TOK_BUILD_DIR/python-ext, so a second run rebuilds only what changed) and
+# installs the package into <venv>.
+tok_python_install() {
+  local venv=$1 prefix=$2
+  "$venv/bin/pip" install -q --no-build-isolation \
+    --config-settings=build-dir="$TOK_BUILD_DIR/python-ext" \
+    --config-settings=cmake.define.Tok_DIR="$prefix/lib/cmake/tok" \
+    "$TOK_ROOT/python"
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build, install the package, build the
 # out-of-tree consumer against it, then run the lit suite and the GoogleTest
-# unit tests in one lit invocation. Ends with "N passed, N failed" and exits
-# non-zero if anything failed. See README.md.
+# unit tests in one lit invocation, then build the Python package against
+# the installed one and run its pytest tests. Ends with "N passed, N failed"
+# (all of them) and exits non-zero if anything failed. See README.md.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 tok_install_deps
@@ -31,5 +32,20 @@ status=0
   -o "$results" \
   "$TOK_BUILD_DIR/test" "$TOK_BUILD_DIR/test/unit" 2>&1 | tee "$log" || status=$?
 
-python3 "$TOK_ROOT/scripts/summarize_lit.py" "$results" "$log" || status=1
+# The Python package: built against the installed package, installed into a
+# virtual environment, its pytest tests run (test/python).
+venv="$TOK_BUILD_DIR/python-venv"
+junit="$TOK_BUILD_DIR/pytest-results.xml"
+rm -f "$junit"
+tok_log "building the Python package (python/) into $venv and running its tests"
+if tok_python_venv "$venv" && tok_python_install "$venv" "$prefix"; then
+  TOK_BUILD_DIR="$TOK_BUILD_DIR" "$venv/bin/python" -m pytest -q \
+    -p no:cacheprovider --junitxml="$junit" "$TOK_ROOT/test/python" || status=1
+else
+  tok_log "error: the Python package did not build or install"
+  status=1
+fi
+
+python3 "$TOK_ROOT/scripts/summarize_lit.py" "$results" "$log" \
+  --junit "$junit" || status=1
 exit $status

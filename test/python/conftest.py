@@ -1,8 +1,8 @@
 """Shared fixtures of the tok Python package's tests (pytest).
 
 The references are tok's command-line tools (tok-run generate / embed, run
-as separate processes) and NumPy; TOK_BIN_DIR names the directory of the
-tools (default: the repository's build/bin).
+as separate processes, from TOK_BUILD_DIR's bin/; default: the
+repository's build/) and NumPy.
 """
 
 import os
@@ -12,7 +12,8 @@ import sys
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("TOK_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+BUILD = os.environ.get("TOK_BUILD_DIR", os.path.join(ROOT, "build"))
+BIN = os.path.join(BUILD, "bin")
 PYSTDLIB = os.path.join(ROOT, "models", "pystdlib")
 
 sys.path.insert(0, os.path.join(ROOT, "test", "Integration", "Inputs"))
@@ -62,5 +63,5 @@ def _jit_cache():
     # the build tree, away from the user's; a later run loads what this one
     # compiled.
     path = os.environ.setdefault("TOK_JIT_CACHE_DIR",
-                                 os.path.join(ROOT, "build", "python-jit-cache"))
+                                 os.path.join(BUILD, "python-jit-cache"))
     os.makedirs(path, mode=0o700, exist_ok=True)
