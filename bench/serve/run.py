@@ -3,8 +3,9 @@ at batch 1, under the same load from the same client (bench/serve/load.py).
 
 Usage (hold the build lock: timings on 2 shared cores mean nothing while
 something builds):
-    flock /tmp/tok-build.lock python3 bench/serve/run.py [--quick]
-        [--models pyllama-4m,110m] [--skip-peer] [--skip-prefix] [--json OUT]
+    flock /tmp/tok-build.lock /usr/bin/python3 bench/serve/run.py [--quick]
+        [--models pyllama-4m,110m] [--levels 1,4,16,64] [--rounds 3]
+        [--skip-peer] [--skip-prefix] [--json OUT]
 
 Models: the trained pyllama-4m (../shared/models/pyllama-4m beside the
 checkout, skipped if absent: byte vocabulary, GQA 8/4, 6 layers, dim 256)
@@ -45,7 +46,11 @@ gets ignore_eos); every response's token count is checked against
 max_tokens. At concurrency c the client keeps c requests in flight (closed
 loop) over max(8, 2c) requests (64 at c = 64); the level's throughput is
 all generated tokens over the wall time of the level. TTFT is the time to
-the first streamed token, latency the whole request.
+the first streamed token, latency the whole request. The servers of a
+model stay up together; every level runs --rounds times (a new request
+list each round), the engines taking turns in an order that rotates each
+round, and the median round is reported (paired runs: the machine is
+shared, and a disturbance hits the engines alike).
 
 Prefix scenario (110M shape only: it needs 1,000+ positions): 16 requests
 whose prompts are one 1,000-token prefix plus a different 8-24-token
@@ -280,7 +285,7 @@ def measure_level(server, engine, bodies, concurrency):
     return row
 
 
-def print_row(name, row):
+def print_row(name, row, tag=""):
     extra = ""
     if "step_ms_mean" in row:
         extra = " | %5.1f ms/step, %5.1f tok/step, busy %3.0f%%" % (
@@ -288,8 +293,8 @@ def print_row(name, row):
     bad = ""
     if row["n_errors"] or row["wrong_length"]:
         bad = "  [%d errors, %d wrong lengths: %s]" % (row["n_errors"], row["wrong_length"], row["errors"][:1])
-    print("%-10s %-12s c=%-3d %8.1f tok/s | TTFT med %6.3f s p90 %6.3f s | latency med %6.2f s%s%s"
-          % (name, row["engine"], row["concurrency"], row["tokens_s"], row["ttft_median_s"] or -1,
+    print("%-10s %-9s %-6s c=%-3d %8.1f tok/s | TTFT med %6.3f s p90 %6.3f s | latency med %6.2f s%s%s"
+          % (name, row["engine"], tag, row["concurrency"], row["tokens_s"], row["ttft_median_s"] or -1,
              row["ttft_p90_s"] or -1, row["latency_median_s"] or -1, extra, bad))
     sys.stdout.flush()
 
@@ -320,41 +325,61 @@ def tok_run_batch1(args, model, bodies):
 
 
 def throughput(args, name, model, llama_bin, levels, quick):
+    """Every engine's server is started once and stays up (idle servers
+    take no CPU); each level is measured --rounds times, the engines taking
+    turns in an order that rotates every round (paired runs: a slow moment
+    of the shared machine hits them alike), and the round with the median
+    throughput is the level's row."""
     new_range = (16, 32) if quick else (64, 128)
     top = max(levels)
     slot_context = 512
-    lists = {c: request_list(model, n_requests(c, quick), new_range, seed=c) for c in levels}
-    rows = []
+    # A fresh request list per level and round (all engines get the same
+    # one): a repeated prompt would hit tok's prefix cache.
+    lists = {(c, r): request_list(model, n_requests(c, quick), new_range, seed=1000 * r + c)
+             for c in levels for r in range(args.rounds)}
     b1_levels = [c for c in levels if c in (1, 16)] or [levels[0]]
-    plan = [("tok", top, levels), ("tok-b1", 1, b1_levels)]
-    for engine, slots, lv in plan:
-        server = tok_server(args, model, slots, slot_context)
-        print("%-10s %-12s started in %.1f s (compile included)" % (name, engine, server.start_s))
-        try:
-            for c in lv:
-                row = measure_level(server, engine, lists[c], c)
+    servers = {}
+    try:
+        for engine, slots in (("tok", top), ("tok-b1", 1)):
+            servers[engine] = tok_server(args, model, slots, slot_context)
+            print("%-10s %-12s started in %.1f s (compile included)" % (name, engine, servers[engine].start_s))
+        if llama_bin:
+            servers["llama.cpp"] = llama_server(llama_bin, model, top, slot_context)
+        engines = list(servers)
+        rows, texts = [], {}
+        for c in levels:
+            runs = {e: [] for e in engines}
+            for r in range(args.rounds):
+                order = engines[r % len(engines):] + engines[:r % len(engines)]
+                for engine in order:
+                    if engine == "tok-b1" and c not in b1_levels:
+                        continue
+                    row = measure_level(servers[engine], engine, lists[(c, r)], c)
+                    row["round"] = r
+                    if r == 0 and c == levels[0]:
+                        texts[engine] = row["first_text"]
+                    runs[engine].append(row)
+                    if args.rounds > 1:
+                        print_row(name, row, "  round %d" % r)
+            for engine in engines:
+                if not runs[engine]:
+                    continue
+                ordered = sorted(runs[engine], key=lambda x: x["tokens_s"])
+                row = dict(ordered[(len(ordered) - 1) // 2])
+                row["rounds_tokens_s"] = [x["tokens_s"] for x in runs[engine]]
                 rows.append(row)
-                print_row(name, row)
-        finally:
-            server.stop()
-    if llama_bin:
-        server = llama_server(llama_bin, model, top, slot_context)
-        try:
-            for c in levels:
-                row = measure_level(server, "llama.cpp", lists[c], c)
-                rows.append(row)
-                print_row(name, row)
-        finally:
+                print_row(name, row, "median" if args.rounds > 1 else "")
+    finally:
+        for server in servers.values():
             server.stop()
     # Greedy on the same f32 weights: the first request's text should agree
     # (random weights make near-ties, so a late divergence is not an error).
-    texts = {r["engine"]: r["first_text"] for r in rows if r["concurrency"] == levels[0]}
     if "tok" in texts and "llama.cpp" in texts:
         a, b = texts["tok"].strip(), texts["llama.cpp"].strip()
         same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         print("%-10s first request's text, tok vs llama.cpp: %d of %d characters agree"
               % (name, same, max(len(a), len(b))))
-    ref = tok_run_batch1(args, model, lists[levels[0]][:1 if quick else 4])
+    ref = tok_run_batch1(args, model, lists[(levels[0], 0)][:1 if quick else 4])
     print("%-10s tok-run generate, one prompt at a time: %.1f tok/s (prefill + decode time, %d requests)"
           % (name, ref["tokens_s"], ref["requests"]))
     return rows, ref
@@ -449,6 +474,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a smoke run: fewer, shorter requests; levels 1, 4, 16")
     ap.add_argument("--models", default="pyllama-4m,110m")
     ap.add_argument("--levels", default=None, help="concurrency levels (default 1,4,16,64; --quick 1,4,16)")
+    ap.add_argument("--rounds", type=int, default=None, help="paired rounds per level (default 3; --quick 1)")
     ap.add_argument("--skip-peer", action="store_true", help="no llama.cpp server")
     ap.add_argument("--skip-prefix", action="store_true")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tok-bench-serve"),
@@ -457,6 +483,8 @@ def main():
     ap.add_argument("--tok-run", default=os.path.join(ROOT, "build", "bin", "tok-run"))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     levels = [int(x) for x in (args.levels or ("1,4,16" if args.quick else "1,4,16,64")).split(",")]
     out_json = args.json or os.path.join(ROOT, "bench", "results", "serve_quick.json" if args.quick
                                          else "serve.json")
@@ -470,15 +498,25 @@ def main():
 
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
+    # The binaries are built from the working tree: name the tracked
+    # sources that differ from the commit.
+    dirty = subprocess.run(["git", "-C", ROOT, "diff", "--name-only", "HEAD", "--", "lib", "include", "passes",
+                            "tools"], capture_output=True, text=True).stdout.split()
     cpu = ""
     try:
         cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")][0]
     except (OSError, IndexError):
         pass
-    print("machine: %s, %d cores; commit %s; %d threads per engine" % (cpu, os.cpu_count(), commit, THREADS))
+    print("machine: %s, %d cores; commit %s%s; %d threads per engine"
+          % (cpu, os.cpu_count(), commit, " (+ uncommitted: %s)" % ", ".join(dirty) if dirty else "", THREADS))
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print("warning: load average %.2f before the run: something else is using the cores" % load_before)
     result = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
+              "load_average_before": load_before,
+              "uncommitted_sources": dirty,
               "machine": cpu or platform.machine(), "cores": os.cpu_count(), "threads": THREADS,
-              "quick": args.quick, "levels": levels, "llama_server": llama_bin is not None, "models": {}}
+              "quick": args.quick, "levels": levels, "rounds": args.rounds, "llama_server": llama_bin is not None, "models": {}}
 
     for name, model in models.items():
         rows, ref = throughput(args, name, model, llama_bin, levels, args.quick)
@@ -487,13 +525,19 @@ def main():
         tok, b1 = level_row(rows, "tok", c), level_row(rows, "tok-b1", c) or level_row(rows, "tok-b1", 1)
         peer = level_row(rows, "llama.cpp", c)
         ratios = {"concurrency": c, "vs_batch1": tok["tokens_s"] / b1["tokens_s"],
-                  "vs_tok_run_generate": tok["tokens_s"] / ref["tokens_s"]}
+                  "vs_tok_run_generate": tok["tokens_s"] / ref["tokens_s"],
+                  "vs_batch1_by_round": [x / y for x, y in zip(tok["rounds_tokens_s"], b1["rounds_tokens_s"])]}
         if peer and peer["tokens_s"] > 0:
             ratios["vs_llama_cpp"] = tok["tokens_s"] / peer["tokens_s"]
+            ratios["vs_llama_cpp_by_round"] = [x / y for x, y in zip(tok["rounds_tokens_s"],
+                                                                     peer["rounds_tokens_s"])]
         entry["ratios"] = ratios
-        print("%-10s at %d concurrent: tok / tok batch-1 %.2fx (target >= 4), / tok-run generate %.2fx%s"
-              % (name, c, ratios["vs_batch1"], ratios["vs_tok_run_generate"],
-                 ", / llama.cpp server %.2fx (target >= 1.5)" % ratios["vs_llama_cpp"]
+        fmt = lambda xs: "/".join("%.2f" % x for x in xs)
+        print("%-10s at %d concurrent (medians): tok / tok batch-1 %.2fx (rounds %s; target >= 4), "
+              "/ tok-run generate %.2fx%s"
+              % (name, c, ratios["vs_batch1"], fmt(ratios["vs_batch1_by_round"]), ratios["vs_tok_run_generate"],
+                 ", / llama.cpp server %.2fx (rounds %s; target >= 1.5)"
+                 % (ratios["vs_llama_cpp"], fmt(ratios["vs_llama_cpp_by_round"]))
                  if "vs_llama_cpp" in ratios else ""))
         if name == "110m" and not args.skip_prefix:
             entry["prefix"] = prefix_scenario(args, model, args.quick)
