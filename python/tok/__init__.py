@@ -360,9 +360,9 @@ class Model:
         if _tok.is_encoder_path(path):
             if draft_model or draft_skip or cache_capacity:
                 raise ArgumentError("an encoder takes no draft or cache options")
-            native = _tok.Encoder.open(path, tokenizer or "", pipeline or "", normalize)
-            return cls(native, "encoder", path)
-        native = _tok.Decoder.open(
+            encoder = _tok.Encoder.open(path, tokenizer or "", pipeline or "", normalize)
+            return cls(encoder, "encoder", path)
+        decoder = _tok.Decoder.open(
             path,
             tokenizer or "",
             pipeline or "",
@@ -374,7 +374,7 @@ class Model:
             positions or 0,
             False,
         )
-        return cls(native, "decoder", path)
+        return cls(decoder, "decoder", path)
 
     @property
     def kind(self) -> str:
@@ -451,12 +451,12 @@ class Model:
         if isinstance(stop, str):
             stops = [stop]
         elif stop is not None:
-            for s in stop:
-                if isinstance(s, str):
-                    if s:
-                        stops.append(s)
+            for item in stop:
+                if isinstance(item, str):
+                    if item:
+                        stops.append(item)
                 else:
-                    stop_ids.append(int(s))
+                    stop_ids.append(int(item))
         if eos is None:
             eos_ids: Optional[List[int]] = None if not stop_ids else list(self._info["eos"])
         elif isinstance(eos, int):
@@ -469,13 +469,13 @@ class Model:
         final_eos = list(self._info["eos"]) if eos_ids is None else eos_ids
         args = (ids, max_new_tokens, float(temperature), top_k, float(top_p), seed, eos_ids)
         if stream or stops:
-            s = TokenStream(self, self._native.stream(*args), ids, stops, final_eos)
+            tokens_stream = TokenStream(self, self._native.stream(*args), ids, stops, final_eos)
             if stream:
-                return s
-            for _ in s:
+                return tokens_stream
+            for _ in tokens_stream:
                 pass
-            assert s.result is not None
-            return s.result
+            assert tokens_stream.result is not None
+            return tokens_stream.result
         d = self._native.generate(*args)
         decoder = _TextDecoder(self._native, ids, self._info["has_tokenizer"])
         text = "".join(decoder.add(t) for t in d["tokens"]) + decoder.finish()
@@ -497,7 +497,7 @@ class Model:
         longer ones keeping the last token ([SEP]), else they raise."""
         self._need("encoder", "embed")
         single = isinstance(texts, str)
-        items = [texts] if single else list(texts)
+        items: List[Any] = [texts] if single else list(texts)
         rows: List[List[int]] = []
         for item in items:
             row = self.tokenize(item) if isinstance(item, str) else [int(i) for i in item]
