@@ -75,25 +75,25 @@ def test_two_threads_with_their_own_models():
 
 
 def test_the_gil_is_released_while_generating(builtin):
-    builtin.generate([1, 2, 3], max_new_tokens=64)  # compiled
+    builtin.generate([1, 2, 3], max_new_tokens=256)  # compiled
     ticks = [0]
     stop = threading.Event()
 
     def count():
         while not stop.is_set():
             ticks[0] += 1
-            time.sleep(0.0005)
+            time.sleep(0.001)
 
     t = threading.Thread(target=count)
     t.start()
-    time.sleep(0.01)
+    time.sleep(0.02)
     before = ticks[0]
     start = time.monotonic()
-    for _ in range(5):
-        builtin.generate([1, 2, 3], max_new_tokens=64)
+    builtin.generate([1, 2, 3], max_new_tokens=256)  # one call, no Python in it
     elapsed = time.monotonic() - start
     during = ticks[0] - before
     stop.set()
     t.join()
-    # With the GIL held the counter would stand still for the whole call.
-    assert during >= max(5, int(elapsed / 0.0005 * 0.1)), (during, elapsed)
+    # With the GIL held through the call the counter could not move at all;
+    # released, it ticks about once a millisecond.
+    assert during >= 5, (during, elapsed)
