@@ -29,7 +29,11 @@
 #include "tok/Frontend/LlamaModule.h"
 #include "tok/Frontend/Tokenizer.h"
 
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -58,6 +62,45 @@ nb::dict costDict(const tok::FunctionCost &cost) {
   d["attention_flops"] = cost.attentionFlops;
   return d;
 }
+
+/// Collects the diagnostics of a compile (a pass that fails says why
+/// there), for the message of the error that follows.
+class CollectDiagnostics {
+public:
+  explicit CollectDiagnostics(MLIRContext &context)
+      : handler(&context, [this](Diagnostic &diag) {
+          llvm::raw_string_ostream os(text);
+          os << diag.getLocation() << ": ";
+          switch (diag.getSeverity()) {
+          case DiagnosticSeverity::Error:
+            os << "error: ";
+            break;
+          case DiagnosticSeverity::Warning:
+            os << "warning: ";
+            break;
+          default:
+            os << "note: ";
+            break;
+          }
+          os << diag << "\n";
+          return success();
+        }) {}
+
+  /// Returns the value of `expected`, or throws its error with the
+  /// diagnostics.
+  template <typename T> T take(llvm::Expected<T> expected) {
+    if (expected)
+      return std::move(*expected);
+    std::string message = llvm::toString(expected.takeError());
+    if (!text.empty())
+      message += ":\n" + llvm::StringRef(text).rtrim().str();
+    tokpy::fail(ErrorKind::Compile, message);
+  }
+
+private:
+  std::string text;
+  ScopedDiagnosticHandler handler;
+};
 
 /// What a generation asks for beyond the open-time options.
 struct Request {
@@ -157,9 +200,9 @@ struct DecoderState {
     settings.draftModel = draft.get();
     settings.pipeline = pipeline;
     settings.optLevel = optLevel;
-    std::shared_ptr<tok::Generator> generator =
-        take(ErrorKind::Compile,
-             tok::Generator::create(*context, *model, settings, promptLen));
+    CollectDiagnostics diagnostics(*context);
+    std::shared_ptr<tok::Generator> generator = diagnostics.take(
+        tok::Generator::create(*context, *model, settings, promptLen));
     compiled.emplace_front(key, generator);
     if (compiled.size() > kKeep)
       compiled.pop_back();
@@ -323,6 +366,17 @@ public:
         !problem.empty())
       fail(ErrorKind::Argument, "draft_skip: " + problem);
     state->context = makeContext();
+    // A pipeline that does not parse is refused now, not at the first
+    // generation.
+    if (!llvm::StringRef(pipeline).trim().empty()) {
+      PassManager pm(state->context.get());
+      std::string error;
+      llvm::raw_string_ostream os(error);
+      if (failed(parsePassPipeline(pipeline, pm, os)))
+        fail(ErrorKind::Compile,
+             "cannot parse the pipeline '" + pipeline +
+                 "': " + llvm::StringRef(error).trim().str());
+    }
     state->pipeline = pipeline;
     state->cacheCapacity = cacheCapacity;
     state->prefillChunk = prefillChunk;
@@ -454,8 +508,9 @@ public:
     tok::EmbedSettings settings;
     settings.normalize = normalize;
     settings.pipeline = pipeline;
-    e->encoder = take(ErrorKind::Compile,
-                      tok::Encoder::create(*e->context, *e->model, settings));
+    CollectDiagnostics diagnostics(*e->context);
+    e->encoder = diagnostics.take(
+        tok::Encoder::create(*e->context, *e->model, settings));
     return e;
   }
 

@@ -20,8 +20,11 @@ def test_bad_pipeline():
         tok.compile(ATTENTION, "no-such-pass")
     with pytest.raises(tok.CompileError, match="no-such-pass"):
         tok.Module.load(ATTENTION, "no-such-pass")
-    model = tok.Model.open("builtin", pipeline="tok-kv-evict{budget=oops}")
-    with pytest.raises(tok.Error, match="budget"):
+    with pytest.raises(tok.CompileError, match="cannot parse the pipeline 'no-such-pass'"):
+        tok.Model.open("builtin", pipeline="no-such-pass")
+    # A pass that parses but fails on the model: at its first compile.
+    model = tok.Model.open("builtin", pipeline="tok-kv-evict{budget=0}")
+    with pytest.raises(tok.CompileError, match="tok-kv-evict: budget must be positive, got 0"):
         model.generate([1, 2], max_new_tokens=2)
 
 
