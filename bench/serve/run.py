@@ -80,6 +80,7 @@ import platform
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -469,6 +470,26 @@ def level_row(rows, engine, c):
     return None
 
 
+def level_ratios(rows, ref, levels):
+    """tok against tok batch 1 and llama.cpp at 16 concurrent (or the
+    highest level): the median over the rounds of each round's ratio (the
+    engines of a round ran the same requests back to back), and also the
+    ratio of the median rounds' throughputs."""
+    c = 16 if 16 in levels else max(levels)
+    tok, b1 = level_row(rows, "tok", c), level_row(rows, "tok-b1", c) or level_row(rows, "tok-b1", 1)
+    peer = level_row(rows, "llama.cpp", c)
+
+    by_round = [x / y for x, y in zip(tok["rounds_tokens_s"], b1["rounds_tokens_s"])]
+    ratios = {"concurrency": c, "vs_batch1": statistics.median(by_round), "vs_batch1_by_round": by_round,
+              "vs_batch1_of_medians": tok["tokens_s"] / b1["tokens_s"],
+              "vs_tok_run_generate": tok["tokens_s"] / ref["tokens_s"]}
+    if peer and peer["tokens_s"] > 0:
+        by_round = [x / y for x, y in zip(tok["rounds_tokens_s"], peer["rounds_tokens_s"])]
+        ratios.update(vs_llama_cpp=statistics.median(by_round), vs_llama_cpp_by_round=by_round,
+                      vs_llama_cpp_of_medians=tok["tokens_s"] / peer["tokens_s"])
+    return ratios
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smoke run: fewer, shorter requests; levels 1, 4, 16")
@@ -521,21 +542,12 @@ def main():
     for name, model in models.items():
         rows, ref = throughput(args, name, model, llama_bin, levels, args.quick)
         entry = {"rows": rows, "tok_run_generate_batch1": ref}
-        c = 16 if 16 in levels else max(levels)
-        tok, b1 = level_row(rows, "tok", c), level_row(rows, "tok-b1", c) or level_row(rows, "tok-b1", 1)
-        peer = level_row(rows, "llama.cpp", c)
-        ratios = {"concurrency": c, "vs_batch1": tok["tokens_s"] / b1["tokens_s"],
-                  "vs_tok_run_generate": tok["tokens_s"] / ref["tokens_s"],
-                  "vs_batch1_by_round": [x / y for x, y in zip(tok["rounds_tokens_s"], b1["rounds_tokens_s"])]}
-        if peer and peer["tokens_s"] > 0:
-            ratios["vs_llama_cpp"] = tok["tokens_s"] / peer["tokens_s"]
-            ratios["vs_llama_cpp_by_round"] = [x / y for x, y in zip(tok["rounds_tokens_s"],
-                                                                     peer["rounds_tokens_s"])]
-        entry["ratios"] = ratios
+        entry["ratios"] = ratios = level_ratios(rows, ref, levels)
         fmt = lambda xs: "/".join("%.2f" % x for x in xs)
-        print("%-10s at %d concurrent (medians): tok / tok batch-1 %.2fx (rounds %s; target >= 4), "
-              "/ tok-run generate %.2fx%s"
-              % (name, c, ratios["vs_batch1"], fmt(ratios["vs_batch1_by_round"]), ratios["vs_tok_run_generate"],
+        print("%-10s at %d concurrent (median of the rounds' paired ratios): tok / tok batch-1 %.2fx "
+              "(rounds %s; target >= 4), / tok-run generate %.2fx%s"
+              % (name, ratios["concurrency"], ratios["vs_batch1"], fmt(ratios["vs_batch1_by_round"]),
+                 ratios["vs_tok_run_generate"],
                  ", / llama.cpp server %.2fx (rounds %s; target >= 1.5)"
                  % (ratios["vs_llama_cpp"], fmt(ratios["vs_llama_cpp_by_round"]))
                  if "vs_llama_cpp" in ratios else ""))

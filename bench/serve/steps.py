@@ -2,7 +2,7 @@
 
 Usage: flock /tmp/tok-build.lock /usr/bin/python3 bench/serve/steps.py
            [--model 110m|pyllama-4m] [--batches 1,4,16,64] [--contexts 16,256]
-           [--new 48] [--json OUT]
+           [--new 48] [--json OUT] [--perf B,L]
 
 For each batch size B and prompt length L: a fresh tok-serve with
 --max-sequences B gets B requests at once, each an L-token prompt and
@@ -14,13 +14,15 @@ in that window is a decode step of B sequences at a context near
 L + new / 2. From two contexts, per batch size: the part of the step that
 does not grow with the context (weights: projections, MLP, head; the
 runtime) and the part that does (attention over the pages), by a line
-through the two points.
+through the two points. With --perf B,L: a `perf record` of the server
+during such decode steps instead, by symbol (one per kernel of the step).
 """
 
 import argparse
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -71,6 +73,41 @@ def decode_window(args, model, batch, length):
             "tokens_per_step": (b[3] - a[3]) / steps, "tokens_s": batch * 1e3 / (1e3 * (b[2] - a[2]) / steps)}
 
 
+def profile(args, model, batch, length, seconds=4.0):
+    """perf record of tok-serve's threads during B-sequence decode steps
+    (TOK_JIT_PERF=1 names the JIT code: docs/development.md, "Profile");
+    returns perf report's lines for the hottest symbols."""
+    os.environ["TOK_JIT_PERF"] = "1"
+    try:
+        server = run.tok_server(args, model, batch, min(model["positions"], 1024))
+    finally:
+        del os.environ["TOK_JIT_PERF"]
+    data = os.path.join(args.work, "serve-perf.data")
+    try:
+        bodies = [dict(b, prompt=[(x + i * 7919) % (model["vocab"] - 3) + 3 for x in
+                                  (b["prompt"] * (length // len(b["prompt"]) + 1))[:length]])
+                  for i, b in enumerate(run.request_list(model, batch, (args.new * 4, args.new * 4), seed=7))]
+        done = {}
+        t = threading.Thread(target=lambda: done.update(r=load.run_load(server.url, bodies, batch)), daemon=True)
+        t.start()
+        # Wait until every request is decoding (the prompt tokens are in).
+        while True:
+            m = server.metrics()
+            if m.get("tok_prompt_tokens_total", 0) >= batch * length and m.get("tok_requests_waiting", 1) == 0:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        subprocess.run(["perf", "record", "-k", "1", "-o", data, "-p", str(server.proc.pid), "--", "sleep",
+                        str(seconds)], check=True, capture_output=True)
+        t.join()
+    finally:
+        server.stop()
+    subprocess.run(["perf", "inject", "--jit", "-i", data, "-o", data + ".jit"], check=True, capture_output=True)
+    rep = subprocess.run(["perf", "report", "-i", data + ".jit", "--no-children", "--sort", "sym", "--stdio"],
+                         capture_output=True, text=True).stdout
+    return [l for l in rep.splitlines() if l.strip() and not l.startswith("#")][:14]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="110m")
@@ -80,8 +117,15 @@ def main():
     ap.add_argument("--work", default=os.path.join("/tmp", "tok-bench-serve"))
     ap.add_argument("--tok-serve", default=os.path.join(ROOT, "build", "bin", "tok-serve"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "serve_steps.json"))
+    ap.add_argument("--perf", default=None, metavar="B,L",
+                    help="instead: perf profile of B-sequence decode steps after L-token prompts")
     args = ap.parse_args()
     model = run.prepare_models(args.work, [args.model])[args.model]
+    if args.perf:
+        batch, length = (int(x) for x in args.perf.split(","))
+        print("perf, %s, decode steps of %d sequences after %d-token prompts:" % (args.model, batch, length))
+        print("\n".join(profile(args, model, batch, length)))
+        return
     contexts = [int(x) for x in args.contexts.split(",")]
     rows = []
     for batch in [int(x) for x in args.batches.split(",")]:
