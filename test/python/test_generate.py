@@ -116,3 +116,21 @@ def test_cost_report_as_a_dict(builtin):
     assert cost["flops"] > 0 and cost["bytes"] > 0 and cost["kv_bytes"] > 0
     assert report["layers"] == builtin.info["layers"] == 6
     assert report["kv_bytes"] > 0
+
+
+@pytest.mark.parametrize("qtype", ["f32", "q8_0"])
+def test_gguf_equals_tok_run(tmp_path, qtype):
+    pytest.importorskip("gguf")
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import hf_to_gguf
+
+    path = str(tmp_path / ("pystdlib-%s.gguf" % qtype))
+    hf_to_gguf.convert(PYSTDLIB, path, qtype)
+    want = tok_run_ids("--model", path, "--prompt", "def add(a, b):", "--max-new-tokens", "24")
+    model = tok.Model.open(path)
+    assert model.generate("def add(a, b):", max_new_tokens=24).ids == want
