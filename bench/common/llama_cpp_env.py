@@ -22,5 +22,31 @@ def llama_cpp_python():
                        ["llama_cpp", "numpy", "gguf"], "llama-cpp-python")
 
 
+def llama_cpp_server_python():
+    """The venv's python with llama-cpp-python's server importable (its
+    `[server]` extras: FastAPI, uvicorn, ...), installed on first use for
+    the version already there (pinned, so that pip does not build another
+    llama.cpp); None where that fails."""
+    import subprocess
+
+    python = llama_cpp_python()
+    if python is None:
+        return None
+    check = [python, "-c", "import llama_cpp.server.app, uvicorn, sse_starlette"]
+    if subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    try:
+        version = subprocess.run([python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        print("installing llama-cpp-python[server]==%s's extras (once) ..." % version)
+        sys.stdout.flush()
+        subprocess.run([python, "-m", "pip", "install", "-q", "llama-cpp-python[server]==" + version], check=True)
+        subprocess.run(check, check=True, capture_output=True)
+    except (subprocess.CalledProcessError, OSError) as e:
+        print("llama-cpp-python's server unavailable, its column stays empty: %s" % e)
+        return None
+    return python
+
+
 if __name__ == "__main__":
     print(llama_cpp_python())

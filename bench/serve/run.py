@@ -31,13 +31,15 @@ Engines, all pinned to 2 threads (TOK_NUM_THREADS=2; -t 2 -tb 2):
   sources in the llama-cpp-python sdist of bench/.venv-llama,
   bench/common/llama_server_env.py) with `--parallel 64` slots
   (continuous batching, one batch per step, a context of 512 per slot),
-  `ignore_eos`. llama-cpp-python's own server (`python -m
-  llama_cpp.server`) is not used: it runs one request at a time (a global
-  lock around its single `Llama`, no parallel slots), by default cuts a
-  stream short when another request arrives (`interrupt_requests`), and
-  its /v1/completions takes only text prompts, which the models here
-  cannot round-trip through llama.cpp's tokenizer (a byte model with no
-  vocabulary; a synthetic one).
+  `ignore_eos`.
+- llama-cpp-python's own server (`python -m llama_cpp.server`, its
+  `[server]` extras installed into bench/.venv-llama on first use), on
+  pyllama-4m only: it has no parallel slots (one `Llama` behind a global
+  lock: requests run one at a time), so it is a second batch-1 peer; its
+  `interrupt_requests` (a waiting request cuts the running stream short)
+  is turned off. Its /v1/completions takes only text, which the byte
+  model's GGUF tokenizes back to the same ids (byte pieces, no space
+  prefix); the 110M shape's synthetic vocabulary does not round-trip.
 
 Load: a fixed request list (seed 0): prompt lengths drawn from 32, 64, 96,
 128, 192, 256 tokens (random ids), 64 to 128 new tokens each, greedy,
@@ -148,6 +150,10 @@ def byte_vocabulary(w, vocab, add_bos=None):
     w.add_token_scores([0.0] * vocab)
     w.add_token_types([6] * vocab)
     w.add_add_bos_token(False)
+    # Text then tokenizes byte by byte (every byte through the byte
+    # fallback) to tok's ids, with no "\u2581" put in front: what
+    # llama-cpp-python's server, which takes only text prompts, needs.
+    w.add_add_space_prefix(False)
 
 
 def prepare_models(work, wanted):
@@ -157,7 +163,7 @@ def prepare_models(work, wanted):
     models = {}
     if "pyllama-4m" in wanted:
         if os.path.isdir(PYLLAMA):
-            gguf = os.path.join(work, "pyllama-4m-f32-bytevocab.gguf")
+            gguf = os.path.join(work, "pyllama-4m-f32-bytes.gguf")
             if not os.path.exists(gguf):
                 saved, hf_to_gguf.add_vocabulary = hf_to_gguf.add_vocabulary, byte_vocabulary
                 try:
@@ -244,6 +250,17 @@ def llama_server(binary, model, slots, slot_context):
     return Server("llama-server", argv, port, "/health")
 
 
+def llama_cpp_python_server(python, model, context):
+    """llama-cpp-python's server: one Llama, requests one at a time (it has
+    no parallel slots); interrupt_requests off, so that a waiting request
+    does not cut the running stream short."""
+    port = free_port()
+    argv = [python, "-m", "llama_cpp.server", "--model", model["gguf"], "--host", "127.0.0.1", "--port", str(port),
+            "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS), "--n_ctx", str(context),
+            "--n_batch", "512", "--interrupt_requests", "False"]
+    return Server("llama-cpp-python", argv, port, "/v1/models")
+
+
 # ------------------------------------------------------------------ load
 
 def request_list(model, n, new_range, seed=0):
@@ -261,6 +278,10 @@ def request_list(model, n, new_range, seed=0):
 def body_for(engine, body):
     if engine == "llama.cpp":
         return dict(body, ignore_eos=True, cache_prompt=False)
+    if engine == "llama-cpp-python":
+        # Text only (the byte model's ids are its bytes: printable ASCII
+        # here); its default repeat penalty off, for plain greedy.
+        return dict(body, prompt=bytes(body["prompt"]).decode("ascii"), repeat_penalty=1.0)
     return body
 
 
@@ -294,7 +315,7 @@ def print_row(name, row, tag=""):
     bad = ""
     if row["n_errors"] or row["wrong_length"]:
         bad = "  [%d errors, %d wrong lengths: %s]" % (row["n_errors"], row["wrong_length"], row["errors"][:1])
-    print("%-10s %-9s %-6s c=%-3d %8.1f tok/s | TTFT med %6.3f s p90 %6.3f s | latency med %6.2f s%s%s"
+    print("%-10s %-16s %-6s c=%-3d %8.1f tok/s | TTFT med %6.3f s p90 %6.3f s | latency med %6.2f s%s%s"
           % (name, row["engine"], tag, row["concurrency"], row["tokens_s"], row["ttft_median_s"] or -1,
              row["ttft_p90_s"] or -1, row["latency_median_s"] or -1, extra, bad))
     sys.stdout.flush()
@@ -343,9 +364,11 @@ def throughput(args, name, model, llama_bin, levels, quick):
     try:
         for engine, slots in (("tok", top), ("tok-b1", 1)):
             servers[engine] = tok_server(args, model, slots, slot_context)
-            print("%-10s %-12s started in %.1f s (compile included)" % (name, engine, servers[engine].start_s))
+            print("%-10s %-16s started in %.1f s (compile included)" % (name, engine, servers[engine].start_s))
         if llama_bin:
             servers["llama.cpp"] = llama_server(llama_bin, model, top, slot_context)
+        if args.llama_cpp_python and model["vocab"] == 256:
+            servers["llama-cpp-python"] = llama_cpp_python_server(args.llama_cpp_python, model, slot_context)
         engines = list(servers)
         rows, texts = [], {}
         for c in levels:
@@ -375,11 +398,12 @@ def throughput(args, name, model, llama_bin, levels, quick):
             server.stop()
     # Greedy on the same f32 weights: the first request's text should agree
     # (random weights make near-ties, so a late divergence is not an error).
-    if "tok" in texts and "llama.cpp" in texts:
-        a, b = texts["tok"].strip(), texts["llama.cpp"].strip()
-        same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        print("%-10s first request's text, tok vs llama.cpp: %d of %d characters agree"
-              % (name, same, max(len(a), len(b))))
+    for peer in ("llama.cpp", "llama-cpp-python"):
+        if "tok" in texts and peer in texts:
+            a, b = texts["tok"].strip(), texts[peer].strip()
+            same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            print("%-10s first request's text, tok vs %s: %d of %d characters agree"
+                  % (name, peer, same, max(len(a), len(b))))
     ref = tok_run_batch1(args, model, lists[(levels[0], 0)][:1 if quick else 4])
     print("%-10s tok-run generate, one prompt at a time: %.1f tok/s (prefill + decode time, %d requests)"
           % (name, ref["tokens_s"], ref["requests"]))
@@ -487,6 +511,10 @@ def level_ratios(rows, ref, levels):
         by_round = [x / y for x, y in zip(tok["rounds_tokens_s"], peer["rounds_tokens_s"])]
         ratios.update(vs_llama_cpp=statistics.median(by_round), vs_llama_cpp_by_round=by_round,
                       vs_llama_cpp_of_medians=tok["tokens_s"] / peer["tokens_s"])
+    serial = level_row(rows, "llama-cpp-python", c)
+    if serial and serial["tokens_s"] > 0:
+        by_round = [x / y for x, y in zip(tok["rounds_tokens_s"], serial["rounds_tokens_s"])]
+        ratios.update(vs_llama_cpp_python=statistics.median(by_round), vs_llama_cpp_python_by_round=by_round)
     return ratios
 
 
@@ -513,9 +541,13 @@ def main():
     models = prepare_models(args.work, args.models.split(","))
 
     llama_bin = None
+    args.llama_cpp_python = None
     if not args.skip_peer:
         from llama_server_env import llama_server as find_llama_server
+        from llama_cpp_env import llama_cpp_server_python
         llama_bin = find_llama_server()
+        if "pyllama-4m" in models:
+            args.llama_cpp_python = llama_cpp_server_python()
 
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
