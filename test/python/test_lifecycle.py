@@ -3,6 +3,8 @@
 import threading
 import time
 
+import pytest
+
 import tok
 from conftest import tok_run_ids
 
@@ -16,7 +18,12 @@ def rss_kib():
 
 
 def test_abandoned_streams_free_their_generation(builtin):
-    whole = builtin.generate([65], max_new_tokens=48).ids
+    full = builtin.generate([65], max_new_tokens=48)
+    whole = full.ids
+    bound_kib = 32 * 1024
+    # The bound is far below what the caches of 1,000 generations left
+    # behind would take.
+    assert full.stats.kv_bytes * 1000 > 8 * bound_kib * 1024
 
     def abandon():
         s = builtin.generate([65], max_new_tokens=48, stream=True)
@@ -30,9 +37,30 @@ def test_abandoned_streams_free_their_generation(builtin):
     for _ in range(1000):
         abandon()
     grown = rss_kib() - before
-    # Each generation allocates about 0.6 MiB of KV cache: 1,000 left
-    # behind would be 600 MiB.
-    assert grown < 32 * 1024, "RSS grew by %d KiB over 1,000 abandoned streams" % grown
+    assert grown < bound_kib, "RSS grew by %d KiB over 1,000 abandoned streams" % grown
+
+
+def test_a_stopped_generation_frees_its_caches(builtin):
+    """The KV caches of a generation stopped half-way come back to the
+    runtime's buffer cache (where the compiled code's freed blocks of 64 KiB
+    and more go): stopping frees them."""
+    import ctypes
+    import os
+
+    if os.environ.get("TOK_BUFFER_CACHE_MB") == "0":
+        pytest.skip("the buffer cache is off")
+    runtime = ctypes.CDLL(os.path.join(os.environ["TOK_RUNTIME_DIR"],
+                                       "libtok_parallel_runtime.so"))
+    runtime.tok_buffer_cache_bytes.restype = ctypes.c_size_t
+    runtime.tok_buffer_cache_trim.restype = ctypes.c_size_t
+    full = builtin.generate([65], max_new_tokens=100)
+    runtime.tok_buffer_cache_trim()
+    s = builtin.generate([65], max_new_tokens=100, stream=True)
+    next(s)
+    next(s)
+    during = runtime.tok_buffer_cache_bytes()  # the caches are in use
+    s.close()
+    assert runtime.tok_buffer_cache_bytes() - during >= full.stats.kv_bytes
 
 
 def test_closed_stream_keeps_its_tokens(builtin):
