@@ -50,14 +50,74 @@ BatchExecutor::create(MLIRContext &context, const LlamaModel &model,
     return makeDriverError(
         "a context of " + llvm::Twine(settings.contextLimit) +
         " positions exceeds the model's " + llvm::Twine(config.maxPositions));
+  // The step for a pool of `pages` pages: built, reduced to @batch_step
+  // and what it calls (the user's passes see the batch step alone, not the
+  // single-sequence functions the builder adds), the user's passes run,
+  // its signature checked; the window eviction they gave it, if any.
+  struct Step {
+    OwningOpRef<ModuleOp> module;
+    int64_t window = 0, sinks = 0;
+  };
+  auto buildStep = [&](int64_t pages) -> llvm::Expected<Step> {
+    LlamaModuleOptions options;
+    options.interleavedRope = model.hasInterleavedRope();
+    options.weightElementTypes.assign(model.getWeightTypes().begin(),
+                                      model.getWeightTypes().end());
+    options.cacheCapacity = settings.contextLimit;
+    options.positions = settings.contextLimit;
+    options.stepEntries = false;
+    options.batch = LlamaBatchOptions{pages, settings.pageSize};
+    Step step;
+    step.module = buildLlamaModule(&context, config, options);
+    ModuleOp module = *step.module;
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.getSymName() != "batch_step")
+        f.setPrivate();
+    PassManager pm(&context);
+    pm.addPass(createSymbolDCEPass());
+    if (failed(pm.run(module)))
+      return makeDriverError("internal error: dropping the single-sequence "
+                             "functions failed");
+    auto fn = module.lookupSymbol<func::FuncOp>("batch_step");
+    FunctionType built = fn.getFunctionType();
+    if (llvm::Error err = applyUserPipeline(module, settings.pipeline))
+      return std::move(err);
+    fn = module.lookupSymbol<func::FuncOp>("batch_step");
+    if (!fn || fn.getFunctionType() != built)
+      return makeDriverError(
+          "--pipeline must keep @batch_step and its signature (passes that "
+          "change weights or KV memory types are not supported on the batch "
+          "path yet)");
+    if (auto evict = fn->getAttrOfType<EvictAttr>(kBatchEvictAttrName)) {
+      step.window = evict.getRecent() + 1;
+      step.sinks = evict.getSinks();
+    }
+    return step;
+  };
+
+  int64_t pageSize = settings.pageSize;
+  auto ceilPages = [&](int64_t n) { return (n + pageSize - 1) / pageSize; };
   int64_t pages = settings.pages;
-  if (pages == 0)
-    pages =
-        settings.maxSequences *
-        ((settings.contextLimit + settings.pageSize - 1) / settings.pageSize +
-         1);
+  if (pages == 0) {
+    pages = settings.maxSequences * (ceilPages(settings.contextLimit) + 1);
+    // With a window, what the sequences can hold at once (the scheduler's
+    // bound per request: sink pages, the window's, two more, the prefix
+    // chain it may cache), plus a step's rows: the pipeline on a one-page
+    // probe says whether there is one.
+    auto probe =
+        settings.pipeline.empty() ? llvm::Expected<Step>(Step()) : buildStep(1);
+    if (!probe)
+      return probe.takeError();
+    if (int64_t w = probe->window; w > 0) {
+      int64_t s = probe->sinks;
+      int64_t perSequence = ceilPages(s) + ceilPages(w) + 2 +
+                            (settings.prefixCaching ? ceilPages(s + w) : 0);
+      pages = std::min(pages, settings.maxSequences * perSequence +
+                                  ceilPages(settings.maxTokensPerStep));
+    }
+  }
   // The pools' bytes, checked before anything is allocated.
-  int64_t slots = pages * settings.pageSize;
+  int64_t slots = pages * pageSize;
   if (slots > (int64_t{1} << 24))
     return makeDriverError("the pools' " + llvm::Twine(slots) +
                            " slots exceed tok's 2^24");
@@ -77,42 +137,13 @@ BatchExecutor::create(MLIRContext &context, const LlamaModel &model,
   x->settings = settings;
   x->pages = pages;
   x->poolBytes = bytes;
-
-  LlamaModuleOptions options;
-  options.interleavedRope = model.hasInterleavedRope();
-  options.weightElementTypes.assign(model.getWeightTypes().begin(),
-                                    model.getWeightTypes().end());
-  options.cacheCapacity = settings.contextLimit;
-  options.positions = settings.contextLimit;
-  options.stepEntries = false;
-  options.batch = LlamaBatchOptions{pages, settings.pageSize};
-  OwningOpRef<ModuleOp> module = buildLlamaModule(&context, config, options);
-  // Only @batch_step and what it calls: the user's passes see the batch
-  // step alone, not the single-sequence functions the builder adds.
-  for (auto f : module->getOps<func::FuncOp>())
-    if (f.getSymName() != "batch_step")
-      f.setPrivate();
-  {
-    PassManager pm(&context);
-    pm.addPass(createSymbolDCEPass());
-    if (failed(pm.run(*module)))
-      return makeDriverError("internal error: dropping the single-sequence "
-                             "functions failed");
-  }
+  auto step = buildStep(pages);
+  if (!step)
+    return step.takeError();
+  OwningOpRef<ModuleOp> module = std::move(step->module);
+  x->window = step->window;
+  x->sinks = step->sinks;
   auto fn = module->lookupSymbol<func::FuncOp>("batch_step");
-  FunctionType built = fn.getFunctionType();
-  if (llvm::Error err = applyUserPipeline(*module, settings.pipeline))
-    return std::move(err);
-  fn = module->lookupSymbol<func::FuncOp>("batch_step");
-  if (!fn || fn.getFunctionType() != built)
-    return makeDriverError(
-        "--pipeline must keep @batch_step and its signature (passes that "
-        "change weights or KV memory types are not supported on the batch "
-        "path yet)");
-  if (auto evict = fn->getAttrOfType<EvictAttr>(kBatchEvictAttrName)) {
-    x->window = evict.getRecent() + 1;
-    x->sinks = evict.getSinks();
-  }
   x->entryType = getCallableType(fn.getFunctionType());
   JitOptions jitOptions;
   jitOptions.optLevel = settings.optLevel;
