@@ -184,6 +184,9 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
     Value tablePages = tensor::DimOp::create(b, loc, tables, 1);
     Value poolPages = constIndex(b, loc, type.getPages());
 
+    MaskAttr mask = op.getMask();
+    int64_t window = mask.getWindow(), sinks = mask.getSinks();
+
     // Checks: each row's sequence and position, and every table entry the
     // row reads (pages 0 .. position / page_size).
     scf::ForOp::create(
@@ -206,15 +209,49 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
               "tok.paged_attention: a row's position is negative or past its "
               "page table");
           Value end = arith::AddIOp::create(lb, l, lastPage, c1);
+          // With a window, the pages the row never reads (wholly between
+          // its sinks and its window) are not checked: the scheduler
+          // releases them and leaves no valid page in their entries.
+          Value lo, sinkEnd;
+          if (window > 0) {
+            Value rowEnd = arith::AddIOp::create(lb, l, p, c1);
+            lo = arith::MaxSIOp::create(
+                lb, l, c0,
+                arith::SubIOp::create(lb, l, rowEnd,
+                                      constIndex(lb, l, window)));
+            sinkEnd =
+                arith::MinSIOp::create(lb, l, lo, constIndex(lb, l, sinks));
+          }
           scf::ForOp::create(
               lb, l, c0, end, c1, ValueRange{},
               [&](OpBuilder &ib, Location il, Value k, ValueRange) {
-                Value page = readIndex(ib, il, tables, ValueRange{s, k});
-                cf::AssertOp::create(
-                    ib, il, inRange(ib, il, page, c0, poolPages),
-                    "tok.paged_attention: a page table "
-                    "entry is outside the pool of " +
-                        std::to_string(type.getPages()) + " pages");
+                auto check = [&](OpBuilder &cb, Location cl) {
+                  Value page = readIndex(cb, cl, tables, ValueRange{s, k});
+                  cf::AssertOp::create(
+                      cb, cl, inRange(cb, cl, page, c0, poolPages),
+                      "tok.paged_attention: a page table "
+                      "entry is outside the pool of " +
+                          std::to_string(type.getPages()) + " pages");
+                };
+                if (window > 0) {
+                  // Page k holds positions [k P, k P + P): read if it
+                  // reaches the window or starts before the sinks end.
+                  Value first = arith::MulIOp::create(ib, il, k, cPage);
+                  Value pastFirst = arith::AddIOp::create(ib, il, first, cPage);
+                  Value visible = arith::OrIOp::create(
+                      ib, il,
+                      arith::CmpIOp::create(ib, il, arith::CmpIPredicate::sgt,
+                                            pastFirst, lo),
+                      arith::CmpIOp::create(ib, il, arith::CmpIPredicate::slt,
+                                            first, sinkEnd));
+                  scf::IfOp::create(ib, il, visible,
+                                    [&](OpBuilder &cb, Location cl) {
+                                      check(cb, cl);
+                                      scf::YieldOp::create(cb, cl);
+                                    });
+                } else {
+                  check(ib, il);
+                }
                 scf::YieldOp::create(ib, il);
               });
           scf::YieldOp::create(lb, l);
@@ -231,8 +268,6 @@ struct PagedAttentionLowering : OpConversionPattern<PagedAttentionOp> {
     std::optional<double> softcap;
     if (op.getSoftcap())
       softcap = op.getSoftcap()->convertToDouble();
-    MaskAttr mask = op.getMask();
-    int64_t window = mask.getWindow(), sinks = mask.getSinks();
 
     auto outType = cast<RankedTensorType>(op.getOutput().getType());
     SmallVector<Value> outDyn;
